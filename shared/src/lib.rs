@@ -1,0 +1,32 @@
+//! Twinline's target-independent core.
+//!
+//! Everything that decides lives here as plain Rust: the wire protocol, the
+//! convergent transcript, and the client session state machine that both the
+//! visitor widget (WebAssembly) and native clients drive. Nothing here does
+//! I/O, reads a clock or draws randomness: time and random numbers are passed
+//! in, so every behaviour is reproducible in a test. The crate builds for
+//! `wasm32-unknown-unknown` and native targets without `cfg`.
+//!
+//! # Layout
+//! - [`time`]: [`Millis`], the only notion of time.
+//! - [`id`]: client-made ULID-shaped ids ([`MessageId`], [`ChatId`], ...).
+//! - [`clock`]: Lamport clocks for message order, hybrid logical clocks for
+//!   last-writer-wins registers.
+//! - [`model`]: messages, authors, chat status, visitor details, offline notes.
+//! - [`transcript`]: a chat as a set of messages merged by id.
+//! - [`protocol`]: the frames on the wire and the HTTP bodies.
+
+#![deny(missing_docs)]
+
+pub mod clock;
+pub mod id;
+pub mod model;
+pub mod protocol;
+pub mod time;
+pub mod transcript;
+
+pub use clock::{Hlc, Lamport};
+pub use id::{ChatId, MessageId, OfflineId, Ulid, VisitorId};
+pub use model::{Author, ChatState, ChatStatus, Message, OfflineNote, Role, VisitorInfo};
+pub use time::Millis;
+pub use transcript::Transcript;

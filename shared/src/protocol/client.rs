@@ -1,0 +1,129 @@
+//! Frames a client (visitor widget or operator console) sends to a relay.
+
+use super::{FrameError, parse_frame, to_json};
+use crate::id::{ChatId, MessageId};
+use crate::model::{Message, OfflineNote, Role};
+use serde::{Deserialize, Serialize};
+
+/// What a client already holds of one chat, so the relay can send exactly
+/// what is missing and name what it lacks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatResume {
+    /// The chat.
+    pub chat: ChatId,
+    /// Ids of every message of the chat the client holds.
+    #[serde(default)]
+    pub have: Vec<MessageId>,
+}
+
+/// A frame from a client to a relay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// First frame on every connection: who the client is and what it holds.
+    /// Sent again on every reconnect (which makes it a resume).
+    Hello {
+        /// Protocol version, [`super::PROTOCOL_VERSION`].
+        v: u32,
+        /// Visitor or operator.
+        role: Role,
+        /// Site id the client belongs to.
+        site: String,
+        /// Signed visitor token or operator session token.
+        token: String,
+        /// Chats the client holds, with the ids it has of each.
+        #[serde(default)]
+        resume: Vec<ChatResume>,
+    },
+    /// A new message, or a replay of one the relay may lack. Acked by id.
+    Send {
+        /// The message, with its client-made id.
+        msg: Message,
+    },
+    /// The user started or stopped typing.
+    Typing {
+        /// The chat.
+        chat: ChatId,
+        /// True while typing.
+        on: bool,
+    },
+    /// Visitor: the pre-chat form or `Twinline.setVisitor`.
+    SetVisitor {
+        /// The chat.
+        chat: ChatId,
+        /// Name, possibly empty.
+        #[serde(default)]
+        name: String,
+        /// Email, possibly empty.
+        #[serde(default)]
+        email: String,
+        /// The page the visitor is on.
+        #[serde(default)]
+        page: String,
+    },
+    /// Visitor: a message left while no operator is online. Acked by id.
+    Offline {
+        /// The note, with its client-made id.
+        note: OfflineNote,
+    },
+    /// Operator: online (takes chats) or away.
+    SetAvailability {
+        /// True when taking chats.
+        online: bool,
+    },
+    /// Operator: take a waiting chat.
+    Accept {
+        /// The chat.
+        chat: ChatId,
+    },
+    /// Operator or visitor: end the chat.
+    Close {
+        /// The chat.
+        chat: ChatId,
+    },
+    /// Operator: hand the chat to another online operator.
+    Transfer {
+        /// The chat.
+        chat: ChatId,
+        /// Username of the operator taking over.
+        to: String,
+    },
+    /// Heartbeat; the relay answers with `pong` carrying the same nonce.
+    Ping {
+        /// Echoed back.
+        nonce: u64,
+    },
+}
+
+const KNOWN: &[&str] = &[
+    "hello",
+    "send",
+    "typing",
+    "set_visitor",
+    "offline",
+    "set_availability",
+    "accept",
+    "close",
+    "transfer",
+    "ping",
+];
+
+impl ClientFrame {
+    /// Parses a text frame; never panics.
+    pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
+        parse_frame(text, KNOWN)
+    }
+
+    /// The JSON text of this frame.
+    pub fn to_json(&self) -> String {
+        to_json(self)
+    }
+
+    /// The id a relay acks this frame with, if it is acked.
+    pub fn ack_id(&self) -> Option<MessageId> {
+        match self {
+            ClientFrame::Send { msg } => Some(msg.id),
+            _ => None,
+        }
+    }
+}

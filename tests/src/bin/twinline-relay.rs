@@ -1,0 +1,6 @@
+//! The relay binary, rebuilt in this package so its integration tests can
+//! start real relay processes (`CARGO_BIN_EXE_twinline-relay`).
+
+fn main() -> std::process::ExitCode {
+    twinline_relay::cli::main()
+}

@@ -1,0 +1,1 @@
+//! Twinline's browser side (placeholder until the widget lands).
