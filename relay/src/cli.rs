@@ -1,6 +1,48 @@
-//! Command line entry point (placeholder until the relay lands).
+//! The command line: `serve`, `operator add`, `moderator`.
+//!
+//! main.rs only calls [`main`]; each subcommand hands its parsed arguments to
+//! the module that owns that job, so this file stays a table of contents.
 
-/// Runs the command line.
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Twinline relay: one deployment of the chat service, or the moderator.
+#[derive(Debug, Parser)]
+#[command(name = "twinline-relay", version, about)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one deployment's relay.
+    Serve(crate::serve::ServeArgs),
+    /// Manage operator accounts in a deployment's store.
+    Operator {
+        /// What to do with operator accounts.
+        #[command(subcommand)]
+        command: crate::accounts::OperatorCommand,
+    },
+    /// Run the moderator, which tells clients which deployment is active.
+    Moderator(crate::moderator::ModeratorArgs),
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => crate::serve::run_from_cli(args),
+        Command::Operator { command } => crate::accounts::run_from_cli(command),
+        Command::Moderator(args) => crate::moderator::run_from_cli(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("twinline-relay: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
