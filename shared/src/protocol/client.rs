@@ -95,23 +95,26 @@ pub enum ClientFrame {
     },
 }
 
-const KNOWN: &[&str] = &[
-    "hello",
-    "send",
-    "typing",
-    "set_visitor",
-    "offline",
-    "set_availability",
-    "accept",
-    "close",
-    "transfer",
-    "ping",
-];
+impl ClientFrame {
+    /// Every frame `type` this enum knows, for docs and tests.
+    pub const TYPES: &'static [&'static str] = &[
+        "hello",
+        "send",
+        "typing",
+        "set_visitor",
+        "offline",
+        "set_availability",
+        "accept",
+        "close",
+        "transfer",
+        "ping",
+    ];
+}
 
 impl ClientFrame {
     /// Parses a text frame; never panics.
     pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
-        parse_frame(text, KNOWN)
+        parse_frame(text, Self::TYPES)
     }
 
     /// The JSON text of this frame.

@@ -178,27 +178,30 @@ pub enum ServerFrame {
     },
 }
 
-const KNOWN: &[&str] = &[
-    "welcome",
-    "chat",
-    "message",
-    "ack",
-    "offline_ack",
-    "typing",
-    "status",
-    "visitor",
-    "queue",
-    "presence",
-    "inbox",
-    "migrate",
-    "pong",
-    "error",
-];
+impl ServerFrame {
+    /// Every frame `type` this enum knows, for docs and tests.
+    pub const TYPES: &'static [&'static str] = &[
+        "welcome",
+        "chat",
+        "message",
+        "ack",
+        "offline_ack",
+        "typing",
+        "status",
+        "visitor",
+        "queue",
+        "presence",
+        "inbox",
+        "migrate",
+        "pong",
+        "error",
+    ];
+}
 
 impl ServerFrame {
     /// Parses a text frame; never panics.
     pub fn parse(text: &str) -> Result<ServerFrame, FrameError> {
-        parse_frame(text, KNOWN)
+        parse_frame(text, Self::TYPES)
     }
 
     /// The JSON text of this frame.

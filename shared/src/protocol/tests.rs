@@ -11,7 +11,14 @@ fn unknown_type_is_reported_as_such() {
 
 #[test]
 fn malformed_json_is_malformed() {
-    for text in ["", "{", "[]", "null", r#"{"type":"send"}"#, r#"{"no_type":1}"#] {
+    for text in [
+        "",
+        "{",
+        "[]",
+        "null",
+        r#"{"type":"send"}"#,
+        r#"{"no_type":1}"#,
+    ] {
         assert!(
             matches!(ClientFrame::parse(text), Err(FrameError::Malformed(_))),
             "{text:?}"
@@ -21,7 +28,10 @@ fn malformed_json_is_malformed() {
 
 #[test]
 fn oversize_is_refused_before_parsing() {
-    let text = format!(r#"{{"type":"ping","nonce":1,"pad":"{}"}}"#, "x".repeat(MAX_FRAME_BYTES));
+    let text = format!(
+        r#"{{"type":"ping","nonce":1,"pad":"{}"}}"#,
+        "x".repeat(MAX_FRAME_BYTES)
+    );
     assert_eq!(
         ClientFrame::parse(&text),
         Err(FrameError::TooLarge(text.len()))

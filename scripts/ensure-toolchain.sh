@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Installs what Twinline's build and tests need, when it is missing:
+# the wasm32 rustup target, rustfmt and clippy, wasm-bindgen-cli at the exact
+# version of the wasm-bindgen crate in Cargo.lock, Debian's chromium and
+# chromium-driver (only with --browser), and the npm dev dependencies
+# (binaryen's wasm-opt, playwright-core). Safe to run again: each step checks first.
+# Recipe and reasons: ../shared/notes/toolchain.md in the team kit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_browser=false
+for arg in "$@"; do
+  case "$arg" in
+    --browser) want_browser=true ;;
+    *) echo "ensure-toolchain: unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf '\033[1mtoolchain:\033[0m %s\n' "$*"; }
+
+if ! command -v cargo >/dev/null; then
+  echo "cargo is missing: install Rust with rustup first (https://rustup.rs)" >&2
+  exit 1
+fi
+
+if command -v rustup >/dev/null; then
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding rustup target wasm32-unknown-unknown"
+    rustup target add wasm32-unknown-unknown
+  fi
+  for component in rustfmt clippy; do
+    if ! rustup component list --installed | grep -q "^$component"; then
+      say "adding rustup component $component"
+      rustup component add "$component"
+    fi
+  done
+fi
+
+# wasm-bindgen-cli must match the wasm-bindgen crate exactly.
+bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock 2>/dev/null || true)
+if [ -n "$bindgen_version" ]; then
+  have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+  if [ "$have" != "$bindgen_version" ]; then
+    say "installing wasm-bindgen-cli $bindgen_version (takes a few minutes, once)"
+    cargo install wasm-bindgen-cli --version "$bindgen_version"
+  fi
+fi
+
+if $want_browser; then
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    if command -v apt-get >/dev/null; then
+      sudo_cmd=""
+      [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+      say "installing Debian's chromium and chromium-driver"
+      $sudo_cmd apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null
+    else
+      echo "chromium and chromedriver are missing and apt-get is not here: install them by hand" >&2
+      exit 1
+    fi
+  fi
+fi
+
+if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ] \
+  || [ package.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dev dependencies"
+  if [ -f package-lock.json ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+  else
+    npm install --no-audit --no-fund --loglevel=error
+  fi
+fi

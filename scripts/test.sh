@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `npm test`: every check Twinline has, in the order a failure is cheapest to
+# find. CI (.ci/run) runs exactly this on a clean clone.
+#
+#   1. toolchain (installs what is missing)   5. widget tests in headless chromium
+#   2. cargo fmt --check                       6. release build of the widget bundle
+#   3. cargo clippy -D warnings                7. browser end-to-end tests (node --test)
+#   4. cargo test (core, relay, processes)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+started=$(date +%s)
+
+step "toolchain"
+bash scripts/ensure-toolchain.sh --browser
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "widget tests in headless chromium (wasm-bindgen-test)"
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+TMPDIR="$scratch" CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test --locked --target wasm32-unknown-unknown -p twinline-widget
+
+step "release builds (relay, widget bundle)"
+cargo build --release --locked -p twinline-relay
+bash scripts/build-widget.sh
+
+step "browser end-to-end tests"
+node --test --test-concurrency=1 tests/browser/
+
+printf '\nall checks passed in %ss\n' "$(( $(date +%s) - started ))"

@@ -1,0 +1,72 @@
+//! Keeps docs/PROTOCOL.md true: every JSON example there must parse as the
+//! type it documents and serialise back to the same JSON, and every frame
+//! type must have an example.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use twinline_core::protocol::{
+    ActiveDeployment, ClientFrame, Health, LoginRequest, LoginResponse, ServerFrame,
+    VisitorTokenRequest, VisitorTokenResponse,
+};
+
+const DOC: &str = include_str!("../../docs/PROTOCOL.md");
+
+/// (info string after ```json, body) of every JSON block.
+fn examples() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut lines = DOC.lines();
+    while let Some(line) = lines.next() {
+        if let Some(kind) = line.strip_prefix("```json") {
+            let body: Vec<&str> = lines.by_ref().take_while(|l| !l.starts_with("```")).collect();
+            out.push((kind.trim().to_string(), body.join("\n")));
+        }
+    }
+    out
+}
+
+fn round_trips<T: Serialize + DeserializeOwned>(kind: &str, body: &str) {
+    let value: T = serde_json::from_str(body)
+        .unwrap_or_else(|e| panic!("{kind} example does not parse: {e}\n{body}"));
+    let again = serde_json::to_value(&value).unwrap();
+    let original: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(again, original, "{kind} example does not round-trip");
+}
+
+#[test]
+fn every_example_matches_the_types() {
+    let examples = examples();
+    assert!(examples.len() >= 30, "only {} examples found", examples.len());
+    for (kind, body) in &examples {
+        match kind.as_str() {
+            "client" => round_trips::<ClientFrame>(kind, body),
+            "server" => round_trips::<ServerFrame>(kind, body),
+            "http:health" => round_trips::<Health>(kind, body),
+            "http:active" => round_trips::<ActiveDeployment>(kind, body),
+            "http:visitor_token_request" => round_trips::<VisitorTokenRequest>(kind, body),
+            "http:visitor_token_response" => round_trips::<VisitorTokenResponse>(kind, body),
+            "http:login_request" => round_trips::<LoginRequest>(kind, body),
+            "http:login_response" => round_trips::<LoginResponse>(kind, body),
+            other => panic!("unknown example kind {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn every_frame_type_is_documented() {
+    let documented = |side: &str| -> BTreeSet<String> {
+        examples()
+            .into_iter()
+            .filter(|(kind, _)| kind == side)
+            .map(|(_, body)| {
+                let value: Value = serde_json::from_str(&body).unwrap();
+                value["type"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    let client: BTreeSet<String> = ClientFrame::TYPES.iter().map(|t| t.to_string()).collect();
+    let server: BTreeSet<String> = ServerFrame::TYPES.iter().map(|t| t.to_string()).collect();
+    assert_eq!(documented("client"), client);
+    assert_eq!(documented("server"), server);
+}
