@@ -92,7 +92,10 @@ fn decode_char(c: char) -> Option<u8> {
         'O' => '0',
         other => other,
     };
-    ALPHABET.iter().position(|&a| a as char == upper).map(|p| p as u8)
+    ALPHABET
+        .iter()
+        .position(|&a| a as char == upper)
+        .map(|p| p as u8)
 }
 
 impl Serialize for Ulid {
@@ -166,7 +169,12 @@ mod tests {
 
     #[test]
     fn display_and_parse_round_trip() {
-        for value in [0u128, 1, u128::MAX, 0x0123_4567_89ab_cdef_0123_4567_89ab_cdef] {
+        for value in [
+            0u128,
+            1,
+            u128::MAX,
+            0x0123_4567_89ab_cdef_0123_4567_89ab_cdef,
+        ] {
             let id = Ulid(value);
             let text = id.to_string();
             assert_eq!(text.len(), 26);
