@@ -35,6 +35,13 @@ cargo build --release --locked -p twinline-relay
 bash scripts/build-widget.sh
 
 step "browser end-to-end tests"
-node --test --test-concurrency=1 tests/browser/
+# Every *.test.mjs under tests/browser, one at a time (each starts its own
+# relays and browser on fixed-free ports).
+mapfile -t browser_tests < <(find tests/browser -name '*.test.mjs' 2>/dev/null | sort)
+if [ "${#browser_tests[@]}" -eq 0 ]; then
+  echo "no browser tests yet (tests/browser/*.test.mjs)"
+else
+  node --test --test-concurrency=1 "${browser_tests[@]}"
+fi
 
 printf '\nall checks passed in %ss\n' "$(( $(date +%s) - started ))"

@@ -19,7 +19,10 @@ fn examples() -> Vec<(String, String)> {
     let mut lines = DOC.lines();
     while let Some(line) = lines.next() {
         if let Some(kind) = line.strip_prefix("```json") {
-            let body: Vec<&str> = lines.by_ref().take_while(|l| !l.starts_with("```")).collect();
+            let body: Vec<&str> = lines
+                .by_ref()
+                .take_while(|l| !l.starts_with("```"))
+                .collect();
             out.push((kind.trim().to_string(), body.join("\n")));
         }
     }
@@ -37,7 +40,11 @@ fn round_trips<T: Serialize + DeserializeOwned>(kind: &str, body: &str) {
 #[test]
 fn every_example_matches_the_types() {
     let examples = examples();
-    assert!(examples.len() >= 30, "only {} examples found", examples.len());
+    assert!(
+        examples.len() >= 30,
+        "only {} examples found",
+        examples.len()
+    );
     for (kind, body) in &examples {
         match kind.as_str() {
             "client" => round_trips::<ClientFrame>(kind, body),
