@@ -1,13 +1,35 @@
 //! One Twinline deployment: the relay that visitors and operators connect
-//! to, and the moderator that tells them which deployment is active.
+//! to, its replication to the peer deployment, and the moderator that tells
+//! clients which deployment is active.
 //!
 //! # Layout
-//! - [`cli`]: command line (`serve`, `operator add`, `moderator`).
-//! - [`serve`]: configuration, wiring and the HTTP/WebSocket server of a relay.
+//! - [`cli`]: command line (`serve`, `operator`, `moderator`).
+//! - [`config`]: flags, environment and TOML merged into one [`config::Config`].
+//! - [`serve`]: wiring: router, startup, graceful shutdown.
+//! - [`state`]: what every handler shares.
+//! - [`http`]: health, visitor tokens, operator login, admin drain, metrics.
+//! - [`ws`]: the WebSocket protocol for visitors and operators.
+//! - [`hub`]: in-memory fan-out to connected clients.
+//! - [`store`]: SQLite with a group-commit writer; the change feed.
+//! - [`replication`]: pulling and streaming the peer's change feed.
+//! - [`tokens`]: HMAC-signed visitor and operator tokens.
 //! - [`accounts`]: operator accounts (argon2) and their CLI.
+//! - [`limits`], [`metrics`], [`logging`], [`clock`]: the small utilities.
 //! - [`moderator`]: health probing of both deployments, `/v1/active`, manual
 //!   failover and the status page.
 pub mod accounts;
 pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod hub;
+pub mod limits;
+pub mod logging;
+pub mod metrics;
 pub mod moderator;
+pub mod replication;
 pub mod serve;
+pub mod state;
+pub mod store;
+pub mod tokens;
+pub mod ws;

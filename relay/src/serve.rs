@@ -1,10 +1,147 @@
-//! Placeholder: the relay server lands here (issue 3).
+//! `twinline-relay serve`: wiring. Opens the store, builds the router, binds,
+//! prints the address, starts replication, and shuts down cleanly on SIGTERM
+//! or Ctrl-C.
+//!
+//! Shutdown order: health turns not-ready (the moderator and clients move
+//! away), every socket is closed with "going away" (clients reconnect to the
+//! other deployment and replay), the server stops, then the store writer
+//! finishes its queue and closes the file. Nothing acknowledged can be lost
+//! at any step, because an ack is only sent after its commit.
 
-/// Arguments of `twinline-relay serve`.
-#[derive(Debug, clap::Args)]
-pub struct ServeArgs {}
+use crate::config::Config;
+pub use crate::config::ServeArgs;
+use crate::state::{AppState, Shared};
+use crate::store::Store;
+use crate::{http, replication, ws};
+use axum::Router;
+use axum::http::{HeaderValue, Method, header};
+use axum::routing::{get, post};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
 
 /// Runs `serve`.
-pub fn run_from_cli(_args: ServeArgs) -> anyhow::Result<()> {
-    anyhow::bail!("the relay server is not built yet")
+pub fn run_from_cli(args: ServeArgs) -> anyhow::Result<()> {
+    crate::logging::init();
+    let config = Config::from_args(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(config))
+}
+
+/// Builds the HTTP router around the shared state.
+pub fn router(state: Shared) -> Router {
+    let api_cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .max_age(Duration::from_secs(600));
+    let api = Router::new()
+        .route("/v1/health", get(http::health))
+        .route("/v1/visitor/token", post(http::visitor_token))
+        .route("/v1/operator/login", post(http::operator_login))
+        .route(
+            "/v1/admin/drain",
+            post(http::drain).get(http::drain_progress),
+        )
+        .route("/v1/admin/undrain", post(http::undrain))
+        .merge(replication::routes())
+        .layer(api_cors);
+    // Static assets: the widget's glue fetches its .wasm cross-origin from
+    // customers' pages, so assets carry CORS. Names are not content-hashed,
+    // so caches revalidate after a minute instead of keeping stale code.
+    let assets = Router::new()
+        .fallback_service(ServeDir::new(&state.config.www).append_index_html_on_directories(true))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=60, must-revalidate"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ));
+    Router::new()
+        .merge(api)
+        .route("/v1/ws", get(ws::upgrade))
+        .route("/metrics", get(http::metrics))
+        .merge(assets)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Runs a relay until SIGTERM or Ctrl-C.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let (store, writer) = Store::open(&config.data_dir)?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let address = listener.local_addr()?;
+    let state: Shared = Arc::new(AppState::new(config, store));
+    tracing::info!(
+        deployment = %state.config.name,
+        role = ?state.config.role,
+        epoch = state.store.epoch(),
+        data_dir = %state.config.data_dir.display(),
+        "relay starting"
+    );
+    let replication = replication::spawn(state.clone());
+    // The one line scripts and tests wait for.
+    println!("twinline-relay listening on http://{address}");
+    let shutdown_state = state.clone();
+    axum::serve(
+        listener,
+        router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: closing client connections");
+        shutdown_state.begin_shutdown();
+        shutdown_state.hub.close_all("going away");
+    })
+    .await?;
+    replication.abort();
+    // Sockets finish their last writes, then the store handles drop and the
+    // writer commits whatever is still queued.
+    for _ in 0..50 {
+        if Arc::strong_count(&state) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if Arc::strong_count(&state) == 1 {
+        drop(state);
+        tokio::task::spawn_blocking(move || writer.join()).await?;
+        tracing::info!("store closed cleanly");
+    } else {
+        tracing::warn!("connections still open after 2.5 s; exiting (every ack was committed)");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
 }

@@ -1,0 +1,296 @@
+//! A relay's configuration: clap flags, each with a `TWINLINE_*` environment
+//! override, on top of an optional TOML file.
+//!
+//! Precedence is flag > environment > file > default. clap resolves the first
+//! two (its `env` feature), so a value it reports as absent falls back to the
+//! file; the merged result is a plain [`Config`] the rest of the relay reads
+//! and never looks at the command line again.
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use twinline_core::protocol::DeploymentRole;
+
+/// Arguments of `twinline-relay serve`.
+#[derive(Debug, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (flags and env win over it).
+    #[arg(long, env = "TWINLINE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, env = "TWINLINE_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// This deployment's name, shown to clients and the moderator.
+    #[arg(long, env = "TWINLINE_NAME")]
+    pub name: Option<String>,
+    /// This deployment's role: primary or redundant.
+    #[arg(long, env = "TWINLINE_ROLE", value_parser = parse_role)]
+    pub role: Option<DeploymentRole>,
+    /// Directory for this deployment's SQLite store.
+    #[arg(long, env = "TWINLINE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Base URL of the other deployment (replication and migrate targets).
+    #[arg(long, env = "TWINLINE_PEER")]
+    pub peer: Option<String>,
+    /// Name of the other deployment.
+    #[arg(long, env = "TWINLINE_PEER_NAME")]
+    pub peer_name: Option<String>,
+    /// Secret shared by both deployments: signs tokens, guards replication.
+    #[arg(long, env = "TWINLINE_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Bearer token for /v1/admin/*.
+    #[arg(long, env = "TWINLINE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// A site and its allowed origins: `demo=http://localhost:8080,http://127.0.0.1:8080`.
+    /// Repeatable.
+    #[arg(long = "site", env = "TWINLINE_SITES", value_delimiter = ';')]
+    pub sites: Vec<String>,
+    /// Directory of static assets served at / (loader, widget bundle, console).
+    #[arg(long, env = "TWINLINE_WWW")]
+    pub www: Option<PathBuf>,
+    /// New connections and token requests allowed per client IP per second
+    /// (burst is ten times this); 0 turns the limit off.
+    #[arg(long, env = "TWINLINE_IP_RATE")]
+    pub ip_rate: Option<u32>,
+    /// Frames a single connection may send per second (burst is five times
+    /// this); 0 turns the limit off.
+    #[arg(long, env = "TWINLINE_FRAME_RATE")]
+    pub frame_rate: Option<u32>,
+}
+
+/// The file form of [`ServeArgs`]: same names, snake_case keys.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    name: Option<String>,
+    role: Option<String>,
+    data_dir: Option<PathBuf>,
+    peer: Option<String>,
+    peer_name: Option<String>,
+    secret: Option<String>,
+    admin_token: Option<String>,
+    #[serde(default)]
+    sites: BTreeMap<String, Vec<String>>,
+    www: Option<PathBuf>,
+    ip_rate: Option<u32>,
+    frame_rate: Option<u32>,
+}
+
+/// The peer deployment.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    /// Its name.
+    pub name: String,
+    /// Its base URL, without a trailing slash.
+    pub url: String,
+}
+
+/// Everything a relay needs to know, merged and checked.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// This deployment's name.
+    pub name: String,
+    /// This deployment's role.
+    pub role: DeploymentRole,
+    /// Store directory.
+    pub data_dir: PathBuf,
+    /// The other deployment, if any.
+    pub peer: Option<Peer>,
+    /// Shared secret (tokens, replication).
+    pub secret: String,
+    /// Admin bearer token.
+    pub admin_token: String,
+    /// Allowed origins per site id.
+    pub sites: BTreeMap<String, Vec<String>>,
+    /// Static asset directory.
+    pub www: PathBuf,
+    /// Per-IP connection/token rate (0 = off).
+    pub ip_rate: u32,
+    /// Per-connection frame rate (0 = off).
+    pub frame_rate: u32,
+}
+
+fn parse_role(text: &str) -> Result<DeploymentRole, String> {
+    match text {
+        "primary" => Ok(DeploymentRole::Primary),
+        "redundant" => Ok(DeploymentRole::Redundant),
+        other => Err(format!("role must be primary or redundant, not {other:?}")),
+    }
+}
+
+fn parse_site(text: &str) -> anyhow::Result<(String, Vec<String>)> {
+    let Some((site, origins)) = text.split_once('=') else {
+        bail!("--site wants SITE=ORIGIN[,ORIGIN...], got {text:?}");
+    };
+    let origins = origins
+        .split(',')
+        .map(|o| o.trim().trim_end_matches('/').to_string())
+        .filter(|o| !o.is_empty())
+        .collect();
+    Ok((site.trim().to_string(), origins))
+}
+
+impl Config {
+    /// Merges flags, environment and the optional file.
+    pub fn from_args(args: ServeArgs) -> anyhow::Result<Config> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let role = match (args.role, file.role.as_deref()) {
+            (Some(role), _) => role,
+            (None, Some(text)) => parse_role(text).map_err(anyhow::Error::msg)?,
+            (None, None) => DeploymentRole::Primary,
+        };
+        let name = args
+            .name
+            .or(file.name)
+            .unwrap_or_else(|| role_name(role).to_string());
+        let mut sites = file.sites;
+        for site in &args.sites {
+            let (id, origins) = parse_site(site)?;
+            sites.insert(id, origins);
+        }
+        let peer_url = args.peer.or(file.peer);
+        let peer = peer_url.map(|url| Peer {
+            name: args
+                .peer_name
+                .clone()
+                .or(file.peer_name.clone())
+                .unwrap_or_else(|| role_name(role.other()).to_string()),
+            url: url.trim_end_matches('/').to_string(),
+        });
+        let Some(secret) = args.secret.or(file.secret) else {
+            bail!("a shared secret is required (--secret or TWINLINE_SECRET)");
+        };
+        if secret.len() < 16 {
+            bail!("the shared secret must be at least 16 characters");
+        }
+        let Some(admin_token) = args.admin_token.or(file.admin_token) else {
+            bail!("an admin token is required (--admin-token or TWINLINE_ADMIN_TOKEN)");
+        };
+        Ok(Config {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7001))),
+            name,
+            role,
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("data")),
+            peer,
+            secret,
+            admin_token,
+            sites,
+            www: args
+                .www
+                .or(file.www)
+                .unwrap_or_else(|| PathBuf::from("www")),
+            ip_rate: args.ip_rate.or(file.ip_rate).unwrap_or(50),
+            frame_rate: args.frame_rate.or(file.frame_rate).unwrap_or(50),
+        })
+    }
+
+    /// Whether `origin` may embed the widget for `site`.
+    pub fn site_allows(&self, site: &str, origin: &str) -> bool {
+        self.sites
+            .get(site)
+            .is_some_and(|origins| origins.iter().any(|o| o == origin || o == "*"))
+    }
+
+    /// Whether `origin` belongs to any configured site.
+    pub fn any_site_allows(&self, origin: &str) -> bool {
+        self.sites
+            .values()
+            .flatten()
+            .any(|o| o == origin || o == "*")
+    }
+
+    /// The peer's origin (scheme://host:port), if a peer is configured: the
+    /// console loaded from it may connect here after a failover.
+    pub fn peer_origin(&self) -> Option<&str> {
+        self.peer.as_ref().map(|peer| peer.url.as_str())
+    }
+}
+
+/// The default name of a deployment with this role.
+pub fn role_name(role: DeploymentRole) -> &'static str {
+    match role {
+        DeploymentRole::Primary => "primary",
+        DeploymentRole::Redundant => "redundant",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ServeArgs {
+        ServeArgs {
+            secret: Some("0123456789abcdef".into()),
+            admin_token: Some("admin".into()),
+            ..ServeArgs::default()
+        }
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let dir = std::env::temp_dir().join(format!("twinline-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("relay.toml");
+        std::fs::write(
+            &file,
+            "name = \"from-file\"\nrole = \"redundant\"\npeer = \"http://127.0.0.1:7001/\"\n\
+             [sites]\ndemo = [\"http://localhost:8080\"]\n",
+        )
+        .unwrap();
+        let config = Config::from_args(ServeArgs {
+            config: Some(file),
+            name: Some("from-flag".into()),
+            ..args()
+        })
+        .unwrap();
+        assert_eq!(config.name, "from-flag");
+        assert_eq!(config.role, DeploymentRole::Redundant);
+        let peer = config.peer.as_ref().unwrap();
+        assert_eq!(peer.url, "http://127.0.0.1:7001");
+        assert_eq!(peer.name, "primary");
+        assert!(config.site_allows("demo", "http://localhost:8080"));
+        assert!(!config.site_allows("demo", "http://evil.example"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_short_secret_is_refused() {
+        let error = Config::from_args(ServeArgs {
+            secret: Some("short".into()),
+            ..args()
+        })
+        .unwrap_err();
+        assert!(error.to_string().contains("at least 16"));
+    }
+
+    #[test]
+    fn site_flags_parse_origin_lists() {
+        let config = Config::from_args(ServeArgs {
+            sites: vec!["shop=https://shop.example/, https://www.shop.example".into()],
+            ..args()
+        })
+        .unwrap();
+        assert!(config.site_allows("shop", "https://shop.example"));
+        assert!(config.site_allows("shop", "https://www.shop.example"));
+        assert!(!config.site_allows("other", "https://shop.example"));
+    }
+}

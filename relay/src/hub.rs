@@ -1,0 +1,328 @@
+//! Who is connected to this relay and which chats they follow: the in-memory
+//! fan-out.
+//!
+//! Frames are serialised once and the same `Arc<str>` is queued to every
+//! subscriber. Each connection has a bounded outgoing queue; a client that
+//! cannot keep up is disconnected rather than allowed to grow the relay's
+//! memory. That loses nothing: everything in a chat is in the store, and the
+//! client's `hello` on reconnect brings it back up to date. The hub is fed
+//! both by local clients and by replication, which is how a visitor on one
+//! deployment and an operator on the other still see each other live.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::Mutex;
+use tokio::sync::{Notify, mpsc};
+use twinline_core::ChatId;
+use twinline_core::protocol::ServerFrame;
+
+/// Frames queued per connection before it counts as too slow.
+pub const OUTGOING_QUEUE: usize = 1024;
+
+/// Identifies one WebSocket connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnKey(pub u64);
+
+/// What a connection's writer task is asked to do.
+#[derive(Clone, Debug)]
+pub enum Outgoing {
+    /// Send this JSON text frame.
+    Text(Arc<str>),
+    /// Close the connection (too slow, or shutting down).
+    Close(&'static str),
+}
+
+#[derive(Debug)]
+struct Connection {
+    tx: mpsc::Sender<Outgoing>,
+    kick: Arc<Notify>,
+    operator: Option<OperatorPresence>,
+}
+
+/// An operator connection's presence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperatorPresence {
+    /// Login name.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// Available for new chats.
+    pub online: bool,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    next: u64,
+    connections: HashMap<ConnKey, Connection>,
+    chats: HashMap<ChatId, HashSet<ConnKey>>,
+    /// Operators online at the peer deployment, as replication reports them.
+    remote_operators: Vec<String>,
+}
+
+/// The fan-out table; share it behind an `Arc`.
+#[derive(Debug, Default)]
+pub struct Hub {
+    inner: Mutex<Inner>,
+}
+
+impl Hub {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Registers a connection and returns its key and the signal its
+    /// writer must obey to hang up at once (too slow, shutting down).
+    pub fn register(&self, tx: mpsc::Sender<Outgoing>) -> (ConnKey, Arc<Notify>) {
+        let mut inner = self.lock();
+        inner.next += 1;
+        let key = ConnKey(inner.next);
+        let kick = Arc::new(Notify::new());
+        inner.connections.insert(
+            key,
+            Connection {
+                tx,
+                kick: kick.clone(),
+                operator: None,
+            },
+        );
+        (key, kick)
+    }
+
+    /// Forgets a connection and its subscriptions.
+    pub fn unregister(&self, key: ConnKey) {
+        let mut inner = self.lock();
+        inner.connections.remove(&key);
+        inner.chats.retain(|_, subscribers| {
+            subscribers.remove(&key);
+            !subscribers.is_empty()
+        });
+    }
+
+    /// Connections currently open.
+    pub fn connection_count(&self) -> usize {
+        self.lock().connections.len()
+    }
+
+    /// Follows a chat.
+    pub fn subscribe(&self, key: ConnKey, chat: ChatId) {
+        self.lock().chats.entry(chat).or_default().insert(key);
+    }
+
+    /// Stops following a chat.
+    pub fn unsubscribe(&self, key: ConnKey, chat: ChatId) {
+        let mut inner = self.lock();
+        if let Some(subscribers) = inner.chats.get_mut(&chat) {
+            subscribers.remove(&key);
+            if subscribers.is_empty() {
+                inner.chats.remove(&chat);
+            }
+        }
+    }
+
+    /// Whether a connection follows a chat.
+    pub fn follows(&self, key: ConnKey, chat: ChatId) -> bool {
+        self.lock()
+            .chats
+            .get(&chat)
+            .is_some_and(|subscribers| subscribers.contains(&key))
+    }
+
+    /// Marks a connection as an operator's, with its availability.
+    pub fn set_operator(&self, key: ConnKey, presence: OperatorPresence) {
+        if let Some(connection) = self.lock().connections.get_mut(&key) {
+            connection.operator = Some(presence);
+        }
+    }
+
+    /// Records who is online at the peer deployment.
+    pub fn set_remote_operators(&self, usernames: Vec<String>) {
+        self.lock().remote_operators = usernames;
+    }
+
+    /// Online operators connected here, by username (several tabs count once).
+    pub fn local_operators_online(&self) -> Vec<String> {
+        let inner = self.lock();
+        let names: HashSet<&str> = inner
+            .connections
+            .values()
+            .filter_map(|c| c.operator.as_ref())
+            .filter(|p| p.online)
+            .map(|p| p.username.as_str())
+            .collect();
+        let mut names: Vec<String> = names.into_iter().map(str::to_string).collect();
+        names.sort();
+        names
+    }
+
+    /// Online operators here and at the peer, by username.
+    pub fn operators_online(&self) -> Vec<String> {
+        let mut names = self.local_operators_online();
+        names.extend(self.lock().remote_operators.iter().cloned());
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Queues a frame to one connection.
+    pub fn send_to(&self, key: ConnKey, frame: &ServerFrame) {
+        let text: Arc<str> = frame.to_json().into();
+        let inner = self.lock();
+        if let Some(connection) = inner.connections.get(&key) {
+            offer(connection, Outgoing::Text(text));
+        }
+    }
+
+    /// Queues a frame to every follower of a chat, except `skip`.
+    pub fn publish_chat(&self, chat: ChatId, frame: &ServerFrame, skip: Option<ConnKey>) -> usize {
+        let text: Arc<str> = frame.to_json().into();
+        let inner = self.lock();
+        let Some(subscribers) = inner.chats.get(&chat) else {
+            return 0;
+        };
+        let mut sent = 0;
+        for key in subscribers {
+            if Some(*key) == skip {
+                continue;
+            }
+            if let Some(connection) = inner.connections.get(key) {
+                offer(connection, Outgoing::Text(text.clone()));
+                sent += 1;
+            }
+        }
+        sent
+    }
+
+    /// Queues a frame to every operator connection.
+    pub fn publish_operators(&self, frame: &ServerFrame) {
+        let text: Arc<str> = frame.to_json().into();
+        let inner = self.lock();
+        for connection in inner.connections.values() {
+            if connection.operator.is_some() {
+                offer(connection, Outgoing::Text(text.clone()));
+            }
+        }
+    }
+
+    /// Queues a frame to the connections of one operator (all their tabs).
+    pub fn publish_operator(&self, username: &str, frame: &ServerFrame) -> Vec<ConnKey> {
+        let text: Arc<str> = frame.to_json().into();
+        let inner = self.lock();
+        let mut keys = Vec::new();
+        for (key, connection) in &inner.connections {
+            if connection
+                .operator
+                .as_ref()
+                .is_some_and(|p| p.username == username)
+            {
+                offer(connection, Outgoing::Text(text.clone()));
+                keys.push(*key);
+            }
+        }
+        keys
+    }
+
+    /// Queues a frame to every connection (drain: migrate).
+    pub fn publish_all(&self, frame: &ServerFrame) -> usize {
+        let text: Arc<str> = frame.to_json().into();
+        let inner = self.lock();
+        for connection in inner.connections.values() {
+            offer(connection, Outgoing::Text(text.clone()));
+        }
+        inner.connections.len()
+    }
+
+    /// Asks every connection to close (shutdown).
+    pub fn close_all(&self, reason: &'static str) {
+        let inner = self.lock();
+        for connection in inner.connections.values() {
+            let _ = connection.tx.try_send(Outgoing::Close(reason));
+            connection.kick.notify_one();
+        }
+    }
+
+    /// Followers per chat, for /metrics: (chats followed, subscriptions).
+    pub fn subscription_counts(&self) -> (usize, usize) {
+        let inner = self.lock();
+        let subscriptions = inner.chats.values().map(HashSet::len).sum();
+        (inner.chats.len(), subscriptions)
+    }
+
+    /// Operators by username with their display names (for presence frames).
+    pub fn operator_names(&self) -> BTreeMap<String, String> {
+        self.lock()
+            .connections
+            .values()
+            .filter_map(|c| c.operator.as_ref())
+            .map(|p| (p.username.clone(), p.name.clone()))
+            .collect()
+    }
+}
+
+/// Queues without waiting; a full queue means the client is too slow, so it
+/// is kicked (it resyncs from the store when it reconnects).
+fn offer(connection: &Connection, item: Outgoing) {
+    if let Err(mpsc::error::TrySendError::Full(_)) = connection.tx.try_send(item) {
+        tracing::warn!("a client's outgoing queue is full; disconnecting it so it resyncs");
+        connection.kick.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use twinline_core::Ulid;
+
+    fn text(item: Outgoing) -> String {
+        match item {
+            Outgoing::Text(text) => text.to_string(),
+            Outgoing::Close(reason) => format!("close: {reason}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_chat_frame_reaches_every_follower_but_the_sender() {
+        let hub = Hub::default();
+        let (tx_a, mut rx_a) = mpsc::channel(8);
+        let (tx_b, mut rx_b) = mpsc::channel(8);
+        let (a, _) = hub.register(tx_a);
+        let (b, _) = hub.register(tx_b);
+        let chat = ChatId(Ulid(1));
+        hub.subscribe(a, chat);
+        hub.subscribe(b, chat);
+        let frame = ServerFrame::Pong { nonce: 7 };
+        assert_eq!(hub.publish_chat(chat, &frame, Some(a)), 1);
+        assert!(text(rx_b.recv().await.unwrap()).contains("pong"));
+        assert!(rx_a.try_recv().is_err());
+        hub.unregister(b);
+        assert_eq!(hub.publish_chat(chat, &frame, Some(a)), 0);
+    }
+
+    #[test]
+    fn presence_counts_each_online_operator_once_and_merges_the_peer() {
+        let hub = Hub::default();
+        let (tx, _rx) = mpsc::channel(8);
+        let (first_tab, _) = hub.register(tx.clone());
+        let (second_tab, _) = hub.register(tx.clone());
+        let (away, _) = hub.register(tx);
+        let ada = OperatorPresence {
+            username: "ada".into(),
+            name: "Ada".into(),
+            online: true,
+        };
+        hub.set_operator(first_tab, ada.clone());
+        hub.set_operator(second_tab, ada);
+        hub.set_operator(
+            away,
+            OperatorPresence {
+                username: "bob".into(),
+                name: "Bob".into(),
+                online: false,
+            },
+        );
+        assert_eq!(hub.local_operators_online(), vec!["ada".to_string()]);
+        hub.set_remote_operators(vec!["cy".into(), "ada".into()]);
+        assert_eq!(hub.operators_online(), vec!["ada".to_string(), "cy".into()]);
+    }
+}

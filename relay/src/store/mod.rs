@@ -1,0 +1,254 @@
+//! The deployment's SQLite store.
+//!
+//! One writer thread owns the only write connection and commits in batches
+//! (group commit): whatever requests queued up while the previous commit was
+//! on disk go into the next transaction, so under load one fsync covers many
+//! messages and an idle relay still commits each message at once. A request
+//! is answered only after its batch committed, which is what lets the relay
+//! send `ack` only for durable messages. Each request runs in its own
+//! savepoint, so one bad request cannot roll back its neighbours.
+//!
+//! Reads use a separate connection; WAL lets them run during a commit.
+
+mod apply;
+pub mod reads;
+pub mod records;
+mod schema;
+
+use records::{Applied, Record};
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::{Arc, Mutex, mpsc};
+use tokio::sync::oneshot;
+use twinline_core::Millis;
+
+pub use schema::database_path;
+
+/// Most requests folded into one transaction.
+const MAX_BATCH: usize = 1024;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused.
+    #[error("storage error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The writer thread has stopped (shutdown).
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// A batch of records to apply atomically, from one origin.
+struct WriteJob {
+    records: Vec<(Record, String)>,
+    checkpoint: Option<(String, u64)>,
+    now: Millis,
+    reply: oneshot::Sender<Result<Vec<Applied>, StoreError>>,
+}
+
+/// Figures the writer keeps, for /metrics.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Commits done.
+    pub commits: std::sync::atomic::AtomicU64,
+    /// Requests committed.
+    pub requests: std::sync::atomic::AtomicU64,
+}
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    writer: mpsc::Sender<WriteJob>,
+    reader: Arc<Mutex<Connection>>,
+    epoch: u64,
+    stats: Arc<WriterStats>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("epoch", &self.epoch).finish()
+    }
+}
+
+/// Joins the writer thread when the last handle goes: pending writes are
+/// committed before [`Store::close`] returns.
+pub struct WriterThread(std::thread::JoinHandle<()>);
+
+impl WriterThread {
+    /// Waits until every queued write has been committed and the file closed.
+    pub fn join(self) {
+        let _ = self.0.join();
+    }
+}
+
+impl Store {
+    /// Opens (creating) the store in `data_dir` and starts the writer.
+    pub fn open(data_dir: &Path) -> Result<(Store, WriterThread), StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|error| {
+            StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
+        })?;
+        let path = database_path(data_dir);
+        let write_conn = schema::open(&path)?;
+        let epoch = schema::migrate(&write_conn)?;
+        let reader = schema::open(&path)?;
+        let (writer, jobs) = mpsc::channel::<WriteJob>();
+        let stats = Arc::new(WriterStats::default());
+        let thread_stats = stats.clone();
+        let handle = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || run_writer(write_conn, jobs, &thread_stats))
+            .map_err(|error| {
+                StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
+            })?;
+        Ok((
+            Store {
+                writer,
+                reader: Arc::new(Mutex::new(reader)),
+                epoch,
+                stats,
+            },
+            WriterThread(handle),
+        ))
+    }
+
+    /// How many times this store has been opened (a restart bumps it).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Writer figures.
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
+    }
+
+    /// Applies one local record; durable when this returns.
+    pub async fn apply(&self, record: Record, origin: &str) -> Result<Applied, StoreError> {
+        let mut applied = self
+            .apply_batch(vec![(record, origin.to_string())], None)
+            .await?;
+        applied.pop().ok_or(StoreError::Closed)
+    }
+
+    /// Applies records atomically, optionally moving a peer checkpoint in the
+    /// same transaction (replication: the checkpoint never runs ahead of the
+    /// data it covers).
+    pub async fn apply_batch(
+        &self,
+        records: Vec<(Record, String)>,
+        checkpoint: Option<(String, u64)>,
+    ) -> Result<Vec<Applied>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(WriteJob {
+                records,
+                checkpoint,
+                now: crate::clock::now(),
+                reply,
+            })
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs a read on the reader connection, off the async threads.
+    pub async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = reader.lock().unwrap_or_else(|poison| poison.into_inner());
+            query(&conn).map_err(StoreError::from)
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs a read on the calling thread (CLI and tests).
+    pub fn read_blocking<T>(
+        &self,
+        query: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let conn = self
+            .reader
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        query(&conn).map_err(StoreError::from)
+    }
+}
+
+fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>, stats: &WriterStats) {
+    use std::sync::atomic::Ordering::Relaxed;
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let results = commit_batch(&mut conn, &batch);
+        stats.commits.fetch_add(1, Relaxed);
+        stats.requests.fetch_add(batch.len() as u64, Relaxed);
+        match results {
+            Ok(results) => {
+                for (job, result) in batch.into_iter().zip(results) {
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "commit failed; the batch is refused and nothing is acked");
+                let message = error.to_string();
+                for job in batch {
+                    let _ = job.reply.send(Err(StoreError::Sqlite(
+                        rusqlite::Error::ToSqlConversionFailure(message.clone().into()),
+                    )));
+                }
+            }
+        }
+    }
+    tracing::debug!("store writer stopped: every handle dropped");
+}
+
+type JobResult = Result<Vec<Applied>, StoreError>;
+
+fn commit_batch(conn: &mut Connection, batch: &[WriteJob]) -> rusqlite::Result<Vec<JobResult>> {
+    let mut tx = conn.transaction()?;
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        let mut savepoint = tx.savepoint()?;
+        let outcome = run_job(&savepoint, job);
+        match outcome {
+            Ok(applied) => {
+                savepoint.commit()?;
+                results.push(Ok(applied));
+            }
+            Err(error) => {
+                savepoint.rollback()?;
+                drop(savepoint);
+                results.push(Err(StoreError::Sqlite(error)));
+            }
+        }
+    }
+    tx.set_drop_behavior(rusqlite::DropBehavior::Commit);
+    tx.commit()?;
+    Ok(results)
+}
+
+fn run_job(tx: &Connection, job: &WriteJob) -> rusqlite::Result<Vec<Applied>> {
+    let mut applied = Vec::with_capacity(job.records.len());
+    for (record, origin) in &job.records {
+        applied.push(apply::apply(tx, record.clone(), origin, job.now)?);
+    }
+    if let Some((peer, seq)) = &job.checkpoint {
+        tx.execute(
+            "INSERT INTO checkpoints (peer, seq) VALUES (?1, ?2)
+             ON CONFLICT (peer) DO UPDATE SET seq = MAX(seq, ?2)",
+            rusqlite::params![peer, *seq as i64],
+        )?;
+    }
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,191 @@
+//! The store's merge rules and change feed, on real SQLite files.
+
+use super::records::{ChatRecord, Record};
+use super::{Store, reads};
+use twinline_core::{
+    Author, ChatId, ChatState, ChatStatus, Hlc, Lamport, Message, MessageId, Millis, Role, Ulid,
+    VisitorId, VisitorInfo,
+};
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "twinline-store-{name}-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn message(id: u128, chat: ChatId, text: &str) -> Message {
+    Message {
+        lamport: Lamport(id as u64),
+        author: Author {
+            role: Role::Visitor,
+            id: "v".into(),
+            name: String::new(),
+        },
+        id: MessageId(Ulid(id)),
+        chat,
+        text: text.into(),
+        at: Millis(1_000 + id as u64),
+    }
+}
+
+fn header(chat: ChatId, status: ChatStatus) -> ChatRecord {
+    ChatRecord {
+        id: chat,
+        site: "demo".into(),
+        visitor: VisitorId(Ulid(5)),
+        created: Millis(1),
+        status,
+        info: VisitorInfo::default(),
+    }
+}
+
+#[tokio::test]
+async fn a_message_is_stored_once_however_often_it_arrives() {
+    let dir = temp_dir("idempotent");
+    let (store, writer) = Store::open(&dir).unwrap();
+    let chat = ChatId(Ulid(1));
+    let first = store
+        .apply(Record::Message(message(10, chat, "hi")), "primary")
+        .await
+        .unwrap();
+    let again = store
+        .apply(Record::Message(message(10, chat, "hi")), "redundant")
+        .await
+        .unwrap();
+    assert!(first.changed);
+    assert!(!again.changed);
+    let messages = store.read(move |c| reads::messages(c, chat)).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    // Only the first arrival is in the feed.
+    let page = store
+        .read(|c| reads::changes_since(c, 0, 100, "nobody"))
+        .await
+        .unwrap();
+    assert_eq!(
+        page.changes
+            .iter()
+            .filter(|c| c.record.kind() == "message")
+            .count(),
+        1
+    );
+    drop(store);
+    writer.join();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_chat_status_keeps_the_latest_stamp_whatever_the_arrival_order() {
+    let dir = temp_dir("lww");
+    let (store, writer) = Store::open(&dir).unwrap();
+    let chat = ChatId(Ulid(2));
+    let older = ChatStatus {
+        state: ChatState::Active,
+        operator: Some("ada".into()),
+        stamp: Hlc {
+            wall: Millis(10),
+            counter: 0,
+            node: 1,
+        },
+    };
+    let newer = ChatStatus {
+        state: ChatState::Closed,
+        operator: Some("ada".into()),
+        stamp: Hlc {
+            wall: Millis(20),
+            counter: 0,
+            node: 2,
+        },
+    };
+    store
+        .apply(Record::Chat(header(chat, newer.clone())), "a")
+        .await
+        .unwrap();
+    let late = store
+        .apply(Record::Chat(header(chat, older)), "b")
+        .await
+        .unwrap();
+    assert!(!late.changed, "an older write must not win");
+    let stored = store
+        .read(move |c| reads::chat_in(c, chat))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, newer);
+    drop(store);
+    writer.join();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn the_feed_leaves_out_the_askers_own_changes_and_survives_reopening() {
+    let dir = temp_dir("feed");
+    let chat = ChatId(Ulid(3));
+    {
+        let (store, writer) = Store::open(&dir).unwrap();
+        store
+            .apply(Record::Message(message(1, chat, "local")), "primary")
+            .await
+            .unwrap();
+        store
+            .apply(Record::Message(message(2, chat, "from peer")), "redundant")
+            .await
+            .unwrap();
+        drop(store);
+        writer.join();
+    }
+    let (store, writer) = Store::open(&dir).unwrap();
+    assert_eq!(store.epoch(), 2, "reopening bumps the epoch");
+    let page = store
+        .read(|c| reads::changes_since(c, 0, 100, "redundant"))
+        .await
+        .unwrap();
+    let texts: Vec<String> = page
+        .changes
+        .iter()
+        .filter_map(|c| match &c.record {
+            Record::Message(m) => Some(m.text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts, vec!["local".to_string()]);
+    assert_eq!(page.next, page.head, "the scan covers the whole feed");
+    drop(store);
+    writer.join();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_checkpoint_moves_with_the_batch_it_covers() {
+    let dir = temp_dir("checkpoint");
+    let (store, writer) = Store::open(&dir).unwrap();
+    let chat = ChatId(Ulid(4));
+    store
+        .apply_batch(
+            vec![(Record::Message(message(7, chat, "x")), "redundant".into())],
+            Some(("redundant".into(), 42)),
+        )
+        .await
+        .unwrap();
+    let checkpoint = store
+        .read(|c| reads::checkpoint(c, "redundant"))
+        .await
+        .unwrap();
+    assert_eq!(checkpoint, 42);
+    // Never moves backwards.
+    store
+        .apply_batch(vec![], Some(("redundant".into(), 3)))
+        .await
+        .unwrap();
+    let checkpoint = store
+        .read(|c| reads::checkpoint(c, "redundant"))
+        .await
+        .unwrap();
+    assert_eq!(checkpoint, 42);
+    drop(store);
+    writer.join();
+    std::fs::remove_dir_all(dir).unwrap();
+}

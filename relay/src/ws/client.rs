@@ -1,0 +1,332 @@
+//! One connected client: what it has proven, and frame dispatch.
+//!
+//! A connection starts anonymous; `hello` with a valid token makes it a
+//! visitor (bound to one site and chat) or an operator. Every frame after
+//! that is checked against that identity, so a token for one chat can never
+//! touch another. Parsing, limits and refusals answer with an error frame
+//! and keep the connection; only a bad token or protocol version ends it.
+
+use super::connection::queue;
+use super::{operator, visitor};
+use crate::hub::{ConnKey, Outgoing};
+use crate::limits::TokenBucket;
+use crate::state::Shared;
+use crate::store::records::Record;
+use crate::tokens::Claim;
+use std::net::IpAddr;
+use std::ops::ControlFlow;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+use tokio::sync::mpsc;
+use twinline_core::model::check_text;
+use twinline_core::protocol::{ClientFrame, ErrorCode, PROTOCOL_VERSION, ServerFrame};
+use twinline_core::{Author, ChatId, Message, MessageId, Role, VisitorId};
+
+/// Where the upgrade came from.
+#[derive(Clone, Debug)]
+pub struct Context {
+    /// The Origin header, if the client sent one.
+    pub origin: Option<String>,
+    /// Whether that origin is this relay (its own console).
+    pub same_origin: bool,
+    /// The client's address.
+    pub ip: IpAddr,
+}
+
+/// A visitor's proven identity.
+#[derive(Clone, Debug)]
+pub struct VisitorAuth {
+    /// Site id.
+    pub site: String,
+    /// Visitor id.
+    pub visitor: VisitorId,
+    /// The one chat they may use.
+    pub chat: ChatId,
+}
+
+/// An operator's proven identity.
+#[derive(Clone, Debug)]
+pub struct OperatorAuth {
+    /// Login name.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// Availability for new chats.
+    pub online: bool,
+}
+
+/// What the connection has proven.
+#[derive(Clone, Debug)]
+pub enum Identity {
+    /// Before `hello`.
+    Anonymous,
+    /// A visitor.
+    Visitor(VisitorAuth),
+    /// An operator.
+    Operator(OperatorAuth),
+}
+
+/// One connection's protocol state.
+pub struct Client {
+    pub(super) state: Shared,
+    pub(super) key: ConnKey,
+    tx: mpsc::Sender<Outgoing>,
+    pub(super) context: Context,
+    pub(super) identity: Identity,
+    bucket: TokenBucket,
+}
+
+impl Client {
+    pub(super) fn new(
+        state: Shared,
+        key: ConnKey,
+        tx: mpsc::Sender<Outgoing>,
+        context: Context,
+    ) -> Client {
+        let rate = state.config.frame_rate;
+        Client {
+            bucket: TokenBucket::new(rate, rate.saturating_mul(5), Instant::now()),
+            state,
+            key,
+            tx,
+            context,
+            identity: Identity::Anonymous,
+        }
+    }
+
+    /// Queues a frame to this client.
+    pub(super) async fn reply(&self, frame: &ServerFrame) {
+        queue(&self.tx, frame).await;
+    }
+
+    /// Queues an error frame to this client.
+    pub(super) async fn reply_error(
+        &self,
+        code: ErrorCode,
+        message: impl Into<String>,
+        id: Option<MessageId>,
+    ) {
+        self.state.metrics.errors_sent.fetch_add(1, Relaxed);
+        self.reply(&ServerFrame::Error {
+            code,
+            message: message.into(),
+            id,
+        })
+        .await;
+    }
+
+    /// Handles one text frame; `Break` ends the connection.
+    pub(super) async fn handle_text(&mut self, text: &str) -> ControlFlow<()> {
+        self.state.metrics.frames_in.fetch_add(1, Relaxed);
+        let frame = match ClientFrame::parse(text) {
+            Ok(frame) => frame,
+            Err(error) => {
+                self.reply_error(error.code(), error.to_string(), None)
+                    .await;
+                return ControlFlow::Continue(());
+            }
+        };
+        if !self.bucket.take(Instant::now()) && !matches!(frame, ClientFrame::Ping { .. }) {
+            self.state.metrics.rate_limited.fetch_add(1, Relaxed);
+            self.reply_error(
+                ErrorCode::RateLimited,
+                "too many frames; this one was not processed, send it again shortly",
+                frame.ack_id(),
+            )
+            .await;
+            return ControlFlow::Continue(());
+        }
+        match (frame, self.identity.clone()) {
+            (ClientFrame::Ping { nonce }, _) => {
+                self.reply(&ServerFrame::Pong { nonce }).await;
+                ControlFlow::Continue(())
+            }
+            (
+                ClientFrame::Hello {
+                    v,
+                    role,
+                    site,
+                    token,
+                    resume,
+                },
+                Identity::Anonymous,
+            ) => self.hello(v, role, site, token, resume).await,
+            (ClientFrame::Hello { .. }, _) => {
+                self.reply_error(ErrorCode::BadFrame, "hello was already accepted", None)
+                    .await;
+                ControlFlow::Continue(())
+            }
+            (_, Identity::Anonymous) => {
+                self.reply_error(ErrorCode::HelloFirst, "send hello with a token first", None)
+                    .await;
+                ControlFlow::Continue(())
+            }
+            (frame, Identity::Visitor(auth)) => visitor::handle(self, &auth, frame).await,
+            (frame, Identity::Operator(auth)) => operator::handle(self, &auth, frame).await,
+        }
+    }
+
+    async fn hello(
+        &mut self,
+        v: u32,
+        role: Role,
+        site: String,
+        token: String,
+        resume: Vec<twinline_core::protocol::ChatResume>,
+    ) -> ControlFlow<()> {
+        if v != PROTOCOL_VERSION {
+            self.reply_error(
+                ErrorCode::Version,
+                format!("this relay speaks protocol {PROTOCOL_VERSION}, not {v}"),
+                None,
+            )
+            .await;
+            return ControlFlow::Break(());
+        }
+        let claim = match self.state.signer.verify(&token, crate::clock::now()) {
+            Ok(claim) => claim,
+            Err(error) => {
+                self.reply_error(ErrorCode::BadToken, error.to_string(), None)
+                    .await;
+                return ControlFlow::Break(());
+            }
+        };
+        match (role, claim) {
+            (
+                Role::Visitor,
+                Claim::Visitor {
+                    site: token_site,
+                    visitor,
+                    chat,
+                    ..
+                },
+            ) => {
+                if token_site != site {
+                    self.reply_error(ErrorCode::Forbidden, "the token is for another site", None)
+                        .await;
+                    return ControlFlow::Break(());
+                }
+                if let Some(origin) = &self.context.origin
+                    && !self.context.same_origin
+                    && !self.state.config.site_allows(&site, origin)
+                {
+                    self.state.metrics.origin_refused.fetch_add(1, Relaxed);
+                    self.reply_error(
+                        ErrorCode::Forbidden,
+                        format!("origin {origin} may not embed site {site:?}"),
+                        None,
+                    )
+                    .await;
+                    return ControlFlow::Break(());
+                }
+                tracing::debug!(ip = %self.context.ip, %chat, "visitor connected");
+                let auth = VisitorAuth {
+                    site,
+                    visitor,
+                    chat,
+                };
+                self.identity = Identity::Visitor(auth.clone());
+                visitor::welcome(self, &auth, resume).await
+            }
+            (Role::Operator, Claim::Operator { username, name, .. }) => {
+                let origin_ok = self.context.origin.as_deref().is_none_or(|origin| {
+                    self.context.same_origin || self.state.config.peer_origin() == Some(origin)
+                });
+                if !origin_ok {
+                    self.state.metrics.origin_refused.fetch_add(1, Relaxed);
+                    self.reply_error(
+                        ErrorCode::Forbidden,
+                        "operators connect from the console the deployments serve",
+                        None,
+                    )
+                    .await;
+                    return ControlFlow::Break(());
+                }
+                tracing::debug!(ip = %self.context.ip, %username, "operator connected");
+                let auth = OperatorAuth {
+                    username,
+                    name,
+                    online: true,
+                };
+                self.identity = Identity::Operator(auth.clone());
+                operator::welcome(self, &auth, resume).await
+            }
+            _ => {
+                self.reply_error(
+                    ErrorCode::Forbidden,
+                    "the token does not match the role in hello",
+                    None,
+                )
+                .await;
+                ControlFlow::Break(())
+            }
+        }
+    }
+
+    /// Stores a message (idempotent by id), fans it out, then acks it.
+    /// `author` is the identity the connection proved; the frame must match.
+    pub(super) async fn store_message(&self, msg: Message, author: &Author) {
+        let received = Instant::now();
+        let id = msg.id;
+        if msg.author.role != author.role || msg.author.id != author.id {
+            self.reply_error(
+                ErrorCode::Forbidden,
+                "a message's author must be the connection's own identity",
+                Some(id),
+            )
+            .await;
+            return;
+        }
+        if let Err(error) = check_text(&msg.text) {
+            self.reply_error(ErrorCode::BadText, error.to_string(), Some(id))
+                .await;
+            return;
+        }
+        let chat = msg.chat;
+        let from_visitor = msg.author.role == Role::Visitor;
+        match self
+            .state
+            .store
+            .apply(Record::Message(msg), &self.state.config.name)
+            .await
+        {
+            Ok(applied) if applied.changed => {
+                self.state.metrics.messages_stored.fetch_add(1, Relaxed);
+                if let Record::Message(msg) = applied.record {
+                    self.state.hub.publish_chat(
+                        chat,
+                        &ServerFrame::Message { msg },
+                        Some(self.key),
+                    );
+                }
+                if from_visitor {
+                    operator::publish_queue_if_waiting(&self.state, chat).await;
+                }
+            }
+            Ok(_) => {
+                self.state.metrics.messages_duplicate.fetch_add(1, Relaxed);
+            }
+            Err(error) => {
+                tracing::error!(%error, "storing a message failed; not acknowledged");
+                self.reply_error(
+                    ErrorCode::Unavailable,
+                    "the message could not be stored; it was not acknowledged, send it again",
+                    Some(id),
+                )
+                .await;
+                return;
+            }
+        }
+        self.reply(&ServerFrame::Ack { id }).await;
+        self.state.metrics.observe_ack(received.elapsed());
+    }
+
+    /// Called when the socket ends.
+    pub(super) async fn finish(&self) {
+        if let Identity::Operator(auth) = &self.identity {
+            self.state.hub.unregister(self.key);
+            operator::publish_presence(&self.state).await;
+            tracing::debug!(username = %auth.username, "operator disconnected");
+        }
+    }
+}

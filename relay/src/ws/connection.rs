@@ -1,0 +1,116 @@
+//! One WebSocket: the reader loop and the writer task.
+//!
+//! The writer owns the sink and drains the connection's bounded queue (see
+//! the hub); it also sends a WebSocket ping every [`PING_EVERY`] so idle
+//! proxies keep the link open. The reader hands each text frame to the
+//! [`Client`], and hangs up if nothing at all arrives for [`IDLE_LIMIT`]
+//! (clients ping every few seconds, so this only catches dead peers).
+
+use super::client::{Client, Context};
+use crate::hub::{OUTGOING_QUEUE, Outgoing};
+use crate::state::Shared;
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use twinline_core::protocol::{ErrorCode, ServerFrame};
+
+const PING_EVERY: Duration = Duration::from_secs(20);
+const IDLE_LIMIT: Duration = Duration::from_secs(60);
+
+pub(super) async fn run(socket: WebSocket, state: Shared, context: Context) {
+    state.metrics.connections_total.fetch_add(1, Relaxed);
+    let (mut sink, mut stream) = socket.split();
+    let (tx, mut rx) = mpsc::channel::<Outgoing>(OUTGOING_QUEUE);
+    let (key, kick) = state.hub.register(tx.clone());
+    let writer = tokio::spawn(async move {
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        loop {
+            tokio::select! {
+                item = rx.recv() => match item {
+                    Some(Outgoing::Text(text)) => {
+                        if sink.send(Message::Text(text.as_ref().into())).await.is_err() {
+                            break;
+                        }
+                    }
+                    Some(Outgoing::Close(reason)) => {
+                        let _ = close(&mut sink, reason).await;
+                        break;
+                    }
+                    None => break,
+                },
+                () = kick.notified() => {
+                    let _ = close(&mut sink, "going away").await;
+                    break;
+                }
+                _ = ping.tick() => {
+                    if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let mut client = Client::new(state.clone(), key, tx, context);
+    loop {
+        let next = tokio::time::timeout(IDLE_LIMIT, stream.next()).await;
+        let message = match next {
+            Ok(Some(Ok(message))) => message,
+            Ok(Some(Err(error))) => {
+                tracing::debug!(%error, "WebSocket read failed");
+                break;
+            }
+            Ok(None) => break,
+            Err(_) => {
+                tracing::debug!("connection idle for too long; closing");
+                break;
+            }
+        };
+        match message {
+            Message::Text(text) => {
+                if client.handle_text(text.as_str()).await.is_break() {
+                    break;
+                }
+            }
+            Message::Binary(_) => {
+                client
+                    .reply_error(
+                        ErrorCode::BadFrame,
+                        "frames are JSON text, not binary",
+                        None,
+                    )
+                    .await;
+            }
+            Message::Close(_) => break,
+            Message::Ping(_) | Message::Pong(_) => {}
+        }
+        if writer.is_finished() {
+            break;
+        }
+    }
+    client.finish().await;
+    state.hub.unregister(key);
+    // Let the writer flush what is queued (an error frame before a close),
+    // but do not wait on a dead peer.
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+}
+
+async fn close(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    reason: &'static str,
+) -> Result<(), axum::Error> {
+    sink.send(Message::Close(Some(CloseFrame {
+        code: 1001,
+        reason: reason.into(),
+    })))
+    .await?;
+    sink.close().await
+}
+
+/// Sends a frame on a connection's own queue (waiting if it is full: a
+/// client's replies pace its own reading).
+pub(super) async fn queue(tx: &mpsc::Sender<Outgoing>, frame: &ServerFrame) {
+    let _ = tx.send(Outgoing::Text(frame.to_json().into())).await;
+}

@@ -1,0 +1,231 @@
+//! The visitor side: one chat, bound by the token.
+
+use super::client::{Client, VisitorAuth};
+use super::operator;
+use super::sync::{chat_record, chat_sync, write_chat};
+use crate::store::records::{ChatRecord, Record};
+use std::ops::ControlFlow;
+use twinline_core::model::{check_field, check_text};
+use twinline_core::protocol::{ChatResume, ClientFrame, ErrorCode, PROTOCOL_VERSION, ServerFrame};
+use twinline_core::{Author, ChatState, ChatStatus, Role, VisitorInfo};
+
+/// Longest page URL kept in visitor details.
+const MAX_PAGE_CHARS: usize = 500;
+
+fn author(auth: &VisitorAuth, name: &str) -> Author {
+    Author {
+        role: Role::Visitor,
+        id: auth.visitor.to_string(),
+        name: name.to_string(),
+    }
+}
+
+/// Answers an accepted visitor `hello`.
+pub(super) async fn welcome(
+    client: &mut Client,
+    auth: &VisitorAuth,
+    resume: Vec<ChatResume>,
+) -> ControlFlow<()> {
+    let state = &client.state;
+    let header = ChatRecord {
+        id: auth.chat,
+        site: auth.site.clone(),
+        visitor: auth.visitor,
+        created: crate::clock::now(),
+        status: ChatStatus::default(),
+        info: VisitorInfo::default(),
+    };
+    // Creates the chat on first contact; on any later hello (here or after
+    // a failover) the merge keeps what is stored.
+    if let Err(error) = write_chat(state, header).await {
+        tracing::error!(%error, "could not open a chat");
+        client
+            .reply_error(ErrorCode::Unavailable, "storage unavailable; retry", None)
+            .await;
+        return ControlFlow::Break(());
+    }
+    let have = resume
+        .into_iter()
+        .find(|r| r.chat == auth.chat)
+        .map(|r| r.have)
+        .unwrap_or_default();
+    let sync = match chat_sync(state, auth.chat, &have).await {
+        Ok(sync) => sync,
+        Err(error) => {
+            tracing::error!(%error, "could not read a chat");
+            client
+                .reply_error(ErrorCode::Unavailable, "storage unavailable; retry", None)
+                .await;
+            return ControlFlow::Break(());
+        }
+    };
+    state.hub.subscribe(client.key, auth.chat);
+    let you = author(auth, &sync.visitor.name);
+    let welcome = ServerFrame::Welcome {
+        v: PROTOCOL_VERSION,
+        deployment: state.config.name.clone(),
+        role: state.config.role,
+        epoch: state.store.epoch(),
+        you,
+        chats: vec![sync],
+        operators_online: state.hub.operators_online().len() as u32,
+    };
+    client.reply(&welcome).await;
+    if let Some(to) = state.drain_target() {
+        client
+            .reply(&ServerFrame::Migrate {
+                to,
+                reason: "maintenance".into(),
+            })
+            .await;
+    }
+    ControlFlow::Continue(())
+}
+
+/// Handles a visitor's frame after `hello`.
+pub(super) async fn handle(
+    client: &mut Client,
+    auth: &VisitorAuth,
+    frame: ClientFrame,
+) -> ControlFlow<()> {
+    let own_chat = |chat| chat == auth.chat;
+    match frame {
+        ClientFrame::Send { msg } => {
+            if !own_chat(msg.chat) {
+                client
+                    .reply_error(ErrorCode::Forbidden, "not your chat", Some(msg.id))
+                    .await;
+                return ControlFlow::Continue(());
+            }
+            let name = msg.author.name.clone();
+            client.store_message(msg, &author(auth, &name)).await;
+        }
+        ClientFrame::Typing { chat, on } if own_chat(chat) => {
+            let info = chat_record(&client.state, chat).await.ok().flatten();
+            let name = info.map(|r| r.info.name).unwrap_or_default();
+            client.state.hub.publish_chat(
+                chat,
+                &ServerFrame::Typing {
+                    chat,
+                    who: author(auth, &name),
+                    on,
+                },
+                Some(client.key),
+            );
+        }
+        ClientFrame::SetVisitor {
+            chat,
+            name,
+            email,
+            page,
+        } if own_chat(chat) => set_visitor(client, auth, name, email, page).await,
+        ClientFrame::Offline { note } => {
+            if note.site != auth.site {
+                client
+                    .reply_error(ErrorCode::Forbidden, "the note is for another site", None)
+                    .await;
+                return ControlFlow::Continue(());
+            }
+            let checked = check_field(&note.name)
+                .and_then(|()| check_field(&note.email))
+                .and_then(|()| check_text(&note.text));
+            if let Err(error) = checked {
+                client
+                    .reply_error(ErrorCode::BadText, error.to_string(), None)
+                    .await;
+                return ControlFlow::Continue(());
+            }
+            let id = note.id;
+            let state = &client.state;
+            match state
+                .store
+                .apply(Record::Note(note), &state.config.name)
+                .await
+            {
+                Ok(applied) => {
+                    if applied.changed {
+                        operator::publish_inbox(state).await;
+                    }
+                    client.reply(&ServerFrame::OfflineAck { id }).await;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "storing an offline note failed");
+                    client
+                        .reply_error(
+                            ErrorCode::Unavailable,
+                            "the note could not be stored; send it again",
+                            None,
+                        )
+                        .await;
+                }
+            }
+        }
+        ClientFrame::Close { chat } if own_chat(chat) => {
+            let stamp = client.state.stamp();
+            operator::change_status(client, chat, move |status| ChatStatus {
+                state: ChatState::Closed,
+                operator: status.operator.clone(),
+                stamp,
+            })
+            .await;
+        }
+        ClientFrame::Typing { .. } | ClientFrame::SetVisitor { .. } | ClientFrame::Close { .. } => {
+            client
+                .reply_error(ErrorCode::Forbidden, "not your chat", None)
+                .await;
+        }
+        ClientFrame::Accept { .. }
+        | ClientFrame::Transfer { .. }
+        | ClientFrame::SetAvailability { .. } => {
+            client
+                .reply_error(ErrorCode::Forbidden, "only operators may do that", None)
+                .await;
+        }
+        ClientFrame::Hello { .. } | ClientFrame::Ping { .. } => {}
+    }
+    ControlFlow::Continue(())
+}
+
+async fn set_visitor(
+    client: &Client,
+    auth: &VisitorAuth,
+    name: String,
+    email: String,
+    page: String,
+) {
+    if let Err(error) = check_field(&name).and_then(|()| check_field(&email)) {
+        client
+            .reply_error(ErrorCode::BadText, error.to_string(), None)
+            .await;
+        return;
+    }
+    let state = &client.state;
+    let Ok(Some(mut record)) = chat_record(state, auth.chat).await else {
+        client
+            .reply_error(ErrorCode::Unavailable, "storage unavailable; retry", None)
+            .await;
+        return;
+    };
+    record.info = VisitorInfo {
+        name: name.trim().to_string(),
+        email: email.trim().to_string(),
+        page: page.chars().take(MAX_PAGE_CHARS).collect(),
+        stamp: state.stamp(),
+    };
+    match write_chat(state, record).await {
+        Ok(merged) => {
+            let frame = ServerFrame::Visitor {
+                chat: auth.chat,
+                info: merged.info,
+            };
+            state.hub.publish_chat(auth.chat, &frame, None);
+            operator::publish_queue(state).await;
+        }
+        Err(error) => {
+            tracing::error!(%error, "storing visitor details failed");
+            client
+                .reply_error(ErrorCode::Unavailable, "storage unavailable; retry", None)
+                .await;
+        }
+    }
+}
