@@ -1,3 +1,18 @@
 //! Helpers for Twinline's process-level tests: start real relays and
 //! moderators on free ports in temporary directories, kill them with SIGKILL,
-//! restart them.
+//! restart them, and talk to them over real WebSockets and HTTP.
+//!
+//! - [`process`]: a relay process ([`process::RelayProcess`]) and its data dir.
+//! - [`client`]: a protocol client over tokio-tungstenite and HTTP helpers.
+
+pub mod client;
+pub mod process;
+
+/// The shared secret every test deployment pair uses.
+pub const SECRET: &str = "test-secret-0123456789";
+/// The admin token of test deployments.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// The site every test relay serves, and its allowed origin.
+pub const SITE: &str = "demo";
+/// The origin allowed to embed [`SITE`].
+pub const SITE_ORIGIN: &str = "http://site.test";

@@ -39,7 +39,10 @@ pub(super) async fn run(socket: WebSocket, state: Shared, context: Context) {
                         let _ = close(&mut sink, reason).await;
                         break;
                     }
-                    None => break,
+                    None => {
+                        let _ = close(&mut sink, "closing").await;
+                        break;
+                    }
                 },
                 () = kick.notified() => {
                     let _ = close(&mut sink, "going away").await;
@@ -53,18 +56,26 @@ pub(super) async fn run(socket: WebSocket, state: Shared, context: Context) {
             }
         }
     });
+    let mut writer = writer;
+    let mut writer_done = false;
     let mut client = Client::new(state.clone(), key, tx, context);
     loop {
-        let next = tokio::time::timeout(IDLE_LIMIT, stream.next()).await;
-        let message = match next {
-            Ok(Some(Ok(message))) => message,
-            Ok(Some(Err(error))) => {
-                tracing::debug!(%error, "WebSocket read failed");
-                break;
-            }
-            Ok(None) => break,
-            Err(_) => {
-                tracing::debug!("connection idle for too long; closing");
+        let message = tokio::select! {
+            next = tokio::time::timeout(IDLE_LIMIT, stream.next()) => match next {
+                Ok(Some(Ok(message))) => message,
+                Ok(Some(Err(error))) => {
+                    tracing::debug!(%error, "WebSocket read failed");
+                    break;
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::debug!("connection idle for too long; closing");
+                    break;
+                }
+            },
+            // The writer hung up (kicked, shutting down, peer gone).
+            _ = &mut writer => {
+                writer_done = true;
                 break;
             }
         };
@@ -86,15 +97,19 @@ pub(super) async fn run(socket: WebSocket, state: Shared, context: Context) {
             Message::Close(_) => break,
             Message::Ping(_) | Message::Pong(_) => {}
         }
-        if writer.is_finished() {
-            break;
-        }
     }
     client.finish().await;
     state.hub.unregister(key);
+    drop(client);
     // Let the writer flush what is queued (an error frame before a close),
     // but do not wait on a dead peer.
-    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    if !writer_done
+        && tokio::time::timeout(Duration::from_secs(2), &mut writer)
+            .await
+            .is_err()
+    {
+        writer.abort();
+    }
 }
 
 async fn close(

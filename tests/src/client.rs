@@ -1,0 +1,307 @@
+//! A protocol client for tests: real WebSockets (tokio-tungstenite) and real
+//! HTTP (reqwest), speaking the frames of docs/PROTOCOL.md.
+
+use futures_util::{SinkExt, StreamExt};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use twinline_core::protocol::{
+    ChatResume, ClientFrame, LoginRequest, LoginResponse, PROTOCOL_VERSION, ServerFrame,
+    VisitorTokenRequest, VisitorTokenResponse,
+};
+use twinline_core::{Author, ChatId, Lamport, Message, MessageId, Millis, Role, Ulid};
+
+/// How long a test waits for an expected frame.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// One WebSocket connection.
+pub struct WsClient {
+    socket: Socket,
+}
+
+/// Why a connection attempt failed (status for refused upgrades).
+#[derive(Debug)]
+pub struct ConnectError {
+    /// HTTP status of a refused upgrade, if it got that far.
+    pub status: Option<u16>,
+    /// The error text.
+    pub message: String,
+}
+
+impl WsClient {
+    /// Connects, optionally sending an Origin header like a browser.
+    pub async fn connect(url: &str, origin: Option<&str>) -> Result<WsClient, ConnectError> {
+        let mut request = url.into_client_request().map_err(|error| ConnectError {
+            status: None,
+            message: error.to_string(),
+        })?;
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("Origin", origin.parse().expect("an origin header value"));
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, _)) => Ok(WsClient { socket }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(ConnectError {
+                status: Some(response.status().as_u16()),
+                message: format!("HTTP {}", response.status()),
+            }),
+            Err(error) => Err(ConnectError {
+                status: None,
+                message: error.to_string(),
+            }),
+        }
+    }
+
+    /// Sends a frame.
+    pub async fn send(&mut self, frame: &ClientFrame) {
+        self.send_text(&frame.to_json()).await;
+    }
+
+    /// Sends raw text (for malformed-frame tests).
+    pub async fn send_text(&mut self, text: &str) {
+        self.socket
+            .send(WsMessage::Text(text.into()))
+            .await
+            .expect("sending a frame");
+    }
+
+    /// The next protocol frame, or None if the connection closed. Panics
+    /// after [`FRAME_TIMEOUT`].
+    pub async fn next(&mut self) -> Option<ServerFrame> {
+        loop {
+            let item = tokio::time::timeout(FRAME_TIMEOUT, self.socket.next())
+                .await
+                .expect("timed out waiting for a frame");
+            match item {
+                Some(Ok(WsMessage::Text(text))) => {
+                    return Some(
+                        ServerFrame::parse(text.as_str())
+                            .unwrap_or_else(|error| panic!("bad frame {text}: {error}")),
+                    );
+                }
+                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// The next frame; panics if the connection closed.
+    pub async fn recv(&mut self) -> ServerFrame {
+        self.next().await.expect("the connection closed")
+    }
+
+    /// Skips frames until one matches.
+    pub async fn recv_until(&mut self, wanted: impl Fn(&ServerFrame) -> bool) -> ServerFrame {
+        loop {
+            let frame = self.recv().await;
+            if wanted(&frame) {
+                return frame;
+            }
+        }
+    }
+
+    /// Skips frames until the relay closes the connection; panics if it
+    /// stays open past [`FRAME_TIMEOUT`].
+    pub async fn expect_closed(&mut self) {
+        while self.next().await.is_some() {}
+    }
+}
+
+/// `POST /v1/visitor/token`.
+pub async fn visitor_token(
+    base: &str,
+    site: &str,
+    token: Option<String>,
+    origin: Option<&str>,
+) -> Result<VisitorTokenResponse, u16> {
+    let mut request = reqwest::Client::new()
+        .post(format!("{base}/v1/visitor/token"))
+        .json(&VisitorTokenRequest {
+            site: site.into(),
+            token,
+        });
+    if let Some(origin) = origin {
+        request = request.header("Origin", origin);
+    }
+    let response = request.send().await.map_err(|_| 0u16)?;
+    if !response.status().is_success() {
+        return Err(response.status().as_u16());
+    }
+    response.json().await.map_err(|_| 1u16)
+}
+
+/// `POST /v1/operator/login`.
+pub async fn login(base: &str, username: &str, password: &str) -> Result<LoginResponse, u16> {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/v1/operator/login"))
+        .json(&LoginRequest {
+            username: username.into(),
+            password: password.into(),
+        })
+        .send()
+        .await
+        .map_err(|_| 0u16)?;
+    if !response.status().is_success() {
+        return Err(response.status().as_u16());
+    }
+    response.json().await.map_err(|_| 1u16)
+}
+
+/// A visitor: its token and a connection.
+pub struct Visitor {
+    /// The token response (visitor id, chat id).
+    pub token: VisitorTokenResponse,
+    /// The connection.
+    pub ws: WsClient,
+    /// Messages it sent, for checks.
+    pub sent: Vec<Message>,
+}
+
+impl Visitor {
+    /// Gets a token from `base` and connects to `ws_url` with hello.
+    pub async fn join(base: &str, ws_url: &str) -> Visitor {
+        let token = visitor_token(base, crate::SITE, None, Some(crate::SITE_ORIGIN))
+            .await
+            .expect("a visitor token");
+        Visitor::resume(token, ws_url, &[]).await
+    }
+
+    /// Connects with an existing token, saying which ids it holds; returns
+    /// after `welcome`.
+    pub async fn resume(token: VisitorTokenResponse, ws_url: &str, have: &[MessageId]) -> Visitor {
+        let mut ws = WsClient::connect(ws_url, Some(crate::SITE_ORIGIN))
+            .await
+            .expect("connecting");
+        ws.send(&ClientFrame::Hello {
+            v: PROTOCOL_VERSION,
+            role: Role::Visitor,
+            site: crate::SITE.into(),
+            token: token.token.clone(),
+            resume: vec![ChatResume {
+                chat: token.chat,
+                have: have.to_vec(),
+            }],
+        })
+        .await;
+        let welcome = ws.recv().await;
+        assert!(
+            matches!(welcome, ServerFrame::Welcome { .. }),
+            "expected welcome, got {welcome:?}"
+        );
+        Visitor {
+            token,
+            ws,
+            sent: Vec::new(),
+        }
+    }
+
+    /// The visitor's author.
+    pub fn author(&self) -> Author {
+        Author {
+            role: Role::Visitor,
+            id: self.token.visitor.to_string(),
+            name: String::new(),
+        }
+    }
+
+    /// Makes a message (not sent).
+    pub fn message(&self, text: &str, lamport: u64) -> Message {
+        make_message(self.author(), self.token.chat, text, lamport)
+    }
+
+    /// Sends a message and waits for its ack.
+    pub async fn say(&mut self, text: &str) -> Message {
+        let msg = self.message(text, self.sent.len() as u64 + 1);
+        self.ws.send(&ClientFrame::Send { msg: msg.clone() }).await;
+        let id = msg.id;
+        self.ws
+            .recv_until(|f| matches!(f, ServerFrame::Ack { id: acked } if *acked == id))
+            .await;
+        self.sent.push(msg.clone());
+        msg
+    }
+}
+
+/// An operator connection after welcome.
+pub struct Operator {
+    /// The login.
+    pub login: LoginResponse,
+    /// The connection.
+    pub ws: WsClient,
+}
+
+impl Operator {
+    /// Logs in at `base` and connects to `ws_url`; returns after `welcome`.
+    pub async fn join(base: &str, ws_url: &str, username: &str, password: &str) -> Operator {
+        let login = login(base, username, password).await.expect("login");
+        Operator::resume(login, ws_url, Vec::new()).await
+    }
+
+    /// Connects with an existing login.
+    pub async fn resume(login: LoginResponse, ws_url: &str, resume: Vec<ChatResume>) -> Operator {
+        let mut ws = WsClient::connect(ws_url, None).await.expect("connecting");
+        ws.send(&ClientFrame::Hello {
+            v: PROTOCOL_VERSION,
+            role: Role::Operator,
+            site: crate::SITE.into(),
+            token: login.token.clone(),
+            resume,
+        })
+        .await;
+        let welcome = ws.recv().await;
+        assert!(
+            matches!(welcome, ServerFrame::Welcome { .. }),
+            "expected welcome, got {welcome:?}"
+        );
+        Operator { login, ws }
+    }
+
+    /// The operator's author.
+    pub fn author(&self) -> Author {
+        Author {
+            role: Role::Operator,
+            id: self.login.username.clone(),
+            name: self.login.name.clone(),
+        }
+    }
+}
+
+/// A message with a fresh random id.
+pub fn make_message(author: Author, chat: ChatId, text: &str, lamport: u64) -> Message {
+    let now = Millis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+    );
+    Message {
+        lamport: Lamport(lamport),
+        author,
+        id: MessageId(Ulid::new(now, random_u128())),
+        chat,
+        text: text.into(),
+        at: now,
+    }
+}
+
+/// 128 random bits from the OS-seeded std hasher (no extra dependency).
+pub fn random_u128() -> u128 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut value = 0u128;
+    for _ in 0..2 {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0),
+        );
+        value = (value << 64) | u128::from(hasher.finish());
+    }
+    value
+}

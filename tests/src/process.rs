@@ -1,0 +1,302 @@
+//! Real relay processes for tests.
+//!
+//! Each relay gets its own temporary data directory and a port chosen by the
+//! OS on first start; a restart reuses both, so clients find it where it
+//! was. `kill9` is a real SIGKILL: no destructor, no flush, exactly what a
+//! data center losing power looks like to the process.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A directory removed when dropped.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A new empty directory under the system temp dir.
+    pub fn new(label: &str) -> TempDir {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "twinline-test-{label}-{}-{n}-{}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos()
+        ));
+        std::fs::create_dir_all(&path).expect("creating a temp dir");
+        TempDir(path)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The relay binary built for these tests: `TWINLINE_RELAY_BIN`, or the
+/// `relay-under-test` binary cargo builds beside the test executables (they
+/// live in `target/<profile>/deps/`, the binary one level up).
+pub fn relay_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("TWINLINE_RELAY_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let binary = profile_dir.join(format!("relay-under-test{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.exists(),
+        "{} is missing: run the tests through cargo test -p twinline-tests",
+        binary.display()
+    );
+    binary
+}
+
+/// Settings of a test relay.
+#[derive(Clone, Debug)]
+pub struct RelayOptions {
+    /// Deployment name.
+    pub name: String,
+    /// primary or redundant.
+    pub role: String,
+    /// Peer URL and name, if any.
+    pub peer: Option<(String, String)>,
+    /// Extra flags.
+    pub extra: Vec<String>,
+}
+
+impl RelayOptions {
+    /// A primary with no peer.
+    pub fn primary() -> RelayOptions {
+        RelayOptions {
+            name: "primary".into(),
+            role: "primary".into(),
+            peer: None,
+            extra: Vec::new(),
+        }
+    }
+
+    /// A redundant deployment with no peer.
+    pub fn redundant() -> RelayOptions {
+        RelayOptions {
+            name: "redundant".into(),
+            role: "redundant".into(),
+            ..RelayOptions::primary()
+        }
+    }
+}
+
+/// A running (or stopped) relay process.
+#[derive(Debug)]
+pub struct RelayProcess {
+    options: RelayOptions,
+    dir: TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl RelayProcess {
+    /// Starts a relay on a free port.
+    pub fn start(options: RelayOptions) -> RelayProcess {
+        let dir = TempDir::new(&options.name);
+        let mut relay = RelayProcess {
+            options,
+            dir,
+            port: 0,
+            child: None,
+        };
+        relay.spawn();
+        relay
+    }
+
+    /// Starts a relay on a port reserved beforehand (so two relays can name
+    /// each other as peers before either runs).
+    pub fn start_on(options: RelayOptions, port: u16) -> RelayProcess {
+        let dir = TempDir::new(&options.name);
+        let mut relay = RelayProcess {
+            options,
+            dir,
+            port,
+            child: None,
+        };
+        relay.spawn();
+        relay
+    }
+
+    fn spawn(&mut self) {
+        let mut command = Command::new(relay_binary());
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--name")
+            .arg(&self.options.name)
+            .arg("--role")
+            .arg(&self.options.role)
+            .arg("--data-dir")
+            .arg(self.dir.path())
+            .arg("--secret")
+            .arg(crate::SECRET)
+            .arg("--admin-token")
+            .arg(crate::ADMIN_TOKEN)
+            .arg("--site")
+            .arg(format!("{}={}", crate::SITE, crate::SITE_ORIGIN))
+            .arg("--www")
+            .arg(self.dir.path().join("www"))
+            .args(&self.options.extra)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some((url, name)) = &self.options.peer {
+            command.arg("--peer").arg(url).arg("--peer-name").arg(name);
+        }
+        let mut child = command.spawn().expect("starting the relay");
+        let stdout = child.stdout.take().expect("relay stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = lines
+            .next()
+            .and_then(Result::ok)
+            .unwrap_or_else(|| panic!("relay {} exited before listening", self.options.name));
+        let address = line
+            .strip_prefix("twinline-relay listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line from the relay: {line}"));
+        self.port = address
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .expect("a port in the listening line");
+        // Keep draining stdout so the relay never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        self.child = Some(child);
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// WebSocket URL.
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/v1/ws", self.port)
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Its data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Its deployment name.
+    pub fn name(&self) -> &str {
+        &self.options.name
+    }
+
+    /// Whether the process is running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
+    /// SIGKILL, and wait until the process is gone.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, and wait (at most 10 s) for a clean exit; returns its status
+    /// code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts it again on the same port with the same data.
+    pub fn restart(&mut self) {
+        self.kill9();
+        // The port was just released; retry briefly if the OS still holds it.
+        for attempt in 0..50 {
+            let probe = std::net::TcpListener::bind(("127.0.0.1", self.port));
+            if probe.is_ok() || attempt == 49 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.spawn();
+    }
+
+    /// Adds an operator account with `operator add`.
+    pub fn add_operator(&self, username: &str, name: &str, password: &str) {
+        add_operator(self.dir.path(), username, name, password);
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Runs `operator add` against a data directory.
+pub fn add_operator(data_dir: &Path, username: &str, name: &str, password: &str) {
+    use std::io::Write;
+    let mut child = Command::new(relay_binary())
+        .args(["operator", "add", "--data-dir"])
+        .arg(data_dir)
+        .args(["--username", username, "--name", name, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("running operator add");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("writing the password");
+    assert!(
+        child.wait().expect("operator add").success(),
+        "operator add failed"
+    );
+}
+
+/// A free TCP port on loopback (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
