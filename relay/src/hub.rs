@@ -37,7 +37,15 @@ struct Connection {
     tx: mpsc::Sender<Outgoing>,
     kick: Arc<Notify>,
     operator: Option<OperatorPresence>,
+    /// Whether `welcome` has been queued. Broadcasts never precede it:
+    /// until then they wait in `early` (a client subscribes before its
+    /// catch-up is read, so nothing published in between is missed).
+    welcomed: bool,
+    early: Vec<Arc<str>>,
 }
+
+/// Most broadcasts kept for a connection that has not been welcomed yet.
+const EARLY_LIMIT: usize = 512;
 
 /// An operator connection's presence.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +93,8 @@ impl Hub {
                 tx,
                 kick: kick.clone(),
                 operator: None,
+                welcomed: false,
+                early: Vec::new(),
             },
         );
         (key, kick)
@@ -103,6 +113,16 @@ impl Hub {
     /// Connections currently open.
     pub fn connection_count(&self) -> usize {
         self.lock().connections.len()
+    }
+
+    /// Marks a connection as welcomed: from now on it gets broadcasts.
+    pub fn mark_welcomed(&self, key: ConnKey) {
+        if let Some(connection) = self.lock().connections.get_mut(&key) {
+            connection.welcomed = true;
+            for text in std::mem::take(&mut connection.early) {
+                offer(connection, Outgoing::Text(text));
+            }
+        }
     }
 
     /// Follows a chat.
@@ -141,6 +161,14 @@ impl Hub {
         self.lock().remote_operators = usernames;
     }
 
+    /// Forgets the peer's operators (link down); true if there were any.
+    pub fn clear_remote_operators(&self) -> bool {
+        let mut inner = self.lock();
+        let had = !inner.remote_operators.is_empty();
+        inner.remote_operators.clear();
+        had
+    }
+
     /// Online operators connected here, by username (several tabs count once).
     pub fn local_operators_online(&self) -> Vec<String> {
         let inner = self.lock();
@@ -168,16 +196,17 @@ impl Hub {
     /// Queues a frame to one connection.
     pub fn send_to(&self, key: ConnKey, frame: &ServerFrame) {
         let text: Arc<str> = frame.to_json().into();
-        let inner = self.lock();
-        if let Some(connection) = inner.connections.get(&key) {
-            offer(connection, Outgoing::Text(text));
+        let mut inner = self.lock();
+        if let Some(connection) = inner.connections.get_mut(&key) {
+            deliver(connection, &text);
         }
     }
 
     /// Queues a frame to every follower of a chat, except `skip`.
     pub fn publish_chat(&self, chat: ChatId, frame: &ServerFrame, skip: Option<ConnKey>) -> usize {
         let text: Arc<str> = frame.to_json().into();
-        let inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         let Some(subscribers) = inner.chats.get(&chat) else {
             return 0;
         };
@@ -186,8 +215,8 @@ impl Hub {
             if Some(*key) == skip {
                 continue;
             }
-            if let Some(connection) = inner.connections.get(key) {
-                offer(connection, Outgoing::Text(text.clone()));
+            if let Some(connection) = inner.connections.get_mut(key) {
+                deliver(connection, &text);
                 sent += 1;
             }
         }
@@ -197,10 +226,10 @@ impl Hub {
     /// Queues a frame to every operator connection.
     pub fn publish_operators(&self, frame: &ServerFrame) {
         let text: Arc<str> = frame.to_json().into();
-        let inner = self.lock();
-        for connection in inner.connections.values() {
+        let mut inner = self.lock();
+        for connection in inner.connections.values_mut() {
             if connection.operator.is_some() {
-                offer(connection, Outgoing::Text(text.clone()));
+                deliver(connection, &text);
             }
         }
     }
@@ -208,29 +237,41 @@ impl Hub {
     /// Queues a frame to the connections of one operator (all their tabs).
     pub fn publish_operator(&self, username: &str, frame: &ServerFrame) -> Vec<ConnKey> {
         let text: Arc<str> = frame.to_json().into();
-        let inner = self.lock();
+        let mut inner = self.lock();
         let mut keys = Vec::new();
-        for (key, connection) in &inner.connections {
+        for (key, connection) in &mut inner.connections {
             if connection
                 .operator
                 .as_ref()
                 .is_some_and(|p| p.username == username)
             {
-                offer(connection, Outgoing::Text(text.clone()));
+                deliver(connection, &text);
                 keys.push(*key);
             }
         }
         keys
     }
 
-    /// Queues a frame to every connection (drain: migrate).
+    /// The connections of one operator (all their tabs).
+    pub fn operator_keys(&self, username: &str) -> Vec<ConnKey> {
+        self.lock()
+            .connections
+            .iter()
+            .filter(|(_, c)| c.operator.as_ref().is_some_and(|p| p.username == username))
+            .map(|(key, _)| *key)
+            .collect()
+    }
+
+    /// Queues a frame to every welcomed connection (presence, drain).
     pub fn publish_all(&self, frame: &ServerFrame) -> usize {
         let text: Arc<str> = frame.to_json().into();
-        let inner = self.lock();
-        for connection in inner.connections.values() {
-            offer(connection, Outgoing::Text(text.clone()));
+        let mut inner = self.lock();
+        let mut sent = 0;
+        for connection in inner.connections.values_mut() {
+            sent += usize::from(connection.welcomed);
+            deliver(connection, &text);
         }
-        inner.connections.len()
+        sent
     }
 
     /// Asks every connection to close (shutdown).
@@ -257,6 +298,17 @@ impl Hub {
             .filter_map(|c| c.operator.as_ref())
             .map(|p| (p.username.clone(), p.name.clone()))
             .collect()
+    }
+}
+
+/// Queues a broadcast now, or keeps it until the connection is welcomed.
+fn deliver(connection: &mut Connection, text: &Arc<str>) {
+    if connection.welcomed {
+        offer(connection, Outgoing::Text(text.clone()));
+    } else if connection.early.len() < EARLY_LIMIT {
+        connection.early.push(text.clone());
+    } else {
+        connection.kick.notify_one();
     }
 }
 
@@ -291,12 +343,31 @@ mod tests {
         let chat = ChatId(Ulid(1));
         hub.subscribe(a, chat);
         hub.subscribe(b, chat);
+        hub.mark_welcomed(a);
+        hub.mark_welcomed(b);
         let frame = ServerFrame::Pong { nonce: 7 };
         assert_eq!(hub.publish_chat(chat, &frame, Some(a)), 1);
         assert!(text(rx_b.recv().await.unwrap()).contains("pong"));
         assert!(rx_a.try_recv().is_err());
         hub.unregister(b);
         assert_eq!(hub.publish_chat(chat, &frame, Some(a)), 0);
+    }
+
+    #[tokio::test]
+    async fn broadcasts_wait_for_welcome_and_then_arrive_in_order() {
+        let hub = Hub::default();
+        let (tx, mut rx) = mpsc::channel(8);
+        let (key, _) = hub.register(tx.clone());
+        let chat = ChatId(Ulid(2));
+        hub.subscribe(key, chat);
+        hub.publish_chat(chat, &ServerFrame::Pong { nonce: 1 }, None);
+        hub.publish_all(&ServerFrame::Pong { nonce: 2 });
+        assert!(rx.try_recv().is_err(), "nothing before welcome");
+        tx.try_send(Outgoing::Text("welcome".into())).unwrap();
+        hub.mark_welcomed(key);
+        assert_eq!(text(rx.recv().await.unwrap()), "welcome");
+        assert!(text(rx.recv().await.unwrap()).contains("\"nonce\":1"));
+        assert!(text(rx.recv().await.unwrap()).contains("\"nonce\":2"));
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //!
 //! - [`process`]: a relay process ([`process::RelayProcess`]) and its data dir.
 //! - [`client`]: a protocol client over tokio-tungstenite and HTTP helpers.
+//! - [`pair`]: a replicating primary/redundant pair and readers of their stores.
 
 pub mod client;
+pub mod pair;
 pub mod process;
 
 /// The shared secret every test deployment pair uses.

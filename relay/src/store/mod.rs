@@ -62,6 +62,7 @@ pub struct Store {
     reader: Arc<Mutex<Connection>>,
     epoch: u64,
     stats: Arc<WriterStats>,
+    head: tokio::sync::watch::Receiver<u64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -94,9 +95,10 @@ impl Store {
         let (writer, jobs) = mpsc::channel::<WriteJob>();
         let stats = Arc::new(WriterStats::default());
         let thread_stats = stats.clone();
+        let (head_tx, head) = tokio::sync::watch::channel(reads::head(&write_conn)?);
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run_writer(write_conn, jobs, &thread_stats))
+            .spawn(move || run_writer(write_conn, jobs, &thread_stats, &head_tx))
             .map_err(|error| {
                 StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
             })?;
@@ -106,6 +108,7 @@ impl Store {
                 reader: Arc::new(Mutex::new(reader)),
                 epoch,
                 stats,
+                head,
             },
             WriterThread(handle),
         ))
@@ -114,6 +117,12 @@ impl Store {
     /// How many times this store has been opened (a restart bumps it).
     pub fn epoch(&self) -> u64 {
         self.epoch
+    }
+
+    /// The change feed's newest position, updated after every commit that
+    /// added to it: replication streams wait on this.
+    pub fn head(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.head.clone()
     }
 
     /// Writer figures.
@@ -177,7 +186,12 @@ impl Store {
     }
 }
 
-fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>, stats: &WriterStats) {
+fn run_writer(
+    mut conn: Connection,
+    jobs: mpsc::Receiver<WriteJob>,
+    stats: &WriterStats,
+    head: &tokio::sync::watch::Sender<u64>,
+) {
     use std::sync::atomic::Ordering::Relaxed;
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -192,6 +206,12 @@ fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>, stats: &Writ
         stats.requests.fetch_add(batch.len() as u64, Relaxed);
         match results {
             Ok(results) => {
+                let grew = results
+                    .iter()
+                    .any(|r| r.as_ref().is_ok_and(|a| a.iter().any(|a| a.changed)));
+                if grew && let Ok(seq) = reads::head(&conn) {
+                    head.send_replace(seq);
+                }
                 for (job, result) in batch.into_iter().zip(results) {
                     let _ = job.reply.send(result);
                 }

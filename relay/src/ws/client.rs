@@ -325,7 +325,7 @@ impl Client {
     pub(super) async fn finish(&self) {
         if let Identity::Operator(auth) = &self.identity {
             self.state.hub.unregister(self.key);
-            operator::publish_presence(&self.state).await;
+            super::fanout::presence(&self.state).await;
             tracing::debug!(username = %auth.username, "operator disconnected");
         }
     }

@@ -5,10 +5,12 @@
 //!   detection.
 //! - [`client`] holds what a connection has proven (its token's claim) and
 //!   dispatches frames; [`visitor`] and [`operator`] do each side's work;
-//!   [`sync`] builds the catch-up a client gets in `welcome`.
+//!   [`sync`] builds the catch-up a client gets in `welcome`; [`fanout`]
+//!   tells connected clients about changes, local or replicated.
 
 mod client;
 mod connection;
+pub mod fanout;
 mod operator;
 mod sync;
 mod visitor;

@@ -2,6 +2,7 @@
 //! offline notes, and accept / reply / transfer / close.
 
 use super::client::{Client, OperatorAuth};
+use super::fanout;
 use super::sync::{chat_record, chat_sync, write_chat};
 use crate::hub::OperatorPresence;
 use crate::state::Shared;
@@ -12,9 +13,9 @@ use twinline_core::protocol::{ChatResume, ClientFrame, ErrorCode, PROTOCOL_VERSI
 use twinline_core::{Author, ChatId, ChatState, ChatStatus, Role};
 
 /// Most waiting chats listed in a queue frame.
-const QUEUE_LIMIT: usize = 200;
+pub(super) const QUEUE_LIMIT: usize = 200;
 /// Most offline notes listed in an inbox frame.
-const INBOX_LIMIT: usize = 100;
+pub(super) const INBOX_LIMIT: usize = 100;
 
 fn author(auth: &OperatorAuth) -> Author {
     Author {
@@ -80,6 +81,7 @@ pub(super) async fn welcome(
             operators_online: state.hub.operators_online().len() as u32,
         })
         .await;
+    state.hub.mark_welcomed(client.key);
     if let Ok(chats) = state
         .store
         .read(|conn| reads::queue(conn, QUEUE_LIMIT))
@@ -94,7 +96,7 @@ pub(super) async fn welcome(
     {
         client.reply(&ServerFrame::Inbox { notes }).await;
     }
-    publish_presence(&state).await;
+    fanout::presence(&state).await;
     if let Some(to) = state.drain_target() {
         client
             .reply(&ServerFrame::Migrate {
@@ -147,7 +149,7 @@ pub(super) async fn handle(
                 },
             );
             client.identity = super::client::Identity::Operator(updated);
-            publish_presence(&client.state).await;
+            fanout::presence(&client.state).await;
         }
         ClientFrame::Accept { chat } => accept(client, auth, chat).await,
         ClientFrame::Close { chat } => {
@@ -274,7 +276,7 @@ pub(super) async fn change_status(
                 },
                 None,
             );
-            publish_queue(state).await;
+            fanout::queue(state).await;
             true
         }
         Err(error) => {
@@ -287,21 +289,6 @@ pub(super) async fn change_status(
     }
 }
 
-/// Sends the current queue to every operator.
-pub async fn publish_queue(state: &Shared) {
-    if state.hub.operator_names().is_empty() {
-        return;
-    }
-    match state
-        .store
-        .read(|conn| reads::queue(conn, QUEUE_LIMIT))
-        .await
-    {
-        Ok(chats) => state.hub.publish_operators(&ServerFrame::Queue { chats }),
-        Err(error) => tracing::error!(%error, "could not read the queue"),
-    }
-}
-
 /// Sends the queue if `chat` is waiting (a visitor wrote in it).
 pub async fn publish_queue_if_waiting(state: &Shared, chat: ChatId) {
     if state.hub.operator_names().is_empty() {
@@ -310,30 +297,6 @@ pub async fn publish_queue_if_waiting(state: &Shared, chat: ChatId) {
     if let Ok(Some(record)) = chat_record(state, chat).await
         && record.status.state == ChatState::Waiting
     {
-        publish_queue(state).await;
+        fanout::queue(state).await;
     }
-}
-
-/// Sends the inbox to every operator.
-pub async fn publish_inbox(state: &Shared) {
-    if state.hub.operator_names().is_empty() {
-        return;
-    }
-    match state
-        .store
-        .read(|conn| reads::notes(conn, INBOX_LIMIT))
-        .await
-    {
-        Ok(notes) => state.hub.publish_operators(&ServerFrame::Inbox { notes }),
-        Err(error) => tracing::error!(%error, "could not read the inbox"),
-    }
-}
-
-/// Tells every client who is online.
-pub async fn publish_presence(state: &Shared) {
-    let operators = state.hub.operators_online();
-    state.hub.publish_all(&ServerFrame::Presence {
-        operators_online: operators.len() as u32,
-        operators,
-    });
 }

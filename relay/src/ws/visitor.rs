@@ -71,6 +71,7 @@ pub(super) async fn welcome(
         operators_online: state.hub.operators_online().len() as u32,
     };
     client.reply(&welcome).await;
+    state.hub.mark_welcomed(client.key);
     if let Some(to) = state.drain_target() {
         client
             .reply(&ServerFrame::Migrate {
@@ -144,7 +145,7 @@ pub(super) async fn handle(
             {
                 Ok(applied) => {
                     if applied.changed {
-                        operator::publish_inbox(state).await;
+                        super::fanout::inbox(state).await;
                     }
                     client.reply(&ServerFrame::OfflineAck { id }).await;
                 }
@@ -219,7 +220,7 @@ async fn set_visitor(
                 info: merged.info,
             };
             state.hub.publish_chat(auth.chat, &frame, None);
-            operator::publish_queue(state).await;
+            super::fanout::queue(state).await;
         }
         Err(error) => {
             tracing::error!(%error, "storing visitor details failed");

@@ -1,0 +1,158 @@
+//! Serving this relay's change feed to the peer: a page at a time over HTTP
+//! (`/v1/replication/changes`, for inspection and tools) or as a stream over
+//! a WebSocket (`/v1/replication/stream`, what the peer's puller uses).
+
+use super::bearer;
+use crate::http::{ApiError, constant_time_eq};
+use crate::state::Shared;
+use crate::store::reads;
+use crate::store::records::ChangesPage;
+use axum::Json;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Longest quiet gap on the stream; the follower treats twice this without
+/// a frame as a dead link.
+pub const KEEPALIVE: Duration = Duration::from_secs(1);
+
+/// Most changes in one page.
+pub const PAGE_LIMIT: usize = 2_000;
+
+/// Query of both endpoints.
+#[derive(Debug, Deserialize)]
+pub struct FeedQuery {
+    /// Send changes after this position.
+    #[serde(default)]
+    pub since: u64,
+    /// The asking deployment's name: its own changes are left out.
+    pub peer: String,
+    /// Page size (at most [`PAGE_LIMIT`]).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// One frame of the stream.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct StreamFrame {
+    /// Changes, if any were pending.
+    pub page: ChangesPage,
+    /// Operators online at the sending deployment.
+    pub operators: Vec<String>,
+}
+
+fn authorize(state: &Shared, headers: &HeaderMap, peer: SocketAddr) -> Result<(), ApiError> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if constant_time_eq(given.as_bytes(), bearer(&state.config.secret).as_bytes()) {
+        Ok(())
+    } else {
+        tracing::warn!(ip = %peer.ip(), "replication request with a wrong or missing secret refused");
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_token",
+            "replication needs the deployments' shared secret",
+        ))
+    }
+}
+
+async fn page(
+    state: &Shared,
+    since: u64,
+    limit: usize,
+    peer: String,
+) -> Result<ChangesPage, ApiError> {
+    state
+        .store
+        .read(move |conn| reads::changes_since(conn, since, limit, &peer))
+        .await
+        .map_err(|error| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                error.to_string(),
+            )
+        })
+}
+
+/// `GET /v1/replication/changes?since=N&peer=NAME`
+pub async fn changes(
+    State(state): State<Shared>,
+    ConnectInfo(from): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(query): Query<FeedQuery>,
+) -> Result<Json<ChangesPage>, ApiError> {
+    authorize(&state, &headers, from)?;
+    let limit = query.limit.unwrap_or(PAGE_LIMIT).clamp(1, PAGE_LIMIT);
+    Ok(Json(page(&state, query.since, limit, query.peer).await?))
+}
+
+/// `GET /v1/replication/stream?since=N&peer=NAME` (WebSocket)
+pub async fn stream(
+    State(state): State<Shared>,
+    ConnectInfo(from): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(query): Query<FeedQuery>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if let Err(error) = authorize(&state, &headers, from) {
+        return error.into_response();
+    }
+    tracing::info!(peer = %query.peer, since = query.since, "peer following our change feed");
+    ws.max_message_size(64 * 1024 * 1024)
+        .on_upgrade(move |socket| serve_stream(socket, state, query))
+}
+
+async fn serve_stream(socket: WebSocket, state: Shared, query: FeedQuery) {
+    let (mut sink, mut incoming) = socket.split();
+    let mut head = state.store.head();
+    let mut cursor = query.since;
+    let mut told_operators: Option<Vec<String>> = None;
+    let mut presence_tick = tokio::time::interval(Duration::from_millis(250));
+    let mut last_sent = Instant::now();
+    loop {
+        let operators = state.hub.local_operators_online();
+        let behind = *head.borrow_and_update() > cursor;
+        // A frame at least every KEEPALIVE, so the follower can tell a
+        // silent dead link from a quiet feed.
+        let due = last_sent.elapsed() >= KEEPALIVE;
+        if behind || due || told_operators.as_ref() != Some(&operators) {
+            let page = match page(&state, cursor, PAGE_LIMIT, query.peer.clone()).await {
+                Ok(page) => page,
+                Err(_) => break,
+            };
+            cursor = page.next;
+            let frame = StreamFrame {
+                page,
+                operators: operators.clone(),
+            };
+            let text = serde_json::to_string(&frame).unwrap_or_default();
+            if sink.send(Message::Text(text.into())).await.is_err() {
+                break;
+            }
+            told_operators = Some(operators);
+            last_sent = Instant::now();
+            if *head.borrow() > cursor {
+                // More pages to send (catch-up): go on without waiting.
+                continue;
+            }
+        }
+        tokio::select! {
+            changed = head.changed() => if changed.is_err() { break },
+            _ = presence_tick.tick() => {}
+            message = incoming.next() => match message {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    tracing::info!(peer = %query.peer, "peer stopped following our change feed");
+}

@@ -1,0 +1,153 @@
+//! Following the peer's change feed: connect, apply pages with their
+//! checkpoint, fan changes out to local clients, reconnect with backoff.
+
+use super::bearer;
+use super::feed::{KEEPALIVE, StreamFrame};
+use crate::state::Shared;
+use crate::store::records::{Applied, Record};
+use crate::ws::fanout;
+use futures_util::StreamExt;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// Runs forever: follow the peer, reconnecting when the link drops.
+pub async fn run(state: Shared) {
+    let Some(peer) = state.config.peer.clone() else {
+        return;
+    };
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        match follow(&state, &peer.url, &peer.name).await {
+            Ok(()) => backoff = BACKOFF_MIN,
+            Err(error) => {
+                tracing::debug!(peer = %peer.name, %error, "replication link down");
+            }
+        }
+        state.replication.set_connected(false);
+        if state.hub.clear_remote_operators() {
+            fanout::presence(&state).await;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+async fn follow(state: &Shared, peer_url: &str, peer_name: &str) -> anyhow::Result<()> {
+    let checkpoint = {
+        let peer = peer_name.to_string();
+        state
+            .store
+            .read(move |conn| crate::store::reads::checkpoint(conn, &peer))
+            .await?
+    };
+    let ws_url = format!(
+        "{}/v1/replication/stream?since={checkpoint}&peer={}",
+        peer_url.replacen("http", "ws", 1),
+        state.config.name
+    );
+    let mut request = ws_url.into_client_request()?;
+    request.headers_mut().insert(
+        "Authorization",
+        format!("Bearer {}", bearer(&state.config.secret)).parse()?,
+    );
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(64 * 1024 * 1024))
+        .max_frame_size(Some(64 * 1024 * 1024));
+    let (mut socket, _) = tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio_tungstenite::connect_async_with_config(request, Some(config), false),
+    )
+    .await??;
+    tracing::info!(peer = %peer_name, since = checkpoint, "following the peer's change feed");
+    state.replication.set_connected(true);
+    let mut told_operators: Option<Vec<String>> = None;
+    loop {
+        let message = tokio::time::timeout(KEEPALIVE * 3, socket.next())
+            .await
+            .map_err(|_| anyhow::anyhow!("no frame from the peer for {:?}", KEEPALIVE * 3))?;
+        let text = match message {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(_))) | None => return Ok(()),
+            Some(Ok(_)) => continue,
+            Some(Err(error)) => return Err(error.into()),
+        };
+        let frame: StreamFrame = serde_json::from_str(text.as_str())?;
+        apply_frame(state, peer_name, frame.page).await?;
+        if told_operators.as_ref() != Some(&frame.operators) {
+            state.hub.set_remote_operators(frame.operators.clone());
+            told_operators = Some(frame.operators);
+            fanout::presence(state).await;
+        }
+    }
+}
+
+async fn apply_frame(
+    state: &Shared,
+    peer_name: &str,
+    page: crate::store::records::ChangesPage,
+) -> anyhow::Result<()> {
+    let next = page.next;
+    let head = page.head;
+    let newest_at = page.changes.last().map(|c| c.at);
+    if page.changes.is_empty() && next <= state.replication.checkpoint() {
+        state.replication.record(head, next, None);
+        return Ok(());
+    }
+    let records: Vec<(Record, String)> = page
+        .changes
+        .into_iter()
+        .map(|change| (change.record, change.origin))
+        .collect();
+    for (record, _) in &records {
+        if let Record::Chat(chat) = record {
+            state.observe(chat.status.stamp.max(chat.info.stamp));
+        }
+    }
+    let applied = state
+        .store
+        .apply_batch(records, Some((peer_name.to_string(), next)))
+        .await?;
+    let changed = applied.iter().filter(|a| a.changed).count() as u64;
+    state.metrics.replicated_in.fetch_add(changed, Relaxed);
+    state
+        .replication
+        .record(head, next, if head > next { newest_at } else { None });
+    fan_out(state, applied).await;
+    Ok(())
+}
+
+/// Tells local clients about what replication changed.
+async fn fan_out(state: &Shared, applied: Vec<Applied>) {
+    let mut queue_dirty = false;
+    let mut inbox_dirty = false;
+    for item in applied.into_iter().filter(|a| a.changed) {
+        match item.record {
+            Record::Message(msg) => {
+                queue_dirty |= msg.author.role == twinline_core::Role::Visitor;
+                let chat = msg.chat;
+                state.hub.publish_chat(
+                    chat,
+                    &twinline_core::protocol::ServerFrame::Message { msg },
+                    None,
+                );
+            }
+            Record::Chat(chat) => {
+                fanout::chat_header(state, &chat);
+                queue_dirty = true;
+            }
+            Record::Note(_) => inbox_dirty = true,
+            Record::Account(_) => {}
+        }
+    }
+    if queue_dirty {
+        fanout::queue(state).await;
+    }
+    if inbox_dirty {
+        fanout::inbox(state).await;
+    }
+}

@@ -1,0 +1,107 @@
+//! A primary and a redundant relay that replicate to each other, and ways
+//! to read what each one holds.
+
+use crate::process::{RelayOptions, RelayProcess, free_port};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use twinline_core::Message;
+use twinline_core::protocol::Health;
+
+/// Two relays naming each other as peers.
+pub struct Pair {
+    /// The primary deployment.
+    pub primary: RelayProcess,
+    /// The redundant deployment.
+    pub redundant: RelayProcess,
+}
+
+impl Pair {
+    /// Starts both with `extra` flags each.
+    pub fn start(extra: &[&str]) -> Pair {
+        let primary_port = free_port();
+        let redundant_port = free_port();
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let primary = RelayProcess::start_on(
+            RelayOptions {
+                peer: Some((
+                    format!("http://127.0.0.1:{redundant_port}"),
+                    "redundant".into(),
+                )),
+                extra: extra.clone(),
+                ..RelayOptions::primary()
+            },
+            primary_port,
+        );
+        let redundant = RelayProcess::start_on(
+            RelayOptions {
+                peer: Some((format!("http://127.0.0.1:{primary_port}"), "primary".into())),
+                extra,
+                ..RelayOptions::redundant()
+            },
+            redundant_port,
+        );
+        Pair { primary, redundant }
+    }
+}
+
+/// Every message a relay holds, by id, read through its replication feed.
+pub async fn messages_of(relay: &RelayProcess) -> BTreeMap<String, Message> {
+    let bearer = twinline_relay::replication::bearer(crate::SECRET);
+    let http = reqwest::Client::new();
+    let mut since = 0u64;
+    let mut messages = BTreeMap::new();
+    loop {
+        let page: serde_json::Value = http
+            .get(format!(
+                "{}/v1/replication/changes?since={since}&peer=inspector",
+                relay.url()
+            ))
+            .bearer_auth(&bearer)
+            .send()
+            .await
+            .expect("reading the feed")
+            .json()
+            .await
+            .expect("a feed page");
+        let changes = page["changes"].as_array().cloned().unwrap_or_default();
+        for change in &changes {
+            if change["kind"] == "message" {
+                let message: Message =
+                    serde_json::from_value(change["body"].clone()).expect("a message body");
+                let previous = messages.insert(message.id.to_string(), message);
+                assert!(previous.is_none(), "a message appears twice in a feed");
+            }
+        }
+        let next = page["next"].as_u64().unwrap_or(since);
+        if next == since || next >= page["head"].as_u64().unwrap_or(0) {
+            return messages;
+        }
+        since = next;
+    }
+}
+
+/// A relay's health.
+pub async fn health(relay: &RelayProcess) -> Option<Health> {
+    reqwest::Client::new()
+        .get(format!("{}/v1/health", relay.url()))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
+}
+
+/// Waits until `done` holds, polling; panics with `what` after `limit`.
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !done().await {
+        assert!(start.elapsed() < limit, "timed out after {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

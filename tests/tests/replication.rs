@@ -1,0 +1,203 @@
+//! Two real relay processes replicating both ways.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use twinline_core::protocol::{ClientFrame, ServerFrame};
+use twinline_tests::client::{Operator, Visitor, login, make_message};
+use twinline_tests::pair::{Pair, eventually, health, messages_of};
+
+const CONVERGE: Duration = Duration::from_secs(20);
+
+#[tokio::test]
+async fn messages_written_to_either_deployment_appear_on_the_other() {
+    let pair = Pair::start(&[]);
+    let mut on_primary = Visitor::join(&pair.primary.url(), &pair.primary.ws_url()).await;
+    let mut on_redundant = Visitor::join(&pair.redundant.url(), &pair.redundant.ws_url()).await;
+    let a = on_primary.say("written to the primary").await;
+    let b = on_redundant.say("written to the redundant").await;
+    eventually(CONVERGE, "both messages on both deployments", || async {
+        let p = messages_of(&pair.primary).await;
+        let r = messages_of(&pair.redundant).await;
+        [&p, &r]
+            .iter()
+            .all(|m| m.contains_key(&a.id.to_string()) && m.contains_key(&b.id.to_string()))
+    })
+    .await;
+    // The copy is exact.
+    let r = messages_of(&pair.redundant).await;
+    assert_eq!(r[&a.id.to_string()], a);
+}
+
+#[tokio::test]
+async fn operator_accounts_replicate_so_a_login_works_on_either_side() {
+    let pair = Pair::start(&[]);
+    pair.primary.add_operator("ada", "Ada", "correct horse");
+    eventually(CONVERGE, "the account reaches the redundant", || async {
+        login(&pair.redundant.url(), "ada", "correct horse")
+            .await
+            .is_ok()
+    })
+    .await;
+    // One login's token is accepted by both deployments.
+    let login = login(&pair.primary.url(), "ada", "correct horse")
+        .await
+        .unwrap();
+    Operator::resume(login, &pair.redundant.ws_url(), vec![]).await;
+}
+
+#[tokio::test]
+async fn a_visitor_on_one_deployment_and_an_operator_on_the_other_chat_live() {
+    let pair = Pair::start(&[]);
+    pair.primary.add_operator("ada", "Ada", "correct horse");
+    eventually(CONVERGE, "account replicated", || async {
+        login(&pair.redundant.url(), "ada", "correct horse")
+            .await
+            .is_ok()
+    })
+    .await;
+    let mut operator = Operator::join(
+        &pair.redundant.url(),
+        &pair.redundant.ws_url(),
+        "ada",
+        "correct horse",
+    )
+    .await;
+    let mut visitor = Visitor::join(&pair.primary.url(), &pair.primary.ws_url()).await;
+    let chat = visitor.token.chat;
+    // The visitor on the primary sees the operator online at the redundant.
+    visitor
+        .ws
+        .recv_until(|f| {
+            matches!(
+                f,
+                ServerFrame::Presence {
+                    operators_online: 1,
+                    ..
+                }
+            )
+        })
+        .await;
+    let question = visitor.say("anyone?").await;
+    operator
+        .ws
+        .recv_until(
+            |f| matches!(f, ServerFrame::Queue { chats } if chats.iter().any(|c| c.chat == chat)),
+        )
+        .await;
+    operator.ws.send(&ClientFrame::Accept { chat }).await;
+    let ServerFrame::Chat { sync } = operator
+        .ws
+        .recv_until(|f| matches!(f, ServerFrame::Chat { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(sync.missing, vec![question]);
+    // Operator (redundant) -> visitor (primary).
+    let answer = make_message(operator.author(), chat, "yes, here", 2);
+    operator
+        .ws
+        .send(&ClientFrame::Send {
+            msg: answer.clone(),
+        })
+        .await;
+    let got = visitor
+        .ws
+        .recv_until(|f| matches!(f, ServerFrame::Message { .. }))
+        .await;
+    assert_eq!(got, ServerFrame::Message { msg: answer });
+    // Visitor (primary) -> operator (redundant), live.
+    let follow_up = visitor.say("great").await;
+    let got = operator
+        .ws
+        .recv_until(|f| matches!(f, ServerFrame::Message { .. }))
+        .await;
+    assert_eq!(got, ServerFrame::Message { msg: follow_up });
+}
+
+#[tokio::test]
+async fn a_wrong_replication_secret_is_refused() {
+    let pair = Pair::start(&[]);
+    let http = reqwest::Client::new();
+    for auth in [None, Some("wrong"), Some(twinline_tests::SECRET)] {
+        let mut request = http.get(format!(
+            "{}/v1/replication/changes?since=0&peer=x",
+            pair.primary.url()
+        ));
+        if let Some(auth) = auth {
+            request = request.bearer_auth(auth);
+        }
+        assert_eq!(request.send().await.unwrap().status(), 401, "auth {auth:?}");
+    }
+    let ok = http
+        .get(format!(
+            "{}/v1/replication/changes?since=0&peer=x",
+            pair.primary.url()
+        ))
+        .bearer_auth(twinline_relay::replication::bearer(twinline_tests::SECRET))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_one_side_keep_writing_restart_and_both_converge_exactly() {
+    let mut pair = Pair::start(&["--frame-rate", "0"]);
+    let sent: Arc<Mutex<Vec<String>>> = Arc::default();
+    // Writers on the redundant: they keep going through the primary's death.
+    let mut writers = Vec::new();
+    for _ in 0..4 {
+        let mut visitor = Visitor::join(&pair.redundant.url(), &pair.redundant.ws_url()).await;
+        let sent = sent.clone();
+        writers.push(tokio::spawn(async move {
+            // Paced so that writing spans the primary's death and restart.
+            for i in 0..150 {
+                let msg = visitor.say(&format!("redundant {i}")).await;
+                sent.lock().unwrap().push(msg.id.to_string());
+                tokio::time::sleep(Duration::from_millis(8)).await;
+            }
+        }));
+    }
+    // Writers on the primary until it dies.
+    let mut primary_writer = Visitor::join(&pair.primary.url(), &pair.primary.ws_url()).await;
+    for i in 0..100 {
+        let msg = primary_writer.say(&format!("primary {i}")).await;
+        sent.lock().unwrap().push(msg.id.to_string());
+    }
+    pair.primary.kill9();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    pair.primary.restart();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let sent = sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 700);
+    eventually(
+        CONVERGE,
+        "both deployments hold every acked message",
+        || async {
+            let p = messages_of(&pair.primary).await;
+            let r = messages_of(&pair.redundant).await;
+            sent.iter()
+                .all(|id| p.contains_key(id) && r.contains_key(id))
+        },
+    )
+    .await;
+    let p = messages_of(&pair.primary).await;
+    let r = messages_of(&pair.redundant).await;
+    assert_eq!(
+        p.len(),
+        sent.len(),
+        "nothing extra, nothing twice on the primary"
+    );
+    assert_eq!(p, r, "identical sets, identical content");
+    // And the primary reports that it has caught up.
+    eventually(CONVERGE, "primary lag zero and connected", || async {
+        health(&pair.primary)
+            .await
+            .and_then(|h| h.lag)
+            .is_some_and(|lag| lag.changes == 0 && lag.connected)
+    })
+    .await;
+}
