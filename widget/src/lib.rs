@@ -1,13 +1,40 @@
-//! Twinline's browser side: the visitor widget and the operator console.
+//! Twinline's visitor widget, compiled to WebAssembly.
 //!
-//! The widget and console land in their own issues; for now the crate exports
-//! the core's protocol version so the release bundle pipeline
-//! (`scripts/build-widget.sh`) has something real to build and check.
+//! One script tag on a customer's page (`www/loader.js`) loads this module
+//! from the primary deployment, or from the redundant one if the primary
+//! does not deliver, and calls [`boot`]. The widget then shows a launcher,
+//! holds the authoritative copy of the chat in the browser, and drives the
+//! core's sans-IO session (`twinline_core::session`): it does the I/O the
+//! session asks for (WebSockets, health probes, the moderator, timers,
+//! localStorage) and renders what the session reports.
+//!
+//! # Layout
+//! - [`config`]: `window.TwinlineConfig`, validated.
+//! - [`i18n`]: the words, English and German.
+//! - [`view`]: the chat as plain data, what every tab renders.
+//! - [`storage`]: localStorage keys and access (memory fallback).
+//! - [`tabs`]: one tab holds the connection, the others mirror it.
+//! - `ui`: the launcher and panel in a shadow root.
+//! - `driver`: runs the core session: sockets, probes, timers, persistence.
+//! - `token`: the visitor token, kept across reloads.
+//! - `api`: `window.Twinline`, including the calls queued before loading.
+//! - `app`: ties the parts together for one page.
+//! - `net`, `js`: fetch with a deadline; clock, randomness, JSON.
+//!
+//! Browser-only modules build only for `wasm32`, so the workspace's native
+//! build and tests cover the pure parts.
 
-use wasm_bindgen::prelude::wasm_bindgen;
+pub mod config;
+pub mod i18n;
+pub mod storage;
+pub mod tabs;
+pub mod view;
 
-/// The wire protocol version this bundle speaks.
-#[wasm_bindgen(js_name = protocolVersion)]
-pub fn protocol_version() -> u32 {
-    twinline_core::protocol::PROTOCOL_VERSION
-}
+#[cfg(target_arch = "wasm32")]
+pub mod js;
+#[cfg(target_arch = "wasm32")]
+mod net;
+#[cfg(target_arch = "wasm32")]
+pub mod token;
+#[cfg(target_arch = "wasm32")]
+pub mod ui;

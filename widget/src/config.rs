@@ -1,0 +1,205 @@
+//! What the site owner puts in `window.TwinlineConfig`.
+//!
+//! ```js
+//! window.TwinlineConfig = {
+//!   site: "demo",                        // site id the relays know
+//!   primary: "https://chat-a.example",   // base URLs of the two deployments
+//!   redundant: "https://chat-b.example",
+//!   moderator: "https://mod.example",    // optional
+//!   prechat: "optional",                 // "off" | "optional" | "required"
+//!   lang: "de",                          // optional; default navigator.language
+//!   title: "Talk to us",                 // optional panel heading
+//! };
+//! ```
+//!
+//! `primaryName`/`redundantName` give the deployments' names when they are not
+//! literally "primary" and "redundant" (the moderator names the active one).
+//! The struct is plain serde so it is read the same way in the browser
+//! (serde-wasm-bindgen) and in native tests (serde_json).
+
+use serde::Deserialize;
+
+/// Whether and how the widget asks for name and email before the first message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Prechat {
+    /// No form: the visitor writes right away.
+    Off,
+    /// A form with optional name and email; the visitor may skip it.
+    #[default]
+    Optional,
+    /// A form whose name and email must be filled in.
+    Required,
+}
+
+/// `window.TwinlineConfig`, as the site owner wrote it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawConfig {
+    /// Site id.
+    #[serde(default)]
+    pub site: String,
+    /// Primary deployment base URL.
+    #[serde(default)]
+    pub primary: String,
+    /// Redundant deployment base URL.
+    #[serde(default)]
+    pub redundant: String,
+    /// Moderator base URL.
+    #[serde(default)]
+    pub moderator: Option<String>,
+    /// Primary deployment's name, default "primary".
+    #[serde(default)]
+    pub primary_name: Option<String>,
+    /// Redundant deployment's name, default "redundant".
+    #[serde(default)]
+    pub redundant_name: Option<String>,
+    /// Pre-chat form.
+    #[serde(default)]
+    pub prechat: Prechat,
+    /// Language tag overriding the browser's.
+    #[serde(default)]
+    pub lang: Option<String>,
+    /// Panel heading overriding the default.
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+/// A validated configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WidgetConfig {
+    /// Site id.
+    pub site: String,
+    /// Primary deployment: (name, base URL without trailing slash).
+    pub primary: (String, String),
+    /// Redundant deployment: (name, base URL without trailing slash).
+    pub redundant: (String, String),
+    /// Moderator base URL without trailing slash.
+    pub moderator: Option<String>,
+    /// Pre-chat form.
+    pub prechat: Prechat,
+    /// Language tag overriding the browser's.
+    pub lang: Option<String>,
+    /// Panel heading overriding the default.
+    pub title: Option<String>,
+}
+
+/// Why a configuration is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Twinline: bad TwinlineConfig: {}", self.0)
+    }
+}
+
+impl RawConfig {
+    /// Checks the required fields and normalises the URLs.
+    pub fn validate(self) -> Result<WidgetConfig, ConfigError> {
+        let site = self.site.trim().to_string();
+        if site.is_empty() {
+            return Err(ConfigError("`site` is missing".into()));
+        }
+        let primary = base_url("primary", &self.primary)?;
+        let redundant = base_url("redundant", &self.redundant)?;
+        let moderator = match self.moderator.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(url) => Some(base_url("moderator", url)?),
+        };
+        let name = |given: Option<String>, default: &str| {
+            given
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| default.to_string())
+        };
+        Ok(WidgetConfig {
+            site,
+            primary: (name(self.primary_name, "primary"), primary),
+            redundant: (name(self.redundant_name, "redundant"), redundant),
+            moderator,
+            prechat: self.prechat,
+            lang: self.lang.filter(|l| !l.trim().is_empty()),
+            title: self.title.filter(|t| !t.trim().is_empty()),
+        })
+    }
+}
+
+fn base_url(field: &str, url: &str) -> Result<String, ConfigError> {
+    let url = url.trim().trim_end_matches('/');
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(url.to_string())
+    } else {
+        Err(ConfigError(format!(
+            "`{field}` must be an http(s) URL, got {url:?}"
+        )))
+    }
+}
+
+/// The WebSocket URL for an HTTP base URL (`http` → `ws`, `https` → `wss`).
+pub fn ws_url(base: &str) -> String {
+    let rest = base.strip_prefix("http").unwrap_or(base);
+    format!("ws{rest}/v1/ws")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<WidgetConfig, ConfigError> {
+        serde_json::from_str::<RawConfig>(json).unwrap().validate()
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let config = parse(
+            r#"{"site":" demo ","primary":"http://127.0.0.1:7001/","redundant":"https://b.example"}"#,
+        )
+        .unwrap();
+        assert_eq!(config.site, "demo");
+        assert_eq!(
+            config.primary,
+            ("primary".into(), "http://127.0.0.1:7001".into())
+        );
+        assert_eq!(
+            config.redundant,
+            ("redundant".into(), "https://b.example".into())
+        );
+        assert_eq!(config.moderator, None);
+        assert_eq!(config.prechat, Prechat::Optional);
+    }
+
+    #[test]
+    fn names_prechat_and_moderator_are_read() {
+        let config = parse(
+            r#"{"site":"s","primary":"http://a","redundant":"http://b","moderator":"http://m/",
+                "primaryName":"eu","redundantName":"us","prechat":"required","lang":"de"}"#,
+        )
+        .unwrap();
+        assert_eq!(config.primary.0, "eu");
+        assert_eq!(config.redundant.0, "us");
+        assert_eq!(config.moderator.as_deref(), Some("http://m"));
+        assert_eq!(config.prechat, Prechat::Required);
+        assert_eq!(config.lang.as_deref(), Some("de"));
+    }
+
+    #[test]
+    fn missing_site_or_bad_url_is_a_clear_error() {
+        let error = parse(r#"{"primary":"http://a","redundant":"http://b"}"#).unwrap_err();
+        assert!(error.to_string().contains("`site` is missing"));
+        let error =
+            parse(r#"{"site":"s","primary":"a.example","redundant":"http://b"}"#).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("`primary` must be an http(s) URL")
+        );
+        assert!(parse(r#"{"site":"s","primary":"http://a"}"#).is_err());
+    }
+
+    #[test]
+    fn websocket_url_follows_the_scheme() {
+        assert_eq!(ws_url("http://127.0.0.1:7001"), "ws://127.0.0.1:7001/v1/ws");
+        assert_eq!(ws_url("https://a.example"), "wss://a.example/v1/ws");
+    }
+}

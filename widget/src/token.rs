@@ -1,0 +1,59 @@
+//! The visitor token: who this browser is and which chat it has.
+//!
+//! A token kept in localStorage is used as it is while it is valid, so a
+//! reload continues the same chat without asking anyone, even while both
+//! deployments are down. Otherwise the widget asks the primary and then the
+//! redundant deployment (either signs tokens both accept), passing the old
+//! token so the relay can keep the same visitor and chat.
+
+use crate::config::WidgetConfig;
+use crate::js;
+use crate::net;
+use crate::storage::Store;
+use twinline_core::protocol::{VisitorTokenRequest, VisitorTokenResponse};
+
+/// Per deployment, how long to wait for a token.
+const TIMEOUT_MS: u32 = 4_000;
+/// A token this close to expiry is renewed first.
+const RENEW_MARGIN_MS: u64 = 60 * 60 * 1000;
+
+/// The stored token, if it is still good for a while.
+pub fn stored(store: &Store) -> Option<VisitorTokenResponse> {
+    let text = store.get(&store.keys.token())?;
+    let token: VisitorTokenResponse = js::from_json(&text).ok()?;
+    (token.expires.0 > js::now().0 + RENEW_MARGIN_MS).then_some(token)
+}
+
+/// A usable token: the stored one, or a new one from either deployment.
+pub async fn obtain(config: &WidgetConfig, store: &Store) -> Result<VisitorTokenResponse, String> {
+    if let Some(token) = stored(store) {
+        return Ok(token);
+    }
+    let old = store
+        .get(&store.keys.token())
+        .and_then(|t| js::from_json::<VisitorTokenResponse>(&t).ok())
+        .map(|t| t.token);
+    let request = VisitorTokenRequest {
+        site: config.site.clone(),
+        token: old,
+    };
+    let mut errors = Vec::new();
+    for (_, base) in [&config.primary, &config.redundant] {
+        let url = format!("{base}/v1/visitor/token");
+        match net::json::<_, VisitorTokenResponse>(&url, Some(&request), TIMEOUT_MS).await {
+            Ok(token) => {
+                if let Ok(text) = js::to_json(&token) {
+                    store.set(&store.keys.token(), &text);
+                }
+                return Ok(token);
+            }
+            Err(error) => errors.push(error),
+        }
+    }
+    Err(errors.join("; "))
+}
+
+/// Forgets the token (a new chat after the old one was closed).
+pub fn forget(store: &Store) {
+    store.remove(&store.keys.token());
+}

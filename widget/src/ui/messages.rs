@@ -1,0 +1,122 @@
+//! The message log: one element per message id, kept in display order.
+//!
+//! Rendering is keyed by id so a status change (sending → sent) touches one
+//! small element, a replayed or merged message lands in its place without
+//! rebuilding the list, and the composer keeps focus and the log keeps its
+//! scroll position. Text goes in with `textContent`.
+
+use super::dom::{add, attr, el, el_text, set_text};
+use crate::i18n::Texts;
+use crate::view::{Status, ViewMessage};
+use std::collections::HashMap;
+use wasm_bindgen::JsValue;
+use web_sys::{Document, Element, Node};
+
+struct Item {
+    root: Element,
+    meta: Element,
+    status: Status,
+}
+
+/// The rendered log.
+pub struct MessageList {
+    log: Element,
+    items: HashMap<String, Item>,
+    lang: &'static str,
+}
+
+impl MessageList {
+    /// A list rendering into `log`.
+    pub fn new(log: Element, lang: &'static str) -> MessageList {
+        MessageList {
+            log,
+            items: HashMap::new(),
+            lang,
+        }
+    }
+
+    /// Brings the log in line with `messages`; returns true if any message
+    /// was added.
+    pub fn render(&mut self, doc: &Document, messages: &[ViewMessage], texts: &Texts) -> bool {
+        let mut added = false;
+        let log: &Node = &self.log;
+        let mut cursor = log.first_child();
+        for message in messages {
+            let item = match self.items.get_mut(&message.id) {
+                Some(item) => {
+                    if item.status != message.status {
+                        item.status = message.status;
+                        set_text(&item.meta, &meta_text(message, texts, self.lang));
+                    }
+                    item
+                }
+                None => {
+                    added = true;
+                    let item = build(doc, message, texts, self.lang);
+                    self.items.entry(message.id.clone()).or_insert(item)
+                }
+            };
+            let node: &Node = &item.root;
+            if !cursor.as_ref().is_some_and(|c| c.is_same_node(Some(node))) {
+                let _ = log.insert_before(node, cursor.as_ref());
+            }
+            cursor = node.next_sibling();
+        }
+        // Anything after the last message is no longer in the view.
+        while let Some(stale) = cursor {
+            cursor = stale.next_sibling();
+            let _ = log.remove_child(&stale);
+        }
+        if self.items.len() > messages.len() {
+            self.items
+                .retain(|id, _| messages.iter().any(|m| &m.id == id));
+        }
+        added
+    }
+}
+
+fn build(doc: &Document, message: &ViewMessage, texts: &Texts, lang: &str) -> Item {
+    let kind = match message.author.as_str() {
+        "visitor" => "msg own",
+        "system" => "msg system",
+        _ => "msg",
+    };
+    let root = el(doc, "div", kind);
+    attr(&root, "data-id", &message.id);
+    let who = match message.author.as_str() {
+        "visitor" => texts.you,
+        "system" => "",
+        _ if message.name.is_empty() => texts.support,
+        _ => &message.name,
+    };
+    if !who.is_empty() {
+        add(&root, &el_text(doc, "span", "who", who));
+    }
+    add(&root, &el_text(doc, "p", "text", &message.text));
+    let meta = el_text(doc, "span", "meta", &meta_text(message, texts, lang));
+    add(&root, &meta);
+    Item {
+        root,
+        meta,
+        status: message.status,
+    }
+}
+
+fn meta_text(message: &ViewMessage, texts: &Texts, lang: &str) -> String {
+    let time = clock_time(message.at, lang);
+    match message.status {
+        Status::Sending => format!("{time} · {}", texts.sending),
+        Status::Sent => format!("{time} · {}", texts.sent),
+        Status::Received => time,
+    }
+}
+
+/// "14:05" (or "2:05 PM") in the widget's language.
+fn clock_time(at: u64, lang: &str) -> String {
+    let date = js_sys::Date::new(&JsValue::from_f64(at as f64));
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &"hour".into(), &"2-digit".into());
+    let _ = js_sys::Reflect::set(&options, &"minute".into(), &"2-digit".into());
+    date.to_locale_time_string_with_options(lang, &options)
+        .into()
+}

@@ -1,0 +1,55 @@
+//! The widget's stylesheet, scoped by its shadow root.
+//!
+//! `:host { all: initial }` keeps the page's CSS out; the colours follow
+//! `prefers-color-scheme`, the panel fills the screen below 480 px, and a
+//! site may set `--twinline-accent` on the page to recolour the widget
+//! (custom properties are the one thing that crosses the shadow boundary).
+
+/// The stylesheet.
+pub const CSS: &str = r#":host{all:initial;position:fixed;z-index:2147483000;right:20px;bottom:20px;font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color-scheme:light dark;--a:var(--twinline-accent,#2357d0);--bg:#fff;--fg:#1b1d21;--mu:#59606b;--bd:#d5d9df;--in:#eff2f6}
+@media (prefers-color-scheme:dark){:host{--a:var(--twinline-accent,#5b8cff);--bg:#1d2026;--fg:#eceef2;--mu:#a9b0bb;--bd:#3a3f48;--in:#2a2e36}}
+*{box-sizing:border-box;font:inherit}
+[hidden]{display:none!important}
+.launcher{width:56px;height:56px;border-radius:50%;border:0;background:var(--a);color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);display:grid;place-items:center;position:relative}
+.launcher svg{width:28px;height:28px;fill:currentColor}
+.badge{position:absolute;top:-4px;right:-4px;min-width:20px;height:20px;padding:0 6px;border-radius:10px;background:#c5221f;color:#fff;font-size:12px;line-height:20px;text-align:center}
+.panel{position:absolute;right:0;bottom:0;width:360px;height:min(560px,calc(100vh - 40px));display:flex;flex-direction:column;background:var(--bg);color:var(--fg);border:1px solid var(--bd);border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.3);overflow:hidden}
+header{display:flex;align-items:center;gap:8px;padding:12px 14px;background:var(--a);color:#fff}
+header div{flex:1;min-width:0}
+h2{margin:0;font-size:16px;font-weight:600}
+header p{margin:0;font-size:12px;opacity:.9}
+.x{background:none;border:0;color:inherit;font-size:24px;line-height:1;cursor:pointer;padding:2px 8px;border-radius:6px}
+.banner{margin:0;padding:8px 14px;background:var(--in);color:var(--mu);font-size:13px}
+.log{flex:1;overflow-y:auto;padding:12px 14px;display:flex;flex-direction:column;gap:8px}
+.msg{max-width:80%;align-self:flex-start}
+.own{align-self:flex-end}
+.who,.meta{display:block;font-size:11px;color:var(--mu)}
+.meta{text-align:right}
+.text{margin:0;padding:8px 12px;border-radius:14px;background:var(--in);white-space:pre-wrap;overflow-wrap:anywhere}
+.own .text{background:var(--a);color:#fff}
+.system{align-self:center}
+.system .text{background:none;color:var(--mu);font-style:italic;padding:0}
+.typing{margin:0;padding:0 14px 4px;font-size:12px;color:var(--mu);min-height:18px}
+form,.end{padding:10px 14px;border-top:1px solid var(--bd);display:flex;flex-direction:column;gap:8px}
+.row{display:flex;gap:8px;align-items:flex-end}
+textarea,input{width:100%;padding:8px 10px;border:1px solid var(--bd);border-radius:8px;background:var(--bg);color:var(--fg);resize:none}
+label{font-size:13px;color:var(--mu);display:flex;flex-direction:column;gap:2px}
+.btn{padding:8px 14px;border:0;border-radius:8px;background:var(--a);color:#fff;cursor:pointer;font-weight:600}
+.err{color:#c5221f;font-size:12px;margin:0}
+.note{margin:0;color:var(--mu);font-size:14px}
+:focus-visible{outline:2px solid var(--a);outline-offset:2px}
+@media (max-width:480px){.panel{position:fixed;inset:0;width:auto;height:auto;border:0;border-radius:0}}
+@media (prefers-reduced-motion:no-preference){.panel{animation:tw-in .15s ease-out}@keyframes tw-in{from{opacity:0;transform:translateY(8px)}}}"#;
+
+#[cfg(test)]
+mod tests {
+    use super::CSS;
+
+    #[test]
+    fn stylesheet_covers_dark_mode_small_screens_and_isolation() {
+        assert!(CSS.starts_with(":host{all:initial;"));
+        assert!(CSS.contains("@media (prefers-color-scheme:dark)"));
+        assert!(CSS.contains("@media (max-width:480px){.panel{position:fixed;inset:0"));
+        assert_eq!(CSS.matches('{').count(), CSS.matches('}').count());
+    }
+}

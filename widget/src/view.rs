@@ -1,0 +1,313 @@
+//! What every tab shows: the chat as plain data.
+//!
+//! The tab that holds the connection (the leader, see `tabs`) builds a
+//! [`View`] from its core session after every change and broadcasts it; the
+//! other tabs render the copy they receive. One render path for both, and the
+//! JS API (`Twinline.transcript()`, `status()`, the events) reads the same
+//! data in every tab.
+//!
+//! A tab's own messages that the leader has not taken yet ([`Unsent`]) are
+//! laid over the view as "sending", so a message shows the moment it is
+//! written, in any tab, even while no deployment answers.
+
+use serde::{Deserialize, Serialize};
+
+/// Delivery state of a message as the visitor sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Own message not yet stored by a relay.
+    Sending,
+    /// Own message stored by a relay (acked).
+    Sent,
+    /// Someone else's message.
+    Received,
+}
+
+impl Status {
+    /// The name used in the JS API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Sending => "sending",
+            Status::Sent => "sent",
+            Status::Received => "received",
+        }
+    }
+}
+
+/// One message as shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewMessage {
+    /// Message id (26 characters).
+    pub id: String,
+    /// "visitor", "operator" or "system".
+    pub author: String,
+    /// Author's display name (may be empty).
+    pub name: String,
+    /// The text, always rendered as text.
+    pub text: String,
+    /// Author's wall clock, ms since the epoch.
+    pub at: u64,
+    /// Delivery state.
+    pub status: Status,
+}
+
+impl ViewMessage {
+    /// True for the visitor's own messages.
+    pub fn is_own(&self) -> bool {
+        self.author == "visitor"
+    }
+}
+
+/// The connection as the visitor may see it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Link {
+    /// Getting a token or opening the first connection.
+    #[default]
+    Connecting,
+    /// Connected to a deployment.
+    Connected,
+    /// Lost the connection, trying the deployments again.
+    Reconnecting,
+    /// Neither deployment answers.
+    Offline,
+}
+
+impl Link {
+    /// The name used in the JS API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Link::Connecting => "connecting",
+            Link::Connected => "connected",
+            Link::Reconnecting => "reconnecting",
+            Link::Offline => "offline",
+        }
+    }
+}
+
+/// Where the chat stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatPhase {
+    /// Waiting for an operator (or no chat yet).
+    #[default]
+    Waiting,
+    /// An operator has it.
+    Active,
+    /// Closed by someone.
+    Closed,
+}
+
+/// An offline note and whether a relay stored it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewNote {
+    /// Note id.
+    pub id: String,
+    /// Stored by a relay.
+    pub stored: bool,
+}
+
+/// The whole visible state of the chat.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct View {
+    /// The chat id, once a token named it.
+    pub chat: Option<String>,
+    /// Messages in display order.
+    pub messages: Vec<ViewMessage>,
+    /// Connection state.
+    pub link: Link,
+    /// Name of the deployment connected to.
+    pub deployment: Option<String>,
+    /// Operators online; `None` until a relay said.
+    pub operators_online: Option<u32>,
+    /// Chat state.
+    pub phase: ChatPhase,
+    /// Display name of the operator handling the chat.
+    pub operator: Option<String>,
+    /// Display name of whoever is typing on the other side, if anyone
+    /// (`Some("")` when the name is unknown).
+    pub typing: Option<String>,
+    /// Name the visitor gave.
+    pub visitor_name: String,
+    /// Email the visitor gave.
+    pub visitor_email: String,
+    /// Offline notes left from this browser.
+    pub notes: Vec<ViewNote>,
+}
+
+/// A message written in some tab that the leader's session may not hold yet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unsent {
+    /// Client-made id, kept by the session.
+    pub id: String,
+    /// The text.
+    pub text: String,
+    /// When it was written, ms since the epoch.
+    pub at: u64,
+}
+
+impl View {
+    /// True if a message with this id is in the view.
+    pub fn has(&self, id: &str) -> bool {
+        self.messages.iter().any(|m| m.id == id)
+    }
+
+    /// The view with `unsent` messages it lacks appended as "sending".
+    pub fn with_unsent<'a>(&self, unsent: impl IntoIterator<Item = &'a Unsent>) -> View {
+        let mut view = self.clone();
+        for entry in unsent {
+            if !view.has(&entry.id) {
+                view.messages.push(ViewMessage {
+                    id: entry.id.clone(),
+                    author: "visitor".into(),
+                    name: String::new(),
+                    text: entry.text.clone(),
+                    at: entry.at,
+                    status: Status::Sending,
+                });
+            }
+        }
+        view
+    }
+
+    /// Messages written by the other side (operators, system).
+    pub fn incoming(&self) -> usize {
+        self.messages.iter().filter(|m| !m.is_own()).count()
+    }
+
+    /// Messages in `self` whose id `before` lacks: what to announce.
+    pub fn new_since<'a>(&'a self, before: &'a View) -> impl Iterator<Item = &'a ViewMessage> {
+        self.messages.iter().filter(move |m| !before.has(&m.id))
+    }
+
+    /// True once a relay has stored at least one of our offline notes.
+    pub fn note_stored(&self) -> bool {
+        self.notes.iter().any(|n| n.stored)
+    }
+
+    /// True if neither deployment answers: the only time the visitor is
+    /// told about the connection at all. A switch from one deployment to
+    /// the other is invisible.
+    pub fn show_reconnecting(&self) -> bool {
+        self.link == Link::Offline
+    }
+
+    /// True when the offline form replaces the composer: no operator is
+    /// online and no conversation is going on.
+    pub fn offline_mode(&self) -> bool {
+        self.operators_online == Some(0)
+            && self.phase != ChatPhase::Active
+            && self.messages.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: &str, author: &str, status: Status) -> ViewMessage {
+        ViewMessage {
+            id: id.into(),
+            author: author.into(),
+            name: String::new(),
+            text: format!("text {id}"),
+            at: 1,
+            status,
+        }
+    }
+
+    #[test]
+    fn unsent_messages_show_as_sending_once() {
+        let view = View {
+            messages: vec![message("A", "visitor", Status::Sent)],
+            ..View::default()
+        };
+        let unsent = [
+            Unsent {
+                id: "A".into(),
+                text: "already there".into(),
+                at: 1,
+            },
+            Unsent {
+                id: "B".into(),
+                text: "new".into(),
+                at: 2,
+            },
+        ];
+        let shown = view.with_unsent(&unsent);
+        assert_eq!(shown.messages.len(), 2);
+        assert_eq!(shown.messages[0].status, Status::Sent);
+        assert_eq!(shown.messages[1].id, "B");
+        assert_eq!(shown.messages[1].status, Status::Sending);
+        assert!(shown.messages[1].is_own());
+    }
+
+    #[test]
+    fn new_messages_are_those_the_old_view_lacks() {
+        let before = View {
+            messages: vec![message("A", "visitor", Status::Sending)],
+            ..View::default()
+        };
+        let after = View {
+            messages: vec![
+                message("A", "visitor", Status::Sent),
+                message("B", "operator", Status::Received),
+            ],
+            ..View::default()
+        };
+        let ids: Vec<_> = after.new_since(&before).map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["B"]);
+        assert_eq!(after.incoming(), 1);
+    }
+
+    #[test]
+    fn offline_form_only_without_operators_and_without_a_conversation() {
+        let mut view = View {
+            operators_online: Some(0),
+            ..View::default()
+        };
+        assert!(view.offline_mode());
+        view.operators_online = None;
+        assert!(!view.offline_mode(), "unknown is not zero");
+        view.operators_online = Some(0);
+        view.messages.push(message("A", "visitor", Status::Sent));
+        assert!(!view.offline_mode(), "a started chat keeps its composer");
+    }
+
+    #[test]
+    fn reconnecting_only_when_offline() {
+        let mut view = View::default();
+        for (link, shown) in [
+            (Link::Connecting, false),
+            (Link::Connected, false),
+            (Link::Reconnecting, false),
+            (Link::Offline, true),
+        ] {
+            view.link = link;
+            assert_eq!(view.show_reconnecting(), shown, "{link:?}");
+        }
+    }
+
+    #[test]
+    fn view_round_trips_through_json() {
+        let view = View {
+            chat: Some("C".into()),
+            messages: vec![message("A", "operator", Status::Received)],
+            link: Link::Connected,
+            deployment: Some("primary".into()),
+            operators_online: Some(2),
+            phase: ChatPhase::Active,
+            operator: Some("Alice".into()),
+            typing: Some("Alice".into()),
+            visitor_name: "Ada".into(),
+            visitor_email: "ada@example.com".into(),
+            notes: vec![ViewNote {
+                id: "N".into(),
+                stored: true,
+            }],
+        };
+        let json = serde_json::to_string(&view).unwrap();
+        assert_eq!(serde_json::from_str::<View>(&json).unwrap(), view);
+    }
+}

@@ -1,0 +1,446 @@
+//! The panel in a real browser: text stays text, rendering is keyed by id,
+//! forms refuse bad input, focus and live regions behave.
+#![cfg(target_arch = "wasm32")]
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use twinline_widget::config::Prechat;
+use twinline_widget::i18n::Lang;
+use twinline_widget::ui::{Shown, Ui, UiEvent};
+use twinline_widget::view::{ChatPhase, Link, Status, View, ViewMessage, ViewNote};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+use web_sys::{Element, HtmlElement, HtmlInputElement, HtmlTextAreaElement};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+struct Mounted {
+    ui: Ui,
+    events: Rc<RefCell<Vec<UiEvent>>>,
+}
+
+fn mount(prechat: Prechat) -> Mounted {
+    let document = web_sys::window().unwrap().document().unwrap();
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let sink = events.clone();
+    let ui = Ui::mount(
+        &document,
+        &document.body().unwrap(),
+        "en",
+        Lang::En.texts(),
+        "Chat with us",
+        prechat,
+        Rc::new(move |event| sink.borrow_mut().push(event)),
+    )
+    .unwrap();
+    Mounted { ui, events }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        self.ui.host().remove();
+    }
+}
+
+impl Mounted {
+    fn find(&self, selector: &str) -> Element {
+        self.ui
+            .root()
+            .query_selector(selector)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no {selector}"))
+    }
+
+    fn visible(&self, selector: &str) -> bool {
+        !self.find(selector).has_attribute("hidden")
+    }
+
+    fn render(&mut self, view: &View, unread: usize, prechat: bool) {
+        self.ui.render(&Shown {
+            view,
+            unread,
+            prechat,
+        });
+    }
+}
+
+fn message(id: &str, author: &str, text: &str, status: Status) -> ViewMessage {
+    ViewMessage {
+        id: id.into(),
+        author: author.into(),
+        name: if author == "operator" {
+            "Alice".into()
+        } else {
+            String::new()
+        },
+        text: text.into(),
+        at: 1_764_036_000_000,
+        status,
+    }
+}
+
+#[wasm_bindgen_test]
+fn launcher_is_in_a_shadow_root_and_labelled() {
+    let m = mount(Prechat::Off);
+    assert_eq!(m.ui.host().id(), "twinline-widget");
+    assert!(m.ui.host().shadow_root().is_some(), "open shadow root");
+    let launcher = m.find("button.launcher");
+    assert_eq!(launcher.get_attribute("aria-label").unwrap(), "Open chat");
+    assert_eq!(launcher.get_attribute("aria-expanded").unwrap(), "false");
+    assert!(!m.visible(".panel"));
+    let log = m.find(".log");
+    assert_eq!(log.get_attribute("role").unwrap(), "log");
+    assert_eq!(log.get_attribute("aria-live").unwrap(), "polite");
+}
+
+#[wasm_bindgen_test]
+fn hostile_text_is_rendered_as_text() {
+    let mut m = mount(Prechat::Off);
+    let hostile = "<img src=x onerror=\"window.__twinline_pwned=1\"><script>window.__twinline_pwned=2</script><b>bold</b>";
+    let view = View {
+        messages: vec![
+            message(
+                "01JDQ60B2C3D4E5F6G7H8J9KAM",
+                "visitor",
+                hostile,
+                Status::Sent,
+            ),
+            message(
+                "01JDQ62AAAAAAAAAAAAAAAAAAA",
+                "operator",
+                hostile,
+                Status::Received,
+            ),
+        ],
+        ..View::default()
+    };
+    m.render(&view, 0, false);
+    let root = m.ui.root();
+    assert!(root.query_selector("img").unwrap().is_none());
+    assert!(root.query_selector(".log script").unwrap().is_none());
+    assert!(root.query_selector(".log b").unwrap().is_none());
+    let texts = root.query_selector_all(".log .text").unwrap();
+    assert_eq!(texts.length(), 2);
+    for i in 0..2 {
+        assert_eq!(texts.item(i).unwrap().text_content().unwrap(), hostile);
+    }
+    let pwned =
+        js_sys::Reflect::get(&web_sys::window().unwrap(), &"__twinline_pwned".into()).unwrap();
+    assert!(pwned.is_undefined());
+    // Names are text too.
+    let mut evil = message(
+        "01JDQ63AAAAAAAAAAAAAAAAAAA",
+        "operator",
+        "hi",
+        Status::Received,
+    );
+    evil.name = "<i>Mallory</i>".into();
+    let view = View {
+        messages: vec![evil],
+        ..View::default()
+    };
+    m.render(&view, 0, false);
+    assert_eq!(
+        m.find(".log .who").text_content().unwrap(),
+        "<i>Mallory</i>"
+    );
+    assert!(m.ui.root().query_selector(".log i").unwrap().is_none());
+}
+
+#[wasm_bindgen_test]
+fn rendering_is_keyed_by_id_and_follows_display_order() {
+    let mut m = mount(Prechat::Off);
+    let a = message(
+        "01JDQ60AAAAAAAAAAAAAAAAAAA",
+        "visitor",
+        "one",
+        Status::Sending,
+    );
+    let b = message(
+        "01JDQ60BBBBBBBBBBBBBBBBBBB",
+        "operator",
+        "two",
+        Status::Received,
+    );
+    m.render(
+        &View {
+            messages: vec![a.clone(), b.clone()],
+            ..View::default()
+        },
+        0,
+        false,
+    );
+    let first_a = m.find("[data-id='01JDQ60AAAAAAAAAAAAAAAAAAA']");
+    assert!(first_a.text_content().unwrap().contains("Sending…"));
+
+    // A is acked, C (merged after a failover) sorts between A and B.
+    let mut a_sent = a.clone();
+    a_sent.status = Status::Sent;
+    let c = message(
+        "01JDQ60CCCCCCCCCCCCCCCCCCC",
+        "operator",
+        "three",
+        Status::Received,
+    );
+    m.render(
+        &View {
+            messages: vec![a_sent, c, b],
+            ..View::default()
+        },
+        0,
+        false,
+    );
+    let ids: Vec<String> = {
+        let nodes = m.ui.root().query_selector_all(".log .msg").unwrap();
+        (0..nodes.length())
+            .map(|i| {
+                nodes
+                    .item(i)
+                    .unwrap()
+                    .unchecked_into::<Element>()
+                    .get_attribute("data-id")
+                    .unwrap()
+            })
+            .collect()
+    };
+    assert_eq!(
+        ids,
+        [
+            "01JDQ60AAAAAAAAAAAAAAAAAAA",
+            "01JDQ60CCCCCCCCCCCCCCCCCCC",
+            "01JDQ60BBBBBBBBBBBBBBBBBBB"
+        ]
+    );
+    let again_a = m.find("[data-id='01JDQ60AAAAAAAAAAAAAAAAAAA']");
+    assert!(
+        again_a.is_same_node(Some(&first_a)),
+        "same element, updated in place"
+    );
+    assert!(again_a.text_content().unwrap().contains("Sent"));
+    assert!(!again_a.text_content().unwrap().contains("Sending"));
+    assert_eq!(
+        m.find(".msg:not(.own) .who").text_content().unwrap(),
+        "Alice"
+    );
+}
+
+#[wasm_bindgen_test]
+fn composer_refuses_empty_text_and_sends_real_text() {
+    let mut m = mount(Prechat::Off);
+    m.render(&View::default(), 0, false);
+    m.ui.set_open(true);
+    let form: HtmlElement = m.find("form.composer").unchecked_into();
+    let text: HtmlTextAreaElement = m.find("form.composer textarea").unchecked_into();
+    let button: HtmlElement = m.find("form.composer button").unchecked_into();
+
+    text.set_value("   ");
+    button.click();
+    assert!(m.events.borrow().is_empty(), "nothing sent");
+    assert!(m.visible("form.composer .err"));
+    assert_eq!(
+        m.find("form.composer .err").text_content().unwrap(),
+        "Please write something first."
+    );
+
+    text.set_value("Is the blue one in stock?");
+    button.click();
+    assert_eq!(
+        m.events.borrow().as_slice(),
+        [UiEvent::Send("Is the blue one in stock?".into())]
+    );
+    assert_eq!(text.value(), "", "composer cleared");
+    assert!(!m.visible("form.composer .err"));
+    drop(form);
+}
+
+#[wasm_bindgen_test]
+fn open_focuses_the_composer_escape_closes_and_focus_returns() {
+    let mut m = mount(Prechat::Off);
+    m.render(&View::default(), 0, false);
+    m.find("button.launcher")
+        .unchecked_into::<HtmlElement>()
+        .click();
+    assert_eq!(m.events.borrow().as_slice(), [UiEvent::Open]);
+    m.ui.set_open(true);
+    assert!(m.visible(".panel"));
+    assert!(!m.visible("button.launcher"));
+    let active = m.ui.root().active_element().unwrap();
+    assert_eq!(active.tag_name(), "TEXTAREA");
+
+    let init = web_sys::KeyboardEventInit::new();
+    init.set_key("Escape");
+    init.set_bubbles(true);
+    let escape =
+        web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
+    active.dispatch_event(&escape).unwrap();
+    assert_eq!(m.events.borrow().last(), Some(&UiEvent::Close));
+    m.ui.set_open(false);
+    assert!(!m.visible(".panel"));
+    let active = m.ui.root().active_element().unwrap();
+    assert!(active.class_list().contains("launcher"));
+}
+
+#[wasm_bindgen_test]
+fn unread_badge_counts_and_labels() {
+    let mut m = mount(Prechat::Off);
+    m.render(&View::default(), 3, false);
+    assert!(m.visible(".badge"));
+    assert_eq!(m.find(".badge").text_content().unwrap(), "3");
+    assert_eq!(
+        m.find("button.launcher")
+            .get_attribute("aria-label")
+            .unwrap(),
+        "Open chat, 3 unread messages"
+    );
+    m.render(&View::default(), 0, false);
+    assert!(!m.visible(".badge"));
+}
+
+#[wasm_bindgen_test]
+fn reconnecting_only_when_both_deployments_are_down() {
+    let mut m = mount(Prechat::Off);
+    for (link, shown) in [
+        (Link::Connecting, false),
+        (Link::Connected, false),
+        (Link::Reconnecting, false),
+        (Link::Offline, true),
+    ] {
+        m.render(
+            &View {
+                link,
+                ..View::default()
+            },
+            0,
+            false,
+        );
+        assert_eq!(m.visible(".banner"), shown, "{link:?}");
+    }
+    assert_eq!(m.find(".banner").get_attribute("role").unwrap(), "status");
+}
+
+#[wasm_bindgen_test]
+fn typing_indicator_names_the_operator() {
+    let mut m = mount(Prechat::Off);
+    m.render(
+        &View {
+            typing: Some("Alice".into()),
+            ..View::default()
+        },
+        0,
+        false,
+    );
+    assert_eq!(
+        m.find(".typing").text_content().unwrap(),
+        "Alice is typing…"
+    );
+    m.render(&View::default(), 0, false);
+    assert_eq!(m.find(".typing").text_content().unwrap(), "");
+}
+
+#[wasm_bindgen_test]
+fn prechat_form_checks_required_fields() {
+    let mut m = mount(Prechat::Required);
+    m.render(&View::default(), 0, true);
+    assert!(m.visible("form.prechat"));
+    assert!(!m.visible("form.composer"));
+    let button: HtmlElement = m.find("form.prechat button").unchecked_into();
+    button.click();
+    assert!(m.events.borrow().is_empty());
+    assert!(m.visible("form.prechat .err"));
+    let inputs =
+        m.ui.root()
+            .query_selector_all("form.prechat input")
+            .unwrap();
+    let name: HtmlInputElement = inputs.item(0).unwrap().unchecked_into();
+    let email: HtmlInputElement = inputs.item(1).unwrap().unchecked_into();
+    name.set_value("Ada");
+    email.set_value("ada@example.com");
+    button.click();
+    assert_eq!(
+        m.events.borrow().as_slice(),
+        [UiEvent::Prechat {
+            name: "Ada".into(),
+            email: "ada@example.com".into()
+        }]
+    );
+}
+
+#[wasm_bindgen_test]
+fn offline_form_when_no_operator_is_online_then_thanks() {
+    let mut m = mount(Prechat::Optional);
+    let mut view = View {
+        operators_online: Some(0),
+        visitor_email: "ada@example.com".into(),
+        ..View::default()
+    };
+    m.render(&view, 0, true);
+    assert!(m.visible("form.offline"));
+    assert!(!m.visible("form.composer"));
+    assert!(!m.visible("form.prechat"));
+    let text: HtmlTextAreaElement = m.find("form.offline textarea").unchecked_into();
+    text.set_value("Please call me back.");
+    m.find("form.offline button")
+        .unchecked_into::<HtmlElement>()
+        .click();
+    assert_eq!(
+        m.events.borrow().as_slice(),
+        [UiEvent::Offline {
+            name: String::new(),
+            email: "ada@example.com".into(),
+            text: "Please call me back.".into()
+        }]
+    );
+    view.notes.push(ViewNote {
+        id: "01JDQ61XYZ0123456789ABCDEF".into(),
+        stored: true,
+    });
+    m.render(&view, 0, true);
+    assert!(!m.visible("form.offline"));
+    assert!(
+        m.find(".panel")
+            .text_content()
+            .unwrap()
+            .contains("Thank you!")
+    );
+}
+
+#[wasm_bindgen_test]
+fn closed_chat_offers_a_new_one() {
+    let mut m = mount(Prechat::Off);
+    m.render(
+        &View {
+            phase: ChatPhase::Closed,
+            ..View::default()
+        },
+        0,
+        false,
+    );
+    assert!(!m.visible("form.composer"));
+    let buttons = m.ui.root().query_selector_all(".end .btn").unwrap();
+    let new_chat: HtmlElement = buttons.item(0).unwrap().unchecked_into();
+    new_chat.click();
+    assert_eq!(m.events.borrow().as_slice(), [UiEvent::NewChat]);
+}
+
+#[wasm_bindgen_test]
+fn german_texts_when_the_language_is_german() {
+    let document = web_sys::window().unwrap().document().unwrap();
+    let ui = Ui::mount(
+        &document,
+        &document.body().unwrap(),
+        "de",
+        Lang::De.texts(),
+        Lang::De.texts().title,
+        Prechat::Off,
+        Rc::new(|_| {}),
+    )
+    .unwrap();
+    let launcher = ui
+        .root()
+        .query_selector("button.launcher")
+        .unwrap()
+        .unwrap();
+    assert_eq!(launcher.get_attribute("aria-label").unwrap(), "Chat öffnen");
+    assert_eq!(ui.host().get_attribute("lang").unwrap(), "de");
+    ui.host().remove();
+}
