@@ -204,12 +204,17 @@ impl Hub {
 
     /// Queues a frame to every follower of a chat, except `skip`.
     pub fn publish_chat(&self, chat: ChatId, frame: &ServerFrame, skip: Option<ConnKey>) -> usize {
-        let text: Arc<str> = frame.to_json().into();
         let mut guard = self.lock();
         let inner = &mut *guard;
         let Some(subscribers) = inner.chats.get(&chat) else {
             return 0;
         };
+        if subscribers.iter().all(|key| Some(*key) == skip) {
+            return 0;
+        }
+        // Serialised once for every follower (under the lock: frames are
+        // small, and this keeps the order of frames per chat).
+        let text: Arc<str> = frame.to_json().into();
         let mut sent = 0;
         for key in subscribers {
             if Some(*key) == skip {

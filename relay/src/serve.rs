@@ -16,6 +16,7 @@ use crate::{http, replication, ws};
 use axum::Router;
 use axum::http::{HeaderValue, Method, header};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,6 +84,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (store, writer) = Store::open(&config.data_dir)?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let address = listener.local_addr()?;
+    // Chat frames are small and latency-bound: no Nagle delay.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
     let state: Shared = Arc::new(AppState::new(config, store));
     tracing::info!(
         deployment = %state.config.name,

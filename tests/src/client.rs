@@ -23,6 +23,12 @@ pub struct WsClient {
     socket: Socket,
 }
 
+/// The two halves of a connection, for pipelined load.
+pub type Halves = (
+    futures_util::stream::SplitSink<Socket, WsMessage>,
+    futures_util::stream::SplitStream<Socket>,
+);
+
 /// Why a connection attempt failed (status for refused upgrades).
 #[derive(Debug)]
 pub struct ConnectError {
@@ -44,7 +50,12 @@ impl WsClient {
                 .headers_mut()
                 .insert("Origin", origin.parse().expect("an origin header value"));
         }
-        match tokio_tungstenite::connect_async(request).await {
+        // Small buffers: benchmarks hold thousands of these (tungstenite's
+        // default 128 KiB read buffer is zeroed on every read).
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(8 * 1024)
+            .write_buffer_size(8 * 1024);
+        match tokio_tungstenite::connect_async_with_config(request, Some(config), true).await {
             Ok((socket, _)) => Ok(WsClient { socket }),
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(ConnectError {
                 status: Some(response.status().as_u16()),
@@ -55,6 +66,11 @@ impl WsClient {
                 message: error.to_string(),
             }),
         }
+    }
+
+    /// Splits into a sink and a stream of raw messages (benchmarks).
+    pub fn split(self) -> Halves {
+        self.socket.split()
     }
 
     /// Sends a frame.
@@ -119,7 +135,18 @@ pub async fn visitor_token(
     token: Option<String>,
     origin: Option<&str>,
 ) -> Result<VisitorTokenResponse, u16> {
-    let mut request = reqwest::Client::new()
+    visitor_token_with(&reqwest::Client::new(), base, site, token, origin).await
+}
+
+/// `POST /v1/visitor/token` with a given HTTP client (reuses connections).
+pub async fn visitor_token_with(
+    http: &reqwest::Client,
+    base: &str,
+    site: &str,
+    token: Option<String>,
+    origin: Option<&str>,
+) -> Result<VisitorTokenResponse, u16> {
+    let mut request = http
         .post(format!("{base}/v1/visitor/token"))
         .json(&VisitorTokenRequest {
             site: site.into(),
@@ -165,7 +192,12 @@ pub struct Visitor {
 impl Visitor {
     /// Gets a token from `base` and connects to `ws_url` with hello.
     pub async fn join(base: &str, ws_url: &str) -> Visitor {
-        let token = visitor_token(base, crate::SITE, None, Some(crate::SITE_ORIGIN))
+        Visitor::join_with(&reqwest::Client::new(), base, ws_url).await
+    }
+
+    /// [`Visitor::join`] with a given HTTP client.
+    pub async fn join_with(http: &reqwest::Client, base: &str, ws_url: &str) -> Visitor {
+        let token = visitor_token_with(http, base, crate::SITE, None, Some(crate::SITE_ORIGIN))
             .await
             .expect("a visitor token");
         Visitor::resume(token, ws_url, &[]).await

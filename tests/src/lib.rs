@@ -6,6 +6,7 @@
 //! - [`client`]: a protocol client over tokio-tungstenite and HTTP helpers.
 //! - [`pair`]: a replicating primary/redundant pair and readers of their stores.
 
+pub mod bench;
 pub mod client;
 pub mod pair;
 pub mod process;

@@ -22,7 +22,10 @@ impl TempDir {
         let path = std::env::temp_dir().join(format!(
             "twinline-test-{label}-{}-{n}-{}",
             std::process::id(),
-            Instant::now().elapsed().as_nanos()
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
         ));
         std::fs::create_dir_all(&path).expect("creating a temp dir");
         TempDir(path)
@@ -41,24 +44,23 @@ impl Drop for TempDir {
 }
 
 /// The relay binary built for these tests: `TWINLINE_RELAY_BIN`, or the
-/// `relay-under-test` binary cargo builds beside the test executables (they
-/// live in `target/<profile>/deps/`, the binary one level up).
+/// `relay-under-test` binary cargo builds in this package. Test executables
+/// live in `target/<profile>/deps/`, binaries such as the benchmark in
+/// `target/<profile>/`, so both places are searched.
 pub fn relay_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("TWINLINE_RELAY_BIN") {
         return PathBuf::from(path);
     }
-    let exe = std::env::current_exe().expect("the test executable's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps");
-    let binary = profile_dir.join(format!("relay-under-test{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        binary.exists(),
-        "{} is missing: run the tests through cargo test -p twinline-tests",
-        binary.display()
-    );
-    binary
+    let exe = std::env::current_exe().expect("the executable's path");
+    let name = format!("relay-under-test{}", std::env::consts::EXE_SUFFIX);
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join(&name))
+        .find(|candidate| candidate.exists())
+        .unwrap_or_else(|| {
+            panic!("relay-under-test is missing: build the twinline-tests package with cargo")
+        })
 }
 
 /// Settings of a test relay.
@@ -205,6 +207,11 @@ impl RelayProcess {
     /// Its deployment name.
     pub fn name(&self) -> &str {
         &self.options.name
+    }
+
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Whether the process is running.

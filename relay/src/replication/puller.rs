@@ -60,7 +60,7 @@ async fn follow(state: &Shared, peer_url: &str, peer_name: &str) -> anyhow::Resu
         .max_frame_size(Some(64 * 1024 * 1024));
     let (mut socket, _) = tokio::time::timeout(
         Duration::from_secs(3),
-        tokio_tungstenite::connect_async_with_config(request, Some(config), false),
+        tokio_tungstenite::connect_async_with_config(request, Some(config), true),
     )
     .await??;
     tracing::info!(peer = %peer_name, since = checkpoint, "following the peer's change feed");

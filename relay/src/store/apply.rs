@@ -15,23 +15,25 @@ pub(super) fn apply(
     origin: &str,
     now: Millis,
 ) -> rusqlite::Result<Applied> {
-    let applied = match record {
+    // A message's JSON is the same in its table and in the feed: made once.
+    let (applied, body) = match record {
         Record::Message(message) => apply_message(tx, message)?,
-        Record::Chat(chat) => apply_chat(tx, chat)?,
-        Record::Note(note) => apply_note(tx, note)?,
-        Record::Account(account) => apply_account(tx, account)?,
+        Record::Chat(chat) => (apply_chat(tx, chat)?, None),
+        Record::Note(note) => (apply_note(tx, note)?, None),
+        Record::Account(account) => (apply_account(tx, account)?, None),
     };
     if applied.changed {
-        tx.execute(
+        let body = body.unwrap_or_else(|| body_json(&applied.record));
+        tx.prepare_cached(
             "INSERT INTO changes (kind, key, origin, at, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                applied.record.kind(),
-                applied.record.key(),
-                origin,
-                now.0 as i64,
-                body_json(&applied.record),
-            ],
-        )?;
+        )?
+        .execute(params![
+            applied.record.kind(),
+            applied.record.key(),
+            origin,
+            now.0 as i64,
+            body,
+        ])?;
     }
     Ok(applied)
 }
@@ -47,46 +49,62 @@ pub(super) fn body_json(record: &Record) -> String {
     value.unwrap_or_default()
 }
 
-fn apply_message(tx: &Connection, message: Message) -> rusqlite::Result<Applied> {
-    let inserted = tx.execute(
-        "INSERT OR IGNORE INTO messages (id, chat, lamport, body) VALUES (?1, ?2, ?3, ?4)",
-        params![
+fn apply_message(tx: &Connection, message: Message) -> rusqlite::Result<(Applied, Option<String>)> {
+    let body = serde_json::to_string(&message).unwrap_or_default();
+    let chat = message.chat.to_string();
+    let inserted = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO messages (id, chat, lamport, body) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
             message.id.to_string(),
-            message.chat.to_string(),
+            chat,
             message.lamport.0 as i64,
-            serde_json::to_string(&message).unwrap_or_default(),
-        ],
-    )?;
+            body,
+        ])?;
     if inserted == 1 {
-        // A message can arrive by replication before its chat header; the
-        // header row is created empty and filled when the header arrives.
-        tx.execute(
-            "INSERT OR IGNORE INTO chats (id, site, visitor, created, state, status, info)
-             VALUES (?1, '', '', ?2, 'waiting', ?3, ?4)",
-            params![
-                message.chat.to_string(),
-                message.at.0 as i64,
+        let at = message.at.0 as i64;
+        let updated = if message.author.role == Role::Visitor {
+            let preview: String = message.text.chars().take(PREVIEW_CHARS).collect();
+            tx.prepare_cached(
+                "UPDATE chats SET last_at = MAX(COALESCE(last_at, 0), ?2), preview = ?3 WHERE id = ?1",
+            )?
+            .execute(params![chat, at, preview])?
+        } else {
+            tx.prepare_cached(
+                "UPDATE chats SET last_at = MAX(COALESCE(last_at, 0), ?2) WHERE id = ?1",
+            )?
+            .execute(params![chat, at])?
+        };
+        if updated == 0 {
+            // A message can arrive by replication before its chat header;
+            // the header row is created empty and filled when it arrives.
+            let preview: String = if message.author.role == Role::Visitor {
+                message.text.chars().take(PREVIEW_CHARS).collect()
+            } else {
+                String::new()
+            };
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO chats
+                     (id, site, visitor, created, state, status, info, last_at, preview)
+                 VALUES (?1, '', '', ?2, 'waiting', ?3, ?4, ?2, ?5)",
+            )?
+            .execute(params![
+                chat,
+                at,
                 serde_json::to_string(&twinline_core::ChatStatus::default()).unwrap_or_default(),
                 serde_json::to_string(&twinline_core::VisitorInfo::default()).unwrap_or_default(),
-            ],
-        )?;
-        if message.author.role == Role::Visitor {
-            let preview: String = message.text.chars().take(PREVIEW_CHARS).collect();
-            tx.execute(
-                "UPDATE chats SET last_at = MAX(COALESCE(last_at, 0), ?2), preview = ?3 WHERE id = ?1",
-                params![message.chat.to_string(), message.at.0 as i64, preview],
-            )?;
-        } else {
-            tx.execute(
-                "UPDATE chats SET last_at = MAX(COALESCE(last_at, 0), ?2) WHERE id = ?1",
-                params![message.chat.to_string(), message.at.0 as i64],
-            )?;
+                preview,
+            ])?;
         }
     }
-    Ok(Applied {
-        changed: inserted == 1,
-        record: Record::Message(message),
-    })
+    Ok((
+        Applied {
+            changed: inserted == 1,
+            record: Record::Message(message),
+        },
+        (inserted == 1).then_some(body),
+    ))
 }
 
 fn state_text(state: ChatState) -> &'static str {
@@ -115,26 +133,26 @@ fn apply_chat(tx: &Connection, incoming: ChatRecord) -> rusqlite::Result<Applied
         }
     };
     if changed {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO chats (id, site, visitor, created, state, operator, status, info)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (id) DO UPDATE SET site = ?2, visitor = ?3, created = ?4, state = ?5,
                  operator = ?6, status = ?7, info = ?8",
-            params![
-                merged.id.to_string(),
-                merged.site,
-                if merged.site.is_empty() {
-                    String::new()
-                } else {
-                    merged.visitor.to_string()
-                },
-                merged.created.0 as i64,
-                state_text(merged.status.state),
-                merged.status.operator,
-                serde_json::to_string(&merged.status).unwrap_or_default(),
-                serde_json::to_string(&merged.info).unwrap_or_default(),
-            ],
-        )?;
+        )?
+        .execute(params![
+            merged.id.to_string(),
+            merged.site,
+            if merged.site.is_empty() {
+                String::new()
+            } else {
+                merged.visitor.to_string()
+            },
+            merged.created.0 as i64,
+            state_text(merged.status.state),
+            merged.status.operator,
+            serde_json::to_string(&merged.status).unwrap_or_default(),
+            serde_json::to_string(&merged.info).unwrap_or_default(),
+        ])?;
     }
     Ok(Applied {
         changed,
@@ -143,15 +161,14 @@ fn apply_chat(tx: &Connection, incoming: ChatRecord) -> rusqlite::Result<Applied
 }
 
 fn apply_note(tx: &Connection, note: OfflineNote) -> rusqlite::Result<Applied> {
-    let inserted = tx.execute(
-        "INSERT OR IGNORE INTO notes (id, site, at, body) VALUES (?1, ?2, ?3, ?4)",
-        params![
+    let inserted = tx
+        .prepare_cached("INSERT OR IGNORE INTO notes (id, site, at, body) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![
             note.id.to_string(),
             note.site,
             note.at.0 as i64,
             serde_json::to_string(&note).unwrap_or_default(),
-        ],
-    )?;
+        ])?;
     Ok(Applied {
         changed: inserted == 1,
         record: Record::Note(note),
@@ -169,14 +186,14 @@ fn apply_account(tx: &Connection, account: Account) -> rusqlite::Result<Applied>
     let current: Option<Account> = current.and_then(|body| serde_json::from_str(&body).ok());
     let wins = current.as_ref().is_none_or(|c| account.stamp > c.stamp);
     if wins {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO accounts (username, body) VALUES (?1, ?2)
              ON CONFLICT (username) DO UPDATE SET body = ?2",
-            params![
-                account.username,
-                serde_json::to_string(&account).unwrap_or_default()
-            ],
-        )?;
+        )?
+        .execute(params![
+            account.username,
+            serde_json::to_string(&account).unwrap_or_default()
+        ])?;
     }
     Ok(Applied {
         changed: wins,

@@ -25,7 +25,7 @@ use twinline_core::Millis;
 pub use schema::database_path;
 
 /// Most requests folded into one transaction.
-const MAX_BATCH: usize = 1024;
+const MAX_BATCH: usize = 8192;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -258,6 +258,8 @@ fn commit_batch(conn: &mut Connection, batch: &[WriteJob]) -> rusqlite::Result<V
 fn run_job(tx: &Connection, job: &WriteJob) -> rusqlite::Result<Vec<Applied>> {
     let mut applied = Vec::with_capacity(job.records.len());
     for (record, origin) in &job.records {
+        // Cloned because a failed savepoint must leave the job intact for
+        // its error reply; messages are small.
         applied.push(apply::apply(tx, record.clone(), origin, job.now)?);
     }
     if let Some((peer, seq)) = &job.checkpoint {

@@ -31,7 +31,31 @@ pub(super) async fn run(socket: WebSocket, state: Shared, context: Context) {
             tokio::select! {
                 item = rx.recv() => match item {
                     Some(Outgoing::Text(text)) => {
-                        if sink.send(Message::Text(text.as_ref().into())).await.is_err() {
+                        // Under load, write everything already queued and
+                        // flush once: one syscall for many frames.
+                        if sink.feed(Message::Text(text.as_ref().into())).await.is_err() {
+                            break;
+                        }
+                        let mut closing = None;
+                        for _ in 0..64 {
+                            match rx.try_recv() {
+                                Ok(Outgoing::Text(text)) => {
+                                    if sink.feed(Message::Text(text.as_ref().into())).await.is_err() {
+                                        break;
+                                    }
+                                }
+                                Ok(Outgoing::Close(reason)) => {
+                                    closing = Some(reason);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        if sink.flush().await.is_err() {
+                            break;
+                        }
+                        if let Some(reason) = closing {
+                            let _ = close(&mut sink, reason).await;
                             break;
                         }
                     }

@@ -66,7 +66,12 @@ pub async fn upgrade(
         same_origin,
         ip: peer.ip(),
     };
+    // Small buffers: most of a chat connection's life is idle, and 10,000
+    // of them must fit in a few hundred MB (tungstenite's default is 128
+    // KiB each way per connection).
     ws.max_message_size(SOCKET_MESSAGE_LIMIT)
         .max_frame_size(SOCKET_MESSAGE_LIMIT)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
         .on_upgrade(move |socket| connection::run(socket, state, context))
 }
