@@ -15,12 +15,14 @@
 //! - [`model`]: messages, authors, chat status, visitor details, offline notes.
 //! - [`transcript`]: a chat as a set of messages merged by id.
 //! - [`protocol`]: the frames on the wire and the HTTP bodies.
+//! - [`moderation`]: the moderator's failover decisions.
 
 #![deny(missing_docs)]
 
 pub mod clock;
 pub mod id;
 pub mod model;
+pub mod moderation;
 pub mod protocol;
 pub mod time;
 pub mod transcript;
