@@ -24,6 +24,7 @@ pub mod id;
 pub mod model;
 pub mod moderation;
 pub mod protocol;
+pub mod session;
 pub mod time;
 pub mod transcript;
 

@@ -1,0 +1,151 @@
+//! The client's authoritative copy of its chats: transcripts, the two
+//! registers of each chat, and which of its own messages still wait for an
+//! ack.
+//!
+//! Everything merges: messages by id (set union), registers by stamp. So a
+//! welcome after a failover, a message replicated from the other deployment
+//! or a replay of our own can arrive in any order, any number of times.
+
+use crate::id::{ChatId, MessageId};
+use crate::model::{Author, ChatStatus, LastWriterWins, Message, Role, VisitorInfo};
+use crate::protocol::{ChatResume, ChatSync};
+use crate::transcript::{Inserted, Transcript};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One chat as the client holds it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalChat {
+    /// Every message seen.
+    pub transcript: Transcript,
+    /// Status register.
+    #[serde(default)]
+    pub status: ChatStatus,
+    /// Visitor details register.
+    #[serde(default)]
+    pub visitor: VisitorInfo,
+}
+
+/// What merging a relay's view of a chat changed here.
+#[derive(Debug, Default)]
+pub(crate) struct Merged {
+    pub(crate) new_messages: Vec<MessageId>,
+    pub(crate) status_changed: bool,
+    pub(crate) visitor_changed: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Chats {
+    pub(crate) chats: BTreeMap<ChatId, LocalChat>,
+    /// Own messages not yet acknowledged, with their chat.
+    pub(crate) pending: BTreeMap<MessageId, ChatId>,
+    /// Own messages a relay refused for good.
+    pub(crate) refused: BTreeSet<MessageId>,
+}
+
+impl Chats {
+    pub(crate) fn ensure(&mut self, chat: ChatId) -> &mut LocalChat {
+        self.chats.entry(chat).or_default()
+    }
+
+    pub(crate) fn get(&self, chat: ChatId) -> Option<&LocalChat> {
+        self.chats.get(&chat)
+    }
+
+    /// Adds a message; true if it was new.
+    pub(crate) fn insert(&mut self, msg: Message) -> bool {
+        self.ensure(msg.chat).transcript.insert(msg) == Inserted::New
+    }
+
+    /// Adds a message this client wrote; it stays pending until acked.
+    pub(crate) fn insert_own(&mut self, msg: Message) {
+        self.pending.insert(msg.id, msg.chat);
+        self.insert(msg);
+    }
+
+    /// Marks an own message stored; returns its chat if it was pending.
+    pub(crate) fn ack(&mut self, id: MessageId) -> Option<ChatId> {
+        self.pending.remove(&id)
+    }
+
+    /// Marks an own message refused for good; returns its chat.
+    pub(crate) fn refuse(&mut self, id: MessageId) -> Option<ChatId> {
+        let chat = self.pending.remove(&id)?;
+        self.refused.insert(id);
+        Some(chat)
+    }
+
+    /// `resume` for `hello`: every chat and the ids held of it.
+    pub(crate) fn resume(&self) -> Vec<ChatResume> {
+        self.chats
+            .iter()
+            .map(|(chat, local)| ChatResume {
+                chat: *chat,
+                have: local.transcript.ids(),
+            })
+            .collect()
+    }
+
+    /// Merges a relay's view of one chat.
+    pub(crate) fn merge_sync(&mut self, sync: &ChatSync) -> Merged {
+        let local = self.ensure(sync.chat);
+        let mut merged = Merged {
+            status_changed: local.status.merge_from(&sync.status),
+            visitor_changed: local.visitor.merge_from(&sync.visitor),
+            ..Merged::default()
+        };
+        for msg in &sync.missing {
+            if local.transcript.insert(msg.clone()) == Inserted::New {
+                merged.new_messages.push(msg.id);
+            }
+        }
+        merged
+    }
+
+    /// What to send a relay after its welcome, in display order: every
+    /// pending message, and every message the relay lacks that this client
+    /// may vouch for (a visitor only its own; an operator any, because the
+    /// operator's console is the copy of record when a data center fails
+    /// before replicating a chat).
+    pub(crate) fn replay(&self, syncs: &[ChatSync], me: &Author) -> Vec<Message> {
+        let mut ids: BTreeSet<MessageId> = self.pending.keys().copied().collect();
+        for sync in syncs {
+            ids.extend(sync.lacking.iter().copied());
+        }
+        let mut out: Vec<Message> = self
+            .chats
+            .values()
+            .flat_map(|local| local.transcript.iter())
+            .filter(|m| ids.contains(&m.id) && !self.refused.contains(&m.id))
+            .filter(|m| {
+                self.pending.contains_key(&m.id)
+                    || me.role == Role::Operator
+                    || (m.author.role == me.role && m.author.id == me.id)
+            })
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.display_key().cmp(&b.display_key()));
+        out
+    }
+
+    pub(crate) fn pending_messages(&self) -> Vec<Message> {
+        self.pending
+            .iter()
+            .filter_map(|(id, chat)| self.get(*chat)?.transcript.get(*id).cloned())
+            .collect()
+    }
+
+    /// Drops a chat this client no longer needs; refused while it holds
+    /// unacknowledged messages.
+    pub(crate) fn forget(&mut self, chat: ChatId) -> bool {
+        if self.pending.values().any(|c| *c == chat) {
+            return false;
+        }
+        if let Some(local) = self.chats.remove(&chat) {
+            for m in local.transcript.iter() {
+                self.refused.remove(&m.id);
+            }
+        }
+        true
+    }
+}

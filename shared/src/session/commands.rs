@@ -1,0 +1,269 @@
+//! What a user does (send, type, accept, …) and what a user interface
+//! reads back.
+//!
+//! Every action is recorded before anything is sent: a message goes into
+//! the local transcript as pending, a status request into the outbox. If a
+//! relay is ready the frame goes out now; otherwise the next welcome sends
+//! it. Either way the caller gets its id at once.
+
+use super::chats::LocalChat;
+use super::io::{Action, Delivery, SendError, SessionEvent};
+use super::machine::Session;
+use super::outbox::{Intent, VisitorUpdate};
+use crate::id::{ChatId, MessageId, OfflineId};
+use crate::model::{ChatStatus, Message, OfflineNote, VisitorInfo, check_field, check_text};
+use crate::protocol::{ClientFrame, QueueEntry};
+use crate::time::Millis;
+use crate::transcript::Transcript;
+
+impl Session {
+    /// Writes a message with a new id.
+    pub fn send(&mut self, now: Millis, chat: ChatId, text: &str) -> Result<MessageId, SendError> {
+        let id = MessageId::new(now, self.random.next_u128());
+        self.send_with_id(now, chat, id, text)
+    }
+
+    /// Writes a message under an id chosen elsewhere (another tab of the
+    /// same visitor picked it). Sending the same id and text again is a
+    /// no-op that returns the id.
+    pub fn send_with_id(
+        &mut self,
+        now: Millis,
+        chat: ChatId,
+        id: MessageId,
+        text: &str,
+    ) -> Result<MessageId, SendError> {
+        check_text(text)?;
+        let local = self.chats.get(chat).ok_or(SendError::UnknownChat)?;
+        if let Some(existing) = local.transcript.get(id) {
+            return if existing.text == text {
+                Ok(id)
+            } else {
+                Err(SendError::IdTaken)
+            };
+        }
+        let msg = Message {
+            lamport: local.transcript.next_lamport(),
+            author: self.identity.author.clone(),
+            id,
+            chat,
+            text: text.to_string(),
+            at: now,
+        };
+        self.chats.insert_own(msg.clone());
+        self.typing_sent.insert(chat, false);
+        self.send_now(ClientFrame::Send { msg });
+        self.mark_dirty();
+        self.event(SessionEvent::Message { chat, id });
+        self.step(now);
+        Ok(id)
+    }
+
+    /// The user started or stopped typing. Not queued: stale by the time a
+    /// link is back.
+    pub fn typing(&mut self, now: Millis, chat: ChatId, on: bool) {
+        if self.typing_sent.get(&chat) != Some(&on)
+            && self.send_now(ClientFrame::Typing { chat, on })
+        {
+            self.typing_sent.insert(chat, on);
+        }
+        self.step(now);
+    }
+
+    /// Visitor: name, email and page for the operator.
+    pub fn set_visitor(&mut self, now: Millis, chat: ChatId, name: &str, email: &str, page: &str) {
+        let field = |s: &str| {
+            if check_field(s).is_ok() {
+                s.to_string()
+            } else {
+                s.chars().take(crate::model::MAX_FIELD_CHARS).collect()
+            }
+        };
+        let update = VisitorUpdate {
+            chat,
+            name: field(name),
+            email: field(email),
+            page: field(page),
+        };
+        if !update.name.is_empty() {
+            self.identity.author.name = update.name.clone();
+        }
+        self.send_now(ClientFrame::SetVisitor {
+            chat,
+            name: update.name.clone(),
+            email: update.email.clone(),
+            page: update.page.clone(),
+        });
+        self.outbox.visitor = Some(update);
+        self.mark_dirty();
+        self.step(now);
+    }
+
+    /// Visitor: a note for when nobody is online. Kept until acked.
+    pub fn leave_offline_note(
+        &mut self,
+        now: Millis,
+        name: &str,
+        email: &str,
+        text: &str,
+    ) -> Result<OfflineId, SendError> {
+        check_text(text)?;
+        check_field(name)?;
+        check_field(email)?;
+        let note = OfflineNote {
+            id: OfflineId::new(now, self.random.next_u128()),
+            site: self.config.site.clone(),
+            name: name.to_string(),
+            email: email.to_string(),
+            text: text.to_string(),
+            at: now,
+        };
+        let id = note.id;
+        self.send_now(ClientFrame::Offline { note: note.clone() });
+        self.outbox.notes.push(note);
+        self.mark_dirty();
+        self.step(now);
+        Ok(id)
+    }
+
+    /// Operator: online (takes chats) or away. Re-sent after every welcome.
+    pub fn set_availability(&mut self, now: Millis, online: bool) {
+        self.outbox.online = Some(online);
+        self.send_now(ClientFrame::SetAvailability { online });
+        self.mark_dirty();
+        self.step(now);
+    }
+
+    /// Operator: take a waiting chat.
+    pub fn accept(&mut self, now: Millis, chat: ChatId) {
+        self.intend(now, Intent::Accept { chat });
+    }
+
+    /// End a chat.
+    pub fn close_chat(&mut self, now: Millis, chat: ChatId) {
+        self.intend(now, Intent::Close { chat });
+    }
+
+    /// Operator: hand a chat to another operator.
+    pub fn transfer(&mut self, now: Millis, chat: ChatId, to: &str) {
+        self.intend(
+            now,
+            Intent::Transfer {
+                chat,
+                to: to.to_string(),
+            },
+        );
+    }
+
+    fn intend(&mut self, now: Millis, intent: Intent) {
+        self.send_now(intent.frame());
+        self.outbox.push_intent(intent);
+        self.mark_dirty();
+        self.step(now);
+    }
+
+    /// A new token (renewed visitor token, fresh operator login). A session
+    /// whose token was refused waits for this.
+    pub fn set_token(&mut self, now: Millis, token: String) {
+        self.identity.token = token;
+        self.token_refused = false;
+        self.mark_dirty();
+        self.step(now);
+    }
+
+    /// Drops a chat from this client (an operator done with a closed chat).
+    /// Refused, returning false, while it holds unacknowledged messages.
+    pub fn forget(&mut self, now: Millis, chat: ChatId) -> bool {
+        if Some(chat) == self.identity.chat || !self.chats.forget(chat) {
+            return false;
+        }
+        self.outbox.intents.retain(|i| i.chat() != chat);
+        self.mark_dirty();
+        self.step(now);
+        true
+    }
+
+    /// Closes every socket; the session does nothing more until dropped.
+    /// Used when another tab takes over the chat or the page goes away.
+    pub fn shutdown(&mut self) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for link in [self.link.take(), self.next_link.take()]
+            .into_iter()
+            .flatten()
+        {
+            actions.push(Action::Disconnect { conn: link.conn });
+        }
+        actions
+    }
+
+    /// Every chat held.
+    pub fn chats(&self) -> impl Iterator<Item = ChatId> + '_ {
+        self.chats.chats.keys().copied()
+    }
+
+    /// One chat as held here.
+    pub fn chat(&self, chat: ChatId) -> Option<&LocalChat> {
+        self.chats.get(chat)
+    }
+
+    /// A chat's messages in display order.
+    pub fn transcript(&self, chat: ChatId) -> Option<&Transcript> {
+        self.chats.get(chat).map(|c| &c.transcript)
+    }
+
+    /// Where a message stands.
+    pub fn delivery(&self, id: MessageId) -> Delivery {
+        if self.chats.pending.contains_key(&id) {
+            Delivery::Pending
+        } else if self.chats.refused.contains(&id) {
+            Delivery::Refused
+        } else {
+            Delivery::Acked
+        }
+    }
+
+    /// Number of own messages not yet acknowledged.
+    pub fn pending_count(&self) -> usize {
+        self.chats.pending.len()
+    }
+
+    /// A chat's status register.
+    pub fn chat_status(&self, chat: ChatId) -> Option<&ChatStatus> {
+        self.chats.get(chat).map(|c| &c.status)
+    }
+
+    /// A chat's visitor details.
+    pub fn visitor_info(&self, chat: ChatId) -> Option<&VisitorInfo> {
+        self.chats.get(chat).map(|c| &c.visitor)
+    }
+
+    /// Operators: waiting and active chats.
+    pub fn queue(&self) -> &[QueueEntry] {
+        &self.queue
+    }
+
+    /// How many operators are online.
+    pub fn operators_online(&self) -> u32 {
+        self.operators_online
+    }
+
+    /// Usernames of online operators (operators only).
+    pub fn operators(&self) -> &[String] {
+        &self.operators
+    }
+
+    /// Operators: offline notes.
+    pub fn inbox(&self) -> &[OfflineNote] {
+        &self.inbox
+    }
+
+    /// Offline notes written here and not yet stored.
+    pub fn pending_notes(&self) -> &[OfflineNote] {
+        &self.outbox.notes
+    }
+
+    /// Who this session speaks as.
+    pub fn identity(&self) -> &super::config::Identity {
+        &self.identity
+    }
+}

@@ -1,0 +1,206 @@
+//! The session's edges: what the I/O layer feeds in ([`Input`]) and what it
+//! is asked to do ([`Action`]), plus the events a user interface renders.
+//!
+//! The I/O layer owns sockets and timers; the session only names them. A
+//! [`ConnId`] is made by the session and never reused, so an input from a
+//! socket the session already gave up on is recognised and ignored.
+
+use crate::id::{ChatId, MessageId, OfflineId};
+use crate::model::{Author, TextError};
+use crate::protocol::{
+    ActiveDeployment, ClientFrame, DeploymentRole, ErrorCode, Health, ServerFrame,
+};
+
+/// Names one WebSocket the session asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// Something that happened outside the session.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// The socket is open.
+    Opened {
+        /// Which socket.
+        conn: ConnId,
+    },
+    /// The socket closed or failed (the same thing to the session).
+    Closed {
+        /// Which socket.
+        conn: ConnId,
+    },
+    /// A frame arrived.
+    Frame {
+        /// Which socket.
+        conn: ConnId,
+        /// The parsed frame.
+        frame: ServerFrame,
+    },
+    /// A health probe finished; `None` when it failed or timed out.
+    Probe {
+        /// Which deployment was probed.
+        deployment: DeploymentRole,
+        /// Its answer.
+        health: Option<Health>,
+    },
+    /// The moderator answered; `None` when it failed or timed out.
+    Moderator {
+        /// Its answer.
+        answer: Option<ActiveDeployment>,
+    },
+}
+
+/// Something the I/O layer must do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Open a WebSocket and report `Opened`, `Frame`s and `Closed` for it.
+    Connect {
+        /// The name for the socket.
+        conn: ConnId,
+        /// Which deployment it goes to.
+        deployment: DeploymentRole,
+        /// `ws://…/v1/ws`.
+        url: String,
+    },
+    /// Close this socket; report nothing more for it.
+    Disconnect {
+        /// Which socket.
+        conn: ConnId,
+    },
+    /// Send a frame on this socket (if it is gone, report `Closed`).
+    Send {
+        /// Which socket.
+        conn: ConnId,
+        /// The frame.
+        frame: ClientFrame,
+    },
+    /// GET this health URL and report `Input::Probe`.
+    Probe {
+        /// Which deployment.
+        deployment: DeploymentRole,
+        /// `…/v1/health`.
+        url: String,
+    },
+    /// GET the moderator's answer and report `Input::Moderator`.
+    AskModerator {
+        /// `…/v1/active`.
+        url: String,
+    },
+    /// The snapshot changed: store `Session::snapshot()`.
+    Persist,
+    /// Something to render.
+    Event(SessionEvent),
+}
+
+/// A change a user interface may want to show.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SessionEvent {
+    /// A message was added to a chat (new, written here or elsewhere).
+    Message {
+        /// The chat.
+        chat: ChatId,
+        /// The message.
+        id: MessageId,
+    },
+    /// A message written here is durably stored by a relay.
+    Acked {
+        /// The chat.
+        chat: ChatId,
+        /// The message.
+        id: MessageId,
+    },
+    /// A relay refused a message for good (it stays shown as not sent).
+    Refused {
+        /// The chat.
+        chat: ChatId,
+        /// The message.
+        id: MessageId,
+    },
+    /// The link changed state or deployment.
+    Connection(ConnectionStatus),
+    /// A chat's status register changed.
+    ChatStatus {
+        /// The chat.
+        chat: ChatId,
+    },
+    /// A chat's visitor details changed.
+    Visitor {
+        /// The chat.
+        chat: ChatId,
+    },
+    /// Someone started or stopped typing.
+    Typing {
+        /// The chat.
+        chat: ChatId,
+        /// Who.
+        who: Author,
+        /// True while typing.
+        on: bool,
+    },
+    /// Operators: the queue changed.
+    Queue,
+    /// Who is online changed.
+    Presence,
+    /// Operators: the offline inbox changed.
+    Inbox,
+    /// An offline note was stored.
+    OfflineAcked {
+        /// The note.
+        id: OfflineId,
+    },
+    /// A relay reported an error.
+    Error {
+        /// Stable code.
+        code: ErrorCode,
+        /// Its explanation.
+        message: String,
+    },
+}
+
+/// Where a message written here stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Not yet acknowledged: kept and replayed until it is.
+    Pending,
+    /// Durably stored by a relay (or written by someone else).
+    Acked,
+    /// Refused by a relay for a reason resending cannot fix.
+    Refused,
+}
+
+/// The state of the link as a user would describe it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkState {
+    /// Never connected yet.
+    Connecting,
+    /// Connected and welcomed: messages flow.
+    Connected,
+    /// Was connected; finding a deployment again (messages are queued).
+    Reconnecting,
+    /// No deployment answers (both down, or the token was refused).
+    Offline,
+}
+
+/// Connection state and which deployment it is with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionStatus {
+    /// The state.
+    pub state: LinkState,
+    /// The deployment connected to (or last connected to while reconnecting).
+    pub deployment: Option<DeploymentRole>,
+    /// Its name.
+    pub name: Option<String>,
+}
+
+/// Why a user action was refused before anything was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The text breaks the limits every relay enforces.
+    #[error(transparent)]
+    Text(#[from] TextError),
+    /// The session holds no such chat.
+    #[error("no such chat")]
+    UnknownChat,
+    /// A message with this id already exists with other content.
+    #[error("a different message already has this id")]
+    IdTaken,
+}

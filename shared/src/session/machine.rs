@@ -1,0 +1,522 @@
+//! The session: owns the parts and decides when to connect, where, and
+//! what to send. Frame handling is in `frames.rs`, user actions and queries
+//! in `commands.rs`.
+
+use super::chats::Chats;
+use super::config::{Identity, SessionConfig};
+use super::io::{Action, ConnId, ConnectionStatus, Input, LinkState, SessionEvent};
+use super::link::{Beat, Link};
+use super::outbox::Outbox;
+use super::random::Random;
+use super::routing::{Request, Routing};
+use super::snapshot::{SNAPSHOT_VERSION, Snapshot};
+use crate::model::{OfflineNote, Role};
+use crate::protocol::{ClientFrame, DeploymentRole, PROTOCOL_VERSION, QueueEntry};
+use crate::time::Millis;
+use std::collections::{BTreeMap, VecDeque};
+
+/// What the relay said about itself in its welcome.
+#[derive(Clone, Debug)]
+pub(super) struct Welcomed {
+    pub(super) name: String,
+    pub(super) role: DeploymentRole,
+}
+
+/// A client's session with the chat service. See the module docs.
+#[derive(Debug)]
+pub struct Session {
+    pub(super) config: SessionConfig,
+    pub(super) identity: Identity,
+    pub(super) random: Random,
+    next_conn: u64,
+    pub(super) routing: Routing,
+    /// The link in use, or being set up.
+    pub(super) link: Option<Link>,
+    /// A link being set up to replace `link` without a gap (migration).
+    pub(super) next_link: Option<Link>,
+    /// No new connection before this time (backoff).
+    reconnect_at: Millis,
+    /// Consecutive connection attempts that never reached `welcome`.
+    attempts: u32,
+    pub(super) ever_connected: bool,
+    pub(super) welcomed: Option<Welcomed>,
+    /// A relay's `migrate`: this deployment until the given time.
+    pub(super) migrate_to: Option<(DeploymentRole, Millis)>,
+    /// Resend pending messages at this time (the relay asked to retry).
+    pub(super) resend_at: Option<Millis>,
+    /// The last token was refused; wait for a new one (`set_token`).
+    pub(super) token_refused: bool,
+    pub(super) chats: Chats,
+    pub(super) outbox: Outbox,
+    pub(super) typing_sent: BTreeMap<crate::ChatId, bool>,
+    pub(super) queue: Vec<QueueEntry>,
+    pub(super) operators_online: u32,
+    pub(super) operators: Vec<String>,
+    pub(super) inbox: Vec<OfflineNote>,
+    actions: VecDeque<Action>,
+    dirty: bool,
+    last_status: Option<ConnectionStatus>,
+}
+
+impl Session {
+    /// A new session for `identity`.
+    pub fn new(config: SessionConfig, identity: Identity, now: Millis, seed: u64) -> Session {
+        let mut chats = Chats::default();
+        if let Some(chat) = identity.chat {
+            chats.ensure(chat);
+        }
+        let mut session = Session::build(config, identity, chats, Outbox::default(), now, seed);
+        session.dirty = true;
+        session.step(now);
+        session
+    }
+
+    /// A session continued from a snapshot (a page reload). A snapshot of
+    /// another layout version keeps only its identity and chats.
+    pub fn restore(config: SessionConfig, snapshot: Snapshot, now: Millis, seed: u64) -> Session {
+        let mut chats = Chats::default();
+        for (chat, local) in snapshot.chats {
+            chats.chats.insert(chat, local);
+        }
+        if let Some(chat) = snapshot.identity.chat {
+            chats.ensure(chat);
+        }
+        let mut outbox = Outbox::default();
+        if snapshot.v == SNAPSHOT_VERSION {
+            for id in snapshot.pending {
+                if let Some(chat) = chats
+                    .chats
+                    .iter()
+                    .find(|(_, local)| local.transcript.contains(id))
+                    .map(|(chat, _)| *chat)
+                {
+                    chats.pending.insert(id, chat);
+                }
+            }
+            chats.refused.extend(snapshot.refused);
+            outbox = Outbox {
+                notes: snapshot.notes,
+                intents: snapshot.intents,
+                visitor: snapshot.visitor,
+                online: snapshot.online,
+            };
+        }
+        let mut session = Session::build(config, snapshot.identity, chats, outbox, now, seed);
+        session.step(now);
+        session
+    }
+
+    fn build(
+        config: SessionConfig,
+        identity: Identity,
+        chats: Chats,
+        outbox: Outbox,
+        now: Millis,
+        seed: u64,
+    ) -> Session {
+        Session {
+            routing: Routing::new(&config, now),
+            config,
+            identity,
+            random: Random::new(seed),
+            next_conn: 1,
+            link: None,
+            next_link: None,
+            reconnect_at: now,
+            attempts: 0,
+            ever_connected: false,
+            welcomed: None,
+            migrate_to: None,
+            resend_at: None,
+            token_refused: false,
+            chats,
+            outbox,
+            typing_sent: BTreeMap::new(),
+            queue: Vec::new(),
+            operators_online: 0,
+            operators: Vec::new(),
+            inbox: Vec::new(),
+            actions: VecDeque::new(),
+            dirty: false,
+            last_status: None,
+        }
+    }
+
+    /// The state to store so a reload continues the same chat.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            v: SNAPSHOT_VERSION,
+            identity: self.identity.clone(),
+            chats: self
+                .chats
+                .chats
+                .iter()
+                .map(|(chat, local)| (*chat, local.clone()))
+                .collect(),
+            pending: self.chats.pending.keys().copied().collect(),
+            refused: self.chats.refused.iter().copied().collect(),
+            notes: self.outbox.notes.clone(),
+            intents: self.outbox.intents.clone(),
+            visitor: self.outbox.visitor.clone(),
+            online: self.outbox.online,
+        }
+    }
+
+    /// Feeds one input.
+    pub fn handle(&mut self, now: Millis, input: Input) {
+        match input {
+            Input::Opened { conn } => self.on_opened(now, conn),
+            Input::Closed { conn } => self.on_closed(now, conn),
+            Input::Frame { conn, frame } => self.on_frame(now, conn, frame),
+            Input::Probe { deployment, health } => {
+                self.routing.on_probe(deployment, health.as_ref(), now);
+            }
+            Input::Moderator { answer } => {
+                self.routing
+                    .on_moderator(answer.as_ref(), &self.config, now);
+            }
+        }
+        self.step(now);
+    }
+
+    /// Call at (or after) [`Session::poll_timeout`].
+    pub fn handle_timeout(&mut self, now: Millis) {
+        self.step(now);
+    }
+
+    /// The next thing to do, if any.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When [`Session::handle_timeout`] should be called next.
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        let timing = &self.config.timing;
+        let links = [&self.link, &self.next_link]
+            .into_iter()
+            .flatten()
+            .map(|l| l.deadline(timing));
+        let reconnect = (self.link.is_none() && !self.token_refused).then_some(self.reconnect_at);
+        links
+            .chain(reconnect)
+            .chain(self.routing.next_deadline())
+            .chain(self.resend_at)
+            .chain(self.migrate_to.map(|(_, until)| until))
+            .min()
+    }
+
+    pub(super) fn push(&mut self, action: Action) {
+        self.actions.push_back(action);
+    }
+
+    pub(super) fn event(&mut self, event: SessionEvent) {
+        self.actions.push_back(Action::Event(event));
+    }
+
+    pub(super) fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
+
+    /// Sends on the ready link, if there is one; false otherwise.
+    pub(super) fn send_now(&mut self, frame: ClientFrame) -> bool {
+        match &self.link {
+            Some(link) if link.is_ready() => {
+                let conn = link.conn;
+                self.push(Action::Send { conn, frame });
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Everything that follows from the state at `now`: timers, requests,
+    /// connection decisions, then one persist and one status event.
+    pub(super) fn step(&mut self, now: Millis) {
+        self.beat(now);
+        for request in self.routing.due(now) {
+            let action = match request {
+                Request::Probe(role) => match self.config.endpoint(role) {
+                    Some(endpoint) => Action::Probe {
+                        deployment: role,
+                        url: endpoint.health_url(),
+                    },
+                    None => continue,
+                },
+                Request::AskModerator(url) => Action::AskModerator { url },
+            };
+            self.push(action);
+        }
+        if self.migrate_to.is_some_and(|(_, until)| now >= until) {
+            self.migrate_to = None;
+        }
+        if self.resend_at.is_some_and(|at| now >= at)
+            && self.link.as_ref().is_some_and(Link::is_ready)
+        {
+            self.resend_at = None;
+            for msg in self.chats.pending_messages() {
+                self.send_now(ClientFrame::Send { msg });
+            }
+        }
+        self.route(now);
+        if std::mem::take(&mut self.dirty) {
+            self.push(Action::Persist);
+        }
+        let status = self.status();
+        if self.last_status.as_ref() != Some(&status) {
+            self.last_status = Some(status.clone());
+            self.event(SessionEvent::Connection(status));
+        }
+    }
+
+    /// Heartbeats and connection deadlines of both links.
+    fn beat(&mut self, now: Millis) {
+        let timing = self.config.timing;
+        for which in [Which::Current, Which::Next] {
+            let nonce = self.random.next_u64();
+            let Some(link) = self.slot(which).as_mut() else {
+                continue;
+            };
+            match link.beat(now, &timing, nonce) {
+                Beat::Nothing => {}
+                Beat::Ping(nonce) => {
+                    let conn = link.conn;
+                    self.push(Action::Send {
+                        conn,
+                        frame: ClientFrame::Ping { nonce },
+                    });
+                }
+                Beat::Dead => {
+                    let conn = link.conn;
+                    self.push(Action::Disconnect { conn });
+                    self.lose(now, which);
+                }
+            }
+        }
+    }
+
+    fn slot(&mut self, which: Which) -> &mut Option<Link> {
+        match which {
+            Which::Current => &mut self.link,
+            Which::Next => &mut self.next_link,
+        }
+    }
+
+    /// The deployment to be on now.
+    fn target(&self) -> Option<DeploymentRole> {
+        if let Some((role, _)) = self.migrate_to
+            && !self.routing.is_down(role)
+        {
+            return Some(role);
+        }
+        let current = self.link.as_ref().map(|l| l.role);
+        self.routing.choose(current)
+    }
+
+    /// Connects, switches or stays, by the target.
+    fn route(&mut self, now: Millis) {
+        if self.token_refused {
+            return;
+        }
+        let Some(target) = self.target() else {
+            return;
+        };
+        match &self.link {
+            None => {
+                if now >= self.reconnect_at {
+                    self.link = Some(self.connect(now, target));
+                }
+            }
+            Some(link) if link.role == target => {
+                if let Some(next) = self.next_link.take() {
+                    self.push(Action::Disconnect { conn: next.conn });
+                }
+            }
+            Some(link) if !link.is_ready() => {
+                // Nothing to lose on a link not yet welcomed: go straight to
+                // the target.
+                let conn = link.conn;
+                self.push(Action::Disconnect { conn });
+                self.link = Some(self.connect(now, target));
+            }
+            Some(_) => {
+                // Make before break: the old link keeps working until the
+                // new one is welcomed.
+                if self.next_link.as_ref().is_some_and(|n| n.role != target) {
+                    let conn = self.next_link.take().map(|n| n.conn);
+                    if let Some(conn) = conn {
+                        self.push(Action::Disconnect { conn });
+                    }
+                }
+                if self.next_link.is_none() && now >= self.reconnect_at {
+                    self.next_link = Some(self.connect(now, target));
+                }
+            }
+        }
+    }
+
+    fn connect(&mut self, now: Millis, role: DeploymentRole) -> Link {
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        let url = self
+            .config
+            .endpoint(role)
+            .map(|e| e.ws_url())
+            .unwrap_or_default();
+        self.push(Action::Connect {
+            conn,
+            deployment: role,
+            url,
+        });
+        Link::new(conn, role, now)
+    }
+
+    fn on_opened(&mut self, now: Millis, conn: ConnId) {
+        let Some(link) = [&mut self.link, &mut self.next_link]
+            .into_iter()
+            .flatten()
+            .find(|l| l.conn == conn)
+        else {
+            return;
+        };
+        link.opened(now);
+        let hello = ClientFrame::Hello {
+            v: PROTOCOL_VERSION,
+            role: self.config.role,
+            site: self.config.site.clone(),
+            token: self.identity.token.clone(),
+            resume: self.chats.resume(),
+        };
+        self.push(Action::Send { conn, frame: hello });
+    }
+
+    fn on_closed(&mut self, now: Millis, conn: ConnId) {
+        if self.link.as_ref().is_some_and(|l| l.conn == conn) {
+            self.lose(now, Which::Current);
+        } else if self.next_link.as_ref().is_some_and(|l| l.conn == conn) {
+            self.lose(now, Which::Next);
+        }
+    }
+
+    /// A link died or never came up.
+    pub(super) fn lose(&mut self, now: Millis, which: Which) {
+        let Some(link) = self.slot(which).take() else {
+            return;
+        };
+        if !self.token_refused {
+            self.routing.mark_down(link.role, now);
+        }
+        self.routing.hurry(now);
+        if link.is_ready() {
+            // A working link broke: try again at once (jittered a little so
+            // thousands of clients do not arrive in the same millisecond).
+            self.attempts = 0;
+        } else {
+            self.attempts = self.attempts.saturating_add(1);
+        }
+        let delay = self.backoff();
+        self.reconnect_at = now.plus(delay);
+        if which == Which::Current {
+            self.typing_sent.clear();
+            if let Some(next) = self.next_link.take() {
+                // The replacement carries on; if it is welcomed, nothing
+                // was interrupted at all.
+                self.link = Some(next);
+            }
+        }
+    }
+
+    /// Exponential backoff with full jitter, from the seeded generator.
+    fn backoff(&mut self) -> u64 {
+        let timing = self.config.timing;
+        let ceiling = if self.token_refused {
+            timing.backoff_max
+        } else {
+            let exp = self.attempts.min(16);
+            timing
+                .backoff_min
+                .saturating_mul(1 << exp)
+                .min(timing.backoff_max)
+        };
+        if self.attempts == 0 {
+            return self.random.below(timing.backoff_min);
+        }
+        ceiling / 2 + self.random.below(ceiling / 2)
+    }
+
+    /// Called when a welcome arrives on `which`.
+    pub(super) fn promote(&mut self, now: Millis, which: Which) {
+        if which == Which::Next
+            && let Some(next) = self.next_link.take()
+        {
+            if let Some(old) = self.link.replace(next) {
+                self.push(Action::Disconnect { conn: old.conn });
+            }
+        }
+        if let Some(link) = self.link.as_mut() {
+            link.welcomed(now);
+            let role = link.role;
+            self.routing.mark_up(role);
+        }
+        self.attempts = 0;
+        self.ever_connected = true;
+    }
+
+    /// Which link a connection id names.
+    pub(super) fn which(&self, conn: ConnId) -> Option<Which> {
+        if self.link.as_ref().is_some_and(|l| l.conn == conn) {
+            Some(Which::Current)
+        } else if self.next_link.as_ref().is_some_and(|l| l.conn == conn) {
+            Some(Which::Next)
+        } else {
+            None
+        }
+    }
+
+    pub(super) fn heard(&mut self, now: Millis, which: Which) {
+        if let Some(link) = self.slot(which).as_mut() {
+            link.heard(now);
+        }
+    }
+
+    /// The link as a user would describe it.
+    pub fn status(&self) -> ConnectionStatus {
+        let ready = self.link.as_ref().is_some_and(Link::is_ready);
+        let deployment = self
+            .welcomed
+            .as_ref()
+            .map(|w| w.role)
+            .or(self.link.as_ref().map(|l| l.role));
+        let name = self.welcomed.as_ref().map(|w| w.name.clone());
+        let both_down = self
+            .config
+            .deployments
+            .iter()
+            .all(|e| self.routing.is_down(e.role));
+        let state = if ready {
+            LinkState::Connected
+        } else if self.token_refused || (both_down && self.attempts >= 2) {
+            LinkState::Offline
+        } else if self.ever_connected {
+            LinkState::Reconnecting
+        } else {
+            LinkState::Connecting
+        };
+        ConnectionStatus {
+            state,
+            deployment,
+            name,
+        }
+    }
+
+    /// The role this session speaks as.
+    pub fn role(&self) -> Role {
+        self.config.role
+    }
+}
+
+/// The two link slots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Which {
+    Current,
+    Next,
+}
