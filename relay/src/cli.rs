@@ -1,4 +1,4 @@
-//! The command line: `serve`, `operator add`, `moderator`.
+//! The command line: `serve`, `operator add`, `moderator`, `switch`.
 //!
 //! main.rs only calls [`main`]; each subcommand hands its parsed arguments to
 //! the module that owns that job, so this file stays a table of contents.
@@ -28,6 +28,8 @@ pub enum Command {
     },
     /// Run the moderator, which tells clients which deployment is active.
     Moderator(crate::moderator::ModeratorArgs),
+    /// Ask the moderator to switch the active deployment (and hold it), or release.
+    Switch(crate::moderator::switch::SwitchArgs),
 }
 
 /// Parses the command line and runs it.
@@ -37,6 +39,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => crate::serve::run_from_cli(args),
         Command::Operator { command } => crate::accounts::run_from_cli(command),
         Command::Moderator(args) => crate::moderator::run_from_cli(args),
+        Command::Switch(args) => crate::moderator::switch::run_from_cli(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

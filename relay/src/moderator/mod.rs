@@ -1,10 +1,156 @@
-//! Placeholder: the moderator lands here (issue 5).
+//! The moderator (`twinline-relay moderator`): watches both deployments and
+//! tells clients which one is active. It holds no state that matters: if it
+//! dies, clients probe the deployments themselves (primary if it answers,
+//! else redundant), and the relays never depend on it.
+//!
+//! Every decision is made by [`twinline_core::moderation::Moderation`]; this
+//! module only does the I/O around it.
+//!
+//! # Layout
+//! - [`args`]: flags and environment, checked into [`args::ModeratorConfig`]
+//!   (and why the default timings are what they are).
+//! - [`state`]: the decision machine behind a mutex and the cached answers.
+//! - [`prober`]: one health-probing task per deployment.
+//! - [`relay_calls`]: drain and undrain calls to the relays, in order.
+//! - [`http`]: `/v1/active`, `/v1/status`, `POST /v1/admin/active`.
+//! - [`page`]: the self-refreshing status page at `/`.
+//! - [`switch`]: `twinline-relay switch`, manual failover from a shell.
 
-/// Arguments of `twinline-relay moderator`.
-#[derive(Debug, clap::Args)]
-pub struct ModeratorArgs {}
+pub mod args;
+pub mod http;
+pub mod page;
+pub mod prober;
+pub mod relay_calls;
+pub mod state;
+pub mod switch;
 
-/// Runs the moderator.
-pub fn run_from_cli(_args: ModeratorArgs) -> anyhow::Result<()> {
-    anyhow::bail!("the moderator is not built yet")
+pub use args::{AllowedOrigins, ModeratorArgs, ModeratorConfig};
+
+use axum::Router;
+use axum::http::{HeaderValue, Method, header};
+use axum::routing::{get, post};
+use page::StatusPage;
+use prober::Prober;
+use state::ModeratorState;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+use twinline_core::moderation::Moderation;
+use twinline_core::protocol::DeploymentRole;
+
+/// Runs `moderator`.
+pub fn run_from_cli(args: ModeratorArgs) -> anyhow::Result<()> {
+    crate::logging::init();
+    let config = ModeratorConfig::from_args(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let listener = TcpListener::bind(config.listen).await?;
+        let address = listener.local_addr()?;
+        // The one line scripts and tests wait for.
+        println!("twinline-moderator listening on http://{address}");
+        run(config, listener, crate::serve::shutdown_signal()).await
+    })
+}
+
+/// The moderator's router.
+pub fn router(state: Arc<ModeratorState>, page: StatusPage, origins: &AllowedOrigins) -> Router {
+    let allow_origin = match origins {
+        AllowedOrigins::Any => AllowOrigin::any(),
+        AllowedOrigins::List(list) => AllowOrigin::list(
+            list.iter()
+                .filter_map(|origin| HeaderValue::from_str(origin).ok()),
+        ),
+    };
+    let cors = CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([Method::GET])
+        .allow_headers([header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(600));
+    let api = Router::new()
+        .route("/v1/active", get(http::active))
+        .route("/v1/status", get(http::status))
+        .layer(cors)
+        .route("/v1/admin/active", post(http::admin_active))
+        .with_state(state);
+    let pages = Router::new()
+        .route("/", get(StatusPage::serve))
+        .with_state(page)
+        .route("/status.js", get(page::script));
+    api.merge(pages).layer(TraceLayer::new_for_http())
+}
+
+/// Runs the moderator on `listener` until `shutdown` completes.
+pub async fn run(
+    config: ModeratorConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    // Epochs start at wall-clock milliseconds so a restarted moderator never
+    // answers with an epoch its clients have already passed (they ignore
+    // older epochs as stale).
+    let machine = Moderation::new(
+        config.rules.clone(),
+        config.primary.clone(),
+        config.redundant.clone(),
+        crate::clock::now().0,
+    );
+    let (actions_tx, actions_rx) = tokio::sync::mpsc::unbounded_channel();
+    let state = Arc::new(ModeratorState::new(
+        machine,
+        actions_tx,
+        config.admin_token.clone(),
+    ));
+    let http = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .connect_timeout(config.probe_timeout)
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build()?;
+    tracing::info!(
+        primary = %config.primary.url,
+        redundant = %config.redundant.url,
+        interval_ms = config.probe_interval.as_millis() as u64,
+        timeout_ms = config.probe_timeout.as_millis() as u64,
+        down_after = config.rules.down_after,
+        "moderator starting"
+    );
+    let mut tasks = Vec::new();
+    for (role, endpoint) in [
+        (DeploymentRole::Primary, &config.primary),
+        (DeploymentRole::Redundant, &config.redundant),
+    ] {
+        let prober = Prober {
+            state: state.clone(),
+            http: http.clone(),
+            role,
+            url: endpoint.url.clone(),
+            interval: config.probe_interval,
+            timeout: config.probe_timeout,
+            relay_admin_token: config.relay_admin_token.clone(),
+        };
+        tasks.push(tokio::spawn(prober.run()));
+    }
+    // Relay calls get a longer timeout than probes: a drain on a busy
+    // relay is worth waiting a few seconds for.
+    tasks.push(tokio::spawn(relay_calls::run(
+        actions_rx,
+        http,
+        config.relay_admin_token.clone(),
+        config.probe_timeout.max(Duration::from_secs(5)),
+    )));
+    let page = StatusPage::new(&config.primary.name, &config.redundant.name);
+    axum::serve(listener, router(state, page, &config.origins))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("moderator shutting down");
+        })
+        .await?;
+    for task in tasks {
+        task.abort();
+    }
+    Ok(())
 }
