@@ -5,9 +5,13 @@
 //! - [`process`]: a relay process ([`process::RelayProcess`]) and its data dir.
 //! - [`client`]: a protocol client over tokio-tungstenite and HTTP helpers.
 //! - [`pair`]: a replicating primary/redundant pair and readers of their stores.
+//! - [`moderator`]: a moderator process ([`moderator::ModeratorProcess`]) and calls to it.
+//! - [`link`]: a TCP link between deployments that a test can cut.
 
 pub mod bench;
 pub mod client;
+pub mod link;
+pub mod moderator;
 pub mod pair;
 pub mod process;
 
