@@ -23,13 +23,27 @@ impl ModeratorProcess {
         redundant: &RelayProcess,
         extra: &[&str],
     ) -> ModeratorProcess {
+        ModeratorProcess::start_at(
+            (primary.name(), &primary.url()),
+            (redundant.name(), &redundant.url()),
+            extra,
+        )
+    }
+
+    /// Like [`ModeratorProcess::start`], with each deployment given as
+    /// (name, URL), e.g. to reach one through a [`crate::link::Link`].
+    pub fn start_at(
+        primary: (&str, &str),
+        redundant: (&str, &str),
+        extra: &[&str],
+    ) -> ModeratorProcess {
         let mut child = Command::new(relay_binary())
             .arg("moderator")
             .args(["--listen", "127.0.0.1:0"])
             .arg("--primary")
-            .arg(format!("{}={}", primary.name(), primary.url()))
+            .arg(format!("{}={}", primary.0, primary.1))
             .arg("--redundant")
-            .arg(format!("{}={}", redundant.name(), redundant.url()))
+            .arg(format!("{}={}", redundant.0, redundant.1))
             .args(["--admin-token", crate::ADMIN_TOKEN])
             .args(extra)
             .env(

@@ -393,3 +393,47 @@ async fn moderator_exits_cleanly_on_sigterm() {
     moderator.wait_active(CONVERGE, "answers", |_| true).await;
     assert_eq!(moderator.terminate(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_loss_of_the_primary_is_detected_by_probe_timeouts() {
+    let pair = Pair::start(&[]);
+    // The moderator reaches the primary through a link that can go silent;
+    // the relays replicate directly.
+    let link = Link::start(pair.primary.port()).await;
+    let moderator = ModeratorProcess::start_at(
+        ("primary", &link.url()),
+        ("redundant", &pair.redundant.url()),
+        &[],
+    );
+    moderator
+        .wait_active(CONVERGE, "both up, primary active", |a| {
+            a.active == "primary" && both_up(a)
+        })
+        .await;
+    link.silence();
+    let (_, detected) = moderator
+        .wait_active(
+            CONVERGE,
+            "the redundant named active",
+            is_active("redundant"),
+        )
+        .await;
+    println!("moderator named the redundant {detected:?} after the primary went silent");
+    // Default timings: 2 probes timing out after 1 s each, plus the interval.
+    assert!(
+        detected >= Duration::from_millis(1_000),
+        "a silent loss cannot be seen before a probe times out: {detected:?}"
+    );
+    assert!(
+        detected <= Duration::from_millis(4_000),
+        "silent-loss detection took {detected:?}"
+    );
+    let status = moderator.status().await.expect("status");
+    assert_eq!(status.probes[0].reachability, Reachability::Unreachable);
+    // The network heals; the primary never missed anything, so it is
+    // caught up and takes over again.
+    link.restore();
+    moderator
+        .wait_active(CONVERGE, "the primary active again", is_active("primary"))
+        .await;
+}
