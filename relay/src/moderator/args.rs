@@ -85,7 +85,7 @@ pub struct ModeratorArgs {
 pub enum AllowedOrigins {
     /// Any origin.
     Any,
-    /// Exactly these (scheme://host[:port], no trailing slash).
+    /// Exactly these (`scheme://host[:port]`, no trailing slash).
     List(Vec<String>),
 }
 

@@ -154,3 +154,114 @@ pub async fn run(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    use twinline_core::moderation::{Endpoint, ModerationConfig};
+    use twinline_core::protocol::ActiveDeployment;
+
+    fn app(origins: AllowedOrigins) -> Router {
+        let endpoint = |name: &str| Endpoint {
+            name: name.into(),
+            url: format!("http://{name}.test"),
+        };
+        let machine = Moderation::new(
+            ModerationConfig::default(),
+            endpoint("eu"),
+            endpoint("us"),
+            7,
+        );
+        let (actions, _) = tokio::sync::mpsc::unbounded_channel();
+        let state = Arc::new(ModeratorState::new(machine, actions, "secret".into()));
+        router(state, StatusPage::new("eu", "us"), &origins)
+    }
+
+    async fn body(response: axum::response::Response) -> Vec<u8> {
+        response
+            .into_body()
+            .collect()
+            .await
+            .expect("a body")
+            .to_bytes()
+            .to_vec()
+    }
+
+    #[tokio::test]
+    async fn active_is_served_from_the_cache_with_cors() {
+        let response = app(AllowedOrigins::List(vec!["https://shop.test".into()]))
+            .oneshot(
+                Request::get("/v1/active")
+                    .header("Origin", "https://shop.test")
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("response");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers()["access-control-allow-origin"],
+            "https://shop.test"
+        );
+        let answer: ActiveDeployment = serde_json::from_slice(&body(response).await).expect("json");
+        assert_eq!((answer.active.as_str(), answer.epoch), ("eu", 7));
+    }
+
+    #[tokio::test]
+    async fn admin_needs_the_exact_bearer_token() {
+        for authorization in [
+            None,
+            Some("Bearer secre"),
+            Some("Bearer secret2"),
+            Some("secret"),
+        ] {
+            let mut request = Request::post("/v1/admin/active");
+            if let Some(value) = authorization {
+                request = request.header("Authorization", value);
+            }
+            let response = app(AllowedOrigins::Any)
+                .oneshot(
+                    request
+                        .body(Body::from(r#"{"release":true}"#))
+                        .expect("request"),
+                )
+                .await
+                .expect("response");
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{authorization:?}"
+            );
+        }
+        let response = app(AllowedOrigins::Any)
+            .oneshot(
+                Request::post("/v1/admin/active")
+                    .header("Authorization", "Bearer secret")
+                    .body(Body::from(r#"{"release":true}"#))
+                    .expect("request"),
+            )
+            .await
+            .expect("response");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn switching_to_a_deployment_never_probed_is_refused() {
+        let response = app(AllowedOrigins::Any)
+            .oneshot(
+                Request::post("/v1/admin/active")
+                    .header("Authorization", "Bearer secret")
+                    .body(Body::from(r#"{"active":"us","hold":true}"#))
+                    .expect("request"),
+            )
+            .await
+            .expect("response");
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        let text = String::from_utf8(body(response).await).expect("utf-8");
+        assert!(text.contains("not_up"), "{text}");
+    }
+}
