@@ -10,10 +10,10 @@ cd "$(dirname "$0")/.."
 
 out=www/pkg
 target_dir=${CARGO_TARGET_DIR:-target}
-cargo build --locked --release --target wasm32-unknown-unknown -p twinline-widget
+cargo build --locked --profile wasm --target wasm32-unknown-unknown -p twinline-widget
 mkdir -p "$out"
 wasm-bindgen --target web --no-typescript --out-dir "$out" \
-  "$target_dir/wasm32-unknown-unknown/release/twinline_widget.wasm"
+  "$target_dir/wasm32-unknown-unknown/wasm/twinline_widget.wasm"
 
 wasm_opt=node_modules/.bin/wasm-opt
 if [ ! -x "$wasm_opt" ]; then

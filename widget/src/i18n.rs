@@ -61,6 +61,8 @@ pub struct Texts {
     pub sending: &'static str,
     /// Own message stored.
     pub sent: &'static str,
+    /// Own message refused by the service.
+    pub not_sent: &'static str,
     /// Shown as the author of the visitor's own messages.
     pub you: &'static str,
     /// Author name when an operator has none.
@@ -113,6 +115,7 @@ static EN: Texts = Texts {
     send: "Send",
     sending: "Sending…",
     sent: "Sent",
+    not_sent: "Not sent",
     you: "You",
     support: "Support",
     someone_typing: "Someone is typing…",
@@ -144,6 +147,7 @@ static DE: Texts = Texts {
     send: "Senden",
     sending: "Wird gesendet…",
     sent: "Gesendet",
+    not_sent: "Nicht gesendet",
     you: "Sie",
     support: "Support",
     someone_typing: "Jemand schreibt…",
@@ -194,6 +198,7 @@ mod tests {
                 t.send,
                 t.sending,
                 t.sent,
+                t.not_sent,
                 t.you,
                 t.support,
                 t.someone_typing,

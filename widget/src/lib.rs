@@ -18,7 +18,7 @@
 //! - `driver`: runs the core session: sockets, probes, timers, persistence.
 //! - `token`: the visitor token, kept across reloads.
 //! - `api`: `window.Twinline`, including the calls queued before loading.
-//! - `app`: ties the parts together for one page.
+//! - `app`: ties the parts together for one page; `boot`: the entry point.
 //! - `net`, `js`: fetch with a deadline; clock, randomness, JSON.
 //!
 //! Browser-only modules build only for `wasm32`, so the workspace's native
@@ -31,6 +31,14 @@ pub mod tabs;
 pub mod view;
 
 #[cfg(target_arch = "wasm32")]
+pub mod api;
+#[cfg(target_arch = "wasm32")]
+pub mod app;
+#[cfg(target_arch = "wasm32")]
+mod boot;
+#[cfg(target_arch = "wasm32")]
+mod driver;
+#[cfg(target_arch = "wasm32")]
 pub mod js;
 #[cfg(target_arch = "wasm32")]
 mod net;
@@ -38,3 +46,6 @@ mod net;
 pub mod token;
 #[cfg(target_arch = "wasm32")]
 pub mod ui;
+
+#[cfg(target_arch = "wasm32")]
+pub use boot::{boot, read_config};

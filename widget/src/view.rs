@@ -20,6 +20,8 @@ pub enum Status {
     Sending,
     /// Own message stored by a relay (acked).
     Sent,
+    /// Own message a relay refused for good (it is kept, shown as not sent).
+    Failed,
     /// Someone else's message.
     Received,
 }
@@ -30,6 +32,7 @@ impl Status {
         match self {
             Status::Sending => "sending",
             Status::Sent => "sent",
+            Status::Failed => "failed",
             Status::Received => "received",
         }
     }

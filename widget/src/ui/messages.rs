@@ -107,6 +107,7 @@ fn meta_text(message: &ViewMessage, texts: &Texts, lang: &str) -> String {
     match message.status {
         Status::Sending => format!("{time} · {}", texts.sending),
         Status::Sent => format!("{time} · {}", texts.sent),
+        Status::Failed => format!("{time} · {}", texts.not_sent),
         Status::Received => time,
     }
 }

@@ -1,0 +1,176 @@
+//! `window.Twinline`: the page's handle on the widget.
+//!
+//! ```js
+//! Twinline.open(); Twinline.close();
+//! const id = Twinline.send("Hello");   // message id; throws on empty/too long text
+//! Twinline.transcript();  // [{id, author, name, text, status, at}]
+//!                          //   author: "visitor" | "operator" | "system"
+//!                          //   status: "sending" | "sent" | "received"
+//! Twinline.status();      // {deployment: "primary" | null, state: "connecting" |
+//!                          //   "connected" | "reconnecting" | "offline"}
+//! Twinline.setVisitor({name, email});
+//! const off = Twinline.on("message", m => ...);  // also "status", "open", "close"
+//! off();                                          // unsubscribe
+//! ```
+//!
+//! The loader defines a stub whose methods push `[name, args]` onto
+//! `Twinline.q`; [`install`] replaces it and replays the queue in order, so
+//! calls made before the widget arrived are kept.
+
+use crate::app::App;
+use crate::js;
+use crate::view::Link;
+use js_sys::{Array, Function, Object, Reflect};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+
+/// Builds the API object for `app`.
+pub fn build(app: &App) -> Object {
+    let api = Object::new();
+    let method = |name: &str, f: JsValue| {
+        let _ = Reflect::set(&api, &name.into(), &f);
+    };
+
+    let a = app.clone();
+    method(
+        "open",
+        Closure::<dyn Fn()>::new(move || a.open()).into_js_value(),
+    );
+    let a = app.clone();
+    method(
+        "close",
+        Closure::<dyn Fn()>::new(move || a.close()).into_js_value(),
+    );
+    let a = app.clone();
+    method(
+        "send",
+        Closure::<dyn Fn(JsValue) -> Result<JsValue, JsValue>>::new(move |text: JsValue| {
+            let text = text
+                .as_string()
+                .ok_or_else(|| js_sys::Error::new("Twinline.send: text must be a string"))?;
+            a.send(&text)
+                .map(JsValue::from)
+                .map_err(|e| js_sys::Error::new(&format!("Twinline.send: {e}")).into())
+        })
+        .into_js_value(),
+    );
+    let a = app.clone();
+    method(
+        "transcript",
+        Closure::<dyn Fn() -> JsValue>::new(move || {
+            let messages = a.transcript();
+            let list = Array::new();
+            for message in &messages {
+                list.push(&message_object(message));
+            }
+            list.into()
+        })
+        .into_js_value(),
+    );
+    let a = app.clone();
+    method(
+        "status",
+        Closure::<dyn Fn() -> JsValue>::new(move || {
+            let (deployment, link) = a.status();
+            status_value(deployment.as_deref(), link)
+        })
+        .into_js_value(),
+    );
+    let a = app.clone();
+    method(
+        "setVisitor",
+        Closure::<dyn Fn(JsValue)>::new(move |who: JsValue| {
+            let field = |name: &str| {
+                Reflect::get(&who, &name.into())
+                    .ok()
+                    .and_then(|v| v.as_string())
+                    .unwrap_or_default()
+            };
+            a.set_visitor(&field("name"), &field("email"));
+        })
+        .into_js_value(),
+    );
+    let a = app.clone();
+    method(
+        "on",
+        Closure::<dyn Fn(JsValue, JsValue) -> Result<JsValue, JsValue>>::new(
+            move |event: JsValue, handler: JsValue| {
+                let event = event.as_string().unwrap_or_default();
+                if !["message", "status", "open", "close"].contains(&event.as_str()) {
+                    return Err(js_sys::Error::new(&format!(
+                        "Twinline.on: unknown event {event:?} (message, status, open, close)"
+                    ))
+                    .into());
+                }
+                let handler: Function = handler
+                    .dyn_into()
+                    .map_err(|_| js_sys::Error::new("Twinline.on: handler must be a function"))?;
+                let id = a.on(&event, handler);
+                let b = a.clone();
+                Ok(Closure::<dyn Fn()>::new(move || b.off(id)).into_js_value())
+            },
+        )
+        .into_js_value(),
+    );
+    let _ = Reflect::set(&api, &"loaded".into(), &true.into());
+    let _ = Reflect::set(&api, &"version".into(), &env!("CARGO_PKG_VERSION").into());
+    api
+}
+
+/// Installs the API as `window.Twinline`, replaying the stub's queue.
+pub fn install(app: &App) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let stub = Reflect::get(&window, &"Twinline".into()).unwrap_or(JsValue::UNDEFINED);
+    let api = build(app);
+    let _ = Reflect::set(&window, &"Twinline".into(), &api);
+    let queue = Reflect::get(&stub, &"q".into()).unwrap_or(JsValue::UNDEFINED);
+    if Array::is_array(&queue) {
+        replay(&api, &Array::from(&queue));
+    }
+}
+
+/// Calls `api[name](...args)` for every `[name, args]` queued by the stub.
+pub fn replay(api: &Object, queue: &Array) {
+    for call in queue.iter() {
+        let name = Reflect::get(&call, &0.into()).unwrap_or(JsValue::UNDEFINED);
+        let args = Reflect::get(&call, &1.into()).unwrap_or(JsValue::UNDEFINED);
+        let args = Array::from(&args);
+        let method = Reflect::get(api, &name)
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok());
+        match method {
+            Some(method) => {
+                if let Err(error) = Reflect::apply(&method, api, &args) {
+                    js::warn(&format!("queued call {name:?} failed: {error:?}"));
+                }
+            }
+            None => js::warn(&format!("queued call to unknown method {name:?}")),
+        }
+    }
+}
+
+/// The JS shape of one message.
+pub fn message_object(message: &crate::view::ViewMessage) -> JsValue {
+    let object = Object::new();
+    let set = |k: &str, v: JsValue| {
+        let _ = Reflect::set(&object, &k.into(), &v);
+    };
+    set("id", message.id.as_str().into());
+    set("author", message.author.as_str().into());
+    set("name", message.name.as_str().into());
+    set("text", message.text.as_str().into());
+    set("status", message.status.as_str().into());
+    set("at", (message.at as f64).into());
+    object.into()
+}
+
+/// The JS shape of the connection status: `{deployment, state}`.
+pub fn status_value(deployment: Option<&str>, link: Link) -> JsValue {
+    let object = Object::new();
+    let deployment = deployment.map_or(JsValue::NULL, JsValue::from);
+    let _ = Reflect::set(&object, &"deployment".into(), &deployment);
+    let _ = Reflect::set(&object, &"state".into(), &link.as_str().into());
+    object.into()
+}

@@ -1,0 +1,69 @@
+//! The entry point the loader calls: read the configuration, show the
+//! widget, install `window.Twinline`, start.
+
+use crate::app::App;
+use crate::config::{ConfigError, RawConfig, WidgetConfig};
+use crate::js;
+use gloo_events::EventListener;
+use std::cell::RefCell;
+use wasm_bindgen::prelude::wasm_bindgen;
+use web_sys::HtmlElement;
+
+thread_local! {
+    /// The page's widget; kept alive for the page's lifetime.
+    static WIDGET: RefCell<Option<App>> = const { RefCell::new(None) };
+}
+
+/// Starts the widget from `window.TwinlineConfig` (once per page; later
+/// calls do nothing). Waits for `<body>` if the page has none yet.
+#[wasm_bindgen]
+pub fn boot() {
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+        return;
+    };
+    match document.body() {
+        Some(body) => start(&body),
+        None => EventListener::once(&document, "DOMContentLoaded", |_| {
+            if let Some(body) = web_sys::window()
+                .and_then(|w| w.document())
+                .and_then(|d| d.body())
+            {
+                start(&body);
+            }
+        })
+        .forget(),
+    }
+}
+
+fn start(body: &HtmlElement) {
+    if WIDGET.with(|w| w.borrow().is_some()) {
+        return;
+    }
+    let config = match read_config() {
+        Ok(config) => config,
+        Err(error) => {
+            web_sys::console::error_1(&error.to_string().into());
+            return;
+        }
+    };
+    match App::start(config, body) {
+        Ok(app) => {
+            app.install_api();
+            app.run();
+            WIDGET.with(|w| *w.borrow_mut() = Some(app));
+        }
+        Err(error) => web_sys::console::error_2(&"Twinline: could not start:".into(), &error),
+    }
+}
+
+/// `window.TwinlineConfig`, validated.
+pub fn read_config() -> Result<WidgetConfig, ConfigError> {
+    let window = web_sys::window().ok_or_else(|| ConfigError("no window".into()))?;
+    let raw = js_sys::Reflect::get(&window, &"TwinlineConfig".into()).unwrap_or_default();
+    if !raw.is_object() {
+        return Err(ConfigError("window.TwinlineConfig is not set".into()));
+    }
+    js::from_js::<RawConfig>(raw)
+        .map_err(ConfigError)?
+        .validate()
+}
