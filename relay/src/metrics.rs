@@ -27,6 +27,8 @@ pub struct Metrics {
     pub messages_stored: AtomicU64,
     /// Messages received again (replays): acked, not stored twice.
     pub messages_duplicate: AtomicU64,
+    /// Messages an operator replayed on someone else's behalf.
+    pub messages_replayed: AtomicU64,
     /// Changes applied from the peer.
     pub replicated_in: AtomicU64,
     ack_buckets: [AtomicU64; ACK_BUCKETS.len()],
@@ -79,7 +81,7 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
             let _ = writeln!(out, "{name}{{{label}}} {value}");
         };
-        let counters: [(&str, &str, &AtomicU64); 8] = [
+        let counters: [(&str, &str, &AtomicU64); 9] = [
             (
                 "twinline_connections_total",
                 "WebSocket connections accepted.",
@@ -114,6 +116,11 @@ impl Metrics {
                 "twinline_messages_duplicate_total",
                 "Replayed messages acknowledged without storing twice.",
                 &self.messages_duplicate,
+            ),
+            (
+                "twinline_messages_replayed_total",
+                "Messages by others that an operator's console replayed after a failover.",
+                &self.messages_replayed,
             ),
             (
                 "twinline_replication_applied_total",

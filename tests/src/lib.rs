@@ -6,12 +6,14 @@
 //! - [`client`]: a protocol client over tokio-tungstenite and HTTP helpers.
 //! - [`pair`]: a replicating primary/redundant pair and readers of their stores.
 //! - [`moderator`]: a moderator process ([`moderator::ModeratorProcess`]) and calls to it.
+//! - [`native`]: the core session over real sockets (widget logic, natively).
 //! - [`link`]: a TCP link between deployments that a test can cut.
 
 pub mod bench;
 pub mod client;
 pub mod link;
 pub mod moderator;
+pub mod native;
 pub mod pair;
 pub mod process;
 
