@@ -1,58 +1,30 @@
-//! Runs the core session in the browser: the only code that turns the
-//! session's actions into I/O and I/O back into its inputs.
+//! Runs the visitor's core session in the browser.
 //!
-//! The loop is the sans-IO one: feed an input (`Session::handle`) or a
-//! timeout (`Session::handle_timeout`), then drain `poll_action` and do what
-//! each action says, then arm one `setTimeout` for `poll_timeout`.
+//! The I/O loop (sockets, probes, the moderator, the timer) is `host`'s,
+//! shared with the operator console. What is the visitor's own is here:
 //!
-//! - `Connect` opens a WebSocket; its open, message, error and close events
-//!   come back as inputs. Close and error are reported once.
-//! - `Probe` and `AskModerator` are `fetch`es with a deadline; a failure or
-//!   timeout is reported as `None`.
-//! - `Persist` stores the snapshot in localStorage (once per drain).
+//! - `Persist` stores the snapshot in localStorage (once per drain), with
+//!   the chat it is for.
 //! - `Event`s are not handled one by one: after each drain the app rebuilds
-//!   the [`View`] from the session's queries.
-//!
-//! Inputs that arise while an action is being carried out (a WebSocket that
-//! cannot even be created) are queued and fed before the drain ends, so the
-//! session never sees an input nested inside `poll_action`.
+//!   the [`View`] from the session's queries; the engine only notes what
+//!   those queries do not give (who is typing, which notes are stored).
+
+pub use crate::host::Wake;
 
 use crate::config::WidgetConfig;
+use crate::host::{self, Drained, Host};
 use crate::js;
-use crate::net;
 use crate::storage::Store;
 use crate::view::{ChatPhase, Link, Status, View, ViewMessage, ViewNote};
-use gloo_timers::callback::Timeout;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use twinline_core::model::{Author, ChatState, Role};
-use twinline_core::protocol::{
-    ActiveDeployment, DeploymentRole, Health, MAX_FRAME_BYTES, ServerFrame, VisitorTokenResponse,
-};
-use twinline_core::session::{
-    Action, ConnId, Delivery, Endpoint, Identity, Input, LinkState, Session, SessionConfig,
-    SessionEvent, Snapshot, Timing,
-};
+use twinline_core::protocol::VisitorTokenResponse;
+use twinline_core::session::{Delivery, Identity, LinkState, Session, SessionEvent, Snapshot};
 use twinline_core::{ChatId, MessageId, Millis, OfflineId};
-use wasm_bindgen::JsCast;
-use wasm_bindgen::prelude::Closure;
-use web_sys::{MessageEvent, WebSocket};
 
-/// Deadline for health probes, ms.
-const PROBE_TIMEOUT_MS: u32 = 3_000;
-/// Deadline for the moderator, ms.
-const MODERATOR_TIMEOUT_MS: u32 = 3_000;
 /// An operator's "typing" with no update for this long is dropped, ms.
 const TYPING_STALE_MS: u64 = 8_000;
-
-/// Something that wakes the engine.
-pub enum Wake {
-    /// An input for the session.
-    Input(Input),
-    /// The timer armed from `poll_timeout` fired.
-    Timer,
-}
 
 /// What is kept in localStorage: the snapshot and the chat it is for.
 #[derive(Serialize, Deserialize)]
@@ -61,36 +33,14 @@ struct Saved {
     snapshot: Snapshot,
 }
 
-struct Socket {
-    ws: WebSocket,
-    _on_open: Closure<dyn FnMut()>,
-    _on_message: Closure<dyn FnMut(MessageEvent)>,
-    _on_close: Closure<dyn FnMut()>,
-}
-
-impl Socket {
-    fn close(self) {
-        self.ws.set_onopen(None);
-        self.ws.set_onmessage(None);
-        self.ws.set_onclose(None);
-        self.ws.set_onerror(None);
-        let _ = self.ws.close();
-    }
-}
-
-/// The core session with its sockets and timer.
+/// The visitor's core session with its I/O loop.
 pub struct Engine {
-    session: Session,
+    host: Host,
     chat: ChatId,
     store: Store,
-    wake: Rc<dyn Fn(Wake)>,
-    sockets: HashMap<u64, Socket>,
-    queued: VecDeque<Input>,
-    timer: Option<(Millis, Timeout)>,
     typing: Option<(Author, Millis)>,
     notes: Vec<(OfflineId, bool)>,
     welcomed: bool,
-    stopped: bool,
 }
 
 impl Engine {
@@ -113,7 +63,7 @@ impl Engine {
         token: VisitorTokenResponse,
         wake: Rc<dyn Fn(Wake)>,
     ) -> Result<Engine, String> {
-        let session_config = session_config(config);
+        let session_config = host::session_config(config, Role::Visitor);
         let now = js::now();
         let seed = js::random_u64();
         let saved = store
@@ -142,17 +92,12 @@ impl Engine {
             }
         };
         let mut engine = Engine {
-            session,
+            host: Host::new(session, wake),
             chat: token.chat,
             store,
-            wake,
-            sockets: HashMap::new(),
-            queued: VecDeque::new(),
-            timer: None,
             typing: None,
             notes: Vec::new(),
             welcomed: false,
-            stopped: false,
         };
         engine.persist();
         engine.pump();
@@ -161,171 +106,30 @@ impl Engine {
 
     /// Feeds what woke the engine and carries out what follows.
     pub fn wake(&mut self, wake: Wake) {
-        if self.stopped {
-            return;
-        }
-        let now = js::now();
-        match wake {
-            Wake::Timer => {
-                self.timer = None;
-                self.session.handle_timeout(now);
-            }
-            Wake::Input(input) => {
-                if !self.accepts(&input) {
-                    return;
-                }
-                if let Input::Closed { conn } = &input {
-                    if let Some(socket) = self.sockets.remove(&conn.0) {
-                        socket.close();
-                    }
-                }
-                self.session.handle(now, input);
-            }
-        }
-        self.pump();
+        let drained = self.host.wake(wake);
+        self.settle(drained);
     }
 
-    /// Inputs from sockets the session already dropped are stale.
-    fn accepts(&self, input: &Input) -> bool {
-        match input {
-            Input::Opened { conn } | Input::Closed { conn } | Input::Frame { conn, .. } => {
-                self.sockets.contains_key(&conn.0)
-            }
-            _ => true,
-        }
-    }
-
+    /// Runs the loop after a user action.
     fn pump(&mut self) {
-        let mut persist = false;
-        loop {
-            while let Some(input) = self.queued.pop_front() {
-                self.session.handle(js::now(), input);
-            }
-            let Some(action) = self.session.poll_action() else {
-                if self.queued.is_empty() {
-                    break;
-                }
-                continue;
-            };
-            match action {
-                Action::Connect { conn, url, .. } => self.connect(conn, &url),
-                Action::Disconnect { conn } => {
-                    if let Some(socket) = self.sockets.remove(&conn.0) {
-                        socket.close();
-                    }
-                }
-                Action::Send { conn, frame } => {
-                    let sent = match (self.sockets.get(&conn.0), js::to_json(&frame)) {
-                        (Some(socket), Ok(text)) => socket.ws.send_with_str(&text).is_ok(),
-                        _ => false,
-                    };
-                    if !sent {
-                        if let Some(socket) = self.sockets.remove(&conn.0) {
-                            socket.close();
-                        }
-                        self.queued.push_back(Input::Closed { conn });
-                    }
-                }
-                Action::Probe { deployment, url } => self.probe(deployment, url),
-                Action::AskModerator { url } => self.ask_moderator(url),
-                Action::Persist => persist = true,
-                Action::Event(event) => self.note(event),
-            }
+        let drained = self.host.pump();
+        self.settle(drained);
+    }
+
+    /// Notes the drain's events and stores the snapshot if it changed.
+    fn settle(&mut self, drained: Drained) {
+        for event in drained.events {
+            self.note(event);
         }
-        if persist {
+        if drained.persist {
             self.persist();
         }
-        self.arm_timer();
-    }
-
-    fn connect(&mut self, conn: ConnId, url: &str) {
-        let ws = match WebSocket::new(url) {
-            Ok(ws) => ws,
-            Err(_) => {
-                self.queued.push_back(Input::Closed { conn });
-                return;
-            }
-        };
-        let id = conn.0;
-        let wake = self.wake.clone();
-        let on_open = Closure::<dyn FnMut()>::new(move || {
-            wake(Wake::Input(Input::Opened { conn: ConnId(id) }))
-        });
-        let wake = self.wake.clone();
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-            let Some(text) = event.data().as_string() else {
-                return;
-            };
-            if text.len() > MAX_FRAME_BYTES {
-                js::warn("ignored an oversized frame");
-                return;
-            }
-            match js::from_json::<ServerFrame>(&text) {
-                Ok(frame) => wake(Wake::Input(Input::Frame {
-                    conn: ConnId(id),
-                    frame,
-                })),
-                Err(error) => js::warn(&format!("ignored a frame: {error}")),
-            }
-        });
-        let wake = self.wake.clone();
-        let on_close = Closure::<dyn FnMut()>::new(move || {
-            wake(Wake::Input(Input::Closed { conn: ConnId(id) }))
-        });
-        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        // An error is always followed by close; both report Closed, the
-        // engine lets only the first through.
-        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        ws.set_onerror(Some(on_close.as_ref().unchecked_ref()));
-        self.sockets.insert(
-            id,
-            Socket {
-                ws,
-                _on_open: on_open,
-                _on_message: on_message,
-                _on_close: on_close,
-            },
-        );
-    }
-
-    fn probe(&self, deployment: DeploymentRole, url: String) {
-        let wake = self.wake.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            let health = net::json::<(), Health>(&url, None, PROBE_TIMEOUT_MS)
-                .await
-                .ok();
-            wake(Wake::Input(Input::Probe { deployment, health }));
-        });
-    }
-
-    fn ask_moderator(&self, url: String) {
-        let wake = self.wake.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            let answer = net::json::<(), ActiveDeployment>(&url, None, MODERATOR_TIMEOUT_MS)
-                .await
-                .ok();
-            wake(Wake::Input(Input::Moderator { answer }));
-        });
-    }
-
-    fn arm_timer(&mut self) {
-        let Some(at) = self.session.poll_timeout() else {
-            self.timer = None;
-            return;
-        };
-        if self.timer.as_ref().is_some_and(|(armed, _)| *armed == at) {
-            return;
-        }
-        let delay = at.since(js::now()).min(i32::MAX as u64) as u32;
-        let wake = self.wake.clone();
-        self.timer = Some((at, Timeout::new(delay, move || wake(Wake::Timer))));
     }
 
     fn persist(&self) {
         let saved = SavedRef {
             chat: self.chat,
-            snapshot: &self.session.snapshot(),
+            snapshot: &self.host.session().snapshot(),
         };
         match js::to_json(&saved) {
             Ok(text) => {
@@ -364,11 +168,7 @@ impl Engine {
     /// Closes every socket and cancels the timer (another tab leads now, or
     /// the page goes away). The saved snapshot stays for whoever resumes.
     pub fn stop(&mut self) {
-        self.stopped = true;
-        self.timer = None;
-        for (_, socket) in self.sockets.drain() {
-            socket.close();
-        }
+        self.host.stop();
     }
 
     /// True if the session holds a message with this id.
@@ -376,7 +176,8 @@ impl Engine {
         let Ok(id) = id.parse::<MessageId>() else {
             return false;
         };
-        self.session
+        self.host
+            .session()
             .transcript(self.chat)
             .is_some_and(|t| t.contains(id))
     }
@@ -385,7 +186,8 @@ impl Engine {
     pub fn send(&mut self, id: &str, text: &str, at: u64) -> Result<(), String> {
         let id: MessageId = id.parse().map_err(|e| format!("{e}"))?;
         let _ = at;
-        self.session
+        self.host
+            .session_mut()
             .send_with_id(js::now(), self.chat, id, text)
             .map_err(|e| e.to_string())?;
         self.pump();
@@ -394,13 +196,14 @@ impl Engine {
 
     /// The visitor started or stopped typing.
     pub fn typing(&mut self, on: bool) {
-        self.session.typing(js::now(), self.chat, on);
+        self.host.session_mut().typing(js::now(), self.chat, on);
         self.pump();
     }
 
     /// Name and email for the operator.
     pub fn set_visitor(&mut self, name: &str, email: &str, page: &str) {
-        self.session
+        self.host
+            .session_mut()
             .set_visitor(js::now(), self.chat, name, email, page);
         self.pump();
     }
@@ -408,7 +211,8 @@ impl Engine {
     /// Leaves an offline note.
     pub fn offline(&mut self, name: &str, email: &str, text: &str) -> Result<(), String> {
         let id = self
-            .session
+            .host
+            .session_mut()
             .leave_offline_note(js::now(), name, email, text)
             .map_err(|e| e.to_string())?;
         self.notes.push((id, false));
@@ -418,9 +222,9 @@ impl Engine {
 
     /// The chat as every tab shows it.
     pub fn view(&self) -> View {
-        let status = self.session.status();
-        let messages: Vec<ViewMessage> = self
-            .session
+        let session = self.host.session();
+        let status = session.status();
+        let messages: Vec<ViewMessage> = session
             .transcript(self.chat)
             .map(|transcript| {
                 transcript
@@ -431,7 +235,7 @@ impl Engine {
                         name: m.author.name.clone(),
                         text: m.text.clone(),
                         at: m.at.0,
-                        status: match (m.author.role, self.session.delivery(m.id)) {
+                        status: match (m.author.role, session.delivery(m.id)) {
                             (Role::Visitor, Delivery::Pending) => Status::Sending,
                             (Role::Visitor, Delivery::Acked) => Status::Sent,
                             (Role::Visitor, Delivery::Refused) => Status::Failed,
@@ -441,7 +245,7 @@ impl Engine {
                     .collect()
             })
             .unwrap_or_default();
-        let chat_status = self.session.chat_status(self.chat);
+        let chat_status = session.chat_status(self.chat);
         let phase = match chat_status.map(|s| s.state) {
             Some(ChatState::Active) => ChatPhase::Active,
             Some(ChatState::Closed) => ChatPhase::Closed,
@@ -450,7 +254,7 @@ impl Engine {
         let operator = chat_status
             .and_then(|s| s.operator.clone())
             .map(|username| display_name(&messages, &username));
-        let visitor = self.session.visitor_info(self.chat);
+        let visitor = session.visitor_info(self.chat);
         let typing = self
             .typing
             .as_ref()
@@ -466,7 +270,7 @@ impl Engine {
                 LinkState::Offline => Link::Offline,
             },
             deployment: status.name.clone(),
-            operators_online: self.welcomed.then(|| self.session.operators_online()),
+            operators_online: self.welcomed.then(|| session.operators_online()),
             phase,
             operator,
             typing,
@@ -481,12 +285,6 @@ impl Engine {
                 })
                 .collect(),
         }
-    }
-}
-
-impl Drop for Engine {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
@@ -518,25 +316,4 @@ fn display_name(messages: &[ViewMessage], username: &str) -> String {
         .find(|m| m.author == "operator" && !m.name.is_empty())
         .map(|m| m.name.clone())
         .unwrap_or_else(|| username.to_string())
-}
-
-fn session_config(config: &WidgetConfig) -> SessionConfig {
-    SessionConfig {
-        role: Role::Visitor,
-        site: config.site.clone(),
-        moderator: config.moderator.clone(),
-        deployments: vec![
-            Endpoint {
-                name: config.primary.0.clone(),
-                role: DeploymentRole::Primary,
-                url: config.primary.1.clone(),
-            },
-            Endpoint {
-                name: config.redundant.0.clone(),
-                role: DeploymentRole::Redundant,
-                url: config.redundant.1.clone(),
-            },
-        ],
-        timing: Timing::default(),
-    }
 }

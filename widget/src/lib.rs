@@ -16,6 +16,8 @@
 //! - [`tabs`]: one tab holds the connection, the others mirror it.
 //! - `ui`: the launcher and panel in a shadow root.
 //! - `driver`: runs the core session: sockets, probes, timers, persistence.
+//! - `host`: the browser I/O loop `driver` and the console share.
+//! - [`console`] (feature `console`, its own bundle): the operator console.
 //! - `token`: the visitor token, kept across reloads.
 //! - `api`: `window.Twinline`, including the calls queued before loading.
 //! - `app`: ties the parts together for one page; `boot`: the entry point.
@@ -30,6 +32,10 @@ pub mod storage;
 pub mod tabs;
 pub mod view;
 
+// Its pure part (the state model) also builds for the native unit tests.
+#[cfg(any(feature = "console", test))]
+pub mod console;
+
 #[cfg(target_arch = "wasm32")]
 pub mod api;
 #[cfg(target_arch = "wasm32")]
@@ -38,6 +44,8 @@ pub mod app;
 mod boot;
 #[cfg(target_arch = "wasm32")]
 mod driver;
+#[cfg(target_arch = "wasm32")]
+mod host;
 #[cfg(target_arch = "wasm32")]
 pub mod js;
 #[cfg(target_arch = "wasm32")]

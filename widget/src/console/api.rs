@@ -1,0 +1,298 @@
+//! The `Console` class the console page (www/console/console.js) drives.
+//!
+//! ```js
+//! import init, { Console } from './pkg/twinline_console.js';
+//! await init();
+//! const c = new Console({ site: 'console', primary, redundant, moderator });
+//! c.onChange(() => render(c.state()));
+//! if (c.state().needsLogin) await c.login(username, password);
+//! c.setAvailability(true);
+//! c.accept(chatId);
+//! const id = c.send(chatId, 'Hello!');
+//! ```
+//!
+//! Every method changes the session and returns at once; `onChange`
+//! listeners run once per burst of changes, in a microtask, never inside a
+//! call. `state()` is a plain object (see `state::ConsoleState`).
+
+use super::engine::Engine;
+use super::login;
+use super::state::ConsoleState;
+use crate::config::{RawConfig, WidgetConfig};
+use crate::host::Wake;
+use crate::js;
+use crate::storage::Store;
+use js_sys::{Function, Promise};
+use serde::Serialize;
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+use twinline_core::ChatId;
+use twinline_core::protocol::LoginResponse;
+use wasm_bindgen::prelude::*;
+
+/// The operator console's session, for the page.
+#[wasm_bindgen]
+pub struct Console {
+    inner: Rc<RefCell<Inner>>,
+}
+
+struct Inner {
+    config: WidgetConfig,
+    store: Store,
+    engine: Option<Engine>,
+    /// Bumped per engine, so a wake meant for a stopped one is dropped.
+    generation: u64,
+    listeners: Vec<(u32, Function)>,
+    next_listener: u32,
+    notify_scheduled: bool,
+    me: Weak<RefCell<Inner>>,
+}
+
+#[derive(Serialize)]
+struct Me<'a> {
+    username: &'a str,
+    name: &'a str,
+}
+
+fn error(message: impl AsRef<str>) -> JsValue {
+    js_sys::Error::new(message.as_ref()).into()
+}
+
+fn chat_id(chat: &str) -> Result<ChatId, JsValue> {
+    chat.parse()
+        .map_err(|e| error(format!("{chat:?} is not a chat id: {e}")))
+}
+
+#[wasm_bindgen]
+impl Console {
+    /// Reads the deployments (`{site?, primary, redundant?, moderator?,
+    /// primaryName?, redundantName?}`) and, if a login is stored from
+    /// before, starts the session at once.
+    #[wasm_bindgen(constructor)]
+    pub fn new(config: JsValue) -> Result<Console, JsValue> {
+        let mut raw: RawConfig = js::from_js(config).map_err(error)?;
+        if raw.site.trim().is_empty() {
+            raw.site = "console".into();
+        }
+        if raw.redundant.trim().is_empty() {
+            raw.redundant = raw.primary.clone();
+        }
+        let config = raw.validate().map_err(|e| error(e.to_string()))?;
+        let store = Store::new("console");
+        let stored = login::stored(&store);
+        let inner = Rc::new_cyclic(|me| {
+            RefCell::new(Inner {
+                config,
+                store,
+                engine: None,
+                generation: 0,
+                listeners: Vec::new(),
+                next_listener: 0,
+                notify_scheduled: false,
+                me: me.clone(),
+            })
+        });
+        if let Some(login) = stored {
+            inner.borrow_mut().start_engine(&login);
+        }
+        Ok(Console { inner })
+    }
+
+    /// Logs in (active deployment first, then the other) and starts or
+    /// resumes the operator's session. Resolves to `{username, name}`;
+    /// rejects with an Error whose message can be shown as it is.
+    pub fn login(&self, username: String, password: String) -> Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let (config, store, on) = {
+                let inner = inner.borrow();
+                let on = inner.engine.as_ref().and_then(Engine::deployment);
+                (inner.config.clone(), inner.store.clone(), on)
+            };
+            let first = match on {
+                Some(role) => role,
+                None => login::active_deployment(&config).await,
+            };
+            let login = login::login(&config, &store, first, &username, &password)
+                .await
+                .map_err(error)?;
+            let mut guard = inner.borrow_mut();
+            match guard.engine.as_mut() {
+                Some(engine) if engine.username() == login.username => {
+                    engine.set_token(login.token.clone());
+                }
+                _ => guard.start_engine(&login),
+            }
+            guard.changed();
+            js::to_js(&Me {
+                username: &login.username,
+                name: &login.name,
+            })
+            .map_err(error)
+        })
+    }
+
+    /// Logs out: closes the connection and forgets the stored login. The
+    /// operator's chats stay stored for the next login.
+    pub fn logout(&self) {
+        let mut inner = self.inner.borrow_mut();
+        if let Some(mut engine) = inner.engine.take() {
+            engine.stop();
+        }
+        login::forget(&inner.store);
+        inner.changed();
+    }
+
+    /// Online (takes new chats) or away.
+    #[wasm_bindgen(js_name = setAvailability)]
+    pub fn set_availability(&self, online: bool) -> Result<(), JsValue> {
+        self.with(|engine| engine.set_availability(online))
+    }
+
+    /// Takes a waiting chat.
+    pub fn accept(&self, chat: &str) -> Result<(), JsValue> {
+        let chat = chat_id(chat)?;
+        self.with(|engine| engine.accept(chat))
+    }
+
+    /// Writes a message; returns its id at once (it is kept, and shown as
+    /// sending, until a relay stores it).
+    pub fn send(&self, chat: &str, text: &str) -> Result<String, JsValue> {
+        let chat = chat_id(chat)?;
+        self.with(|engine| engine.send(chat, text))?
+            .map(|id| id.to_string())
+            .map_err(error)
+    }
+
+    /// The operator started (`true`) or stopped typing in a chat.
+    pub fn typing(&self, chat: &str, on: bool) -> Result<(), JsValue> {
+        let chat = chat_id(chat)?;
+        self.with(|engine| engine.typing(chat, on))
+    }
+
+    /// Hands a chat to another online operator (by username).
+    pub fn transfer(&self, chat: &str, to: &str) -> Result<(), JsValue> {
+        let chat = chat_id(chat)?;
+        let to = to.trim();
+        if to.is_empty() {
+            return Err(error("transfer to whom?"));
+        }
+        self.with(|engine| engine.transfer(chat, to))
+    }
+
+    /// Ends a chat.
+    pub fn close(&self, chat: &str) -> Result<(), JsValue> {
+        let chat = chat_id(chat)?;
+        self.with(|engine| engine.close(chat))
+    }
+
+    /// Removes a chat from the console; false while it has unsent messages.
+    pub fn forget(&self, chat: &str) -> Result<bool, JsValue> {
+        let chat = chat_id(chat)?;
+        self.with(|engine| engine.forget(chat))
+    }
+
+    /// Everything the page shows, as a plain object.
+    pub fn state(&self) -> Result<JsValue, JsValue> {
+        let inner = self.inner.borrow();
+        let state = match &inner.engine {
+            Some(engine) => engine.state(),
+            None => ConsoleState {
+                needs_login: true,
+                ..ConsoleState::default()
+            },
+        };
+        js::to_js(&state).map_err(error)
+    }
+
+    /// Calls `listener()` after changes (once per burst); returns an id for
+    /// `offChange`.
+    #[wasm_bindgen(js_name = onChange)]
+    pub fn on_change(&self, listener: Function) -> u32 {
+        let mut inner = self.inner.borrow_mut();
+        inner.next_listener += 1;
+        let id = inner.next_listener;
+        inner.listeners.push((id, listener));
+        id
+    }
+
+    /// Removes a listener.
+    #[wasm_bindgen(js_name = offChange)]
+    pub fn off_change(&self, id: u32) {
+        self.inner.borrow_mut().listeners.retain(|(i, _)| *i != id);
+    }
+
+    /// Closes the connection for good (the page goes away, or a test ends).
+    pub fn stop(&self) {
+        let mut inner = self.inner.borrow_mut();
+        if let Some(mut engine) = inner.engine.take() {
+            engine.stop();
+        }
+    }
+}
+
+impl Console {
+    fn with<R>(&self, action: impl FnOnce(&mut Engine) -> R) -> Result<R, JsValue> {
+        let mut inner = self.inner.borrow_mut();
+        let engine = inner
+            .engine
+            .as_mut()
+            .ok_or_else(|| error("not logged in"))?;
+        let result = action(engine);
+        inner.changed();
+        Ok(result)
+    }
+}
+
+impl Inner {
+    fn start_engine(&mut self, login: &LoginResponse) {
+        if let Some(mut old) = self.engine.take() {
+            old.stop();
+        }
+        self.generation += 1;
+        let generation = self.generation;
+        let me = self.me.clone();
+        let wake: Rc<dyn Fn(Wake)> = Rc::new(move |wake| {
+            let Some(inner) = me.upgrade() else {
+                return;
+            };
+            let mut inner = inner.borrow_mut();
+            if inner.generation != generation {
+                return;
+            }
+            let changed = inner
+                .engine
+                .as_mut()
+                .is_some_and(|engine| engine.wake(wake));
+            if changed {
+                inner.changed();
+            }
+        });
+        self.engine = Some(Engine::start(&self.config, self.store.clone(), login, wake));
+        self.changed();
+    }
+
+    /// Schedules one call of every listener, after the current call.
+    fn changed(&mut self) {
+        if self.notify_scheduled {
+            return;
+        }
+        self.notify_scheduled = true;
+        let me = self.me.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let Some(inner) = me.upgrade() else {
+                return;
+            };
+            let listeners: Vec<Function> = {
+                let mut inner = inner.borrow_mut();
+                inner.notify_scheduled = false;
+                inner.listeners.iter().map(|(_, f)| f.clone()).collect()
+            };
+            for listener in listeners {
+                if let Err(error) = listener.call0(&JsValue::NULL) {
+                    web_sys::console::error_2(&"Twinline console: a listener threw".into(), &error);
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,242 @@
+//! One operator's session in the console: the core session run by the
+//! shared browser loop ([`Host`]), its snapshot in localStorage, and what
+//! the page shows that the session's queries do not give (who is typing,
+//! the last error, whether the token was refused).
+//!
+//! The snapshot is kept per operator (`twinline:console:session:<username>`)
+//! and written on every `Persist`, so a reload, or a crash of the tab,
+//! resumes every open chat with its unsent messages, which are replayed to
+//! whichever deployment answers.
+
+use super::state::{self, ConsoleState, ErrorView, Typing};
+use crate::config::WidgetConfig;
+use crate::host::{self, Drained, Host, Wake};
+use crate::js;
+use crate::storage::Store;
+use std::rc::Rc;
+use twinline_core::model::{Author, Role};
+use twinline_core::protocol::{DeploymentRole, ErrorCode, LoginResponse};
+use twinline_core::session::{Identity, LinkState, Session, SessionEvent, Snapshot};
+use twinline_core::{ChatId, MessageId};
+
+/// A running operator session.
+pub struct Engine {
+    host: Host,
+    store: Store,
+    key: String,
+    typing: Typing,
+    online: bool,
+    needs_login: bool,
+    error: Option<ErrorView>,
+}
+
+/// The storage key of an operator's snapshot.
+pub fn snapshot_key(store: &Store, username: &str) -> String {
+    format!("{}session:{username}", store.keys.prefix())
+}
+
+impl Engine {
+    /// Starts `login`'s session: resumed from its saved snapshot when there
+    /// is one, else new. Connecting starts at once.
+    pub fn start(
+        config: &WidgetConfig,
+        store: Store,
+        login: &LoginResponse,
+        wake: Rc<dyn Fn(Wake)>,
+    ) -> Engine {
+        let session_config = host::session_config(config, Role::Operator);
+        let now = js::now();
+        let seed = js::random_u64();
+        let key = snapshot_key(&store, &login.username);
+        let saved = store
+            .get(&key)
+            .and_then(|text| match js::from_json::<Snapshot>(&text) {
+                Ok(snapshot) => Some(snapshot),
+                Err(error) => {
+                    js::warn(&format!(
+                        "ignored an unreadable saved console session: {error}"
+                    ));
+                    None
+                }
+            })
+            .filter(|snapshot| snapshot.identity.author.id == login.username);
+        let online = saved.as_ref().and_then(|s| s.online).unwrap_or(true);
+        let mut session = match saved {
+            Some(snapshot) => Session::restore(session_config, snapshot, now, seed),
+            None => Session::new(
+                session_config,
+                Identity {
+                    token: login.token.clone(),
+                    author: Author {
+                        role: Role::Operator,
+                        id: login.username.clone(),
+                        name: login.name.clone(),
+                    },
+                    chat: None,
+                },
+                now,
+                seed,
+            ),
+        };
+        if session.identity().token != login.token {
+            session.set_token(now, login.token.clone());
+        }
+        let mut engine = Engine {
+            host: Host::new(session, wake),
+            store,
+            key,
+            typing: Typing::new(),
+            online,
+            needs_login: false,
+            error: None,
+        };
+        engine.persist();
+        let drained = engine.host.pump();
+        engine.settle(drained);
+        engine
+    }
+
+    /// Feeds what woke the engine; true if the page should render again.
+    pub fn wake(&mut self, wake: Wake) -> bool {
+        let drained = self.host.wake(wake);
+        self.settle(drained)
+    }
+
+    /// Notes the drain's events and stores the snapshot if it changed.
+    fn settle(&mut self, drained: Drained) -> bool {
+        let changed = drained.persist || !drained.events.is_empty();
+        for event in drained.events {
+            self.note(event);
+        }
+        if drained.persist {
+            self.persist();
+        }
+        changed
+    }
+
+    fn note(&mut self, event: SessionEvent) {
+        match event {
+            SessionEvent::Typing { chat, who, on } => {
+                if on {
+                    self.typing.insert(chat, (who, js::now()));
+                } else {
+                    self.typing.remove(&chat);
+                }
+            }
+            SessionEvent::Message { chat, id } => {
+                let me = &self.host.session().identity().author;
+                let from_other = self
+                    .host
+                    .session()
+                    .transcript(chat)
+                    .and_then(|t| t.get(id))
+                    .is_some_and(|m| m.author.id != me.id || m.author.role != me.role);
+                if from_other {
+                    self.typing.remove(&chat);
+                }
+            }
+            SessionEvent::Connection(status) if status.state == LinkState::Connected => {
+                self.needs_login = false;
+            }
+            SessionEvent::Error { code, message } => {
+                if code == ErrorCode::BadToken {
+                    self.needs_login = true;
+                }
+                js::warn(&format!("relay refused: {code:?}: {message}"));
+                self.error = Some(ErrorView {
+                    code: format!("{code:?}"),
+                    message,
+                    at: js::now().0,
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn persist(&self) {
+        match js::to_json(&self.host.session().snapshot()) {
+            Ok(text) => {
+                if !self.store.set(&self.key, &text) {
+                    js::warn("localStorage refused the console's chats (quota?); kept in memory");
+                }
+            }
+            Err(error) => js::warn(&format!("could not save the console's chats: {error}")),
+        }
+    }
+
+    /// Runs a user action on the session, then the loop.
+    fn act<R>(&mut self, action: impl FnOnce(&mut Session) -> R) -> R {
+        let result = action(self.host.session_mut());
+        let drained = self.host.pump();
+        self.settle(drained);
+        result
+    }
+
+    /// The operator's username.
+    pub fn username(&self) -> &str {
+        &self.host.session().identity().author.id
+    }
+
+    /// The deployment the session is on (or was last on).
+    pub fn deployment(&self) -> Option<DeploymentRole> {
+        self.host.session().status().deployment
+    }
+
+    /// A fresh token after the relay refused the old one.
+    pub fn set_token(&mut self, token: String) {
+        self.needs_login = false;
+        self.act(|s| s.set_token(js::now(), token));
+    }
+
+    /// Online (takes chats) or away.
+    pub fn set_availability(&mut self, online: bool) {
+        self.online = online;
+        self.act(|s| s.set_availability(js::now(), online));
+    }
+
+    /// Takes a waiting chat.
+    pub fn accept(&mut self, chat: ChatId) {
+        self.act(|s| s.accept(js::now(), chat));
+    }
+
+    /// Writes a message; returns its id.
+    pub fn send(&mut self, chat: ChatId, text: &str) -> Result<MessageId, String> {
+        self.act(|s| s.send(js::now(), chat, text))
+            .map_err(|e| e.to_string())
+    }
+
+    /// The operator started or stopped typing.
+    pub fn typing(&mut self, chat: ChatId, on: bool) {
+        self.act(|s| s.typing(js::now(), chat, on));
+    }
+
+    /// Hands a chat to another operator.
+    pub fn transfer(&mut self, chat: ChatId, to: &str) {
+        self.act(|s| s.transfer(js::now(), chat, to));
+    }
+
+    /// Ends a chat.
+    pub fn close(&mut self, chat: ChatId) {
+        self.act(|s| s.close_chat(js::now(), chat));
+    }
+
+    /// Drops a chat from the console; false while it has unsent messages.
+    pub fn forget(&mut self, chat: ChatId) -> bool {
+        self.typing.remove(&chat);
+        self.act(|s| s.forget(js::now(), chat))
+    }
+
+    /// Closes the sockets (log out); the snapshot stays.
+    pub fn stop(&mut self) {
+        self.host.stop();
+    }
+
+    /// What the page shows.
+    pub fn state(&self) -> ConsoleState {
+        let mut state = state::build(self.host.session(), &self.typing, js::now());
+        state.online = self.online;
+        state.needs_login = self.needs_login;
+        state.error = self.error.clone();
+        state
+    }
+}

@@ -1,0 +1,272 @@
+//! The console's state built from a real core session, driven by hand with
+//! the frames a relay sends an operator.
+
+use super::*;
+use twinline_core::model::{ChatStatus, Message, OfflineNote, VisitorInfo};
+use twinline_core::protocol::{ChatSync, QueueEntry, ServerFrame};
+use twinline_core::session::{Action, ConnId, Endpoint, Identity, Input, SessionConfig, Timing};
+use twinline_core::{Hlc, Lamport, MessageId, OfflineId, Ulid};
+
+const HOSTILE: &str = "<img src=x onerror=alert(1)>";
+
+fn chat() -> ChatId {
+    ChatId(Ulid::new(Millis(1_000), 7))
+}
+
+fn ann() -> Author {
+    Author {
+        role: Role::Operator,
+        id: "ann".into(),
+        name: "Ann".into(),
+    }
+}
+
+fn visitor() -> Author {
+    Author {
+        role: Role::Visitor,
+        id: "v1".into(),
+        name: HOSTILE.into(),
+    }
+}
+
+fn stamp(at: u64) -> Hlc {
+    Hlc::zero(9).tick(Millis(at))
+}
+
+/// An operator session connected to the primary, holding one active chat.
+fn connected() -> (Session, ConnId) {
+    let config = SessionConfig {
+        role: Role::Operator,
+        site: "console".into(),
+        moderator: None,
+        deployments: vec![
+            Endpoint {
+                name: "primary".into(),
+                role: DeploymentRole::Primary,
+                url: "http://p".into(),
+            },
+            Endpoint {
+                name: "redundant".into(),
+                role: DeploymentRole::Redundant,
+                url: "http://r".into(),
+            },
+        ],
+        timing: Timing::default(),
+    };
+    let identity = Identity {
+        token: "t".into(),
+        author: ann(),
+        chat: None,
+    };
+    let mut session = Session::new(config, identity, Millis(1_000), 1);
+    let conn = std::iter::from_fn(|| session.poll_action())
+        .find_map(|action| match action {
+            Action::Connect { conn, .. } => Some(conn),
+            _ => None,
+        })
+        .expect("connects at once");
+    session.handle(Millis(1_001), Input::Opened { conn });
+    let status = ChatStatus {
+        state: ChatState::Active,
+        operator: Some("ann".into()),
+        stamp: stamp(1_002),
+    };
+    let info = VisitorInfo {
+        name: HOSTILE.into(),
+        email: "v@example.com".into(),
+        page: "https://shop.example/kettle".into(),
+        stamp: stamp(1_002),
+    };
+    let first = Message {
+        lamport: Lamport(1),
+        author: visitor(),
+        id: MessageId(Ulid::new(Millis(1_000), 1)),
+        chat: chat(),
+        text: HOSTILE.into(),
+        at: Millis(1_000),
+    };
+    frame(
+        &mut session,
+        conn,
+        ServerFrame::Welcome {
+            v: 1,
+            deployment: "primary".into(),
+            role: DeploymentRole::Primary,
+            epoch: 1,
+            you: ann(),
+            chats: vec![ChatSync {
+                chat: chat(),
+                status,
+                visitor: info,
+                missing: vec![first],
+                lacking: vec![],
+            }],
+            operators_online: 2,
+        },
+    );
+    (session, conn)
+}
+
+fn frame(session: &mut Session, conn: ConnId, frame: ServerFrame) {
+    session.handle(Millis(1_010), Input::Frame { conn, frame });
+    while session.poll_action().is_some() {}
+}
+
+#[test]
+fn a_connected_session_shows_its_deployment_chat_and_visitor() {
+    let (session, _) = connected();
+    let state = build(&session, &Typing::new(), Millis(2_000));
+    assert_eq!(
+        state.me,
+        Some(Me {
+            username: "ann".into(),
+            name: "Ann".into()
+        })
+    );
+    assert_eq!(state.connection.state, "connected");
+    assert_eq!(state.connection.deployment, Some("primary"));
+    assert_eq!(state.connection.name.as_deref(), Some("primary"));
+    assert_eq!(state.chats.len(), 1);
+    let view = &state.chats[0];
+    assert_eq!(view.chat, chat().to_string());
+    assert_eq!(view.state, "active");
+    assert!(view.mine);
+    assert_eq!(view.visitor.email, "v@example.com");
+    assert_eq!(view.visitor.page, "https://shop.example/kettle");
+    // Hostile text is carried as it is; the page renders it as text.
+    assert_eq!(view.visitor.name, HOSTILE);
+    assert_eq!(view.messages.len(), 1);
+    assert_eq!(view.messages[0].text, HOSTILE);
+    assert_eq!(view.messages[0].author, "visitor");
+    assert_eq!(view.messages[0].status, "received");
+    assert!(!view.messages[0].own);
+}
+
+#[test]
+fn own_messages_go_from_sending_to_sent_on_ack() {
+    let (mut session, conn) = connected();
+    let id = session.send(Millis(1_500), chat(), "Hello!").unwrap();
+    while session.poll_action().is_some() {}
+    let state = build(&session, &Typing::new(), Millis(1_600));
+    let mine = state.chats[0].messages.last().unwrap();
+    assert_eq!(
+        (mine.text.as_str(), mine.status, mine.own),
+        ("Hello!", "sending", true)
+    );
+    assert_eq!(mine.author, "operator");
+    assert_eq!(state.chats[0].pending, 1);
+    frame(&mut session, conn, ServerFrame::Ack { id });
+    let state = build(&session, &Typing::new(), Millis(1_700));
+    assert_eq!(state.chats[0].messages.last().unwrap().status, "sent");
+    assert_eq!(state.chats[0].pending, 0);
+}
+
+#[test]
+fn queue_waiting_first_with_wait_time_and_visitor_details() {
+    let (mut session, conn) = connected();
+    let entry = |n: u128, state: ChatState, since: u64| QueueEntry {
+        chat: ChatId(Ulid::new(Millis(since), n)),
+        status: ChatStatus {
+            state,
+            operator: (state == ChatState::Active).then(|| "bob".into()),
+            stamp: stamp(since),
+        },
+        visitor: VisitorInfo {
+            name: format!("visitor {n}"),
+            email: format!("{n}@example.com"),
+            page: "https://shop.example/".into(),
+            stamp: stamp(since),
+        },
+        since: Millis(since),
+        preview: "hi".into(),
+    };
+    frame(
+        &mut session,
+        conn,
+        ServerFrame::Queue {
+            chats: vec![
+                entry(1, ChatState::Active, 500),
+                entry(2, ChatState::Waiting, 1_500),
+                entry(3, ChatState::Waiting, 1_200),
+            ],
+        },
+    );
+    let state = build(&session, &Typing::new(), Millis(5_000));
+    let order: Vec<(&str, &str, u64)> = state
+        .queue
+        .iter()
+        .map(|q| (q.name.as_str(), q.state, q.wait_ms))
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            ("visitor 3", "waiting", 3_800),
+            ("visitor 2", "waiting", 3_500),
+            ("visitor 1", "active", 4_500),
+        ]
+    );
+    assert_eq!(state.queue[2].operator.as_deref(), Some("bob"));
+    assert_eq!(state.queue[0].email, "3@example.com");
+}
+
+#[test]
+fn presence_inbox_and_typing() {
+    let (mut session, conn) = connected();
+    frame(
+        &mut session,
+        conn,
+        ServerFrame::Presence {
+            operators_online: 2,
+            operators: vec!["ann".into(), "bob".into()],
+        },
+    );
+    frame(
+        &mut session,
+        conn,
+        ServerFrame::Inbox {
+            notes: vec![OfflineNote {
+                id: OfflineId(Ulid::new(Millis(900), 5)),
+                site: "demo".into(),
+                name: "Eve".into(),
+                email: "eve@example.com".into(),
+                text: HOSTILE.into(),
+                at: Millis(900),
+            }],
+        },
+    );
+    let mut typing = Typing::new();
+    typing.insert(chat(), (visitor(), Millis(1_900)));
+    let state = build(&session, &typing, Millis(2_000));
+    assert_eq!(state.operators, vec!["ann".to_string(), "bob".to_string()]);
+    assert_eq!(state.operators_online, 2);
+    assert_eq!(state.inbox.len(), 1);
+    assert_eq!(state.inbox[0].text, HOSTILE);
+    assert_eq!(state.inbox[0].email, "eve@example.com");
+    assert_eq!(state.chats[0].typing.as_deref(), Some(HOSTILE));
+    // A typing notice that was never turned off fades.
+    let later = build(&session, &typing, Millis(1_900 + TYPING_STALE_MS));
+    assert_eq!(later.chats[0].typing, None);
+}
+
+#[test]
+fn a_chat_transferred_away_or_closed_is_no_longer_mine() {
+    let (mut session, conn) = connected();
+    let to = |state: ChatState, operator: &str, at: u64| ServerFrame::Status {
+        chat: chat(),
+        status: ChatStatus {
+            state,
+            operator: Some(operator.into()),
+            stamp: stamp(at),
+        },
+    };
+    frame(&mut session, conn, to(ChatState::Active, "bob", 1_100));
+    let state = build(&session, &Typing::new(), Millis(2_000));
+    assert_eq!(state.chats[0].operator.as_deref(), Some("bob"));
+    assert!(!state.chats[0].mine);
+    frame(&mut session, conn, to(ChatState::Active, "ann", 1_200));
+    assert!(build(&session, &Typing::new(), Millis(2_000)).chats[0].mine);
+    frame(&mut session, conn, to(ChatState::Closed, "ann", 1_300));
+    let state = build(&session, &Typing::new(), Millis(2_000));
+    assert_eq!(state.chats[0].state, "closed");
+    assert!(!state.chats[0].mine);
+}
