@@ -151,16 +151,21 @@ impl Routing {
         Some(self.least_recently_failed(Primary))
     }
 
-    /// When both are down, alternate: try whichever failed longer ago.
+    /// When neither is fit: one that answers but drains still serves, so
+    /// it beats one that does not answer; between two that do not answer,
+    /// alternate by trying whichever failed longer ago.
     fn least_recently_failed(&self, preferred: DeploymentRole) -> DeploymentRole {
         let since = |role| match self.reach(role) {
             Reach::Down { since } => Some(since),
             _ => None,
         };
-        match (since(preferred), since(preferred.other())) {
-            (Some(a), Some(b)) if b < a && self.get(preferred.other()).is_some() => {
-                preferred.other()
-            }
+        let other = preferred.other();
+        if self.get(other).is_none() {
+            return preferred;
+        }
+        match (since(preferred), since(other)) {
+            (Some(_), None) => other,
+            (Some(a), Some(b)) if b < a => other,
             _ => preferred,
         }
     }
@@ -402,6 +407,14 @@ mod tests {
         assert_eq!(r.choose(None), Some(Primary));
         r.mark_down(Primary, Millis(3));
         assert_eq!(r.choose(None), Some(Redundant), "both down: older failure");
+        let mut draining = health(true, 0);
+        draining.draining = true;
+        r.on_probe(Redundant, Some(&draining), Millis(4));
+        assert_eq!(
+            r.choose(None),
+            Some(Redundant),
+            "draining beats unreachable"
+        );
     }
 
     #[test]
