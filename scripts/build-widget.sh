@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the browser bundle into www/pkg: the wasm core with its JS glue, for
-# both entry points (visitor widget, operator console), optimised for size.
+# Builds the browser bundles: the wasm core with its JS glue, for both entry
+# points, optimised for size: the visitor widget into www/pkg, the operator
+# console into www/console/pkg (TWINLINE_WWW_OUT=DIR writes under DIR).
 #
 # No wasm-pack: cargo builds the module, wasm-bindgen (the CLI version pinned
 # to Cargo.lock by scripts/ensure-toolchain.sh) writes the glue, and binaryen's
@@ -8,22 +9,39 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-out=www/pkg
 target_dir=${CARGO_TARGET_DIR:-target}
-cargo build --locked --profile wasm --target wasm32-unknown-unknown -p twinline-widget
-mkdir -p "$out"
-wasm-bindgen --target web --no-typescript --out-dir "$out" \
-  "$target_dir/wasm32-unknown-unknown/wasm/twinline_widget.wasm"
-
+# Where the bundles go (pkg/ and console/pkg/ under it); another directory
+# lets a build run while tests serve www/.
+www=${TWINLINE_WWW_OUT:-www}
 wasm_opt=node_modules/.bin/wasm-opt
 if [ ! -x "$wasm_opt" ]; then
   echo "build-widget: $wasm_opt missing; run scripts/ensure-toolchain.sh" >&2
   exit 1
 fi
-"$wasm_opt" -Oz --enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int \
-  --enable-sign-ext --enable-mutable-globals --enable-multivalue \
-  "$out/twinline_widget_bg.wasm" -o "$out/twinline_widget_bg.wasm"
 
-raw=$(wc -c < "$out/twinline_widget_bg.wasm")
-gz=$(gzip -9 -c "$out/twinline_widget_bg.wasm" | wc -c)
-echo "build-widget: $out/twinline_widget_bg.wasm ${raw} bytes, ${gz} bytes gzipped"
+# bundle OUT_DIR NAME [cargo flags...]: one entry point, built, bound, shrunk.
+# Both entry points are the same crate; the console's bindings exist only
+# with `--features console`, so the visitor bundle never carries them. They
+# build one after the other because both land on the same cargo artefact.
+bundle() {
+  local out=$1 name=$2
+  shift 2
+  cargo build --locked --profile wasm --target wasm32-unknown-unknown -p twinline-widget "$@"
+  mkdir -p "$out"
+  wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name "$name" \
+    "$target_dir/wasm32-unknown-unknown/wasm/twinline_widget.wasm"
+  "$wasm_opt" -Oz --enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-mutable-globals --enable-multivalue \
+    "$out/${name}_bg.wasm" -o "$out/${name}_bg.wasm"
+  local file raw gz
+  for file in "$out/${name}_bg.wasm" "$out/${name}.js"; do
+    raw=$(wc -c < "$file")
+    gz=$(gzip -9 -c "$file" | wc -c)
+    echo "build-widget: $file ${raw} bytes, ${gz} bytes gzipped"
+  done
+}
+
+# The visitor widget (what customers' pages load).
+bundle "$www/pkg" twinline_widget
+# The operator console (www/console/, served by the relays).
+bundle "$www/console/pkg" twinline_console --features console

@@ -40,7 +40,9 @@ pub mod console;
 pub mod api;
 #[cfg(target_arch = "wasm32")]
 pub mod app;
-#[cfg(target_arch = "wasm32")]
+// The console bundle has its own entry point (`console::Console`) and
+// leaves the visitor's out, so it does not carry the visitor's UI.
+#[cfg(all(target_arch = "wasm32", not(feature = "console")))]
 mod boot;
 #[cfg(target_arch = "wasm32")]
 mod driver;
@@ -55,5 +57,5 @@ pub mod token;
 #[cfg(target_arch = "wasm32")]
 pub mod ui;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(feature = "console")))]
 pub use boot::{boot, read_config};
