@@ -8,6 +8,7 @@
 //! - [`moderator`]: a moderator process ([`moderator::ModeratorProcess`]) and calls to it.
 //! - [`native`]: the core session over real sockets (widget logic, natively).
 //! - [`link`]: a TCP link between deployments that a test can cut.
+//! - [`soak`]: the chaos soak (many chats, a seeded fault schedule, checks).
 
 pub mod bench;
 pub mod client;
@@ -16,6 +17,7 @@ pub mod moderator;
 pub mod native;
 pub mod pair;
 pub mod process;
+pub mod soak;
 
 /// The shared secret every test deployment pair uses.
 pub const SECRET: &str = "test-secret-0123456789";

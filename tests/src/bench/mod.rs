@@ -1,8 +1,10 @@
 //! Benchmarks that print figures (never timed tests): relay throughput and
-//! latency, idle connections and memory, replication lag and catch-up. The
+//! latency, idle connections and memory, replication lag and catch-up,
+//! failover time seen by clients. The
 //! `twinline-bench` binary runs them against release relay processes and
 //! writes the figures as JSON.
 
+pub mod failover;
 pub mod relay;
 pub mod replication;
 pub mod stats;

@@ -229,6 +229,42 @@ pub async fn latency(relay: &RelayProcess, chats: usize, duration: Duration) -> 
             "ms",
             None,
         ),
+        Figure::new(
+            &format!("visitor to operator latency p90 at {chats} chats"),
+            delivery.percentile_ms(90.0),
+            "ms",
+            None,
+        ),
+        Figure::new(
+            &format!("visitor to operator latency p99.9 at {chats} chats"),
+            delivery.percentile_ms(99.9),
+            "ms",
+            None,
+        ),
+        Figure::new(
+            &format!("visitor to operator latency max at {chats} chats"),
+            delivery.max_ms(),
+            "ms",
+            None,
+        ),
+        Figure::new(
+            &format!("ack latency p90 at {chats} chats"),
+            acks.percentile_ms(90.0),
+            "ms",
+            None,
+        ),
+        Figure::new(
+            &format!("ack latency p99.9 at {chats} chats"),
+            acks.percentile_ms(99.9),
+            "ms",
+            None,
+        ),
+        Figure::new(
+            &format!("ack latency max at {chats} chats"),
+            acks.max_ms(),
+            "ms",
+            None,
+        ),
     ]
 }
 

@@ -1,11 +1,13 @@
-//! `twinline-bench`: the relay and replication benchmarks. Prints figures
-//! and writes them as JSON (default target/bench/relay.json).
+//! `twinline-bench`: the relay, replication and failover benchmarks. Prints
+//! figures and writes them as JSON (default target/bench/relay.json); the
+//! failover benchmark also writes its raw samples next to it
+//! (failover-samples.json), for plots.
 //!
-//! Usage: twinline-bench [relay|replication|all] [--quick] [--out FILE]
+//! Usage: twinline-bench [relay|replication|throughput|failover|all] [--quick] [--out FILE]
 //! Run through `npm run bench`, which builds everything in release mode.
 
 use std::time::Duration;
-use twinline_tests::bench::{Figure, relay, replication};
+use twinline_tests::bench::{Figure, failover, relay, replication};
 use twinline_tests::pair::Pair;
 use twinline_tests::process::{RelayOptions, RelayProcess};
 
@@ -61,6 +63,17 @@ fn main() {
                 replication::lag(&pair, 100, 1000, Duration::from_secs(scale(10, 3))).await,
             );
             figures.extend(replication::catch_up(&mut pair, scale(100_000, 10_000)).await);
+        }
+        if which == "failover" || which == "all" {
+            let (found, samples) =
+                failover::failover(scale(100, 20) as usize, scale(10, 3) as usize).await;
+            figures.extend(found);
+            let path = std::path::Path::new(&out).with_file_name("failover-samples.json");
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let json = serde_json::to_string_pretty(&samples).expect("samples serialise");
+            std::fs::write(&path, json).expect("writing the failover samples");
         }
     });
     println!("\n{:<50} {:>12}  {:<12} target", "figure", "value", "unit");
