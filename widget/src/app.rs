@@ -612,6 +612,9 @@ impl Inner {
         if self.tabs.leads() {
             self.apply_visitor(name, email, page);
         } else {
+            // Kept here too: until the tab election settles there may be no
+            // leader to hear the post, and this tab may become the leader.
+            self.pending_visitor = Some((name.clone(), email.clone()));
             self.post(|from| TabMessage::Visitor {
                 from,
                 name,
