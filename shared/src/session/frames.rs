@@ -97,6 +97,11 @@ impl Session {
                 if let Some(role) = self.config.role_named(&to) {
                     let until = now.plus(self.config.timing.migrate_hold);
                     self.migrate_to = Some((role, until));
+                    // The relay vouches for its peer; a deployment this
+                    // client last saw down gets probed rather than ignored.
+                    if self.routing.is_down(role) {
+                        self.routing.hurry(now);
+                    }
                 }
             }
             ServerFrame::Pong { .. } => {}

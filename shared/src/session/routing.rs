@@ -175,6 +175,18 @@ impl Routing {
         if let Some(d) = self.get_mut(role) {
             d.reach = Reach::Down { since: now };
         }
+        if self.needs_own_probes() && self.next_probe.is_none() {
+            self.next_probe = Some(now.plus(self.timing.probe_interval));
+        }
+    }
+
+    /// Whether the session probes on its own: while the moderator is
+    /// silent, and while it names a deployment this client last found down
+    /// (only a probe can tell that it is back, e.g. when the moderator fails
+    /// back to a restored primary that this client saw die).
+    fn needs_own_probes(&self) -> bool {
+        self.moderator_choice()
+            .is_none_or(|active| self.get(active).is_some() && self.is_down(active))
     }
 
     /// A relay welcomed the client.
@@ -204,6 +216,9 @@ impl Routing {
             },
             None => Reach::Down { since: now },
         };
+        if !self.needs_own_probes() {
+            self.next_probe = None;
+        }
     }
 
     /// Records the moderator's answer; returns true if its choice changed.
@@ -230,7 +245,9 @@ impl Routing {
             None => m.active = None,
         }
         let changed = m.active != before;
-        if m.active.is_none() && self.next_probe.is_none() {
+        if !self.needs_own_probes() {
+            self.next_probe = None;
+        } else if self.next_probe.is_none() {
             self.next_probe = Some(now);
         }
         changed
@@ -272,10 +289,8 @@ impl Routing {
                     requests.push(Request::Probe(d.role));
                 }
             }
-            // Keep probing on our own only while the moderator is silent.
             self.next_probe = self
-                .moderator_choice()
-                .is_none()
+                .needs_own_probes()
                 .then(|| now.plus(self.timing.probe_interval));
         }
         requests
@@ -414,6 +429,37 @@ mod tests {
             r.choose(None),
             Some(Redundant),
             "draining beats unreachable"
+        );
+    }
+
+    #[test]
+    fn a_moderator_choice_seen_down_here_is_probed_until_it_answers() {
+        let c = config(true);
+        let mut r = Routing::new(&c, Millis(0));
+        r.due(Millis(0));
+        r.on_moderator(Some(&answer("r", 2)), &c, Millis(1));
+        r.on_probe(Primary, None, Millis(1));
+        r.on_probe(Redundant, Some(&health(true, 0)), Millis(1));
+        let later = Millis(1 + c.timing.probe_interval);
+        assert!(
+            !r.due(later).contains(&Request::Probe(Primary)),
+            "the moderator's choice answers: no probing of our own"
+        );
+        // The primary is back and caught up; the moderator fails back to it.
+        r.on_moderator(Some(&answer("p", 3)), &c, later);
+        assert_eq!(
+            r.choose(Some(Redundant)),
+            Some(Redundant),
+            "still down here"
+        );
+        let probes = r.due(later);
+        assert!(probes.contains(&Request::Probe(Primary)), "{probes:?}");
+        r.on_probe(Primary, Some(&health(true, 0)), later);
+        assert_eq!(r.choose(Some(Redundant)), Some(Primary));
+        let quiet = Millis(later.0 + 10 * c.timing.probe_interval);
+        assert!(
+            !r.due(quiet).iter().any(|q| matches!(q, Request::Probe(_))),
+            "probing stops once the choice answers"
         );
     }
 

@@ -421,6 +421,68 @@ fn a_migrate_frame_moves_the_client_and_outranks_a_stale_moderator() {
 }
 
 #[test]
+fn a_migrate_back_to_a_deployment_seen_down_probes_it_then_moves() {
+    let mut s = visitor_session(false);
+    let start = drain(&mut s);
+    let (primary, _) = establish(&mut s, Millis(10), &start);
+    s.handle(Millis(20), Input::Closed { conn: primary });
+    // ...and it stops answering probes too.
+    s.handle(
+        Millis(21),
+        Input::Probe {
+            deployment: Primary,
+            health: None,
+        },
+    );
+    let mut actions = drain(&mut s);
+    let mut now = Millis(21);
+    while connects(&actions).is_empty() {
+        now = s.poll_timeout().expect("a timer");
+        s.handle_timeout(now);
+        actions.extend(drain(&mut s));
+    }
+    let (redundant, _) = establish(&mut s, now, &actions);
+    assert_eq!(s.status().name.as_deref(), Some("r"));
+    // The primary is back; the redundant drains its clients to it (within
+    // a heartbeat, so the redundant link is still healthy here).
+    now = now.plus(500);
+    s.handle(
+        now,
+        Input::Frame {
+            conn: redundant,
+            frame: ServerFrame::Migrate {
+                to: "p".into(),
+                reason: "the primary is active again".into(),
+            },
+        },
+    );
+    let actions = drain(&mut s);
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            Action::Probe {
+                deployment: Primary,
+                ..
+            }
+        )),
+        "the primary is probed at once: {actions:?}"
+    );
+    assert!(
+        connects(&actions).is_empty(),
+        "not before it answers: {actions:?}"
+    );
+    s.handle(
+        now,
+        Input::Probe {
+            deployment: Primary,
+            health: Some(health(true)),
+        },
+    );
+    let actions = drain(&mut s);
+    assert_eq!(connects(&actions).first().map(|c| c.1), Some(Primary));
+}
+
+#[test]
 fn a_reload_continues_the_chat_with_unsent_messages() {
     let mut s = visitor_session(false);
     drain(&mut s);

@@ -774,6 +774,13 @@ impl World {
             }
             if client.link.0 != LinkState::Connected {
                 out.push(format!("client {i} ended {:?}", client.link));
+            } else if client.link.1.map(index) != Some(self.moderator_active) {
+                // Healed: the moderator answers and names a deployment every
+                // client reaches, so every client must have followed it.
+                out.push(format!(
+                    "client {i} ended on {:?}, the moderator names {}",
+                    client.link.1, NAMES[self.moderator_active]
+                ));
             }
             for id in &client.said {
                 if !a.store.contains_key(id) {
