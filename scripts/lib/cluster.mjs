@@ -9,10 +9,11 @@
 // with `proxies: true`, `freeze`/`thaw` (the deployment's address stops
 // answering without a FIN or RST, see silent-proxy.mjs).
 //
-// Addresses: every part listens on 127.0.0.1. With proxies, clients and the
-// moderator reach a relay through its proxy (the "public" address), while
-// the two relays replicate directly: a frozen link is between the clients and
-// one data center, not between the data centers' replication.
+// Addresses: every part listens on 127.0.0.1. With proxies, everyone reaches
+// a relay through its proxy (its "public" address): clients, the moderator,
+// and the other relay (replication, and the peer origin a console served by
+// one deployment uses to reach the other). A frozen proxy is a data center
+// cut off from the network.
 
 import { spawn, execFile } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -283,7 +284,7 @@ export class Cluster {
           '--name', role,
           '--role', role,
           '--data-dir', this.#relayDir(role),
-          '--peer', `http://127.0.0.1:${this.relayPorts[other]}`,
+          '--peer', this.urls[other],
           '--peer-name', other,
           '--secret', this.secret,
           '--admin-token', this.adminToken,
@@ -307,6 +308,9 @@ export class Cluster {
           '--admin-token', this.adminToken,
           '--allow-origin', this.siteOrigin,
           '--allow-origin', `http://localhost:${this.ports.site}`,
+          // The operator console is served by each relay.
+          '--allow-origin', this.urls.primary,
+          '--allow-origin', this.urls.redundant,
           ...(this.options.moderatorArgs ?? []),
         ],
       });

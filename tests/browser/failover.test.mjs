@@ -40,7 +40,7 @@ async function bothOn(stage, deployment, timeoutMs = SWITCH_LIMIT_MS) {
     timeoutMs,
     `visitor connected to ${deployment}`,
   );
-  await stage.operator.waitFor(() => stage.operator.deployment === deployment, timeoutMs, `operator on ${deployment}`);
+  await stage.operator.waitDeployment(deployment, timeoutMs);
 }
 
 /** Chats for `ms` with both sides writing. */
@@ -61,13 +61,21 @@ async function finish(stage, state, { allowedErrorWindows = [] } = {}) {
   return { messages, errorShown: shown.length > 0 };
 }
 
-/** Saves the screenshot for the README (docs/demo.png) when asked to or when it is missing. */
-async function screenshot(visitor) {
-  const target = path.join(REPO, 'target', 'demo.png');
-  fs.mkdirSync(path.dirname(target), { recursive: true });
-  await visitor.page.screenshot({ path: target });
-  const docs = path.join(REPO, 'docs', 'demo.png');
-  if (process.env.TWINLINE_UPDATE_SCREENSHOT || !fs.existsSync(docs)) fs.copyFileSync(target, docs);
+/**
+ * Saves the README's screenshots (docs/demo.png: the visitor's page,
+ * docs/console.png: the operator console in the same chat) when asked to
+ * (TWINLINE_UPDATE_SCREENSHOT=1) or when they are missing; always under target/.
+ */
+async function screenshot(stage) {
+  const shots = [['demo.png', stage.visitor.page], ['console.png', stage.operator.page]];
+  for (const [name, page] of shots) {
+    if (!page) continue; // a node operator (TWINLINE_OPERATOR=node) has no page
+    const target = path.join(REPO, 'target', name);
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    await page.screenshot({ path: target });
+    const docs = path.join(REPO, 'docs', name);
+    if (process.env.TWINLINE_UPDATE_SCREENSHOT || !fs.existsSync(docs)) fs.copyFileSync(target, docs);
+  }
 }
 
 test('1. active deployment killed with SIGKILL while chatting: the standby takes over', async () => {
@@ -75,7 +83,7 @@ test('1. active deployment killed with SIGKILL while chatting: the standby takes
     const state = await beginChat(stage.visitor, stage.operator);
     await bothOn(stage, 'primary');
     await chatFor(stage, state, 600);
-    await screenshot(stage.visitor);
+    await screenshot(stage);
 
     const chatter = keepChatting(stage.visitor, stage.operator, state);
     const faultAt = Date.now();
@@ -95,7 +103,7 @@ test('2. standby deployment killed: nothing changes for either side', async () =
   await withStage(chromium.browser, 'row2', {}, async (stage) => {
     const state = await beginChat(stage.visitor, stage.operator);
     await bothOn(stage, 'primary');
-    const operatorLinks = stage.operator.connections.length;
+    const operatorLinks = await stage.operator.linkCount();
     await stage.visitor.collect();
     const statesBefore = stage.visitor.states.length;
 
@@ -106,7 +114,7 @@ test('2. standby deployment killed: nothing changes for either side', async () =
     await chatter.stop();
 
     const result = await finish(stage, state);
-    assert.equal(stage.operator.connections.length, operatorLinks, 'the operator reconnected though its deployment was fine');
+    assert.equal(await stage.operator.linkCount(), operatorLinks, 'the operator reconnected though its deployment was fine');
     assert.deepEqual(stage.visitor.states.slice(statesBefore), [], 'the visitor status changed though its deployment was fine');
     const next = await failoverTime(stage.visitor, stage.operator, faultAt, { to: 'primary' });
     record({ row: '2', scenario: 'standby (redundant) SIGKILL', measured: 'no switch; kill → next ack on primary', ms: next?.ms ?? null, via: next?.side, ...result });
@@ -126,7 +134,7 @@ test('3a. moderator killed: clients keep using the primary', async () => {
     const result = await finish(stage, state);
     const status = await stage.visitor.status();
     assert.equal(status.deployment, 'primary', 'without the moderator the primary is used');
-    assert.equal(stage.operator.deployment, 'primary');
+    await stage.operator.waitDeployment('primary', 1_000);
     const next = await failoverTime(stage.visitor, stage.operator, faultAt, { to: 'primary' });
     record({ row: '3a', scenario: 'moderator SIGKILL', measured: 'no switch; kill → next ack on primary', ms: next?.ms ?? null, via: next?.side, ...result });
   });
@@ -149,16 +157,7 @@ test('3b. moderator and primary killed together: clients bypass it and use the r
   });
 });
 
-// Known failing (runs, reported as TODO, does not fail the suite): the
-// visitor's session marked the primary down when it died and, while the
-// moderator answers, never probes it again, so it ignores both the
-// moderator's return to the primary and the redundant's `migrate` (routing
-// treats a deployment it believes down as unusable). The operator moves
-// back; the visitor stays on the redundant. Remove the todo once the session
-// re-probes a deployment the moderator or a migrate names.
-const ROW4_TODO = 'session never re-probes the primary while the moderator answers, so the visitor does not fail back';
-
-test('4. primary back online: synced back, made active after catch-up, chats move back', { todo: ROW4_TODO }, async () => {
+test('4. primary back online: synced back, made active after catch-up, chats move back', async () => {
   await withStage(chromium.browser, 'row4', {}, async (stage) => {
     const state = await beginChat(stage.visitor, stage.operator);
     await bothOn(stage, 'primary');
@@ -194,7 +193,7 @@ test('5. both deployments down: the widget keeps what is typed, reconnecting cal
     await stage.visitor.waitStatus((s) => s.state === 'reconnecting' || s.state === 'offline', 15_000, 'a reconnecting state');
     // Typed while nothing is up: kept, shown as not yet sent.
     state.sent.visitor.push(await stage.visitor.send('Are you still there?'));
-    state.sent.operator.push(stage.operator.say(state.chat, 'Typed while both were down'));
+    state.sent.operator.push(await stage.operator.write(state.chat, 'Typed while both were down'));
     state.sent.visitor.push(await stage.visitor.send('I will wait.'));
     await sleep(1_000);
     const held = await stage.visitor.transcript();
@@ -252,7 +251,7 @@ test('8. one deployment unreachable from the start: the widget loads from the ot
   await withStage(
     chromium.browser,
     'row8',
-    { proxies: true, visitor: false, beforeClients: (stage) => stage.cluster.freeze('primary') },
+    { proxies: true, visitor: false, consoleHome: 'redundant', beforeClients: (stage) => stage.cluster.freeze('primary') },
     async (stage) => {
       const openedAt = Date.now();
       await stage.openVisitor();

@@ -13,7 +13,7 @@ export async function beginChat(visitor, operator, { timeoutMs = 15_000 } = {}) 
   await visitor.open();
   const first = await visitor.send('Hello, is the blue kettle in stock?');
   const chat = await operator.acceptNext(timeoutMs);
-  const reply = operator.say(chat, 'Hi! Yes, all sizes. How can I help?');
+  const reply = await operator.write(chat, 'Hi! Yes, all sizes. How can I help?');
   const state = { chat, sent: { visitor: [first], operator: [reply] } };
   await waitDelivered(visitor, operator, state, timeoutMs);
   return state;
@@ -35,7 +35,9 @@ export function keepChatting(visitor, operator, state, { everyMs = 200 } = {}) {
           state.sent.visitor.push(await visitor.send(`visitor line ${n}`));
         } catch {}
       } else {
-        state.sent.operator.push(operator.say(state.chat, `operator line ${n}`));
+        try {
+          state.sent.operator.push(await operator.write(state.chat, `operator line ${n}`));
+        } catch {}
       }
       await sleep(everyMs);
     }
@@ -58,13 +60,14 @@ export async function waitDelivered(visitor, operator, state, timeoutMs = 20_000
     try {
       v = await visitor.transcript();
     } catch {}
-    o = operator.transcript(state.chat);
+    o = await operator.messages(state.chat).catch(() => o);
+    const unacked = await operator.unacked().catch(() => -1);
     const vIds = new Set(v.map((m) => m.id));
     const oIds = new Set(o.map((m) => m.id));
     const done =
       want.every((id) => vIds.has(id) && oIds.has(id)) &&
       v.every((m) => m.author !== 'visitor' || m.status !== 'sending') &&
-      operator.pending.size === 0 &&
+      unacked === 0 &&
       v.length === o.length;
     if (done) return;
     if (Date.now() > deadline) {
@@ -73,7 +76,7 @@ export async function waitDelivered(visitor, operator, state, timeoutMs = 20_000
       throw new Error(
         `not delivered within ${timeoutMs} ms: visitor lacks ${missingV.length} (${missingV.slice(0, 3)}), ` +
           `operator lacks ${missingO.length} (${missingO.slice(0, 3)}), visitor unacked ` +
-          `${v.filter((m) => m.author === 'visitor' && m.status === 'sending').length}, operator unacked ${operator.pending.size}, ` +
+          `${v.filter((m) => m.author === 'visitor' && m.status === 'sending').length}, operator unacked ${unacked}, ` +
           `lengths ${v.length}/${o.length}; operator errors: ${operator.errors.slice(-3).join('; ')}`,
       );
     }
@@ -87,7 +90,7 @@ export async function waitDelivered(visitor, operator, state, timeoutMs = 20_000
  */
 export async function assertSameTranscript(visitor, operator, state) {
   const v = await visitor.transcript();
-  const o = operator.transcript(state.chat);
+  const o = await operator.messages(state.chat);
   const vIds = v.map((m) => m.id);
   const oIds = o.map((m) => m.id);
   assert.equal(new Set(vIds).size, vIds.length, 'the visitor shows a message twice');
@@ -132,7 +135,7 @@ export async function failoverTime(visitor, operator, faultAt, { from = null, to
   await visitor.collect();
   const acks = [
     ...[...visitor.acks.values()].map((a) => ({ ...a, side: 'visitor' })),
-    ...operator.acks.map((a) => ({ ...a, side: 'operator' })),
+    ...(await operator.ackLog()).map((a) => ({ ...a, side: 'operator' })),
   ]
     .filter((a) => a.at >= faultAt && a.deployment && a.deployment !== from && (to === null || a.deployment === to))
     .sort((a, b) => a.at - b.at);

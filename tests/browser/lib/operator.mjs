@@ -379,6 +379,43 @@ export class OperatorClient {
     return this.link?.welcomed ? this.link.deployment : null;
   }
 
+  // The operator interface the failure-table rows use (shared with
+  // ConsoleOperator, the real console page): every call async.
+
+  /** Sends `text`; resolves to the message id. */
+  async write(chat, text) {
+    return this.say(chat, text);
+  }
+
+  /** [{id, author, text}] of the chat, in display order. */
+  async messages(chat) {
+    return this.transcript(chat).map((m) => ({ id: m.id, author: m.author.role, text: m.text }));
+  }
+
+  /** How many of the operator's messages are not yet acknowledged. */
+  async unacked() {
+    return this.pending.size;
+  }
+
+  /** Every acknowledgement: [{id, deployment, at}]. */
+  async ackLog() {
+    return this.acks;
+  }
+
+  /** How many times a link was established (1 = never switched). */
+  async linkCount() {
+    return this.connections.length;
+  }
+
+  async waitDeployment(deployment, timeoutMs) {
+    await this.waitFor(() => this.deployment === deployment, timeoutMs, `operator on ${deployment}`);
+  }
+
+  /** What to keep when a row fails. */
+  async artifacts() {
+    return { kind: 'node', connections: this.connections, errors: this.errors, acks: this.acks };
+  }
+
   async stop() {
     this.closed = true;
     clearInterval(this.timer);

@@ -6,6 +6,14 @@ import path from 'node:path';
 import { Cluster, REPO } from '../../../scripts/lib/cluster.mjs';
 import { Visitor } from './browser.mjs';
 import { OperatorClient } from './operator.mjs';
+import { ConsoleOperator } from './console-operator.mjs';
+
+/**
+ * Who plays the operator: `console` (default), the real console page in
+ * chromium, or `node`, a protocol client in this process
+ * (TWINLINE_OPERATOR=node), useful to tell a console problem from a relay one.
+ */
+export const OPERATOR_KIND = process.env.TWINLINE_OPERATOR ?? 'console';
 
 export const OPERATOR = { username: 'ada', name: 'Ada', password: 'correct horse battery' };
 
@@ -16,7 +24,7 @@ export const ARTIFACTS = path.join(REPO, 'tests', 'browser', 'artifacts');
  * Runs `body({cluster, visitor, operator, openVisitor})` on a fresh cluster.
  * `visitor: false` leaves opening the page to the body (`openVisitor()`).
  */
-export async function withStage(browser, name, { proxies = false, visitor: autoVisitor = true, beforeClients } = {}, body) {
+export async function withStage(browser, name, { proxies = false, visitor: autoVisitor = true, beforeClients, consoleHome } = {}, body) {
   const cluster = await Cluster.start({
     proxies,
     operators: [OPERATOR],
@@ -42,11 +50,19 @@ export async function withStage(browser, name, { proxies = false, visitor: autoV
   };
   try {
     if (beforeClients) await beforeClients(stage);
-    operator = new OperatorClient({
-      urls: { primary: cluster.url('primary'), redundant: cluster.url('redundant'), moderator: cluster.url('moderator') },
-      username: OPERATOR.username,
-      password: OPERATOR.password,
-    });
+    const urls = {
+      primary: cluster.url('primary'),
+      redundant: cluster.url('redundant'),
+      moderator: cluster.isRunning('moderator') ? cluster.url('moderator') : '',
+    };
+    if (OPERATOR_KIND === 'node') {
+      operator = new OperatorClient({ urls, username: OPERATOR.username, password: OPERATOR.password });
+    } else {
+      // The console is served by a relay; by the one that answers (row 8
+      // makes the primary unreachable from the start).
+      const home = consoleHome ?? 'primary';
+      operator = new ConsoleOperator(browser, `${cluster.url(home)}/console/?${new URLSearchParams(urls)}`, OPERATOR);
+    }
     await operator.start();
     if (autoVisitor) await stage.openVisitor();
     await body(stage);
@@ -84,9 +100,7 @@ async function keepArtifacts(name, stage) {
     );
   }
   if (stage.operator) {
-    fs.writeFileSync(
-      path.join(dir, 'operator.json'),
-      JSON.stringify({ connections: stage.operator.connections, errors: stage.operator.errors, acks: stage.operator.acks }, null, 2),
-    );
+    fs.writeFileSync(path.join(dir, 'operator.json'), JSON.stringify(await stage.operator.artifacts(), null, 2));
+    await stage.operator.page?.screenshot({ path: path.join(dir, 'console.png') }).catch(() => {});
   }
 }
