@@ -9,18 +9,18 @@
   "open close send setVisitor on".split(" ").forEach(function (m) {
     T[m] = T[m] || function () { T.q.push([m, [].slice.call(arguments)]); };
   });
-  function load(base, next) {
-    var timer = setTimeout(fallback, 3000);
+  function load(from, next) {
+    var timer = setTimeout(fallback, 3000), base;
     function fallback() {
       clearTimeout(timer);
       if (next && !booted) load(next);
       next = 0;
     }
-    base = base.replace(/\/$/, "") + "/pkg/twinline_widget";
+    base = from.replace(/\/$/, "") + "/pkg/twinline_widget";
     import(base + ".js").then(function (m) {
       return m.default({ module_or_path: base + "_bg.wasm" }).then(function () {
         clearTimeout(timer);
-        if (!booted) { booted = 1; m.boot(); }
+        if (!booted) { booted = 1; c.servedBy = from; m.boot(); }
       });
     }).catch(fallback);
   }

@@ -63,6 +63,10 @@ pub struct RawConfig {
     /// Panel heading overriding the default.
     #[serde(default)]
     pub title: Option<String>,
+    /// Set by the loader: the base URL the widget was loaded from (the
+    /// deployment that just answered), asked first for a visitor token.
+    #[serde(default)]
+    pub served_by: Option<String>,
 }
 
 /// A validated configuration.
@@ -82,6 +86,21 @@ pub struct WidgetConfig {
     pub lang: Option<String>,
     /// Panel heading overriding the default.
     pub title: Option<String>,
+    /// The loader got the widget from the redundant deployment (the primary
+    /// failed or was slow), so the redundant one is asked first for a token.
+    pub redundant_served: bool,
+}
+
+impl WidgetConfig {
+    /// The deployments to ask for a visitor token, in order: the one that
+    /// served the widget first (it just answered), else the primary first.
+    pub fn token_order(&self) -> [&(String, String); 2] {
+        if self.redundant_served {
+            [&self.redundant, &self.primary]
+        } else {
+            [&self.primary, &self.redundant]
+        }
+    }
 }
 
 /// Why a configuration is refused.
@@ -103,6 +122,7 @@ impl RawConfig {
         }
         let primary = base_url("primary", &self.primary)?;
         let redundant = base_url("redundant", &self.redundant)?;
+        let redundant_base = redundant.clone();
         let moderator = match self.moderator.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(url) => Some(base_url("moderator", url)?),
@@ -121,6 +141,11 @@ impl RawConfig {
             prechat: self.prechat,
             lang: self.lang.filter(|l| !l.trim().is_empty()),
             title: self.title.filter(|t| !t.trim().is_empty()),
+            redundant_served: self
+                .served_by
+                .as_deref()
+                .and_then(|url| base_url("servedBy", url).ok())
+                .is_some_and(|url| url == redundant_base),
         })
     }
 }
@@ -148,6 +173,25 @@ mod tests {
 
     fn parse(json: &str) -> Result<WidgetConfig, ConfigError> {
         serde_json::from_str::<RawConfig>(json).unwrap().validate()
+    }
+
+    #[test]
+    fn a_token_is_asked_first_from_the_deployment_that_served_the_widget() {
+        let base = r#""site":"demo","primary":"http://a.test","redundant":"http://b.test/""#;
+        let first = |json: &str| parse(json).expect("valid").token_order()[0].1.clone();
+        assert_eq!(first(&format!("{{{base}}}")), "http://a.test");
+        assert_eq!(
+            first(&format!(r#"{{{base},"servedBy":"http://b.test"}}"#)),
+            "http://b.test"
+        );
+        assert_eq!(
+            first(&format!(r#"{{{base},"servedBy":"http://a.test/"}}"#)),
+            "http://a.test"
+        );
+        assert_eq!(
+            first(&format!(r#"{{{base},"servedBy":"not a url"}}"#)),
+            "http://a.test"
+        );
     }
 
     #[test]

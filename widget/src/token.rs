@@ -2,9 +2,10 @@
 //!
 //! A token kept in localStorage is used as it is while it is valid, so a
 //! reload continues the same chat without asking anyone, even while both
-//! deployments are down. Otherwise the widget asks the primary and then the
-//! redundant deployment (either signs tokens both accept), passing the old
-//! token so the relay can keep the same visitor and chat.
+//! deployments are down. Otherwise the widget asks the deployment that served
+//! it (the primary unless the loader had to fall back), then the other
+//! (either signs tokens both accept), passing the old token so the relay can
+//! keep the same visitor and chat.
 
 use crate::config::WidgetConfig;
 use crate::js;
@@ -38,7 +39,7 @@ pub async fn obtain(config: &WidgetConfig, store: &Store) -> Result<VisitorToken
         token: old,
     };
     let mut errors = Vec::new();
-    for (_, base) in [&config.primary, &config.redundant] {
+    for (_, base) in config.token_order() {
         let url = format!("{base}/v1/visitor/token");
         match net::json::<_, VisitorTokenResponse>(&url, Some(&request), TIMEOUT_MS).await {
             Ok(token) => {

@@ -27,6 +27,7 @@ fn config(site: &str) -> WidgetConfig {
         prechat: Prechat::Off,
         lang: Some("en".into()),
         title: None,
+        served_by: None,
     }
     .validate()
     .unwrap()
