@@ -215,6 +215,39 @@ describe('operator console', { timeout: 180_000 }, () => {
     await bob.waitState((s) => !s.chats.some((c) => c.chat === chat), 10_000, 'forgotten');
   });
 
+  it('with everyone away, a visitor gets the offline form and the note reaches the inbox as text', async () => {
+    for (const page of [ada, bob]) await page.page.locator('#available').uncheck();
+    await ada.waitState((s) => s.operatorsOnline === 0, 10_000, 'nobody online');
+
+    const late = await Visitor.open(chromium.browser, cluster.demoUrl({ prechat: 'off' }));
+    late.page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      d.dismiss().catch(() => {});
+    });
+    try {
+      await late.open();
+      const form = late.page.locator('form.offline');
+      await form.waitFor({ state: 'visible', timeout: 15_000 });
+      await form.locator('input[type=text]').fill(HOSTILE);
+      await form.locator('input[type=email]').fill('late@example.com');
+      await form.locator('textarea').fill(`Do you ship to Oslo? ${HOSTILE}`);
+      await form.getByRole('button', { name: 'Leave message' }).click();
+      await late.page.getByText('Thank you! We will get back to you by email.').waitFor({ timeout: 15_000 });
+    } finally {
+      await late.close();
+    }
+
+    const state = await ada.waitState((s) => s.inbox.some((n) => n.email === 'late@example.com'), 15_000, 'the note');
+    const note = state.inbox.find((n) => n.email === 'late@example.com');
+    assert.equal(note.name, HOSTILE);
+    const shown = ada.page.locator('#inbox > li').filter({ hasText: 'late@example.com' });
+    assert.equal(await shown.locator('.text').textContent(), `Do you ship to Oslo? ${HOSTILE}`);
+    assert.equal(await shown.locator('strong').textContent(), HOSTILE);
+    assert.equal(await ada.page.locator('img').count(), 0, 'no element made from the note');
+    for (const page of [ada, bob]) await page.page.locator('#available').check();
+    await ada.waitState((s) => s.operatorsOnline === 2, 10_000, 'both back online');
+  });
+
   it('never ran visitor text as markup', () => {
     for (const page of [ada, bob]) {
       assert.deepEqual(page.dialogs, [], `${page.name}: no alert`);
