@@ -9,6 +9,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use twinline_core::Millis;
+use twinline_core::protocol::FrameSource;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::{Closure, JsValue, wasm_bindgen};
 
@@ -77,7 +78,39 @@ pub fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String, String> {
 /// their source text where the browser offers it (exact), else from the
 /// float (rounded, but readable).
 pub fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-    let js = js_sys::JSON::parse(text).map_err(|_| "not JSON".to_string())?;
+    JsonValue::parse(text)?.read()
+}
+
+/// JSON text parsed once by the browser, readable as several types (a
+/// server frame is read as its tag, then as its variant's fields).
+pub struct JsonValue<'a> {
+    text: &'a str,
+    value: JsValue,
+}
+
+impl<'a> JsonValue<'a> {
+    /// `JSON.parse` of `text`.
+    pub fn parse(text: &'a str) -> Result<JsonValue<'a>, String> {
+        let value = js_sys::JSON::parse(text).map_err(|_| "not JSON".to_string())?;
+        Ok(JsonValue { text, value })
+    }
+
+    /// The value as `T`, every integer exact (see [`from_json`]).
+    pub fn read<T: DeserializeOwned>(&self) -> Result<T, String> {
+        read_exact(self.text, self.value.clone())
+    }
+}
+
+impl FrameSource for JsonValue<'_> {
+    type Error = String;
+
+    fn read<T: DeserializeOwned>(&mut self) -> Result<T, String> {
+        JsonValue::read(self)
+    }
+}
+
+/// `js` (parsed from `text`) as `T`; see [`from_json`].
+fn read_exact<T: DeserializeOwned>(text: &str, js: JsValue) -> Result<T, String> {
     let first = match from_js(js) {
         Ok(value) => return Ok(value),
         Err(error) => error,

@@ -8,10 +8,12 @@
 //! instead of dropping the connection. Parsing never panics.
 
 mod client;
+mod decode;
 mod http;
 mod server;
 
 pub use client::{ChatResume, ClientFrame};
+pub use decode::{FrameSource, JsonText, VariantText, decode_server_frame};
 pub use http::{
     ActiveDeployment, DeploymentRole, DeploymentState, Health, LoginRequest, LoginResponse,
     ReplicationLag, VisitorTokenRequest, VisitorTokenResponse,
@@ -78,5 +80,7 @@ fn to_json<T: serde::Serialize>(frame: &T) -> String {
     serde_json::to_string(frame).unwrap_or_else(|_| String::from("{}"))
 }
 
+#[cfg(test)]
+mod decode_tests;
 #[cfg(test)]
 mod tests;

@@ -9,12 +9,17 @@
 
 use crate::id::{ChatId, OfflineId};
 use crate::model::{ChatState, ChatStatus, OfflineNote, VisitorInfo};
-use crate::protocol::ClientFrame;
+use crate::protocol::{ClientFrame, VariantText};
 use serde::{Deserialize, Serialize};
 
 /// An operator's (or visitor's) request about a chat's status.
+///
+/// Stored in snapshots as `{"do": "transfer", "chat": ..., "to": ...}`.
+/// Written by the derive; read through [`IntentRecord`], which takes the
+/// same objects without serde's buffering of tagged enums (that buffering
+/// is a large part of the browser bundle).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "do", rename_all = "snake_case")]
+#[serde(tag = "do", rename_all = "snake_case", try_from = "IntentRecord")]
 pub enum Intent {
     /// Take the chat.
     Accept {
@@ -33,6 +38,38 @@ pub enum Intent {
         /// Their username.
         to: String,
     },
+}
+
+/// An [`Intent`] as stored, every variant's fields in one struct.
+#[derive(Deserialize)]
+struct IntentRecord {
+    #[serde(rename = "do")]
+    kind: String,
+    chat: ChatId,
+    #[serde(default)]
+    to: VariantText,
+}
+
+impl TryFrom<IntentRecord> for Intent {
+    type Error = String;
+
+    /// The derive's checks and wording: a known `do`, and `to` for a transfer.
+    fn try_from(record: IntentRecord) -> Result<Intent, String> {
+        let IntentRecord {
+            kind,
+            chat,
+            to: VariantText(to),
+        } = record;
+        match (kind.as_str(), to) {
+            ("accept", _) => Ok(Intent::Accept { chat }),
+            ("close", _) => Ok(Intent::Close { chat }),
+            ("transfer", Some(to)) => Ok(Intent::Transfer { chat, to }),
+            ("transfer", None) => Err("missing field `to`".into()),
+            _ => Err(format!(
+                "unknown variant `{kind}`, expected one of `accept`, `close`, `transfer`"
+            )),
+        }
+    }
 }
 
 impl Intent {
@@ -188,6 +225,72 @@ mod tests {
         });
         assert!(!out.settle_status(chat(), &status(ChatState::Active, Some("ann")), "ann"));
         assert!(out.settle_status(chat(), &status(ChatState::Active, Some("bob")), "ann"));
+    }
+
+    /// The derive `Intent` had before it was read through `IntentRecord`.
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(tag = "do", rename_all = "snake_case")]
+    enum DerivedIntent {
+        Accept { chat: ChatId },
+        Close { chat: ChatId },
+        Transfer { chat: ChatId, to: String },
+    }
+
+    impl From<DerivedIntent> for Intent {
+        fn from(intent: DerivedIntent) -> Intent {
+            match intent {
+                DerivedIntent::Accept { chat } => Intent::Accept { chat },
+                DerivedIntent::Close { chat } => Intent::Close { chat },
+                DerivedIntent::Transfer { chat, to } => Intent::Transfer { chat, to },
+            }
+        }
+    }
+
+    #[test]
+    fn intents_read_back_as_the_derive_read_them() {
+        let chat = serde_json::to_string(&chat()).unwrap();
+        let written = [
+            Intent::Accept { chat: self::chat() },
+            Intent::Close { chat: self::chat() },
+            Intent::Transfer {
+                chat: self::chat(),
+                to: "bob".into(),
+            },
+        ]
+        .map(|intent| serde_json::to_string(&intent).unwrap());
+        let mut texts: Vec<String> = written.to_vec();
+        for kind in ["accept", "close", "transfer", "teleport", "Accept", ""] {
+            for rest in [
+                format!(r#","chat":{chat}"#),
+                format!(r#","chat":{chat},"to":"bob""#),
+                format!(r#","chat":{chat},"to":null"#),
+                format!(r#","chat":{chat},"to":5"#),
+                r#","to":"bob""#.to_string(),
+                r#","chat":"nope","to":"bob""#.to_string(),
+                format!(r#","chat":{chat},"to":"bob","later":[1]"#),
+                String::new(),
+            ] {
+                texts.push(format!(r#"{{"do":"{kind}"{rest}}}"#));
+            }
+        }
+        texts.extend(["{}", "[]", "null", "{", r#"{"do":5}"#].map(String::from));
+        for text in &texts {
+            let ours = serde_json::from_str::<Intent>(text).map_err(|e| e.to_string());
+            let derived = serde_json::from_str::<DerivedIntent>(text)
+                .map(Intent::from)
+                .map_err(|e| e.to_string());
+            assert_eq!(
+                ours.is_ok(),
+                derived.is_ok(),
+                "{text}: {ours:?} / {derived:?}"
+            );
+            if ours.is_ok() {
+                assert_eq!(ours, derived, "{text}");
+            }
+        }
+        for text in &written {
+            assert!(serde_json::from_str::<Intent>(text).is_ok(), "{text}");
+        }
     }
 
     #[test]

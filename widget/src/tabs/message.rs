@@ -3,10 +3,15 @@
 
 use crate::view::View;
 use serde::{Deserialize, Serialize};
+use twinline_core::protocol::VariantText;
 
 /// One message between the tabs of a site.
+///
+/// Written by the derive (`{"t": "view", "from": ..., ...}`); read through
+/// [`TabRecord`], which takes the same objects without serde's buffering of
+/// tagged enums (a large part of the bundle).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case")]
+#[serde(tag = "t", rename_all = "snake_case", try_from = "TabRecord")]
 pub enum TabMessage {
     /// Leader → all: the chat as it stands.
     View {
@@ -64,6 +69,60 @@ pub enum TabMessage {
     },
 }
 
+/// A [`TabMessage`] as sent, every variant's fields in one struct. Fields a
+/// variant does not have are skipped whatever they hold, as the derive
+/// skips them, except `view`, which must be a view where present.
+#[derive(Deserialize)]
+struct TabRecord {
+    t: String,
+    from: String,
+    #[serde(default)]
+    view: Option<View>,
+    #[serde(default)]
+    name: VariantText,
+    #[serde(default)]
+    email: VariantText,
+    #[serde(default)]
+    page: VariantText,
+    #[serde(default)]
+    text: VariantText,
+}
+
+impl TryFrom<TabRecord> for TabMessage {
+    type Error = String;
+
+    fn try_from(record: TabRecord) -> Result<TabMessage, String> {
+        let TabRecord { t, from, view, .. } = record;
+        let field = |value: VariantText, name: &str| {
+            value.0.ok_or_else(|| format!("missing field `{name}`"))
+        };
+        Ok(match t.as_str() {
+            "view" => TabMessage::View {
+                from,
+                view: view.ok_or("missing field `view`")?,
+            },
+            "hello" => TabMessage::Hello { from },
+            "unsent" => TabMessage::Unsent { from },
+            "typing" => TabMessage::Typing { from },
+            "visitor" => TabMessage::Visitor {
+                from,
+                name: field(record.name, "name")?,
+                email: field(record.email, "email")?,
+                page: field(record.page, "page")?,
+            },
+            "offline" => TabMessage::Offline {
+                from,
+                name: field(record.name, "name")?,
+                email: field(record.email, "email")?,
+                text: field(record.text, "text")?,
+            },
+            "new_chat" => TabMessage::NewChat { from },
+            "bye" => TabMessage::Bye { from },
+            _ => return Err(format!("unknown tab message `{t}`")),
+        })
+    }
+}
+
 impl TabMessage {
     /// The sending tab.
     pub fn from(&self) -> &str {
@@ -91,5 +150,53 @@ mod tests {
         assert_eq!(json, r#"{"t":"unsent","from":"t1"}"#);
         assert_eq!(serde_json::from_str::<TabMessage>(&json).unwrap(), message);
         assert_eq!(message.from(), "t1");
+    }
+
+    #[test]
+    fn every_message_reads_back_and_odd_ones_are_refused() {
+        let from = || String::from("t1");
+        let messages = [
+            TabMessage::View {
+                from: from(),
+                view: View::default(),
+            },
+            TabMessage::Hello { from: from() },
+            TabMessage::Unsent { from: from() },
+            TabMessage::Typing { from: from() },
+            TabMessage::Visitor {
+                from: from(),
+                name: "Ann".into(),
+                email: "a@b.c".into(),
+                page: "/".into(),
+            },
+            TabMessage::Offline {
+                from: from(),
+                name: "Ann".into(),
+                email: "a@b.c".into(),
+                text: "hi".into(),
+            },
+            TabMessage::NewChat { from: from() },
+            TabMessage::Bye { from: from() },
+        ];
+        for message in messages {
+            let json = serde_json::to_string(&message).unwrap();
+            assert_eq!(serde_json::from_str::<TabMessage>(&json).unwrap(), message);
+        }
+        // Fields another variant has are skipped, whatever they hold.
+        assert_eq!(
+            serde_json::from_str::<TabMessage>(r#"{"t":"hello","from":"t1","name":5}"#).unwrap(),
+            TabMessage::Hello { from: from() }
+        );
+        for text in [
+            r#"{"t":"visitor","from":"t1","name":"Ann","email":"a@b.c"}"#,
+            r#"{"t":"visitor","from":"t1","name":5,"email":"a@b.c","page":"/"}"#,
+            r#"{"t":"view","from":"t1"}"#,
+            r#"{"t":"teleport","from":"t1"}"#,
+            r#"{"t":"hello"}"#,
+            r#"{"from":"t1"}"#,
+            "[]",
+        ] {
+            assert!(serde_json::from_str::<TabMessage>(text).is_err(), "{text}");
+        }
     }
 }
