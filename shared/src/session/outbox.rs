@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// An operator's (or visitor's) request about a chat's status.
 ///
 /// Stored in snapshots as `{"do": "transfer", "chat": ..., "to": ...}`.
-/// Written by the derive; read through [`IntentRecord`], which takes the
+/// Written by the derive; read through `IntentRecord`, which takes the
 /// same objects without serde's buffering of tagged enums (that buffering
 /// is a large part of the browser bundle).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use twinline_core::protocol::VariantText;
 /// One message between the tabs of a site.
 ///
 /// Written by the derive (`{"t": "view", "from": ..., ...}`); read through
-/// [`TabRecord`], which takes the same objects without serde's buffering of
+/// `TabRecord`, which takes the same objects without serde's buffering of
 /// tagged enums (a large part of the bundle).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case", try_from = "TabRecord")]
