@@ -281,3 +281,42 @@ async fn a_reload_in_the_middle_of_a_failover_continues_the_chat() {
     assert_eq!(reloaded.transcript(chat), all);
     relay_holds(&pair.redundant, &all).await;
 }
+
+/// An operator away while a visitor wrote far more than one frame can hold
+/// (here ~600 KB) comes back: the welcome carries what fits and the rest
+/// follows as messages. Then a failover: nothing lost, nothing doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_catches_up_on_more_than_one_frame_holds() {
+    const LINES: usize = 200;
+    let mut pair = Pair::start(&[]);
+    pair.primary.add_operator("ann", "Ann", PASSWORD);
+    let target = target(&pair.primary.url(), &pair.redundant.url(), None);
+    let (visitor, operator, chat) = chatting(&target).await;
+    converged(&visitor, &operator, chat, 1).await;
+    let snapshot = operator.wait_snapshot(LIMIT, |s| !s.chats.is_empty()).await;
+    operator.stop();
+
+    let long = "x".repeat(3_000);
+    for i in 0..LINES {
+        visitor.say(chat, &format!("{i} {long}"));
+    }
+    visitor
+        .wait(LIMIT, "every visitor line acked", |s| {
+            s.pending_count() == 0
+        })
+        .await;
+
+    let operator = NativeClient::restore(&target, Role::Operator, snapshot, 9);
+    operator
+        .wait(LIMIT, "the operator to catch up", |s| {
+            s.transcript(chat).is_some_and(|t| t.len() == LINES + 1)
+        })
+        .await;
+    operator.wait_connected(Some(Primary), LIMIT).await;
+
+    pair.primary.kill9();
+    operator.say(chat, "still here after the failover");
+    let ids = converged(&visitor, &operator, chat, LINES + 2).await;
+    assert_eq!(operator.link(), (LinkState::Connected, Some(Redundant)));
+    relay_holds(&pair.redundant, &ids).await;
+}

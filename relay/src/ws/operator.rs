@@ -3,7 +3,7 @@
 
 use super::client::{Client, OperatorAuth};
 use super::fanout;
-use super::sync::{chat_record, chat_sync, write_chat};
+use super::sync::{WELCOME_MISSING_BUDGET, chat_record, chat_sync, split_welcome, write_chat};
 use crate::hub::OperatorPresence;
 use crate::state::Shared;
 use crate::store::reads;
@@ -70,6 +70,7 @@ pub(super) async fn welcome(
             }
         }
     }
+    let overflow = split_welcome(&mut syncs, WELCOME_MISSING_BUDGET);
     client
         .reply(&ServerFrame::Welcome {
             v: PROTOCOL_VERSION,
@@ -81,6 +82,9 @@ pub(super) async fn welcome(
             operators_online: state.hub.operators_online().len() as u32,
         })
         .await;
+    for msg in overflow {
+        client.reply(&ServerFrame::Message { msg }).await;
+    }
     state.hub.mark_welcomed(client.key);
     if let Ok(chats) = state
         .store

@@ -5,13 +5,19 @@
 //! client has that the relay does not (`lacking`), which the client then
 //! replays. This is how a failover loses nothing: whichever side has a
 //! message, both have it after one exchange.
+//!
+//! A client that was away long, or an operator holding many long chats, can
+//! be missing more than one frame may carry (`MAX_FRAME_BYTES`, which
+//! clients enforce too). [`split_welcome`] keeps the welcome within
+//! [`WELCOME_MISSING_BUDGET`] and the rest follows as ordinary `message`
+//! frames, which clients merge by id like any other.
 
 use crate::state::Shared;
 use crate::store::records::{ChatRecord, Record};
 use crate::store::{StoreError, reads};
 use std::collections::BTreeSet;
-use twinline_core::protocol::ChatSync;
-use twinline_core::{ChatId, ChatStatus, MessageId, VisitorInfo};
+use twinline_core::protocol::{ChatSync, MAX_FRAME_BYTES};
+use twinline_core::{ChatId, ChatStatus, Message, MessageId, VisitorInfo};
 
 /// Builds the sync of one chat for a client holding `have`.
 pub async fn chat_sync(
@@ -59,5 +65,112 @@ pub async fn write_chat(state: &Shared, record: ChatRecord) -> Result<ChatRecord
     match applied.record {
         Record::Chat(merged) => Ok(merged),
         _ => Err(StoreError::Closed),
+    }
+}
+
+/// Bytes of `missing` messages a welcome carries at most; half the frame
+/// limit leaves room for the headers, registers and `lacking` ids.
+pub const WELCOME_MISSING_BUDGET: usize = MAX_FRAME_BYTES / 2;
+
+/// Takes out of `syncs` the missing messages past `budget` bytes (in chat
+/// order, oldest kept first), to be sent after the welcome as `message`
+/// frames.
+pub fn split_welcome(syncs: &mut [ChatSync], budget: usize) -> Vec<Message> {
+    let mut used = 0;
+    let mut overflow = Vec::new();
+    for sync in syncs.iter_mut() {
+        let keep = sync
+            .missing
+            .iter()
+            .take_while(|msg| {
+                used += approximate_json_bytes(msg);
+                used <= budget
+            })
+            .count();
+        overflow.extend(sync.missing.drain(keep..));
+    }
+    overflow
+}
+
+/// A message's JSON size, estimated from above without serialising it: text
+/// and name twice (room for escapes) plus the fixed fields (ids, author,
+/// clocks) generously.
+fn approximate_json_bytes(msg: &Message) -> usize {
+    2 * msg.text.len() + 2 * msg.author.name.len() + 256
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use twinline_core::{Author, ChatId, Lamport, Millis, Role};
+
+    fn sync(chat: ChatId, texts: usize) -> ChatSync {
+        ChatSync {
+            chat,
+            status: ChatStatus::default(),
+            visitor: VisitorInfo::default(),
+            missing: (0..texts)
+                .map(|i| Message {
+                    id: MessageId::new(Millis(i as u64), chat.0.0 + i as u128),
+                    chat,
+                    author: Author {
+                        role: Role::Visitor,
+                        id: "v".into(),
+                        name: String::new(),
+                    },
+                    text: "x".repeat(1_000),
+                    lamport: Lamport(i as u64 + 1),
+                    at: Millis(i as u64),
+                })
+                .collect(),
+            lacking: vec![],
+        }
+    }
+
+    #[test]
+    fn a_welcome_too_large_for_one_frame_sends_the_rest_as_messages() {
+        let chats = [ChatId::new(Millis(1), 1), ChatId::new(Millis(2), 2)];
+        let mut syncs = vec![sync(chats[0], 300), sync(chats[1], 300)];
+        let all: Vec<MessageId> = syncs
+            .iter()
+            .flat_map(|s| s.missing.iter().map(|m| m.id))
+            .collect();
+        let overflow = split_welcome(&mut syncs, WELCOME_MISSING_BUDGET);
+        assert!(!overflow.is_empty());
+        let frame = twinline_core::protocol::ServerFrame::Welcome {
+            v: twinline_core::protocol::PROTOCOL_VERSION,
+            deployment: "p".into(),
+            role: twinline_core::protocol::DeploymentRole::Primary,
+            epoch: 1,
+            you: Author {
+                role: Role::Operator,
+                id: "ada".into(),
+                name: "Ada".into(),
+            },
+            chats: syncs.clone(),
+            operators_online: 1,
+        };
+        let json = serde_json::to_string(&frame).expect("json");
+        assert!(
+            json.len() <= MAX_FRAME_BYTES,
+            "welcome of {} bytes",
+            json.len()
+        );
+        let mut sent: Vec<MessageId> = syncs
+            .iter()
+            .flat_map(|s| s.missing.iter().map(|m| m.id))
+            .chain(overflow.iter().map(|m| m.id))
+            .collect();
+        sent.sort();
+        let mut all = all;
+        all.sort();
+        assert_eq!(sent, all, "every message is sent exactly once");
+    }
+
+    #[test]
+    fn a_small_welcome_is_left_whole() {
+        let mut syncs = vec![sync(ChatId::new(Millis(1), 1), 20)];
+        assert!(split_welcome(&mut syncs, WELCOME_MISSING_BUDGET).is_empty());
+        assert_eq!(syncs[0].missing.len(), 20);
     }
 }

@@ -2,7 +2,7 @@
 
 use super::client::{Client, VisitorAuth};
 use super::operator;
-use super::sync::{chat_record, chat_sync, write_chat};
+use super::sync::{WELCOME_MISSING_BUDGET, chat_record, chat_sync, split_welcome, write_chat};
 use crate::store::records::{ChatRecord, Record};
 use std::ops::ControlFlow;
 use twinline_core::model::{check_field, check_text};
@@ -61,16 +61,21 @@ pub(super) async fn welcome(
     };
     state.hub.subscribe(client.key, auth.chat);
     let you = author(auth, &sync.visitor.name);
+    let mut chats = vec![sync];
+    let overflow = split_welcome(&mut chats, WELCOME_MISSING_BUDGET);
     let welcome = ServerFrame::Welcome {
         v: PROTOCOL_VERSION,
         deployment: state.config.name.clone(),
         role: state.config.role,
         epoch: state.store.epoch(),
         you,
-        chats: vec![sync],
+        chats,
         operators_online: state.hub.operators_online().len() as u32,
     };
     client.reply(&welcome).await;
+    for msg in overflow {
+        client.reply(&ServerFrame::Message { msg }).await;
+    }
     state.hub.mark_welcomed(client.key);
     if let Some(to) = state.drain_target() {
         client

@@ -75,13 +75,26 @@ impl Chats {
         Some(chat)
     }
 
-    /// `resume` for `hello`: every chat and the ids held of it.
+    /// `resume` for `hello`: every chat and the ids held of it, at most
+    /// [`HELLO_HAVE_LIMIT`] ids in all so the hello fits in one frame.
+    ///
+    /// Past the limit each chat names only its newest ids, shared out
+    /// evenly. Nothing is lost by that: the relay sends again the older
+    /// messages it thinks are missing (merged by id, so no duplicate), and
+    /// what a relay can lack after a failover is what was written last,
+    /// which is always named. Unacked messages are replayed regardless.
     pub(crate) fn resume(&self) -> Vec<ChatResume> {
+        let lengths: Vec<usize> = self.chats.values().map(|c| c.transcript.len()).collect();
+        let per_chat = even_share(&lengths, HELLO_HAVE_LIMIT);
         self.chats
             .iter()
-            .map(|(chat, local)| ChatResume {
-                chat: *chat,
-                have: local.transcript.ids(),
+            .map(|(chat, local)| {
+                let ids = local.transcript.ids();
+                let skip = ids.len().saturating_sub(per_chat);
+                ChatResume {
+                    chat: *chat,
+                    have: ids[skip..].to_vec(),
+                }
             })
             .collect()
     }
@@ -147,5 +160,38 @@ impl Chats {
             }
         }
         true
+    }
+}
+
+/// Ids a `hello` names at most: about 30 bytes each in JSON, so a hello of
+/// this many stays well inside `MAX_FRAME_BYTES` (128 KiB).
+pub(crate) const HELLO_HAVE_LIMIT: usize = 3_000;
+
+/// The largest `k` with `sum(min(len, k)) <= limit` (every chat keeps up to
+/// `k` of its newest ids); `usize::MAX` when everything fits.
+fn even_share(lengths: &[usize], limit: usize) -> usize {
+    if lengths.iter().sum::<usize>() <= limit {
+        return usize::MAX;
+    }
+    let fits = |k: usize| lengths.iter().map(|&n| n.min(k)).sum::<usize>() <= limit;
+    let (mut low, mut high) = (0, limit);
+    while low < high {
+        let mid = (low + high).div_ceil(2);
+        if fits(mid) { low = mid } else { high = mid - 1 }
+    }
+    low
+}
+
+#[cfg(test)]
+mod resume_tests {
+    use super::even_share;
+
+    #[test]
+    fn ids_are_shared_out_evenly_past_the_limit() {
+        assert_eq!(even_share(&[10, 20], 100), usize::MAX);
+        assert_eq!(even_share(&[1_000, 1_000, 1_000, 10], 3_000), 996);
+        assert_eq!(even_share(&[5_000], 3_000), 3_000);
+        let k = even_share(&[400; 10], 3_000);
+        assert_eq!(k, 300);
     }
 }

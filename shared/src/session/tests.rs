@@ -483,6 +483,60 @@ fn a_migrate_back_to_a_deployment_seen_down_probes_it_then_moves() {
 }
 
 #[test]
+fn a_hello_names_at_most_the_limit_of_ids_and_always_the_newest() {
+    let mut s = operator_session();
+    let start = drain(&mut s);
+    let (conn, _) = establish(&mut s, Millis(10), &start);
+    let many: Vec<Message> = (0..4_000u64)
+        .map(|i| Message {
+            id: MessageId::new(Millis(100 + i), u128::from(i)),
+            chat: chat(),
+            author: visitor(),
+            text: format!("line {i}"),
+            lamport: Lamport(i + 1),
+            at: Millis(100 + i),
+        })
+        .collect();
+    let newest = many.last().expect("some").id;
+    for msg in many {
+        s.handle(
+            Millis(20),
+            Input::Frame {
+                conn,
+                frame: ServerFrame::Message { msg },
+            },
+        );
+    }
+    s.handle(Millis(30), Input::Closed { conn });
+    let mut actions = drain(&mut s);
+    let mut now = Millis(30);
+    while connects(&actions).is_empty() {
+        now = s.poll_timeout().expect("a timer");
+        s.handle_timeout(now);
+        actions.extend(drain(&mut s));
+    }
+    let (next, _) = *connects(&actions).last().expect("a connect");
+    s.handle(now, Input::Opened { conn: next });
+    let hello = sent(&drain(&mut s), next);
+    let Some(ClientFrame::Hello { resume, .. }) = hello.first() else {
+        panic!("hello first: {hello:?}");
+    };
+    let have = &resume
+        .iter()
+        .find(|r| r.chat == chat())
+        .expect("the chat")
+        .have;
+    assert_eq!(have.len(), 3_000);
+    assert_eq!(have.last(), Some(&newest), "the newest is always named");
+    let json = serde_json::to_string(&hello[0]).expect("json");
+    assert!(
+        json.len() <= crate::protocol::MAX_FRAME_BYTES,
+        "hello of {} bytes",
+        json.len()
+    );
+}
+
+#[test]
 fn a_reload_continues_the_chat_with_unsent_messages() {
     let mut s = visitor_session(false);
     drain(&mut s);
