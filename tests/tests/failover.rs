@@ -320,3 +320,41 @@ async fn an_operator_catches_up_on_more_than_one_frame_holds() {
     assert_eq!(operator.link(), (LinkState::Connected, Some(Redundant)));
     relay_holds(&pair.redundant, &ids).await;
 }
+
+/// A chat longer than one frame is accepted by an operator who never saw
+/// it: the `chat` frame carries what fits and the rest follows as messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_longer_than_one_frame_reaches_the_operator_who_accepts_it() {
+    const LINES: usize = 200;
+    let mut pair = Pair::start(&[]);
+    pair.primary.add_operator("ann", "Ann", PASSWORD);
+    let target = target(&pair.primary.url(), &pair.redundant.url(), None);
+    let visitor = NativeClient::visitor(&target, 11).await;
+    let chat = visitor.own_chat();
+    visitor.wait_connected(None, LIMIT).await;
+    let long = "y".repeat(3_000);
+    for i in 0..LINES {
+        visitor.say(chat, &format!("{i} {long}"));
+    }
+    visitor
+        .wait(LIMIT, "every visitor line acked", |s| {
+            s.pending_count() == 0
+        })
+        .await;
+
+    let operator = NativeClient::operator(&target, "ann", PASSWORD, 12).await;
+    operator.with(|s, now| s.set_availability(now, true));
+    operator
+        .wait(LIMIT, "the chat in the queue", |s| {
+            s.queue().iter().any(|q| q.chat == chat)
+        })
+        .await;
+    operator.with(|s, now| s.accept(now, chat));
+    operator
+        .wait(LIMIT, "the whole transcript", |s| {
+            s.transcript(chat).is_some_and(|t| t.len() == LINES)
+        })
+        .await;
+    operator.say(chat, "sorry for the wait");
+    converged(&visitor, &operator, chat, LINES + 1).await;
+}

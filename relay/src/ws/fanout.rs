@@ -3,7 +3,7 @@
 //! presence, and chat headers (status, visitor details, a new owner).
 
 use super::operator::{INBOX_LIMIT, QUEUE_LIMIT};
-use super::sync::chat_sync;
+use super::sync::{chat_frames, chat_sync};
 use crate::state::Shared;
 use crate::store::reads;
 use crate::store::records::ChatRecord;
@@ -76,12 +76,13 @@ pub fn chat_header(state: &Shared, chat: &ChatRecord) {
         let id = chat.id;
         tokio::spawn(async move {
             if let Ok(sync) = chat_sync(&state, id, &[]).await {
+                let frames = chat_frames(sync);
                 for key in state.hub.operator_keys(&owner) {
                     if !state.hub.follows(key, id) {
                         state.hub.subscribe(key, id);
-                        state
-                            .hub
-                            .send_to(key, &ServerFrame::Chat { sync: sync.clone() });
+                        for frame in &frames {
+                            state.hub.send_to(key, frame);
+                        }
                     }
                 }
             }

@@ -3,7 +3,9 @@
 
 use super::client::{Client, OperatorAuth};
 use super::fanout;
-use super::sync::{WELCOME_MISSING_BUDGET, chat_record, chat_sync, split_welcome, write_chat};
+use super::sync::{
+    WELCOME_MISSING_BUDGET, chat_frames, chat_record, chat_sync, split_welcome, write_chat,
+};
 use crate::hub::OperatorPresence;
 use crate::state::Shared;
 use crate::store::reads;
@@ -221,9 +223,9 @@ async fn accept(client: &Client, auth: &OperatorAuth, chat: ChatId) {
     .await;
     state.hub.subscribe(client.key, chat);
     if let Ok(sync) = chat_sync(state, chat, &[]).await {
-        state
-            .hub
-            .publish_operator(&auth.username, &ServerFrame::Chat { sync });
+        for frame in chat_frames(sync) {
+            state.hub.publish_operator(&auth.username, &frame);
+        }
     }
 }
 
@@ -259,8 +261,14 @@ async fn transfer(client: &Client, chat: ChatId, to: String) {
         return;
     }
     if let Ok(sync) = chat_sync(state, chat, &[]).await {
-        for key in state.hub.publish_operator(&to, &ServerFrame::Chat { sync }) {
-            state.hub.subscribe(key, chat);
+        let mut frames = chat_frames(sync).into_iter();
+        if let Some(first) = frames.next() {
+            for key in state.hub.publish_operator(&to, &first) {
+                state.hub.subscribe(key, chat);
+            }
+        }
+        for frame in frames {
+            state.hub.publish_operator(&to, &frame);
         }
     }
 }

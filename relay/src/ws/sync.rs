@@ -92,6 +92,19 @@ pub fn split_welcome(syncs: &mut [ChatSync], budget: usize) -> Vec<Message> {
     overflow
 }
 
+/// A whole chat for an operator who just got it (accepted, transferred, or
+/// assigned elsewhere): the `chat` frame with what fits, then the rest of
+/// the transcript as `message` frames, every frame within the limit.
+pub fn chat_frames(sync: ChatSync) -> Vec<twinline_core::protocol::ServerFrame> {
+    use twinline_core::protocol::ServerFrame;
+    let mut syncs = [sync];
+    let overflow = split_welcome(&mut syncs, WELCOME_MISSING_BUDGET);
+    let [sync] = syncs;
+    std::iter::once(ServerFrame::Chat { sync })
+        .chain(overflow.into_iter().map(|msg| ServerFrame::Message { msg }))
+        .collect()
+}
+
 /// A message's JSON size, estimated from above without serialising it: text
 /// and name twice (room for escapes) plus the fixed fields (ids, author,
 /// clocks) generously.
@@ -165,6 +178,20 @@ mod tests {
         let mut all = all;
         all.sort();
         assert_eq!(sent, all, "every message is sent exactly once");
+    }
+
+    #[test]
+    fn a_long_chat_handed_to_an_operator_comes_in_frames_within_the_limit() {
+        let chat = ChatId::new(Millis(1), 1);
+        let frames = chat_frames(sync(chat, 300));
+        assert!(frames.len() > 1);
+        assert!(matches!(
+            frames[0],
+            twinline_core::protocol::ServerFrame::Chat { .. }
+        ));
+        for frame in &frames {
+            assert!(serde_json::to_string(frame).expect("json").len() <= MAX_FRAME_BYTES);
+        }
     }
 
     #[test]
