@@ -326,7 +326,7 @@ async fn an_operator_catches_up_on_more_than_one_frame_holds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chat_longer_than_one_frame_reaches_the_operator_who_accepts_it() {
     const LINES: usize = 200;
-    let mut pair = Pair::start(&[]);
+    let pair = Pair::start(&[]);
     pair.primary.add_operator("ann", "Ann", PASSWORD);
     let target = target(&pair.primary.url(), &pair.redundant.url(), None);
     let visitor = NativeClient::visitor(&target, 11).await;
