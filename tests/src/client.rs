@@ -8,7 +8,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use twinline_core::protocol::{
-    ChatResume, ClientFrame, LoginRequest, LoginResponse, PROTOCOL_VERSION, ServerFrame,
+    ChatResume, ChatSync, ClientFrame, LoginRequest, LoginResponse, PROTOCOL_VERSION, ServerFrame,
     VisitorTokenRequest, VisitorTokenResponse,
 };
 use twinline_core::{Author, ChatId, Lamport, Message, MessageId, Millis, Role, Ulid};
@@ -117,6 +117,31 @@ impl WsClient {
             let frame = self.recv().await;
             if wanted(&frame) {
                 return frame;
+            }
+        }
+    }
+
+    /// Sends `hello` and returns the welcome's chats, each with every
+    /// message the relay sent for it: a catch-up larger than one frame
+    /// continues after the welcome as `message` frames, so this pings right
+    /// after the hello and reads up to the pong (a relay answers a
+    /// connection's frames in order).
+    pub async fn hello_with_catch_up(&mut self, hello: &ClientFrame) -> Vec<ChatSync> {
+        const NONCE: u64 = 0x7e57;
+        self.send(hello).await;
+        self.send(&ClientFrame::Ping { nonce: NONCE }).await;
+        let ServerFrame::Welcome { mut chats, .. } = self.recv().await else {
+            panic!("expected welcome")
+        };
+        loop {
+            match self.recv().await {
+                ServerFrame::Pong { nonce: NONCE } => return chats,
+                ServerFrame::Message { msg } => {
+                    if let Some(sync) = chats.iter_mut().find(|c| c.chat == msg.chat) {
+                        sync.missing.push(msg);
+                    }
+                }
+                _ => {}
             }
         }
     }

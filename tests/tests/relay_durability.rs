@@ -14,17 +14,15 @@ async fn stored_ids(relay: &RelayProcess, visitor_token: &str) -> BTreeSet<Messa
     let mut ws = WsClient::connect(&relay.ws_url(), Some(SITE_ORIGIN))
         .await
         .unwrap();
-    ws.send(&ClientFrame::Hello {
-        v: PROTOCOL_VERSION,
-        role: Role::Visitor,
-        site: SITE.into(),
-        token: visitor_token.into(),
-        resume: vec![],
-    })
-    .await;
-    let ServerFrame::Welcome { chats, .. } = ws.recv().await else {
-        panic!("expected welcome")
-    };
+    let chats = ws
+        .hello_with_catch_up(&ClientFrame::Hello {
+            v: PROTOCOL_VERSION,
+            role: Role::Visitor,
+            site: SITE.into(),
+            token: visitor_token.into(),
+            resume: vec![],
+        })
+        .await;
     chats[0].missing.iter().map(|m| m.id).collect()
 }
 
