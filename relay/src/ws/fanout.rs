@@ -75,14 +75,24 @@ pub fn chat_header(state: &Shared, chat: &ChatRecord) {
         let state = state.clone();
         let id = chat.id;
         tokio::spawn(async move {
+            // Followed before the chat is read (see the visitor's welcome).
+            let newcomers: Vec<_> = state
+                .hub
+                .operator_keys(&owner)
+                .into_iter()
+                .filter(|key| !state.hub.follows(*key, id))
+                .collect();
+            if newcomers.is_empty() {
+                return;
+            }
+            for key in &newcomers {
+                state.hub.subscribe(*key, id);
+            }
             if let Ok(sync) = chat_sync(&state, id, &[]).await {
                 let frames = chat_frames(sync);
-                for key in state.hub.operator_keys(&owner) {
-                    if !state.hub.follows(key, id) {
-                        state.hub.subscribe(key, id);
-                        for frame in &frames {
-                            state.hub.send_to(key, frame);
-                        }
+                for key in newcomers {
+                    for frame in &frames {
+                        state.hub.send_to(key, frame);
                     }
                 }
             }

@@ -58,9 +58,10 @@ pub(super) async fn welcome(
             .find(|r| r.chat == chat)
             .map(|r| r.have.as_slice())
             .unwrap_or_default();
+        // Followed before it is read (see the visitor's welcome).
+        state.hub.subscribe(client.key, chat);
         match chat_sync(&state, chat, have).await {
             Ok(sync) => {
-                state.hub.subscribe(client.key, chat);
                 syncs.push(sync);
             }
             Err(error) => {
@@ -260,14 +261,14 @@ async fn transfer(client: &Client, chat: ChatId, to: String) {
     {
         return;
     }
+    // The new owner's connections follow the chat before it is read, so a
+    // message committed meanwhile reaches them (a connection opened later
+    // gets the chat in its welcome, as one of its assigned chats).
+    for key in state.hub.operator_keys(&to) {
+        state.hub.subscribe(key, chat);
+    }
     if let Ok(sync) = chat_sync(state, chat, &[]).await {
-        let mut frames = chat_frames(sync).into_iter();
-        if let Some(first) = frames.next() {
-            for key in state.hub.publish_operator(&to, &first) {
-                state.hub.subscribe(key, chat);
-            }
-        }
-        for frame in frames {
+        for frame in chat_frames(sync) {
             state.hub.publish_operator(&to, &frame);
         }
     }

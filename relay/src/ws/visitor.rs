@@ -49,6 +49,11 @@ pub(super) async fn welcome(
         .find(|r| r.chat == auth.chat)
         .map(|r| r.have)
         .unwrap_or_default();
+    // Follow the chat before reading it: a message committed after the read
+    // is then broadcast to this connection (held until the welcome is out),
+    // and one committed before it is in the read. Reading first would lose
+    // a message committed between the two until the next reconnect.
+    state.hub.subscribe(client.key, auth.chat);
     let sync = match chat_sync(state, auth.chat, &have).await {
         Ok(sync) => sync,
         Err(error) => {
@@ -59,7 +64,6 @@ pub(super) async fn welcome(
             return ControlFlow::Break(());
         }
     };
-    state.hub.subscribe(client.key, auth.chat);
     let you = author(auth, &sync.visitor.name);
     let mut chats = vec![sync];
     let overflow = split_welcome(&mut chats, WELCOME_MISSING_BUDGET);
