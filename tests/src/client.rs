@@ -78,6 +78,18 @@ impl WsClient {
         self.send_text(&frame.to_json()).await;
     }
 
+    /// Sends frames back to back in one write, as a client with a full
+    /// outbox does (a console replaying after a failover).
+    pub async fn send_burst(&mut self, frames: &[ClientFrame]) {
+        for frame in frames {
+            self.socket
+                .feed(WsMessage::Text(frame.to_json().into()))
+                .await
+                .expect("queueing a frame");
+        }
+        self.socket.flush().await.expect("sending frames");
+    }
+
     /// Sends raw text (for malformed-frame tests).
     pub async fn send_text(&mut self, text: &str) {
         self.socket

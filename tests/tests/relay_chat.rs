@@ -256,3 +256,82 @@ async fn a_chat_can_be_transferred_to_another_operator() {
         .await;
     assert_eq!(relayed, ServerFrame::Message { msg: second });
 }
+
+/// A counter from the relay's `/metrics`.
+async fn metric(relay: &RelayProcess, name: &str) -> u64 {
+    let text = reqwest::get(format!("{}/metrics", relay.url()))
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find(|line| line.starts_with(&format!("{name}{{")))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}
+
+#[tokio::test]
+async fn a_burst_of_messages_commits_together_and_is_acked_and_relayed_in_order() {
+    const BURST: usize = 200;
+    let relay = RelayProcess::start(RelayOptions::primary());
+    relay.add_operator("ada", "Ada", "correct horse");
+    let mut operator = Operator::join(&relay.url(), &relay.ws_url(), "ada", "correct horse").await;
+    let mut visitor = Visitor::join(&relay.url(), &relay.ws_url()).await;
+    let chat = visitor.token.chat;
+    visitor.say("first").await;
+    operator.ws.send(&ClientFrame::Accept { chat }).await;
+    operator
+        .ws
+        .recv_until(|f| matches!(f, ServerFrame::Chat { .. }))
+        .await;
+    visitor
+        .ws
+        .recv_until(|f| matches!(f, ServerFrame::Status { .. }))
+        .await;
+
+    let commits_before = metric(&relay, "twinline_store_commits").await;
+    let burst: Vec<_> = (0..BURST)
+        .map(|i| visitor.message(&format!("burst {i}"), 10 + i as u64))
+        .collect();
+    let mut frames: Vec<_> = burst
+        .iter()
+        .map(|msg| ClientFrame::Send { msg: msg.clone() })
+        .collect();
+    frames.push(ClientFrame::Ping { nonce: 7 });
+    visitor.ws.send_burst(&frames).await;
+
+    // Every ack, in the order sent, and the pong only after all of them:
+    // the relay answers a connection's frames in order even though it
+    // commits the messages together.
+    let mut acked = Vec::new();
+    loop {
+        match visitor.ws.recv().await {
+            ServerFrame::Ack { id } => acked.push(id),
+            ServerFrame::Pong { nonce: 7 } => break,
+            other => panic!("unexpected frame during the burst: {other:?}"),
+        }
+    }
+    let sent: Vec<_> = burst.iter().map(|m| m.id).collect();
+    assert_eq!(acked, sent);
+
+    // The operator gets them in the same order.
+    let mut relayed = Vec::new();
+    while relayed.len() < BURST {
+        if let ServerFrame::Message { msg } = operator.ws.recv().await {
+            relayed.push(msg);
+        }
+    }
+    assert_eq!(relayed, burst);
+
+    // A connection does not wait for one message's commit before reading
+    // the next, so the burst shares commits (one at a time would take one
+    // commit, one fsync, per message).
+    let commits = metric(&relay, "twinline_store_commits").await - commits_before;
+    assert!(
+        commits < BURST as u64,
+        "{BURST} messages sent back to back took {commits} commits"
+    );
+    eprintln!("{BURST} messages sent back to back: {commits} commits");
+}

@@ -43,7 +43,7 @@ struct WriteJob {
     records: Vec<(Record, String)>,
     checkpoint: Option<(String, u64)>,
     now: Millis,
-    reply: oneshot::Sender<Result<Vec<Applied>, StoreError>>,
+    reply: oneshot::Sender<JobResult>,
 }
 
 /// Figures the writer keeps, for /metrics.
@@ -132,10 +132,24 @@ impl Store {
 
     /// Applies one local record; durable when this returns.
     pub async fn apply(&self, record: Record, origin: &str) -> Result<Applied, StoreError> {
-        let mut applied = self
-            .apply_batch(vec![(record, origin.to_string())], None)
-            .await?;
-        applied.pop().ok_or(StoreError::Closed)
+        self.submit(record, origin).await
+    }
+
+    /// Queues one local record for the writer now and returns what resolves
+    /// once it is durable. Queueing is synchronous, so records submitted one
+    /// after another commit in that order (in the same batch or an earlier
+    /// one): a connection can submit its next message before the previous
+    /// one is on disk and still ack them in order.
+    pub fn submit(
+        &self,
+        record: Record,
+        origin: &str,
+    ) -> impl Future<Output = Result<Applied, StoreError>> + Send + 'static {
+        let queued = self.queue(vec![(record, origin.to_string())], None);
+        async move {
+            let mut applied = queued?.await.map_err(|_| StoreError::Closed)??;
+            applied.pop().ok_or(StoreError::Closed)
+        }
     }
 
     /// Applies records atomically, optionally moving a peer checkpoint in the
@@ -146,6 +160,16 @@ impl Store {
         records: Vec<(Record, String)>,
         checkpoint: Option<(String, u64)>,
     ) -> Result<Vec<Applied>, StoreError> {
+        self.queue(records, checkpoint)?
+            .await
+            .map_err(|_| StoreError::Closed)?
+    }
+
+    fn queue(
+        &self,
+        records: Vec<(Record, String)>,
+        checkpoint: Option<(String, u64)>,
+    ) -> Result<oneshot::Receiver<JobResult>, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.writer
             .send(WriteJob {
@@ -155,7 +179,7 @@ impl Store {
                 reply,
             })
             .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        Ok(answer)
     }
 
     /// Runs a read on the reader connection, off the async threads.

@@ -5,6 +5,14 @@
 //! that is checked against that identity, so a token for one chat can never
 //! touch another. Parsing, limits and refusals answer with an error frame
 //! and keep the connection; only a bad token or protocol version ends it.
+//!
+//! Messages are pipelined: a `send` is queued for the store writer at once
+//! and the connection reads on while it commits, so a client that sends
+//! many messages (a console replaying after a failover, a busy operator)
+//! gets them committed together instead of one commit per message. What
+//! follows a commit (fan-out, ack) runs in the order the messages came, and
+//! every other frame, and every refusal, first waits for the messages
+//! before it: what the client sees is the order it sent.
 
 use super::connection::queue;
 use super::{operator, visitor};
@@ -13,8 +21,12 @@ use crate::limits::TokenBucket;
 use crate::state::Shared;
 use crate::store::records::Record;
 use crate::tokens::Claim;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use std::net::IpAddr;
 use std::ops::ControlFlow;
+use std::pin::Pin;
+use std::sync::Mutex;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -66,6 +78,23 @@ pub enum Identity {
     Operator(OperatorAuth),
 }
 
+/// Most messages of one connection waiting for their commit; the
+/// connection stops reading until the oldest is done.
+pub const PIPELINE_DEPTH: usize = 256;
+
+/// A message's commit: resolves once the store has it (or failed to).
+type Completion = Pin<Box<dyn Future<Output = Committed> + Send>>;
+
+/// A message the store has answered for; what follows (fan-out, ack) is
+/// done by [`Client::after_commit`] in the order the messages came.
+pub struct Committed {
+    id: MessageId,
+    chat: ChatId,
+    from_visitor: bool,
+    received: Instant,
+    outcome: Result<crate::store::records::Applied, crate::store::StoreError>,
+}
+
 /// One connection's protocol state.
 pub struct Client {
     pub(super) state: Shared,
@@ -74,6 +103,11 @@ pub struct Client {
     pub(super) context: Context,
     pub(super) identity: Identity,
     bucket: TokenBucket,
+    /// Messages submitted to the store, oldest first. Only ever reached
+    /// through `&mut self` (`Mutex::get_mut`, no locking): the mutex is
+    /// there to make `Client` `Sync`, which handlers holding `&Client`
+    /// across an await need.
+    pending: Mutex<FuturesOrdered<Completion>>,
 }
 
 impl Client {
@@ -91,7 +125,45 @@ impl Client {
             tx,
             context,
             identity: Identity::Anonymous,
+            pending: Mutex::new(FuturesOrdered::new()),
         }
+    }
+
+    /// How many messages wait for their commit.
+    pub(super) fn pending(&mut self) -> usize {
+        self.pipeline().len()
+    }
+
+    fn pipeline(&mut self) -> &mut FuturesOrdered<Completion> {
+        self.pending
+            .get_mut()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// The oldest pending message once it is committed; `None` when
+    /// nothing is pending. Cancel-safe (the connection loop selects on it):
+    /// hand what it returns to [`Client::after_commit`].
+    pub(super) async fn next_committed(&mut self) -> Option<Committed> {
+        self.pipeline().next().await
+    }
+
+    /// Waits until every pending message is committed, fanned out and acked.
+    pub(super) async fn settle(&mut self) {
+        while let Some(done) = self.pipeline().next().await {
+            self.after_commit(done).await;
+        }
+    }
+
+    /// Settles, then queues an error frame: a refusal never overtakes the
+    /// acks of the messages sent before it.
+    pub(super) async fn refuse(
+        &mut self,
+        code: ErrorCode,
+        message: impl Into<String>,
+        id: Option<MessageId>,
+    ) {
+        self.settle().await;
+        self.reply_error(code, message, id).await;
     }
 
     /// Queues a frame to this client.
@@ -121,14 +193,16 @@ impl Client {
         let frame = match ClientFrame::parse(text) {
             Ok(frame) => frame,
             Err(error) => {
-                self.reply_error(error.code(), error.to_string(), None)
-                    .await;
+                self.refuse(error.code(), error.to_string(), None).await;
                 return ControlFlow::Continue(());
             }
         };
+        if !matches!(frame, ClientFrame::Send { .. }) {
+            self.settle().await;
+        }
         if !self.bucket.take(Instant::now()) && !matches!(frame, ClientFrame::Ping { .. }) {
             self.state.metrics.rate_limited.fetch_add(1, Relaxed);
-            self.reply_error(
+            self.refuse(
                 ErrorCode::RateLimited,
                 "too many frames; this one was not processed, send it again shortly",
                 frame.ack_id(),
@@ -265,9 +339,9 @@ impl Client {
 
     /// Stores a message (idempotent by id), fans it out, then acks it.
     /// `author` is the identity the connection proved; the frame must match.
-    pub(super) async fn store_message(&self, msg: Message, author: &Author) {
+    pub(super) async fn store_message(&mut self, msg: Message, author: &Author) {
         if msg.author.role != author.role || msg.author.id != author.id {
-            self.reply_error(
+            self.refuse(
                 ErrorCode::Forbidden,
                 "a message's author must be the connection's own identity",
                 Some(msg.id),
@@ -281,9 +355,9 @@ impl Client {
     /// Stores a message someone else wrote that an operator's console
     /// replays after a failover. Operators are authenticated staff and may
     /// vouch for any message of a chat they hold; visitors never reach this.
-    pub(super) async fn store_replay(&self, msg: Message) {
+    pub(super) async fn store_replay(&mut self, msg: Message) {
         if msg.author.role == Role::System {
-            self.reply_error(
+            self.refuse(
                 ErrorCode::Forbidden,
                 "system messages are written by relays only",
                 Some(msg.id),
@@ -295,22 +369,49 @@ impl Client {
         self.store_unchecked(msg).await;
     }
 
-    async fn store_unchecked(&self, msg: Message) {
+    /// Checks the text, submits the message to the store and queues what
+    /// follows its commit: fan-out to the chat's other followers, the
+    /// operators' queue if the chat waits, then the ack. A duplicate is
+    /// acked again; a message that could not be stored gets an error frame
+    /// instead of an ack.
+    async fn store_unchecked(&mut self, msg: Message) {
         let received = Instant::now();
         let id = msg.id;
         if let Err(error) = check_text(&msg.text) {
-            self.reply_error(ErrorCode::BadText, error.to_string(), Some(id))
+            self.refuse(ErrorCode::BadText, error.to_string(), Some(id))
                 .await;
             return;
         }
         let chat = msg.chat;
         let from_visitor = msg.author.role == Role::Visitor;
-        match self
+        let committed = self
             .state
             .store
-            .apply(Record::Message(msg), &self.state.config.name)
-            .await
-        {
+            .submit(Record::Message(msg), &self.state.config.name);
+        self.pipeline().push_back(Box::pin(async move {
+            Committed {
+                id,
+                chat,
+                from_visitor,
+                received,
+                outcome: committed.await,
+            }
+        }));
+    }
+
+    /// What follows a message's commit: fan-out to the chat's other
+    /// followers and the operators' queue if the chat waits, then the ack
+    /// (a duplicate is acked again); an error frame instead of an ack if the
+    /// store failed.
+    pub(super) async fn after_commit(&self, done: Committed) {
+        let Committed {
+            id,
+            chat,
+            from_visitor,
+            received,
+            outcome,
+        } = done;
+        match outcome {
             Ok(applied) if applied.changed => {
                 self.state.metrics.messages_stored.fetch_add(1, Relaxed);
                 if let Record::Message(msg) = applied.record {
@@ -342,8 +443,11 @@ impl Client {
         self.state.metrics.observe_ack(received.elapsed());
     }
 
-    /// Called when the socket ends.
-    pub(super) async fn finish(&self) {
+    /// Called when the socket ends: messages already submitted are still
+    /// committed and fanned out (their acks go nowhere; the client replays
+    /// them and gets them acked again).
+    pub(super) async fn finish(&mut self) {
+        self.settle().await;
         if let Identity::Operator(auth) = &self.identity {
             self.state.hub.unregister(self.key);
             super::fanout::presence(&self.state).await;

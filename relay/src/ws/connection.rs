@@ -6,7 +6,7 @@
 //! [`Client`], and hangs up if nothing at all arrives for [`IDLE_LIMIT`]
 //! (clients ping every few seconds, so this only catches dead peers).
 
-use super::client::{Client, Context};
+use super::client::{Client, Context, PIPELINE_DEPTH};
 use crate::hub::{OUTGOING_QUEUE, Outgoing};
 use crate::state::Shared;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -84,8 +84,16 @@ pub(super) async fn run(socket: WebSocket, state: Shared, context: Context) {
     let mut writer_done = false;
     let mut client = Client::new(state.clone(), key, tx, context);
     loop {
+        let pending = client.pending();
         let message = tokio::select! {
-            next = tokio::time::timeout(IDLE_LIMIT, stream.next()) => match next {
+            // Committed messages first: their acks free pipeline room.
+            biased;
+            Some(done) = client.next_committed(), if pending > 0 => {
+                // Outside the select: fan-out and ack must not be cancelled.
+                client.after_commit(done).await;
+                continue;
+            }
+            next = tokio::time::timeout(IDLE_LIMIT, stream.next()), if pending < PIPELINE_DEPTH => match next {
                 Ok(Some(Ok(message))) => message,
                 Ok(Some(Err(error))) => {
                     tracing::debug!(%error, "WebSocket read failed");

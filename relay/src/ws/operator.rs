@@ -130,7 +130,7 @@ pub(super) async fn handle(
             let held = client.state.hub.follows(client.key, msg.chat);
             if !held && !chat_exists(client, msg.chat).await {
                 client
-                    .reply_error(ErrorCode::Forbidden, "no such chat", Some(msg.id))
+                    .refuse(ErrorCode::Forbidden, "no such chat", Some(msg.id))
                     .await;
                 return ControlFlow::Continue(());
             }

@@ -103,7 +103,7 @@ pub(super) async fn handle(
         ClientFrame::Send { msg } => {
             if !own_chat(msg.chat) {
                 client
-                    .reply_error(ErrorCode::Forbidden, "not your chat", Some(msg.id))
+                    .refuse(ErrorCode::Forbidden, "not your chat", Some(msg.id))
                     .await;
                 return ControlFlow::Continue(());
             }
