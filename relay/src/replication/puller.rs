@@ -7,10 +7,15 @@ use crate::state::Shared;
 use crate::store::records::{Applied, Record};
 use crate::ws::fanout;
 use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
+use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use twinline_core::Millis;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
@@ -65,11 +70,51 @@ async fn follow(state: &Shared, peer_url: &str, peer_name: &str) -> anyhow::Resu
     .await??;
     tracing::info!(peer = %peer_name, since = checkpoint, "following the peer's change feed");
     state.replication.set_connected(true);
+    let mut in_flight = FuturesOrdered::new();
+    let outcome = read_pages(state, peer_name, &mut socket, &mut in_flight).await;
+    // Pages already queued for the store commit anyway; finish them so their
+    // changes still reach local clients (a re-pull would find them applied
+    // and tell nobody).
+    while let Some(done) = in_flight.next().await {
+        finish_page(state, done?).await;
+    }
+    outcome
+}
+
+/// Pages being applied while the next ones are read and parsed: parsing a
+/// page and committing the previous one overlap, and the store writer can
+/// fold several pages into one commit.
+const PAGES_IN_FLIGHT: usize = 4;
+
+type PageDone = Pin<Box<dyn Future<Output = anyhow::Result<PageApplied>> + Send>>;
+
+/// A page the store has committed, with what its status and fan-out need.
+struct PageApplied {
+    head: u64,
+    next: u64,
+    newest_at: Option<Millis>,
+    applied: Vec<Applied>,
+}
+
+async fn read_pages(
+    state: &Shared,
+    peer_name: &str,
+    socket: &mut WebSocketStream<MaybeTlsStream<TcpStream>>,
+    in_flight: &mut FuturesOrdered<PageDone>,
+) -> anyhow::Result<()> {
     let mut told_operators: Option<Vec<String>> = None;
     loop {
-        let message = tokio::time::timeout(KEEPALIVE * 3, socket.next())
-            .await
-            .map_err(|_| anyhow::anyhow!("no frame from the peer for {:?}", KEEPALIVE * 3))?;
+        let message = tokio::select! {
+            // Committed pages first, in the order they came.
+            biased;
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                finish_page(state, done?).await;
+                continue;
+            }
+            message = tokio::time::timeout(KEEPALIVE * 3, socket.next()), if in_flight.len() < PAGES_IN_FLIGHT => {
+                message.map_err(|_| anyhow::anyhow!("no frame from the peer for {:?}", KEEPALIVE * 3))?
+            }
+        };
         let text = match message {
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Close(_))) | None => return Ok(()),
@@ -77,7 +122,7 @@ async fn follow(state: &Shared, peer_url: &str, peer_name: &str) -> anyhow::Resu
             Some(Err(error)) => return Err(error.into()),
         };
         let frame: StreamFrame = serde_json::from_str(text.as_str())?;
-        apply_frame(state, peer_name, frame.page).await?;
+        in_flight.push_back(submit_page(state, peer_name, frame.page));
         if told_operators.as_ref() != Some(&frame.operators) {
             state.hub.set_remote_operators(frame.operators.clone());
             told_operators = Some(frame.operators);
@@ -86,17 +131,23 @@ async fn follow(state: &Shared, peer_url: &str, peer_name: &str) -> anyhow::Resu
     }
 }
 
-async fn apply_frame(
+/// Queues a page for the store with its checkpoint (one transaction: the
+/// checkpoint never runs ahead of the data it covers).
+fn submit_page(
     state: &Shared,
     peer_name: &str,
     page: crate::store::records::ChangesPage,
-) -> anyhow::Result<()> {
+) -> PageDone {
     let next = page.next;
     let head = page.head;
     let newest_at = page.changes.last().map(|c| c.at);
     if page.changes.is_empty() && next <= state.replication.checkpoint() {
-        state.replication.record(head, next, None);
-        return Ok(());
+        return Box::pin(std::future::ready(Ok(PageApplied {
+            head,
+            next,
+            newest_at,
+            applied: Vec::new(),
+        })));
     }
     let records: Vec<(Record, String)> = page
         .changes
@@ -108,17 +159,34 @@ async fn apply_frame(
             state.observe(chat.status.stamp.max(chat.info.stamp));
         }
     }
-    let applied = state
+    let committed = state
         .store
-        .apply_batch(records, Some((peer_name.to_string(), next)))
-        .await?;
+        .submit_batch(records, Some((peer_name.to_string(), next)));
+    Box::pin(async move {
+        Ok(PageApplied {
+            head,
+            next,
+            newest_at,
+            applied: committed.await?,
+        })
+    })
+}
+
+/// Records a committed page in the replication status and tells local
+/// clients what it changed.
+async fn finish_page(state: &Shared, page: PageApplied) {
+    let PageApplied {
+        head,
+        next,
+        newest_at,
+        applied,
+    } = page;
     let changed = applied.iter().filter(|a| a.changed).count() as u64;
     state.metrics.replicated_in.fetch_add(changed, Relaxed);
     state
         .replication
         .record(head, next, if head > next { newest_at } else { None });
     fan_out(state, applied).await;
-    Ok(())
 }
 
 /// Tells local clients about what replication changed.

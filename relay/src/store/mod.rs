@@ -145,11 +145,20 @@ impl Store {
         record: Record,
         origin: &str,
     ) -> impl Future<Output = Result<Applied, StoreError>> + Send + 'static {
-        let queued = self.queue(vec![(record, origin.to_string())], None);
-        async move {
-            let mut applied = queued?.await.map_err(|_| StoreError::Closed)??;
-            applied.pop().ok_or(StoreError::Closed)
-        }
+        let batch = self.submit_batch(vec![(record, origin.to_string())], None);
+        async move { batch.await?.pop().ok_or(StoreError::Closed) }
+    }
+
+    /// [`Store::apply_batch`], queued now and awaited later (see
+    /// [`Store::submit`]): replication applies one page while it reads the
+    /// next.
+    pub fn submit_batch(
+        &self,
+        records: Vec<(Record, String)>,
+        checkpoint: Option<(String, u64)>,
+    ) -> impl Future<Output = Result<Vec<Applied>, StoreError>> + Send + 'static {
+        let queued = self.queue(records, checkpoint);
+        async move { queued?.await.map_err(|_| StoreError::Closed)? }
     }
 
     /// Applies records atomically, optionally moving a peer checkpoint in the
