@@ -260,10 +260,42 @@ impl Clients {
                 return true;
             }
             if tokio::time::Instant::now() >= deadline {
+                self.report_unsettled(expected);
                 return false;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+}
+
+impl Clients {
+    /// Says on stderr what kept clients from settling: how many are not
+    /// connected (and in which link state), how many still hold unacked
+    /// messages, and how many chats are short on either side.
+    fn report_unsettled(&self, expected: &[usize]) {
+        let mut states: std::collections::BTreeMap<String, usize> = Default::default();
+        let mut pending = (0, 0);
+        for client in self.all() {
+            let (state, deployment) = client.link();
+            if state != LinkState::Connected {
+                *states
+                    .entry(format!("{state:?} {deployment:?}"))
+                    .or_default() += 1;
+            }
+            if client.pending() > 0 {
+                pending.0 += 1;
+                pending.1 += client.pending();
+            }
+        }
+        let (mut short_visitor, mut short_operator) = (0, 0);
+        for (i, chat) in self.chats.iter().enumerate() {
+            short_visitor += usize::from(chat.visitor.transcript(chat.id).len() != expected[i]);
+            short_operator += usize::from(chat.operator.transcript(chat.id).len() != expected[i]);
+        }
+        eprintln!(
+            "soak: not settled: not connected {states:?}; {} clients with {} unacked; chats short on the visitor side {short_visitor}, on the operator side {short_operator}",
+            pending.0, pending.1
+        );
     }
 }
 
