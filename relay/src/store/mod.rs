@@ -8,7 +8,9 @@
 //! send `ack` only for durable messages. Each request runs in its own
 //! savepoint, so one bad request cannot roll back its neighbours.
 //!
-//! Reads use a separate connection; WAL lets them run during a commit.
+//! Reads use a few separate connections ([`READERS`]); WAL lets them run
+//! beside each other and during a commit, so a burst of clients reconnecting
+//! after a failover is not served one welcome at a time.
 
 mod apply;
 pub mod reads;
@@ -18,7 +20,8 @@ mod schema;
 use records::{Applied, Record};
 use rusqlite::Connection;
 use std::path::Path;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use tokio::sync::oneshot;
 use twinline_core::Millis;
 
@@ -26,6 +29,9 @@ pub use schema::database_path;
 
 /// Most requests folded into one transaction.
 const MAX_BATCH: usize = 8192;
+
+/// Read connections: enough for both cores and a blocked reader or two.
+const READERS: usize = 4;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +65,7 @@ pub struct WriterStats {
 #[derive(Clone)]
 pub struct Store {
     writer: mpsc::Sender<WriteJob>,
-    reader: Arc<Mutex<Connection>>,
+    readers: Arc<Readers>,
     epoch: u64,
     stats: Arc<WriterStats>,
     head: tokio::sync::watch::Receiver<u64>,
@@ -91,7 +97,9 @@ impl Store {
         let path = database_path(data_dir);
         let write_conn = schema::open(&path)?;
         let epoch = schema::migrate(&write_conn)?;
-        let reader = schema::open(&path)?;
+        let readers = (0..READERS)
+            .map(|_| schema::open(&path).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
         let (writer, jobs) = mpsc::channel::<WriteJob>();
         let stats = Arc::new(WriterStats::default());
         let thread_stats = stats.clone();
@@ -105,7 +113,10 @@ impl Store {
         Ok((
             Store {
                 writer,
-                reader: Arc::new(Mutex::new(reader)),
+                readers: Arc::new(Readers {
+                    connections: readers,
+                    next: AtomicUsize::new(0),
+                }),
                 epoch,
                 stats,
                 head,
@@ -197,9 +208,9 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let reader = self.reader.clone();
+        let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = reader.lock().unwrap_or_else(|poison| poison.into_inner());
+            let conn = readers.take();
             query(&conn).map_err(StoreError::from)
         })
         .await
@@ -211,11 +222,30 @@ impl Store {
         &self,
         query: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
-        let conn = self
-            .reader
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let conn = self.readers.take();
         query(&conn).map_err(StoreError::from)
+    }
+}
+
+/// The read connections, handed out round robin.
+struct Readers {
+    connections: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+impl Readers {
+    /// A free connection if there is one, else the next in turn (waiting).
+    fn take(&self) -> MutexGuard<'_, Connection> {
+        let count = self.connections.len();
+        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for offset in 0..count {
+            if let Ok(conn) = self.connections[(start + offset) % count].try_lock() {
+                return conn;
+            }
+        }
+        self.connections[start % count]
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 

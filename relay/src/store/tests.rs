@@ -189,3 +189,26 @@ async fn a_checkpoint_moves_with_the_batch_it_covers() {
     writer.join();
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn reads_go_on_while_a_reader_is_busy() {
+    let dir = temp_dir("readers");
+    let (store, _writer) = Store::open(&dir).unwrap();
+    // Every reader but one is busy (a long welcome read, say): a read still
+    // gets the free one instead of queueing behind them.
+    let busy: Vec<_> = (0..(super::READERS - 1).max(1))
+        .map(|_| store.readers.take())
+        .collect();
+    let (done, answer) = std::sync::mpsc::channel();
+    let reader = store.clone();
+    std::thread::spawn(move || {
+        let one =
+            reader.read_blocking(|conn| conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0)));
+        let _ = done.send(one.unwrap());
+    });
+    let value = answer
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("a read waited behind busy readers");
+    assert_eq!(value, 1);
+    drop(busy);
+}
