@@ -20,7 +20,7 @@ mod schema;
 use records::{Applied, Record};
 use rusqlite::Connection;
 use std::path::Path;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use tokio::sync::oneshot;
 use twinline_core::Millis;
@@ -180,9 +180,7 @@ impl Store {
         records: Vec<(Record, String)>,
         checkpoint: Option<(String, u64)>,
     ) -> Result<Vec<Applied>, StoreError> {
-        self.queue(records, checkpoint)?
-            .await
-            .map_err(|_| StoreError::Closed)?
+        self.submit_batch(records, checkpoint).await
     }
 
     fn queue(
@@ -237,7 +235,7 @@ impl Readers {
     /// A free connection if there is one, else the next in turn (waiting).
     fn take(&self) -> MutexGuard<'_, Connection> {
         let count = self.connections.len();
-        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let start = self.next.fetch_add(1, Relaxed);
         for offset in 0..count {
             if let Ok(conn) = self.connections[(start + offset) % count].try_lock() {
                 return conn;
@@ -255,7 +253,6 @@ fn run_writer(
     stats: &WriterStats,
     head: &tokio::sync::watch::Sender<u64>,
 ) {
-    use std::sync::atomic::Ordering::Relaxed;
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {

@@ -266,9 +266,7 @@ impl Clients {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-}
 
-impl Clients {
     /// Says on stderr what kept clients from settling: how many are not
     /// connected (and in which link state), how many still hold unacked
     /// messages, and how many chats are short on either side.
@@ -282,9 +280,10 @@ impl Clients {
                     .entry(format!("{state:?} {deployment:?}"))
                     .or_default() += 1;
             }
-            if client.pending() > 0 {
+            let unacked = client.pending();
+            if unacked > 0 {
                 pending.0 += 1;
-                pending.1 += client.pending();
+                pending.1 += unacked;
             }
         }
         let (mut short_visitor, mut short_operator) = (0, 0);
