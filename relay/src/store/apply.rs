@@ -1,36 +1,77 @@
 //! Applying one [`Record`] inside a write transaction: the merge rules,
 //! written once for local writes and replicated changes alike.
+//!
+//! The store has one writer thread, so whatever can be done before a record
+//! reaches it is: a message's or note's JSON is made by the caller
+//! ([`Queued::new`]), and what new messages do to their chat's row is
+//! gathered over a whole job and written once per chat ([`ChatTouches`]).
+//! Both matter most for replication catch-up, where a page of 2,000 changes
+//! arrives as one job.
 
 use super::records::{Account, Applied, ChatRecord, Record};
 use rusqlite::{Connection, OptionalExtension, params};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use twinline_core::model::LastWriterWins;
-use twinline_core::{ChatState, Message, Millis, OfflineNote, Role};
+use twinline_core::{ChatId, ChatState, Message, Millis, OfflineNote, Role};
 
 /// Longest preview of a waiting chat shown in operators' queues.
 const PREVIEW_CHARS: usize = 120;
 
+/// A record on its way to the writer.
+#[derive(Clone, Debug)]
+pub(super) struct Queued {
+    pub record: Record,
+    /// The deployment where it first happened.
+    pub origin: String,
+    /// Its JSON, for records stored as they come (messages and notes are
+    /// immutable, merged by id); the same text goes into their table and
+    /// into the feed. Chats and accounts are stored as merged, so their JSON
+    /// is made after the merge.
+    body: Option<String>,
+}
+
+impl Queued {
+    /// Makes what the writer would otherwise make, on the caller's thread.
+    pub fn new(record: Record, origin: String) -> Queued {
+        let body = match &record {
+            Record::Message(_) | Record::Note(_) => Some(body_json(&record)),
+            Record::Chat(_) | Record::Account(_) => None,
+        };
+        Queued {
+            record,
+            origin,
+            body,
+        }
+    }
+}
+
 pub(super) fn apply(
     tx: &Connection,
-    record: Record,
-    origin: &str,
+    queued: &Queued,
     now: Millis,
+    touches: &mut ChatTouches,
 ) -> rusqlite::Result<Applied> {
-    // A message's JSON is the same in its table and in the feed: made once.
-    let (applied, body) = match record {
-        Record::Message(message) => apply_message(tx, message)?,
-        Record::Chat(chat) => (apply_chat(tx, chat)?, None),
-        Record::Note(note) => (apply_note(tx, note)?, None),
-        Record::Account(account) => (apply_account(tx, account)?, None),
+    // Cloned, not taken: a failed savepoint leaves the job as it was.
+    let record = queued.record.clone();
+    // Made by the caller for messages and notes (see `Queued::new`).
+    let body = queued.body.as_deref();
+    let applied = match record {
+        Record::Message(message) => apply_message(tx, message, body, touches)?,
+        Record::Note(note) => apply_note(tx, note, body)?,
+        Record::Chat(chat) => apply_chat(tx, chat)?,
+        Record::Account(account) => apply_account(tx, account)?,
     };
     if applied.changed {
-        let body = body.unwrap_or_else(|| body_json(&applied.record));
+        let body: Cow<'_, str> =
+            body.map_or_else(|| body_json(&applied.record).into(), Cow::Borrowed);
         tx.prepare_cached(
             "INSERT INTO changes (kind, key, origin, at, body) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
         .execute(params![
             applied.record.kind(),
             applied.record.key(),
-            origin,
+            queued.origin,
             now.0 as i64,
             body,
         ])?;
@@ -49,62 +90,107 @@ pub(super) fn body_json(record: &Record) -> String {
     value.unwrap_or_default()
 }
 
-fn apply_message(tx: &Connection, message: Message) -> rusqlite::Result<(Applied, Option<String>)> {
-    let body = serde_json::to_string(&message).unwrap_or_default();
-    let chat = message.chat.to_string();
+/// The JSON the caller made, or made here if it did not.
+fn made_or<'a>(made: Option<&'a str>, value: &impl serde::Serialize) -> Cow<'a, str> {
+    made.map_or_else(
+        || serde_json::to_string(value).unwrap_or_default().into(),
+        Cow::Borrowed,
+    )
+}
+
+fn apply_message(
+    tx: &Connection,
+    message: Message,
+    body: Option<&str>,
+    touches: &mut ChatTouches,
+) -> rusqlite::Result<Applied> {
+    let body = made_or(body, &message);
     let inserted = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO messages (id, chat, lamport, body) VALUES (?1, ?2, ?3, ?4)",
         )?
         .execute(params![
             message.id.to_string(),
-            chat,
+            message.chat.to_string(),
             message.lamport.0 as i64,
             body,
         ])?;
     if inserted == 1 {
-        let at = message.at.0 as i64;
-        let updated = if message.author.role == Role::Visitor {
-            let preview: String = message.text.chars().take(PREVIEW_CHARS).collect();
-            tx.prepare_cached(
-                "UPDATE chats SET last_at = MAX(COALESCE(last_at, 0), ?2), preview = ?3 WHERE id = ?1",
-            )?
-            .execute(params![chat, at, preview])?
-        } else {
-            tx.prepare_cached(
-                "UPDATE chats SET last_at = MAX(COALESCE(last_at, 0), ?2) WHERE id = ?1",
-            )?
-            .execute(params![chat, at])?
-        };
-        if updated == 0 {
-            // A message can arrive by replication before its chat header;
-            // the header row is created empty and filled when it arrives.
-            let preview: String = if message.author.role == Role::Visitor {
-                message.text.chars().take(PREVIEW_CHARS).collect()
-            } else {
-                String::new()
-            };
-            tx.prepare_cached(
-                "INSERT OR IGNORE INTO chats
-                     (id, site, visitor, created, state, status, info, last_at, preview)
-                 VALUES (?1, '', '', ?2, 'waiting', ?3, ?4, ?2, ?5)",
-            )?
-            .execute(params![
-                chat,
-                at,
-                serde_json::to_string(&twinline_core::ChatStatus::default()).unwrap_or_default(),
-                serde_json::to_string(&twinline_core::VisitorInfo::default()).unwrap_or_default(),
-                preview,
-            ])?;
+        touches.add(&message);
+    }
+    Ok(Applied {
+        changed: inserted == 1,
+        record: Record::Message(message),
+    })
+}
+
+/// What a job's new messages change in their chats' rows: the latest
+/// activity and, for a visitor's message, the preview operators see in the
+/// queue. Gathered per chat and written by [`ChatTouches::write`] at the end
+/// of the job, with the same result as writing after every message.
+#[derive(Debug, Default)]
+pub(super) struct ChatTouches(BTreeMap<ChatId, Touch>);
+
+#[derive(Debug)]
+struct Touch {
+    /// The first new message's time: the `created` of a row made for a chat
+    /// whose header has not arrived yet.
+    first_at: Millis,
+    /// The newest new message's time.
+    last_at: Millis,
+    /// The text of the last new visitor message, in the order applied.
+    visitor_text: Option<String>,
+}
+
+impl ChatTouches {
+    fn add(&mut self, message: &Message) {
+        let touch = self.0.entry(message.chat).or_insert(Touch {
+            first_at: message.at,
+            last_at: message.at,
+            visitor_text: None,
+        });
+        touch.last_at = touch.last_at.max(message.at);
+        if message.author.role == Role::Visitor {
+            touch.visitor_text = Some(message.text.clone());
         }
     }
-    Ok((
-        Applied {
-            changed: inserted == 1,
-            record: Record::Message(message),
-        },
-        (inserted == 1).then_some(body),
-    ))
+
+    /// Writes what was gathered, once per chat.
+    pub fn write(self, tx: &Connection) -> rusqlite::Result<()> {
+        for (chat, touch) in self.0 {
+            let chat = chat.to_string();
+            let at = touch.last_at.0 as i64;
+            let preview = touch
+                .visitor_text
+                .map(|text| text.chars().take(PREVIEW_CHARS).collect::<String>());
+            let updated = tx
+                .prepare_cached(
+                    "UPDATE chats SET last_at = MAX(COALESCE(last_at, 0), ?2),
+                         preview = COALESCE(?3, preview) WHERE id = ?1",
+                )?
+                .execute(params![chat, at, preview])?;
+            if updated == 0 {
+                // A message can arrive by replication before its chat header;
+                // the header row is created empty and filled when it arrives.
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO chats
+                         (id, site, visitor, created, state, status, info, last_at, preview)
+                     VALUES (?1, '', '', ?2, 'waiting', ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    chat,
+                    touch.first_at.0 as i64,
+                    serde_json::to_string(&twinline_core::ChatStatus::default())
+                        .unwrap_or_default(),
+                    serde_json::to_string(&twinline_core::VisitorInfo::default())
+                        .unwrap_or_default(),
+                    at,
+                    preview.unwrap_or_default(),
+                ])?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn state_text(state: ChatState) -> &'static str {
@@ -160,14 +246,15 @@ fn apply_chat(tx: &Connection, incoming: ChatRecord) -> rusqlite::Result<Applied
     })
 }
 
-fn apply_note(tx: &Connection, note: OfflineNote) -> rusqlite::Result<Applied> {
+fn apply_note(tx: &Connection, note: OfflineNote, body: Option<&str>) -> rusqlite::Result<Applied> {
+    let body = made_or(body, &note);
     let inserted = tx
         .prepare_cached("INSERT OR IGNORE INTO notes (id, site, at, body) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![
             note.id.to_string(),
             note.site,
             note.at.0 as i64,
-            serde_json::to_string(&note).unwrap_or_default(),
+            body,
         ])?;
     Ok(Applied {
         changed: inserted == 1,

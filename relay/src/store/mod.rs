@@ -17,6 +17,7 @@ pub mod reads;
 pub mod records;
 mod schema;
 
+use apply::{ChatTouches, Queued};
 use records::{Applied, Record};
 use rusqlite::Connection;
 use std::path::Path;
@@ -46,7 +47,7 @@ pub enum StoreError {
 
 /// A batch of records to apply atomically, from one origin.
 struct WriteJob {
-    records: Vec<(Record, String)>,
+    records: Vec<Queued>,
     checkpoint: Option<(String, u64)>,
     now: Millis,
     reply: oneshot::Sender<JobResult>,
@@ -189,6 +190,10 @@ impl Store {
         checkpoint: Option<(String, u64)>,
     ) -> Result<oneshot::Receiver<JobResult>, StoreError> {
         let (reply, answer) = oneshot::channel();
+        let records = records
+            .into_iter()
+            .map(|(record, origin)| Queued::new(record, origin))
+            .collect();
         self.writer
             .send(WriteJob {
                 records,
@@ -317,11 +322,11 @@ fn commit_batch(conn: &mut Connection, batch: &[WriteJob]) -> rusqlite::Result<V
 
 fn run_job(tx: &Connection, job: &WriteJob) -> rusqlite::Result<Vec<Applied>> {
     let mut applied = Vec::with_capacity(job.records.len());
-    for (record, origin) in &job.records {
-        // Cloned because a failed savepoint must leave the job intact for
-        // its error reply; messages are small.
-        applied.push(apply::apply(tx, record.clone(), origin, job.now)?);
+    let mut touches = ChatTouches::default();
+    for queued in &job.records {
+        applied.push(apply::apply(tx, queued, job.now, &mut touches)?);
     }
+    touches.write(tx)?;
     if let Some((peer, seq)) = &job.checkpoint {
         tx.execute(
             "INSERT INTO checkpoints (peer, seq) VALUES (?1, ?2)

@@ -212,3 +212,100 @@ fn reads_go_on_while_a_reader_is_busy() {
     assert_eq!(value, 1);
     drop(busy);
 }
+
+/// One chat row as the queue and the transcript lists see it.
+type ChatRow = (String, String, i64, String, Option<i64>, String);
+
+fn chat_rows(store: &Store) -> Vec<ChatRow> {
+    store
+        .read_blocking(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, site, created, state, last_at, preview FROM chats ORDER BY id",
+            )?;
+            stmt.query_map([], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ))
+            })?
+            .collect()
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_page_of_messages_leaves_the_chat_rows_as_one_message_at_a_time_would() {
+    // The writer gathers what a job's messages do to their chats (latest
+    // activity, queue preview) and writes it once per chat. Whatever the
+    // order, the rows must end as they would with one write per message:
+    // the last visitor message as the preview (an operator's reply does not
+    // replace it), the newest time as the latest activity even when it came
+    // first, and a chat whose header has not arrived yet created from its
+    // first message, then filled in by the header.
+    let talk = ChatId(Ulid(20));
+    let orphan = ChatId(Ulid(21));
+    let mut reply = message(33, talk, "an operator reply");
+    reply.author.role = Role::Operator;
+    let mut early = message(31, talk, "newest, applied first");
+    early.at = Millis(9_000);
+    let long = "x".repeat(300);
+    let records = vec![
+        Record::Message(early),
+        Record::Message(message(30, orphan, "before its header")),
+        Record::Chat(header(talk, ChatStatus::default())),
+        Record::Message(message(32, talk, &long)),
+        Record::Message(reply),
+        Record::Message(message(34, orphan, "second")),
+        Record::Message(message(34, orphan, "second")),
+    ];
+
+    let one_by_one_dir = temp_dir("touch-one");
+    let (one_by_one, one_writer) = Store::open(&one_by_one_dir).unwrap();
+    for record in records.clone() {
+        one_by_one.apply(record, "redundant").await.unwrap();
+    }
+    let paged_dir = temp_dir("touch-page");
+    let (paged, paged_writer) = Store::open(&paged_dir).unwrap();
+    let applied = paged
+        .apply_batch(
+            records
+                .into_iter()
+                .map(|record| (record, "redundant".to_string()))
+                .collect(),
+            Some(("redundant".into(), 7)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        applied.iter().filter(|a| a.changed).count(),
+        6,
+        "the repeated message is stored once"
+    );
+
+    let rows = chat_rows(&paged);
+    assert_eq!(rows, chat_rows(&one_by_one));
+    let (_, site, created, state, last_at, preview) = &rows[0];
+    assert_eq!(
+        (site.as_str(), *created, state.as_str()),
+        ("demo", 1, "waiting")
+    );
+    assert_eq!(*last_at, Some(9_000));
+    assert_eq!(preview, &"x".repeat(120));
+    let (_, site, created, _, last_at, preview) = &rows[1];
+    assert_eq!(site, "", "no header for this chat yet");
+    assert_eq!((*created, *last_at), (1_030, Some(1_034)));
+    assert_eq!(preview, "second");
+
+    for (store, writer, dir) in [
+        (one_by_one, one_writer, one_by_one_dir),
+        (paged, paged_writer, paged_dir),
+    ] {
+        drop(store);
+        writer.join();
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
