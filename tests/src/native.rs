@@ -9,6 +9,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, mpsc};
@@ -85,7 +86,9 @@ pub struct Seen {
 struct Shared {
     session: Mutex<Session>,
     seen: Mutex<Seen>,
-    snapshot: Mutex<Option<Snapshot>>,
+    /// Whether the session has asked to be persisted yet (see
+    /// [`NativeClient::snapshot`]).
+    persisted: AtomicBool,
     wake: Notify,
 }
 
@@ -167,7 +170,7 @@ impl NativeClient {
         let shared = Arc::new(Shared {
             session: Mutex::new(session),
             seen: Mutex::new(Seen::default()),
-            snapshot: Mutex::new(None),
+            persisted: AtomicBool::new(false),
             wake: Notify::new(),
         });
         let driver = tokio::spawn(Driver::new(shared.clone(), origin).run());
@@ -220,9 +223,21 @@ impl NativeClient {
         self.shared.seen.lock().expect("seen lock").clone()
     }
 
-    /// The last persisted snapshot.
+    /// What storage would hold: the session's snapshot, once it has asked
+    /// to be persisted.
+    ///
+    /// Made when asked, not on every `Persist`: the driver carries out a
+    /// session's actions right after each input, as the widget writes
+    /// storage once per drain, so the live snapshot is never more than that
+    /// one drain ahead of the persisted one. Copying every chat on every
+    /// change instead made the soak's operators, each holding ten long
+    /// chats, spend the load generator's CPU on snapshots; its starved
+    /// proxies and clients then measured outages that were its own.
     pub fn snapshot(&self) -> Option<Snapshot> {
-        self.shared.snapshot.lock().expect("snapshot lock").clone()
+        self.shared
+            .persisted
+            .load(SeqCst)
+            .then(|| self.lock().snapshot())
     }
 
     /// Waits until the persisted snapshot satisfies `done`, and returns it.
@@ -367,10 +382,7 @@ impl Driver {
                     let _ = tx.send(Input::Moderator { answer });
                 });
             }
-            Action::Persist => {
-                let snapshot = self.shared.session.lock().expect("session lock").snapshot();
-                *self.shared.snapshot.lock().expect("snapshot lock") = Some(snapshot);
-            }
+            Action::Persist => self.shared.persisted.store(true, SeqCst),
             Action::Event(event) => self.note(event),
         }
     }

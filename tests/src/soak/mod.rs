@@ -126,6 +126,12 @@ pub async fn run(config: &Config) -> Report {
     }
     let expected: Vec<usize> = written.iter().map(Vec::len).collect();
     let settled = clients.settle(&expected, SETTLE_LIMIT).await;
+    if !settled {
+        eprintln!(
+            "soak: links after the settle limit:\n{}",
+            world.link_report().await
+        );
+    }
     eprintln!("soak: clients settled: {settled}; reading the stores");
     let mut problems = Vec::new();
     let stores = read_stores(&world, &sent, &mut problems).await;

@@ -295,6 +295,24 @@ impl Clients {
             "soak: not settled: not connected {states:?}; {} clients with {} unacked; chats short on the visitor side {short_visitor}, on the operator side {short_operator}",
             pending.0, pending.1
         );
+        // The story of a few clients that did not settle: their last link
+        // changes and what the relays told them.
+        let stuck = self
+            .all()
+            .filter(|c| c.link().0 != LinkState::Connected || c.pending() > 0);
+        for client in stuck.take(3) {
+            let seen = client.seen();
+            let since = |at: Millis| now().0.saturating_sub(at.0);
+            let links: Vec<String> = seen.links[seen.links.len().saturating_sub(6)..]
+                .iter()
+                .map(|(at, state, to)| format!("{state:?} {to:?} {} ms ago", since(*at)))
+                .collect();
+            let errors = &seen.errors[seen.errors.len().saturating_sub(3)..];
+            eprintln!(
+                "soak: unsettled client: {} unacked; links {links:?}; errors {errors:?}",
+                client.pending()
+            );
+        }
     }
 }
 

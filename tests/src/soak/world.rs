@@ -382,6 +382,45 @@ impl World {
     }
 }
 
+impl World {
+    /// Whether each client link reaches its relay's `/v1/health` now, and
+    /// whether the relay answers directly: tells a dead proxy from a dead
+    /// or stuck relay when clients do not settle.
+    pub async fn link_report(&self) -> String {
+        let mut lines = Vec::new();
+        for (group, pair) in self.links.iter().enumerate() {
+            for (proxy, who) in pair.iter().zip(["primary", "redundant"]) {
+                if who == "redundant" && self.single {
+                    continue;
+                }
+                let answer = self
+                    .http
+                    .get(format!("{}/v1/health", proxy.url()))
+                    .send()
+                    .await;
+                let answer = match answer {
+                    Ok(response) => response.status().to_string(),
+                    Err(error) => format!("{error:?}"),
+                };
+                lines.push(format!("group {group} -> {who} via its link: {answer}"));
+            }
+        }
+        for (who, relay) in [
+            ("primary", Some(&self.primary)),
+            ("redundant", self.redundant.as_ref()),
+        ] {
+            let Some(relay) = relay else { continue };
+            let url = relay.lock().expect("lock").url();
+            let answer = match self.http.get(format!("{url}/v1/health")).send().await {
+                Ok(response) => response.status().to_string(),
+                Err(error) => format!("{error:?}"),
+            };
+            lines.push(format!("{who} directly at {url}: {answer}"));
+        }
+        lines.join("\n")
+    }
+}
+
 async fn start_moderator(primary: &RelayProcess, redundant: &RelayProcess) -> ModeratorProcess {
     let (p, r) = (primary.url(), redundant.url());
     tokio::task::spawn_blocking(move || {
