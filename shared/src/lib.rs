@@ -16,6 +16,9 @@
 //! - [`transcript`]: a chat as a set of messages merged by id.
 //! - [`protocol`]: the frames on the wire and the HTTP bodies.
 //! - [`moderation`]: the moderator's failover decisions.
+//! - [`session`]: the client session state machine.
+//! - [`sorted`]: small ordered maps and sets as sorted vectors (the
+//!   session's, smaller in the browser bundle than B-trees).
 
 #![deny(missing_docs)]
 
@@ -25,6 +28,7 @@ pub mod model;
 pub mod moderation;
 pub mod protocol;
 pub mod session;
+pub mod sorted;
 pub mod time;
 pub mod transcript;
 

@@ -9,9 +9,9 @@
 use crate::id::{ChatId, MessageId};
 use crate::model::{Author, ChatStatus, LastWriterWins, Message, Role, VisitorInfo};
 use crate::protocol::{ChatResume, ChatSync};
+use crate::sorted::{SortedMap, SortedSet};
 use crate::transcript::{Inserted, Transcript};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
 
 /// One chat as the client holds it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,16 +36,16 @@ pub(crate) struct Merged {
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Chats {
-    pub(crate) chats: BTreeMap<ChatId, LocalChat>,
+    pub(crate) chats: SortedMap<ChatId, LocalChat>,
     /// Own messages not yet acknowledged, with their chat.
-    pub(crate) pending: BTreeMap<MessageId, ChatId>,
+    pub(crate) pending: SortedMap<MessageId, ChatId>,
     /// Own messages a relay refused for good.
-    pub(crate) refused: BTreeSet<MessageId>,
+    pub(crate) refused: SortedSet<MessageId>,
 }
 
 impl Chats {
     pub(crate) fn ensure(&mut self, chat: ChatId) -> &mut LocalChat {
-        self.chats.entry(chat).or_default()
+        self.chats.get_or_insert_with(chat, LocalChat::default)
     }
 
     pub(crate) fn get(&self, chat: ChatId) -> Option<&LocalChat> {
@@ -121,10 +121,12 @@ impl Chats {
     /// operator's console is the copy of record when a data center fails
     /// before replicating a chat).
     pub(crate) fn replay(&self, syncs: &[ChatSync], me: &Author) -> Vec<Message> {
-        let mut ids: BTreeSet<MessageId> = self.pending.keys().copied().collect();
-        for sync in syncs {
-            ids.extend(sync.lacking.iter().copied());
-        }
+        let ids: SortedSet<MessageId> = self
+            .pending
+            .keys()
+            .copied()
+            .chain(syncs.iter().flat_map(|sync| sync.lacking.iter().copied()))
+            .collect();
         let mut out: Vec<Message> = self
             .chats
             .values()
@@ -137,7 +139,10 @@ impl Chats {
             })
             .cloned()
             .collect();
-        out.sort_by(|a, b| a.display_key().cmp(&b.display_key()));
+        // Unstable sort (smaller code than the stable one), tied by chat:
+        // equal display keys only occur across chats, and the chats were
+        // visited in ascending order, so this is the stable order.
+        out.sort_unstable_by(|a, b| (a.display_key(), a.chat).cmp(&(b.display_key(), b.chat)));
         out
     }
 

@@ -12,8 +12,9 @@ use super::routing::{Request, Routing};
 use super::snapshot::{SNAPSHOT_VERSION, Snapshot};
 use crate::model::{OfflineNote, Role};
 use crate::protocol::{ClientFrame, DeploymentRole, PROTOCOL_VERSION, QueueEntry};
+use crate::sorted::SortedMap;
 use crate::time::Millis;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 /// What the relay said about itself in its welcome.
 #[derive(Clone, Debug)]
@@ -48,7 +49,7 @@ pub struct Session {
     pub(super) token_refused: bool,
     pub(super) chats: Chats,
     pub(super) outbox: Outbox,
-    pub(super) typing_sent: BTreeMap<crate::ChatId, bool>,
+    pub(super) typing_sent: SortedMap<crate::ChatId, bool>,
     pub(super) queue: Vec<QueueEntry>,
     pub(super) operators_online: u32,
     pub(super) operators: Vec<String>,
@@ -131,7 +132,7 @@ impl Session {
             token_refused: false,
             chats,
             outbox,
-            typing_sent: BTreeMap::new(),
+            typing_sent: SortedMap::new(),
             queue: Vec::new(),
             operators_online: 0,
             operators: Vec::new(),
