@@ -1,9 +1,9 @@
 //! The few things the widget needs from the JS runtime: the clock, random
 //! numbers, JSON text and the console.
 //!
-//! JSON is read through the browser's own `JSON.parse` and
-//! serde-wasm-bindgen: serde_json's reader would add its number parser and
-//! read structs written as arrays too (a second visitor per type). JS
+//! JSON is read through the browser's own `JSON.parse` and `js_reader`:
+//! serde_json's reader would add its number parser and read structs
+//! written as arrays too (a second visitor per type). JS
 //! numbers are exact only up to 2^53, so reading falls back to BigInts when
 //! a value needs more.
 //!
@@ -14,6 +14,7 @@
 //! The text is the same: same field order, and both escape exactly `"`,
 //! `\\` and the control characters, in the same forms.
 
+use crate::js_reader::JsReader;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use twinline_core::Millis;
@@ -57,7 +58,7 @@ pub fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, String> {
 
 /// A Rust value from a JS value.
 pub fn from_js<T: DeserializeOwned>(value: JsValue) -> Result<T, String> {
-    serde_wasm_bindgen::from_value(value).map_err(|e| e.to_string())
+    T::deserialize(JsReader(value)).map_err(|e| e.to_string())
 }
 
 /// JSON text of a value, with every integer exact.

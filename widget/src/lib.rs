@@ -22,6 +22,7 @@
 //! - `api`: `window.Twinline`, including the calls queued before loading.
 //! - `app`: ties the parts together for one page; `boot`: the entry point.
 //! - `net`, `js`: fetch with a deadline; clock, randomness, JSON.
+//! - `js_reader`: reads Rust values out of JS values (serde), for `js`.
 //!
 //! Browser-only modules build only for `wasm32`, so the workspace's native
 //! build and tests cover the pure parts.
@@ -50,6 +51,8 @@ mod driver;
 mod host;
 #[cfg(target_arch = "wasm32")]
 pub mod js;
+#[cfg(target_arch = "wasm32")]
+pub mod js_reader;
 #[cfg(target_arch = "wasm32")]
 mod net;
 #[cfg(target_arch = "wasm32")]
