@@ -10,9 +10,16 @@
 //! these sizes moving the tail on an insert costs less than the B-tree's
 //! allocations.
 //!
-//! Only what the session needs is here. Semantics follow `BTreeMap` and
+//! The widget uses the map too, for its few small maps (sockets, rendered
+//! messages, the in-memory storage fallback), which saves it the hash table
+//! code as well.
+//!
+//! Only what those need is here. Semantics follow `BTreeMap` and
 //! `BTreeSet`: one entry per key, iteration in ascending key order,
-//! `insert` on a present key replaces the value and keeps the key.
+//! `insert` on a present key replaces the value and keeps the key, lookups
+//! take any borrowed form of the key.
+
+use std::borrow::Borrow;
 
 /// An ordered map as a `Vec` of entries sorted by key, unique keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,17 +42,35 @@ impl<K: Ord, V> SortedMap<K, V> {
     }
 
     /// Where `key` is (`Ok`), or where it would go (`Err`).
-    fn find(&self, key: &K) -> Result<usize, usize> {
-        self.entries.binary_search_by(|(held, _)| held.cmp(key))
+    fn find<Q: Ord + ?Sized>(&self, key: &Q) -> Result<usize, usize>
+    where
+        K: Borrow<Q>,
+    {
+        self.entries
+            .binary_search_by(|(held, _)| held.borrow().cmp(key))
     }
 
     /// The value under `key`.
-    pub fn get(&self, key: &K) -> Option<&V> {
+    pub fn get<Q: Ord + ?Sized>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
         self.find(key).ok().map(|at| &self.entries[at].1)
     }
 
+    /// The value under `key`, to change.
+    pub fn get_mut<Q: Ord + ?Sized>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+    {
+        self.find(key).ok().map(|at| &mut self.entries[at].1)
+    }
+
     /// True if `key` has a value.
-    pub fn contains_key(&self, key: &K) -> bool {
+    pub fn contains_key<Q: Ord + ?Sized>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
         self.find(key).is_ok()
     }
 
@@ -61,7 +86,10 @@ impl<K: Ord, V> SortedMap<K, V> {
     }
 
     /// Takes the value under `key` out.
-    pub fn remove(&mut self, key: &K) -> Option<V> {
+    pub fn remove<Q: Ord + ?Sized>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
         let at = self.find(key).ok()?;
         Some(self.entries.remove(at).1)
     }
@@ -107,6 +135,21 @@ impl<K: Ord, V> SortedMap<K, V> {
     /// Removes every entry.
     pub fn clear(&mut self) {
         self.entries.clear();
+    }
+
+    /// Keeps only the entries `keep` says yes to.
+    pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
+        self.entries.retain_mut(|(key, value)| keep(key, value));
+    }
+}
+
+impl<K, V> IntoIterator for SortedMap<K, V> {
+    type Item = (K, V);
+    type IntoIter = std::vec::IntoIter<(K, V)>;
+
+    /// Entries in ascending key order.
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
     }
 }
 
@@ -201,6 +244,8 @@ mod tests {
         Insert(u8, u16),
         Remove(u8),
         GetOrInsert(u8, u16),
+        Bump(u8),
+        RetainEven,
         Clear,
     }
 
@@ -209,6 +254,8 @@ mod tests {
             8 => (any::<u8>(), any::<u16>()).prop_map(|(k, v)| Op::Insert(k % 32, v)),
             4 => any::<u8>().prop_map(|k| Op::Remove(k % 32)),
             4 => (any::<u8>(), any::<u16>()).prop_map(|(k, v)| Op::GetOrInsert(k % 32, v)),
+            4 => any::<u8>().prop_map(|k| Op::Bump(k % 32)),
+            1 => Just(Op::RetainEven),
             1 => Just(Op::Clear),
         ]
     }
@@ -228,6 +275,18 @@ mod tests {
                         let got = *ours.get_or_insert_with(k, || v);
                         prop_assert_eq!(got, *model.entry(k).or_insert(v));
                     }
+                    Op::Bump(k) => {
+                        if let Some(v) = ours.get_mut(&k) {
+                            *v = v.wrapping_add(1);
+                        }
+                        if let Some(v) = model.get_mut(&k) {
+                            *v = v.wrapping_add(1);
+                        }
+                    }
+                    Op::RetainEven => {
+                        ours.retain(|k, v| (*k ^ *v as u8) % 2 == 0);
+                        model.retain(|k, v| (*k ^ *v as u8) % 2 == 0);
+                    }
                     Op::Clear => {
                         ours.clear();
                         model.clear();
@@ -238,6 +297,7 @@ mod tests {
                 prop_assert!(ours.iter().eq(model.iter()));
                 prop_assert!(ours.keys().eq(model.keys()));
                 prop_assert!(ours.values().eq(model.values()));
+                prop_assert!(ours.clone().into_iter().eq(model.clone()));
                 for k in 0..32 {
                     prop_assert_eq!(ours.get(&k), model.get(&k));
                     prop_assert_eq!(ours.contains_key(&k), model.contains_key(&k));
@@ -277,5 +337,16 @@ mod tests {
         assert_eq!(map.insert(1, "a"), None);
         assert_eq!(map.insert(2, "B"), Some("b"));
         assert_eq!(map.iter().collect::<Vec<_>>(), [(&1, &"a"), (&2, &"B")]);
+    }
+
+    #[test]
+    fn string_keys_are_looked_up_by_str() {
+        let mut map: SortedMap<String, u8> = SortedMap::new();
+        map.insert("b".into(), 2);
+        map.insert("a".into(), 1);
+        assert_eq!(map.get("a"), Some(&1));
+        *map.get_mut("b").unwrap() += 1;
+        assert_eq!(map.remove("b"), Some(3));
+        assert!(!map.contains_key("b"));
     }
 }

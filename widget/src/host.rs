@@ -22,7 +22,7 @@ use crate::config::WidgetConfig;
 use crate::js;
 use crate::net;
 use gloo_timers::callback::Timeout;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use twinline_core::Millis;
 use twinline_core::model::Role;
@@ -32,6 +32,7 @@ use twinline_core::protocol::{
 use twinline_core::session::{
     Action, ConnId, Endpoint, Input, Session, SessionConfig, SessionEvent, Timing,
 };
+use twinline_core::sorted::SortedMap;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
 use web_sys::{MessageEvent, WebSocket};
@@ -79,7 +80,7 @@ impl Socket {
 pub struct Host {
     session: Session,
     wake: Rc<dyn Fn(Wake)>,
-    sockets: HashMap<u64, Socket>,
+    sockets: SortedMap<u64, Socket>,
     queued: VecDeque<Input>,
     timer: Option<(Millis, Timeout)>,
     stopped: bool,
@@ -93,7 +94,7 @@ impl Host {
         Host {
             session,
             wake,
-            sockets: HashMap::new(),
+            sockets: SortedMap::new(),
             queued: VecDeque::new(),
             timer: None,
             stopped: false,
@@ -285,7 +286,7 @@ impl Host {
     pub fn stop(&mut self) {
         self.stopped = true;
         self.timer = None;
-        for (_, socket) in self.sockets.drain() {
+        for (_, socket) in std::mem::take(&mut self.sockets) {
             socket.close();
         }
     }

@@ -82,8 +82,8 @@ pub use browser::Store;
 mod browser {
     use super::Keys;
     use std::cell::RefCell;
-    use std::collections::BTreeMap;
     use std::rc::Rc;
+    use twinline_core::sorted::SortedMap;
     use web_sys::Storage;
 
     /// localStorage, or memory when it is unavailable.
@@ -92,7 +92,7 @@ mod browser {
         /// The keys of this site.
         pub keys: Keys,
         local: Option<Storage>,
-        memory: Rc<RefCell<BTreeMap<String, String>>>,
+        memory: Rc<RefCell<SortedMap<String, String>>>,
     }
 
     impl Store {

@@ -8,7 +8,7 @@
 use super::dom::{add, attr, el, el_text, set_text};
 use crate::i18n::Texts;
 use crate::view::{Status, ViewMessage};
-use std::collections::HashMap;
+use twinline_core::sorted::SortedMap;
 use wasm_bindgen::JsValue;
 use web_sys::{Document, Element, Node};
 
@@ -21,7 +21,7 @@ struct Item {
 /// The rendered log.
 pub struct MessageList {
     log: Element,
-    items: HashMap<String, Item>,
+    items: SortedMap<String, Item>,
     lang: &'static str,
 }
 
@@ -30,7 +30,7 @@ impl MessageList {
     pub fn new(log: Element, lang: &'static str) -> MessageList {
         MessageList {
             log,
-            items: HashMap::new(),
+            items: SortedMap::new(),
             lang,
         }
     }
@@ -53,7 +53,7 @@ impl MessageList {
                 None => {
                     added = true;
                     let item = build(doc, message, texts, self.lang);
-                    self.items.entry(message.id.clone()).or_insert(item)
+                    self.items.get_or_insert_with(message.id.clone(), || item)
                 }
             };
             let node: &Node = &item.root;
