@@ -7,13 +7,14 @@
 use serde::de::{DeserializeOwned, Unexpected};
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
-use twinline_core::protocol::{ChatSync, Health, VisitorTokenResponse};
+use twinline_core::protocol::{ActiveDeployment, ChatSync, Health, VisitorTokenResponse};
 use twinline_core::session::{Intent, Snapshot};
 use twinline_core::{Message, Ulid};
+use twinline_widget::config::RawConfig;
 use twinline_widget::js;
 use twinline_widget::js_reader::{JsReader, float_text};
 use twinline_widget::tabs::message::TabMessage;
-use twinline_widget::view::View;
+use twinline_widget::view::{Unsent, View};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
@@ -96,9 +97,13 @@ fn structs_come_out_as_json_stringify_wrote_them_with_exact_integers() {
 /// the widget used before): the same value, or the same error message.
 /// Where serde-wasm-bindgen failed with a JS `TypeError` (it asked a
 /// non-object for its iterator), `js_reader` must fail with serde's words.
-fn same_read<T: DeserializeOwned + PartialEq + Debug>(value: &JsValue, what: &str) {
-    let ours = T::deserialize(JsReader(value.clone())).map_err(|e| e.to_string());
-    let theirs = serde_wasm_bindgen::from_value::<T>(value.clone()).map_err(|e| e.to_string());
+fn same_read<T: DeserializeOwned + Debug>(value: &JsValue, what: &str) {
+    let ours = T::deserialize(JsReader(value.clone()))
+        .map(|v| format!("{v:?}"))
+        .map_err(|e| e.to_string());
+    let theirs = serde_wasm_bindgen::from_value::<T>(value.clone())
+        .map(|v| format!("{v:?}"))
+        .map_err(|e| e.to_string());
     if let Err(error) = &theirs {
         if error.starts_with("TypeError") {
             assert!(
@@ -306,6 +311,30 @@ fn js_reader_reads_the_widgets_types_as_serde_wasm_bindgen_did() {
         &parse(r#"{"t":"hello","from":"t1","name":[1]}"#),
         "tab hello",
     );
+    same_read::<Vec<Unsent>>(
+        &parse(r#"[{"id":"A","text":"x","at":1},{"id":"B","text":"y"}]"#),
+        "unsent",
+    );
+    let active = r#"{"epoch":3,"active":"a","url":"http://a","deployments":[{"name":"a","role":"primary",
+        "url":"http://a","up":true,"health":{"deployment":"a","role":"primary","epoch":3,"ready":true}},
+        {"name":"b","role":"redundant","url":"http://b","up":false}]}"#;
+    same_read::<ActiveDeployment>(&parse(active), "active");
+    same_read::<ActiveDeployment>(
+        &parse(&active.replace("\"up\":false", "\"up\":0")),
+        "active bad",
+    );
+    // The page's own object, with its camelCase keys and odd values.
+    for config in [
+        r#"{"site":"s","primary":"http://a","redundant":"http://b","prechat":"off","primaryName":"p","servedBy":"x"}"#,
+        r#"{"site":"s","prechat":"sometimes"}"#,
+        r#"{"site":5}"#,
+        r#"{"lang":null,"title":["t"],"moderator":"m"}"#,
+        r#"{}"#,
+        r#"[]"#,
+        r#""site""#,
+    ] {
+        same_read::<RawConfig>(&parse(config), config);
+    }
 }
 
 #[wasm_bindgen_test]
