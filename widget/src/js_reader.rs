@@ -408,7 +408,7 @@ impl<'de> de::Deserializer<'de> for JsReader {
     fn deserialize_enum<V: Visitor<'de>>(
         self,
         _name: &'static str,
-        _variants: &'static [&'static str],
+        variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, ReadError> {
         let (tag, payload) = if self.0.is_string() {
@@ -423,7 +423,11 @@ impl<'de> de::Deserializer<'de> for JsReader {
         } else {
             return Err(self.invalid_type(&visitor));
         };
-        visitor.visit_enum(Variant { tag, payload })
+        visitor.visit_enum(Variant {
+            tag,
+            payload,
+            variants,
+        })
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ReadError> {
@@ -550,9 +554,27 @@ impl<'de> de::MapAccess<'de> for Fields {
 
 /// An enum's variant name and its content (`undefined` for a unit variant
 /// written as a string).
+///
+/// The variant goes to the enum's visitor as its position in `variants`,
+/// found here once for every enum type, so the derive's name matching is
+/// not linked (the same trick as [`Fields`], with the same condition: no
+/// `#[serde(alias)]` and no `#[serde(other)]` variant).
 struct Variant {
     tag: JsValue,
     payload: JsValue,
+    variants: &'static [&'static str],
+}
+
+/// The position of variant `tag` in `variants`, or serde's unknown-variant
+/// error (what the derive said for a name it did not know). `tag` is a
+/// string: the value itself, or a key of the object holding it.
+fn variant_index(tag: &JsValue, variants: &'static [&'static str]) -> Result<u64, ReadError> {
+    let name = tag.as_string().unwrap_or_default();
+    variants
+        .iter()
+        .position(|variant| *variant == name)
+        .map(|index| index as u64)
+        .ok_or_else(|| de::Error::unknown_variant(&name, variants))
 }
 
 impl<'de> de::EnumAccess<'de> for Variant {
@@ -563,10 +585,9 @@ impl<'de> de::EnumAccess<'de> for Variant {
         self,
         seed: V,
     ) -> Result<(V::Value, JsReader), ReadError> {
-        Ok((
-            seed.deserialize(JsReader(self.tag))?,
-            JsReader(self.payload),
-        ))
+        let index = variant_index(&self.tag, self.variants)?;
+        let variant = seed.deserialize(de::value::U64Deserializer::<ReadError>::new(index))?;
+        Ok((variant, JsReader(self.payload)))
     }
 }
 
