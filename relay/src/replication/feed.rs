@@ -21,8 +21,13 @@ use std::time::{Duration, Instant};
 /// a frame as a dead link.
 pub const KEEPALIVE: Duration = Duration::from_secs(1);
 
-/// Most changes in one page.
-pub const PAGE_LIMIT: usize = 2_000;
+/// Most changes in one page. A catch-up commits a page (or the few in
+/// flight) per transaction, so a bigger page pays the fsync and the per-page
+/// work (status, fan-out) less often: 5,000 against 2,000 took the 100,000
+/// message catch-up benchmark from about 45,000 to 50,000–55,000 msg/s here.
+/// A page of messages near the size limit stays well under the follower's
+/// 64 MB frame limit.
+pub const PAGE_LIMIT: usize = 5_000;
 
 /// Query of both endpoints.
 #[derive(Debug, Deserialize)]

@@ -5,7 +5,7 @@
 //! reaches it is: a message's or note's JSON is made by the caller
 //! ([`Queued::new`]), and what new messages do to their chat's row is
 //! gathered over a whole job and written once per chat ([`ChatTouches`]).
-//! Both matter most for replication catch-up, where a page of 2,000 changes
+//! Both matter most for replication catch-up, where a page of 5,000 changes
 //! arrives as one job.
 
 use super::records::{Account, Applied, ChatRecord, Record};

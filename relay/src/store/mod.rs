@@ -8,11 +8,15 @@
 //! send `ack` only for durable messages. Each request runs in its own
 //! savepoint, so one bad request cannot roll back its neighbours.
 //!
+//! The WAL is copied back into the database file by a thread of its own
+//! ([`checkpointer`]), so the writer never waits for that either.
+//!
 //! Reads use a few separate connections ([`READERS`]); WAL lets them run
 //! beside each other and during a commit, so a burst of clients reconnecting
 //! after a failover is not served one welcome at a time.
 
 mod apply;
+mod checkpointer;
 pub mod reads;
 pub mod records;
 mod schema;
@@ -80,12 +84,17 @@ impl std::fmt::Debug for Store {
 
 /// Joins the writer thread when the last handle goes: pending writes are
 /// committed before [`Store::close`] returns.
-pub struct WriterThread(std::thread::JoinHandle<()>);
+pub struct WriterThread {
+    writer: std::thread::JoinHandle<()>,
+    checkpointer: std::thread::JoinHandle<()>,
+}
 
 impl WriterThread {
     /// Waits until every queued write has been committed and the file closed.
     pub fn join(self) {
-        let _ = self.0.join();
+        let _ = self.writer.join();
+        // It ends with the writer, after a last checkpoint.
+        let _ = self.checkpointer.join();
     }
 }
 
@@ -98,6 +107,11 @@ impl Store {
         let path = database_path(data_dir);
         let write_conn = schema::open(&path)?;
         let epoch = schema::migrate(&write_conn)?;
+        let (commits, checkpointer) = checkpointer::start(&write_conn, &path)?;
+        // The writer walks the indexes of every table it appends to; a
+        // cache of 64 MB (instead of 2) keeps them in memory instead of
+        // reading pages back from the file during a long catch-up.
+        write_conn.pragma_update(None, "cache_size", -65536)?;
         let readers = (0..READERS)
             .map(|_| schema::open(&path).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
@@ -107,7 +121,7 @@ impl Store {
         let (head_tx, head) = tokio::sync::watch::channel(reads::head(&write_conn)?);
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run_writer(write_conn, jobs, &thread_stats, &head_tx))
+            .spawn(move || run_writer(write_conn, jobs, &thread_stats, &head_tx, &commits))
             .map_err(|error| {
                 StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
             })?;
@@ -122,7 +136,10 @@ impl Store {
                 stats,
                 head,
             },
-            WriterThread(handle),
+            WriterThread {
+                writer: handle,
+                checkpointer,
+            },
         ))
     }
 
@@ -257,6 +274,7 @@ fn run_writer(
     jobs: mpsc::Receiver<WriteJob>,
     stats: &WriterStats,
     head: &tokio::sync::watch::Sender<u64>,
+    commits: &checkpointer::CommitSignal,
 ) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -271,6 +289,7 @@ fn run_writer(
         stats.requests.fetch_add(batch.len() as u64, Relaxed);
         match results {
             Ok(results) => {
+                commits.committed();
                 let grew = results
                     .iter()
                     .any(|r| r.as_ref().is_ok_and(|a| a.iter().any(|a| a.changed)));

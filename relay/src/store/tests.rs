@@ -309,3 +309,43 @@ async fn a_page_of_messages_leaves_the_chat_rows_as_one_message_at_a_time_would(
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
+
+#[tokio::test]
+async fn the_wal_is_copied_into_the_database_file_while_the_store_runs() {
+    // The writer's own checkpoints are off; a thread of its own does them.
+    // Without it the database file would keep its first few pages while the
+    // WAL grew for as long as the relay runs.
+    let dir = temp_dir("checkpointer");
+    let (store, writer) = Store::open(&dir).unwrap();
+    let chat = ChatId(Ulid(40));
+    let text = "y".repeat(500);
+    for batch in 0..20u128 {
+        let records = (0..100u128)
+            .map(|i| {
+                let id = 1_000 + batch * 100 + i;
+                (
+                    Record::Message(message(id, chat, &text)),
+                    "primary".to_string(),
+                )
+            })
+            .collect();
+        store.apply_batch(records, None).await.unwrap();
+    }
+    let file = super::database_path(&dir);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        // 2,000 messages stored twice (table and feed): well over 1 MB.
+        let size = std::fs::metadata(&file).unwrap().len();
+        if size > 1_000_000 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file is still {size} bytes: nothing was checkpointed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    drop(store);
+    writer.join();
+    std::fs::remove_dir_all(dir).unwrap();
+}
