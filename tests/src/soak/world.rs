@@ -380,44 +380,36 @@ impl World {
             self.admin(r#"{"release":true}"#).await;
         }
     }
-}
 
-impl World {
     /// Whether each client link reaches its relay's `/v1/health` now, and
     /// whether the relay answers directly: tells a dead proxy from a dead
     /// or stuck relay when clients do not settle.
     pub async fn link_report(&self) -> String {
         let mut lines = Vec::new();
-        for (group, pair) in self.links.iter().enumerate() {
-            for (proxy, who) in pair.iter().zip(["primary", "redundant"]) {
-                if who == "redundant" && self.single {
-                    continue;
+        for group in 0..self.links.len() {
+            for who in [Primary, Redundant] {
+                if let Some(link) = self.link(group, who) {
+                    let answer = self.health_answer(&link.url()).await;
+                    lines.push(format!("group {group} -> {who:?} via its link: {answer}"));
                 }
-                let answer = self
-                    .http
-                    .get(format!("{}/v1/health", proxy.url()))
-                    .send()
-                    .await;
-                let answer = match answer {
-                    Ok(response) => response.status().to_string(),
-                    Err(error) => format!("{error:?}"),
-                };
-                lines.push(format!("group {group} -> {who} via its link: {answer}"));
             }
         }
-        for (who, relay) in [
-            ("primary", Some(&self.primary)),
-            ("redundant", self.redundant.as_ref()),
-        ] {
-            let Some(relay) = relay else { continue };
-            let url = relay.lock().expect("lock").url();
-            let answer = match self.http.get(format!("{url}/v1/health")).send().await {
-                Ok(response) => response.status().to_string(),
-                Err(error) => format!("{error:?}"),
-            };
-            lines.push(format!("{who} directly at {url}: {answer}"));
+        for who in [Primary, Redundant] {
+            if let Some(relay) = self.relay(who) {
+                let url = relay.lock().expect("lock").url();
+                let answer = self.health_answer(&url).await;
+                lines.push(format!("{who:?} directly at {url}: {answer}"));
+            }
         }
         lines.join("\n")
+    }
+
+    /// The status of `GET {base}/v1/health`, or why there was none.
+    async fn health_answer(&self, base: &str) -> String {
+        match self.http.get(format!("{base}/v1/health")).send().await {
+            Ok(response) => response.status().to_string(),
+            Err(error) => format!("{error:?}"),
+        }
     }
 }
 
