@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the browser bundles: the wasm core with its JS glue, for both entry
-# points, optimised for size: the visitor widget into www/pkg, the operator
-# console into www/console/pkg (TWINLINE_WWW_OUT=DIR writes under DIR).
+# Builds the browser bundles, wasm with its JS glue, optimised for size: the
+# visitor's two (the launcher every page loads, www/pkg/twinline_widget, and
+# the chat it loads when needed, www/pkg/twinline_chat) and the operator
+# console's (www/console/pkg). TWINLINE_WWW_OUT=DIR writes under DIR.
 #
 # No wasm-pack: cargo builds the module, wasm-bindgen (the CLI version pinned
 # to Cargo.lock by scripts/ensure-toolchain.sh) writes the glue, and binaryen's
@@ -20,9 +21,10 @@ if [ ! -x "$wasm_opt" ]; then
 fi
 
 # bundle OUT_DIR NAME [cargo flags...]: one entry point, built, bound, shrunk.
-# Both entry points are the same crate; the console's bindings exist only
-# with `--features console`, so the visitor bundle never carries them. They
-# build one after the other because both land on the same cargo artefact.
+# Every entry point is the same crate; features pick the entry point
+# (`launcher`, `console`, neither: the chat) and the linker drops what it
+# does not reach. They build one after the other because they land on the
+# same cargo artefact.
 bundle() {
   local out=$1 name=$2
   shift 2
@@ -43,7 +45,9 @@ bundle() {
   done
 }
 
-# The visitor widget (what customers' pages load).
-bundle "$www/pkg" twinline_widget
+# The visitor's launcher (what the loader on customers' pages fetches) and
+# the chat (fetched by the launcher when it is needed; see widget/src/launcher.rs).
+bundle "$www/pkg" twinline_widget --features launcher
+bundle "$www/pkg" twinline_chat
 # The operator console (www/console/, served by the relays).
 bundle "$www/console/pkg" twinline_console --features console

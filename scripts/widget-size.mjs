@@ -1,6 +1,9 @@
 #!/usr/bin/env node
-// Prints what a visitor's browser downloads for the widget, gzipped, and with
-// --time how long a page takes from navigation to showing the launcher.
+// Prints what a visitor's browser downloads for the widget, gzipped: before
+// the launcher shows (the loader and the launcher bundle, the issue's budget)
+// and when the chat is first used (the chat bundle), and with --time how long
+// a page takes from navigation to showing the launcher, and from a click on
+// the launcher to the open panel.
 //
 //   node scripts/widget-size.mjs           sizes (after scripts/build-widget.sh)
 //   node scripts/widget-size.mjs --time    sizes, then time-to-launcher in
@@ -20,7 +23,7 @@ import { join, dirname, extname } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const www = join(root, "www");
+const www = process.env.TWINLINE_WWW || join(root, "www");
 const BUDGET_BUNDLE = 60 * 1024;
 const BUDGET_LOADER = 1024;
 
@@ -34,6 +37,8 @@ function sizes() {
     loader: join(www, "loader.js"),
     glue: join(www, "pkg", "twinline_widget.js"),
     wasm: join(www, "pkg", "twinline_widget_bg.wasm"),
+    chatGlue: join(www, "pkg", "twinline_chat.js"),
+    chatWasm: join(www, "pkg", "twinline_chat_bg.wasm"),
   };
   for (const [name, path] of Object.entries(files)) {
     if (!existsSync(path)) {
@@ -47,13 +52,21 @@ function sizes() {
   const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
   const row = (name, s) =>
     console.log(`  ${name.padEnd(22)} ${String(s.raw).padStart(8)} B raw  ${String(s.gzip).padStart(7)} B gzip (${kb(s.gzip)})`);
+  const chatGlue = gz(files.chatGlue);
+  const chatWasm = gz(files.chatWasm);
   console.log("widget download sizes (gzip -9):");
+  console.log(" before the launcher shows (every page view):");
   row("loader.js", loader);
   row("twinline_widget.js", glue);
   row("twinline_widget_bg.wasm", wasm);
   const bundle = glue.gzip + wasm.gzip;
-  console.log(`  glue + wasm: ${bundle} B gzip (${kb(bundle)}), budget ${kb(BUDGET_BUNDLE)}: ${bundle <= BUDGET_BUNDLE ? "within" : "OVER"}`);
+  console.log(`  launcher glue + wasm: ${bundle} B gzip (${kb(bundle)}), budget ${kb(BUDGET_BUNDLE)}: ${bundle <= BUDGET_BUNDLE ? "within" : "OVER"}`);
   console.log(`  loader: ${loader.gzip} B gzip, budget ${BUDGET_LOADER} B: ${loader.gzip <= BUDGET_LOADER ? "within" : "OVER"}`);
+  console.log(" when the chat is first needed (a click, a saved chat, Twinline.open/send):");
+  row("twinline_chat.js", chatGlue);
+  row("twinline_chat_bg.wasm", chatWasm);
+  const chat = chatGlue.gzip + chatWasm.gzip;
+  console.log(`  chat glue + wasm: ${chat} B gzip (${kb(chat)}); everything for a visitor who chats: ${kb(loader.gzip + bundle + chat)}`);
 
   // The demo page pastes the loader inline; it must be the current one.
   const demo = readFileSync(join(www, "demo", "index.html"), "utf8");
@@ -124,6 +137,27 @@ const probe = `
   }).observe(document, { childList: true, subtree: true });
 `;
 
+/**
+ * Clicks the launcher the way a script does (no pointer moving over it
+ * first, so no prefetch: the worst case) and returns the milliseconds until
+ * the chat bundle has put its panel on screen.
+ */
+async function clickToPanel(page) {
+  return page.evaluate(
+    () =>
+      new Promise((resolve) => {
+        const start = performance.now();
+        document.getElementById("twinline-widget").shadowRoot.querySelector(".launcher").click();
+        const poll = () => {
+          const panel = document.getElementById("twinline-widget")?.shadowRoot?.querySelector(".panel");
+          if (panel && !panel.hidden) resolve(performance.now() - start);
+          else requestAnimationFrame(poll);
+        };
+        poll();
+      }),
+  );
+}
+
 async function time() {
   let chromium;
   try {
@@ -167,6 +201,8 @@ async function time() {
       const pagePort = await listen(page_);
       const figures = [];
       const loads = [];
+      const clicks = [];
+      let chatBeforeClick = 0;
       for (let i = 0; i < runs; i++) {
         const context = await browser.newContext();
         const page = await context.newPage();
@@ -176,6 +212,13 @@ async function time() {
         await page.waitForFunction(() => window.__launcherAt !== undefined, null, { timeout: 15000 });
         figures.push(await page.evaluate(() => window.__launcherAt));
         loads.push(await page.evaluate(() => performance.getEntriesByType("navigation")[0].loadEventEnd));
+        if (name === "primary up") {
+          const early = await page.evaluate(() =>
+            performance.getEntriesByType("resource").filter((r) => r.name.includes("twinline_chat")).length,
+          );
+          if (early) chatBeforeClick++;
+          clicks.push(await clickToPanel(page));
+        }
         await context.close();
       }
       figures.sort((a, b) => a - b);
@@ -185,6 +228,13 @@ async function time() {
         `  ${name.padEnd(30)} median ${fmt(median)}  min ${fmt(figures[0])}  max ${fmt(figures[figures.length - 1])}` +
           `  (page load event: median ${fmt(loads.sort((a, b) => a - b)[Math.floor(loads.length / 2)])})`,
       );
+      if (clicks.length) {
+        clicks.sort((a, b) => a - b);
+        console.log(
+          `  ${"  click on launcher → panel open".padEnd(30)} median ${fmt(clicks[Math.floor(clicks.length / 2)])}  min ${fmt(clicks[0])}  max ${fmt(clicks[clicks.length - 1])}` +
+            `  (chat bundle fetched before the click in ${chatBeforeClick} of ${runs} runs)`,
+        );
+      }
       page_.close();
     }
   } finally {

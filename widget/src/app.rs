@@ -88,10 +88,7 @@ impl App {
     pub fn start(config: WidgetConfig, parent: &Element) -> Result<App, JsValue> {
         let window = web_sys::window().ok_or("no window")?;
         let document = window.document().ok_or("no document")?;
-        let lang = match &config.lang {
-            Some(tag) => Lang::from_tag(tag),
-            None => Lang::from_tag(&window.navigator().language().unwrap_or_default()),
-        };
+        let lang = Lang::for_page(config.lang.as_deref());
         let texts = lang.texts();
         let title = config.title.clone().unwrap_or_else(|| texts.title.into());
         let store = Store::new(&config.site);

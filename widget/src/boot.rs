@@ -1,11 +1,13 @@
-//! The entry point the loader calls: read the configuration, show the
-//! widget, install `window.Twinline`, start.
+//! The chat bundle's entry point (the loader calls `boot` when the launcher
+//! bundle asks for the chat, see `crate::launcher`): read the configuration,
+//! show the widget, install `window.Twinline`, start.
 
 use crate::app::App;
 use crate::config::{ConfigError, RawConfig, WidgetConfig};
 use crate::js;
 use gloo_events::EventListener;
 use std::cell::RefCell;
+#[cfg(not(any(feature = "console", feature = "launcher")))]
 use wasm_bindgen::prelude::wasm_bindgen;
 use web_sys::HtmlElement;
 
@@ -16,19 +18,24 @@ thread_local! {
 
 /// Starts the widget from `window.TwinlineConfig` (once per page; later
 /// calls do nothing). Waits for `<body>` if the page has none yet.
-#[wasm_bindgen]
+#[cfg_attr(not(any(feature = "console", feature = "launcher")), wasm_bindgen)]
 pub fn boot() {
+    when_body(start);
+}
+
+/// Runs `then` with `<body>`, now or once the document has one.
+pub fn when_body(then: fn(&HtmlElement)) {
     let Some(document) = web_sys::window().and_then(|w| w.document()) else {
         return;
     };
     match document.body() {
-        Some(body) => start(&body),
-        None => EventListener::once(&document, "DOMContentLoaded", |_| {
+        Some(body) => then(&body),
+        None => EventListener::once(&document, "DOMContentLoaded", move |_| {
             if let Some(body) = web_sys::window()
                 .and_then(|w| w.document())
                 .and_then(|d| d.body())
             {
-                start(&body);
+                then(&body);
             }
         })
         .forget(),

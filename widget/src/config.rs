@@ -33,7 +33,7 @@ pub enum Prechat {
 }
 
 /// `window.TwinlineConfig`, as the site owner wrote it.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RawConfig {
     /// Site id.
@@ -114,6 +114,37 @@ impl std::fmt::Display for ConfigError {
 }
 
 impl RawConfig {
+    /// Reads the configuration field by field: `field(name)` is the value of
+    /// `TwinlineConfig[name]` when it is a string. The launcher bundle reads
+    /// the page's object this way, without serde; it gives what serde gives
+    /// for the same strings (a test checks), so both bundles accept and
+    /// refuse the same configurations.
+    pub fn from_fields(field: impl Fn(&str) -> Option<String>) -> Result<RawConfig, ConfigError> {
+        let prechat = match field("prechat").as_deref() {
+            None => Prechat::default(),
+            Some("off") => Prechat::Off,
+            Some("optional") => Prechat::Optional,
+            Some("required") => Prechat::Required,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "`prechat` must be \"off\", \"optional\" or \"required\", got {other:?}"
+                )));
+            }
+        };
+        Ok(RawConfig {
+            site: field("site").unwrap_or_default(),
+            primary: field("primary").unwrap_or_default(),
+            redundant: field("redundant").unwrap_or_default(),
+            moderator: field("moderator"),
+            primary_name: field("primaryName"),
+            redundant_name: field("redundantName"),
+            prechat,
+            lang: field("lang"),
+            title: field("title"),
+            served_by: field("servedBy"),
+        })
+    }
+
     /// Checks the required fields and normalises the URLs.
     pub fn validate(self) -> Result<WidgetConfig, ConfigError> {
         let site = self.site.trim().to_string();
@@ -239,6 +270,38 @@ mod tests {
                 .contains("`primary` must be an http(s) URL")
         );
         assert!(parse(r#"{"site":"s","primary":"http://a"}"#).is_err());
+    }
+
+    /// `from_fields` over a JSON object's string fields.
+    fn from_fields(json: &str) -> Result<RawConfig, ConfigError> {
+        let object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(json).unwrap();
+        RawConfig::from_fields(|name| object.get(name)?.as_str().map(str::to_string))
+    }
+
+    #[test]
+    fn reading_field_by_field_gives_what_serde_gives() {
+        for json in [
+            r#"{"site":"s","primary":"http://a","redundant":"http://b"}"#,
+            r#"{"site":" s ","primary":"http://a/","redundant":"https://b","moderator":"http://m/",
+                "primaryName":"eu","redundantName":"us","prechat":"required","lang":"de",
+                "title":"Hi","servedBy":"https://b"}"#,
+            r#"{"site":"s","primary":"http://a","redundant":"http://b","prechat":"off","moderator":""}"#,
+            r#"{"primary":"http://a"}"#,
+            r#"{}"#,
+        ] {
+            let by_serde: RawConfig = serde_json::from_str(json).unwrap();
+            assert_eq!(from_fields(json).unwrap(), by_serde, "{json}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_prechat_mode_is_refused_field_by_field_as_by_serde() {
+        let json =
+            r#"{"site":"s","primary":"http://a","redundant":"http://b","prechat":"sometimes"}"#;
+        assert!(serde_json::from_str::<RawConfig>(json).is_err());
+        let error = from_fields(json).unwrap_err();
+        assert!(error.to_string().contains("`prechat` must be"), "{error}");
     }
 
     #[test]

@@ -27,6 +27,20 @@ impl Lang {
         }
     }
 
+    /// The page's language: the site's choice (`TwinlineConfig.lang`) if it
+    /// made one, else the browser's.
+    #[cfg(target_arch = "wasm32")]
+    pub fn for_page(configured: Option<&str>) -> Lang {
+        match configured {
+            Some(tag) => Lang::from_tag(tag),
+            None => Lang::from_tag(
+                &web_sys::window()
+                    .and_then(|w| w.navigator().language())
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+
     /// The tag for the `lang` attribute.
     pub fn tag(self) -> &'static str {
         match self {

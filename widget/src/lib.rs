@@ -1,10 +1,12 @@
 //! Twinline's visitor widget, compiled to WebAssembly.
 //!
-//! One script tag on a customer's page (`www/loader.js`) loads this module
-//! from the primary deployment, or from the redundant one if the primary
-//! does not deliver, and calls [`boot`]. The widget then shows a launcher,
-//! holds the authoritative copy of the chat in the browser, and drives the
-//! core's sans-IO session (`twinline_core::session`): it does the I/O the
+//! One script tag on a customer's page (`www/loader.js`) loads the launcher
+//! bundle from the primary deployment, or from the redundant one if the
+//! primary does not deliver; it shows the launcher and loads the chat
+//! bundle when the chat is needed ([`launcher`]). Both bundles are this
+//! crate (feature `launcher` picks the entry point). The chat bundle
+//! ([`boot`]) holds the authoritative copy of the chat in the browser, and
+//! drives the core's sans-IO session (`twinline_core::session`): it does the I/O the
 //! session asks for (WebSockets, health probes, the moderator, timers,
 //! localStorage) and renders what the session reports.
 //!
@@ -20,7 +22,8 @@
 //! - [`console`] (feature `console`, its own bundle): the operator console.
 //! - `token`: the visitor token, kept across reloads.
 //! - `api`: `window.Twinline`, including the calls queued before loading.
-//! - `app`: ties the parts together for one page; `boot`: the entry point.
+//! - `app`: ties the parts together for one page; [`boot`]: the chat
+//!   bundle's entry point; [`launcher`]: the launcher bundle's.
 //! - `net`, `js`: fetch with a deadline; clock, randomness, JSON.
 //! - `js_reader`: reads Rust values out of JS values (serde), for `js`.
 //!
@@ -41,10 +44,11 @@ pub mod console;
 pub mod api;
 #[cfg(target_arch = "wasm32")]
 pub mod app;
-// The console bundle has its own entry point (`console::Console`) and
-// leaves the visitor's out, so it does not carry the visitor's UI.
-#[cfg(all(target_arch = "wasm32", not(feature = "console")))]
-mod boot;
+// The chat bundle's entry point; exported (as `boot`) only in that bundle:
+// the console has its own (`console::Console`) and the launcher bundle its
+// own (`launcher::boot`), so neither carries the visitor's chat.
+#[cfg(target_arch = "wasm32")]
+pub mod boot;
 #[cfg(target_arch = "wasm32")]
 mod driver;
 #[cfg(target_arch = "wasm32")]
@@ -54,11 +58,13 @@ pub mod js;
 #[cfg(target_arch = "wasm32")]
 pub mod js_reader;
 #[cfg(target_arch = "wasm32")]
+pub mod launcher;
+#[cfg(target_arch = "wasm32")]
 mod net;
 #[cfg(target_arch = "wasm32")]
 pub mod token;
 #[cfg(target_arch = "wasm32")]
 pub mod ui;
 
-#[cfg(all(target_arch = "wasm32", not(feature = "console")))]
-pub use boot::{boot, read_config};
+#[cfg(target_arch = "wasm32")]
+pub use boot::read_config;

@@ -103,7 +103,11 @@ export class Visitor {
     page.on('pageerror', (error) => this.pageErrors.push(error.message));
   }
 
-  /** Opens `url` in a fresh context and waits until the widget has booted. */
+  /**
+   * Opens `url` in a fresh context and starts chatting as a visitor does:
+   * waits for the launcher, clicks it (which loads the chat bundle and
+   * opens the panel), and waits until the chat has booted.
+   */
   static async open(browser, url, { timeoutMs = 15_000, viewport = { width: 900, height: 640 } } = {}) {
     const context = await browser.newContext({ viewport });
     await context.addInitScript(RECORDER);
@@ -111,8 +115,24 @@ export class Visitor {
     const visitor = new Visitor(context, page);
     visitor.openedAt = Date.now();
     await page.goto(url);
-    await visitor.waitBooted(timeoutMs);
+    const deadline = Date.now() + timeoutMs;
+    await visitor.clickLauncher(timeoutMs);
+    await visitor.waitBooted(Math.max(1_000, deadline - Date.now()));
     return visitor;
+  }
+
+  /** The launcher button (either bundle's: they are the same button). */
+  launcher() {
+    return this.page.locator('#twinline-widget .launcher');
+  }
+
+  /** Waits for the launcher and clicks it with the mouse. */
+  async clickLauncher(timeoutMs = 15_000) {
+    try {
+      await this.launcher().click({ timeout: timeoutMs });
+    } catch (error) {
+      throw new Error(`the launcher did not show: ${error.message}\n${this.console.slice(-10).join('\n')}`);
+    }
   }
 
   async waitBooted(timeoutMs = 15_000) {

@@ -14,6 +14,7 @@
 
 mod dom;
 mod forms;
+pub mod launcher;
 mod messages;
 pub mod style;
 
@@ -23,10 +24,11 @@ use crate::view::{ChatPhase, View};
 use dom::{add, attr, el, el_text, focus, set_text, show};
 use forms::{Composer, OfflineForm, PrechatForm};
 use gloo_events::{EventListener, EventListenerOptions};
+use launcher::Launcher;
 use messages::MessageList;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
-use web_sys::{Document, Element, KeyboardEvent, ShadowRoot, ShadowRootInit, ShadowRootMode};
+use web_sys::{Document, Element, KeyboardEvent, ShadowRoot};
 
 /// Something the visitor did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,8 +106,9 @@ pub struct Ui {
 }
 
 impl Ui {
-    /// Builds the widget in a new host element appended to `parent`. The
-    /// launcher is visible when this returns.
+    /// Builds the widget in a new host element appended to `parent`, or in
+    /// the launcher bundle's host if the page shows one (see
+    /// [`launcher`]). The launcher is visible when this returns.
     pub fn mount(
         doc: &Document,
         parent: &Element,
@@ -115,23 +118,18 @@ impl Ui {
         prechat_mode: Prechat,
         on: Rc<dyn Fn(UiEvent)>,
     ) -> Result<Ui, wasm_bindgen::JsValue> {
-        let host = el(doc, "div", "");
-        attr(&host, "id", "twinline-widget");
-        attr(&host, "lang", lang);
-        let root = host.attach_shadow(&ShadowRootInit::new(ShadowRootMode::Open))?;
-        let style = el_text(doc, "style", "", style::CSS);
-        root.append_child(&style)?;
-
-        let launcher = el(doc, "button", "launcher");
-        attr(&launcher, "type", "button");
-        attr(&launcher, "aria-expanded", "false");
-        attr(&launcher, "aria-label", texts.open_chat);
-        add(&launcher, &chat_icon(doc));
-        let badge = el(doc, "span", "badge");
-        attr(&badge, "aria-hidden", "true");
-        show(&badge, false);
-        add(&launcher, &badge);
-        root.append_child(&launcher)?;
+        // The launcher bundle's button if the page shows it, else our own.
+        let (shell, in_page) = match Launcher::take_over(doc) {
+            Some(shown) => (shown, true),
+            None => (Launcher::build(doc, lang, texts)?, false),
+        };
+        let Launcher {
+            host,
+            root,
+            button: launcher,
+            badge,
+        } = shell;
+        root.append_child(&el_text(doc, "style", "", style::PANEL_CSS))?;
 
         let panel = el(doc, "div", "panel");
         attr(&panel, "role", "dialog");
@@ -183,7 +181,9 @@ impl Ui {
         show(&ended, false);
         add(&panel, &ended);
         root.append_child(&panel)?;
-        parent.append_child(&host)?;
+        if !in_page {
+            parent.append_child(&host)?;
+        }
 
         let mut listeners = vec![
             click(&launcher, &on, UiEvent::Open),
@@ -424,22 +424,4 @@ fn composer_listeners(
         ),
         EventListener::new(&composer.text, "input", move |_| typing(UiEvent::Typing)),
     ]
-}
-
-/// The launcher's speech-bubble icon.
-fn chat_icon(doc: &Document) -> Element {
-    const SVG: &str = "http://www.w3.org/2000/svg";
-    let svg = doc
-        .create_element_ns(Some(SVG), "svg")
-        .expect("svg element");
-    attr(&svg, "viewBox", "0 0 24 24");
-    attr(&svg, "aria-hidden", "true");
-    let path = doc.create_element_ns(Some(SVG), "path").expect("svg path");
-    attr(
-        &path,
-        "d",
-        "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z",
-    );
-    add(&svg, &path);
-    svg
 }

@@ -5,15 +5,20 @@
 //! site may set `--twinline-accent` on the page to recolour the widget
 //! (custom properties are the one thing that crosses the shadow boundary).
 
-/// The stylesheet.
-pub const CSS: &str = r#":host{all:initial;position:fixed;z-index:2147483000;right:20px;bottom:20px;font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color-scheme:light dark;--a:var(--twinline-accent,#2357d0);--bg:#fff;--fg:#1b1d21;--mu:#59606b;--bd:#d5d9df;--in:#eff2f6}
+/// What the launcher needs: the host, the colours, the button and its badge.
+/// The launcher bundle carries only this; the chat bundle adds [`PANEL_CSS`].
+pub const LAUNCHER_CSS: &str = r#":host{all:initial;position:fixed;z-index:2147483000;right:20px;bottom:20px;font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color-scheme:light dark;--a:var(--twinline-accent,#2357d0);--bg:#fff;--fg:#1b1d21;--mu:#59606b;--bd:#d5d9df;--in:#eff2f6}
 @media (prefers-color-scheme:dark){:host{--a:var(--twinline-accent,#5b8cff);--bg:#1d2026;--fg:#eceef2;--mu:#a9b0bb;--bd:#3a3f48;--in:#2a2e36}}
 *{box-sizing:border-box;font:inherit}
 [hidden]{display:none!important}
 .launcher{width:56px;height:56px;border-radius:50%;border:0;background:var(--a);color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);display:grid;place-items:center;position:relative}
 .launcher svg{width:28px;height:28px;fill:currentColor}
 .badge{position:absolute;top:-4px;right:-4px;min-width:20px;height:20px;padding:0 6px;border-radius:10px;background:#c5221f;color:#fff;font-size:12px;line-height:20px;text-align:center}
-.panel{position:absolute;right:0;bottom:0;width:360px;height:min(560px,calc(100vh - 40px));display:flex;flex-direction:column;background:var(--bg);color:var(--fg);border:1px solid var(--bd);border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.3);overflow:hidden}
+:focus-visible{outline:2px solid var(--a);outline-offset:2px}
+.launcher[aria-busy=true]{cursor:progress;opacity:.8}"#;
+
+/// The panel: header, log, forms, small-screen and motion rules.
+pub const PANEL_CSS: &str = r#".panel{position:absolute;right:0;bottom:0;width:360px;height:min(560px,calc(100vh - 40px));display:flex;flex-direction:column;background:var(--bg);color:var(--fg);border:1px solid var(--bd);border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.3);overflow:hidden}
 header{display:flex;align-items:center;gap:8px;padding:12px 14px;background:var(--a);color:#fff}
 header div{flex:1;min-width:0}
 h2{margin:0;font-size:16px;font-weight:600}
@@ -37,19 +42,27 @@ label{font-size:13px;color:var(--mu);display:flex;flex-direction:column;gap:2px}
 .btn{padding:8px 14px;border:0;border-radius:8px;background:var(--a);color:#fff;cursor:pointer;font-weight:600}
 .err{color:#c5221f;font-size:12px;margin:0}
 .note{margin:0;color:var(--mu);font-size:14px}
-:focus-visible{outline:2px solid var(--a);outline-offset:2px}
 @media (max-width:480px){.panel{position:fixed;inset:0;width:auto;height:auto;border:0;border-radius:0}}
 @media (prefers-reduced-motion:no-preference){.panel{animation:tw-in .15s ease-out}@keyframes tw-in{from{opacity:0;transform:translateY(8px)}}}"#;
 
 #[cfg(test)]
 mod tests {
-    use super::CSS;
+    use super::{LAUNCHER_CSS, PANEL_CSS};
 
     #[test]
     fn stylesheet_covers_dark_mode_small_screens_and_isolation() {
-        assert!(CSS.starts_with(":host{all:initial;"));
-        assert!(CSS.contains("@media (prefers-color-scheme:dark)"));
-        assert!(CSS.contains("@media (max-width:480px){.panel{position:fixed;inset:0"));
-        assert_eq!(CSS.matches('{').count(), CSS.matches('}').count());
+        assert!(LAUNCHER_CSS.starts_with(":host{all:initial;"));
+        assert!(LAUNCHER_CSS.contains("@media (prefers-color-scheme:dark)"));
+        assert!(PANEL_CSS.contains("@media (max-width:480px){.panel{position:fixed;inset:0"));
+        for css in [LAUNCHER_CSS, PANEL_CSS] {
+            assert_eq!(css.matches('{').count(), css.matches('}').count());
+        }
+    }
+
+    #[test]
+    fn the_launcher_part_styles_the_launcher_and_nothing_of_the_panel() {
+        assert!(LAUNCHER_CSS.contains(".launcher{") && LAUNCHER_CSS.contains(".badge{"));
+        assert!(LAUNCHER_CSS.contains(":focus-visible"));
+        assert!(!LAUNCHER_CSS.contains(".panel") && !LAUNCHER_CSS.contains("textarea"));
     }
 }

@@ -1,0 +1,150 @@
+// The two-step widget end to end: real relays, the real loader on the demo
+// site (its own origin), the launcher and chat bundles in chromium.
+//
+// A new visitor downloads the loader and the launcher bundle only; clicking
+// the launcher fetches the chat bundle, opens the panel and a message typed
+// there reaches the relay; a reload continues the chat without a click (the
+// saved chat fetches the chat bundle at once); and when the primary is gone
+// by the time of the click, the chat bundle comes from the redundant
+// deployment and the chat runs there.
+//
+// Needs the release relay and the bundles (scripts/test.sh builds them).
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Cluster } from '../../scripts/lib/cluster.mjs';
+import { launchBrowser, Visitor } from './lib/browser.mjs';
+import { OperatorClient } from './lib/operator.mjs';
+
+const OPERATOR = { username: 'ada', name: 'Ada', password: 'correct horse battery' };
+
+/** What the page has fetched of the widget, by bundle file name. */
+async function fetched(page) {
+  return page.evaluate(() =>
+    performance
+      .getEntriesByType('resource')
+      .map((r) => new URL(r.name))
+      .filter((u) => u.pathname.includes('/pkg/'))
+      .map((u) => `${u.port}:${u.pathname.split('/').pop()}`),
+  );
+}
+
+const names = (list) => list.map((entry) => entry.split(':')[1]).sort();
+
+/** Opens the demo page and waits for the launcher, clicking nothing. */
+async function arrive(browser, url) {
+  const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
+  const page = await context.newPage();
+  const visitor = new Visitor(context, page);
+  await page.goto(url);
+  await visitor.launcher().waitFor({ timeout: 15_000 });
+  return visitor;
+}
+
+async function panelOpen(page) {
+  return page.evaluate(() => {
+    const panel = document.getElementById('twinline-widget')?.shadowRoot?.querySelector('.panel');
+    return Boolean(panel && !panel.hidden);
+  });
+}
+
+describe('launcher first, chat on demand', { timeout: 120_000 }, () => {
+  let cluster;
+  let chromium;
+  let operator;
+  const visitors = [];
+
+  before(async () => {
+    cluster = await Cluster.start({ operators: [OPERATOR], www: process.env.TWINLINE_WWW });
+    chromium = await launchBrowser();
+    // An operator online, so the panel offers the composer (not the offline form).
+    operator = new OperatorClient({
+      urls: { primary: cluster.url('primary'), redundant: cluster.url('redundant'), moderator: cluster.url('moderator') },
+      username: OPERATOR.username,
+      password: OPERATOR.password,
+    });
+    await operator.start();
+  });
+
+  after(async () => {
+    await operator?.stop();
+    for (const visitor of visitors) await visitor.close();
+    await chromium?.close();
+    await cluster?.stop();
+  });
+
+  it('a new visitor gets the launcher only; a click brings the chat, and it works', async () => {
+    const visitor = await arrive(chromium.browser, cluster.demoUrl({ prechat: 'off' }));
+    visitors.push(visitor);
+    const { page } = visitor;
+    // Long enough for anything the page would fetch on its own.
+    await page.waitForTimeout(1_000);
+    assert.deepEqual(names(await fetched(page)), ['twinline_widget.js', 'twinline_widget_bg.wasm']);
+    assert.notEqual(await page.evaluate(() => window.Twinline.loaded), true);
+    assert.equal(await panelOpen(page), false);
+    assert.equal(await page.evaluate(() => document.querySelectorAll('#twinline-widget').length), 1);
+
+    await visitor.clickLauncher();
+    await visitor.waitBooted();
+    const primaryPort = new URL(cluster.url('primary')).port;
+    assert.deepEqual(
+      (await fetched(page)).filter((f) => f.includes('twinline_chat')).sort(),
+      [`${primaryPort}:twinline_chat.js`, `${primaryPort}:twinline_chat_bg.wasm`],
+      'the chat comes from the deployment that served the launcher',
+    );
+    await page.waitForFunction(() => {
+      const panel = document.getElementById('twinline-widget').shadowRoot.querySelector('.panel');
+      return panel && !panel.hidden;
+    });
+    assert.equal(await page.evaluate(() => document.querySelectorAll('#twinline-widget').length), 1, 'one widget');
+    // The click's panel has focus in its composer: type and press Enter.
+    await page.keyboard.type('Is the blue one in stock?');
+    await page.keyboard.press('Enter');
+    await visitor.waitStatus((s) => s.state === 'connected', 10_000, 'connected');
+    await page.waitForFunction(
+      () => window.Twinline.transcript().some((m) => m.text === 'Is the blue one in stock?' && m.status === 'sent'),
+      null,
+      { timeout: 10_000 },
+    );
+    const [message] = (await visitor.transcript()).filter((m) => m.text === 'Is the blue one in stock?');
+    assert.ok((await cluster.messagesOf('primary')).has(message.id), 'the relay holds the message');
+
+    // The next page view continues the chat without waiting for a click.
+    await page.reload();
+    await visitor.waitBooted(); // no click: Twinline.loaded by itself
+    assert.ok(names(await fetched(page)).includes('twinline_chat_bg.wasm'), 'a saved chat fetches the chat at once');
+    await page.waitForFunction(
+      (wanted) => window.Twinline.transcript().some((m) => m.id === wanted),
+      message.id,
+      { timeout: 10_000 },
+    );
+  });
+
+  it('when the primary is gone by the time of the click, the chat comes from the redundant deployment', async () => {
+    const visitor = await arrive(chromium.browser, cluster.demoUrl({ prechat: 'off', site: 'demo' }));
+    visitors.push(visitor);
+    const { page } = visitor;
+    await cluster.kill9('primary');
+    // A script's click: no pointer over the button first, so no prefetch
+    // before the primary was gone.
+    await page.evaluate(() => document.getElementById('twinline-widget').shadowRoot.querySelector('.launcher').click());
+    await visitor.waitBooted(20_000);
+    const redundantPort = new URL(cluster.url('redundant')).port;
+    assert.ok(
+      (await fetched(page)).includes(`${redundantPort}:twinline_chat_bg.wasm`),
+      `chat bundle from the redundant deployment: ${await fetched(page)}`,
+    );
+    await page.waitForFunction(() => {
+      const panel = document.getElementById('twinline-widget').shadowRoot.querySelector('.panel');
+      return panel && !panel.hidden;
+    });
+    const id = await visitor.send('Hello from a page whose primary just died');
+    await visitor.waitStatus((s) => s.state === 'connected' && s.deployment === 'redundant', 15_000, 'on the redundant');
+    await page.waitForFunction(
+      (wanted) => window.Twinline.transcript().some((m) => m.id === wanted && m.status === 'sent'),
+      id,
+      { timeout: 15_000 },
+    );
+    assert.ok((await cluster.messagesOf('redundant')).has(id), 'the redundant relay holds the message');
+  });
+});
