@@ -268,13 +268,17 @@ function figureRows(list) {
 const widgetFigures = (() => {
   if (!widget) return [];
   const out = [];
-  const bundle = widget.match(/glue \+ wasm: (\d+) B gzip/);
-  if (bundle) out.push({ name: "widget download (glue + wasm), gzipped", value: +bundle[1] / 1024, unit: "KB", target: "<= 60 KB" });
+  const bundle = widget.match(/launcher glue \+ wasm: (\d+) B gzip/);
+  if (bundle) out.push({ name: "widget before the launcher shows (launcher glue + wasm), gzipped", value: +bundle[1] / 1024, unit: "KB", target: "<= 60 KB" });
   const loader = widget.match(/loader: (\d+) B gzip/);
   if (loader) out.push({ name: "loader snippet, gzipped", value: +loader[1], unit: "B", target: "<= 1024 B" });
+  const chat = widget.match(/chat glue \+ wasm: (\d+) B gzip/);
+  if (chat) out.push({ name: "chat bundle, fetched when the chat is first needed, gzipped", value: +chat[1] / 1024, unit: "KB", target: null });
   for (const m of widget.matchAll(/^\s+(primary [^\n]*?)\s+median (\d+) ms\s+min (\d+) ms\s+max (\d+) ms/gm)) {
     out.push({ name: `time to launcher, ${m[1].trim()} (median)`, value: +m[2], unit: "ms", target: null });
   }
+  const click = widget.match(/click on launcher → panel open\s+median (\d+) ms/);
+  if (click) out.push({ name: "click on the launcher to open panel, chat bundle not prefetched (median)", value: +click[1], unit: "ms", target: null });
   return out;
 })();
 
