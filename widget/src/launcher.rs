@@ -58,13 +58,12 @@ pub fn show(parent: &Element) -> Result<Launcher, JsValue> {
     let doc = window.document().ok_or("no document")?;
     let config = read_config().map_err(|error| JsValue::from(error.to_string()))?;
     let lang = Lang::for_page(config.lang.as_deref());
-    let launcher = Launcher::build(&doc, lang.tag(), lang.texts())?;
-    launcher.mark_launcher_only();
-    parent.append_child(&launcher.host)?;
-
     let api: Object = Reflect::get(&window, &"Twinline".into())?
         .dyn_into()
         .map_err(|_| "Twinline: window.Twinline is missing; include the loader")?;
+    let launcher = Launcher::build(&doc, lang.tag(), lang.texts())?;
+    launcher.mark_launcher_only();
+    parent.append_child(&launcher.host)?;
     let chat = Rc::new(ChatLoader::new(api, launcher.button.clone()));
 
     let on = |target: &web_sys::EventTarget, event: &'static str, busy: bool| {

@@ -250,7 +250,7 @@ fn the_chat_takes_the_same_button_over_and_answers_its_clicks() {
 }
 
 #[wasm_bindgen_test]
-fn a_refused_configuration_says_why_and_shows_nothing() {
+fn a_refused_configuration_or_a_missing_loader_says_why_and_shows_nothing() {
     page(r#"{"primary":"http://a.test","redundant":"http://b.test"}"#);
     let error = launcher::show(&body()).err().expect("refused");
     assert!(
@@ -263,6 +263,13 @@ fn a_refused_configuration_says_why_and_shows_nothing() {
     let error = launcher::show(&body()).err().expect("refused");
     assert!(
         error.as_string().unwrap().contains("`prechat` must be"),
+        "{error:?}"
+    );
+    page(&valid_config());
+    Reflect::delete_property(&window(), &"Twinline".into()).unwrap();
+    let error = launcher::show(&body()).err().expect("refused");
+    assert!(
+        error.as_string().unwrap().contains("include the loader"),
         "{error:?}"
     );
     assert_eq!(hosts(), 0);
