@@ -41,11 +41,10 @@ async function arrive(browser, url) {
   return visitor;
 }
 
-async function panelOpen(page) {
-  return page.evaluate(() => {
-    const panel = document.getElementById('twinline-widget')?.shadowRoot?.querySelector('.panel');
-    return Boolean(panel && !panel.hidden);
-  });
+/** True while the chat's panel is on screen (the launcher bundle has none). */
+function panelShown() {
+  const panel = document.getElementById('twinline-widget')?.shadowRoot?.querySelector('.panel');
+  return Boolean(panel && !panel.hidden);
 }
 
 describe('launcher first, chat on demand', { timeout: 120_000 }, () => {
@@ -81,7 +80,7 @@ describe('launcher first, chat on demand', { timeout: 120_000 }, () => {
     await page.waitForTimeout(1_000);
     assert.deepEqual(names(await fetched(page)), ['twinline_widget.js', 'twinline_widget_bg.wasm']);
     assert.notEqual(await page.evaluate(() => window.Twinline.loaded), true);
-    assert.equal(await panelOpen(page), false);
+    assert.equal(await page.evaluate(panelShown), false);
     assert.equal(await page.evaluate(() => document.querySelectorAll('#twinline-widget').length), 1);
 
     await visitor.clickLauncher();
@@ -92,10 +91,7 @@ describe('launcher first, chat on demand', { timeout: 120_000 }, () => {
       [`${primaryPort}:twinline_chat.js`, `${primaryPort}:twinline_chat_bg.wasm`],
       'the chat comes from the deployment that served the launcher',
     );
-    await page.waitForFunction(() => {
-      const panel = document.getElementById('twinline-widget').shadowRoot.querySelector('.panel');
-      return panel && !panel.hidden;
-    });
+    await page.waitForFunction(panelShown);
     assert.equal(await page.evaluate(() => document.querySelectorAll('#twinline-widget').length), 1, 'one widget');
     // The click's panel has focus in its composer: type and press Enter.
     await page.keyboard.type('Is the blue one in stock?');
@@ -134,10 +130,7 @@ describe('launcher first, chat on demand', { timeout: 120_000 }, () => {
       (await fetched(page)).includes(`${redundantPort}:twinline_chat_bg.wasm`),
       `chat bundle from the redundant deployment: ${await fetched(page)}`,
     );
-    await page.waitForFunction(() => {
-      const panel = document.getElementById('twinline-widget').shadowRoot.querySelector('.panel');
-      return panel && !panel.hidden;
-    });
+    await page.waitForFunction(panelShown);
     const id = await visitor.send('Hello from a page whose primary just died');
     await visitor.waitStatus((s) => s.state === 'connected' && s.deployment === 'redundant', 15_000, 'on the redundant');
     await page.waitForFunction(

@@ -3,8 +3,7 @@
 //! show the widget, install `window.Twinline`, start.
 
 use crate::app::App;
-use crate::config::{ConfigError, RawConfig, WidgetConfig};
-use crate::js;
+use crate::config::read_config;
 use gloo_events::EventListener;
 use std::cell::RefCell;
 #[cfg(not(any(feature = "console", feature = "launcher")))]
@@ -61,16 +60,4 @@ fn start(body: &HtmlElement) {
         }
         Err(error) => web_sys::console::error_2(&"Twinline: could not start:".into(), &error),
     }
-}
-
-/// `window.TwinlineConfig`, validated.
-pub fn read_config() -> Result<WidgetConfig, ConfigError> {
-    let window = web_sys::window().ok_or_else(|| ConfigError("no window".into()))?;
-    let raw = js_sys::Reflect::get(&window, &"TwinlineConfig".into()).unwrap_or_default();
-    if !raw.is_object() {
-        return Err(ConfigError("window.TwinlineConfig is not set".into()));
-    }
-    js::from_js::<RawConfig>(raw)
-        .map_err(ConfigError)?
-        .validate()
 }

@@ -14,8 +14,12 @@
 //!
 //! `primaryName`/`redundantName` give the deployments' names when they are not
 //! literally "primary" and "redundant" (the moderator names the active one).
-//! The struct is plain serde so it is read the same way in the browser
-//! (serde-wasm-bindgen) and in native tests (serde_json).
+//!
+//! Both browser bundles read it with [`read_config`], field by field
+//! ([`RawConfig::from_fields`]): the launcher bundle carries no serde, and
+//! one reader means the launcher and the chat accept and refuse the same
+//! configurations. The serde derive is the reference the native tests hold
+//! that reader to (same values, same refusals).
 
 use serde::Deserialize;
 
@@ -69,6 +73,42 @@ pub struct RawConfig {
     pub served_by: Option<String>,
 }
 
+/// One property of `window.TwinlineConfig`, as [`RawConfig::from_fields`]
+/// sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// Not there (`undefined`).
+    Missing,
+    /// `null`.
+    Null,
+    /// A string.
+    Text(String),
+    /// Anything else: a number, a boolean, an object.
+    Other,
+}
+
+/// `window.TwinlineConfig`, read and validated; both bundles start here.
+#[cfg(target_arch = "wasm32")]
+pub fn read_config() -> Result<WidgetConfig, ConfigError> {
+    use js_sys::Reflect;
+    let window = web_sys::window().ok_or_else(|| ConfigError("no window".into()))?;
+    let raw = Reflect::get(&window, &"TwinlineConfig".into()).unwrap_or_default();
+    if !raw.is_object() {
+        return Err(ConfigError("window.TwinlineConfig is not set".into()));
+    }
+    RawConfig::from_fields(|name| {
+        let value = Reflect::get(&raw, &name.into()).unwrap_or_default();
+        if value.is_undefined() {
+            Field::Missing
+        } else if value.is_null() {
+            Field::Null
+        } else {
+            value.as_string().map_or(Field::Other, Field::Text)
+        }
+    })?
+    .validate()
+}
+
 /// A validated configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WidgetConfig {
@@ -114,34 +154,49 @@ impl std::fmt::Display for ConfigError {
 }
 
 impl RawConfig {
-    /// Reads the configuration field by field: `field(name)` is the value of
-    /// `TwinlineConfig[name]` when it is a string. The launcher bundle reads
-    /// the page's object this way, without serde; it gives what serde gives
-    /// for the same strings (a test checks), so both bundles accept and
-    /// refuse the same configurations.
-    pub fn from_fields(field: impl Fn(&str) -> Option<String>) -> Result<RawConfig, ConfigError> {
-        let prechat = match field("prechat").as_deref() {
-            None => Prechat::default(),
-            Some("off") => Prechat::Off,
-            Some("optional") => Prechat::Optional,
-            Some("required") => Prechat::Required,
-            Some(other) => {
-                return Err(ConfigError(format!(
-                    "`prechat` must be \"off\", \"optional\" or \"required\", got {other:?}"
-                )));
-            }
+    /// Reads the configuration field by field: `field(name)` is what
+    /// `TwinlineConfig[name]` holds. Missing fields get their defaults, `null`
+    /// is "not set" where the field is optional, and a value of the wrong
+    /// type is refused, as serde's derive does (a test compares them).
+    pub fn from_fields(field: impl Fn(&str) -> Field) -> Result<RawConfig, ConfigError> {
+        let not_a_string = |name: &str| ConfigError(format!("`{name}` must be a string"));
+        let text = |name: &str| match field(name) {
+            Field::Missing => Ok(String::new()),
+            Field::Text(text) => Ok(text),
+            Field::Null | Field::Other => Err(not_a_string(name)),
+        };
+        let optional = |name: &str| match field(name) {
+            Field::Missing | Field::Null => Ok(None),
+            Field::Text(text) => Ok(Some(text)),
+            Field::Other => Err(not_a_string(name)),
+        };
+        let bad_prechat = |got: &str| {
+            ConfigError(format!(
+                "`prechat` must be \"off\", \"optional\" or \"required\", got {got}"
+            ))
+        };
+        let prechat = match field("prechat") {
+            Field::Missing => Prechat::default(),
+            Field::Text(mode) => match mode.as_str() {
+                "off" => Prechat::Off,
+                "optional" => Prechat::Optional,
+                "required" => Prechat::Required,
+                _ => return Err(bad_prechat(&format!("{mode:?}"))),
+            },
+            Field::Null => return Err(bad_prechat("null")),
+            Field::Other => return Err(bad_prechat("something that is not a string")),
         };
         Ok(RawConfig {
-            site: field("site").unwrap_or_default(),
-            primary: field("primary").unwrap_or_default(),
-            redundant: field("redundant").unwrap_or_default(),
-            moderator: field("moderator"),
-            primary_name: field("primaryName"),
-            redundant_name: field("redundantName"),
+            site: text("site")?,
+            primary: text("primary")?,
+            redundant: text("redundant")?,
+            moderator: optional("moderator")?,
+            primary_name: optional("primaryName")?,
+            redundant_name: optional("redundantName")?,
             prechat,
-            lang: field("lang"),
-            title: field("title"),
-            served_by: field("servedBy"),
+            lang: optional("lang")?,
+            title: optional("title")?,
+            served_by: optional("servedBy")?,
         })
     }
 
@@ -272,11 +327,16 @@ mod tests {
         assert!(parse(r#"{"site":"s","primary":"http://a"}"#).is_err());
     }
 
-    /// `from_fields` over a JSON object's string fields.
+    /// `from_fields` over a JSON object, as `read_config` sees a JS one.
     fn from_fields(json: &str) -> Result<RawConfig, ConfigError> {
         let object: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(json).unwrap();
-        RawConfig::from_fields(|name| object.get(name)?.as_str().map(str::to_string))
+        RawConfig::from_fields(|name| match object.get(name) {
+            None => Field::Missing,
+            Some(serde_json::Value::Null) => Field::Null,
+            Some(serde_json::Value::String(text)) => Field::Text(text.clone()),
+            Some(_) => Field::Other,
+        })
     }
 
     #[test]
@@ -287,6 +347,7 @@ mod tests {
                 "primaryName":"eu","redundantName":"us","prechat":"required","lang":"de",
                 "title":"Hi","servedBy":"https://b"}"#,
             r#"{"site":"s","primary":"http://a","redundant":"http://b","prechat":"off","moderator":""}"#,
+            r#"{"site":"s","primary":"http://a","redundant":"http://b","moderator":null,"lang":null}"#,
             r#"{"primary":"http://a"}"#,
             r#"{}"#,
         ] {
@@ -296,12 +357,32 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_prechat_mode_is_refused_field_by_field_as_by_serde() {
-        let json =
-            r#"{"site":"s","primary":"http://a","redundant":"http://b","prechat":"sometimes"}"#;
-        assert!(serde_json::from_str::<RawConfig>(json).is_err());
-        let error = from_fields(json).unwrap_err();
-        assert!(error.to_string().contains("`prechat` must be"), "{error}");
+    fn what_serde_refuses_is_refused_field_by_field() {
+        let base = r#""site":"s","primary":"http://a","redundant":"http://b""#;
+        for (extra, why) in [
+            (r#""prechat":"sometimes""#, r#"got "sometimes""#),
+            (r#""prechat":null"#, "`prechat` must be"),
+            (r#""prechat":1"#, "`prechat` must be"),
+            (r#""moderator":5"#, "`moderator` must be a string"),
+            (r#""lang":["de"]"#, "`lang` must be a string"),
+        ] {
+            let json = format!("{{{base},{extra}}}");
+            assert!(serde_json::from_str::<RawConfig>(&json).is_err(), "{json}");
+            let error = from_fields(&json).unwrap_err();
+            assert!(error.to_string().contains(why), "{json}: {error}");
+        }
+        for json in [
+            r#"{"site":5,"primary":"http://a","redundant":"http://b"}"#,
+            r#"{"site":null,"primary":"http://a","redundant":"http://b"}"#,
+            r#"{"site":"s","primary":true,"redundant":"http://b"}"#,
+        ] {
+            assert!(serde_json::from_str::<RawConfig>(json).is_err(), "{json}");
+            let error = from_fields(json).unwrap_err();
+            assert!(
+                error.to_string().contains("must be a string"),
+                "{json}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@
 //! elements over (`ui::launcher`), so the page sees one button throughout
 //! and a click under way when the chat arrives still opens the panel.
 
-use crate::config::{ConfigError, RawConfig, WidgetConfig};
+use crate::config::read_config;
 use crate::i18n::Lang;
 use crate::storage::Keys;
 use crate::ui::launcher::Launcher;
@@ -105,17 +105,6 @@ pub fn show(parent: &Element) -> Result<Launcher, JsValue> {
     })
     .forget();
     Ok(launcher)
-}
-
-/// `window.TwinlineConfig`, read field by field (no serde in this bundle)
-/// and validated as the chat bundle validates it.
-pub fn read_config() -> Result<WidgetConfig, ConfigError> {
-    let window = web_sys::window().ok_or_else(|| ConfigError("no window".into()))?;
-    let raw = Reflect::get(&window, &"TwinlineConfig".into()).unwrap_or_default();
-    if !raw.is_object() {
-        return Err(ConfigError("window.TwinlineConfig is not set".into()));
-    }
-    RawConfig::from_fields(|name| Reflect::get(&raw, &name.into()).ok()?.as_string())?.validate()
 }
 
 /// True when this browser holds a chat with the site: a visitor token or a

@@ -67,4 +67,4 @@ pub mod token;
 pub mod ui;
 
 #[cfg(target_arch = "wasm32")]
-pub use boot::read_config;
+pub use config::read_config;

@@ -265,6 +265,17 @@ fn a_refused_configuration_or_a_missing_loader_says_why_and_shows_nothing() {
         error.as_string().unwrap().contains("`prechat` must be"),
         "{error:?}"
     );
+    page(&format!(
+        r#"{{"site":"{SITE}","primary":"http://a.test","redundant":"http://b.test","moderator":7000}}"#
+    ));
+    let error = launcher::show(&body()).err().expect("refused");
+    assert!(
+        error
+            .as_string()
+            .unwrap()
+            .contains("`moderator` must be a string"),
+        "{error:?}"
+    );
     page(&valid_config());
     Reflect::delete_property(&window(), &"Twinline".into()).unwrap();
     let error = launcher::show(&body()).err().expect("refused");
