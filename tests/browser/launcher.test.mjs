@@ -12,7 +12,9 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Cluster } from '../../scripts/lib/cluster.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Cluster, REPO } from '../../scripts/lib/cluster.mjs';
 import { launchBrowser, Visitor } from './lib/browser.mjs';
 import { OperatorClient } from './lib/operator.mjs';
 
@@ -70,6 +72,14 @@ describe('launcher first, chat on demand', { timeout: 120_000 }, () => {
     for (const visitor of visitors) await visitor.close();
     await chromium?.close();
     await cluster?.stop();
+  });
+
+  it('the demo page pastes the current loader', () => {
+    // The demo inlines www/loader.js (so it loads with either deployment
+    // down); the tests below run that copy, so it must be the same text.
+    const loader = fs.readFileSync(path.join(REPO, 'www', 'loader.js'), 'utf8').trim();
+    const demo = fs.readFileSync(path.join(REPO, 'www', 'demo', 'index.html'), 'utf8');
+    assert.ok(demo.includes(loader), 'www/demo/index.html must embed www/loader.js as it is');
   });
 
   it('a new visitor gets the launcher only; a click brings the chat, and it works', async () => {

@@ -109,7 +109,9 @@ pub fn show(parent: &Element) -> Result<Launcher, JsValue> {
 
 /// True when this browser holds a chat with the site: a visitor token or a
 /// session snapshot in localStorage (both written only once a visitor has
-/// used the chat).
+/// used the chat). Read directly rather than through `storage::Store`,
+/// whose set-up writes a probe key: this runs on every page view, and its
+/// memory fallback could never hold a chat from an earlier page anyway.
 fn has_chat(window: &web_sys::Window, keys: &Keys) -> bool {
     let Ok(Some(storage)) = window.local_storage() else {
         return false;
