@@ -113,7 +113,7 @@ fn role(rng: &mut SplitMix64) -> DeploymentRole {
 }
 
 /// A fault of a random kind and its length in ms. Weights favour the
-/// faults the white paper's table is about: crashes and silent loss.
+/// faults docs/FAILURES.md is mostly about: crashes and silent loss.
 fn draw(rng: &mut SplitMix64) -> (Fault, u64) {
     match rng.between(0, 99) {
         0..=29 => (Fault::Crash { who: role(rng) }, rng.between(500, 4_000)),
