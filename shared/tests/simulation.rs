@@ -163,27 +163,19 @@ fn the_readme_trace_example_traces_the_client_it_names() {
     let trace = Trace::parse(&spec, setup.chats).expect("the README names a client of the world");
     let world = run(setup.trace(trace));
     let lines = world.trace.expect("traced").lines;
-    let of_client: Vec<&String> = lines.iter().filter(|l| l.contains(&spec)).collect();
-    assert!(
-        of_client.iter().any(|l| l.contains("→ Connect")),
-        "the trace shows {spec} connecting: {lines:#?}"
-    );
-    assert!(
-        of_client
+    let of_client = |what: &str, pattern: &[&str]| {
+        let found = lines
             .iter()
-            .any(|l| l.contains("→ Send") && l.contains("says")),
-        "the trace shows {spec} sending a message"
-    );
-    assert!(
-        of_client
-            .iter()
-            .any(|l| l.contains("← Frame") && l.contains("Ack")),
-        "the trace shows {spec} getting acks"
-    );
+            .any(|l| l.contains(&spec) && pattern.iter().all(|p| l.contains(p)));
+        assert!(found, "the trace shows {spec} {what}: {lines:#?}");
+    };
+    of_client("connecting", &["→ Connect"]);
+    of_client("sending a message", &["→ Send", "says"]);
+    of_client("getting acks", &["← Frame", "Ack"]);
     assert!(
         lines
             .iter()
-            .any(|l| l.contains("world") && l.contains("fault")),
+            .any(|l| l.contains(" world ") && l.contains("fault")),
         "the trace shows the schedule's faults"
     );
     let others = lines

@@ -370,17 +370,18 @@ impl World {
     }
 
     fn send_to_client(&mut self, client: usize, conn: ConnId, relay: usize, input: Input) {
-        let (queue, rng, now) = (&mut self.queue, &mut self.rng, self.now);
         let ev = Ev::Input { client, input };
-        self.net.send(
-            queue,
-            rng,
-            now,
-            (client, conn),
-            Direction::ToClient,
-            relay,
-            ev,
-        );
+        self.send_on(client, conn, Direction::ToClient, relay, ev);
+    }
+
+    fn send_to_relay(&mut self, client: usize, conn: ConnId, relay: usize, ev: Ev) {
+        self.send_on(client, conn, Direction::ToRelay, relay, ev);
+    }
+
+    fn send_on(&mut self, client: usize, conn: ConnId, way: Direction, relay: usize, ev: Ev) {
+        let (queue, rng, now) = (&mut self.queue, &mut self.rng, self.now);
+        self.net
+            .send(queue, rng, now, (client, conn), way, relay, ev);
     }
 
     fn deliver(&mut self, relay: usize, out: Out) {
@@ -420,16 +421,7 @@ impl World {
                         client,
                         conn,
                     };
-                    let (queue, rng) = (&mut self.queue, &mut self.rng);
-                    self.net.send(
-                        queue,
-                        rng,
-                        now,
-                        (client, conn),
-                        Direction::ToRelay,
-                        relay,
-                        ev,
-                    );
+                    self.send_to_relay(client, conn, relay, ev);
                 }
                 Action::Disconnect { conn } => {
                     if let Some(relay) = self.net.close(client, conn) {
@@ -444,16 +436,7 @@ impl World {
                             conn,
                             frame,
                         };
-                        let (queue, rng) = (&mut self.queue, &mut self.rng);
-                        self.net.send(
-                            queue,
-                            rng,
-                            now,
-                            (client, conn),
-                            Direction::ToRelay,
-                            relay,
-                            ev,
-                        );
+                        self.send_to_relay(client, conn, relay, ev);
                     }
                 }
                 Action::Probe { deployment, .. } => {
