@@ -20,9 +20,10 @@
 #[allow(dead_code)] // Each test binary uses its own part of the harness.
 mod sim;
 
+use sim::run::Setup;
 use sim::run::run;
 use sim::trace::Trace;
-use sim::world::{Setup, World};
+use sim::world::World;
 use std::collections::BTreeMap;
 
 /// What to run, from the environment.

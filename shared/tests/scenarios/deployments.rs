@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::sim::faults::Fault;
+use crate::sim::run::Setup;
 use crate::sim::run::run;
-use crate::sim::world::Setup;
 use DeploymentRole::{Primary, Redundant};
 
 const CRASH: u64 = 5_000;

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::sim::faults::Fault;
-use crate::sim::world::Setup;
+use crate::sim::run::Setup;
 
 #[test]
 fn the_checks_catch_a_relay_that_acks_before_it_commits() {

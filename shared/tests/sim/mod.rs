@@ -7,8 +7,10 @@
 //! the clock are virtual. One seed draws everything.
 //!
 //! # Layout
-//! - `world`: the clock, the clients and what their actions do, faults.
-//! - `run`: the run every test makes: faults, heal, settle.
+//! - `run`: a world's setup, and the run every test makes: faults, heal,
+//!   settle.
+//! - `world`: the clock, the clients and what their actions do.
+//! - `outages`: what each fault does, healing, the failover times.
 //! - `checks`: the rules, checked at every step that could break them
 //!   (safety) and once settled (nothing lost, converged, connected).
 //! - `relay`: a relay: group commit, then store, fan out, ack; its health.
@@ -24,6 +26,7 @@ pub mod checks;
 pub mod faults;
 pub mod moderator;
 pub mod network;
+pub mod outages;
 pub mod queue;
 pub mod relay;
 pub mod run;

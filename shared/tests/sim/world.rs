@@ -1,21 +1,23 @@
 //! The simulated world: the clock, the clients (each a real `Session`,
 //! carried out here the way the widget's I/O layer carries it out), the
-//! fake relays, the real moderator's decisions, the network between them,
-//! and the faults of a schedule.
+//! fake relays, the real moderator's decisions and the network between
+//! them. What faults do to it is in `outages.rs`.
 //!
 //! One [`SplitMix64`] seeded from the setup draws everything (latencies,
 //! typing, the sessions' own seeds), and every event goes through one
 //! agenda on the virtual clock, so a seed replays to the millisecond.
 
 use super::checks::Checks;
-use super::faults::{Fault, Scheduled, schedule};
+use super::faults::Scheduled;
 use super::moderator::{Moderator, NAMES, PROBE_EVERY, ROLES, index, url};
 use super::network::{Direction, Network};
+use super::outages::Failover;
 use super::queue::{Ev, Queue};
 use super::relay::{Out, Relay};
+use super::run::Setup;
 use super::trace::{Trace, client_name};
 use std::collections::BTreeMap;
-use twinline_core::moderation::{Action as RelayCall, Command};
+use twinline_core::moderation::Action as RelayCall;
 use twinline_core::protocol::DeploymentRole;
 use twinline_core::random::SplitMix64;
 use twinline_core::session::{
@@ -29,69 +31,6 @@ use twinline_core::{Author, ChatId, MessageId, Millis, Role, Ulid};
 const REQUEST_TIMEOUT: u64 = 1_000;
 /// How often the replication streams move on.
 const REPLICATION_EVERY: u64 = 5;
-/// Faults of a random schedule fall in this window, and users type in it.
-pub const FAULT_WINDOW: u64 = 20_000;
-
-/// What a world is made of.
-pub struct Setup {
-    /// The seed that made it, for reports and reruns.
-    pub seed: u64,
-    rng: SplitMix64,
-    /// Chats, each a visitor and an operator.
-    pub chats: usize,
-    pub faults: Vec<Scheduled>,
-    /// Users type, each every 0.3 to 1.5 s, until then.
-    pub typing_until: u64,
-    pub trace: Option<Trace>,
-}
-
-impl Setup {
-    /// Two chats, no faults, typing for [`FAULT_WINDOW`].
-    pub fn new(seed: u64) -> Setup {
-        Setup {
-            seed,
-            rng: SplitMix64::new(seed),
-            chats: 2,
-            faults: Vec::new(),
-            typing_until: FAULT_WINDOW,
-            trace: None,
-        }
-    }
-
-    /// The simulation's: two chats and 3 to 8 random faults.
-    pub fn random(seed: u64) -> Setup {
-        let mut setup = Setup::new(seed);
-        setup.faults = schedule(&mut setup.rng, setup.chats * 2, FAULT_WINDOW);
-        setup
-    }
-
-    pub fn chats(mut self, chats: usize) -> Setup {
-        self.chats = chats;
-        self
-    }
-
-    /// Adds a fault at `at` ms for `duration` ms.
-    pub fn fault(mut self, at: u64, duration: u64, fault: Fault) -> Setup {
-        self.faults.push(Scheduled {
-            at,
-            duration,
-            fault,
-        });
-        self.faults.sort_by_key(|s| s.at);
-        self
-    }
-
-    pub fn typing_until(mut self, until: u64) -> Setup {
-        self.typing_until = until;
-        self
-    }
-
-    pub fn trace(mut self, trace: Trace) -> Setup {
-        self.trace = Some(trace);
-        self
-    }
-}
-
 pub struct Client {
     pub session: Session,
     pub role: Role,
@@ -116,36 +55,26 @@ impl Client {
     }
 }
 
-/// A failover measured: the fault's time and the ack of a message typed
-/// at that moment.
-#[derive(Clone, Debug)]
-pub struct Failover {
-    pub kind: &'static str,
-    pub at: Millis,
-    pub client: usize,
-    pub message: MessageId,
-    /// The fault measured.
-    pub fault: usize,
-}
-
 pub struct World {
     pub now: Millis,
-    queue: Queue,
-    rng: SplitMix64,
+    pub(super) queue: Queue,
+    pub(super) rng: SplitMix64,
     pub relays: [Relay; 2],
     pub clients: Vec<Client>,
-    net: Network,
+    pub(super) net: Network,
     pub moderator: Moderator,
-    replication_cut: bool,
+    pub(super) replication_cut: bool,
     /// The schedule's faults, each with whether it is on now.
-    faults: Vec<(Scheduled, bool)>,
+    pub(super) faults: Vec<(Scheduled, bool)>,
     pub failovers: Vec<Failover>,
     typing_until: Millis,
     pub checks: Checks,
     pub trace: Option<Trace>,
 }
 
-fn config(role: Role) -> SessionConfig {
+/// A session's configuration in this world: both deployments and the
+/// moderator, default timing.
+pub(super) fn session_config(role: Role) -> SessionConfig {
     SessionConfig {
         role,
         site: "demo".into(),
@@ -189,7 +118,12 @@ impl World {
                     chat: Some(chat),
                 };
                 clients.push(Client {
-                    session: Session::new(config(role), identity, Millis(0), rng.next_u64()),
+                    session: Session::new(
+                        session_config(role),
+                        identity,
+                        Millis(0),
+                        rng.next_u64(),
+                    ),
                     role,
                     chat,
                     said: Vec::new(),
@@ -237,19 +171,6 @@ impl World {
     /// The schedule, as set up.
     pub fn schedule(&self) -> impl Iterator<Item = &Scheduled> {
         self.faults.iter().map(|(f, _)| f)
-    }
-
-    /// Starts a fault now, for `duration` ms (a scenario's own timing).
-    pub fn inject(&mut self, fault: Fault, duration: u64) {
-        let i = self.faults.len();
-        let scheduled = Scheduled {
-            at: self.now.0,
-            duration,
-            fault,
-        };
-        self.faults.push((scheduled, false));
-        self.fault(i, true);
-        self.queue.at(self.now.plus(duration), Ev::FaultEnd(i));
     }
 
     /// Runs until `until`: events in time order, each client's timers when
@@ -369,12 +290,18 @@ impl World {
         }
     }
 
-    fn send_to_client(&mut self, client: usize, conn: ConnId, relay: usize, input: Input) {
+    pub(super) fn send_to_client(
+        &mut self,
+        client: usize,
+        conn: ConnId,
+        relay: usize,
+        input: Input,
+    ) {
         let ev = Ev::Input { client, input };
         self.send_on(client, conn, Direction::ToClient, relay, ev);
     }
 
-    fn send_to_relay(&mut self, client: usize, conn: ConnId, relay: usize, ev: Ev) {
+    pub(super) fn send_to_relay(&mut self, client: usize, conn: ConnId, relay: usize, ev: Ev) {
         self.send_on(client, conn, Direction::ToRelay, relay, ev);
     }
 
@@ -384,7 +311,7 @@ impl World {
             .send(queue, rng, now, (client, conn), way, relay, ev);
     }
 
-    fn deliver(&mut self, relay: usize, out: Out) {
+    pub(super) fn deliver(&mut self, relay: usize, out: Out) {
         for (client, conn, frame) in out {
             if self.net.relay_of(client, conn) == Some(relay) {
                 self.send_to_client(client, conn, relay, Input::Frame { conn, frame });
@@ -404,7 +331,7 @@ impl World {
     }
 
     /// Carries out a client's actions, as the browser's I/O layer does.
-    fn drain(&mut self, client: usize) {
+    pub(super) fn drain(&mut self, client: usize) {
         while let Some(action) = self.clients[client].session.poll_action() {
             let now = self.now;
             if let Some(trace) = &mut self.trace {
@@ -486,7 +413,7 @@ impl World {
         }
     }
 
-    fn call_relays(&mut self, calls: Vec<RelayCall>) {
+    pub(super) fn call_relays(&mut self, calls: Vec<RelayCall>) {
         for call in calls {
             let delay = self.rng.between(1, 5);
             self.queue.at(self.now.plus(delay), Ev::RelayCall(call));
@@ -518,7 +445,7 @@ impl World {
         }
     }
 
-    fn trace_switches(&mut self, before: usize) {
+    pub(super) fn trace_switches(&mut self, before: usize) {
         if let Some(trace) = &mut self.trace {
             for switch in &self.moderator.switches[before..] {
                 let f = &switch.failover;
@@ -553,153 +480,6 @@ impl World {
         }
     }
 
-    fn crash(&mut self, relay: usize) {
-        self.relays[relay].crash();
-        for (client, conn) in self.net.conns_to(relay) {
-            self.net.close(client, conn);
-            if !self.net.is_silent(client, relay) {
-                let delay = self.net.latency(&mut self.rng, client, relay);
-                let input = Input::Closed { conn };
-                self.queue
-                    .at(self.now.plus(delay), Ev::Input { client, input });
-            }
-        }
-        self.checks.after_crash(self.now, &self.relays);
-    }
-
-    /// Each client on `relay` types a message now; its ack time is the
-    /// failover time.
-    fn measure(&mut self, kind: &'static str, fault: usize, relay: usize, only: Option<usize>) {
-        for client in 0..self.clients.len() {
-            if only.is_some_and(|c| c != client) {
-                continue;
-            }
-            let on_it = self.clients[client].link == (LinkState::Connected, Some(ROLES[relay]));
-            if on_it && self.relays[1 - relay].up && !self.net.is_silent(client, 1 - relay) {
-                let message = self.say(client);
-                self.failovers.push(Failover {
-                    kind,
-                    at: self.now,
-                    client,
-                    message,
-                    fault,
-                });
-            }
-        }
-    }
-
-    fn fault(&mut self, i: usize, start: bool) {
-        // A fault already ended by heal() has nothing left to end.
-        if self.faults[i].1 == start {
-            return;
-        }
-        self.faults[i].1 = start;
-        let fault = self.faults[i].0.fault.clone();
-        if let Some(trace) = &mut self.trace {
-            let edge = if start { "starts" } else { "ends" };
-            trace.world(self.now.0, &format!("fault {fault:?} {edge}"));
-        }
-        match (fault, start) {
-            (Fault::Crash { relay }, true) => {
-                let was_up = self.relays[relay].up;
-                self.crash(relay);
-                if was_up {
-                    self.measure("crash", i, relay, None);
-                }
-            }
-            (Fault::Crash { relay }, false) => self.relays[relay].up = true,
-            (Fault::BothDown, true) => {
-                self.crash(0);
-                self.crash(1);
-            }
-            (Fault::BothDown, false) => {
-                self.relays[0].up = true;
-                self.relays[1].up = true;
-            }
-            (Fault::Silence { client, relay }, true) => {
-                let was = self.net.is_silent(client, relay);
-                self.net.set_silent(client, relay, true);
-                if !was && self.relays[relay].up {
-                    self.measure("silent", i, relay, Some(client));
-                }
-            }
-            (Fault::Silence { client, relay }, false) => {
-                self.net.set_silent(client, relay, false);
-                self.net
-                    .release_held(&mut self.queue, &mut self.rng, self.now);
-            }
-            (
-                Fault::Slow {
-                    client,
-                    relay,
-                    extra,
-                },
-                start,
-            ) => self
-                .net
-                .set_slow(client, relay, if start { extra } else { 0 }),
-            (Fault::ModeratorDown, true) => self.moderator.crash(),
-            (Fault::ModeratorDown, false) => self.moderator.restart(self.now),
-            (Fault::CutReplication, start) => self.replication_cut = start,
-            (Fault::PlannedSwitch { to }, start) => {
-                let command = if start {
-                    Command::Switch {
-                        to: NAMES[to].into(),
-                        hold: true,
-                    }
-                } else {
-                    Command::Release
-                };
-                let switches = self.moderator.switches.len();
-                let calls = self.moderator.command(self.now, command, &self.relays);
-                self.trace_switches(switches);
-                self.call_relays(calls);
-            }
-            (Fault::Reload { client }, true) => self.reload(client),
-            (Fault::Reload { .. }, false) => {}
-        }
-    }
-
-    /// The page reloads: its sockets vanish and the session restarts from
-    /// the last snapshot it persisted.
-    fn reload(&mut self, client: usize) {
-        let Some(snapshot) = self.clients[client].snapshot.clone() else {
-            return;
-        };
-        for conn in self.net.conns_of(client) {
-            if let Some(relay) = self.net.close(client, conn) {
-                self.relays[relay].drop_peer(client, conn);
-            }
-        }
-        let role = self.clients[client].role;
-        let seed = self.rng.next_u64();
-        let now = self.now;
-        let session = Session::restore(config(role), snapshot, now, seed);
-        self.checks.after_reload(now, client, &session);
-        self.clients[client].session = session;
-        self.drain(client);
-    }
-
-    /// Ends every fault: relays up, paths clear, moderator back, no hold.
-    pub fn heal(&mut self) {
-        for i in 0..self.faults.len() {
-            if self.faults[i].1 {
-                self.fault(i, false);
-            }
-        }
-        for relay in &mut self.relays {
-            relay.up = true;
-        }
-        self.net.heal();
-        self.net
-            .release_held(&mut self.queue, &mut self.rng, self.now);
-        self.moderator.restart(self.now);
-        self.replication_cut = false;
-        if let Some(trace) = &mut self.trace {
-            trace.world(self.now.0, "healed");
-        }
-    }
-
     /// Every rule broken: the safety rules as they ran, then the settled
     /// ones (call after [`World::heal`] and a while of running on).
     pub fn violations(&self) -> Vec<String> {
@@ -707,21 +487,5 @@ impl World {
         let mut out = self.checks.violations().to_vec();
         out.extend(self.checks.settled(&self.relays, &self.clients, active));
         out
-    }
-
-    /// Failover times: (kind, ms from the fault to the ack, isolated),
-    /// where isolated means no other fault was active meanwhile.
-    pub fn failover_times(&self) -> Vec<(&'static str, u64, bool)> {
-        self.failovers
-            .iter()
-            .filter_map(|f| {
-                let acked = *self.clients[f.client].acks.get(&f.message)?;
-                let isolated = self
-                    .schedule()
-                    .enumerate()
-                    .all(|(i, s)| i == f.fault || s.at + s.duration < f.at.0 || s.at > acked.0);
-                Some((f.kind, acked.since(f.at), isolated))
-            })
-            .collect()
     }
 }
