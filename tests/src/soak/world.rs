@@ -295,38 +295,33 @@ impl World {
         }
     }
 
-    async fn kill(self: &Arc<World>, who: &[DeploymentRole]) {
+    /// Does `act` to each named relay this world has, off the runtime (the
+    /// process calls wait for the process).
+    async fn on_relays(self: &Arc<World>, who: &[DeploymentRole], act: fn(&mut RelayProcess)) {
         let (world, who) = (self.clone(), who.to_vec());
         blocking(move || {
             for role in who {
                 if let Some(relay) = world.relay(role) {
-                    relay.lock().expect("lock").kill9();
+                    act(&mut relay.lock().expect("lock"));
                 }
             }
         })
         .await;
     }
 
+    async fn kill(self: &Arc<World>, who: &[DeploymentRole]) {
+        self.on_relays(who, RelayProcess::kill9).await;
+    }
+
     async fn terminate(self: &Arc<World>, who: DeploymentRole) {
-        let world = self.clone();
-        blocking(move || {
-            if let Some(relay) = world.relay(who) {
-                relay.lock().expect("lock").terminate();
-            }
+        self.on_relays(&[who], |relay| {
+            relay.terminate();
         })
         .await;
     }
 
     async fn restart(self: &Arc<World>, who: &[DeploymentRole]) {
-        let (world, who) = (self.clone(), who.to_vec());
-        blocking(move || {
-            for role in who {
-                if let Some(relay) = world.relay(role) {
-                    relay.lock().expect("lock").restart();
-                }
-            }
-        })
-        .await;
+        self.on_relays(who, RelayProcess::restart).await;
     }
 
     async fn restart_moderator(self: &Arc<World>) {
