@@ -2,10 +2,10 @@
 //! outage.
 
 use super::Figure;
-use super::relay::connect_visitors;
 use super::stats::Samples;
 use crate::client::{Visitor, make_message};
 use crate::pair::{Pair, health};
+use crate::process::RelayProcess;
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -182,4 +182,29 @@ pub async fn catch_up(pair: &mut Pair, count: u64) -> Vec<Figure> {
         "messages/s",
         Some(">= 50000"),
     )]
+}
+
+/// Connects `count` visitors to `relay`, `parallel` at a time (the
+/// protocol client of [`crate::client`], split for pipelined writes).
+async fn connect_visitors(relay: &RelayProcess, count: usize, parallel: usize) -> Vec<Visitor> {
+    let http = reqwest::Client::new();
+    let mut visitors = Vec::with_capacity(count);
+    let mut pending = Vec::new();
+    for _ in 0..count {
+        let http = http.clone();
+        let base = relay.url();
+        let ws = relay.ws_url();
+        pending.push(tokio::spawn(async move {
+            Visitor::join_with(&http, &base, &ws).await
+        }));
+        if pending.len() == parallel {
+            for task in pending.drain(..) {
+                visitors.push(task.await.expect("a visitor connects"));
+            }
+        }
+    }
+    for task in pending {
+        visitors.push(task.await.expect("a visitor connects"));
+    }
+    visitors
 }
