@@ -294,7 +294,7 @@ function compareTable() {
     const ratios = peers.map(([id]) => ratio(compareValues(name, "twinline"), compareValues(name, id)));
     rows.push(`| ${name} | ${cells.join(" | ")} | ${ratios.join(" | ")} | ${esc(goalOf(name))} |`);
   }
-  return `${runs} run${runs > 1 ? "s" : ""} of every scenario on every server; a range is the lowest to the highest run.\n\n${rows.join("\n")}\n`;
+  return `Measured at ${machine.commit} on ${machine.date}: ${runs} run${runs > 1 ? "s" : ""} of every scenario on every server; a range is the lowest to the highest run, a ratio below 1 means Twinline needs less (for acks per second: does less).\n\n${rows.join("\n")}\n`;
 }
 
 function steadyTable() {
@@ -303,7 +303,7 @@ function steadyTable() {
   for (const report of steadyReports) {
     const label = SERVERS.find(([id]) => id === report.server)?.[1] || report.server;
     const c = report.config;
-    out.push(`### ${label}\n`);
+    out.push(`#### ${label}\n`);
     out.push(
       `${(c.seconds / 60).toFixed(1)} min: ${c.visitors} visitors at 1 msg/s, an operator per ${c.per_operator} chats replying to every ${c.reply_every}th message, ${c.reconnects_per_minute} reconnects a minute. ` +
         `${report.acked.toLocaleString("en-US")} messages acked, ${report.reconnects.toLocaleString("en-US")} reconnects; ` +
@@ -550,8 +550,17 @@ for a longer soak. A soak alone: \`twinline-soak --chats 200 --minutes 3 --fault
 lost, duplicated, reordered or diverged.
 `;
 
-if (only === "peer" && sectionOf(previous, "peer")) {
-  writeFileSync(docPath, previous.replace(sectionOf(previous, "peer"), () => peerFresh));
+/** The page with the comparison replaced, or put where the relay-only latency section was. */
+function withPeerSection(page) {
+  if (sectionOf(page, "peer")) return page.replace(sectionOf(page, "peer"), () => peerFresh);
+  const both = `${peerFresh}\n\n${profileSection}\n\n`;
+  const latency = page.match(/## Message latency\n[\s\S]*?(?=\n## )/);
+  if (latency) return page.replace(latency[0], () => both.trimEnd() + "\n");
+  return page.replace("## Commands", () => `${both}## Commands`);
+}
+
+if (only === "peer" && previous) {
+  writeFileSync(docPath, withPeerSection(previous));
   writeFileSync(join(docs, "bench-latency.svg"), latencySvg());
   console.log(`bench-report: replaced the comparison in docs/benchmarks.md and docs/bench-latency.svg from ${dir}`);
 } else {
