@@ -61,34 +61,63 @@ pub fn own_cpu() -> f64 {
     super::cpu_seconds(std::process::id()).unwrap_or(0.0)
 }
 
+/// Runs `count` tasks made by `make`, `parallel` at a time; returns their
+/// results in order (connecting thousands of clients without opening them
+/// all at once).
+pub async fn in_batches<T, F>(count: usize, parallel: usize, make: impl Fn() -> F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T> + Send + 'static,
+{
+    let mut done = Vec::with_capacity(count);
+    let mut pending = Vec::new();
+    for _ in 0..count {
+        pending.push(tokio::spawn(make()));
+        if pending.len() == parallel {
+            for task in pending.drain(..) {
+                done.push(task.await.expect("a task of the batch"));
+            }
+        }
+    }
+    for task in pending {
+        done.push(task.await.expect("a task of the batch"));
+    }
+    done
+}
+
 /// Makes `count` visitors and connects them, `parallel` at a time.
 pub async fn connect_visitors(
     server: &Arc<Server>,
     count: usize,
     parallel: usize,
 ) -> Vec<(VisitorId, Conn)> {
-    let mut connected = Vec::with_capacity(count);
-    let mut pending = Vec::new();
-    for _ in 0..count {
+    in_batches(count, parallel, || {
         let server = server.clone();
-        pending.push(tokio::spawn(async move {
+        async move {
             let visitor = server.new_visitor().await;
             let (conn, _) = server
                 .connect_visitor(&visitor, &[])
                 .await
                 .unwrap_or_else(|e| panic!("a visitor connects to {}: {e}", server.kind().name()));
             (visitor, conn)
-        }));
-        if pending.len() == parallel {
-            for task in pending.drain(..) {
-                connected.push(task.await.expect("a visitor connects"));
-            }
         }
+    })
+    .await
+}
+
+/// Each visitor writes a first message and waits for its ack (so its chat
+/// exists before an operator accepts it); returns the ids by chat.
+pub async fn say_hello(visitors: &mut [(VisitorId, Conn)]) -> Vec<(ChatId, MessageId)> {
+    let mut ids = Vec::with_capacity(visitors.len());
+    for (visitor, conn) in visitors {
+        let first = message(&visitor.author(), visitor.chat, "hello", 1);
+        conn.send(&first).await.expect("sending");
+        wait_for_ack(conn, first.id)
+            .await
+            .expect("the first message is acked");
+        ids.push((visitor.chat, first.id));
     }
-    for task in pending {
-        connected.push(task.await.expect("a visitor connects"));
-    }
-    connected
+    ids
 }
 
 /// Acks per second with `connections` visitors each keeping `window`
@@ -193,13 +222,7 @@ pub async fn everyday(server: &Arc<Server>, chats: usize, duration: Duration) ->
         .expect("the operator connects");
     let mut visitors = connect_visitors(server, chats, 50).await;
     // Each chat gets a first message, then the operator accepts it.
-    for (visitor, conn) in &mut visitors {
-        let first = message(&visitor.author(), visitor.chat, "hello", 1);
-        conn.send(&first).await.expect("sending");
-        wait_for_ack(conn, first.id)
-            .await
-            .expect("the first message is acked");
-    }
+    say_hello(&mut visitors).await;
     let chat_ids: Vec<ChatId> = visitors.iter().map(|(v, _)| v.chat).collect();
     for chat in &chat_ids {
         op.accept(*chat).await.expect("accepting");

@@ -2,6 +2,7 @@
 //! outage.
 
 use super::Figure;
+use super::load::in_batches;
 use super::stats::Samples;
 use crate::client::{Visitor, make_message};
 use crate::pair::{Pair, health};
@@ -188,23 +189,10 @@ pub async fn catch_up(pair: &mut Pair, count: u64) -> Vec<Figure> {
 /// protocol client of [`crate::client`], split for pipelined writes).
 async fn connect_visitors(relay: &RelayProcess, count: usize, parallel: usize) -> Vec<Visitor> {
     let http = reqwest::Client::new();
-    let mut visitors = Vec::with_capacity(count);
-    let mut pending = Vec::new();
-    for _ in 0..count {
-        let http = http.clone();
-        let base = relay.url();
-        let ws = relay.ws_url();
-        pending.push(tokio::spawn(async move {
-            Visitor::join_with(&http, &base, &ws).await
-        }));
-        if pending.len() == parallel {
-            for task in pending.drain(..) {
-                visitors.push(task.await.expect("a visitor connects"));
-            }
-        }
-    }
-    for task in pending {
-        visitors.push(task.await.expect("a visitor connects"));
-    }
-    visitors
+    let (base, ws) = (relay.url(), relay.ws_url());
+    in_batches(count, parallel, || {
+        let (http, base, ws) = (http.clone(), base.clone(), ws.clone());
+        async move { Visitor::join_with(&http, &base, &ws).await }
+    })
+    .await
 }

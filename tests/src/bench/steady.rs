@@ -13,7 +13,7 @@
 //! counting what the server lacks.
 
 use super::Figure;
-use super::load::{Meter, connect_visitors, wait_for_ack};
+use super::load::{Meter, connect_visitors, say_hello};
 use super::server::{ProcessSample, Server, VisitorId, message};
 use super::wire::{Conn, Event};
 use serde::Serialize;
@@ -87,13 +87,8 @@ pub async fn steady(server: &Arc<Server>, config: &SteadyConfig) -> (Vec<Figure>
     let stop = Arc::new(AtomicBool::new(false));
     eprintln!("{name} steady: connecting {} visitors", config.visitors);
     let mut visitors = connect_visitors(server, config.visitors, 50).await;
-    for (visitor, conn) in &mut visitors {
-        let first = message(&visitor.author(), visitor.chat, "hello", 1);
-        conn.send(&first).await.expect("sending");
-        wait_for_ack(conn, first.id)
-            .await
-            .expect("the first message is acked");
-        record(&acked_by_chat, &acked, visitor.chat, first.id);
+    for (chat, id) in say_hello(&mut visitors).await {
+        record(&acked_by_chat, &acked, chat, id);
     }
     let operators = config.visitors.div_ceil(config.per_operator);
     eprintln!(
@@ -442,56 +437,25 @@ fn figures(report: &SteadyReport, server_cpu: f64) -> Vec<Figure> {
             .map(|s| s.wal_bytes)
             .max()
             .unwrap_or(0);
-        figures.extend([
-            Figure::new(
-                &format!("steady: {p} RSS after warm-up"),
-                start.rss_kib as f64 / 1024.0,
-                "MB",
+        let mb = |kib: u64| kib as f64 / 1024.0;
+        let growth = if hours > 0.0 { growth_mb / hours } else { 0.0 };
+        for (what, value, unit) in [
+            ("RSS after warm-up", mb(start.rss_kib), "MB"),
+            ("RSS at the end", mb(process.rss_kib), "MB"),
+            ("RSS growth after warm-up", growth, "MB/h"),
+            ("threads after warm-up", start.threads as f64, "threads"),
+            ("threads at the end", process.threads as f64, "threads"),
+            ("WAL largest", wal_max as f64 / 1e6, "MB"),
+            ("WAL at the end", process.wal_bytes as f64 / 1e6, "MB"),
+            ("database at the end", process.db_bytes as f64 / 1e6, "MB"),
+        ] {
+            figures.push(Figure::new(
+                &format!("steady: {p} {what}"),
+                value,
+                unit,
                 None,
-            ),
-            Figure::new(
-                &format!("steady: {p} RSS at the end"),
-                process.rss_kib as f64 / 1024.0,
-                "MB",
-                None,
-            ),
-            Figure::new(
-                &format!("steady: {p} RSS growth after warm-up"),
-                if hours > 0.0 { growth_mb / hours } else { 0.0 },
-                "MB/h",
-                None,
-            ),
-            Figure::new(
-                &format!("steady: {p} threads after warm-up"),
-                start.threads as f64,
-                "threads",
-                None,
-            ),
-            Figure::new(
-                &format!("steady: {p} threads at the end"),
-                process.threads as f64,
-                "threads",
-                None,
-            ),
-            Figure::new(
-                &format!("steady: {p} WAL largest"),
-                wal_max as f64 / 1e6,
-                "MB",
-                None,
-            ),
-            Figure::new(
-                &format!("steady: {p} WAL at the end"),
-                process.wal_bytes as f64 / 1e6,
-                "MB",
-                None,
-            ),
-            Figure::new(
-                &format!("steady: {p} database at the end"),
-                process.db_bytes as f64 / 1e6,
-                "MB",
-                None,
-            ),
-        ]);
+            ));
+        }
     }
     figures
 }
