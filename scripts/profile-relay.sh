@@ -12,6 +12,7 @@
 #      instructions exactly, so this part is repeatable on a busy machine)
 #
 #   bash scripts/profile-relay.sh [--chats 50] [--seconds 40]
+#   bash scripts/profile-relay.sh --report-only   # part 3's tables again, from the last dump
 #
 # perf would sample the kernel side too, but `perf stat -e instructions true`
 # says "not supported" on these machines (no hardware counters in the VM).
@@ -25,10 +26,12 @@ cd "$(dirname "$0")/.."
 
 chats=50
 seconds=40
+report_only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --chats) chats=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
+    --report-only) report_only=1; shift ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "profile-relay.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
@@ -39,7 +42,6 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 bin=$CARGO_TARGET_DIR/release
 out=$CARGO_TARGET_DIR/profile
 mkdir -p "$out"
-rm -f "$out"/callgrind.out*
 command -v valgrind >/dev/null || { echo "profile-relay.sh: needs valgrind (apt-get install valgrind)" >&2; exit 1; }
 command -v strace >/dev/null || { echo "profile-relay.sh: needs strace (apt-get install strace)" >&2; exit 1; }
 cargo build --release --locked -p twinline-tests --bins
@@ -63,7 +65,7 @@ say() { echo "$*" | tee -a "$summary"; }
 # metric PORT NAME: a counter from /metrics.
 metric() {
   curl -fsS -H "Authorization: Bearer test-admin-token" "http://127.0.0.1:$1/metrics" \
-    | awk -v name="$2" '$1 == name { print $2 }'
+    | awk -v name="$2" '$1 == name || index($1, name "{") == 1 { print $2 }'
 }
 # cpu_ticks PID: "user system" clock ticks (fields 14 and 15 of stat).
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12, $13 }'; }
@@ -91,7 +93,8 @@ phase() {
   done
   # Traffic flows once more than the chats' first messages are stored.
   for _ in $(seq 1200); do
-    stored=$(metric "$port" twinline_messages_stored_total || echo 0)
+    kill -0 "$bench_pid" 2>/dev/null || { echo "the bench ended early (see $out/$name.log)" >&2; exit 1; }
+    stored=$(metric "$port" twinline_messages_stored_total 2>/dev/null || echo 0)
     [ "${stored:-0}" -gt "$((n * 3))" ] && break
     sleep 0.5
   done
@@ -105,6 +108,61 @@ window_end() {
   messages=$((m1 - m0))
 }
 finish() { wait "$bench_pid" || true; }
+
+# annotate: part 3's tables from the last callgrind dump, per message.
+annotate() {
+  local dump total messages per
+  dump=$(ls -t "$out"/callgrind.out* | head -1)
+  messages=$(cat "$out/callgrind-messages.txt")
+  callgrind_annotate --inclusive=yes --threshold=100 "$dump" >"$out/callgrind-inclusive.txt" 2>/dev/null || true
+  callgrind_annotate --threshold=100 "$dump" >"$out/callgrind-self.txt" 2>/dev/null || true
+  total=$(awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }' "$out/callgrind-self.txt")
+  say "$messages messages stored in the window; $total instructions = $((total / messages)) per message"
+  # Lines look like "1,234 (12.3%)  file:function [object]".
+  per='{ n = $1; gsub(",", "", n); sub(/^ *[0-9,]+ +\( *[0-9.]+%\) +/, ""); sub(/ \[[^]]*\]$/, ""); sub(/^[^:]*:/, ""); printf "  %10.0f  %s\n", n / m, $0 }'
+  say "top functions by instructions including callees (per message):"
+  grep -E '^ *[0-9,]+ +\(' "$out/callgrind-inclusive.txt" | awk 'NR > 1 && NR <= 46' \
+    | awk -v m="$messages" "$per" | tee -a "$summary"
+  say "top functions by their own instructions (per message):"
+  grep -E '^ *[0-9,]+ +\(' "$out/callgrind-self.txt" | awk 'NR > 1 && NR <= 31' \
+    | awk -v m="$messages" "$per" | tee -a "$summary"
+  # Parts of the work as subtrees (inclusive, so they overlap where one
+  # calls another). Own-instruction totals by library are not given: with
+  # the release build's LTO most Rust code is inlined into the threads'
+  # entry closures, and callgrind's self costs of those frames are not
+  # meaningful after --zero.
+  say "parts of the work, instructions per message including callees (overlapping):"
+  local part
+  for part in \
+    "store writer thread|twinline_relay::store::run_writer$" \
+    "  SQL compiled again (sqlite3_prepare_v3)|sqlite3_prepare_v3$" \
+    "  execute_batch (SQL text run without a cached statement)|rusqlite::Connection::execute_batch$" \
+    "  commit: WAL frames written|pagerWalFrames$" \
+    "store reads: chat header per message (reads::chat_in)|twinline_relay::store::reads::chat_in$" \
+    "store reads: feed head (reads::head)|twinline_relay::store::reads::head$" \
+    "tokio tasks polled (connections, fan-out, timers)|tokio::runtime::task::raw::poll$" \
+    "one connection's task (axum WebSocket upgrade closure)|on_upgrade::\\{\\{closure\\}\\}$" \
+    "frame handling (Client::handle_text)|Client::handle_text::\\{\\{closure\\}\\}$" \
+    "after the commit: acks and fan-out (Client::after_commit)|Client::after_commit::\\{\\{closure\\}\\}$" \
+    "JSON in: ClientFrame deserialize|Deserialize for twinline_core::protocol::client::ClientFrame>::deserialize$" \
+    "JSON out: Message serialize|Serialize for twinline_core::model::Message>::serialize$" \
+    "WebSocket reads (SplitStream::poll_next)|SplitStream<S> as futures_core::stream::Stream>::poll_next$" \
+    "malloc + free|^(malloc|free|_int_malloc|_int_free)$" \
+    "memset + memcpy|^__mem(set|cpy|move)_"; do
+    awk -v m="$messages" -v label="${part%%|*}" -v re="${part#*|}" "$per" "$out/callgrind-inclusive.txt" 2>/dev/null \
+      | awk -v label="${part%%|*}" -v re="${part#*|}" -v m="$messages" '
+        { n = $1; $1 = ""; sub(/^ +/, ""); if ($0 ~ re) { sum += n; found = 1 } }
+        END { if (found) printf "  %10.0f  %s\n", sum, label }' | tee -a "$summary"
+  done
+}
+
+if [ -n "$report_only" ]; then
+  summary=$out/summary-report.txt
+  : >"$summary"
+  annotate
+  exit 0
+fi
+rm -f "$out"/callgrind.out*
 
 hz=$(getconf CLK_TCK)
 
@@ -139,18 +197,7 @@ sleep "$seconds"
 window_end
 callgrind_control --dump=window "$pid" >/dev/null
 finish
-dump=$(ls -t "$out"/callgrind.out* | head -1)
-total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
-say "$messages messages stored in the window; $total instructions = $((total / messages)) per message"
-callgrind_annotate --inclusive=yes --threshold=100 "$dump" >"$out/callgrind-inclusive.txt" 2>/dev/null || true
-callgrind_annotate --threshold=100 "$dump" >"$out/callgrind-self.txt" 2>/dev/null || true
-say "top functions by instructions including callees (per message):"
-grep -E '^ *[0-9,]+ \(' "$out/callgrind-inclusive.txt" | head -40 \
-  | awk -v m="$messages" '{ n = $1; gsub(",", "", n); $1 = ""; $2 = ""; printf "  %10.0f %s\n", n / m, $0 }' \
-  | tee -a "$summary"
-say "top functions by their own instructions (per message):"
-grep -E '^ *[0-9,]+ \(' "$out/callgrind-self.txt" | head -30 \
-  | awk -v m="$messages" '{ n = $1; gsub(",", "", n); $1 = ""; $2 = ""; printf "  %10.0f %s\n", n / m, $0 }' \
-  | tee -a "$summary"
+echo "$messages" >"$out/callgrind-messages.txt"
+annotate
 say ""
 say "written to $out (summary.txt, callgrind-inclusive.txt, callgrind-self.txt, strace.txt)"
