@@ -428,7 +428,9 @@ protocols, only the framing differs (Twinline frames, or Socket.IO events
 over Engine.IO's WebSocket transport, spoken by tests/src/bench/socketio.rs).
 Server CPU is read from /proc/<pid>/stat of the server processes alone; the
 load generator's own CPU per message is in the table too, to show it does
-the same work for each server. Every process shares the machine's cores.
+the same work for each server. Every process shares the machine's cores:
+when other work runs on it too, rates and latencies move with that load,
+and the CPU per message is the figure to trust.
 
 What makes it fair: the same messages, clients and machine; the same
 durability (fsync on commit, ack after commit); both merge by id; both
@@ -452,6 +454,11 @@ the peer alone. Resource use is sampled while the traffic runs; at the end
 every acked message is looked for in every store.
 
 ${steadyTable()}
+Printed by:
+
+\`\`\`
+${commands.split("\n").filter((c) => /twinline-bench (compare|steady)/.test(c)).join("\n") || "npm run bench -- --only peer"}
+\`\`\`
 <!-- peer:end -->`;
 const peerSection = compare.length || steadyReports.length ? peerFresh : sectionOf(previous, "peer") || peerFresh;
 const profileSection =
