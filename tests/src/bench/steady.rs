@@ -75,20 +75,41 @@ pub struct SteadyReport {
     pub lost_on_redundant: Option<u64>,
 }
 
-type Registry = Arc<Mutex<HashMap<ChatId, Vec<MessageId>>>>;
+/// What every client task of the run adds to: the acked ids by chat,
+/// counters, and the stop signal.
+#[derive(Default)]
+struct Tally {
+    acked_by_chat: Mutex<HashMap<ChatId, Vec<MessageId>>>,
+    acked: AtomicU64,
+    reconnects: AtomicU64,
+    stop: AtomicBool,
+}
+
+impl Tally {
+    fn record(&self, chat: ChatId, id: MessageId) {
+        self.acked_by_chat
+            .lock()
+            .unwrap()
+            .entry(chat)
+            .or_default()
+            .push(id);
+        self.acked.fetch_add(1, Relaxed);
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Relaxed)
+    }
+}
 
 /// Runs the steady state on `server` (started with
 /// [`Server::start_deployed`]).
 pub async fn steady(server: &Arc<Server>, config: &SteadyConfig) -> (Vec<Figure>, SteadyReport) {
     let name = server.kind().name();
-    let acked_by_chat: Registry = Arc::default();
-    let acked = Arc::new(AtomicU64::new(0));
-    let reconnects = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Tally::default());
     eprintln!("{name} steady: connecting {} visitors", config.visitors);
     let mut visitors = connect_visitors(server, config.visitors, 50).await;
     for (chat, id) in say_hello(&mut visitors).await {
-        record(&acked_by_chat, &acked, chat, id);
+        tally.record(chat, id);
     }
     let operators = config.visitors.div_ceil(config.per_operator);
     eprintln!(
@@ -114,7 +135,7 @@ pub async fn steady(server: &Arc<Server>, config: &SteadyConfig) -> (Vec<Figure>
                 accepted += 1;
             }
         }
-        let (acked_by_chat, acked, stop) = (acked_by_chat.clone(), acked.clone(), stop.clone());
+        let tally = tally.clone();
         let author = operator.author();
         let reply_every = config.reply_every;
         tasks.push(tokio::spawn(async move {
@@ -125,7 +146,7 @@ pub async fn steady(server: &Arc<Server>, config: &SteadyConfig) -> (Vec<Figure>
                     Event::Message(msg) => {
                         let count = seen.entry(msg.chat).or_default();
                         *count += 1;
-                        if count.is_multiple_of(reply_every) && !stop.load(Relaxed) {
+                        if count.is_multiple_of(reply_every) && !tally.stopped() {
                             let reply = message(&author, msg.chat, "a reply", msg.lamport.0 + 1);
                             pending.insert(reply.id, msg.chat);
                             if conn.send(&reply).await.is_err() {
@@ -135,7 +156,7 @@ pub async fn steady(server: &Arc<Server>, config: &SteadyConfig) -> (Vec<Figure>
                     }
                     Event::Ack(id) => {
                         if let Some(chat) = pending.remove(&id) {
-                            record(&acked_by_chat, &acked, chat, id);
+                            tally.record(chat, id);
                         }
                     }
                     _ => {}
@@ -146,25 +167,9 @@ pub async fn steady(server: &Arc<Server>, config: &SteadyConfig) -> (Vec<Figure>
     let kicks: Vec<Arc<Notify>> = visitors.iter().map(|_| Arc::new(Notify::new())).collect();
     for ((visitor, conn), kick) in visitors.into_iter().zip(&kicks) {
         let server = server.clone();
-        let (kick, acked_by_chat, acked, stop, reconnects) = (
-            kick.clone(),
-            acked_by_chat.clone(),
-            acked.clone(),
-            stop.clone(),
-            reconnects.clone(),
-        );
+        let (kick, tally) = (kick.clone(), tally.clone());
         tasks.push(tokio::spawn(async move {
-            visitor_loop(
-                &server,
-                visitor,
-                conn,
-                &kick,
-                &acked_by_chat,
-                &acked,
-                &stop,
-                &reconnects,
-            )
-            .await;
+            visitor_loop(&server, visitor, conn, &kick, &tally).await;
         }));
     }
     // Reconnects: one visitor at a time, in turn, spread over each minute.
@@ -189,7 +194,7 @@ pub async fn steady(server: &Arc<Server>, config: &SteadyConfig) -> (Vec<Figure>
     let take = |samples: &mut Vec<SteadySample>| {
         let sample = SteadySample {
             t_s: started.elapsed().as_secs_f64(),
-            acked: acked.load(Relaxed),
+            acked: tally.acked.load(Relaxed),
             processes: server.samples(),
         };
         let line: Vec<String> = sample
@@ -222,15 +227,15 @@ pub async fn steady(server: &Arc<Server>, config: &SteadyConfig) -> (Vec<Figure>
         take(&mut samples);
     }
     let used = meter.stop(server);
-    stop.store(true, Relaxed);
+    tally.stop.store(true, Relaxed);
     kicker.abort();
     // Let the last acks come in, then hang up.
     tokio::time::sleep(Duration::from_secs(2)).await;
     for task in &tasks {
         task.abort();
     }
-    let total = acked.load(Relaxed);
-    let registry = acked_by_chat.lock().unwrap().clone();
+    let total = tally.acked.load(Relaxed);
+    let registry = tally.acked_by_chat.lock().unwrap().clone();
     let lost = missing(server, None, &by_chat, &registry).await;
     let lost_on_redundant = match server.redundant_ws() {
         Some(url) => {
@@ -250,7 +255,7 @@ pub async fn steady(server: &Arc<Server>, config: &SteadyConfig) -> (Vec<Figure>
         config: config.clone(),
         samples,
         acked: total,
-        reconnects: reconnects.load(Relaxed),
+        reconnects: tally.reconnects.load(Relaxed),
         lost,
         lost_on_redundant,
     };
@@ -264,22 +269,13 @@ pub async fn steady(server: &Arc<Server>, config: &SteadyConfig) -> (Vec<Figure>
     (figures, report)
 }
 
-fn record(registry: &Registry, acked: &AtomicU64, chat: ChatId, id: MessageId) {
-    registry.lock().unwrap().entry(chat).or_default().push(id);
-    acked.fetch_add(1, Relaxed);
-}
-
 /// A visitor writing once a second, reconnecting when kicked.
-#[allow(clippy::too_many_arguments)]
 async fn visitor_loop(
     server: &Server,
     visitor: VisitorId,
     mut conn: Conn,
     kick: &Notify,
-    registry: &Registry,
-    acked: &AtomicU64,
-    stop: &AtomicBool,
-    reconnects: &AtomicU64,
+    tally: &Tally,
 ) {
     let author = visitor.author();
     let mut have: Vec<MessageId> = Vec::new();
@@ -292,7 +288,7 @@ async fn visitor_loop(
             conn.close().await;
             let from = have.len().saturating_sub(RESUME_IDS);
             let resumed = loop {
-                if stop.load(Relaxed) {
+                if tally.stopped() {
                     return;
                 }
                 match server.connect_visitor(&visitor, &have[from..]).await {
@@ -303,7 +299,7 @@ async fn visitor_loop(
                     }
                 }
             };
-            reconnects.fetch_add(1, Relaxed);
+            tally.reconnects.fetch_add(1, Relaxed);
             conn = resumed.0;
             for sync in resumed.1 {
                 have.extend(sync.missing.iter().map(|m| m.id));
@@ -316,7 +312,7 @@ async fn visitor_loop(
         }
         tokio::select! {
             _ = tick.tick() => {
-                if stop.load(Relaxed) { return; }
+                if tally.stopped() { return; }
                 lamport += 1;
                 if conn.send(&message(&author, visitor.chat, "steady", lamport)).await.is_err() {
                     reconnect = true;
@@ -326,7 +322,7 @@ async fn visitor_loop(
             event = conn.next() => match event {
                 Some(Event::Ack(id)) => {
                     have.push(id);
-                    record(registry, acked, visitor.chat, id);
+                    tally.record(visitor.chat, id);
                 }
                 Some(Event::Message(msg)) => {
                     lamport = lamport.max(msg.lamport.0);
