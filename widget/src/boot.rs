@@ -2,6 +2,7 @@
 //! bundle asks for the chat, see `crate::launcher`): read the configuration,
 //! show the widget, install `window.Twinline`, start.
 
+use crate::api;
 use crate::app::App;
 use crate::config::read_config;
 use gloo_events::EventListener;
@@ -54,7 +55,7 @@ fn start(body: &HtmlElement) {
     };
     match App::start(config, body) {
         Ok(app) => {
-            app.install_api();
+            api::install(&app);
             app.run();
             WIDGET.with(|w| *w.borrow_mut() = Some(app));
         }

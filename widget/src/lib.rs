@@ -13,23 +13,28 @@
 //! # Layout
 //! - [`config`]: `window.TwinlineConfig`, validated.
 //! - [`i18n`]: the words, English and German.
-//! - [`view`]: the chat as plain data, what every tab renders.
+//! - [`view`]: the chat as plain data, what every tab renders, and its JS
+//!   shapes.
 //! - [`storage`]: localStorage keys and access (memory fallback).
 //! - [`tabs`]: one tab holds the connection, the others mirror it.
+//! - [`app`]: one page's widget: its decisions (`app::state`, pure) and the
+//!   shell that carries them out.
 //! - `ui`: the launcher and panel in a shadow root.
 //! - `driver`: runs the core session: sockets, probes, timers, persistence.
 //! - `host`: the browser I/O loop `driver` and the console share.
 //! - [`console`] (feature `console`, its own bundle): the operator console.
 //! - `token`: the visitor token, kept across reloads.
 //! - `api`: `window.Twinline`, including the calls queued before loading.
-//! - `app`: ties the parts together for one page; [`boot`]: the chat
-//!   bundle's entry point; [`launcher`]: the launcher bundle's.
-//! - `net`, `js`: fetch with a deadline; clock, randomness, JSON.
+//! - [`boot`]: the chat bundle's entry point; [`launcher`]: the launcher
+//!   bundle's.
+//! - `net`, `js`, `clock`: fetch with a deadline; randomness, JSON; the
+//!   session's monotonic clock and the wall clock.
 //! - `js_reader`: reads Rust values out of JS values (serde), for `js`.
 //!
 //! Browser-only modules build only for `wasm32`, so the workspace's native
 //! build and tests cover the pure parts.
 
+pub mod app;
 pub mod config;
 pub mod i18n;
 pub mod storage;
@@ -42,13 +47,13 @@ pub mod console;
 
 #[cfg(target_arch = "wasm32")]
 pub mod api;
-#[cfg(target_arch = "wasm32")]
-pub mod app;
 // The chat bundle's entry point; exported (as `boot`) only in that bundle:
 // the console has its own (`console::Console`) and the launcher bundle its
 // own (`launcher::boot`), so neither carries the visitor's chat.
 #[cfg(target_arch = "wasm32")]
 pub mod boot;
+#[cfg(target_arch = "wasm32")]
+mod clock;
 #[cfg(target_arch = "wasm32")]
 mod driver;
 #[cfg(target_arch = "wasm32")]
