@@ -1,14 +1,19 @@
-//! Twinline's visitor widget, compiled to WebAssembly.
+//! Twinline's visitor widget and operator console, compiled to WebAssembly.
 //!
 //! One script tag on a customer's page (`www/loader.js`) loads the launcher
 //! bundle from the primary deployment, or from the redundant one if the
 //! primary does not deliver; it shows the launcher and loads the chat
-//! bundle when the chat is needed ([`launcher`]). Both bundles are this
-//! crate (feature `launcher` picks the entry point). The chat bundle
+//! bundle when the chat is needed ([`launcher`]). The chat bundle
 //! ([`boot`]) holds the authoritative copy of the chat in the browser, and
 //! drives the core's sans-IO session (`twinline_core::session`): it does the I/O the
 //! session asks for (WebSockets, health probes, the moderator, timers,
 //! localStorage) and renders what the session reports.
+//!
+//! This is a library; the bundles are the thin crates in `widget/bundles/`
+//! (`twinline-launcher`, `twinline-chat`, `twinline-console`), each one
+//! wasm-bindgen export over it, so each bundle holds only what its entry
+//! point reaches. The one feature, `console` (on by default, off in the
+//! visitor's bundles), only adds the console's `Console` class.
 //!
 //! # Layout
 //! - [`config`]: `window.TwinlineConfig`, validated.
@@ -22,11 +27,10 @@
 //! - `ui`: the launcher and panel in a shadow root.
 //! - `driver`: runs the core session: sockets, probes, timers, persistence.
 //! - `host`: the browser I/O loop `driver` and the console share.
-//! - [`console`] (feature `console`, its own bundle): the operator console.
+//! - [`console`] (feature `console`): the operator console.
 //! - `token`: the visitor token, kept across reloads.
 //! - `api`: `window.Twinline`, including the calls queued before loading.
-//! - [`boot`]: the chat bundle's entry point; [`launcher`]: the launcher
-//!   bundle's.
+//! - [`boot`]: the chat's start; [`launcher`]: the launcher's.
 //! - `net`, `js`, `clock`: fetch with a deadline; randomness, JSON; the
 //!   session's monotonic clock and the wall clock.
 //! - `js_reader`: reads Rust values out of JS values (serde), for `js`.
@@ -47,9 +51,6 @@ pub mod console;
 
 #[cfg(target_arch = "wasm32")]
 pub mod api;
-// The chat bundle's entry point; exported (as `boot`) only in that bundle:
-// the console has its own (`console::Console`) and the launcher bundle its
-// own (`launcher::boot`), so neither carries the visitor's chat.
 #[cfg(target_arch = "wasm32")]
 pub mod boot;
 #[cfg(target_arch = "wasm32")]
