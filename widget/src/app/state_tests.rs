@@ -98,23 +98,36 @@ fn send_call(entry: &Unsent) -> Effect {
     })
 }
 
+/// Writes `text` in `s`: the message as its unsent key holds it, and what
+/// `s` did.
+fn write(s: &mut AppState, text: &str) -> (Unsent, Vec<Effect>) {
+    let id = s.send(now(), text).unwrap();
+    let written = Unsent {
+        id,
+        text: text.into(),
+        at: now().0,
+    };
+    (written, effects(s))
+}
+
+/// Elects `s` leader and answers its question with what storage holds;
+/// what it does then.
+fn elect(
+    s: &mut AppState,
+    token: Option<VisitorTokenResponse>,
+    chat: Option<ChatId>,
+) -> Vec<Effect> {
+    s.handle(now(), Event::Tick { leads: true });
+    assert_eq!(effects(s), vec![Effect::ReadSaved, Effect::CollectUnsent]);
+    s.handle(now(), Event::Saved { token, chat });
+    effects(s)
+}
+
 /// Tab `a`, elected leader, resuming `token(1)`'s saved chat.
 fn leader() -> AppState {
     let mut s = tab("a");
-    s.handle(now(), Event::Tick { leads: true });
     assert_eq!(
-        effects(&mut s),
-        vec![Effect::ReadSaved, Effect::CollectUnsent]
-    );
-    s.handle(
-        now(),
-        Event::Saved {
-            token: Some(token(1)),
-            chat: Some(token(1).chat),
-        },
-    );
-    assert_eq!(
-        effects(&mut s),
+        elect(&mut s, Some(token(1)), Some(token(1).chat)),
         vec![Effect::StartEngine(token(1)), Effect::CollectUnsent]
     );
     s
@@ -123,16 +136,10 @@ fn leader() -> AppState {
 /// Tab `a`, elected leader, with no saved chat: fetching a token.
 fn leader_without_token() -> AppState {
     let mut s = tab("a");
-    s.handle(now(), Event::Tick { leads: true });
-    let _ = effects(&mut s);
-    s.handle(
-        now(),
-        Event::Saved {
-            token: None,
-            chat: None,
-        },
+    assert_eq!(
+        elect(&mut s, None, None),
+        vec![Effect::FetchToken { after_ms: 0 }]
     );
-    assert_eq!(effects(&mut s), vec![Effect::FetchToken { after_ms: 0 }]);
     s
 }
 
@@ -176,18 +183,12 @@ fn a_new_leader_resumes_the_saved_chat_when_it_is_its_tokens() {
 #[test]
 fn a_new_leader_without_a_matching_saved_chat_fetches_a_token_backing_off_to_30_s() {
     let mut s = tab("a");
-    s.handle(now(), Event::Tick { leads: true });
-    let _ = effects(&mut s);
     // The saved session is another chat's (the token was renewed for a
     // new chat since).
-    s.handle(
-        now(),
-        Event::Saved {
-            token: Some(token(1)),
-            chat: Some(token(2).chat),
-        },
+    assert_eq!(
+        elect(&mut s, Some(token(1)), Some(token(2).chat)),
+        vec![Effect::FetchToken { after_ms: 0 }]
     );
-    assert_eq!(effects(&mut s), vec![Effect::FetchToken { after_ms: 0 }]);
 
     let mut waits = Vec::new();
     for _ in 0..7 {
@@ -225,35 +226,25 @@ fn a_token_that_arrives_after_the_tab_stopped_leading_is_dropped() {
     s.handle(now(), Event::Token(Ok(token(1))));
     assert_eq!(effects(&mut s), vec![]);
     // Leading again starts afresh.
-    s.handle(now(), Event::Tick { leads: true });
-    let _ = effects(&mut s);
-    s.handle(
-        now(),
-        Event::Saved {
-            token: None,
-            chat: None,
-        },
+    assert_eq!(
+        elect(&mut s, None, None),
+        vec![Effect::FetchToken { after_ms: 0 }]
     );
-    assert_eq!(effects(&mut s), vec![Effect::FetchToken { after_ms: 0 }]);
 }
 
 #[test]
 fn a_message_is_in_this_tabs_unsent_key_before_it_goes_anywhere() {
     let mut s = follower();
-    let id = s.send(now(), "Is the blue one in stock?").unwrap();
+    let (written, out) = write(&mut s, "Is the blue one in stock?");
+    let id = written.id.clone();
     assert_eq!(id.len(), 26);
     assert_eq!(
         id.parse::<MessageId>().unwrap().0.millis(),
         now(),
         "the id carries the wall-clock time it was written"
     );
-    let written = Unsent {
-        id: id.clone(),
-        text: "Is the blue one in stock?".into(),
-        at: now().0,
-    };
     assert_eq!(
-        effects(&mut s),
+        out,
         vec![
             Effect::Refuse(None),
             Effect::SaveUnsent(vec![written.clone()]),
@@ -273,14 +264,9 @@ fn a_message_is_in_this_tabs_unsent_key_before_it_goes_anywhere() {
 #[test]
 fn the_leaders_own_message_reaches_the_session_even_when_storage_refused_it() {
     let mut s = leader();
-    let id = s.send(now(), "hello").unwrap();
-    let written = Unsent {
-        id,
-        text: "hello".into(),
-        at: now().0,
-    };
+    let (written, out) = write(&mut s, "hello");
     assert_eq!(
-        effects(&mut s),
+        out,
         vec![
             Effect::Refuse(None),
             Effect::SaveUnsent(vec![written.clone()]),
@@ -449,21 +435,14 @@ fn details_given_in_a_follower_are_posted_and_kept_in_case_it_becomes_the_leader
             page: PAGE.into(),
         })]
     );
-    s.handle(now(), Event::Tick { leads: true });
-    let _ = effects(&mut s);
-    s.handle(
-        now(),
-        Event::Saved {
-            token: Some(token(1)),
-            chat: Some(token(1).chat),
-        },
-    );
     assert!(
-        effects(&mut s).contains(&Effect::Engine(EngineCall::Visitor {
-            name: "Ada".into(),
-            email: String::new(),
-            page: PAGE.into(),
-        }))
+        elect(&mut s, Some(token(1)), Some(token(1).chat)).contains(&Effect::Engine(
+            EngineCall::Visitor {
+                name: "Ada".into(),
+                email: String::new(),
+                page: PAGE.into(),
+            }
+        ))
     );
 }
 
@@ -563,10 +542,9 @@ fn leaving_stops_the_engine_and_gives_the_lease_up() {
     assert_eq!(effects(&mut s), vec![Effect::StopEngine, Effect::Resign]);
     assert!(!s.leads());
     // A page restored from the back/forward cache leads again when elected.
-    s.handle(now(), Event::Tick { leads: true });
     assert_eq!(
-        effects(&mut s),
-        vec![Effect::ReadSaved, Effect::CollectUnsent]
+        elect(&mut s, Some(token(1)), Some(token(1).chat)),
+        vec![Effect::StartEngine(token(1)), Effect::CollectUnsent]
     );
 }
 
