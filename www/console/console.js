@@ -18,8 +18,6 @@ import init, { Console } from './pkg/twinline_console.js';
 
 const $ = (id) => document.getElementById(id);
 const TITLE = document.title;
-const TYPING_EVERY_MS = 2_500;
-const TYPING_QUIET_MS = 4_000;
 const SWITCH_NOTICE_MS = 5_000;
 const DEFAULT_CANNED = [
   'Hello! How can I help you?',
@@ -36,9 +34,6 @@ const ui = {
   seen: new Map(), // chat id -> count of others' messages seen
   knownWaiting: new Set(),
   drafts: new Map(),
-  typingSentAt: 0,
-  typingChat: null,
-  typingQuiet: null,
   lastConnected: null, // deployment name last connected to
   switchTimer: null,
   noticeTimer: null,
@@ -78,7 +73,8 @@ async function start() {
   ui.console.onChange(render);
   render();
   wire();
-  // Wait times and fading typing notices move with the clock.
+  // Wait times move with the clock (typing notices fade by the session's
+  // own timer, which reports a change).
   setInterval(render, 1_000);
 }
 
@@ -490,29 +486,18 @@ function saveDraft() {
   if (ui.current) ui.drafts.set(ui.current, $('text').value);
 }
 
+// Typing notices: every keystroke goes to the session, which throttles
+// them, says "stopped" after a quiet spell and when a message is sent
+// (twinline_core::session, typing.rs); leaving the field says it at once.
 function stopTyping() {
-  clearTimeout(ui.typingQuiet);
-  if (ui.typingChat) {
-    const chat = ui.typingChat;
-    ui.typingChat = null;
-    ui.typingSentAt = 0;
-    act(() => ui.console.typing(chat, false));
-  }
+  if (ui.current) act(() => ui.console.typing(ui.current, false));
 }
 
 function onInput() {
   const chat = ui.current;
   if (!chat) return;
   saveDraft();
-  if (ui.typingChat && ui.typingChat !== chat) stopTyping();
-  const now = Date.now();
-  if ($('text').value.trim() && now - ui.typingSentAt > TYPING_EVERY_MS) {
-    ui.typingSentAt = now;
-    ui.typingChat = chat;
-    act(() => ui.console.typing(chat, true));
-  }
-  clearTimeout(ui.typingQuiet);
-  ui.typingQuiet = setTimeout(stopTyping, TYPING_QUIET_MS);
+  if ($('text').value.trim()) act(() => ui.console.typing(chat, true));
 }
 
 function send() {
@@ -524,9 +509,6 @@ function send() {
     $('text').value = '';
     ui.drafts.delete(chat);
     $('send-error').textContent = '';
-    ui.typingChat = null;
-    ui.typingSentAt = 0;
-    clearTimeout(ui.typingQuiet);
   } catch (error) {
     $('send-error').textContent = error.message;
   }
