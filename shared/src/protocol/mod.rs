@@ -15,8 +15,8 @@ mod server;
 pub use client::{ChatResume, ClientFrame};
 pub use decode::{FrameSource, JsonText, VariantText, decode_server_frame};
 pub use http::{
-    ActiveDeployment, DeploymentRole, DeploymentState, Health, LoginRequest, LoginResponse,
-    ReplicationLag, VisitorTokenRequest, VisitorTokenResponse,
+    ActiveDeployment, ConsoleConfig, ConsolePeer, DeploymentRole, DeploymentState, Health,
+    LoginRequest, LoginResponse, ReplicationLag, VisitorTokenRequest, VisitorTokenResponse,
 };
 pub use server::{ChatSync, ErrorCode, QueueEntry, ServerFrame};
 
