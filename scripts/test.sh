@@ -31,7 +31,8 @@ TMPDIR="$scratch" CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-r
   cargo test --locked --target wasm32-unknown-unknown -p twinline-widget
 # The console's bindings exist only with --features console (own bundle).
 TMPDIR="$scratch" CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-  cargo test --locked --target wasm32-unknown-unknown -p twinline-widget --features console --test console
+  cargo test --locked --target wasm32-unknown-unknown -p twinline-widget --features console \
+  --test console --test hostile_records
 
 step "release builds (relay, widget bundle)"
 cargo build --release --locked -p twinline-relay

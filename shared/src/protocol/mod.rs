@@ -13,7 +13,9 @@ mod http;
 mod server;
 
 pub use client::{ChatResume, ClientFrame};
-pub use decode::{FrameSource, JsonText, VariantText, decode_server_frame};
+pub use decode::{
+    FrameSource, JsonText, MAX_SAFE_INTEGER, Unreadable, VariantText, decode_server_frame,
+};
 pub use http::{
     ActiveDeployment, ConsoleConfig, ConsolePeer, DeploymentRole, DeploymentState, Health,
     LoginRequest, LoginResponse, ReplicationLag, VisitorTokenRequest, VisitorTokenResponse,
