@@ -54,6 +54,10 @@ fn leave_behind(username: &str) {
     storage()
         .set_item("twinline:console:login", &js::to_json(&login).unwrap())
         .unwrap();
+    // Issued for the deployments of `config()` (one, named twice).
+    storage()
+        .set_item("twinline:console:login-for", DEAD)
+        .unwrap();
     let local = LocalChat {
         status: ChatStatus {
             state: ChatState::Active,
@@ -215,6 +219,58 @@ fn logout_forgets_the_login_but_keeps_the_chats() {
         .unwrap()
         .unwrap();
     assert!(saved.contains(&id));
+}
+
+#[wasm_bindgen_test]
+fn a_login_stored_for_other_deployments_is_forgotten_unused() {
+    let other =
+        js::to_js(&json!({ "primary": DEAD, "redundant": "https://evil.example" })).unwrap();
+    for unbound in [false, true] {
+        clear();
+        leave_behind("dan");
+        if unbound {
+            // Stored before logins were bound: which deployments it was
+            // for is unknown, so it is not used either.
+            storage().remove_item("twinline:console:login-for").unwrap();
+        }
+        let console = Console::new(if unbound { config() } else { other.clone() }).unwrap();
+        let state = state(&console);
+        assert_eq!(state["needsLogin"], json!(true), "unbound: {unbound}");
+        assert_eq!(state["me"], Value::Null, "no session started");
+        for key in ["twinline:console:login", "twinline:console:login-for"] {
+            assert!(storage().get_item(key).unwrap().is_none(), "{key} kept");
+        }
+        // The operator's chats stay for the next login.
+        assert!(
+            storage()
+                .get_item("twinline:console:session:dan")
+                .unwrap()
+                .is_some()
+        );
+    }
+    // The same deployments in the other order (the console served by the
+    // other deployment) are the same set: the login is used.
+    clear();
+    leave_behind("dan");
+    storage()
+        .set_item(
+            "twinline:console:login-for",
+            "http://127.0.0.1:10 http://127.0.0.1:9",
+        )
+        .unwrap();
+    let swapped =
+        js::to_js(&json!({ "primary": "http://127.0.0.1:10", "redundant": DEAD })).unwrap();
+    let console = Console::new(swapped).unwrap();
+    assert_eq!(state(&console)["me"]["username"], json!("dan"));
+    console.stop();
+}
+
+#[wasm_bindgen_test]
+fn a_redundant_alone_is_the_deployment_it_starts_on() {
+    clear();
+    let alone = js::to_js(&json!({ "redundant": DEAD, "redundantName": "eu-west" })).unwrap();
+    let console = Console::new(alone).unwrap();
+    assert_eq!(state(&console)["needsLogin"], json!(true));
 }
 
 #[wasm_bindgen_test]

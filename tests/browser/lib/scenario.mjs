@@ -61,7 +61,7 @@ export async function withStage(browser, name, { proxies = false, visitor: autoV
       // The console is served by a relay; by the one that answers (row 8
       // makes the primary unreachable from the start).
       const home = consoleHome ?? 'primary';
-      operator = new ConsoleOperator(browser, `${cluster.url(home)}/console/?${new URLSearchParams(urls)}`, OPERATOR);
+      operator = new ConsoleOperator(browser, cluster.consoleUrl(home), OPERATOR);
     }
     await operator.start();
     if (autoVisitor) await stage.openVisitor();
