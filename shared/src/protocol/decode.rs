@@ -49,59 +49,45 @@ use std::fmt::{self, Display};
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// A record left out of a frame because one of its integers is beyond
-/// [`MAX_SAFE_INTEGER`].
+/// [`MAX_SAFE_INTEGER`] (which one is left to the record's kind: a few
+/// hundred bytes less in the browser bundle).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Unreadable {
     /// `message`, `note` or `queue entry`.
     pub kind: &'static str,
     /// The message's, note's or (queue entry) chat's id.
     pub id: Ulid,
-    /// The field out of range.
-    pub field: &'static str,
-    /// Its value.
-    pub value: u64,
 }
 
 impl Unreadable {
     /// Why `message` cannot be shown, if it cannot.
     pub fn message(message: &Message) -> Option<Unreadable> {
-        Unreadable::check(
-            "message",
-            message.id.0,
-            &[("lamport", message.lamport.0), ("at", message.at.0)],
-        )
+        Unreadable::unless("message", message.id.0, message.lamport.0.max(message.at.0))
     }
 
     /// Why `note` cannot be shown, if it cannot.
     pub fn note(note: &OfflineNote) -> Option<Unreadable> {
-        Unreadable::check("note", note.id.0, &[("at", note.at.0)])
+        Unreadable::unless("note", note.id.0, note.at.0)
     }
 
     /// Why `entry` cannot be shown, if it cannot.
     pub fn queue_entry(entry: &QueueEntry) -> Option<Unreadable> {
-        Unreadable::check("queue entry", entry.chat.0, &[("since", entry.since.0)])
+        Unreadable::unless("queue entry", entry.chat.0, entry.since.0)
     }
 
-    fn check(kind: &'static str, id: Ulid, fields: &[(&'static str, u64)]) -> Option<Unreadable> {
-        let &(field, value) = fields.iter().find(|(_, value)| *value > MAX_SAFE_INTEGER)?;
-        Some(Unreadable {
-            kind,
-            id,
-            field,
-            value,
-        })
+    /// The record, unless its largest integer is readable.
+    fn unless(kind: &'static str, id: Ulid, largest: u64) -> Option<Unreadable> {
+        (largest > MAX_SAFE_INTEGER).then_some(Unreadable { kind, id })
     }
 }
 
 impl Display for Unreadable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Unreadable {
-            kind,
-            id,
-            field,
-            value,
-        } = self;
-        write!(f, "{kind} {id}: {field} {value} is beyond 2^53 - 1")
+        write!(
+            f,
+            "{} {} holds an integer beyond 2^53 - 1",
+            self.kind, self.id
+        )
     }
 }
 

@@ -446,11 +446,8 @@ fn a_welcome_keeps_every_message_but_the_one_no_reader_can_show() {
     assert_eq!(
         reported,
         [
-            format!(
-                "message 01JDQ62AAAAAAAAAAAAAAAAAA1: lamport {} is beyond 2^53 - 1",
-                u64::MAX
-            ),
-            format!("message 01JDQ62AAAAAAAAAAAAAAAAAA2: at {BEYOND} is beyond 2^53 - 1"),
+            "message 01JDQ62AAAAAAAAAAAAAAAAAA1 holds an integer beyond 2^53 - 1",
+            "message 01JDQ62AAAAAAAAAAAAAAAAAA2 holds an integer beyond 2^53 - 1",
         ]
     );
     // The derive reads it all: the decoder is where readers are protected.
@@ -468,7 +465,10 @@ fn a_message_frame_with_such_a_message_is_refused_naming_it() {
     let (decoded, skipped) = decode_recording(&Value::Object(frame).to_string());
     match decoded {
         Err(FrameError::Malformed(why)) => {
-            assert!(why.contains(&id) && why.contains("at"), "{why}");
+            assert_eq!(
+                why,
+                format!("message {id} holds an integer beyond 2^53 - 1")
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -512,10 +512,7 @@ fn a_queue_and_an_inbox_keep_their_readable_entries() {
     assert_ne!(notes[0].id.to_string(), "01JDQ62AAAAAAAAAAAAAAAAAA5");
     assert_eq!(
         skipped[0].to_string(),
-        format!(
-            "note 01JDQ62AAAAAAAAAAAAAAAAAA5: at {} is beyond 2^53 - 1",
-            MAX_SAFE_INTEGER + 2
-        )
+        "note 01JDQ62AAAAAAAAAAAAAAAAAA5 holds an integer beyond 2^53 - 1"
     );
 }
 
@@ -605,7 +602,6 @@ proptest! {
             Some((expected, gone)) => {
                 prop_assert_eq!(decoded, Ok(expected));
                 prop_assert_eq!(skipped.iter().map(|r| r.id).collect::<Vec<_>>(), gone);
-                prop_assert!(skipped.iter().all(|r| r.value > MAX_SAFE_INTEGER));
             }
             None => {
                 prop_assert!(matches!(decoded, Err(FrameError::Malformed(_))), "{:?}", decoded);

@@ -59,12 +59,11 @@ pub fn bound_key(store: &Store) -> String {
 /// sorted, space-separated (a set: the console served by either
 /// deployment names the same one).
 pub fn deployments(config: &WidgetConfig) -> String {
-    let mut urls = [config.primary.1.as_str(), config.redundant.1.as_str()];
-    urls.sort_unstable();
-    if urls[0] == urls[1] {
-        urls[0].to_string()
-    } else {
-        urls.join(" ")
+    let (a, b) = (&config.primary.1, &config.redundant.1);
+    match a.cmp(b) {
+        std::cmp::Ordering::Less => format!("{a} {b}"),
+        std::cmp::Ordering::Equal => a.clone(),
+        std::cmp::Ordering::Greater => format!("{b} {a}"),
     }
 }
 
