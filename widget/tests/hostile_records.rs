@@ -8,8 +8,8 @@
 //!
 //! The console's half (`--features console`) also holds the page's state to
 //! it: `Console.state()`'s object is built and converted with those frames
-//! in the session, and with such a message in a snapshot a console saved
-//! before the decoder checked.
+//! in the session (tests/console.rs has such a message in a snapshot a
+//! console saved before the decoder checked).
 #![cfg(target_arch = "wasm32")]
 
 use serde_json::{Value, json};
@@ -78,6 +78,16 @@ fn inbox() -> String {
     };
     json!({"type": "inbox", "notes": [note(ODD_NOTE, JUST_BEYOND), note(GOOD_NOTE, 1_764_036_000_000)]})
         .to_string()
+}
+
+/// The `key` of every object in the list `list`.
+#[cfg(feature = "console")]
+fn ids<'a>(list: &'a Value, key: &str) -> Vec<&'a str> {
+    let items = list.as_array().expect("a list");
+    items
+        .iter()
+        .map(|item| item[key].as_str().unwrap())
+        .collect()
 }
 
 /// A frame read as the browser reads it (widget/src/host.rs).
@@ -187,11 +197,6 @@ fn a_visitor_keeps_its_chat_without_the_record() {
 #[cfg(feature = "console")]
 mod console {
     use super::*;
-    use twinline_core::model::{ChatState, ChatStatus};
-    use twinline_core::protocol::LoginResponse;
-    use twinline_core::session::{LocalChat, SNAPSHOT_VERSION, Snapshot};
-    use twinline_core::{Hlc, Lamport, Message, MessageId, Transcript};
-    use twinline_widget::console::Console;
     use twinline_widget::console::state::{self, Typing};
 
     fn ann() -> Author {
@@ -223,103 +228,8 @@ mod console {
         // JavaScript number" with any of these records in the session.
         let state: Value =
             serde_wasm_bindgen::from_value(js::to_js(&built).expect("state() converts")).unwrap();
-        let messages: Vec<&str> = state["chats"][0]["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["id"].as_str().unwrap())
-            .collect();
-        assert_eq!(messages, [GOOD]);
-        let queue: Vec<&str> = state["queue"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|q| q["chat"].as_str().unwrap())
-            .collect();
-        assert_eq!(queue, [CHAT]);
-        let inbox: Vec<&str> = state["inbox"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| n["id"].as_str().unwrap())
-            .collect();
-        assert_eq!(inbox, [GOOD_NOTE]);
-    }
-
-    #[wasm_bindgen_test]
-    fn a_snapshot_saved_with_such_a_message_still_shows_the_chat() {
-        let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
-        storage.clear().unwrap();
-        let dead = "http://127.0.0.1:9";
-        let now = js::now();
-        let login = LoginResponse {
-            token: "token".into(),
-            username: "ann".into(),
-            name: "Ann".into(),
-            expires: now.plus(3_600_000),
-        };
-        storage
-            .set_item("twinline:console:login", &js::to_json(&login).unwrap())
-            .unwrap();
-        storage
-            .set_item("twinline:console:login-for", dead)
-            .unwrap();
-        let chat: ChatId = CHAT.parse().unwrap();
-        let mut transcript = Transcript::new();
-        for (id, lamport, at) in [
-            (GOOD, 1, 1_764_036_001_000),
-            (HUGE_AT, 2, u64::MAX),
-            (HUGE_LAMPORT, u64::MAX, 5),
-        ] {
-            transcript.insert(Message {
-                lamport: Lamport(lamport),
-                author: ann(),
-                id: id.parse::<MessageId>().unwrap(),
-                chat,
-                text: id.into(),
-                at: Millis(at),
-            });
-        }
-        let local = LocalChat {
-            transcript,
-            status: ChatStatus {
-                state: ChatState::Active,
-                operator: Some("ann".into()),
-                stamp: Hlc::zero(3).tick(Millis(1_000)),
-            },
-            ..LocalChat::default()
-        };
-        let snapshot = Snapshot {
-            v: SNAPSHOT_VERSION,
-            identity: Identity {
-                token: login.token.clone(),
-                author: ann(),
-                chat: None,
-            },
-            chats: vec![(chat, local)],
-            pending: vec![],
-            refused: vec![],
-            notes: vec![],
-            intents: vec![],
-            visitor: None,
-            online: Some(true),
-        };
-        storage
-            .set_item(
-                "twinline:console:session:ann",
-                &js::to_json(&snapshot).unwrap(),
-            )
-            .unwrap();
-        let console = Console::new(js::to_js(&json!({ "primary": dead })).unwrap()).unwrap();
-        let state: Value =
-            serde_wasm_bindgen::from_value(console.state().expect("state() converts")).unwrap();
-        let messages: Vec<&str> = state["chats"][0]["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["id"].as_str().unwrap())
-            .collect();
-        assert_eq!(messages, [GOOD]);
-        console.stop();
+        assert_eq!(ids(&state["chats"][0]["messages"], "id"), [GOOD]);
+        assert_eq!(ids(&state["queue"], "chat"), [CHAT]);
+        assert_eq!(ids(&state["inbox"], "id"), [GOOD_NOTE]);
     }
 }

@@ -520,6 +520,15 @@ fn fits(values: &[u64]) -> bool {
     values.iter().all(|&v| v <= MAX_SAFE_INTEGER)
 }
 
+/// The records whose integer (`id_and_value`) fits; the others' ids go to `gone`.
+fn keep<T>(records: Vec<T>, id_and_value: fn(&T) -> (Ulid, u64), gone: &mut Vec<Ulid>) -> Vec<T> {
+    let (kept, left): (Vec<T>, Vec<T>) = records
+        .into_iter()
+        .partition(|r| fits(&[id_and_value(r).1]));
+    gone.extend(left.iter().map(|r| id_and_value(r).0));
+    kept
+}
+
 /// The reference: `frame` as the derive read it, without the records a
 /// reader cannot show, and the ids of those, in frame order; `None` where
 /// the whole frame is refused.
@@ -563,26 +572,10 @@ fn reference(frame: ServerFrame) -> Option<(ServerFrame, Vec<Ulid>)> {
             ServerFrame::Chat { sync }
         }
         ServerFrame::Queue { chats } => ServerFrame::Queue {
-            chats: chats
-                .into_iter()
-                .filter(|e| {
-                    fits(&[e.since.0]) || {
-                        gone.push(e.chat.0);
-                        false
-                    }
-                })
-                .collect(),
+            chats: keep(chats, |e| (e.chat.0, e.since.0), &mut gone),
         },
         ServerFrame::Inbox { notes } => ServerFrame::Inbox {
-            notes: notes
-                .into_iter()
-                .filter(|n| {
-                    fits(&[n.at.0]) || {
-                        gone.push(n.id.0);
-                        false
-                    }
-                })
-                .collect(),
+            notes: keep(notes, |n| (n.id.0, n.at.0), &mut gone),
         },
         other => other,
     };
