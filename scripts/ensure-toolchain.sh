@@ -4,7 +4,10 @@
 # version of the wasm-bindgen crate in Cargo.lock, Debian's chromium and
 # chromium-driver (only with --browser), and the npm dev dependencies
 # (binaryen's wasm-opt, playwright-core). Safe to run again: each step checks first.
-# Recipe and reasons: ../shared/notes/toolchain.md in the team kit.
+# Why these sources: Debian's binaryen (108) writes wasm that breaks in the
+# browser (it does not know the reference types rustc emits), so wasm-opt
+# comes from npm's binaryen; playwright-core drives Debian's chromium, as
+# playwright's own browser download is not reachable from every machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Cluster, REPO } from '../../scripts/lib/cluster.mjs';
 import { launchBrowser, Visitor } from './lib/browser.mjs';
-import { OperatorClient } from './lib/operator.mjs';
+import { ConsoleOperator } from './lib/console-operator.mjs';
 
 const OPERATOR = { username: 'ada', name: 'Ada', password: 'correct horse battery' };
 
@@ -58,12 +58,10 @@ describe('launcher first, chat on demand', { timeout: 120_000 }, () => {
   before(async () => {
     cluster = await Cluster.start({ operators: [OPERATOR], www: process.env.TWINLINE_WWW });
     chromium = await launchBrowser();
-    // An operator online, so the panel offers the composer (not the offline form).
-    operator = new OperatorClient({
-      urls: { primary: cluster.url('primary'), redundant: cluster.url('redundant'), moderator: cluster.url('moderator') },
-      username: OPERATOR.username,
-      password: OPERATOR.password,
-    });
+    // An operator online in the real console, so the panel offers the
+    // composer (not the offline form).
+    const urls = new URLSearchParams({ primary: cluster.url('primary'), redundant: cluster.url('redundant'), moderator: cluster.url('moderator') });
+    operator = new ConsoleOperator(chromium.browser, `${cluster.url('primary')}/console/?${urls}`, OPERATOR);
     await operator.start();
   });
 

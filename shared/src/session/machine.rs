@@ -7,11 +7,11 @@ use super::config::{Identity, SessionConfig};
 use super::io::{Action, ConnId, ConnectionStatus, Input, LinkState, SessionEvent};
 use super::link::{Beat, Link};
 use super::outbox::Outbox;
-use super::random::Random;
 use super::routing::{Request, Routing};
 use super::snapshot::{SNAPSHOT_VERSION, Snapshot};
 use crate::model::{OfflineNote, Role};
 use crate::protocol::{ClientFrame, DeploymentRole, PROTOCOL_VERSION, QueueEntry};
+use crate::random::SplitMix64;
 use crate::sorted::SortedMap;
 use crate::time::Millis;
 use std::collections::VecDeque;
@@ -28,7 +28,7 @@ pub(super) struct Welcomed {
 pub struct Session {
     pub(super) config: SessionConfig,
     pub(super) identity: Identity,
-    pub(super) random: Random,
+    pub(super) random: SplitMix64,
     next_conn: u64,
     pub(super) routing: Routing,
     /// The link in use, or being set up.
@@ -119,7 +119,7 @@ impl Session {
             routing: Routing::new(&config, now),
             config,
             identity,
-            random: Random::new(seed),
+            random: SplitMix64::new(seed),
             next_conn: 1,
             link: None,
             next_link: None,
@@ -439,9 +439,9 @@ impl Session {
                 .min(timing.backoff_max)
         };
         if self.attempts == 0 {
-            return self.random.below(timing.backoff_min);
+            return self.random.between(0, timing.backoff_min);
         }
-        ceiling / 2 + self.random.below(ceiling / 2)
+        ceiling / 2 + self.random.between(0, ceiling / 2)
     }
 
     /// Called when a welcome arrives on `which`.

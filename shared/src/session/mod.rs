@@ -35,7 +35,6 @@ mod frames;
 mod link;
 mod machine;
 mod outbox;
-mod random;
 mod routing;
 #[cfg(test)]
 mod tests;

@@ -8,8 +8,8 @@
 // moment each of the operator's messages stopped being "sending", with the
 // deployment the console was on (for fault-to-first-ack).
 //
-// Same interface as OperatorClient's async half (write, messages, unacked,
-// ackLog, linkCount, waitDeployment, acceptNext, stop).
+// What the rows use: start, acceptNext, write, messages, unacked, ackLog,
+// linkCount, waitDeployment, artifacts, stop.
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
