@@ -10,6 +10,7 @@
 
 use crate::config::Config;
 pub use crate::config::ServeArgs;
+use crate::console_page::{self, ConsolePage};
 use crate::state::{AppState, Shared};
 use crate::store::Store;
 use crate::{http, replication, ws};
@@ -35,8 +36,9 @@ pub fn run_from_cli(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(run(config))
 }
 
-/// Builds the HTTP router around the shared state.
-pub fn router(state: Shared) -> Router {
+/// Builds the HTTP router around the shared state; `console` answers for
+/// the operator console's page.
+pub fn router(state: Shared, console: ConsolePage) -> Router {
     let api_cors = CorsLayer::new()
         .allow_origin(AllowOrigin::mirror_request())
         .allow_methods([Method::GET, Method::POST])
@@ -70,6 +72,7 @@ pub fn router(state: Shared) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ));
+    let assets = console_page::wrap(assets, console);
     Router::new()
         .merge(api)
         .route("/v1/ws", get(ws::upgrade))
@@ -81,6 +84,7 @@ pub fn router(state: Shared) -> Router {
 
 /// Runs a relay until SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    let console = ConsolePage::new(&config)?;
     let (store, writer) = Store::open(&config.data_dir)?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let address = listener.local_addr()?;
@@ -104,7 +108,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let shutdown_state = state.clone();
     axum::serve(
         listener,
-        router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+        router(state.clone(), console).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
         shutdown_signal().await;

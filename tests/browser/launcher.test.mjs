@@ -63,8 +63,7 @@ describe('launcher first, chat on demand', { timeout: 120_000 }, () => {
     chromium = await launchBrowser();
     // An operator online in the real console, so the panel offers the
     // composer (not the offline form).
-    const urls = new URLSearchParams({ primary: cluster.url('primary'), redundant: cluster.url('redundant'), moderator: cluster.url('moderator') });
-    operator = new ConsoleOperator(chromium.browser, `${cluster.url('primary')}/console/?${urls}`, OPERATOR);
+    operator = new ConsoleOperator(chromium.browser, cluster.consoleUrl('primary'), OPERATOR);
     await operator.start();
   });
 

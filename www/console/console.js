@@ -9,10 +9,12 @@
 // - Lists are keyed (by chat or message id) and updated in place, so focus,
 //   scroll position and the text being typed survive every re-render.
 //
-// Deployments come from ./config.json when the relays serve one, then from
-// the query string (?primary=URL&redundant=URL&moderator=URL, and
-// primaryName/redundantName when the deployments are not called that);
-// with neither, the relay that served the page is the only deployment.
+// Deployments come only from ./config.json, which the relay that served the
+// page writes from its own configuration (docs/PROTOCOL.md): that relay is
+// this page's origin, its peer the other deployment, and the moderator. Never
+// from the query string: anyone can write a link, and the console sends a
+// password and then a session token wherever its deployments are. Without
+// config.json, the relay that served the page is the only deployment.
 
 import init, { Console } from './pkg/twinline_console.js';
 
@@ -44,18 +46,21 @@ const ui = {
 // ---- start -------------------------------------------------------------
 
 async function readConfig() {
-  const config = {};
+  let served = {};
   try {
     const res = await fetch('config.json', { cache: 'no-store' });
-    if (res.ok) Object.assign(config, await res.json());
+    if (res.ok) served = await res.json();
   } catch {
-    // No config.json: the query string or this relay alone.
+    // No config.json: this relay alone.
   }
-  const query = new URLSearchParams(location.search);
-  for (const key of ['site', 'primary', 'redundant', 'moderator', 'primaryName', 'redundantName']) {
-    if (query.get(key) !== null) config[key] = query.get(key);
+  const here = served.role === 'redundant' ? 'redundant' : 'primary';
+  const there = here === 'primary' ? 'redundant' : 'primary';
+  const config = { [here]: location.origin, [`${here}Name`]: served.name || here };
+  if (served.peer?.url) {
+    config[there] = served.peer.url;
+    config[`${there}Name`] = served.peer.name || there;
   }
-  if (!config.primary) config.primary = location.origin;
+  if (served.moderator) config.moderator = served.moderator;
   return config;
 }
 

@@ -40,7 +40,7 @@ const RECORDER = () => {
 export class ConsoleOperator {
   /**
    * @param {import('playwright-core').Browser} browser
-   * @param {string} url the console page on one relay, with the cluster's addresses in the query
+   * @param {string} url the console page on one relay (which names the other deployments)
    */
   constructor(browser, url, { username, password }) {
     Object.assign(this, { browser, url, username, password });

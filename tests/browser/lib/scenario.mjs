@@ -42,15 +42,11 @@ export async function withStage(browser, name, { proxies = false, visitor: autoV
   };
   try {
     if (beforeClients) await beforeClients(stage);
-    const urls = {
-      primary: cluster.url('primary'),
-      redundant: cluster.url('redundant'),
-      moderator: cluster.isRunning('moderator') ? cluster.url('moderator') : '',
-    };
     // The operator is the real console page, served by a relay: by the one
-    // that answers (row 8 makes the primary unreachable from the start).
+    // that answers (row 8 makes the primary unreachable from the start). It
+    // knows the rest of the cluster from that relay's config.json.
     const home = consoleHome ?? 'primary';
-    operator = new ConsoleOperator(browser, `${cluster.url(home)}/console/?${new URLSearchParams(urls)}`, OPERATOR);
+    operator = new ConsoleOperator(browser, cluster.consoleUrl(home), OPERATOR);
     await operator.start();
     if (autoVisitor) await stage.openVisitor();
     await body(stage);

@@ -17,9 +17,9 @@ use crate::js;
 use crate::storage::Store;
 use std::rc::Rc;
 use twinline_core::model::{Author, Role};
-use twinline_core::protocol::{DeploymentRole, ErrorCode, LoginResponse};
+use twinline_core::protocol::{DeploymentRole, ErrorCode, LoginResponse, Unreadable};
 use twinline_core::session::{Identity, LinkState, Session, SessionEvent, Snapshot};
-use twinline_core::{ChatId, MessageId};
+use twinline_core::{ChatId, MessageId, Transcript};
 
 /// A running operator session.
 pub struct Engine {
@@ -34,6 +34,33 @@ pub struct Engine {
 /// The storage key of an operator's snapshot.
 pub fn snapshot_key(store: &Store, username: &str) -> String {
     format!("{}session:{username}", store.keys.prefix())
+}
+
+/// `snapshot` without the messages no reader can show (see
+/// `twinline_core::protocol::Unreadable`): the decoder leaves them out of
+/// every frame, but a console older than that check may have saved some,
+/// and `state()` failed on them.
+fn without_unreadable(mut snapshot: Snapshot) -> Snapshot {
+    for (_, chat) in &mut snapshot.chats {
+        if chat
+            .transcript
+            .iter()
+            .all(|m| Unreadable::message(m).is_none())
+        {
+            continue;
+        }
+        let mut kept = Transcript::new();
+        for message in chat.transcript.iter() {
+            match Unreadable::message(message) {
+                Some(record) => js::warn_skipped(&record),
+                None => {
+                    kept.insert(message.clone());
+                }
+            }
+        }
+        chat.transcript = kept;
+    }
+    snapshot
 }
 
 impl Engine {
@@ -60,7 +87,8 @@ impl Engine {
                     None
                 }
             })
-            .filter(|snapshot| snapshot.identity.author.id == login.username);
+            .filter(|snapshot| snapshot.identity.author.id == login.username)
+            .map(without_unreadable);
         let online = saved.as_ref().and_then(|s| s.online).unwrap_or(true);
         let mut session = match saved {
             Some(snapshot) => Session::restore(session_config, snapshot, now, seed),
