@@ -17,11 +17,20 @@
 //! cannot even be created, a send on a socket that is gone) are queued and
 //! fed before the drain ends, so the session never sees an input nested
 //! inside `poll_action`.
+//!
+//! The browser's own news is forwarded as inputs, and the session decides
+//! what it means: `online` and `offline` as `Input::Network`, the page
+//! shown again (`visibilitychange` to visible, `pageshow` from the
+//! back/forward cache, `resume` after the page was frozen) as
+//! `Input::Resumed`. Timers are `setTimeout`s armed from the session's
+//! monotonic clock (`clock::session`), so a wall clock that is set back
+//! never holds one up.
 
 use crate::clock;
 use crate::config::WidgetConfig;
 use crate::js;
 use crate::net;
+use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -84,6 +93,8 @@ pub struct Host {
     sockets: SortedMap<u64, Socket>,
     queued: VecDeque<Input>,
     timer: Option<(Millis, Timeout)>,
+    /// The page's and the network's events, for as long as the host runs.
+    _listeners: Vec<EventListener>,
     stopped: bool,
 }
 
@@ -94,6 +105,7 @@ impl Host {
     pub fn new(session: Session, wake: Rc<dyn Fn(Wake)>) -> Host {
         Host {
             session,
+            _listeners: browser_news(&wake),
             wake,
             sockets: SortedMap::new(),
             queued: VecDeque::new(),
@@ -294,6 +306,7 @@ impl Host {
         let drained = self.pump();
         self.stopped = true;
         self.timer = None;
+        self._listeners.clear();
         // Sockets the session no longer named (none, unless it lost track).
         for (_, socket) in std::mem::take(&mut self.sockets) {
             socket.close();
@@ -306,6 +319,52 @@ impl Drop for Host {
     fn drop(&mut self) {
         let _ = self.stop();
     }
+}
+
+/// Listens for what the browser knows about the network and the page, and
+/// hands it to `wake` as the session's inputs (see the module docs).
+fn browser_news(wake: &Rc<dyn Fn(Wake)>) -> Vec<EventListener> {
+    let Some(window) = web_sys::window() else {
+        return Vec::new();
+    };
+    let document = window.document();
+    // (target, event, what it means; `None`: the page shown again, if it is)
+    let news: [(&web_sys::EventTarget, &'static str, Option<bool>); 5] = [
+        (&window, "online", Some(true)),
+        (&window, "offline", Some(false)),
+        (&window, "pageshow", None),
+        (
+            document.as_ref().map_or(&window, |d| d),
+            "visibilitychange",
+            None,
+        ),
+        (document.as_ref().map_or(&window, |d| d), "resume", None),
+    ];
+    news.into_iter()
+        .map(|(target, event, online)| {
+            let wake = wake.clone();
+            EventListener::new(target, event, move |_| tell(&wake, online))
+        })
+        .collect()
+}
+
+/// One piece of the browser's news, as the session's input (a hidden page
+/// has nothing to say).
+#[inline(never)]
+fn tell(wake: &Rc<dyn Fn(Wake)>, online: Option<bool>) {
+    let input = match online {
+        Some(online) => Input::Network { online },
+        None => {
+            let hidden = web_sys::window()
+                .and_then(|w| w.document())
+                .is_some_and(|d| d.hidden());
+            if hidden {
+                return;
+            }
+            Input::Resumed
+        }
+    };
+    wake(Wake::Input(input));
 }
 
 /// The session's configuration for a page's deployments, as `role`.

@@ -16,6 +16,7 @@
 
 use super::state::{AppState, EngineCall, Event, Setup};
 use super::state::{Effect, PageEvent};
+use crate::clock;
 use crate::config::WidgetConfig;
 use crate::driver::{Engine, Wake};
 use crate::i18n::Lang;
@@ -31,6 +32,7 @@ use gloo_timers::callback::{Interval, Timeout};
 use js_sys::Function;
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
+use twinline_core::MessageId;
 use wasm_bindgen::JsValue;
 use web_sys::{Element, ShadowRoot};
 
@@ -59,6 +61,9 @@ struct Shell {
     me: Weak<RefCell<Shell>>,
     timers: Vec<Interval>,
     confirm: Option<Timeout>,
+    /// The state's next moment to look at the screen again
+    /// (`AppState::wake_at`), armed.
+    screen: Option<(twinline_core::Millis, Timeout)>,
     page: Vec<EventListener>,
 }
 
@@ -115,6 +120,7 @@ impl App {
                 me: me.clone(),
                 timers: Vec::new(),
                 confirm: None,
+                screen: None,
                 page: Vec::new(),
             })
         });
@@ -137,6 +143,27 @@ impl App {
                 .push(EventListener::new(&window, "pagehide", move |_| {
                     dispatch(&me, Event::Leave)
                 }));
+            // Back from the back/forward cache (the page left at pagehide)
+            // or shown again after its timers were throttled: take the
+            // lead back now rather than at the next tick. The engine's own
+            // link is checked by its host (`host::Host`).
+            let me = shell.me.clone();
+            shell
+                .page
+                .push(EventListener::new(&window, "pageshow", move |_| tick(&me)));
+            if let Some(document) = window.document() {
+                let me = shell.me.clone();
+                let shown = document.clone();
+                shell.page.push(EventListener::new(
+                    &document,
+                    "visibilitychange",
+                    move |_| {
+                        if !shown.hidden() {
+                            tick(&me);
+                        }
+                    },
+                ));
+            }
             shell.handle(Event::Ready);
         });
     }
@@ -146,12 +173,21 @@ impl App {
     /// released. `None` if the state is busy (a handler called back while
     /// it was being changed).
     fn with<R>(&self, f: impl FnOnce(&mut Shell) -> R) -> Option<R> {
-        let (result, events, listeners) = {
+        let mut f = Some(f);
+        let mut result = None;
+        self.with_dyn(&mut |shell| result = f.take().map(|f| f(shell)));
+        result
+    }
+
+    /// [`App::with`]'s body, once for every caller (generic, it was copied
+    /// into the bundle once per closure that calls it).
+    fn with_dyn(&self, f: &mut dyn FnMut(&mut Shell)) {
+        let (events, listeners) = {
             let Ok(mut shell) = self.0.try_borrow_mut() else {
                 js::warn("call ignored: the widget is busy");
-                return None;
+                return;
             };
-            let result = f(&mut shell);
+            f(&mut shell);
             shell.carry_out();
             shell.refresh();
             let events = std::mem::take(&mut shell.emit);
@@ -160,7 +196,7 @@ impl App {
             } else {
                 shell.listeners.clone()
             };
-            (result, events, listeners)
+            (events, listeners)
         };
         for event in events {
             let (name, payload) = match &event {
@@ -179,7 +215,6 @@ impl App {
                 }
             }
         }
-        Some(result)
     }
 
     /// Opens the panel.
@@ -195,6 +230,13 @@ impl App {
     /// Sends a message; its id, or why it was refused.
     pub fn send(&self, text: &str) -> Result<String, String> {
         self.with(|shell| shell.state.send(js::now(), text))
+            .unwrap_or_else(|| Err("the widget is busy; try again".into()))
+    }
+
+    /// Sends a message under the id a queued `Twinline.send` returned to
+    /// the page before the chat was here.
+    pub fn send_with_id(&self, text: &str, id: MessageId) -> Result<String, String> {
+        self.with(|shell| shell.state.send_with_id(text, id))
             .unwrap_or_else(|| Err("the widget is busy; try again".into()))
     }
 
@@ -251,6 +293,7 @@ impl App {
             shell.handle(Event::Leave);
             shell.timers.clear();
             shell.confirm = None;
+            shell.screen = None;
             shell.page.clear();
             shell.ui.host().remove();
         });
@@ -413,9 +456,30 @@ impl Shell {
             .get(&self.store.keys.read())
             .and_then(|r| r.parse().ok())
             .unwrap_or(0);
-        self.state.refresh(engine, read);
+        self.state.refresh(clock::session(), engine, read);
         self.carry_out();
         self.ui.render(&self.state.shown());
+        self.arm_screen();
+    }
+
+    /// A timer for the state's next look at the screen (the banner after
+    /// the grace), if it wants one.
+    fn arm_screen(&mut self) {
+        let Some(at) = self.state.wake_at() else {
+            self.screen = None;
+            return;
+        };
+        if self.screen.as_ref().is_some_and(|(armed, _)| *armed == at) {
+            return;
+        }
+        let delay = at.since(clock::session()).min(i32::MAX as u64) as u32;
+        let me = self.me.clone();
+        let timer = Timeout::new(delay, move || {
+            if let Some(app) = me.upgrade() {
+                App(app).with(|_| {});
+            }
+        });
+        self.screen = Some((at, timer));
     }
 }
 
