@@ -20,7 +20,8 @@
 //! refuse, so this loop replaces it: accept, admit, then hyper's HTTP/1
 //! connection with upgrades (WebSockets), shut down gracefully the way
 //! axum's is. The admission guard travels inside the socket ([`Guarded`]),
-//! so an upgraded WebSocket keeps counting until it closes.
+//! so an upgraded WebSocket keeps counting until it closes, and the socket
+//! closes without a reset, so a refusal or a close frame is read.
 
 pub mod admission;
 pub mod client_ip;
@@ -143,10 +144,7 @@ pub async fn serve(
         match admission.admit(peer.ip(), exempt) {
             Ok(admitted) => {
                 let connection = Connection {
-                    io: Guarded {
-                        io: tcp,
-                        _admitted: admitted,
-                    },
+                    io: Guarded::new(tcp, admitted),
                     peer,
                     app: app.clone(),
                     header_timeout: limits.header_timeout,
@@ -162,10 +160,7 @@ pub async fn serve(
             Err(why) => {
                 refused_log.note(peer, why);
                 if let Ok(admitted) = refusals.admit(peer.ip(), false) {
-                    let io = Guarded {
-                        io: tcp,
-                        _admitted: admitted,
-                    };
+                    let io = Guarded::new(tcp, admitted);
                     tokio::spawn(refusal::answer_busy(io, why.to_string()));
                 }
                 // Else `tcp` drops here: closed at accept.
@@ -237,49 +232,124 @@ impl Connection {
 }
 
 /// A socket that holds its admission: the connection counts as open for
-/// exactly as long as the socket lives, upgraded or not.
+/// exactly as long as the socket lives, upgraded or not, lingering
+/// included.
+///
+/// Dropped, it closes the way RFC 6455 and RFC 9112 ask a server to
+/// ("lingering close"): it sends its FIN after everything written, then
+/// reads and discards what the client still sends, until the client closes
+/// too or [`LINGER`] / [`LINGER_BYTES`] run out. Closing a socket with
+/// unread data in it makes the kernel send a reset, and a reset makes the
+/// client's kernel throw away what it had not yet read: the `503` answer
+/// or the close frame (1008, 1009) the client was meant to see.
 struct Guarded {
-    io: TcpStream,
-    _admitted: Admitted,
+    io: Option<TcpStream>,
+    admitted: Option<Admitted>,
+}
+
+/// Longest a closed socket is read and discarded before it is dropped.
+const LINGER: Duration = Duration::from_secs(2);
+/// Most bytes discarded while lingering.
+const LINGER_BYTES: usize = 4 * 1024 * 1024;
+
+impl Guarded {
+    fn new(io: TcpStream, admitted: Admitted) -> Guarded {
+        Guarded {
+            io: Some(io),
+            admitted: Some(admitted),
+        }
+    }
+
+    fn io(self: Pin<&mut Self>) -> io::Result<Pin<&mut TcpStream>> {
+        match &mut self.get_mut().io {
+            Some(io) => Ok(Pin::new(io)),
+            None => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        let (Some(io), Ok(runtime)) = (self.io.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let admitted = self.admitted.take();
+        runtime.spawn(async move {
+            linger(io).await;
+            drop(admitted);
+        });
+    }
+}
+
+async fn linger(mut io: TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = io.shutdown().await;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut discarded = 0;
+    let _ = tokio::time::timeout(LINGER, async {
+        while discarded < LINGER_BYTES {
+            match io.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => discarded += n,
+            }
+        }
+    })
+    .await;
 }
 
 impl AsyncRead for Guarded {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        match self.io() {
+            Ok(io) => io.poll_read(cx, buf),
+            Err(error) => Poll::Ready(Err(error)),
+        }
     }
 }
 
 impl AsyncWrite for Guarded {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        match self.io() {
+            Ok(io) => io.poll_write(cx, buf),
+            Err(error) => Poll::Ready(Err(error)),
+        }
     }
 
     fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        match self.io() {
+            Ok(io) => io.poll_write_vectored(cx, bufs),
+            Err(error) => Poll::Ready(Err(error)),
+        }
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        self.io.as_ref().is_some_and(TcpStream::is_write_vectored)
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.io() {
+            Ok(io) => io.poll_flush(cx),
+            Err(error) => Poll::Ready(Err(error)),
+        }
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.io() {
+            Ok(io) => io.poll_shutdown(cx),
+            Err(error) => Poll::Ready(Err(error)),
+        }
     }
 }
 
