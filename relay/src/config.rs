@@ -78,7 +78,7 @@ pub struct LimitArgs {
     pub max_connections: Option<usize>,
     #[arg(long, env = "TWINLINE_MAX_CONNECTIONS_PER_IP", help = format!(
         "Connections one client address (IPv4, or IPv6 /64) may hold at once; at most \
-         half the total [default: {}]",
+         half the total; 0 turns this cap off [default: {}]",
         defaults::MAX_CONNECTIONS_PER_IP))]
     pub max_connections_per_ip: Option<usize>,
     /// An address or network (`10.0.0.0/8`) of a load balancer whose

@@ -40,8 +40,10 @@ pub mod defaults {
     /// starts.
     pub const REQUEST_TIMEOUT_SECS: u64 = 15;
     /// Connections one client address (IPv4, or IPv6 /64) may hold; at
-    /// most half the total cap.
-    pub const MAX_CONNECTIONS_PER_IP: usize = 1_000;
+    /// most half the total cap. A thousand visitors behind one NAT hold a
+    /// WebSocket each, and for a few seconds the connection their token
+    /// request came on.
+    pub const MAX_CONNECTIONS_PER_IP: usize = 2_000;
     /// Seconds a WebSocket has to send `hello`.
     pub const HELLO_TIMEOUT_SECS: u64 = 10;
     /// New visitors (token requests without a valid token) plus WebSocket

@@ -92,17 +92,20 @@ impl Caps {
 
     /// The caps under a descriptor limit of `fds`: the total is the
     /// derived cap (or the configured one, if lower); one address gets at
-    /// most half of it.
+    /// most half of it. A per-address cap of 0 turns that cap off (only the
+    /// total holds: benchmarks whose thousands of clients share one
+    /// address).
     pub fn derive(limits: &ListenerLimits, fds: u64) -> Caps {
         let derived = fd_limit::connection_cap(fds);
         let total = limits
             .max_connections
             .map_or(derived, |max| max.min(derived))
             .max(2);
-        Caps {
-            total,
-            per_ip: limits.max_connections_per_ip.clamp(1, total / 2),
-        }
+        let per_ip = match limits.max_connections_per_ip {
+            0 => total,
+            cap => cap.clamp(1, total / 2),
+        };
+        Caps { total, per_ip }
     }
 }
 
@@ -433,12 +436,13 @@ mod tests {
             }
         );
         assert_eq!(
-            Caps::derive(&limits(None, 1_000), 20_000),
+            Caps::derive(&limits(None, 2_000), 20_000),
             Caps {
                 total: 17_936,
-                per_ip: 1_000
+                per_ip: 2_000
             }
         );
+        assert_eq!(Caps::derive(&limits(None, 0), 1024).per_ip, 832);
         // A configured total only lowers the derived one.
         assert_eq!(Caps::derive(&limits(Some(100), 1_000), 20_000).total, 100);
         assert_eq!(Caps::derive(&limits(Some(1 << 40), 10), 1024).total, 832);

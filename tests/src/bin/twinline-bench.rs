@@ -30,7 +30,7 @@ fn main() {
         .build()
         .expect("a tokio runtime");
     let mut figures: Vec<Figure> = Vec::new();
-    let unlimited = ["--ip-rate", "0", "--frame-rate", "0"];
+    let unlimited = twinline_tests::process::UNLIMITED;
     let options = || RelayOptions {
         extra: unlimited.iter().map(|s| s.to_string()).collect(),
         ..RelayOptions::primary()
@@ -58,7 +58,7 @@ fn main() {
             figures.extend(relay::idle_connections(&relay, scale(10_000, 1_000) as usize).await);
         }
         if which == "replication" || which == "all" {
-            let mut pair = Pair::start(&unlimited);
+            let mut pair = Pair::start(unlimited);
             figures.extend(
                 replication::lag(&pair, 100, 1000, Duration::from_secs(scale(10, 3))).await,
             );
