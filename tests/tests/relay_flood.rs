@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use twinline_core::Role;
 use twinline_core::protocol::{ClientFrame, ErrorCode, PROTOCOL_VERSION, ServerFrame};
 use twinline_tests::client::{Visitor, WsClient, visitor_token, visitor_token_with};
+use twinline_tests::moderator::ModeratorProcess;
 use twinline_tests::process::{RelayOptions, RelayProcess};
 use twinline_tests::{SITE, SITE_ORIGIN};
 
@@ -48,9 +49,13 @@ async fn honest_client_is_served(relay: &RelayProcess) {
 
 /// Opens `count` TCP connections from 127.0.0.1 and writes `prefix` on each.
 fn open_sockets(relay: &RelayProcess, count: usize, prefix: &[u8]) -> Vec<TcpStream> {
+    open_sockets_to(relay.port(), count, prefix)
+}
+
+fn open_sockets_to(port: u16, count: usize, prefix: &[u8]) -> Vec<TcpStream> {
     (0..count)
         .filter_map(|_| {
-            let mut socket = TcpStream::connect(("127.0.0.1", relay.port())).ok()?;
+            let mut socket = TcpStream::connect(("127.0.0.1", port)).ok()?;
             socket.write_all(prefix).ok()?;
             Some(socket)
         })
@@ -115,6 +120,52 @@ async fn slowloris_sockets_half_heads_and_silent_websockets_are_closed_and_other
         "a WebSocket without hello"
     );
     honest_client_is_served(&relay).await;
+}
+
+/// The moderator shares the relay's listener: the same header timeout and
+/// per-address cap, and `/v1/active` answered to others meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_moderator_closes_slowloris_sockets_and_caps_one_address() {
+    let primary = relay(&[]);
+    let redundant = RelayProcess::start(RelayOptions::redundant());
+    let moderator = ModeratorProcess::start(
+        &primary,
+        &redundant,
+        &[
+            "--header-timeout-secs",
+            "2",
+            "--max-connections-per-ip",
+            "50",
+        ],
+    );
+    let sockets = open_sockets_to(moderator.port(), 100, b"");
+    let halves = open_sockets_to(
+        moderator.port(),
+        20,
+        b"GET /v1/active HTTP/1.1\r\nHost: m\r\n",
+    );
+    // Over the cap the rest are refused at once: at most 50 stay open.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while still_open(&sockets) + still_open(&halves) > 50 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(still_open(&sockets) + still_open(&halves) <= 50);
+    let honest = reqwest::Client::builder()
+        .local_address(HONEST)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let active = honest
+        .get(format!("{}/v1/active", moderator.url()))
+        .send()
+        .await
+        .expect("the moderator answers another client");
+    assert_eq!(active.status(), 200);
+    // And every held one is closed by the header timeout.
+    while still_open(&sockets) + still_open(&halves) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(still_open(&sockets) + still_open(&halves), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
