@@ -265,10 +265,83 @@ impl RateLimits {
     }
 }
 
+/// Each flag with its default as the docs write it (`50/s, burst 2,500`),
+/// for the test that holds README.md and docs/PROTOCOL.md to the code.
+pub fn documented_defaults() -> Vec<(&'static str, String)> {
+    use defaults::*;
+    let rate = |rate: u32, burst: u32| {
+        format!(
+            "{}/s, burst {}",
+            thousands(rate.into()),
+            thousands(burst.into())
+        )
+    };
+    vec![
+        ("--header-timeout-secs", format!("{HEADER_TIMEOUT_SECS} s")),
+        (
+            "--max-connections-per-ip",
+            thousands(MAX_CONNECTIONS_PER_IP as u64),
+        ),
+        ("--hello-timeout-secs", format!("{HELLO_TIMEOUT_SECS} s")),
+        ("--ip-rate", rate(IP_RATE, IP_BURST)),
+        ("--visitor-rate", rate(VISITOR_RATE, VISITOR_BURST)),
+        ("--global-rate", rate(GLOBAL_RATE, GLOBAL_BURST)),
+        ("--frame-rate", rate(FRAME_RATE, FRAME_RATE * 5)),
+    ]
+}
+
+/// `20000` as `20,000`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use twinline_core::{Millis, Ulid};
+
+    /// A doc that cannot go stale: every default appears, with its flag, in
+    /// one row of README.md's and docs/PROTOCOL.md's limits tables.
+    #[test]
+    fn the_docs_give_every_default_the_code_enforces() {
+        let docs = [
+            ("README.md", include_str!("../../README.md")),
+            ("docs/PROTOCOL.md", include_str!("../../docs/PROTOCOL.md")),
+        ];
+        for (name, text) in docs {
+            for (flag, default) in documented_defaults() {
+                let row = text
+                    .lines()
+                    .find(|line| line.starts_with('|') && line.contains(&format!("`{flag}`")));
+                let row = row.unwrap_or_else(|| panic!("{name} has no limits row for {flag}"));
+                assert!(
+                    row.contains(&format!("| {default}")),
+                    "{name}: the row for {flag} should give {default}: {row}"
+                );
+            }
+        }
+        let protocol = docs[1].1;
+        for fixed in [
+            format!("| {} s |", defaults::REQUEST_TIMEOUT_SECS),
+            format!(
+                "| {}/s, burst {} |",
+                defaults::PING_RATE,
+                defaults::PING_BURST
+            ),
+        ] {
+            assert!(protocol.contains(&fixed), "docs/PROTOCOL.md lacks {fixed}");
+        }
+        assert_eq!(thousands(20_000), "20,000");
+        assert_eq!(thousands(50), "50");
+    }
 
     #[test]
     fn a_bucket_allows_its_burst_then_refills_at_its_rate() {
