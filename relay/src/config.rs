@@ -127,6 +127,12 @@ pub struct LimitArgs {
          limit off [default: {}]",
         defaults::FRAME_RATE))]
     pub frame_rate: Option<u32>,
+    #[arg(long, env = "TWINLINE_WAITING_PER_IP", help = format!(
+        "Chats waiting in the operators' queue that visitors from one client address may \
+         have opened; a visitor's first message past it gets rate_limited (and is sent \
+         again later); 0 turns the cap off [default: {}]",
+        defaults::WAITING_PER_IP))]
+    pub waiting_per_ip: Option<usize>,
 }
 
 /// The file form of [`ServeArgs`]: same names, snake_case keys.
@@ -157,6 +163,7 @@ struct FileConfig {
     global_rate: Option<u32>,
     global_burst: Option<u32>,
     frame_rate: Option<u32>,
+    waiting_per_ip: Option<usize>,
 }
 
 /// The peer deployment.
@@ -197,6 +204,8 @@ pub struct Config {
     pub rates: Rates,
     /// Per-connection frame rate (0 = off).
     pub frame_rate: u32,
+    /// Waiting chats per client address (0 = off).
+    pub waiting_per_ip: usize,
 }
 
 fn parse_role(text: &str) -> Result<DeploymentRole, String> {
@@ -337,6 +346,10 @@ impl Config {
                 .frame_rate
                 .or(file.frame_rate)
                 .unwrap_or(defaults::FRAME_RATE),
+            waiting_per_ip: limits
+                .waiting_per_ip
+                .or(file.waiting_per_ip)
+                .unwrap_or(defaults::WAITING_PER_IP),
         })
     }
 

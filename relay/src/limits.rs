@@ -28,7 +28,7 @@ use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use twinline_core::VisitorId;
+use twinline_core::{ChatId, VisitorId};
 
 /// Every limit's default. `--help`, README.md and docs/PROTOCOL.md
 /// ("Limits") show these; `limits_doc` tests hold the docs to them.
@@ -61,6 +61,9 @@ pub mod defaults {
     pub const GLOBAL_BURST: u32 = 20_000;
     /// Frames per connection per second (burst five times this).
     pub const FRAME_RATE: u32 = 50;
+    /// Chats waiting in the operators' queue that one client address may
+    /// have opened (a visitor token is one chat, so one per token).
+    pub const WAITING_PER_IP: usize = 50;
     /// Pings (JSON `ping` and WebSocket ping/pong frames) per connection
     /// per second.
     pub const PING_RATE: u32 = 2;
@@ -265,6 +268,66 @@ impl RateLimits {
     }
 }
 
+/// The chats each client address has put in the operators' queue (its
+/// visitors' first messages), so one address cannot fill the queue and
+/// hide everyone else's visitors.
+///
+/// Kept in memory on the relay that took the message: a chat is counted
+/// from its visitor's first message here until a re-check finds it no
+/// longer waiting. Re-checks read the store, and only happen when an
+/// address is at its cap, so the hot path is a map lookup.
+#[derive(Debug)]
+pub struct WaitingChats {
+    cap: usize,
+    by_addr: Mutex<HashMap<AddrKey, Vec<ChatId>>>,
+}
+
+impl WaitingChats {
+    /// At most `cap` waiting chats per address; 0 turns the cap off.
+    pub fn new(cap: usize) -> WaitingChats {
+        WaitingChats {
+            cap,
+            by_addr: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts `chat` for `ip` if it is counted already or there is room;
+    /// else hands back the chats counted for `ip`, to re-check.
+    pub fn admit(&self, ip: IpAddr, chat: ChatId) -> Result<(), Vec<ChatId>> {
+        if self.cap == 0 {
+            return Ok(());
+        }
+        let mut by_addr = self.lock();
+        let counted = by_addr.entry(AddrKey::of(ip)).or_default();
+        if counted.contains(&chat) {
+            return Ok(());
+        }
+        if counted.len() < self.cap {
+            counted.push(chat);
+            return Ok(());
+        }
+        Err(counted.clone())
+    }
+
+    /// Stops counting `gone` (chats no longer waiting) for `ip`.
+    pub fn forget(&self, ip: IpAddr, gone: &[ChatId]) {
+        let key = AddrKey::of(ip);
+        let mut by_addr = self.lock();
+        if let Some(counted) = by_addr.get_mut(&key) {
+            counted.retain(|chat| !gone.contains(chat));
+            if counted.is_empty() {
+                by_addr.remove(&key);
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AddrKey, Vec<ChatId>>> {
+        self.by_addr
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
 /// Each flag with its default as the docs write it (`50/s, burst 2,500`),
 /// for the test that holds README.md and docs/PROTOCOL.md to the code.
 pub fn documented_defaults() -> Vec<(&'static str, String)> {
@@ -287,6 +350,7 @@ pub fn documented_defaults() -> Vec<(&'static str, String)> {
         ("--visitor-rate", rate(VISITOR_RATE, VISITOR_BURST)),
         ("--global-rate", rate(GLOBAL_RATE, GLOBAL_BURST)),
         ("--frame-rate", rate(FRAME_RATE, FRAME_RATE * 5)),
+        ("--waiting-per-ip", thousands(WAITING_PER_IP as u64)),
     ]
 }
 
@@ -403,6 +467,28 @@ mod tests {
             .find_map(|_| limits.by_visitor(visitor, now).err())
             .expect("one visitor repeating is stopped");
         assert_eq!(refused.scope, "visitor");
+    }
+
+    #[test]
+    fn an_address_may_keep_its_cap_of_waiting_chats_and_no_more() {
+        let waiting = WaitingChats::new(2);
+        let ip: IpAddr = "198.51.100.1".parse().unwrap();
+        let chat = |n| ChatId(Ulid::new(Millis(1), n));
+        assert!(waiting.admit(ip, chat(1)).is_ok());
+        assert!(waiting.admit(ip, chat(2)).is_ok());
+        assert!(
+            waiting.admit(ip, chat(1)).is_ok(),
+            "a counted chat writes on"
+        );
+        assert_eq!(waiting.admit(ip, chat(3)), Err(vec![chat(1), chat(2)]));
+        assert!(
+            waiting
+                .admit("198.51.100.2".parse().unwrap(), chat(3))
+                .is_ok()
+        );
+        waiting.forget(ip, &[chat(2)]);
+        assert!(waiting.admit(ip, chat(3)).is_ok());
+        assert!(WaitingChats::new(0).admit(ip, chat(9)).is_ok());
     }
 
     #[test]

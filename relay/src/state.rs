@@ -4,7 +4,7 @@
 
 use crate::config::Config;
 use crate::hub::Hub;
-use crate::limits::{IpLimiter, RateLimits};
+use crate::limits::{IpLimiter, RateLimits, WaitingChats};
 use crate::metrics::{Gauges, Metrics};
 use crate::net::{Admission, Caps};
 use crate::replication::status::ReplicationStatus;
@@ -35,6 +35,8 @@ pub struct AppState {
     pub ip_limiter: IpLimiter,
     /// Token-request and upgrade rates, by address, visitor and in total.
     pub rates: RateLimits,
+    /// Chats in the operators' queue per client address.
+    pub waiting: WaitingChats,
     /// Open WebSockets per client address (behind a trusted proxy the
     /// listener's own count sees only the proxy).
     pub websockets: Admission,
@@ -56,6 +58,7 @@ impl AppState {
                 config.rates.ip_rate.saturating_mul(10),
             ),
             rates: RateLimits::new(config.rates),
+            waiting: WaitingChats::new(config.waiting_per_ip),
             websockets: Admission::new(caps.total, caps.per_ip),
             replication: ReplicationStatus::new(config.peer.is_some()),
             hub: Hub::default(),

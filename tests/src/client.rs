@@ -219,6 +219,24 @@ impl WsClient {
         }
     }
 
+    /// What a relay holds of a visitor's chat: the catch-up a fresh hello
+    /// with `token` and nothing held gets.
+    pub async fn stored_for(ws_url: &str, token: &str) -> Vec<Message> {
+        let mut ws = WsClient::connect(ws_url, Some(crate::SITE_ORIGIN))
+            .await
+            .expect("connecting");
+        let mut chats = ws
+            .hello_with_catch_up(&ClientFrame::Hello {
+                v: PROTOCOL_VERSION,
+                role: Role::Visitor,
+                site: crate::SITE.into(),
+                token: token.into(),
+                resume: vec![],
+            })
+            .await;
+        chats.pop().map(|chat| chat.missing).unwrap_or_default()
+    }
+
     /// Skips frames until the relay closes the connection; panics if it
     /// stays open past [`FRAME_TIMEOUT`].
     pub async fn expect_closed(&mut self) {

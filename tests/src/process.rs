@@ -75,19 +75,7 @@ pub const UNLIMITED_CLIENTS: &[&str] = &[
     "0",
     "--max-connections-per-ip",
     "0",
-];
-
-/// [`UNLIMITED_CLIENTS`] and no frame limit either.
-pub const UNLIMITED: &[&str] = &[
-    "--ip-rate",
-    "0",
-    "--visitor-rate",
-    "0",
-    "--global-rate",
-    "0",
-    "--max-connections-per-ip",
-    "0",
-    "--frame-rate",
+    "--waiting-per-ip",
     "0",
 ];
 

@@ -246,21 +246,8 @@ async fn too_big_closes_with_1009_and_bad_utf8_with_1007() {
     assert_eq!(ws.close_code().await, Some(1007));
 
     // What was acked before is still there for the visitor.
-    let again = Visitor::resume(visitor.token.clone(), &relay.ws_url(), &[]).await;
-    drop(again);
-    let mut check = WsClient::connect(&relay.ws_url(), Some(SITE_ORIGIN))
-        .await
-        .unwrap();
-    let chats = check
-        .hello_with_catch_up(&ClientFrame::Hello {
-            v: PROTOCOL_VERSION,
-            role: Role::Visitor,
-            site: SITE.into(),
-            token: visitor.token.token.clone(),
-            resume: vec![],
-        })
-        .await;
-    assert!(chats[0].missing.iter().any(|m| m.id == acked.id));
+    let stored = WsClient::stored_for(&relay.ws_url(), &visitor.token.token).await;
+    assert!(stored.iter().any(|m| m.id == acked.id));
     honest_client_is_served(&relay).await;
 }
 
@@ -464,4 +451,56 @@ async fn per_address_limits_key_on_the_forwarded_client_only_behind_a_trusted_pr
         5,
         "{statuses:?}"
     );
+}
+
+/// The queue abuse: 200 chats opened from one address filled the
+/// operators' queue and a real visitor never appeared. Past the cap a
+/// visitor's first message from that address is refused (not acked, so it
+/// is sent again), others are served, and a closed chat frees its place.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_address_cannot_fill_the_operators_queue() {
+    let relay = relay(&["--waiting-per-ip", "3"]);
+    let mut flood = Vec::new();
+    for n in 0..3 {
+        let mut visitor = Visitor::join(&relay.url(), &relay.ws_url()).await;
+        visitor.say(&format!("waiting {n}")).await;
+        flood.push(visitor);
+    }
+    let mut fourth = Visitor::join(&relay.url(), &relay.ws_url()).await;
+    let refused = fourth.message("one too many", 1);
+    fourth
+        .ws
+        .send(&ClientFrame::Send {
+            msg: refused.clone(),
+        })
+        .await;
+    match fourth.ws.recv().await {
+        ServerFrame::Error {
+            code: ErrorCode::RateLimited,
+            id: Some(id),
+            ..
+        } => assert_eq!(id, refused.id),
+        other => panic!("expected rate_limited for the fourth chat, got {other:?}"),
+    }
+    // Another address's visitor is queued.
+    let mut elsewhere = Visitor::join_from(&relay.url(), &relay.ws_url(), HONEST).await;
+    elsewhere.say("a real visitor").await;
+    // One of the three closes its chat: the fourth's resend is taken.
+    let chat = flood[0].token.chat;
+    flood[0].ws.send(&ClientFrame::Close { chat }).await;
+    flood[0]
+        .ws
+        .recv_until(|f| matches!(f, ServerFrame::Status { .. }))
+        .await;
+    fourth
+        .ws
+        .send(&ClientFrame::Send {
+            msg: refused.clone(),
+        })
+        .await;
+    let id = refused.id;
+    fourth
+        .ws
+        .recv_until(|f| matches!(f, ServerFrame::Ack { id: acked } if *acked == id))
+        .await;
 }

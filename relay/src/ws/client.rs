@@ -461,6 +461,17 @@ impl Client {
         }
         let chat = msg.chat;
         let from_visitor = msg.author.role == Role::Visitor;
+        if matches!(self.identity, Identity::Visitor(_)) && !self.may_wait(chat).await {
+            self.state.metrics.rate_limited.fetch_add(1, Relaxed);
+            self.refuse(
+                ErrorCode::RateLimited,
+                "too many chats are waiting from this address; this message was not \
+                 processed, send it again shortly",
+                Some(id),
+            )
+            .await;
+            return;
+        }
         let committed = self
             .state
             .store
@@ -474,6 +485,42 @@ impl Client {
                 outcome: committed.await,
             }
         }));
+    }
+
+    /// Whether a visitor message may (keep) `chat` in the operators' queue
+    /// under the per-address cap: counted already, room left, or room
+    /// once the address's counted chats that no longer wait are let go.
+    async fn may_wait(&self, chat: ChatId) -> bool {
+        let ip = self.context.ip;
+        let Err(counted) = self.state.waiting.admit(ip, chat) else {
+            return true;
+        };
+        let no_longer_waiting = self
+            .state
+            .store
+            .read(move |conn| {
+                let mut waiting = Vec::new();
+                for chat in counted.iter() {
+                    if let Some(record) = crate::store::reads::chat_in(conn, *chat)?
+                        && record.status.state == twinline_core::ChatState::Waiting
+                    {
+                        waiting.push(*chat);
+                    }
+                }
+                Ok(counted
+                    .into_iter()
+                    .filter(|chat| !waiting.contains(chat))
+                    .collect::<Vec<_>>())
+            })
+            .await;
+        match no_longer_waiting {
+            Ok(gone) => {
+                self.state.waiting.forget(ip, &gone);
+                self.state.waiting.admit(ip, chat).is_ok()
+            }
+            // Cannot tell: do not refuse a visitor for the store's sake.
+            Err(_) => true,
+        }
     }
 
     /// What follows a message's commit: fan-out to the chat's other

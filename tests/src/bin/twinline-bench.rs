@@ -30,7 +30,12 @@ fn main() {
         .build()
         .expect("a tokio runtime");
     let mut figures: Vec<Figure> = Vec::new();
-    let unlimited = twinline_tests::process::UNLIMITED;
+    // No per-client limit, and no frame limit either.
+    let unlimited = &[
+        twinline_tests::process::UNLIMITED_CLIENTS,
+        &["--frame-rate", "0"],
+    ]
+    .concat();
     let options = || RelayOptions {
         extra: unlimited.iter().map(|s| s.to_string()).collect(),
         ..RelayOptions::primary()
