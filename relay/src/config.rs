@@ -6,6 +6,7 @@
 //! file; the merged result is a plain [`Config`] the rest of the relay reads
 //! and never looks at the command line again.
 
+use crate::console_page::WebOrigin;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -41,6 +42,11 @@ pub struct ServeArgs {
     /// Name of the other deployment.
     #[arg(long, env = "TWINLINE_PEER_NAME")]
     pub peer_name: Option<String>,
+    /// Base URL of the moderator, as browsers reach it. The operator console
+    /// served here asks it which deployment is active and may connect to it
+    /// (and to this relay and --peer) only.
+    #[arg(long, env = "TWINLINE_MODERATOR_URL")]
+    pub moderator_url: Option<String>,
     /// Secret shared by both deployments: signs tokens, guards replication.
     #[arg(long, env = "TWINLINE_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
@@ -145,6 +151,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     peer: Option<String>,
     peer_name: Option<String>,
+    moderator_url: Option<String>,
     secret: Option<String>,
     admin_token: Option<String>,
     #[serde(default)]
@@ -188,6 +195,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The other deployment, if any.
     pub peer: Option<Peer>,
+    /// The moderator's base URL (for the console), without a trailing slash.
+    pub moderator_url: Option<String>,
     /// Shared secret (tokens, replication).
     pub secret: String,
     /// Admin bearer token.
@@ -263,6 +272,18 @@ impl Config {
                 .unwrap_or_else(|| role_name(role.other()).to_string()),
             url: url.trim_end_matches('/').to_string(),
         });
+        // Both go into the console's configuration and its CSP header.
+        if let Some(peer) = &peer {
+            WebOrigin::parse(&peer.url).context("--peer")?;
+        }
+        let moderator_url = args
+            .moderator_url
+            .or(file.moderator_url)
+            .map(|url| url.trim().trim_end_matches('/').to_string())
+            .filter(|url| !url.is_empty());
+        if let Some(url) = &moderator_url {
+            WebOrigin::parse(url).context("--moderator-url")?;
+        }
         let Some(secret) = args.secret.or(file.secret) else {
             bail!("a shared secret is required (--secret or TWINLINE_SECRET)");
         };
@@ -285,6 +306,7 @@ impl Config {
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("data")),
             peer,
+            moderator_url,
             secret,
             admin_token,
             sites,
@@ -430,6 +452,56 @@ mod tests {
         })
         .unwrap_err();
         assert!(error.to_string().contains("at least 16"));
+    }
+
+    #[test]
+    fn the_moderator_url_comes_from_the_flag_or_the_file_and_must_be_a_web_origin() {
+        let dir = std::env::temp_dir().join(format!("twinline-config-m-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("relay.toml");
+        std::fs::write(&file, "moderator_url = \"https://mod.example.net/\"\n").unwrap();
+        let from_file = Config::from_args(ServeArgs {
+            config: Some(file),
+            ..args()
+        })
+        .unwrap();
+        assert_eq!(
+            from_file.moderator_url.as_deref(),
+            Some("https://mod.example.net")
+        );
+        let from_flag = Config::from_args(ServeArgs {
+            moderator_url: Some("http://127.0.0.1:7000".into()),
+            ..args()
+        })
+        .unwrap();
+        assert_eq!(
+            from_flag.moderator_url.as_deref(),
+            Some("http://127.0.0.1:7000")
+        );
+        assert_eq!(Config::from_args(args()).unwrap().moderator_url, None);
+        for bad in [
+            "javascript:alert(1)",
+            "mod.example.net",
+            "https://user:pw@mod.example.net",
+            "https://mod.example.net;script-src",
+        ] {
+            let error = Config::from_args(ServeArgs {
+                moderator_url: Some(bad.into()),
+                ..args()
+            })
+            .unwrap_err();
+            assert!(
+                format!("{error:#}").contains("--moderator-url"),
+                "{bad}: {error:#}"
+            );
+        }
+        let error = Config::from_args(ServeArgs {
+            peer: Some("ftp://peer.example.net".into()),
+            ..args()
+        })
+        .unwrap_err();
+        assert!(format!("{error:#}").contains("--peer"), "{error:#}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

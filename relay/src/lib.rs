@@ -8,6 +8,7 @@
 //! - [`serve`]: wiring: router, startup, graceful shutdown.
 //! - [`state`]: what every handler shares.
 //! - [`http`]: health, visitor tokens, operator login, admin drain, metrics.
+//! - [`console_page`]: the operator console's `config.json` and headers.
 //! - [`ws`]: the WebSocket protocol for visitors and operators.
 //! - [`hub`]: in-memory fan-out to connected clients.
 //! - [`store`]: SQLite with a group-commit writer; the change feed.
@@ -24,6 +25,7 @@ pub mod accounts;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console_page;
 pub mod http;
 pub mod hub;
 pub mod limits;

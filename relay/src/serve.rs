@@ -10,6 +10,7 @@
 
 use crate::config::Config;
 pub use crate::config::ServeArgs;
+use crate::console_page::{self, ConsolePage};
 use crate::limits::defaults;
 use crate::net::{self, Caps};
 use crate::state::{AppState, Shared};
@@ -36,8 +37,9 @@ pub fn run_from_cli(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(run(config))
 }
 
-/// Builds the HTTP router around the shared state.
-pub fn router(state: Shared) -> Router {
+/// Builds the HTTP router around the shared state; `console` answers for
+/// the operator console's page.
+pub fn router(state: Shared, console: ConsolePage) -> Router {
     let api_cors = CorsLayer::new()
         .allow_origin(AllowOrigin::mirror_request())
         .allow_methods([Method::GET, Method::POST])
@@ -72,6 +74,7 @@ pub fn router(state: Shared) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ));
+    let assets = console_page::wrap(assets, console);
     Router::new()
         .merge(api)
         .route("/v1/ws", get(ws::upgrade))
@@ -121,6 +124,7 @@ where
 
 /// Runs a relay until SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    let console = ConsolePage::new(&config)?;
     let (store, writer) = Store::open(&config.data_dir)?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let address = listener.local_addr()?;
@@ -138,12 +142,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // The one line scripts and tests wait for.
     println!("twinline-relay listening on http://{address}");
     let shutdown_state = state.clone();
-    net::serve(listener, router(state.clone()), limits, caps, async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down: closing client connections");
-        shutdown_state.begin_shutdown();
-        shutdown_state.hub.close_all("going away");
-    })
+    net::serve(
+        listener,
+        router(state.clone(), console),
+        limits,
+        caps,
+        async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: closing client connections");
+            shutdown_state.begin_shutdown();
+            shutdown_state.hub.close_all("going away");
+        },
+    )
     .await?;
     replication.abort();
     // Sockets finish their last writes, then the store handles drop and the

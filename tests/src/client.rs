@@ -16,7 +16,8 @@ use twinline_core::{Author, ChatId, Lamport, Message, MessageId, Millis, Role, U
 /// How long a test waits for an expected frame.
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// A client WebSocket as tokio-tungstenite makes it.
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// One WebSocket connection.
 pub struct WsClient {
@@ -127,6 +128,11 @@ impl WsClient {
                 Some(Err(_)) | None => return None,
             }
         }
+    }
+
+    /// The socket itself (the benchmarks' [`crate::bench::wire::Conn`]).
+    pub fn into_socket(self) -> Socket {
+        self.socket
     }
 
     /// Splits into a sink and a stream of raw messages (benchmarks).

@@ -202,22 +202,11 @@ impl RelayProcess {
             command.arg("--peer").arg(url).arg("--peer-name").arg(name);
         }
         let mut child = command.spawn().expect("starting the relay");
-        let stdout = child.stdout.take().expect("relay stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let line = lines
-            .next()
-            .and_then(Result::ok)
-            .unwrap_or_else(|| panic!("relay {} exited before listening", self.options.name));
-        let address = line
-            .strip_prefix("twinline-relay listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line from the relay: {line}"));
-        self.port = address
-            .rsplit(':')
-            .next()
-            .and_then(|port| port.parse().ok())
-            .expect("a port in the listening line");
-        // Keep draining stdout so the relay never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        self.port = listening_port(
+            &mut child,
+            "twinline-relay listening on http://",
+            &self.options.name,
+        );
         self.child = Some(child);
     }
 
@@ -291,14 +280,7 @@ impl RelayProcess {
     /// Starts it again on the same port with the same data.
     pub fn restart(&mut self) {
         self.kill9();
-        // The port was just released; retry briefly if the OS still holds it.
-        for attempt in 0..50 {
-            let probe = std::net::TcpListener::bind(("127.0.0.1", self.port));
-            if probe.is_ok() || attempt == 49 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_until_free(self.port);
         self.spawn();
     }
 
@@ -335,6 +317,39 @@ pub fn add_operator(data_dir: &Path, username: &str, name: &str, password: &str)
         child.wait().expect("operator add").success(),
         "operator add failed"
     );
+}
+
+/// Reads a server's first stdout line, `<prefix>HOST:PORT`, and returns the
+/// port; keeps draining stdout afterwards so the server never blocks on a
+/// full pipe. Panics (naming `what`) if the server exits first.
+pub fn listening_port(child: &mut Child, prefix: &str, what: &str) -> u16 {
+    let stdout = child.stdout.take().expect("the server's stdout is piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines
+        .next()
+        .and_then(Result::ok)
+        .unwrap_or_else(|| panic!("{what} exited before listening"));
+    let address = line
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("unexpected first line from {what}: {line}"));
+    let port = address
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .expect("a port in the listening line");
+    std::thread::spawn(move || for _ in lines {});
+    port
+}
+
+/// Waits (at most 5 s) until `port` on loopback can be bound again, after a
+/// process that held it was killed.
+pub fn wait_until_free(port: u16) {
+    for _ in 0..50 {
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// A free TCP port on loopback (bound and released).
