@@ -197,7 +197,7 @@ fn a_visitor_keeps_its_chat_without_the_record() {
 #[cfg(feature = "console")]
 mod console {
     use super::*;
-    use twinline_widget::console::state::{self, Typing};
+    use twinline_widget::console::state;
 
     fn ann() -> Author {
         Author {
@@ -223,7 +223,7 @@ mod console {
                 inbox(),
             ],
         );
-        let built = state::build(&session, &Typing::new(), Millis(1_764_036_004_000));
+        let built = state::build(&session, Millis(1_764_036_004_000));
         // What `Console.state()` does; it threw "can't be represented as a
         // JavaScript number" with any of these records in the session.
         let state: Value =
