@@ -66,9 +66,14 @@ pub struct Timing {
     pub heartbeat_interval: u64,
     /// How long a `ping` may go unanswered before the link counts as dead.
     pub heartbeat_timeout: u64,
-    /// How long a message may wait for its ack, with nothing at all heard
-    /// from the relay meanwhile, before the link is checked with a `ping`.
+    /// How long a message may wait for its ack before the link is checked
+    /// with a `ping`.
     pub reply_grace: u64,
+    /// The shortest time between two pings of the heartbeat (relays allow
+    /// 2 a second, docs/PROTOCOL.md's limits). A check the browser asks
+    /// for (`Input::Network`, `Input::Resumed`) goes at once: it is one
+    /// ping, and never while another is out.
+    pub ping_gap: u64,
     /// How long opening a socket, and then getting `welcome`, may each take.
     pub connect_timeout: u64,
     /// Head start of the preferred deployment: a connection not welcomed
@@ -111,6 +116,7 @@ impl Default for Timing {
             heartbeat_interval: 1_000,
             heartbeat_timeout: 800,
             reply_grace: 300,
+            ping_gap: 500,
             connect_timeout: 3_000,
             race_delay: 250,
             probe_interval: 2_000,

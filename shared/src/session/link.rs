@@ -44,6 +44,8 @@ pub(crate) struct Link {
     since: Millis,
     /// An unanswered ping: its nonce and when it was sent.
     ping: Option<(u64, Millis)>,
+    /// When the last ping went, answered or not.
+    last_ping: Option<Millis>,
     /// Messages sent on this link and not acked yet.
     unacked: u32,
     /// When the oldest of them that no ping has covered since went out.
@@ -67,6 +69,7 @@ impl Link {
             started: now,
             since: now,
             ping: None,
+            last_ping: None,
             unacked: 0,
             asked: None,
         }
@@ -143,17 +146,25 @@ impl Link {
 
     fn ping(&mut self, now: Millis, nonce: u64) -> Beat {
         self.ping = Some((nonce, now));
+        self.last_ping = Some(now);
         // Its answer will say the link is alive for every message out now.
         self.asked = None;
         Beat::Ping(nonce)
     }
 
-    /// When a welcomed link with no ping out sends one.
+    /// When a welcomed link with no ping out sends one: after the idle
+    /// interval or a message's grace, and never sooner than `ping_gap`
+    /// after the last ping (relays allow a few a second; a slow relay must
+    /// not have every message of a busy chat checked).
     fn ping_due(&self, timing: &Timing) -> Millis {
         let idle = self.since.plus(timing.heartbeat_interval);
-        match self.asked {
+        let due = match self.asked {
             Some(asked) => idle.min(asked.plus(timing.reply_grace)),
             None => idle,
+        };
+        match self.last_ping {
+            Some(last) => due.max(last.plus(timing.ping_gap)),
+            None => due,
         }
     }
 
@@ -261,6 +272,31 @@ mod tests {
         assert_eq!(link.beat(check, &t, 1), Beat::Ping(1));
         link.heard(check.plus(5)); // the pong; the ack is still to come
         assert_eq!(link.deadline(&t), check.plus(5 + t.heartbeat_interval));
+    }
+
+    #[test]
+    fn a_slow_relay_gets_at_most_one_ping_per_gap() {
+        let t = Timing::default();
+        let mut link = ready(0);
+        // A busy chat on a relay whose commits take a second: a message
+        // every 100 ms, each acked late, the pongs quick.
+        let mut pings = Vec::new();
+        let mut now = Millis(0);
+        while now.0 < 10_000 {
+            if now.0 % 100 == 0 {
+                link.asked(now);
+            }
+            if let Beat::Ping(_) = link.beat(now, &t, 1) {
+                pings.push(now);
+            }
+            if link.ping.is_some_and(|(_, sent)| now.since(sent) >= 5) {
+                link.heard(now); // the pong
+            }
+            now = now.plus(1);
+        }
+        let gaps: Vec<u64> = pings.windows(2).map(|w| w[1].since(w[0])).collect();
+        assert!(gaps.iter().all(|g| *g >= t.ping_gap), "{gaps:?}");
+        assert!(pings.len() <= (10_000 / t.ping_gap + 1) as usize);
     }
 
     #[test]
