@@ -50,6 +50,33 @@ async function fetched(page) {
   );
 }
 
+/**
+ * A cluster and a browser for one `describe` (started before its tests,
+ * stopped after): `proxies` puts silent proxies in front of the relays;
+ * `operatorOn` logs the real console in on that deployment
+ * (`consoleOptions` go to it).
+ */
+function stage({ proxies = false, operatorOn = null, consoleOptions = {} } = {}) {
+  const the = {};
+  before(async () => {
+    the.cluster = await Cluster.start({ proxies, operators: [OPERATOR], www: process.env.TWINLINE_WWW });
+    the.chromium = await launchBrowser();
+    if (operatorOn) {
+      the.operator = new ConsoleOperator(the.chromium.browser, the.cluster.consoleUrl(operatorOn), {
+        ...OPERATOR,
+        ...consoleOptions,
+      });
+      await the.operator.start();
+    }
+  });
+  after(async () => {
+    await the.operator?.stop();
+    await the.chromium?.close();
+    await the.cluster?.stop();
+  });
+  return the;
+}
+
 /** The first visitor message acked, waited for: when it was (the recorder's clock). */
 async function firstAck(visitor, id, timeoutMs = 15_000) {
   await visitor.page.waitForFunction((wanted) => Boolean(window.__twinlineRecord.acks[wanted]), id, {
@@ -61,21 +88,13 @@ async function firstAck(visitor, id, timeoutMs = 15_000) {
 }
 
 describe('nothing the page asks for is lost', { timeout: 300_000 }, () => {
-  let cluster;
-  let chromium;
-  before(async () => {
-    cluster = await Cluster.start({ operators: [OPERATOR], www: process.env.TWINLINE_WWW });
-    chromium = await launchBrowser();
-  });
-  after(async () => {
-    await chromium?.close();
-    await cluster?.stop();
-  });
+  const the = stage();
 
   it('Twinline.open() and send() at the page load event bring the chat in every fresh context', async () => {
     const RUNS = 24;
     const ids = [];
     let launcherFirst = 0;
+    const { cluster, chromium } = the;
     for (let run = 0; run < RUNS; run += 1) {
       const context = await chromium.browser.newContext({ viewport: { width: 900, height: 640 } });
       // What a site does: its own script, at its load event. Every other
@@ -123,22 +142,10 @@ describe('nothing the page asks for is lost', { timeout: 300_000 }, () => {
 });
 
 describe('a primary that swallows packets from the first request', { timeout: 120_000 }, () => {
-  let cluster;
-  let chromium;
-  let operator;
-  before(async () => {
-    cluster = await Cluster.start({ proxies: true, operators: [OPERATOR], www: process.env.TWINLINE_WWW });
-    chromium = await launchBrowser();
-    operator = new ConsoleOperator(chromium.browser, cluster.consoleUrl('redundant'), OPERATOR);
-    await operator.start();
-  });
-  after(async () => {
-    await operator?.stop();
-    await chromium?.close();
-    await cluster?.stop();
-  });
+  const the = stage({ proxies: true, operatorOn: 'redundant' });
 
   it('costs a head start per step, not a timeout: the chat runs on the redundant', async () => {
+    const { cluster, chromium } = the;
     // The moderator has not noticed yet: it still names the primary.
     cluster.freeze('primary');
     const openedAt = Date.now();
@@ -169,18 +176,10 @@ describe('a primary that swallows packets from the first request', { timeout: 12
 });
 
 describe('both deployments down, then one back', { timeout: 120_000 }, () => {
-  let cluster;
-  let chromium;
-  before(async () => {
-    cluster = await Cluster.start({ operators: [OPERATOR], www: process.env.TWINLINE_WWW });
-    chromium = await launchBrowser();
-  });
-  after(async () => {
-    await chromium?.close();
-    await cluster?.stop();
-  });
+  const the = stage();
 
   it('the first ack comes soon after the deployment answers, and the visitor is told after the grace', async () => {
+    const { cluster, chromium } = the;
     const visitor = await Visitor.open(chromium.browser, cluster.demoUrl({ prechat: 'off' }));
     try {
       await visitor.send('Before the outage');
@@ -217,32 +216,22 @@ describe('both deployments down, then one back', { timeout: 120_000 }, () => {
 });
 
 describe("the browser's own events", { timeout: 180_000 }, () => {
-  let cluster;
-  let chromium;
-  let operator;
   let operatorFrames;
   let visitor;
   let visitorFrames;
+  const the = stage({
+    proxies: true,
+    operatorOn: 'primary',
+    consoleOptions: { onPage: (page) => (operatorFrames = watchFrames(page)) },
+  });
   before(async () => {
-    cluster = await Cluster.start({ proxies: true, operators: [OPERATOR], www: process.env.TWINLINE_WWW });
-    chromium = await launchBrowser();
-    operator = new ConsoleOperator(chromium.browser, cluster.consoleUrl('primary'), {
-      ...OPERATOR,
-      onPage: (page) => (operatorFrames = watchFrames(page)),
-    });
-    await operator.start();
-    visitor = await Visitor.open(chromium.browser, cluster.demoUrl({ prechat: 'off' }), {
+    visitor = await Visitor.open(the.chromium.browser, the.cluster.demoUrl({ prechat: 'off' }), {
       onPage: (page) => (visitorFrames = watchFrames(page)),
     });
     await visitor.send('Hello');
     await visitor.waitStatus((s) => s.state === 'connected' && s.deployment === 'primary', 10_000, 'on the primary');
   });
-  after(async () => {
-    await visitor?.close();
-    await operator?.stop();
-    await chromium?.close();
-    await cluster?.stop();
-  });
+  after(() => visitor?.close());
 
   /** Asserts that `fire` made the page ping at once, not at its next heartbeat. */
   async function checksAtOnce(frames, fire, what) {
@@ -267,8 +256,9 @@ describe("the browser's own events", { timeout: 180_000 }, () => {
   });
 
   it('and so does the console', async () => {
-    await checksAtOnce(operatorFrames, () => operator.page.evaluate(shownAgain), 'console: visibilitychange');
-    await checksAtOnce(operatorFrames, () => operator.page.evaluate(fromBackForwardCache), 'console: pageshow');
+    const { page } = the.operator;
+    await checksAtOnce(operatorFrames, () => page.evaluate(shownAgain), 'console: visibilitychange');
+    await checksAtOnce(operatorFrames, () => page.evaluate(fromBackForwardCache), 'console: pageshow');
   });
 
   it('offline: the widget asks at once; online: it reconnects at once, and a blip shows nothing', async () => {
@@ -306,6 +296,7 @@ describe("the browser's own events", { timeout: 180_000 }, () => {
       const real = Date.now;
       Date.now = () => real() - 3_600_000;
     });
+    const { cluster } = the;
     const frozenAt = Date.now();
     cluster.freeze('primary');
     try {

@@ -31,10 +31,8 @@ use crate::config::WidgetConfig;
 use crate::js;
 use crate::net;
 use gloo_events::EventListener;
-use gloo_timers::callback::Timeout;
 use std::collections::VecDeque;
 use std::rc::Rc;
-use twinline_core::Millis;
 use twinline_core::model::Role;
 use twinline_core::protocol::{
     ActiveDeployment, DeploymentRole, FrameError, Health, MAX_FRAME_BYTES, decode_server_frame,
@@ -92,7 +90,7 @@ pub struct Host {
     wake: Rc<dyn Fn(Wake)>,
     sockets: SortedMap<u64, Socket>,
     queued: VecDeque<Input>,
-    timer: Option<(Millis, Timeout)>,
+    timer: clock::Alarm,
     /// The page's and the network's events, for as long as the host runs.
     _listeners: Vec<EventListener>,
     stopped: bool,
@@ -109,7 +107,7 @@ impl Host {
             wake,
             sockets: SortedMap::new(),
             queued: VecDeque::new(),
-            timer: None,
+            timer: clock::Alarm::default(),
             stopped: false,
         }
     }
@@ -132,7 +130,7 @@ impl Host {
         let now = clock::session();
         match wake {
             Wake::Timer => {
-                self.timer = None;
+                self.timer.clear();
                 self.session.handle_timeout(now);
             }
             Wake::Input(input) => {
@@ -282,16 +280,9 @@ impl Host {
     }
 
     fn arm_timer(&mut self) {
-        let Some(at) = self.session.poll_timeout() else {
-            self.timer = None;
-            return;
-        };
-        if self.timer.as_ref().is_some_and(|(armed, _)| *armed == at) {
-            return;
-        }
-        let delay = at.since(clock::session()).min(i32::MAX as u64) as u32;
         let wake = self.wake.clone();
-        self.timer = Some((at, Timeout::new(delay, move || wake(Wake::Timer))));
+        self.timer
+            .set(self.session.poll_timeout(), move || wake(Wake::Timer));
     }
 
     /// Shuts the session down and carries out its last actions (closing
@@ -305,7 +296,7 @@ impl Host {
         self.session.shutdown();
         let drained = self.pump();
         self.stopped = true;
-        self.timer = None;
+        self.timer.clear();
         self._listeners.clear();
         // Sockets the session no longer named (none, unless it lost track).
         for (_, socket) in std::mem::take(&mut self.sockets) {

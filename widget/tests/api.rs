@@ -82,6 +82,20 @@ fn recorder(sink: &Array) -> Function {
     .unchecked_into()
 }
 
+/// The chat booting on a page whose loader stub queued `queue`, as the
+/// chat bundle does (`boot`): start, install the API (replaying), run.
+fn boot_after_stub(site: &str, queue: &Array) -> App {
+    let window = web_sys::window().unwrap();
+    let stub = Object::new();
+    Reflect::set(&stub, &"q".into(), queue).unwrap();
+    Reflect::set(&window, &"Twinline".into(), &stub).unwrap();
+    let body = window.document().unwrap().body().unwrap();
+    let app = App::start(config(site), &body).unwrap();
+    twinline_widget::api::install(&app);
+    app.run();
+    app
+}
+
 #[wasm_bindgen_test]
 async fn calls_queued_before_load_are_replayed_in_order() {
     let window = web_sys::window().unwrap();
@@ -101,14 +115,7 @@ async fn calls_queued_before_load_are_replayed_in_order() {
         &Array::of1(&"hello before load".into()),
     ));
     queue.push(&Array::of2(&"open".into(), &Array::new()));
-    let stub = Object::new();
-    Reflect::set(&stub, &"q".into(), &queue).unwrap();
-    Reflect::set(&window, &"Twinline".into(), &stub).unwrap();
-
-    let body = window.document().unwrap().body().unwrap();
-    let app = App::start(config("queue-test"), &body).unwrap();
-    twinline_widget::api::install(&app);
-    app.run();
+    let app = boot_after_stub("queue-test", &queue);
 
     let api = Reflect::get(&window, &"Twinline".into()).unwrap();
     assert_eq!(get(&api, "loaded"), JsValue::TRUE);
@@ -189,7 +196,6 @@ async fn events_fire_and_unsubscribe() {
 
 #[wasm_bindgen_test]
 async fn a_queued_send_keeps_the_id_the_loader_returned() {
-    let window = web_sys::window().unwrap();
     // As www/loader.js queues it: the id made and returned before the chat
     // existed (its time, a second ago, is the message's).
     let at = twinline_widget::js::now().0 - 1_000;
@@ -202,14 +208,7 @@ async fn a_queued_send_keeps_the_id_the_loader_returned() {
     ));
     // The same call read twice is still one message.
     queue.push(&queue.get(0));
-    let stub = Object::new();
-    Reflect::set(&stub, &"q".into(), &queue).unwrap();
-    Reflect::set(&window, &"Twinline".into(), &stub).unwrap();
-
-    let body = window.document().unwrap().body().unwrap();
-    let app = App::start(config("queued-id-test"), &body).unwrap();
-    twinline_widget::api::install(&app);
-    app.run();
+    let app = boot_after_stub("queued-id-test", &queue);
     let transcript = app.transcript();
     assert_eq!(transcript.len(), 1, "{transcript:?}");
     assert_eq!(transcript[0].id, id);

@@ -8,25 +8,13 @@
 
 use super::machine::PROBE_HURRIES;
 use super::tests::{
-    chat, config, connects, drain, establish, sent, sync, visitor, visitor_session, welcome,
+    chat, config, connects, drain, establish, health, sent, sync, visitor, visitor_session, welcome,
 };
 use super::*;
 use crate::Millis;
 use crate::model::Role;
-use crate::protocol::{ActiveDeployment, ClientFrame, DeploymentRole, Health, ServerFrame};
+use crate::protocol::{ActiveDeployment, ClientFrame, DeploymentRole, ServerFrame};
 use DeploymentRole::{Primary, Redundant};
-
-fn health(ready: bool) -> Health {
-    Health {
-        deployment: String::new(),
-        role: Primary,
-        epoch: 1,
-        ready,
-        draining: false,
-        lag: None,
-        version: String::new(),
-    }
-}
 
 fn active(name: &str, epoch: u64) -> ActiveDeployment {
     ActiveDeployment {

@@ -63,7 +63,7 @@ struct Shell {
     confirm: Option<Timeout>,
     /// The state's next moment to look at the screen again
     /// (`AppState::wake_at`), armed.
-    screen: Option<(twinline_core::Millis, Timeout)>,
+    screen: clock::Alarm,
     page: Vec<EventListener>,
 }
 
@@ -120,7 +120,7 @@ impl App {
                 me: me.clone(),
                 timers: Vec::new(),
                 confirm: None,
-                screen: None,
+                screen: clock::Alarm::default(),
                 page: Vec::new(),
             })
         });
@@ -293,7 +293,7 @@ impl App {
             shell.handle(Event::Leave);
             shell.timers.clear();
             shell.confirm = None;
-            shell.screen = None;
+            shell.screen.clear();
             shell.page.clear();
             shell.ui.host().remove();
         });
@@ -465,21 +465,12 @@ impl Shell {
     /// A timer for the state's next look at the screen (the banner after
     /// the grace), if it wants one.
     fn arm_screen(&mut self) {
-        let Some(at) = self.state.wake_at() else {
-            self.screen = None;
-            return;
-        };
-        if self.screen.as_ref().is_some_and(|(armed, _)| *armed == at) {
-            return;
-        }
-        let delay = at.since(clock::session()).min(i32::MAX as u64) as u32;
         let me = self.me.clone();
-        let timer = Timeout::new(delay, move || {
+        self.screen.set(self.state.wake_at(), move || {
             if let Some(app) = me.upgrade() {
                 App(app).with(|_| {});
             }
         });
-        self.screen = Some((at, timer));
     }
 }
 
