@@ -256,9 +256,7 @@ pub enum RecordError {
         value: u64,
     },
     /// A Lamport clock too far past its chat's (see [`MAX_LAMPORT_STEP`]).
-    #[error(
-        "lamport {lamport} is more than {MAX_LAMPORT_STEP} past the chat's highest, {highest}"
-    )]
+    #[error("lamport {lamport} is more than {MAX_LAMPORT_STEP} past the chat's highest, {highest}")]
     LamportJump {
         /// The message's.
         lamport: u64,
@@ -433,7 +431,10 @@ mod tests {
     #[test]
     fn times_and_stamps_from_the_future_are_bounded() {
         let now = Millis(1_000_000);
-        assert_eq!(bounded_time(now.plus(MAX_CLOCK_SKEW_MS), now), now.plus(MAX_CLOCK_SKEW_MS));
+        assert_eq!(
+            bounded_time(now.plus(MAX_CLOCK_SKEW_MS), now),
+            now.plus(MAX_CLOCK_SKEW_MS)
+        );
         assert_eq!(bounded_time(Millis(u64::MAX), now), now);
         let stamp = Hlc {
             wall: Millis(u64::MAX),
