@@ -40,9 +40,15 @@ pub struct ServeArgs {
     /// Secret shared by both deployments: signs tokens, guards replication.
     #[arg(long, env = "TWINLINE_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
-    /// Bearer token for /v1/admin/*.
+    /// Bearer token for /v1/admin/* and /metrics, at least 16 characters.
+    /// Wrong tokens are throttled per address (10, then one a minute).
     #[arg(long, env = "TWINLINE_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// A second bearer token that opens /metrics only (for a Prometheus
+    /// scraper that should not hold the admin token); at least 16
+    /// characters. Without it /metrics wants the admin token.
+    #[arg(long, env = "TWINLINE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// A site and its allowed origins: `demo=http://localhost:8080,http://127.0.0.1:8080`.
     /// Repeatable.
     #[arg(long = "site", env = "TWINLINE_SITES", value_delimiter = ';')]
@@ -72,6 +78,7 @@ struct FileConfig {
     peer_name: Option<String>,
     secret: Option<String>,
     admin_token: Option<String>,
+    metrics_token: Option<String>,
     #[serde(default)]
     sites: BTreeMap<String, Vec<String>>,
     www: Option<PathBuf>,
@@ -105,6 +112,8 @@ pub struct Config {
     pub secret: String,
     /// Admin bearer token.
     pub admin_token: String,
+    /// Bearer token for /metrics only, if set.
+    pub metrics_token: Option<String>,
     /// Allowed origins per site id.
     pub sites: BTreeMap<String, Vec<String>>,
     /// Static asset directory.
@@ -113,6 +122,17 @@ pub struct Config {
     pub ip_rate: u32,
     /// Per-connection frame rate (0 = off).
     pub frame_rate: u32,
+}
+
+/// Shortest admin or metrics token accepted: guessing one must be as hopeless
+/// as guessing the shared secret.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+fn check_token(what: &str, token: &str) -> anyhow::Result<()> {
+    if token.trim().chars().count() < MIN_TOKEN_CHARS {
+        bail!("{what} must be at least {MIN_TOKEN_CHARS} characters");
+    }
+    Ok(())
 }
 
 fn parse_role(text: &str) -> Result<DeploymentRole, String> {
@@ -179,6 +199,11 @@ impl Config {
         let Some(admin_token) = args.admin_token.or(file.admin_token) else {
             bail!("an admin token is required (--admin-token or TWINLINE_ADMIN_TOKEN)");
         };
+        check_token("the admin token (--admin-token)", &admin_token)?;
+        let metrics_token = args.metrics_token.or(file.metrics_token);
+        if let Some(token) = &metrics_token {
+            check_token("the metrics token (--metrics-token)", token)?;
+        }
         Ok(Config {
             listen: args
                 .listen
@@ -193,6 +218,7 @@ impl Config {
             peer,
             secret,
             admin_token,
+            metrics_token,
             sites,
             www: args
                 .www
@@ -240,7 +266,7 @@ mod tests {
     fn args() -> ServeArgs {
         ServeArgs {
             secret: Some("0123456789abcdef".into()),
-            admin_token: Some("admin".into()),
+            admin_token: Some("admin-token-0123456789".into()),
             ..ServeArgs::default()
         }
     }
@@ -280,6 +306,24 @@ mod tests {
         })
         .unwrap_err();
         assert!(error.to_string().contains("at least 16"));
+    }
+
+    #[test]
+    fn empty_or_short_admin_and_metrics_tokens_are_refused() {
+        for token in ["", "   ", "short-token"] {
+            let error = Config::from_args(ServeArgs {
+                admin_token: Some(token.into()),
+                ..args()
+            })
+            .unwrap_err();
+            assert!(error.to_string().contains("admin token"), "{error}");
+            let error = Config::from_args(ServeArgs {
+                metrics_token: Some(token.into()),
+                ..args()
+            })
+            .unwrap_err();
+            assert!(error.to_string().contains("metrics token"), "{error}");
+        }
     }
 
     #[test]

@@ -216,6 +216,21 @@ pub async fn login(base: &str, username: &str, password: &str) -> Result<LoginRe
     response.json().await.map_err(|_| 1u16)
 }
 
+/// `GET /metrics` with the admin token: the exposition text.
+pub async fn metrics(base: &str) -> String {
+    reqwest::Client::new()
+        .get(format!("{base}/metrics"))
+        .bearer_auth(crate::ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("metrics answer")
+        .error_for_status()
+        .expect("metrics with the admin token")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
 /// A visitor: its token and a connection.
 pub struct Visitor {
     /// The token response (visitor id, chat id).
@@ -337,6 +352,31 @@ impl Operator {
             id: self.login.username.clone(),
             name: self.login.name.clone(),
         }
+    }
+}
+
+/// A message without its time: relays date every message they receive
+/// (the client's `at` is replaced), so tests compare everything else.
+pub fn untimed(mut msg: Message) -> Message {
+    msg.at = Millis(0);
+    msg
+}
+
+/// [`untimed`] for every message.
+pub fn untimed_all(msgs: impl IntoIterator<Item = Message>) -> Vec<Message> {
+    msgs.into_iter().map(untimed).collect()
+}
+
+/// A frame with the times of the messages it carries taken out (see
+/// [`untimed`]).
+pub fn untimed_frame(frame: ServerFrame) -> ServerFrame {
+    match frame {
+        ServerFrame::Message { msg } => ServerFrame::Message { msg: untimed(msg) },
+        ServerFrame::Chat { mut sync } => {
+            sync.missing = untimed_all(sync.missing);
+            ServerFrame::Chat { sync }
+        }
+        other => other,
     }
 }
 

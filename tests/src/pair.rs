@@ -80,6 +80,39 @@ pub async fn messages_of(relay: &RelayProcess) -> BTreeMap<String, Message> {
     }
 }
 
+/// The usernames of the operator accounts a relay holds (not removed), read
+/// through its replication feed. Tests wait on this rather than on
+/// repeated logins, which the relay throttles like any wrong password.
+pub async fn accounts_of(relay: &RelayProcess) -> Vec<String> {
+    let bearer = twinline_relay::replication::bearer(crate::SECRET);
+    let page: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/replication/changes?since=0&peer=inspector",
+            relay.url()
+        ))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .expect("reading the feed")
+        .json()
+        .await
+        .expect("a feed page");
+    let mut latest: BTreeMap<String, bool> = BTreeMap::new();
+    for change in page["changes"].as_array().cloned().unwrap_or_default() {
+        if change["kind"] == "account"
+            && let Some(username) = change["body"]["username"].as_str()
+        {
+            let removed = change["body"]["removed"].as_bool().unwrap_or(false);
+            latest.insert(username.to_string(), removed);
+        }
+    }
+    latest
+        .into_iter()
+        .filter(|(_, removed)| !removed)
+        .map(|(username, _)| username)
+        .collect()
+}
+
 /// A relay's health.
 pub async fn health(relay: &RelayProcess) -> Option<Health> {
     reqwest::Client::new()

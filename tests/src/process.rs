@@ -265,9 +265,17 @@ impl RelayProcess {
         self.spawn();
     }
 
-    /// Adds an operator account with `operator add`.
+    /// Adds an operator account with `operator add`: an agent of
+    /// [`crate::SITE`].
     pub fn add_operator(&self, username: &str, name: &str, password: &str) {
         add_operator(self.dir.path(), username, name, password);
+    }
+
+    /// Runs `operator <args>` against this relay's data directory (`add`
+    /// with `--site`/`--role`, `passwd`, `remove`), the password on stdin;
+    /// returns whether it succeeded.
+    pub fn operator_cli(&self, args: &[&str], password: &str) -> bool {
+        operator_cli(self.dir.path(), args, password)
     }
 }
 
@@ -277,27 +285,45 @@ impl Drop for RelayProcess {
     }
 }
 
-/// Runs `operator add` against a data directory.
+/// Runs `operator add` against a data directory: an agent of
+/// [`crate::SITE`].
 pub fn add_operator(data_dir: &Path, username: &str, name: &str, password: &str) {
+    let added = operator_cli(
+        data_dir,
+        &[
+            "add",
+            "--username",
+            username,
+            "--name",
+            name,
+            "--site",
+            crate::SITE,
+            "--password-stdin",
+        ],
+        password,
+    );
+    assert!(added, "operator add failed");
+}
+
+/// Runs `operator <args> --data-dir DIR` with `password` on stdin.
+pub fn operator_cli(data_dir: &Path, args: &[&str], password: &str) -> bool {
     use std::io::Write;
+    let (command, rest) = args.split_first().expect("an operator subcommand");
     let mut child = Command::new(relay_binary())
-        .args(["operator", "add", "--data-dir"])
+        .args(["operator", command, "--data-dir"])
         .arg(data_dir)
-        .args(["--username", username, "--name", name, "--password-stdin"])
+        .args(rest)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
-        .expect("running operator add");
-    child
+        .expect("running operator");
+    let _ = child
         .stdin
         .take()
         .expect("stdin")
-        .write_all(format!("{password}\n").as_bytes())
-        .expect("writing the password");
-    assert!(
-        child.wait().expect("operator add").success(),
-        "operator add failed"
-    );
+        .write_all(format!("{password}\n").as_bytes());
+    child.wait().expect("operator").success()
 }
 
 /// A free TCP port on loopback (bound and released).
