@@ -68,6 +68,60 @@ impl WsClient {
         }
     }
 
+    /// Connects from a given local address (a loopback alias such as
+    /// 127.0.0.2 stands for another visitor's network), with an Origin.
+    pub async fn connect_from(
+        url: &str,
+        origin: &str,
+        local: std::net::IpAddr,
+    ) -> Result<WsClient, ConnectError> {
+        let refused = |error: String| ConnectError {
+            status: None,
+            message: error,
+        };
+        let mut request = url
+            .into_client_request()
+            .map_err(|error| refused(error.to_string()))?;
+        request
+            .headers_mut()
+            .insert("Origin", origin.parse().expect("an origin header value"));
+        let host = request.uri().host().unwrap_or("127.0.0.1").to_string();
+        let port = request.uri().port_u16().unwrap_or(80);
+        let remote: std::net::SocketAddr = format!("{host}:{port}")
+            .parse()
+            .map_err(|error: std::net::AddrParseError| refused(error.to_string()))?;
+        let socket = tokio::net::TcpSocket::new_v4().map_err(|e| refused(e.to_string()))?;
+        socket
+            .bind(std::net::SocketAddr::new(local, 0))
+            .map_err(|e| refused(e.to_string()))?;
+        let stream = socket
+            .connect(remote)
+            .await
+            .map_err(|e| refused(e.to_string()))?;
+        match tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await {
+            Ok((socket, _)) => Ok(WsClient { socket }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(ConnectError {
+                status: Some(response.status().as_u16()),
+                message: format!("HTTP {}", response.status()),
+            }),
+            Err(error) => Err(refused(error.to_string())),
+        }
+    }
+
+    /// Pings and returns every frame that came before the pong: what the
+    /// relay sent in answer to everything this connection sent so far
+    /// (a relay answers a connection's frames in order).
+    pub async fn frames_until_pong(&mut self, nonce: u64) -> Vec<ServerFrame> {
+        self.send(&ClientFrame::Ping { nonce }).await;
+        let mut frames = Vec::new();
+        loop {
+            match self.recv().await {
+                ServerFrame::Pong { nonce: n } if n == nonce => return frames,
+                frame => frames.push(frame),
+            }
+        }
+    }
+
     /// Splits into a sink and a stream of raw messages (benchmarks).
     pub fn split(self) -> Halves {
         self.socket.split()
@@ -231,6 +285,19 @@ pub async fn metrics(base: &str) -> String {
         .expect("metrics text")
 }
 
+/// `POST /v1/visitor/token` from a given local address (see
+/// [`WsClient::connect_from`]).
+pub async fn visitor_token_from(
+    base: &str,
+    local: std::net::IpAddr,
+) -> Result<VisitorTokenResponse, u16> {
+    let http = reqwest::Client::builder()
+        .local_address(local)
+        .build()
+        .expect("an HTTP client");
+    visitor_token_with(&http, base, crate::SITE, None, Some(crate::SITE_ORIGIN)).await
+}
+
 /// A visitor: its token and a connection.
 pub struct Visitor {
     /// The token response (visitor id, chat id).
@@ -270,6 +337,35 @@ impl Visitor {
                 chat: token.chat,
                 have: have.to_vec(),
             }],
+        })
+        .await;
+        let welcome = ws.recv().await;
+        assert!(
+            matches!(welcome, ServerFrame::Welcome { .. }),
+            "expected welcome, got {welcome:?}"
+        );
+        Visitor {
+            token,
+            ws,
+            sent: Vec::new(),
+        }
+    }
+
+    /// A visitor of [`crate::SITE`] whose network is `local`: token and
+    /// connection both from that address.
+    pub async fn join_from(base: &str, ws_url: &str, local: std::net::IpAddr) -> Visitor {
+        let token = visitor_token_from(base, local)
+            .await
+            .expect("a visitor token");
+        let mut ws = WsClient::connect_from(ws_url, crate::SITE_ORIGIN, local)
+            .await
+            .expect("connecting");
+        ws.send(&ClientFrame::Hello {
+            v: PROTOCOL_VERSION,
+            role: Role::Visitor,
+            site: crate::SITE.into(),
+            token: token.token.clone(),
+            resume: vec![],
         })
         .await;
         let welcome = ws.recv().await;
