@@ -120,7 +120,12 @@ impl IntoResponse for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> ApiError {
-        let status = rejection.status();
+        // JSON of the wrong shape is a bad request like JSON that does not
+        // parse (axum says 422): one documented code for both.
+        let status = match rejection.status() {
+            StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+            status => status,
+        };
         ApiError::new(status, code_for(status), rejection.body_text())
     }
 }

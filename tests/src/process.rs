@@ -326,6 +326,43 @@ pub fn operator_cli(data_dir: &Path, args: &[&str], password: &str) -> bool {
     child.wait().expect("operator").success()
 }
 
+/// Runs `serve` with the test secret, a fresh data directory and `args`;
+/// returns what it printed on stderr if it exits instead of listening
+/// (`None` if it started, in which case it is killed).
+pub fn serve_refusal(args: &[&str]) -> Option<String> {
+    let dir = TempDir::new("refusal");
+    let mut child = Command::new(relay_binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .args(["--secret", crate::SECRET])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting the relay");
+    let stdout = child.stdout.take().expect("relay stdout");
+    let started = BufReader::new(stdout)
+        .lines()
+        .next()
+        .and_then(Result::ok)
+        .is_some_and(|line| line.starts_with("twinline-relay listening"));
+    if started {
+        let _ = child.kill();
+        let _ = child.wait();
+        return None;
+    }
+    let output = child.wait_with_output().expect("the relay's exit");
+    Some(String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// The peak resident memory of a process, in MB (Linux).
+pub fn peak_memory_mb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
+}
+
 /// A free TCP port on loopback (bound and released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

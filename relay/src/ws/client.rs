@@ -217,7 +217,13 @@ impl Client {
         }
         match (frame, self.identity.clone()) {
             (ClientFrame::Ping { nonce }, _) => {
-                self.reply(&ServerFrame::Pong { nonce }).await;
+                match twinline_core::model::check_number("nonce", nonce) {
+                    Ok(()) => self.reply(&ServerFrame::Pong { nonce }).await,
+                    Err(error) => {
+                        self.reply_error(ErrorCode::OutOfRange, error.to_string(), None)
+                            .await;
+                    }
+                }
                 ControlFlow::Continue(())
             }
             (
