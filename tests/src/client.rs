@@ -68,56 +68,63 @@ impl WsClient {
         }
     }
 
-    /// Connects from a given local address (a loopback alias such as
-    /// 127.0.0.2 stands for another visitor's network), with an Origin.
+    /// Connects from a given local address (another loopback address is
+    /// another client to the relay's per-address limits).
     pub async fn connect_from(
         url: &str,
-        origin: &str,
+        origin: Option<&str>,
         local: std::net::IpAddr,
     ) -> Result<WsClient, ConnectError> {
-        let refused = |error: String| ConnectError {
+        let failed = |error: &dyn std::fmt::Display| ConnectError {
             status: None,
-            message: error,
+            message: error.to_string(),
         };
-        let mut request = url
-            .into_client_request()
-            .map_err(|error| refused(error.to_string()))?;
-        request
-            .headers_mut()
-            .insert("Origin", origin.parse().expect("an origin header value"));
+        let mut request = url.into_client_request().map_err(|e| failed(&e))?;
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("Origin", origin.parse().expect("an origin header value"));
+        }
         let host = request.uri().host().unwrap_or("127.0.0.1").to_string();
         let port = request.uri().port_u16().unwrap_or(80);
-        let remote: std::net::SocketAddr = format!("{host}:{port}")
-            .parse()
-            .map_err(|error: std::net::AddrParseError| refused(error.to_string()))?;
-        let socket = tokio::net::TcpSocket::new_v4().map_err(|e| refused(e.to_string()))?;
+        let address: std::net::SocketAddr =
+            format!("{host}:{port}").parse().map_err(|e| failed(&e))?;
+        let socket = if local.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }
+        .map_err(|e| failed(&e))?;
         socket
             .bind(std::net::SocketAddr::new(local, 0))
-            .map_err(|e| refused(e.to_string()))?;
-        let stream = socket
-            .connect(remote)
-            .await
-            .map_err(|e| refused(e.to_string()))?;
-        match tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await {
+            .map_err(|e| failed(&e))?;
+        let tcp = socket.connect(address).await.map_err(|e| failed(&e))?;
+        match tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp)).await {
             Ok((socket, _)) => Ok(WsClient { socket }),
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(ConnectError {
                 status: Some(response.status().as_u16()),
                 message: format!("HTTP {}", response.status()),
             }),
-            Err(error) => Err(refused(error.to_string())),
+            Err(error) => Err(failed(&error)),
         }
     }
 
-    /// Pings and returns every frame that came before the pong: what the
-    /// relay sent in answer to everything this connection sent so far
-    /// (a relay answers a connection's frames in order).
-    pub async fn frames_until_pong(&mut self, nonce: u64) -> Vec<ServerFrame> {
-        self.send(&ClientFrame::Ping { nonce }).await;
-        let mut frames = Vec::new();
+    /// Sends a raw WebSocket message (binary, ping, a hand-made frame).
+    pub async fn send_raw(&mut self, message: WsMessage) -> Result<(), String> {
+        self.socket.send(message).await.map_err(|e| e.to_string())
+    }
+
+    /// Reads until the relay's close frame and returns its code; `None` if
+    /// the connection ended without one. Frames before it are skipped.
+    pub async fn close_code(&mut self) -> Option<u16> {
         loop {
-            match self.recv().await {
-                ServerFrame::Pong { nonce: n } if n == nonce => return frames,
-                frame => frames.push(frame),
+            let item = tokio::time::timeout(FRAME_TIMEOUT * 3, self.socket.next())
+                .await
+                .expect("timed out waiting for the close");
+            match item {
+                Some(Ok(WsMessage::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
             }
         }
     }
@@ -217,6 +224,20 @@ impl WsClient {
     pub async fn expect_closed(&mut self) {
         while self.next().await.is_some() {}
     }
+
+    /// Pings and returns every frame that came before the pong: what the
+    /// relay sent in answer to everything this connection sent so far
+    /// (a relay answers a connection's frames in order).
+    pub async fn frames_until_pong(&mut self, nonce: u64) -> Vec<ServerFrame> {
+        self.send(&ClientFrame::Ping { nonce }).await;
+        let mut frames = Vec::new();
+        loop {
+            match self.recv().await {
+                ServerFrame::Pong { nonce: n } if n == nonce => return frames,
+                frame => frames.push(frame),
+            }
+        }
+    }
 }
 
 /// `POST /v1/visitor/token`.
@@ -285,19 +306,6 @@ pub async fn metrics(base: &str) -> String {
         .expect("metrics text")
 }
 
-/// `POST /v1/visitor/token` from a given local address (see
-/// [`WsClient::connect_from`]).
-pub async fn visitor_token_from(
-    base: &str,
-    local: std::net::IpAddr,
-) -> Result<VisitorTokenResponse, u16> {
-    let http = reqwest::Client::builder()
-        .local_address(local)
-        .build()
-        .expect("an HTTP client");
-    visitor_token_with(&http, base, crate::SITE, None, Some(crate::SITE_ORIGIN)).await
-}
-
 /// A visitor: its token and a connection.
 pub struct Visitor {
     /// The token response (visitor id, chat id).
@@ -325,9 +333,35 @@ impl Visitor {
     /// Connects with an existing token, saying which ids it holds; returns
     /// after `welcome`.
     pub async fn resume(token: VisitorTokenResponse, ws_url: &str, have: &[MessageId]) -> Visitor {
-        let mut ws = WsClient::connect(ws_url, Some(crate::SITE_ORIGIN))
+        let ws = WsClient::connect(ws_url, Some(crate::SITE_ORIGIN))
             .await
             .expect("connecting");
+        Visitor::hello_on(ws, token, have).await
+    }
+
+    /// [`Visitor::join`] from another local address (another client to
+    /// the relay's per-address limits).
+    pub async fn join_from(base: &str, ws_url: &str, local: std::net::IpAddr) -> Visitor {
+        let http = reqwest::Client::builder()
+            .local_address(local)
+            .timeout(FRAME_TIMEOUT)
+            .build()
+            .expect("an HTTP client");
+        let token = visitor_token_with(&http, base, crate::SITE, None, Some(crate::SITE_ORIGIN))
+            .await
+            .expect("a visitor token");
+        let ws = WsClient::connect_from(ws_url, Some(crate::SITE_ORIGIN), local)
+            .await
+            .expect("connecting");
+        Visitor::hello_on(ws, token, &[]).await
+    }
+
+    /// Says hello on an open connection; returns after `welcome`.
+    pub async fn hello_on(
+        mut ws: WsClient,
+        token: VisitorTokenResponse,
+        have: &[MessageId],
+    ) -> Visitor {
         ws.send(&ClientFrame::Hello {
             v: PROTOCOL_VERSION,
             role: Role::Visitor,
@@ -337,35 +371,6 @@ impl Visitor {
                 chat: token.chat,
                 have: have.to_vec(),
             }],
-        })
-        .await;
-        let welcome = ws.recv().await;
-        assert!(
-            matches!(welcome, ServerFrame::Welcome { .. }),
-            "expected welcome, got {welcome:?}"
-        );
-        Visitor {
-            token,
-            ws,
-            sent: Vec::new(),
-        }
-    }
-
-    /// A visitor of [`crate::SITE`] whose network is `local`: token and
-    /// connection both from that address.
-    pub async fn join_from(base: &str, ws_url: &str, local: std::net::IpAddr) -> Visitor {
-        let token = visitor_token_from(base, local)
-            .await
-            .expect("a visitor token");
-        let mut ws = WsClient::connect_from(ws_url, crate::SITE_ORIGIN, local)
-            .await
-            .expect("connecting");
-        ws.send(&ClientFrame::Hello {
-            v: PROTOCOL_VERSION,
-            role: Role::Visitor,
-            site: crate::SITE.into(),
-            token: token.token.clone(),
-            resume: vec![],
         })
         .await;
         let welcome = ws.recv().await;

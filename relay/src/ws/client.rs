@@ -217,13 +217,7 @@ impl Client {
         }
         match (frame, self.identity.clone()) {
             (ClientFrame::Ping { nonce }, _) => {
-                match twinline_core::model::check_number("nonce", nonce) {
-                    Ok(()) => self.reply(&ServerFrame::Pong { nonce }).await,
-                    Err(error) => {
-                        self.reply_error(ErrorCode::OutOfRange, error.to_string(), None)
-                            .await;
-                    }
-                }
+                self.reply(&ServerFrame::Pong { nonce }).await;
                 ControlFlow::Continue(())
             }
             (

@@ -2,7 +2,7 @@
 
 use super::{FrameError, parse_frame, to_json};
 use crate::id::{ChatId, MessageId};
-use crate::model::{Message, OfflineNote, Role};
+use crate::model::{Message, OfflineNote, Role, check_number};
 use serde::{Deserialize, Serialize};
 
 /// What a client already holds of one chat, so the relay can send exactly
@@ -112,9 +112,16 @@ impl ClientFrame {
 }
 
 impl ClientFrame {
-    /// Parses a text frame; never panics.
+    /// Parses a text frame; never panics. A ping whose nonce no reader
+    /// holds exactly is refused here (its pong would carry it back); a
+    /// message's numbers are checked where it is stored, which can name it
+    /// in the refusal.
     pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
-        parse_frame(text, Self::TYPES)
+        let frame = parse_frame(text, Self::TYPES)?;
+        if let ClientFrame::Ping { nonce } = &frame {
+            check_number("nonce", *nonce).map_err(FrameError::OutOfRange)?;
+        }
+        Ok(frame)
     }
 
     /// The JSON text of this frame.

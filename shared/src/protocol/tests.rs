@@ -70,3 +70,18 @@ fn frames_round_trip() {
     };
     assert_eq!(ServerFrame::parse(&ack.to_json()), Ok(ack));
 }
+
+#[test]
+fn a_ping_whose_nonce_no_reader_holds_is_refused() {
+    let max = crate::model::MAX_SAFE_INTEGER;
+    assert_eq!(
+        ClientFrame::parse(&format!(r#"{{"type":"ping","nonce":{max}}}"#)),
+        Ok(ClientFrame::Ping { nonce: max })
+    );
+    let refused = ClientFrame::parse(r#"{"type":"ping","nonce":18446744073709551615}"#);
+    assert!(
+        matches!(refused, Err(FrameError::OutOfRange(_))),
+        "{refused:?}"
+    );
+    assert_eq!(refused.unwrap_err().code(), ErrorCode::OutOfRange);
+}
