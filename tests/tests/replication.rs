@@ -7,6 +7,7 @@ use twinline_tests::client::{
     Operator, Visitor, login, make_message, untimed, untimed_all, untimed_frame,
 };
 use twinline_tests::pair::{Pair, accounts_of, eventually, health, messages_of};
+use twinline_tests::process::{RelayOptions, RelayProcess};
 
 const CONVERGE: Duration = Duration::from_secs(20);
 
@@ -214,4 +215,152 @@ async fn kill9_one_side_keep_writing_restart_and_both_converge_exactly() {
             .is_some_and(|lag| lag.changes == 0 && lag.connected)
     })
     .await;
+}
+
+/// A "peer" that serves one hostile page of changes on the replication
+/// stream, then keepalives: what a compromised deployment could send.
+async fn hostile_peer(page: serde_json::Value) -> u16 {
+    use futures_util::{SinkExt, StreamExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let page = page.clone();
+            tokio::spawn(async move {
+                let Ok(mut socket) = tokio_tungstenite::accept_async(tcp).await else {
+                    return;
+                };
+                let frame = serde_json::json!({"page": page, "operators": []});
+                if socket
+                    .send(tokio_tungstenite::tungstenite::Message::Text(
+                        frame.to_string().into(),
+                    ))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                let head = page["head"].clone();
+                loop {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    let keepalive = serde_json::json!({
+                        "page": {"changes": [], "next": head, "head": head},
+                        "operators": []
+                    });
+                    if socket
+                        .send(tokio_tungstenite::tungstenite::Message::Text(
+                            keepalive.to_string().into(),
+                        ))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    let gone = tokio::time::timeout(Duration::from_millis(1), socket.next()).await;
+                    if matches!(gone, Ok(Some(Err(_)) | None)) {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_compromised_peer_cannot_store_numbers_out_of_range_or_times_from_the_future() {
+    let chat = "01JDQ5Z8K6V3N2M4P7R9S0T1W2";
+    let message = |id: &str, lamport: &str, at: &str, text: &str| {
+        serde_json::from_str::<serde_json::Value>(&format!(
+            r#"{{"lamport":{lamport},"author":{{"role":"visitor","id":"v","name":""}},"id":"{id}","chat":"{chat}","text":"{text}","at":{at}}}"#
+        ))
+        .unwrap()
+    };
+    let now = twinline_relay::clock::now().0;
+    let change = |seq: u64, kind: &str, body: serde_json::Value| serde_json::json!({"seq": seq, "origin": "evil", "at": now, "kind": kind, "body": body});
+    let page = serde_json::json!({
+        "changes": [
+            change(1, "chat", serde_json::json!({
+                "id": chat, "site": twinline_tests::SITE, "visitor": "01JDQ5Z8K6AAAAAAAAAAAAAAAA",
+                "created": 4_102_444_800_000u64,
+                "status": {"state": "active", "operator": "mallory",
+                           "stamp": {"wall": u64::MAX, "counter": 0, "node": u64::MAX}},
+                "info": {"name": "", "email": "", "page": "",
+                         "stamp": {"wall": 0, "counter": 0, "node": 0}}
+            })),
+            change(2, "message", message("01JDQ60A1B2C3D4E5F6G7H8J9K", "1", &now.to_string(), "honest")),
+            change(3, "message", message("01JDQ60A1B2C3D4E5F6G7H8J9M", "18446744073709551615", &now.to_string(), "huge lamport")),
+            change(4, "message", message("01JDQ60A1B2C3D4E5F6G7H8J9N", "2", "4102444800000", "from 2100")),
+            change(5, "note", serde_json::json!({
+                "id": "01JDQ61XYZ0123456789ABCDEF", "site": twinline_tests::SITE, "name": "N",
+                "email": "n@example.org", "text": "dated 2100", "at": 4_102_444_800_000u64
+            })),
+        ],
+        "next": 5,
+        "head": 5
+    });
+    let port = hostile_peer(page).await;
+    let relay = RelayProcess::start(RelayOptions {
+        peer: Some((format!("http://127.0.0.1:{port}"), "evil".into())),
+        ..RelayOptions::redundant()
+    });
+    eventually(CONVERGE, "the hostile page applied", || async {
+        messages_of(&relay).await.len() == 2
+    })
+    .await;
+    let stored = messages_of(&relay).await;
+    assert!(
+        stored
+            .values()
+            .all(|m| m.lamport.0 <= 2 && m.at.0 <= now + 60_000),
+        "{stored:?}"
+    );
+    assert!(
+        !stored.values().any(|m| m.text == "huge lamport"),
+        "a Lamport clock no reader holds is not stored"
+    );
+    assert_eq!(
+        stored
+            .values()
+            .find(|m| m.text == "from 2100")
+            .map(|m| m.at.0 <= now + 60_000),
+        Some(true),
+        "a time from the future is bounded"
+    );
+    // The far-future stamp was bounded (it would have won every later
+    // write to the chat and dragged this relay's clock along), and so were
+    // the chat's creation and the note's time.
+    let bearer = twinline_relay::replication::bearer(twinline_tests::SECRET);
+    let page: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/replication/changes?since=0&peer=inspector",
+            relay.url()
+        ))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for change in page["changes"].as_array().unwrap() {
+        let body = &change["body"];
+        match change["kind"].as_str() {
+            Some("chat") => {
+                let wall = body["status"]["stamp"]["wall"].as_u64().unwrap();
+                assert!(wall <= now + 60_000, "stamp wall {wall}");
+                assert!(body["status"]["stamp"]["node"].as_u64().unwrap() < 1 << 53);
+                assert!(body["created"].as_u64().unwrap() <= now + 60_000);
+            }
+            Some("note") => {
+                assert!(body["at"].as_u64().unwrap() <= now + 60_000);
+            }
+            _ => {}
+        }
+    }
+    let refused = twinline_tests::client::metrics(&relay.url()).await;
+    assert!(
+        refused.contains("twinline_replication_refused_total{deployment=\"redundant\"} 1"),
+        "{refused}"
+    );
 }

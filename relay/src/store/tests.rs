@@ -489,3 +489,66 @@ async fn lamports_out_of_range_or_far_past_the_chat_are_refused() {
     writer.join();
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_store_from_before_version_2_is_migrated_and_cleaned_once() {
+    use super::records::OperatorRole;
+    let dir = temp_dir("migrate");
+    {
+        // What an older relay left: schema 1, an account without role or
+        // sites, a message with a Lamport clock past u64's half.
+        let conn = rusqlite::Connection::open(super::database_path(&dir)).unwrap();
+        conn.execute_batch(super::schema::SCHEMA).unwrap();
+        conn.execute(
+            "INSERT INTO accounts (username, body) VALUES ('ada', ?1)",
+            [r#"{"username":"ada","name":"Ada","hash":"x","stamp":{"wall":5,"counter":0,"node":13776814175437449529}}"#],
+        )
+        .unwrap();
+        let chat = ChatId(Ulid(1));
+        let hostile = Message {
+            lamport: Lamport(u64::MAX),
+            ..message(7, chat, "hostile")
+        };
+        conn.execute(
+            "INSERT INTO messages (id, chat, lamport, body) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![
+                hostile.id.to_string(),
+                chat.to_string(),
+                hostile.lamport.0 as i64,
+                serde_json::to_string(&hostile).unwrap()
+            ],
+        )
+        .unwrap();
+    }
+    let (store, writer) = Store::open(&dir).unwrap();
+    let account = store
+        .read(|c| reads::account(c, "ada"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        account.role,
+        OperatorRole::Admin,
+        "it served every site before"
+    );
+    assert!(account.stamp.node < 1 << 53);
+    let messages = store
+        .read(|c| reads::messages(c, ChatId(Ulid(1))))
+        .await
+        .unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].lamport, Lamport(1));
+    drop(store);
+    writer.join();
+    // Opening again changes nothing more.
+    let (store, writer) = Store::open(&dir).unwrap();
+    let again = store
+        .read(|c| reads::account(c, "ada"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again, account);
+    drop(store);
+    writer.join();
+    std::fs::remove_dir_all(dir).unwrap();
+}
