@@ -195,16 +195,7 @@ impl Hub {
     /// than `current` (every one of them when `current` is `None`: the
     /// account is gone).
     pub fn stale_sessions(&self, username: &str, current: Option<u64>) -> Vec<ConnKey> {
-        self.lock()
-            .connections
-            .iter()
-            .filter(|(_, c)| {
-                c.operator
-                    .as_ref()
-                    .is_some_and(|p| p.username == username && Some(p.version) != current)
-            })
-            .map(|(key, _)| *key)
-            .collect()
+        self.operator_keys_where(|p| p.username == username && Some(p.version) != current)
     }
 
     /// Usernames and session versions of the operators connected here.
@@ -381,29 +372,27 @@ impl Hub {
         keys
     }
 
-    /// The connections of one operator (all their tabs).
-    pub fn operator_keys(&self, username: &str) -> Vec<ConnKey> {
+    /// The operator connections whose presence passes `wanted`.
+    fn operator_keys_where(&self, wanted: impl Fn(&OperatorPresence) -> bool) -> Vec<ConnKey> {
         self.lock()
             .connections
             .iter()
-            .filter(|(_, c)| c.operator.as_ref().is_some_and(|p| p.username == username))
+            .filter(|(_, c)| c.operator.as_ref().is_some_and(&wanted))
             .map(|(key, _)| *key)
             .collect()
+    }
+
+    /// The connections of one operator (all their tabs).
+    pub fn operator_keys(&self, username: &str) -> Vec<ConnKey> {
+        self.operator_keys_where(|p| p.username == username)
     }
 
     /// The connections of one operator whose access serves `site` (every
     /// one while the site is not known yet).
     pub fn operator_keys_serving(&self, username: &str, site: &str) -> Vec<ConnKey> {
-        self.lock()
-            .connections
-            .iter()
-            .filter(|(_, c)| {
-                c.operator.as_ref().is_some_and(|p| {
-                    p.username == username && (site.is_empty() || p.access.serves(site))
-                })
-            })
-            .map(|(key, _)| *key)
-            .collect()
+        self.operator_keys_where(|p| {
+            p.username == username && (site.is_empty() || p.access.serves(site))
+        })
     }
 
     /// Whether a connection is (still) an operator's: false once its

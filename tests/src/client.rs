@@ -11,7 +11,9 @@ use twinline_core::protocol::{
     ChatResume, ChatSync, ClientFrame, LoginRequest, LoginResponse, PROTOCOL_VERSION, ServerFrame,
     VisitorTokenRequest, VisitorTokenResponse,
 };
-use twinline_core::{Author, ChatId, Lamport, Message, MessageId, Millis, Role, Ulid};
+use twinline_core::{
+    Author, ChatId, Lamport, Message, MessageId, Millis, OfflineId, OfflineNote, Role, Ulid,
+};
 
 /// How long a test waits for an expected frame.
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
@@ -385,6 +387,33 @@ impl Visitor {
         }
     }
 
+    /// What a fresh connection with this visitor's token and an empty
+    /// `resume` gets: the chat as the relay stores it, every message.
+    pub async fn stored(&self, ws_url: &str) -> Vec<ChatSync> {
+        WsClient::connect(ws_url, Some(crate::SITE_ORIGIN))
+            .await
+            .expect("connecting")
+            .hello_with_catch_up(&ClientFrame::Hello {
+                v: PROTOCOL_VERSION,
+                role: Role::Visitor,
+                site: crate::SITE.into(),
+                token: self.token.token.clone(),
+                resume: vec![],
+            })
+            .await
+    }
+
+    /// Leaves an offline note and waits for its ack.
+    pub async fn leave_note(&mut self, note: &OfflineNote) {
+        self.ws
+            .send(&ClientFrame::Offline { note: note.clone() })
+            .await;
+        let id = note.id;
+        self.ws
+            .recv_until(|f| matches!(f, ServerFrame::OfflineAck { id: acked } if *acked == id))
+            .await;
+    }
+
     /// The visitor's author.
     pub fn author(&self) -> Author {
         Author {
@@ -453,6 +482,18 @@ impl Operator {
             id: self.login.username.clone(),
             name: self.login.name.clone(),
         }
+    }
+}
+
+/// An offline note for `site` (its time is the relay's to set).
+pub fn offline_note(id: u128, site: &str, text: &str) -> OfflineNote {
+    OfflineNote {
+        id: OfflineId(Ulid(id)),
+        site: site.into(),
+        name: "N".into(),
+        email: "n@example.org".into(),
+        text: text.into(),
+        at: Millis(1),
     }
 }
 

@@ -7,9 +7,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 use twinline_core::protocol::{ChatResume, ClientFrame, ErrorCode, PROTOCOL_VERSION, ServerFrame};
-use twinline_core::{ChatState, Millis, OfflineId, OfflineNote, Role, Ulid};
+use twinline_core::{ChatState, Role};
 use twinline_tests::client::{
-    Operator, Visitor, WsClient, login, make_message, visitor_token_with,
+    Operator, Visitor, WsClient, login, make_message, offline_note, visitor_token_with,
 };
 use twinline_tests::pair::{Pair, accounts_of, eventually};
 use twinline_tests::process::{RelayOptions, RelayProcess};
@@ -95,22 +95,8 @@ async fn an_agent_sees_and_acts_only_on_the_sites_it_serves() {
     demo_visitor.say("a question on demo").await;
     let mut other_visitor = other_site_visitor(&relay).await;
     other_visitor.say("a question on other").await;
-    let note = OfflineNote {
-        id: OfflineId(Ulid(7)),
-        site: OTHER_SITE.into(),
-        name: "N".into(),
-        email: "n@example.org".into(),
-        text: "call me".into(),
-        at: Millis(1),
-    };
-    other_visitor
-        .ws
-        .send(&ClientFrame::Offline { note: note.clone() })
-        .await;
-    other_visitor
-        .ws
-        .recv_until(|f| matches!(f, ServerFrame::OfflineAck { .. }))
-        .await;
+    let note = offline_note(7, OTHER_SITE, "call me");
+    other_visitor.leave_note(&note).await;
 
     // Olga serves "other": its queue and inbox hold only that site, and
     // naming the demo chat in hello gets her nothing of it.
@@ -374,26 +360,20 @@ async fn logout_ends_the_session_on_both_deployments() {
         .unwrap();
     let mut here = Operator::resume(session.clone(), &pair.primary.ws_url(), vec![]).await;
     let mut there = Operator::resume(session.clone(), &pair.redundant.ws_url(), vec![]).await;
-    let http = reqwest::Client::new();
-    let logout = http
-        .post(format!("{}/v1/operator/logout", pair.primary.url()))
-        .bearer_auth(&session.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(logout.status(), 204);
+    let logout = |base: String| {
+        reqwest::Client::new()
+            .post(format!("{base}/v1/operator/logout"))
+            .bearer_auth(&session.token)
+            .send()
+    };
+    assert_eq!(logout(pair.primary.url()).await.unwrap().status(), 204);
     ended(&mut here.ws).await;
     ended(&mut there.ws).await;
     assert_eq!(
         error_code(&operator_hello(&pair.redundant.ws_url(), &session.token).await),
         Some(ErrorCode::BadToken)
     );
-    let again = http
-        .post(format!("{}/v1/operator/logout", pair.redundant.url()))
-        .bearer_auth(&session.token)
-        .send()
-        .await
-        .unwrap();
+    let again = logout(pair.redundant.url()).await.unwrap();
     assert_eq!(again.status(), 401);
     let body: serde_json::Value = again.json().await.unwrap();
     assert_eq!(body["error"], "bad_token");

@@ -8,8 +8,8 @@ use twinline_core::model::{MAX_FIELD_CHARS, MAX_LAMPORT_STEP};
 use twinline_core::protocol::{
     ChatResume, ClientFrame, ErrorCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, ServerFrame,
 };
-use twinline_core::{Millis, OfflineId, OfflineNote, Role, Ulid};
-use twinline_tests::client::{Operator, Visitor, WsClient, visitor_token};
+use twinline_core::{Millis, OfflineNote, Role};
+use twinline_tests::client::{Operator, Visitor, WsClient, offline_note, visitor_token};
 use twinline_tests::process::{RelayOptions, RelayProcess, peak_memory_mb, serve_refusal};
 use twinline_tests::{ADMIN_TOKEN, SITE, SITE_ORIGIN};
 
@@ -319,18 +319,7 @@ async fn numbers_no_reader_holds_are_refused_and_times_are_the_relays() {
         .await;
     assert_eq!(visitor.ws.recv().await, ServerFrame::Ack { id: dated.id });
     let after = twinline_relay::clock::now();
-    let mut again = WsClient::connect(&relay.ws_url(), Some(SITE_ORIGIN))
-        .await
-        .unwrap();
-    let chats = again
-        .hello_with_catch_up(&ClientFrame::Hello {
-            v: PROTOCOL_VERSION,
-            role: Role::Visitor,
-            site: SITE.into(),
-            token: visitor.token.token.clone(),
-            resume: vec![],
-        })
-        .await;
+    let chats = visitor.stored(&relay.ws_url()).await;
     let stored = &chats[0].missing;
     assert_eq!(
         stored.iter().map(|m| m.id).collect::<Vec<_>>(),
@@ -345,21 +334,10 @@ async fn numbers_no_reader_holds_are_refused_and_times_are_the_relays() {
     );
     // A note's time too, and an out-of-range one cannot reach the store.
     let note = OfflineNote {
-        id: OfflineId(Ulid(99)),
-        site: SITE.into(),
-        name: "N".into(),
-        email: "n@example.org".into(),
-        text: "dated 2100".into(),
         at: Millis(4_102_444_800_000),
+        ..offline_note(99, SITE, "dated 2100")
     };
-    visitor
-        .ws
-        .send(&ClientFrame::Offline { note: note.clone() })
-        .await;
-    assert_eq!(
-        visitor.ws.recv().await,
-        ServerFrame::OfflineAck { id: note.id }
-    );
+    visitor.leave_note(&note).await;
     // Pings whose nonce no reader holds are refused too.
     visitor
         .ws
@@ -416,17 +394,7 @@ async fn a_taken_message_id_is_refused_never_acked_and_a_true_replay_is_acked() 
         })
         .await;
     assert_eq!(alice.ws.recv().await, ServerFrame::Ack { id: original.id });
-    let chats = WsClient::connect(&relay.ws_url(), Some(SITE_ORIGIN))
-        .await
-        .unwrap()
-        .hello_with_catch_up(&ClientFrame::Hello {
-            v: PROTOCOL_VERSION,
-            role: Role::Visitor,
-            site: SITE.into(),
-            token: mallory.token.token.clone(),
-            resume: vec![],
-        })
-        .await;
+    let chats = mallory.stored(&relay.ws_url()).await;
     assert!(
         chats[0].missing.is_empty(),
         "nothing was stored in mallory's chat"

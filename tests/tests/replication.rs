@@ -6,7 +6,7 @@ use twinline_core::protocol::{ClientFrame, ServerFrame};
 use twinline_tests::client::{
     Operator, Visitor, login, make_message, untimed, untimed_all, untimed_frame,
 };
-use twinline_tests::pair::{Pair, accounts_of, eventually, health, messages_of};
+use twinline_tests::pair::{Pair, accounts_of, eventually, feed_page, health, messages_of};
 use twinline_tests::process::{RelayOptions, RelayProcess};
 
 const CONVERGE: Duration = Duration::from_secs(20);
@@ -330,19 +330,7 @@ async fn a_compromised_peer_cannot_store_numbers_out_of_range_or_times_from_the_
     // The far-future stamp was bounded (it would have won every later
     // write to the chat and dragged this relay's clock along), and so were
     // the chat's creation and the note's time.
-    let bearer = twinline_relay::replication::bearer(twinline_tests::SECRET);
-    let page: serde_json::Value = reqwest::Client::new()
-        .get(format!(
-            "{}/v1/replication/changes?since=0&peer=inspector",
-            relay.url()
-        ))
-        .bearer_auth(&bearer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = feed_page(&relay, 0).await;
     for change in page["changes"].as_array().unwrap() {
         let body = &change["body"];
         match change["kind"].as_str() {

@@ -14,7 +14,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 use twinline_core::model::{MAX_CLOCK_SKEW_MS, MAX_SAFE_INTEGER, bounded_stamp};
-use twinline_core::{ChatStatus, Lamport, Message, Millis, OfflineNote, VisitorInfo};
+use twinline_core::{ChatStatus, Lamport, Message, Millis, VisitorInfo};
 
 use super::records::Account;
 
@@ -93,8 +93,17 @@ pub fn out_of_range(tx: &Connection, now: Millis) -> rusqlite::Result<Report> {
     let mut report = Report::default();
     let latest = now.0.saturating_add(MAX_CLOCK_SKEW_MS);
     renumber_lamports(tx, &mut report)?;
-    redate_messages(tx, now, latest, &mut report)?;
-    redate_notes(tx, now, latest, &mut report)?;
+    // json_extract reads a number too large for an integer as a float,
+    // which still compares as larger; a note's column may have wrapped.
+    report.redated += redate(
+        tx,
+        "messages",
+        "message",
+        "json_extract(body, '$.at') > ?1",
+        now,
+        latest,
+    )?;
+    report.redated += redate(tx, "notes", "note", "at < 0 OR at > ?1", now, latest)?;
     bound_chat_stamps(tx, now, &mut report)?;
     bound_account_stamps(tx, now, &mut report)?;
     Ok(report)
@@ -137,56 +146,41 @@ fn renumber_lamports(tx: &Connection, report: &mut Report) -> rusqlite::Result<(
     Ok(())
 }
 
-fn redate_messages(
+/// Re-dates the rows of `table` that `future` selects (their `at` past
+/// `latest`) to when this relay recorded them. Read as JSON values, so
+/// nothing else in the record changes.
+fn redate(
     tx: &Connection,
+    table: &str,
+    kind: &str,
+    future: &str,
     now: Millis,
     latest: u64,
-    report: &mut Report,
-) -> rusqlite::Result<()> {
-    // json_extract reads a number too large for an integer as a float,
-    // which still compares as larger.
-    let rows: Vec<String> = tx
-        .prepare("SELECT body FROM messages WHERE json_extract(body, '$.at') > ?1")?
-        .query_map([latest as i64], |row| row.get(0))?
+) -> rusqlite::Result<usize> {
+    let rows: Vec<(String, String)> = tx
+        .prepare(&format!("SELECT id, body FROM {table} WHERE {future}"))?
+        .query_map([latest as i64], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    for body in rows {
-        let mut msg: Message = json(&body)?;
-        let id = msg.id.to_string();
-        msg.at = recorded_at(tx, "message", &id, now)?;
-        let body = to_json(&msg);
-        tx.execute(
-            "UPDATE messages SET body = ?2 WHERE id = ?1",
-            params![id, body],
-        )?;
-        rewrite_feed(tx, "message", &id, &body)?;
-        report.redated += 1;
+    for (id, body) in &rows {
+        let mut value: serde_json::Value = json(body)?;
+        let at = recorded_at(tx, kind, id, now)?;
+        value["at"] = at.0.into();
+        let body = value.to_string();
+        if table == "notes" {
+            // Notes keep their time in a column too: the inbox sorts by it.
+            tx.execute(
+                "UPDATE notes SET body = ?2, at = ?3 WHERE id = ?1",
+                params![id, body, at.0 as i64],
+            )?;
+        } else {
+            tx.execute(
+                &format!("UPDATE {table} SET body = ?2 WHERE id = ?1"),
+                params![id, body],
+            )?;
+        }
+        rewrite_feed(tx, kind, id, &body)?;
     }
-    Ok(())
-}
-
-fn redate_notes(
-    tx: &Connection,
-    now: Millis,
-    latest: u64,
-    report: &mut Report,
-) -> rusqlite::Result<()> {
-    let rows: Vec<String> = tx
-        .prepare("SELECT body FROM notes WHERE at < 0 OR at > ?1")?
-        .query_map([latest as i64], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for body in rows {
-        let mut note: OfflineNote = json(&body)?;
-        let id = note.id.to_string();
-        note.at = recorded_at(tx, "note", &id, now)?;
-        let body = to_json(&note);
-        tx.execute(
-            "UPDATE notes SET at = ?2, body = ?3 WHERE id = ?1",
-            params![id, note.at.0 as i64, body],
-        )?;
-        rewrite_feed(tx, "note", &id, &body)?;
-        report.redated += 1;
-    }
-    Ok(())
+    Ok(rows.len())
 }
 
 fn bound_chat_stamps(tx: &Connection, now: Millis, report: &mut Report) -> rusqlite::Result<()> {
@@ -290,6 +284,12 @@ mod tests {
             )
             .unwrap();
         }
+        let note = r#"{"id":"01JDQ61XYZ0123456789ABCDEF","site":"demo","name":"N","email":"","text":"dated 2100","at":4102444800000}"#;
+        conn.execute(
+            "INSERT INTO notes (id, site, at, body) VALUES ('01JDQ61XYZ0123456789ABCDEF', 'demo', 4102444800000, ?1)",
+            [note],
+        )
+        .unwrap();
         conn
     }
 
@@ -299,7 +299,9 @@ mod tests {
         let now = Millis(1_764_000_100_000);
         let report = out_of_range(&conn, now).unwrap();
         assert_eq!(report.renumbered.len(), 2);
-        assert_eq!(report.redated, 1);
+        assert_eq!(report.redated, 2, "a message and a note");
+        let notes = crate::store::reads::notes(&conn, 10, None).unwrap();
+        assert_eq!(notes[0].at, now, "no feed entry: dated now");
         let messages = crate::store::reads::messages(&conn, ChatId(Ulid(1))).unwrap();
         assert_eq!(messages.len(), 4, "nothing is deleted");
         let lamports: Vec<u64> = messages.iter().map(|m| m.lamport.0).collect();

@@ -10,35 +10,48 @@ use crate::store::records::{Account, ChatRecord};
 use twinline_core::ChatState;
 use twinline_core::protocol::ServerFrame;
 
-/// Sends the current queue to every operator: each gets the chats of the
-/// sites it serves (read once per distinct set of sites).
-pub async fn queue(state: &Shared) {
+/// Sends every operator a list read for the sites it serves (once per
+/// distinct set of sites).
+async fn per_access<T: Send + 'static>(
+    state: &Shared,
+    read: fn(&rusqlite::Connection, Option<&[String]>) -> rusqlite::Result<T>,
+    frame: fn(T) -> ServerFrame,
+    what: &str,
+) {
     for (access, keys) in state.hub.operator_accesses() {
         let sites = access.site_filter().map(<[String]>::to_vec);
         match state
             .store
-            .read(move |conn| reads::queue(conn, QUEUE_LIMIT, sites.as_deref()))
+            .read(move |conn| read(conn, sites.as_deref()))
             .await
         {
-            Ok(chats) => state.hub.send_to_all(&keys, &ServerFrame::Queue { chats }),
-            Err(error) => tracing::error!(%error, "could not read the queue"),
+            Ok(list) => state.hub.send_to_all(&keys, &frame(list)),
+            Err(error) => tracing::error!(%error, "could not read the {what}"),
         }
     }
 }
 
+/// Sends the current queue to every operator: each gets the chats of the
+/// sites it serves.
+pub async fn queue(state: &Shared) {
+    per_access(
+        state,
+        |conn, sites| reads::queue(conn, QUEUE_LIMIT, sites),
+        |chats| ServerFrame::Queue { chats },
+        "queue",
+    )
+    .await;
+}
+
 /// Sends the inbox to every operator: the notes of the sites it serves.
 pub async fn inbox(state: &Shared) {
-    for (access, keys) in state.hub.operator_accesses() {
-        let sites = access.site_filter().map(<[String]>::to_vec);
-        match state
-            .store
-            .read(move |conn| reads::notes(conn, INBOX_LIMIT, sites.as_deref()))
-            .await
-        {
-            Ok(notes) => state.hub.send_to_all(&keys, &ServerFrame::Inbox { notes }),
-            Err(error) => tracing::error!(%error, "could not read the inbox"),
-        }
-    }
+    per_access(
+        state,
+        |conn, sites| reads::notes(conn, INBOX_LIMIT, sites),
+        |notes| ServerFrame::Inbox { notes },
+        "inbox",
+    )
+    .await;
 }
 
 /// How many online operators (here and at the peer) serve `site`, given
