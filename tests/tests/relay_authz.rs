@@ -13,7 +13,6 @@ use twinline_tests::client::{
 };
 use twinline_tests::pair::{Pair, accounts_of, eventually};
 use twinline_tests::process::{RelayOptions, RelayProcess};
-use twinline_tests::{SITE, SITE_ORIGIN};
 
 const OTHER_SITE: &str = "other";
 const OTHER_ORIGIN: &str = "http://other.test";
@@ -383,6 +382,11 @@ async fn logout_ends_the_session_on_both_deployments() {
         .unwrap();
 }
 
+async fn next_presence(ws: &mut WsClient) -> ServerFrame {
+    ws.recv_until(|f| matches!(f, ServerFrame::Presence { .. }))
+        .await
+}
+
 #[tokio::test]
 async fn visitors_learn_how_many_operators_are_online_never_who() {
     let relay = RelayProcess::start(two_sites());
@@ -390,34 +394,15 @@ async fn visitors_learn_how_many_operators_are_online_never_who() {
     let mut visitor = Visitor::join(&relay.url(), &relay.ws_url()).await;
     let mut elsewhere = other_site_visitor(&relay).await;
     let mut ada = Operator::join(&relay.url(), &relay.ws_url(), "ada", "correct horse").await;
-    let presence = visitor
-        .ws
-        .recv_until(|f| matches!(f, ServerFrame::Presence { .. }))
-        .await;
-    assert_eq!(
-        presence,
-        ServerFrame::Presence {
-            operators_online: 1,
-            operators: vec![]
-        }
-    );
+    let presence = |online: u32| ServerFrame::Presence {
+        operators_online: online,
+        operators: vec![],
+    };
+    assert_eq!(next_presence(&mut visitor.ws).await, presence(1));
     // Ada does not serve the other site: its visitors see nobody there.
-    let presence = elsewhere
-        .ws
-        .recv_until(|f| matches!(f, ServerFrame::Presence { .. }))
-        .await;
-    assert_eq!(
-        presence,
-        ServerFrame::Presence {
-            operators_online: 0,
-            operators: vec![]
-        }
-    );
+    assert_eq!(next_presence(&mut elsewhere.ws).await, presence(0));
     // Operators keep the names.
-    let presence = ada
-        .ws
-        .recv_until(|f| matches!(f, ServerFrame::Presence { .. }))
-        .await;
+    let presence = next_presence(&mut ada.ws).await;
     assert!(matches!(presence, ServerFrame::Presence { operators, .. } if operators == ["ada"]));
 }
 
@@ -517,19 +502,7 @@ async fn a_console_replay_to_a_deployment_that_lost_the_accept_still_lands() {
         .collect();
     assert_eq!(acked, vec![question.id, answer.id], "{answers:?}");
     // The visitor arriving there finds both, and Ada holding the chat.
-    visitor.ws.send(&ClientFrame::Ping { nonce: 0 }).await;
-    let mut again = WsClient::connect(&redundant.ws_url(), Some(SITE_ORIGIN))
-        .await
-        .unwrap();
-    let chats = again
-        .hello_with_catch_up(&ClientFrame::Hello {
-            v: PROTOCOL_VERSION,
-            role: Role::Visitor,
-            site: SITE.into(),
-            token: visitor.token.token.clone(),
-            resume: vec![],
-        })
-        .await;
+    let chats = visitor.stored(&redundant.ws_url()).await;
     assert_eq!(chats[0].missing.len(), 2);
     assert_eq!(chats[0].status.operator.as_deref(), Some("ada"));
 }

@@ -222,18 +222,7 @@ async fn a_flood_is_rate_limited_without_losing_what_was_acked() {
     assert!(!limited.is_empty(), "a burst of 60 must hit a limit of 5/s");
     assert!(!acked.is_empty());
     // Every acked message is stored: a fresh hello returns exactly those.
-    let mut again = WsClient::connect(&relay.ws_url(), Some(SITE_ORIGIN))
-        .await
-        .unwrap();
-    let chats = again
-        .hello_with_catch_up(&ClientFrame::Hello {
-            v: PROTOCOL_VERSION,
-            role: Role::Visitor,
-            site: SITE.into(),
-            token: visitor.token.token.clone(),
-            resume: vec![],
-        })
-        .await;
+    let chats = visitor.stored(&relay.ws_url()).await;
     let mut stored: Vec<_> = chats[0].missing.iter().map(|m| m.id).collect();
     stored.sort();
     acked.sort();
