@@ -13,7 +13,7 @@
 //! [`crate::accounts::PasswordGate`]; wrong admin tokens are throttled per
 //! address.
 
-use crate::accounts::{GateFull, signed_out};
+use crate::accounts::{GateError, signed_out};
 use crate::state::Shared;
 use crate::store::reads;
 use crate::store::records::{Account, Record};
@@ -373,28 +373,25 @@ pub async fn operator_login(
             .retry_after(wait)
         });
     throttled?;
-    let lookup = username.clone();
-    let account = state
-        .store
-        .read(move |conn| reads::account(conn, &lookup))
-        .await
-        .map_err(ApiError::unavailable)?;
     let verified = state
         .password_gate
-        .check(account.clone(), request.password)
+        .check(&state.store, username.clone(), request.password)
         .await
-        .map_err(|GateFull| {
-            state.metrics.login_throttled.fetch_add(1, Relaxed);
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "too many sign-ins at once; retry in a moment",
-            )
-            .retry_after(Duration::from_secs(1))
+        .map_err(|error| match error {
+            GateError::Full => {
+                state.metrics.login_throttled.fetch_add(1, Relaxed);
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "too many sign-ins at once; retry in a moment",
+                )
+                .retry_after(Duration::from_secs(1))
+            }
+            GateError::Store(error) => ApiError::unavailable(error),
         })?;
-    let account = match (verified, account) {
-        (true, Some(account)) => account,
-        _ => {
+    let account = match verified {
+        Some(account) => account,
+        None => {
             state.login_throttle.fail(key, address, Instant::now());
             tracing::info!(%username, ip = %peer.ip(), "operator login refused");
             return Err(ApiError::new(
