@@ -44,9 +44,6 @@ pub enum FrameError {
     /// Well-formed JSON whose `type` this side does not know.
     #[error("unknown frame type {0:?}")]
     UnknownType(String),
-    /// A number no reader holds exactly (see [`crate::model::check_number`]).
-    #[error("{0}")]
-    OutOfRange(crate::model::RecordError),
 }
 
 impl FrameError {
@@ -56,7 +53,6 @@ impl FrameError {
             FrameError::TooLarge(_) => ErrorCode::TooLarge,
             FrameError::Malformed(_) => ErrorCode::BadFrame,
             FrameError::UnknownType(_) => ErrorCode::UnknownType,
-            FrameError::OutOfRange(_) => ErrorCode::OutOfRange,
         }
     }
 }

@@ -72,16 +72,11 @@ fn frames_round_trip() {
 }
 
 #[test]
-fn a_ping_whose_nonce_no_reader_holds_is_refused() {
-    let max = crate::model::MAX_SAFE_INTEGER;
+fn a_ping_nonce_may_be_any_64_bit_number() {
+    // Sessions draw their nonces at random; the pong goes back only to the
+    // client that made it.
     assert_eq!(
-        ClientFrame::parse(&format!(r#"{{"type":"ping","nonce":{max}}}"#)),
-        Ok(ClientFrame::Ping { nonce: max })
+        ClientFrame::parse(r#"{"type":"ping","nonce":18446744073709551615}"#),
+        Ok(ClientFrame::Ping { nonce: u64::MAX })
     );
-    let refused = ClientFrame::parse(r#"{"type":"ping","nonce":18446744073709551615}"#);
-    assert!(
-        matches!(refused, Err(FrameError::OutOfRange(_))),
-        "{refused:?}"
-    );
-    assert_eq!(refused.unwrap_err().code(), ErrorCode::OutOfRange);
 }
