@@ -87,8 +87,10 @@ async fn a_visitor_and_an_operator_chat_through_queue_accept_reply_and_close() {
         .recv_until(|f| matches!(f, ServerFrame::Message { .. }))
         .await;
     assert_eq!(
-        relayed,
-        ServerFrame::Message { msg: hostile },
+        untimed_frame(relayed),
+        ServerFrame::Message {
+            msg: untimed(hostile)
+        },
         "text is relayed exactly as written, as text"
     );
 
