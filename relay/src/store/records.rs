@@ -127,6 +127,30 @@ impl Record {
             Record::Account(a) => a.username.clone(),
         }
     }
+
+    /// The JSON of the value (without the kind tag): the `body` column of
+    /// its table and of the feed.
+    pub fn body_json(&self) -> String {
+        let value = match self {
+            Record::Message(m) => serde_json::to_string(m),
+            Record::Chat(c) => serde_json::to_string(c),
+            Record::Note(n) => serde_json::to_string(n),
+            Record::Account(a) => serde_json::to_string(a),
+        };
+        value.unwrap_or_default()
+    }
+
+    /// A feed row's value back from its `kind` and `body` columns; `None`
+    /// for a kind this version does not know (a newer relay wrote it).
+    pub fn from_feed(kind: &str, body: &str) -> Result<Option<Record>, serde_json::Error> {
+        Ok(Some(match kind {
+            "message" => Record::Message(serde_json::from_str(body)?),
+            "chat" => Record::Chat(serde_json::from_str(body)?),
+            "note" => Record::Note(serde_json::from_str(body)?),
+            "account" => Record::Account(serde_json::from_str(body)?),
+            _ => return Ok(None),
+        }))
+    }
 }
 
 /// A change in a deployment's feed.

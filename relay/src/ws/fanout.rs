@@ -5,16 +5,20 @@
 use super::operator::{INBOX_LIMIT, QUEUE_LIMIT};
 use super::sync::{chat_frames, chat_sync};
 use crate::state::Shared;
-use crate::store::reads;
+use crate::store::backend::Reads;
 use crate::store::records::{Account, ChatRecord};
+use crate::store::{StoreError, reads};
 use twinline_core::ChatState;
 use twinline_core::protocol::ServerFrame;
+
+/// A read of a list for a set of sites (all when `None`).
+type SitesRead<T> = fn(&mut dyn Reads, Option<&[String]>) -> Result<T, StoreError>;
 
 /// Sends every operator a list read for the sites it serves (once per
 /// distinct set of sites).
 async fn per_access<T: Send + 'static>(
     state: &Shared,
-    read: fn(&rusqlite::Connection, Option<&[String]>) -> rusqlite::Result<T>,
+    read: SitesRead<T>,
     frame: fn(T) -> ServerFrame,
     what: &str,
 ) {

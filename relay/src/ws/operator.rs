@@ -62,7 +62,7 @@ pub(super) async fn welcome(
                 .map(|c| c.id)
                 .collect();
             let mut headers = Vec::new();
-            for chat in named {
+            for &chat in &named {
                 headers.push((chat, reads::chat_in(conn, chat)?));
             }
             Ok((std::mem::take(&mut chats), headers))

@@ -5,11 +5,13 @@
 //! `ack` promises. The writer batches many messages into one commit, so the
 //! fsync cost is paid per batch, not per message.
 
+use crate::store::records::ChatRecord;
 use rusqlite::{Connection, OptionalExtension};
 use std::path::Path;
+use twinline_core::{Millis, VisitorId};
 
 /// Version 1 of the schema; [`migrate`] takes it from there.
-pub(super) const SCHEMA: &str = "
+pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -80,7 +82,7 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// The schema this code writes. Version 1 had no `meta.schema` row.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Creates the tables, brings an older store up to [`SCHEMA_VERSION`] and
 /// bumps the boot epoch; returns the new epoch.
@@ -96,8 +98,11 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<u64> {
         .unwrap_or(1);
     if version < SCHEMA_VERSION {
         let tx = conn.unchecked_transaction()?;
-        to_version_2(&tx)?;
-        super::cleanup::out_of_range(&tx, crate::clock::now())?.log();
+        if version < 2 {
+            to_version_2(&tx)?;
+            super::cleanup::out_of_range(&tx, crate::clock::now())?.log();
+        }
+        to_version_3(&tx)?;
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('schema', ?1)
              ON CONFLICT (key) DO UPDATE SET value = ?1",
@@ -116,6 +121,48 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<u64> {
         |row| row.get::<_, i64>(0),
     )
     .map(|epoch| epoch as u64)
+}
+
+/// Version 3 (one store interface over SQLite and PostgreSQL, issue 18):
+/// a chat header is kept as one JSON `body` like every other record, which
+/// is what the backend-independent merge rules load and store; its status
+/// and visitor-details columns go (the columns queries filter on stay).
+fn to_version_3(tx: &Connection) -> rusqlite::Result<()> {
+    tx.execute_batch("ALTER TABLE chats ADD COLUMN body TEXT NOT NULL DEFAULT ''")?;
+    let rows: Vec<(String, String, String, i64, String, String, String)> = tx
+        .prepare("SELECT id, site, visitor, created, status, info, source FROM chats")?
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+                row.get(6)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, site, visitor, created, status, info, source) in rows {
+        let chat = ChatRecord {
+            id: super::reads::parse(&id, 0)?,
+            site,
+            visitor: if visitor.is_empty() {
+                VisitorId::default()
+            } else {
+                super::reads::parse(&visitor, 2)?
+            },
+            created: Millis(created.max(0) as u64),
+            status: super::reads::json(&status, 4)?,
+            info: super::reads::json(&info, 5)?,
+            source,
+        };
+        tx.execute(
+            "UPDATE chats SET body = ?2 WHERE id = ?1",
+            rusqlite::params![id, serde_json::to_string(&chat).unwrap_or_default()],
+        )?;
+    }
+    tx.execute_batch("ALTER TABLE chats DROP COLUMN status; ALTER TABLE chats DROP COLUMN info;")
 }
 
 /// Version 2 (hostile input, issue 16): chats remember where their visitor

@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use twinline_core::model::{MAX_CLOCK_SKEW_MS, MAX_SAFE_INTEGER, bounded_stamp};
 use twinline_core::{ChatStatus, Lamport, Message, Millis, VisitorInfo};
 
-use super::records::Account;
+use crate::store::records::Account;
 
 /// What the clean-up changed.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -237,7 +237,8 @@ fn bound_account_stamps(tx: &Connection, now: Millis, report: &mut Report) -> ru
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::schema;
+    use crate::store::backend::Reads;
+    use crate::store::sqlite::schema;
     use twinline_core::{Author, ChatId, MessageId, Role, Ulid};
 
     fn message(id: u128, lamport: u64, at: u64) -> Message {
@@ -295,14 +296,14 @@ mod tests {
 
     #[test]
     fn out_of_range_messages_are_renumbered_and_redated_not_lost() {
-        let conn = old_store();
+        let mut conn = old_store();
         let now = Millis(1_764_000_100_000);
         let report = out_of_range(&conn, now).unwrap();
         assert_eq!(report.renumbered.len(), 2);
         assert_eq!(report.redated, 2, "a message and a note");
-        let notes = crate::store::reads::notes(&conn, 10, None).unwrap();
+        let notes = conn.notes(10, None).unwrap();
         assert_eq!(notes[0].at, now, "no feed entry: dated now");
-        let messages = crate::store::reads::messages(&conn, ChatId(Ulid(1))).unwrap();
+        let messages = conn.messages(ChatId(Ulid(1))).unwrap();
         assert_eq!(messages.len(), 4, "nothing is deleted");
         let lamports: Vec<u64> = messages.iter().map(|m| m.lamport.0).collect();
         assert_eq!(lamports, vec![1, 2, 3, 4]);
@@ -319,7 +320,7 @@ mod tests {
             "the time it was received"
         );
         // The feed serves the cleaned copies.
-        let page = crate::store::reads::changes_since(&conn, 0, 100, "nobody").unwrap();
+        let page = conn.changes_since(0, 100, "nobody").unwrap();
         for change in page.changes {
             let crate::store::records::Record::Message(msg) = change.record else {
                 panic!("only messages")
