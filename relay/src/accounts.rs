@@ -14,12 +14,12 @@
 //! exist is checked against a dummy hash, so the answer and the time it
 //! takes do not tell whether an account exists.
 
+use crate::config::StoreArgs;
 use crate::store::records::{Account, OperatorRole, Record};
 use crate::store::{Store, StoreError, reads};
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::io::Read;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use twinline_core::model::{MAX_SAFE_INTEGER, check_field};
@@ -36,9 +36,9 @@ pub enum OperatorCommand {
     Remove(RemoveArgs),
     /// List operator accounts: username, name, role, sites.
     List {
-        /// The deployment's data directory.
-        #[arg(long, env = "TWINLINE_DATA_DIR", default_value = "data")]
-        data_dir: PathBuf,
+        /// The deployment's store.
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 
@@ -56,9 +56,9 @@ pub struct PasswordArgs {
 /// Arguments of `operator add`.
 #[derive(Debug, clap::Args)]
 pub struct AddArgs {
-    /// The deployment's data directory.
-    #[arg(long, env = "TWINLINE_DATA_DIR", default_value = "data")]
-    pub data_dir: PathBuf,
+    /// The deployment's store.
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Login name.
     #[arg(long)]
     pub username: String,
@@ -80,9 +80,9 @@ pub struct AddArgs {
 /// Arguments of `operator passwd`.
 #[derive(Debug, clap::Args)]
 pub struct PasswdArgs {
-    /// The deployment's data directory.
-    #[arg(long, env = "TWINLINE_DATA_DIR", default_value = "data")]
-    pub data_dir: PathBuf,
+    /// The deployment's store.
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Login name.
     #[arg(long)]
     pub username: String,
@@ -94,9 +94,9 @@ pub struct PasswdArgs {
 /// Arguments of `operator remove`.
 #[derive(Debug, clap::Args)]
 pub struct RemoveArgs {
-    /// The deployment's data directory.
-    #[arg(long, env = "TWINLINE_DATA_DIR", default_value = "data")]
-    pub data_dir: PathBuf,
+    /// The deployment's store.
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Login name.
     #[arg(long)]
     pub username: String,
@@ -499,28 +499,28 @@ pub fn run_from_cli(command: OperatorCommand) -> anyhow::Result<()> {
                 role: args.role,
                 sites: &args.sites,
             };
-            change(&args.data_dir, &args.username, |current, now, node| {
+            change(&args.store, &args.username, |current, now, node| {
                 new_account(&spec, current, now, node)
             })
         }
         OperatorCommand::Passwd(args) => {
             let password = read_password(args.password)?;
-            change(&args.data_dir, &args.username, |current, now, node| {
+            change(&args.store, &args.username, |current, now, node| {
                 let current =
                     current.ok_or_else(|| AccountError::Unknown(args.username.clone()))?;
                 with_password(current, &password, now, node)
             })
         }
         OperatorCommand::Remove(args) => change(
-            &args.data_dir,
+            &args.store,
             &args.username,
             |current, now, node| match current {
                 Some(current) if !current.removed => Ok(removed(current, now, node)),
                 _ => Err(AccountError::Unknown(args.username.clone())),
             },
         ),
-        OperatorCommand::List { data_dir } => {
-            let (store, writer) = Store::open(&data_dir)?;
+        OperatorCommand::List { store } => {
+            let (store, writer) = Store::open_at(&store.location())?;
             let accounts = store.read_blocking(reads::accounts)?;
             for account in accounts.iter().filter(|a| !a.removed) {
                 let sites = match account.role {
@@ -556,11 +556,12 @@ fn read_password(args: PasswordArgs) -> anyhow::Result<String> {
 
 /// Reads an account, makes its next value and stores it.
 fn change(
-    data_dir: &std::path::Path,
+    store_args: &StoreArgs,
     username: &str,
     next: impl FnOnce(Option<&Account>, Millis, u64) -> Result<Account, AccountError>,
 ) -> anyhow::Result<()> {
-    let (store, writer) = Store::open(data_dir)?;
+    let location = store_args.location();
+    let (store, writer) = Store::open_at(&location)?;
     let lookup = username.to_string();
     let current = store.read_blocking(|conn| reads::account(conn, &lookup))?;
     let account = next(current.as_ref(), crate::clock::now(), rand::random())?;
@@ -569,7 +570,7 @@ fn change(
     // running relay replicates the account to its peer, and ends the
     // sessions a change revokes (it looks at connected operators' accounts
     // every second).
-    let origin = format!("cli@{}", data_dir.display());
+    let origin = format!("cli@{}", location.describe());
     runtime.block_on(store.apply(Record::Account(account.clone()), &origin))?;
     drop(store);
     writer.join();

@@ -6,11 +6,12 @@
 //! file; the merged result is a plain [`Config`] the rest of the relay reads
 //! and never looks at the command line again.
 
+use crate::store::Location;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use twinline_core::protocol::DeploymentRole;
 
 /// Arguments of `twinline-relay serve`.
@@ -28,9 +29,21 @@ pub struct ServeArgs {
     /// This deployment's role: primary or redundant.
     #[arg(long, env = "TWINLINE_ROLE", value_parser = parse_role)]
     pub role: Option<DeploymentRole>,
-    /// Directory for this deployment's SQLite store.
+    /// Directory for this deployment's SQLite store (with --database-url:
+    /// node-local files only; nothing another node needs lives there).
     #[arg(long, env = "TWINLINE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Keep the deployment's state in this PostgreSQL database instead of
+    /// SQLite, making this relay one node of a deployment of any number:
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE. The relay creates and
+    /// migrates the schema when it starts.
+    #[arg(long, env = "TWINLINE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// This node's name within its deployment (with --database-url; unique
+    /// per node, shown in logs and the X-Twinline-Node header). Default: a
+    /// random one per start.
+    #[arg(long, env = "TWINLINE_NODE")]
+    pub node: Option<String>,
     /// Base URL of the other deployment (replication and migrate targets).
     #[arg(long, env = "TWINLINE_PEER")]
     pub peer: Option<String>,
@@ -74,6 +87,8 @@ struct FileConfig {
     name: Option<String>,
     role: Option<String>,
     data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    node: Option<String>,
     peer: Option<String>,
     peer_name: Option<String>,
     secret: Option<String>,
@@ -104,8 +119,12 @@ pub struct Config {
     pub name: String,
     /// This deployment's role.
     pub role: DeploymentRole,
-    /// Store directory.
+    /// Store directory (node-local with a database URL).
     pub data_dir: PathBuf,
+    /// The deployment's PostgreSQL database, if it has one.
+    pub database_url: Option<String>,
+    /// This node's name (with a database URL).
+    pub node: String,
     /// The other deployment, if any.
     pub peer: Option<Peer>,
     /// Shared secret (tokens, replication).
@@ -215,6 +234,11 @@ impl Config {
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("data")),
+            database_url: args.database_url.or(file.database_url),
+            node: args
+                .node
+                .or(file.node)
+                .unwrap_or_else(|| format!("node-{:08x}", rand::random::<u32>())),
             peer,
             secret,
             admin_token,
@@ -227,6 +251,11 @@ impl Config {
             ip_rate: args.ip_rate.or(file.ip_rate).unwrap_or(50),
             frame_rate: args.frame_rate.or(file.frame_rate).unwrap_or(50),
         })
+    }
+
+    /// Where the deployment's store lives.
+    pub fn location(&self) -> Location {
+        store_location(&self.data_dir, self.database_url.as_deref(), &self.node)
     }
 
     /// Whether `origin` may embed the widget for `site`.
@@ -248,6 +277,39 @@ impl Config {
     /// console loaded from it may connect here after a failover.
     pub fn peer_origin(&self) -> Option<&str> {
         self.peer.as_ref().map(|peer| peer.url.as_str())
+    }
+}
+
+/// Where a deployment's store lives, the same for `serve` and every
+/// subcommand that works on it: `database_url` if given, else SQLite in
+/// `data_dir`.
+pub fn store_location(data_dir: &Path, database_url: Option<&str>, node: &str) -> Location {
+    match database_url {
+        Some(url) => Location::Postgres {
+            url: url.to_string(),
+            node: node.to_string(),
+        },
+        None => Location::Sqlite(data_dir.to_path_buf()),
+    }
+}
+
+/// How a command that works on a deployment's store finds it (`operator
+/// add` and the rest): the same flags and environment as `serve`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct StoreArgs {
+    /// The deployment's data directory (its SQLite store).
+    #[arg(long, env = "TWINLINE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// The deployment's PostgreSQL database, when it has one (then the
+    /// data directory is not used).
+    #[arg(long, env = "TWINLINE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+impl StoreArgs {
+    /// Where the store lives; a command writes as node `cli`.
+    pub fn location(&self) -> Location {
+        store_location(&self.data_dir, self.database_url.as_deref(), "cli")
     }
 }
 

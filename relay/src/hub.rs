@@ -72,6 +72,9 @@ struct Inner {
     chats: HashMap<ChatId, HashSet<ConnKey>>,
     /// Operators online at the peer deployment, as replication reports them.
     remote_operators: Vec<String>,
+    /// Operators online on the deployment's other relay nodes (PostgreSQL),
+    /// as their presence rows say.
+    node_operators: Vec<String>,
 }
 
 /// The fan-out table; share it behind an `Arc`.
@@ -265,6 +268,30 @@ impl Hub {
         self.lock().remote_operators = usernames;
     }
 
+    /// The peer deployment's operators online, as last reported.
+    pub fn remote_operators(&self) -> Vec<String> {
+        self.lock().remote_operators.clone()
+    }
+
+    /// Records who is online on the deployment's other nodes; true if that
+    /// changed.
+    pub fn set_node_operators(&self, usernames: Vec<String>) -> bool {
+        let mut inner = self.lock();
+        let changed = inner.node_operators != usernames;
+        inner.node_operators = usernames;
+        changed
+    }
+
+    /// Online operators of this deployment (this node and its other
+    /// nodes), by username: what replication tells the peer.
+    pub fn deployment_operators_online(&self) -> Vec<String> {
+        let mut names = self.local_operators_online();
+        names.extend(self.lock().node_operators.iter().cloned());
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Forgets the peer's operators (link down); true if there were any.
     pub fn clear_remote_operators(&self) -> bool {
         let mut inner = self.lock();
@@ -288,9 +315,10 @@ impl Hub {
         names
     }
 
-    /// Online operators here and at the peer, by username.
+    /// Online operators here, on the deployment's other nodes and at the
+    /// peer, by username.
     pub fn operators_online(&self) -> Vec<String> {
-        let mut names = self.local_operators_online();
+        let mut names = self.deployment_operators_online();
         names.extend(self.lock().remote_operators.iter().cloned());
         names.sort();
         names.dedup();

@@ -10,7 +10,10 @@
 //! - [`http`]: health, visitor tokens, operator login, admin drain, metrics.
 //! - [`ws`]: the WebSocket protocol for visitors and operators.
 //! - [`hub`]: in-memory fan-out to connected clients.
-//! - [`store`]: SQLite with a group-commit writer; the change feed.
+//! - [`store`]: the merge rules over SQLite or PostgreSQL, a group-commit
+//!   writer; the change feed.
+//! - [`cluster`]: a deployment of several nodes on PostgreSQL: cross-node
+//!   fan-out, presence and typing between nodes, the replication lease.
 //! - [`replication`]: pulling and streaming the peer's change feed.
 //! - [`tokens`]: HMAC-signed visitor and operator tokens.
 //! - [`accounts`]: operator accounts (argon2, sites, roles) and their CLI.
@@ -24,6 +27,7 @@ pub mod accounts;
 pub mod authz;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod hub;

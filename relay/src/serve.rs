@@ -109,10 +109,19 @@ pub fn router(state: Shared) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ));
+    // Which node answered, behind a load balancer (tests, operations).
+    let node = state
+        .cluster
+        .as_ref()
+        .and_then(|c| HeaderValue::from_str(&c.node).ok());
     Router::new()
         .merge(api)
         .route("/v1/ws", get(ws::upgrade))
         .merge(assets)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::HeaderName::from_static("x-twinline-node"),
+            move |_: &axum::http::Response<_>| node.clone(),
+        ))
         // Every refusal is the documented JSON body, axum's own included.
         .layer(axum::middleware::map_response(http::json_refusals))
         .layer(TraceLayer::new_for_http())
@@ -121,7 +130,9 @@ pub fn router(state: Shared) -> Router {
 
 /// Runs a relay until SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let (store, writer) = Store::open(&config.data_dir)?;
+    let location = config.location();
+    // Opening connects and migrates: blocking work, off the async threads.
+    let (store, writer) = tokio::task::spawn_blocking(move || Store::open_at(&location)).await??;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let address = listener.local_addr()?;
     // Chat frames are small and latency-bound: no Nagle delay.
@@ -135,10 +146,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         deployment = %state.config.name,
         role = ?state.config.role,
         epoch = state.store.epoch(),
-        data_dir = %state.config.data_dir.display(),
+        store = %state.store.location().describe(),
+        node = state.cluster.as_ref().map(|c| c.node.as_str()),
         "relay starting"
     );
     let replication = replication::spawn(state.clone());
+    let cluster = crate::cluster::spawn(&state);
+    let health = tokio::spawn(state.store.clone().watch());
     let sessions = tokio::spawn(crate::sessions::watch(state.clone()));
     // The one line scripts and tests wait for.
     println!("twinline-relay listening on http://{address}");
@@ -156,6 +170,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     .await?;
     replication.abort();
     sessions.abort();
+    health.abort();
+    for task in cluster {
+        task.abort();
+    }
     // Sockets finish their last writes, then the store handles drop and the
     // writer commits whatever is still queued.
     for _ in 0..50 {

@@ -3,12 +3,13 @@
 //! flag.
 
 use crate::accounts::PasswordGate;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::limits::IpLimiter;
 use crate::metrics::{Gauges, Metrics};
 use crate::replication::status::ReplicationStatus;
-use crate::store::Store;
+use crate::store::{Location, Store};
 use crate::throttle::{AdminThrottle, LoginThrottle};
 use crate::tokens::TokenSigner;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -42,6 +43,8 @@ pub struct AppState {
     pub admin_throttle: AdminThrottle,
     /// Bounds the password checks running and waiting.
     pub password_gate: PasswordGate,
+    /// The link to the deployment's other nodes (PostgreSQL only).
+    pub cluster: Option<Cluster>,
     hlc: Mutex<Hlc>,
     draining: Mutex<Option<String>>,
     shutting_down: AtomicBool,
@@ -51,10 +54,27 @@ impl AppState {
     /// Builds the state around an open store.
     pub fn new(config: Config, store: Store) -> AppState {
         let node = node_id(&config.name);
+        let cluster = match store.location() {
+            Location::Postgres { url, node } => match Cluster::new(url, node) {
+                Ok(cluster) => Some(cluster),
+                Err(error) => {
+                    // The store opened with the same settings, so this
+                    // cannot fail; without it the node still serves alone.
+                    tracing::error!(%error, "no link to the other nodes");
+                    None
+                }
+            },
+            Location::Sqlite(_) => None,
+        };
+        let replication = ReplicationStatus::new(config.peer.is_some());
+        if cluster.is_some() {
+            replication.set_clustered();
+        }
         AppState {
+            cluster,
             signer: TokenSigner::new(&config.secret),
             ip_limiter: IpLimiter::new(config.ip_rate),
-            replication: ReplicationStatus::new(config.peer.is_some()),
+            replication,
             login_throttle: LoginThrottle::default(),
             admin_throttle: AdminThrottle::default(),
             password_gate: PasswordGate::for_this_machine(),
@@ -106,7 +126,10 @@ impl AppState {
             role: self.config.role,
             epoch: self.store.epoch(),
             // Draining: the moderator and clients' own probes move away.
-            ready: !self.shutting_down.load(Relaxed) && self.drain_target().is_none(),
+            // A store that cannot commit (its database gone) cannot ack.
+            ready: !self.shutting_down.load(Relaxed)
+                && self.drain_target().is_none()
+                && !self.store.failing(),
             draining: self.drain_target().is_some(),
             lag: self.replication.lag(crate::clock::now()),
             version: format!(

@@ -124,7 +124,7 @@ async fn serve_stream(socket: WebSocket, state: Shared, query: FeedQuery) {
     let mut presence_tick = tokio::time::interval(Duration::from_millis(250));
     let mut last_sent = Instant::now();
     loop {
-        let operators = state.hub.local_operators_online();
+        let operators = state.hub.deployment_operators_online();
         let behind = *head.borrow_and_update() > cursor;
         // A frame at least every KEEPALIVE, so the follower can tell a
         // silent dead link from a quiet feed.

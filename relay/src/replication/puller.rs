@@ -203,8 +203,10 @@ async fn finish_page(state: &Shared, page: PageApplied) {
     fan_out(state, applied).await;
 }
 
-/// Tells local clients about what replication changed.
-async fn fan_out(state: &Shared, applied: Vec<Applied>) {
+/// Tells local clients about changes this node did not make: what
+/// replication applied, and (`cluster::follower`) what other nodes of the
+/// deployment committed.
+pub(crate) async fn fan_out(state: &Shared, applied: Vec<Applied>) {
     let mut queue_dirty = false;
     let mut inbox_dirty = false;
     for item in applied.into_iter().filter(|a| a.changed) {

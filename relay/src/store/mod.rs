@@ -89,6 +89,12 @@ impl StoreError {
     }
 }
 
+/// How often [`Store::watch`] probes the engine.
+pub const PROBE_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// How long a probe may take before the engine counts as unreachable.
+pub const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Where a deployment's store lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Location {
@@ -123,6 +129,8 @@ pub struct WriterStats {
     /// The last batch failed to commit (health is not ready until one
     /// commits again).
     pub failing: AtomicBool,
+    /// The last probe of the engine ([`Store::watch`]) failed.
+    pub unreachable: AtomicBool,
 }
 
 /// The reader connections of a backend.
@@ -275,9 +283,35 @@ impl Store {
         &self.stats
     }
 
-    /// Whether the last commit failed (the store cannot write now).
+    /// Whether the store cannot write now: the last commit failed, or the
+    /// last probe did not reach the engine.
     pub fn failing(&self) -> bool {
-        self.stats.failing.load(Relaxed)
+        self.stats.failing.load(Relaxed) || self.stats.unreachable.load(Relaxed)
+    }
+
+    /// Probes the engine every [`PROBE_EVERY`], for health: a read, and
+    /// while commits are failing an empty commit, whose success is what
+    /// clears them (PostgreSQL back after an outage: the node is ready
+    /// again without a restart, before any client writes). Runs until
+    /// aborted.
+    pub async fn watch(self) {
+        loop {
+            tokio::time::sleep(PROBE_EVERY).await;
+            let read = tokio::time::timeout(PROBE_TIMEOUT, self.read(|conn| conn.ping())).await;
+            let reached = matches!(read, Ok(Ok(())));
+            let was_unreachable = self.stats.unreachable.swap(!reached, Relaxed);
+            if was_unreachable == reached {
+                if reached {
+                    tracing::info!(store = %self.location.describe(), "store reachable again");
+                } else {
+                    tracing::warn!(store = %self.location.describe(), "store unreachable: not ready");
+                }
+            }
+            if reached && self.stats.failing.load(Relaxed) {
+                let _ =
+                    tokio::time::timeout(PROBE_TIMEOUT, self.apply_batch(Vec::new(), None)).await;
+            }
+        }
     }
 
     /// Applies one local record; durable when this returns.

@@ -162,15 +162,16 @@ pub(super) async fn handle(
         ClientFrame::Typing { chat, on } => {
             let header = chat_record(&client.state, chat).await.ok().flatten();
             if authz::may_write(&auth.access, header.as_ref()) == Write::Allow {
-                client.state.hub.publish_chat(
+                let frame = ServerFrame::Typing {
                     chat,
-                    &ServerFrame::Typing {
-                        chat,
-                        who: author(auth),
-                        on,
-                    },
-                    Some(client.key),
-                );
+                    who: author(auth),
+                    on,
+                };
+                client
+                    .state
+                    .hub
+                    .publish_chat(chat, &frame, Some(client.key));
+                crate::cluster::bus::chat_frame(&client.state, chat, &frame);
             }
         }
         ClientFrame::SetAvailability { online } => {

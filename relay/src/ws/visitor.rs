@@ -125,15 +125,16 @@ pub(super) async fn handle(
         ClientFrame::Typing { chat, on } if own_chat(chat) => {
             let info = chat_record(&client.state, chat).await.ok().flatten();
             let name = info.map(|r| r.info.name).unwrap_or_default();
-            client.state.hub.publish_chat(
+            let frame = ServerFrame::Typing {
                 chat,
-                &ServerFrame::Typing {
-                    chat,
-                    who: author(auth, &name),
-                    on,
-                },
-                Some(client.key),
-            );
+                who: author(auth, &name),
+                on,
+            };
+            client
+                .state
+                .hub
+                .publish_chat(chat, &frame, Some(client.key));
+            crate::cluster::bus::chat_frame(&client.state, chat, &frame);
         }
         ClientFrame::SetVisitor {
             chat,

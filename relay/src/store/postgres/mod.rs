@@ -65,12 +65,22 @@ pub fn redacted(url: &str) -> String {
         return url.to_string();
     };
     match rest.split_once('@') {
-        Some((credentials, host)) => {
-            let user = credentials.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
-        }
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_string(),
+        },
         None => url.to_string(),
     }
+}
+
+#[cfg(test)]
+#[test]
+fn passwords_stay_out_of_logs() {
+    assert_eq!(
+        redacted("postgres://ada:secret@db:5432/twinline"),
+        "postgres://ada:***@db:5432/twinline"
+    );
+    assert_eq!(redacted("postgres://ada@db/t"), "postgres://ada@db/t");
 }
 
 /// Connection settings for this node.

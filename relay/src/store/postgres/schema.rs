@@ -70,6 +70,13 @@ CREATE TABLE checkpoints (
     peer TEXT COLLATE \"C\" PRIMARY KEY,
     seq  BIGINT NOT NULL
 );
+-- Presence per relay node (not replicated, not durable): the operators
+-- online there, rewritten every half second; a stale row is a dead node's.
+CREATE TABLE nodes (
+    node TEXT COLLATE \"C\" PRIMARY KEY,
+    seen TIMESTAMPTZ NOT NULL,
+    body TEXT NOT NULL
+);
 INSERT INTO meta (key, value) VALUES ('epoch', '0');
 "];
 
