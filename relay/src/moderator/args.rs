@@ -153,8 +153,11 @@ impl ModeratorConfig {
                 args.primary.name
             );
         }
-        if args.admin_token.trim().is_empty() {
-            bail!("--admin-token must not be empty");
+        if args.admin_token.trim().chars().count() < crate::config::MIN_TOKEN_CHARS {
+            bail!(
+                "--admin-token must be at least {} characters",
+                crate::config::MIN_TOKEN_CHARS
+            );
         }
         if args.probe_interval_ms == 0 || args.probe_timeout_ms == 0 {
             bail!("--probe-interval-ms and --probe-timeout-ms must be at least 1");
