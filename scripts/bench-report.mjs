@@ -1,14 +1,24 @@
 #!/usr/bin/env node
 // Writes docs/benchmarks.md and the SVG plots from the raw results that
 // scripts/bench.sh leaves in a directory (default target/bench):
-//   relay.json            figures from twinline-bench
+//   compare.json          twinline-bench compare: Twinline beside the Socket.IO
+//                         peer, every figure per server and run
+//   steady.json, steady-<server>.json   twinline-bench steady: figures, and
+//                         resource use over time
+//   replication.json, failover.json     twinline-bench replication, failover
+//                         (relay.json: what older runs wrote instead)
 //   failover-samples.json raw failover samples from twinline-bench
 //   soak.json, soak-single.json   twinline-soak reports
 //   widget.txt            output of scripts/widget-size.mjs --time
 //   commands.txt          the commands that produced them
 // Plots are drawn by hand (a few SVG elements), with no plotting library.
 //
-//   node scripts/bench-report.mjs [DIR]
+// Sections between <!-- NAME:begin --> and <!-- NAME:end --> markers in the
+// existing docs/benchmarks.md are kept when this run has nothing for them
+// (the profile section is written by hand from scripts/profile-relay.sh), and
+// with --only peer only the comparison section is replaced.
+//
+//   node scripts/bench-report.mjs [DIR] [--only peer]
 import { readFileSync, writeFileSync, existsSync, mkdirSync } from "node:fs";
 import { execSync } from "node:child_process";
 import { cpus, totalmem } from "node:os";
@@ -16,7 +26,10 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const dir = process.argv[2] || join(root, "target", "bench");
+const cli = process.argv.slice(2);
+const onlyAt = cli.indexOf("--only");
+const only = onlyAt >= 0 ? cli[onlyAt + 1] : null;
+const dir = cli.find((a, i) => !a.startsWith("--") && i !== onlyAt + 1) || join(root, "target", "bench");
 const docs = join(root, "docs");
 mkdirSync(docs, { recursive: true });
 
@@ -29,7 +42,15 @@ const json = (name) => {
   return text ? JSON.parse(text) : null;
 };
 
-const figures = json("relay.json") || [];
+const figures = [...(json("relay.json") || []), ...(json("replication.json") || []), ...(json("failover.json") || [])];
+const compare = json("compare.json") || [];
+const steadyFigures = json("steady.json") || [];
+const SERVERS = [
+  ["twinline", "Twinline"],
+  ["socketio-sqlite", "Socket.IO + SQLite"],
+  ["socketio-memory", "Socket.IO in memory"],
+];
+const steadyReports = SERVERS.map(([id]) => json(`steady-${id}.json`)).filter(Boolean);
 const samples = json("failover-samples.json");
 const soak = json("soak.json");
 const single = json("soak-single.json");
@@ -162,19 +183,23 @@ function failoverSvg() {
   return svg(w, 40 + panels.length * (ph + 70), body);
 }
 
+/** The values of one comparison figure on one server, over the runs. */
+function compareValues(name, server) {
+  return compare.filter((f) => f.name === name && (f.server || "twinline") === server).map((f) => f.value);
+}
+const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length;
+
 function latencySvg() {
+  // send -> operator percentiles for each server, mean over the runs.
+  const chats = compare.find((f) => f.name.startsWith("send to operator p50 at "))?.name.match(/at (\d+) chats/)?.[1];
+  const groups = ["p50", "p90", "p99", "p99.9", "max"];
   const series = [];
-  for (const [label, prefix] of [
-    ["ack (durable)", "ack latency"],
-    ["visitor to operator", "visitor to operator latency"],
-  ]) {
-    const points = [];
-    for (const p of ["p50", "p90", "p99", "p99.9", "max"]) {
-      const f = figures.find((f) => f.name.startsWith(`${prefix} ${p} at `));
-      if (f) points.push([p, f.value]);
-    }
-    const chats = figures.find((f) => f.name.startsWith(`${prefix} p50 at `))?.name.match(/at (\d+) chats/)?.[1];
-    if (points.length) series.push([label, points, chats]);
+  for (const [id, label] of SERVERS) {
+    const points = groups.map((p) => {
+      const values = compareValues(`send to operator ${p} at ${chats} chats`, id).filter(Number.isFinite);
+      return values.length ? mean(values) : undefined;
+    });
+    if (points.some((v) => v !== undefined)) series.push([label, points]);
   }
   const w = 700;
   const h = 300;
@@ -183,20 +208,18 @@ function latencySvg() {
   const pw = w - 90;
   const ph = h - 100;
   const body = [];
-  const chats = series[0]?.[2] || "?";
-  body.push(text(x0, 24, `Message latency percentiles at ${chats} concurrent chats, one message per chat per second`, 'font-weight="bold"'));
+  body.push(text(x0, 24, `Send to operator latency at ${chats || "?"} chats x 1 msg/s (mean over runs)`, 'font-weight="bold"'));
   if (!series.length) {
     body.push(text(x0, y0 + 40, "no latency figures"));
     return svg(w, h, body);
   }
-  const max = niceMax(Math.max(...series.flatMap(([, pts]) => pts.map(([, v]) => v))) * 1.1);
-  const groups = series[0][1].map(([p]) => p);
+  const max = niceMax(Math.max(...series.flatMap(([, pts]) => pts.filter((v) => v !== undefined))) * 1.1);
   const gw = pw / groups.length;
-  const colors = ["#4a7fb5", "#b5834a"];
+  const colors = ["#4a7fb5", "#b5834a", "#7a5fa8"];
   const bw = (gw - 20) / series.length;
   groups.forEach((p, gi) => {
     series.forEach(([, pts], si) => {
-      const v = pts.find(([q]) => q === p)?.[1];
+      const v = pts[gi];
       if (v === undefined) return;
       const x = x0 + gi * gw + 10 + si * bw;
       const bh = (v / max) * ph;
@@ -218,6 +241,99 @@ function latencySvg() {
     body.push(text(x0 + si * 200 + 18, h - 12, label));
   });
   return svg(w, h, body);
+}
+
+// ---------- the comparison ----------
+/** "a-b unit" over the runs, or one value. */
+function range(values, unit) {
+  const finite = values.filter(Number.isFinite);
+  if (!values.length) return "-";
+  if (!finite.length) return "never";
+  const lo = Math.min(...finite);
+  const hi = Math.max(...finite);
+  const missing = finite.length < values.length ? " (and never)" : "";
+  if (fmt(lo, "") === fmt(hi, "")) return fmt(lo, unit) + missing;
+  return `${fmt(lo, "")}-${fmt(hi, unit)}${missing}`;
+}
+
+/** Twinline / peer, as a range over the runs' pairings (midpoints). */
+function ratio(twinline, peer) {
+  const a = twinline.filter(Number.isFinite);
+  const b = peer.filter(Number.isFinite);
+  if (!a.length || !b.length) return "-";
+  const ratios = [];
+  for (const x of a) for (const y of b) if (y > 0) ratios.push(x / y);
+  if (!ratios.length) return "-";
+  const lo = Math.min(...ratios);
+  const hi = Math.max(...ratios);
+  return lo.toFixed(2) === hi.toFixed(2) ? `${lo.toFixed(2)}x` : `${lo.toFixed(2)}-${hi.toFixed(2)}x`;
+}
+
+/** Goals from issue 20, by figure name. */
+const GOALS = [
+  [/^acks per second at full load$/, ">= 50,000 per relay"],
+  [/^server CPU per ack at full load$/, "<= 15 us"],
+  [/^server CPU per message at \d+ chats/, "<= Socket.IO in memory"],
+  [/^send to operator p99 at/, "<= Socket.IO in memory"],
+  [/^memory per idle connection/, "<= 10 KiB"],
+  [/^acked messages missing/, "0"],
+];
+const goalOf = (name) => GOALS.find(([re]) => re.test(name))?.[1] || "";
+
+function compareTable() {
+  if (!compare.length) return "No comparison figures (run `npm run bench -- --only peer`).\n";
+  const names = [...new Set(compare.map((f) => f.name))];
+  const present = SERVERS.filter(([id]) => compare.some((f) => f.server === id));
+  const peers = present.filter(([id]) => id !== "twinline");
+  const runs = Math.max(...compare.map((f) => f.run || 1));
+  const head = ["figure", ...present.map(([, label]) => label), ...peers.map(([, label]) => `Twinline / ${label}`), "goal (issue 20)"];
+  const rows = [`| ${head.join(" | ")} |`, `| --- |${head.slice(1).map(() => " ---: |").join("")}`];
+  for (const name of names) {
+    const unit = compare.find((f) => f.name === name).unit;
+    const cells = present.map(([id]) => range(compareValues(name, id), unit));
+    const ratios = peers.map(([id]) => ratio(compareValues(name, "twinline"), compareValues(name, id)));
+    rows.push(`| ${name} | ${cells.join(" | ")} | ${ratios.join(" | ")} | ${esc(goalOf(name))} |`);
+  }
+  return `Measured at ${machine.commit} on ${machine.date}: ${runs} run${runs > 1 ? "s" : ""} of every scenario on every server; a range is the lowest to the highest run, a ratio below 1 means Twinline needs less (for acks per second: does less).\n\n${rows.join("\n")}\n`;
+}
+
+function steadyTable() {
+  if (!steadyReports.length) return "No steady-state run (`twinline-bench steady`).\n";
+  const out = [];
+  for (const report of steadyReports) {
+    const label = SERVERS.find(([id]) => id === report.server)?.[1] || report.server;
+    const c = report.config;
+    out.push(`#### ${label}\n`);
+    out.push(
+      `${(c.seconds / 60).toFixed(1)} min: ${c.visitors} visitors at 1 msg/s, an operator per ${c.per_operator} chats replying to every ${c.reply_every}th message, ${c.reconnects_per_minute} reconnects a minute. ` +
+        `${report.acked.toLocaleString("en-US")} messages acked, ${report.reconnects.toLocaleString("en-US")} reconnects; ` +
+        `**${report.lost}** acked messages missing at the end` +
+        (report.lost_on_redundant === null || report.lost_on_redundant === undefined ? "" : `, **${report.lost_on_redundant}** on the redundant`) +
+        ".\n",
+    );
+    const processes = report.samples[0]?.processes.map((p) => p.process) || [];
+    const head = ["t", "acked", ...processes.flatMap((p) => [`${p} RSS`, `${p} threads`, `${p} WAL`, `${p} db`])];
+    out.push(`| ${head.join(" | ")} |`);
+    out.push(`| --- |${head.slice(1).map(() => " ---: |").join("")}`);
+    // At most about 16 rows: every n-th sample and the last.
+    const step = Math.max(1, Math.ceil(report.samples.length / 16));
+    report.samples.forEach((sample, i) => {
+      if (i % step !== 0 && i !== report.samples.length - 1) return;
+      const cells = processes.flatMap((name) => {
+        const p = sample.processes.find((q) => q.process === name);
+        if (!p) return ["-", "-", "-", "-"];
+        return [`${(p.rss_kib / 1024).toFixed(1)} MB`, p.threads, `${(p.wal_bytes / 1e6).toFixed(1)} MB`, `${(p.db_bytes / 1e6).toFixed(1)} MB`];
+      });
+      out.push(`| ${sample.t_s.toFixed(0)} s | ${sample.acked.toLocaleString("en-US")} | ${cells.join(" | ")} |`);
+    });
+    const mine = steadyFigures.filter((f) => f.server === report.server && /growth|CPU per message/.test(f.name));
+    if (mine.length) {
+      out.push("");
+      out.push(mine.map((f) => `${f.name.replace(/^steady: /, "")}: ${fmt(f.value, f.unit)}`).join("; ") + " (growth: from the end of the first third to the end, per hour).");
+    }
+    out.push("");
+  }
+  return out.join("\n");
 }
 
 // ---------- markdown ----------
@@ -283,17 +399,85 @@ const widgetFigures = (() => {
 })();
 
 const failoverFigures = startsWith("failover after").concat(startsWith("interruption on a planned"), startsWith("ack latency during a planned"));
-const latencyFigures = figures.filter((f) => /latency (p50|p99) at/.test(f.name));
 const otherFigures = figures.filter(
   (f) => !failoverFigures.includes(f) && !/latency (p50|p90|p99|p99\.9|max) at/.test(f.name),
 );
 
+const docPath = join(docs, "benchmarks.md");
+const previous = existsSync(docPath) ? readFileSync(docPath, "utf8") : "";
+/** The marked section NAME of a page, markers included, or null. */
+const sectionOf = (page, name) => page.match(new RegExp(`<!-- ${name}:begin -->[\\s\\S]*?<!-- ${name}:end -->`))?.[0] ?? null;
+
+const peerFresh = `<!-- peer:begin -->
+## Side by side with Socket.IO
+
+The reference peer (tests/peer/socketio/server.mjs) is what a developer
+would write for Twinline's job with Socket.IO 4.8: a chat is a room holding
+its visitor and the operator who accepted it; a message is stored, acked to
+its writer and emitted to the room's other members; a reconnecting client is
+told what it lacks and what the server lacks. **Socket.IO + SQLite** keeps
+messages as the relay does: SQLite (better-sqlite3) in WAL with
+\`synchronous=FULL\`, \`INSERT OR IGNORE\` by the client's id, the ack only after
+the commit, and everything that arrived in one turn of the event loop
+committed in one transaction (Socket.IO's natural group commit).
+**Socket.IO in memory** keeps them in a Map and acks at once.
+
+The same load generator (twinline-bench) drives all three, every scenario
+unchanged: the same tokio-tungstenite socket and serde JSON for both
+protocols, only the framing differs (Twinline frames, or Socket.IO events
+over Engine.IO's WebSocket transport, spoken by tests/src/bench/socketio.rs).
+Server CPU is read from /proc/<pid>/stat of the server processes alone; the
+load generator's own CPU per message is in the table too, to show it does
+the same work for each server. Every process shares the machine's cores:
+when other work runs on it too, rates and latencies move with that load,
+and the CPU per message is the figure to trust.
+
+What makes it fair: the same messages, clients and machine; the same
+durability (fsync on commit, ack after commit); both merge by id; both
+answer a resume. What does not: the relay does more per message (it appends
+each write to the replication feed, updates the chat's row, checks a signed
+token on every connection and an Origin, enforces rate limits, keeps
+metrics and tracing spans), while the peer has no replication, no
+moderator, no failover, no accounts (operators are not authenticated,
+visitors carry no token) and no limits. One Node process runs its
+JavaScript and its SQLite commits on one core; the relay uses every core.
+The in-memory peer's durability is none: it loses every acked message when
+killed, which the restart row shows.
+
+${compareTable()}
+![Send to operator latency](bench-latency.svg)
+
+### Steady state
+
+Twinline runs as deployed, two relays replicating (clients on the primary);
+the peer alone. Resource use is sampled while the traffic runs; at the end
+every acked message is looked for in every store.
+
+${steadyTable()}
+Printed by:
+
+\`\`\`
+${commands.split("\n").filter((c) => /twinline-bench (compare|steady)/.test(c)).join("\n") || "npm run bench -- --only peer"}
+\`\`\`
+<!-- peer:end -->`;
+const peerSection = compare.length || steadyReports.length ? peerFresh : sectionOf(previous, "peer") || peerFresh;
+const profileSection =
+  sectionOf(previous, "profile") ||
+  `<!-- profile:begin -->
+## Where the relay's time goes
+
+Not measured yet: run \`bash scripts/profile-relay.sh\` and write the result here.
+<!-- profile:end -->`;
+
 const md = `# Benchmarks
 
 Measured by \`npm run bench\` (scripts/bench.sh), which builds everything in
-release mode, runs \`twinline-bench all\`, the chaos soak on two deployments and
-on the primary alone, and the widget size and launch-time script, then writes
-this page and its plots with scripts/bench-report.mjs. Every process runs on
+release mode, runs \`twinline-bench compare\` (Twinline beside the Socket.IO
+reference peer) and \`twinline-bench steady\`, replication and failover, the
+chaos soak on two deployments and on the primary alone, and the widget size
+and launch-time script, then writes this page and its plots with
+scripts/bench-report.mjs (\`npm run bench -- --only peer\`: the comparison
+alone). Every process runs on
 one machine over loopback, so network latency is absent and the client load
 generator shares the CPU with the relays: figures are upper bounds on what
 the software costs, not a production network.
@@ -344,13 +528,9 @@ client's link was not connected while the moderator moved everyone.
 | --- | ---: | --- |
 ${figureRows(failoverFigures)}
 
-## Message latency
+${peerSection}
 
-| figure | value | target |
-| --- | ---: | --- |
-${figureRows(latencyFigures)}
-
-![Latency percentiles](bench-latency.svg)
+${profileSection}
 
 ## Relay and replication
 
@@ -377,7 +557,22 @@ for a longer soak. A soak alone: \`twinline-soak --chats 200 --minutes 3 --fault
 lost, duplicated, reordered or diverged.
 `;
 
-writeFileSync(join(docs, "benchmarks.md"), md);
-writeFileSync(join(docs, "bench-failover.svg"), failoverSvg());
-writeFileSync(join(docs, "bench-latency.svg"), latencySvg());
-console.log(`bench-report: wrote docs/benchmarks.md, docs/bench-failover.svg, docs/bench-latency.svg from ${dir}`);
+/** The page with the comparison replaced, or put where the relay-only latency section was. */
+function withPeerSection(page) {
+  if (sectionOf(page, "peer")) return page.replace(sectionOf(page, "peer"), () => peerFresh);
+  const both = `${peerFresh}\n\n${profileSection}\n\n`;
+  const latency = page.match(/## Message latency\n[\s\S]*?(?=\n## )/);
+  if (latency) return page.replace(latency[0], () => both.trimEnd() + "\n");
+  return page.replace("## Commands", () => `${both}## Commands`);
+}
+
+if (only === "peer" && previous) {
+  writeFileSync(docPath, withPeerSection(previous));
+  writeFileSync(join(docs, "bench-latency.svg"), latencySvg());
+  console.log(`bench-report: replaced the comparison in docs/benchmarks.md and docs/bench-latency.svg from ${dir}`);
+} else {
+  writeFileSync(docPath, md);
+  if (samples) writeFileSync(join(docs, "bench-failover.svg"), failoverSvg());
+  if (compare.length) writeFileSync(join(docs, "bench-latency.svg"), latencySvg());
+  console.log(`bench-report: wrote docs/benchmarks.md and its plots from ${dir}`);
+}

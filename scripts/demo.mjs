@@ -65,19 +65,12 @@ await once(control, 'listening');
 await cluster.note({ control: control.address().port, demoPid: process.pid });
 
 const moderator = cluster.isRunning('moderator');
-// The console page is served by each relay; the query tells it both
-// deployments and the moderator (without it, it knows only its own relay).
-const consoleQuery = new URLSearchParams({
-  primary: cluster.urls.primary,
-  redundant: cluster.urls.redundant,
-  ...(moderator ? { moderator: cluster.urls.moderator } : {}),
-});
 console.log(`
 Twinline demo is running. Data and logs: ${path.relative(process.cwd(), dataDir) || '.'}/
 
   Demo site (a customer's page):  ${cluster.urls.site}/demo/
-  Operator console:               ${cluster.urls.primary}/console/?${consoleQuery}
-                                  (the same page is on the redundant: ${cluster.urls.redundant}/console/?...)
+  Operator console:               ${cluster.consoleUrl('primary')}
+                                  (the same page is on the redundant: ${cluster.consoleUrl('redundant')})
       username: ${operator.username}
       password: ${operator.password}
   Moderator status page:          ${moderator ? `${cluster.urls.moderator}/` : '(moderator not available in this build)'}

@@ -2,16 +2,23 @@
 # Installs what Twinline's build and tests need, when it is missing:
 # the wasm32 rustup target, rustfmt and clippy, wasm-bindgen-cli at the exact
 # version of the wasm-bindgen crate in Cargo.lock, Debian's chromium and
-# chromium-driver (only with --browser), and the npm dev dependencies
+# chromium-driver (only with --browser), wasm-pack (only with --wasm-pack: the
+# usual way to run the widget's browser tests, `wasm-pack test --headless
+# --chrome widget`; npm test does without it), and the npm dev dependencies
 # (binaryen's wasm-opt, playwright-core). Safe to run again: each step checks first.
-# Recipe and reasons: ../shared/notes/toolchain.md in the team kit.
+# Why these sources: Debian's binaryen (108) writes wasm that breaks in the
+# browser (it does not know the reference types rustc emits), so wasm-opt
+# comes from npm's binaryen; playwright-core drives Debian's chromium, as
+# playwright's own browser download is not reachable from every machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_browser=false
+want_wasm_pack=false
 for arg in "$@"; do
   case "$arg" in
     --browser) want_browser=true ;;
+    --wasm-pack) want_wasm_pack=true ;;
     *) echo "ensure-toolchain: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -59,6 +66,14 @@ if $want_browser; then
       exit 1
     fi
   fi
+fi
+
+# wasm-pack's prebuilt download is not reachable everywhere; cargo builds it
+# (a few minutes, once). Its own wasm-bindgen download falls back to the CLI
+# installed above.
+if $want_wasm_pack && ! command -v wasm-pack >/dev/null; then
+  say "installing wasm-pack (takes a few minutes, once)"
+  cargo install wasm-pack
 fi
 
 if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ] \

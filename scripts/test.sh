@@ -27,11 +27,10 @@ cargo test --workspace --locked
 step "widget tests in headless chromium (wasm-bindgen-test)"
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
+# Every widget test, the console's included (its feature is on by default);
+# what `wasm-pack test --headless --chrome widget` runs, without wasm-pack.
 TMPDIR="$scratch" CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test --locked --target wasm32-unknown-unknown -p twinline-widget
-# The console's bindings exist only with --features console (own bundle).
-TMPDIR="$scratch" CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-  cargo test --locked --target wasm32-unknown-unknown -p twinline-widget --features console --test console
 
 step "release builds (relay, widget bundle)"
 cargo build --release --locked -p twinline-relay

@@ -35,8 +35,8 @@ function gz(path) {
 function sizes() {
   const files = {
     loader: join(www, "loader.js"),
-    glue: join(www, "pkg", "twinline_widget.js"),
-    wasm: join(www, "pkg", "twinline_widget_bg.wasm"),
+    glue: join(www, "pkg", "twinline_launcher.js"),
+    wasm: join(www, "pkg", "twinline_launcher_bg.wasm"),
     chatGlue: join(www, "pkg", "twinline_chat.js"),
     chatWasm: join(www, "pkg", "twinline_chat_bg.wasm"),
   };
@@ -51,14 +51,14 @@ function sizes() {
   const wasm = gz(files.wasm);
   const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
   const row = (name, s) =>
-    console.log(`  ${name.padEnd(22)} ${String(s.raw).padStart(8)} B raw  ${String(s.gzip).padStart(7)} B gzip (${kb(s.gzip)})`);
+    console.log(`  ${name.padEnd(26)} ${String(s.raw).padStart(8)} B raw  ${String(s.gzip).padStart(7)} B gzip (${kb(s.gzip)})`);
   const chatGlue = gz(files.chatGlue);
   const chatWasm = gz(files.chatWasm);
   console.log("widget download sizes (gzip -9):");
   console.log(" before the launcher shows (every page view):");
   row("loader.js", loader);
-  row("twinline_widget.js", glue);
-  row("twinline_widget_bg.wasm", wasm);
+  row("twinline_launcher.js", glue);
+  row("twinline_launcher_bg.wasm", wasm);
   const bundle = glue.gzip + wasm.gzip;
   console.log(`  launcher glue + wasm: ${bundle} B gzip (${kb(bundle)}), budget ${kb(BUDGET_BUNDLE)}: ${bundle <= BUDGET_BUNDLE ? "within" : "OVER"}`);
   console.log(`  loader: ${loader.gzip} B gzip, budget ${BUDGET_LOADER} B: ${loader.gzip <= BUDGET_LOADER ? "within" : "OVER"}`);

@@ -34,5 +34,5 @@
     }
     load(a, a == c.primary ? c.redundant : c.primary);
   };
-  if (c.primary) T.load("twinline_widget");
+  if (c.primary) T.load("twinline_launcher");
 })(window);

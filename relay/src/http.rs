@@ -14,18 +14,20 @@
 //! address.
 
 use crate::accounts::{GateError, signed_out};
+use crate::net::ClientIp;
+use crate::net::admission::AddrKey;
 use crate::state::Shared;
 use crate::store::reads;
 use crate::store::records::{Account, Record};
-use crate::throttle::address_key;
+use crate::throttle::AdminThrottle;
 use crate::tokens::{Claim, OPERATOR_TOKEN_LIFETIME, VISITOR_TOKEN_LIFETIME};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, FromRequest, State};
+use axum::extract::{FromRequest, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 use twinline_core::protocol::{
@@ -184,12 +186,12 @@ pub async fn health(State(state): State<Shared>) -> Response {
 /// also) the admin token.
 pub async fn metrics(
     State(state): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let metrics_token = state.config.metrics_token.as_deref();
     if metrics_token.is_none_or(|token| !bearer_is(&headers, token)) {
-        require_admin(&state, &headers, peer.ip())?;
+        require_admin(&state, &headers, ip)?;
     }
     let text = state.metrics.render(&state.config.name, &state.gauges());
     Ok((
@@ -233,9 +235,14 @@ pub fn operator_origin_allowed(state: &Shared, headers: &HeaderMap) -> bool {
 
 /// `POST /v1/visitor/token`: a new visitor and chat, or the caller's own
 /// still-valid token back (renewed when it is close to expiry).
+///
+/// Rate keys: a request with a valid token is a returning visitor, charged
+/// to that visitor; one without is a new visitor, charged to the client
+/// address (with a burst sized for many visitors behind one NAT); both to
+/// the relay's global ceiling (see `limits`).
 pub async fn visitor_token(
     State(state): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     ApiJson(request): ApiJson<VisitorTokenRequest>,
 ) -> Result<Json<VisitorTokenResponse>, ApiError> {
@@ -260,28 +267,41 @@ pub async fn visitor_token(
             format!("origin {origin} may not embed site {:?}", request.site),
         ));
     }
-    if !state.ip_limiter.allow(peer.ip()) {
+    let now = crate::clock::now();
+    let returning =
+        request
+            .token
+            .as_deref()
+            .and_then(|token| match state.signer.verify(token, now) {
+                Ok(Claim::Visitor {
+                    site,
+                    visitor,
+                    chat,
+                    exp,
+                }) if site == request.site => Some((token.to_string(), site, visitor, chat, exp)),
+                _ => None,
+            });
+    let charged = match &returning {
+        Some((_, _, visitor, _, _)) => state.rates.by_visitor(*visitor, Instant::now()),
+        None => state.rates.by_address(ip, Instant::now()),
+    };
+    if let Err(limited) = charged {
         state.metrics.rate_limited.fetch_add(1, Relaxed);
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
-            "too many requests from this address; retry in a few seconds",
-        ));
+            format!(
+                "too many token requests for this {}; retry shortly",
+                limited.scope
+            ),
+        )
+        .retry_after(Duration::from_secs(limited.retry_after_secs)));
     }
-    let now = crate::clock::now();
-    if let Some(token) = &request.token
-        && let Ok(Claim::Visitor {
-            site,
-            visitor,
-            chat,
-            exp,
-        }) = state.signer.verify(token, now)
-        && site == request.site
-    {
+    if let Some((token, site, visitor, chat, exp)) = returning {
         let renew_after = Millis(exp.0.saturating_sub(VISITOR_TOKEN_LIFETIME.0 / 4));
         if now < renew_after {
             return Ok(Json(VisitorTokenResponse {
-                token: token.clone(),
+                token,
                 visitor,
                 chat,
                 expires: exp,
@@ -341,12 +361,12 @@ fn account_key(username: &str) -> String {
 /// `POST /v1/operator/login`
 pub async fn operator_login(
     State(state): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     require_operator_origin(&state, &headers)?;
-    if !state.ip_limiter.allow(peer.ip()) {
+    if !state.ip_limiter.allow(ip) {
         state.metrics.rate_limited.fetch_add(1, Relaxed);
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -357,14 +377,14 @@ pub async fn operator_login(
     }
     let username = request.username.trim().to_string();
     let key = account_key(&username);
-    let address = address_key(peer.ip());
+    let address = AddrKey::of(ip);
     let now = Instant::now();
     let throttled = state
         .login_throttle
         .check(&key, address, now)
         .map_err(|wait| {
             state.metrics.login_throttled.fetch_add(1, Relaxed);
-            tracing::warn!(%username, ip = %peer.ip(), "operator login throttled");
+            tracing::warn!(%username, %address, "operator login throttled");
             ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
@@ -393,7 +413,7 @@ pub async fn operator_login(
         Some(account) => account,
         None => {
             state.login_throttle.fail(key, address, Instant::now());
-            tracing::info!(%username, ip = %peer.ip(), "operator login refused");
+            tracing::info!(%username, %address, "operator login refused");
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "bad_credentials",
@@ -478,9 +498,27 @@ fn bearer_is(headers: &HeaderMap, expected: &str) -> bool {
 /// Checks `Authorization: Bearer <admin token>` in constant time; wrong
 /// tokens are throttled per address (then even the right one waits).
 pub fn require_admin(state: &Shared, headers: &HeaderMap, ip: IpAddr) -> Result<(), ApiError> {
-    let address = address_key(ip);
+    check_admin(
+        &state.admin_throttle,
+        &state.config.admin_token,
+        headers,
+        ip,
+    )
+}
+
+/// The admin check the relay and the moderator share: the bearer token is
+/// `expected` (constant time), and the client address `ip` has not sent
+/// too many wrong ones ([`AdminThrottle`]: while it is throttled, even the
+/// right token waits, so guessing gains nothing).
+pub fn check_admin(
+    throttle: &AdminThrottle,
+    expected: &str,
+    headers: &HeaderMap,
+    ip: IpAddr,
+) -> Result<(), ApiError> {
+    let address = AddrKey::of(ip);
     let now = Instant::now();
-    if let Err(wait) = state.admin_throttle.check(address, now) {
+    if let Err(wait) = throttle.check(address, now) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -488,11 +526,11 @@ pub fn require_admin(state: &Shared, headers: &HeaderMap, ip: IpAddr) -> Result<
         )
         .retry_after(wait));
     }
-    if bearer_is(headers, &state.config.admin_token) {
+    if bearer_is(headers, expected) {
         Ok(())
     } else {
-        state.admin_throttle.fail(address, now);
-        tracing::warn!(%ip, "admin request with a wrong or missing token");
+        throttle.fail(address, now);
+        tracing::warn!(%address, "admin request with a wrong or missing token");
         Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "bad_token",
@@ -536,11 +574,11 @@ fn drain_status(state: &Shared) -> DrainStatus {
 /// `POST /v1/admin/drain`: tell every client to migrate.
 pub async fn drain(
     State(state): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<DrainStatus>, ApiError> {
-    require_admin(&state, &headers, peer.ip())?;
+    require_admin(&state, &headers, ip)?;
     // The body is optional: none means "to the peer".
     let request: DrainRequest = if body.iter().all(u8::is_ascii_whitespace) {
         DrainRequest::default()
@@ -571,20 +609,20 @@ pub async fn drain(
 /// `GET /v1/admin/drain`: how many clients are left.
 pub async fn drain_progress(
     State(state): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Result<Json<DrainStatus>, ApiError> {
-    require_admin(&state, &headers, peer.ip())?;
+    require_admin(&state, &headers, ip)?;
     Ok(Json(drain_status(&state)))
 }
 
 /// `POST /v1/admin/undrain`: accept clients normally again.
 pub async fn undrain(
     State(state): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Result<Json<DrainStatus>, ApiError> {
-    require_admin(&state, &headers, peer.ip())?;
+    require_admin(&state, &headers, ip)?;
     state.set_drain_target(None);
     tracing::info!("drain ended");
     Ok(Json(drain_status(&state)))

@@ -8,6 +8,7 @@
 //! - [`serve`]: wiring: router, startup, graceful shutdown.
 //! - [`state`]: what every handler shares.
 //! - [`http`]: health, visitor tokens, operator login, admin drain, metrics.
+//! - [`console_page`]: the operator console's `config.json` and headers.
 //! - [`ws`]: the WebSocket protocol for visitors and operators.
 //! - [`hub`]: in-memory fan-out to connected clients.
 //! - [`store`]: the merge rules over SQLite or PostgreSQL, a group-commit
@@ -20,7 +21,10 @@
 //! - [`authz`]: who may do what on the operator side (pure decisions).
 //! - [`sessions`]: ending operator sessions an account change revokes.
 //! - [`throttle`]: failure throttling for logins and admin tokens.
-//! - [`limits`], [`metrics`], [`logging`], [`clock`]: the small utilities.
+//! - [`net`]: the HTTP listener relay and moderator share (header timeout,
+//!   connection caps, descriptor limit, client address behind a proxy).
+//! - [`limits`]: rate limits, and every limit's default.
+//! - [`metrics`], [`logging`], [`clock`]: the small utilities.
 //! - [`moderator`]: health probing of both deployments, `/v1/active`, manual
 //!   failover and the status page.
 pub mod accounts;
@@ -29,12 +33,14 @@ pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod console_page;
 pub mod http;
 pub mod hub;
 pub mod limits;
 pub mod logging;
 pub mod metrics;
 pub mod moderator;
+pub mod net;
 pub mod replication;
 pub mod serve;
 pub mod sessions;

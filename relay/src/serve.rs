@@ -10,14 +10,16 @@
 
 use crate::config::Config;
 pub use crate::config::ServeArgs;
+use crate::console_page::{self, ConsolePage};
+use crate::limits::defaults;
+use crate::net::{self, Caps};
 use crate::state::{AppState, Shared};
 use crate::store::Store;
 use crate::{http, replication, ws};
 use axum::Router;
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::error_handling::HandleErrorLayer;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -67,8 +69,9 @@ fn probe_origin(config: &Config, headers: &HeaderMap, origin: &str) -> bool {
     visitor_origin(config, headers, origin) || operator_origin(config, headers, origin)
 }
 
-/// Builds the HTTP router around the shared state.
-pub fn router(state: Shared) -> Router {
+/// Builds the HTTP router around the shared state; `console` answers for
+/// the operator console's page.
+pub fn router(state: Shared, console: ConsolePage) -> Router {
     let health = Router::new()
         .route("/v1/health", get(http::health))
         .layer(cors(&state, probe_origin));
@@ -91,7 +94,8 @@ pub fn router(state: Shared) -> Router {
         )
         .route("/v1/admin/undrain", post(http::undrain))
         .route("/metrics", get(http::metrics))
-        .merge(replication::routes());
+        .merge(replication::routes())
+        .layer(request_timeout());
     // Static assets: the widget's glue fetches its .wasm cross-origin from
     // customers' pages, so assets carry CORS. Names are not content-hashed,
     // so caches revalidate after a minute instead of keeping stale code.
@@ -109,6 +113,7 @@ pub fn router(state: Shared) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ));
+    let assets = console_page::wrap(assets, console);
     // Which node answered, behind a load balancer (tests, operations).
     let node = state
         .cluster
@@ -128,20 +133,55 @@ pub fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
+/// A request (its body included) that has not been answered within
+/// [`defaults::REQUEST_TIMEOUT_SECS`] gets `408 {"error":"timeout",…}`: a
+/// client that trickles a body cannot hold a handler. WebSocket upgrades
+/// answer at once, so their connections are not cut by it.
+pub(crate) fn request_timeout<S>() -> impl tower::Layer<
+    S,
+    Service = impl tower::Service<
+        axum::extract::Request,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future = impl Send,
+    > + Clone
+              + Send
+              + Sync
+              + 'static,
+> + Clone
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    tower::ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+            http::ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                "the request took too long to arrive",
+            )
+        }))
+        .timeout(Duration::from_secs(defaults::REQUEST_TIMEOUT_SECS))
+}
+
 /// Runs a relay until SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    let console = ConsolePage::new(&config)?;
     let location = config.location();
     // Opening connects and migrates: blocking work, off the async threads.
     let (store, writer) = tokio::task::spawn_blocking(move || Store::open_at(&location)).await??;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let address = listener.local_addr()?;
-    // Chat frames are small and latency-bound: no Nagle delay.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-    });
-    let state: Shared = Arc::new(AppState::new(config, store));
+    let caps = Caps::for_this_process(&config.listener);
+    let limits = config.listener.clone();
+    let state: Shared = Arc::new(AppState::new(config, store, caps));
     tracing::info!(
         deployment = %state.config.name,
         role = ?state.config.role,
@@ -157,16 +197,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // The one line scripts and tests wait for.
     println!("twinline-relay listening on http://{address}");
     let shutdown_state = state.clone();
-    axum::serve(
+    net::serve(
         listener,
-        router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+        router(state.clone(), console),
+        limits,
+        caps,
+        async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: closing client connections");
+            shutdown_state.begin_shutdown();
+            shutdown_state.hub.close_all("going away");
+        },
     )
-    .with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down: closing client connections");
-        shutdown_state.begin_shutdown();
-        shutdown_state.hub.close_all("going away");
-    })
     .await?;
     replication.abort();
     sessions.abort();

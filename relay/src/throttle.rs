@@ -11,12 +11,14 @@
 //! The account budget is OWASP ASVS 2.2.1's: in any hour at most `burst +
 //! per_hour` failures, 10 + 90 = 100. Accounts are keyed by the username
 //! as given, whether it exists or not, so throttling does not tell either.
-//! Addresses are keyed by [`address_key`] (an IPv6 client controls a whole
-//! /64). Decisions are pure: time is passed in.
+//! Addresses are the client's ([`crate::net::ClientIp`], so behind a
+//! `--trusted-proxy` each client has its own budget), keyed by [`AddrKey`]
+//! like every per-address limit (an IPv6 client controls a whole /64).
+//! Decisions are pure: time is passed in.
 
+use crate::net::admission::AddrKey;
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -141,7 +143,7 @@ fn refilled(budget: Budget, bucket: Bucket, now: Instant) -> f64 {
 #[derive(Debug)]
 pub struct LoginThrottle {
     accounts: Mutex<Throttle<String>>,
-    addresses: Mutex<Throttle<IpAddr>>,
+    addresses: Mutex<Throttle<AddrKey>>,
 }
 
 impl Default for LoginThrottle {
@@ -160,7 +162,7 @@ fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl LoginThrottle {
     /// `Ok` if a sign-in to `account` from `address` may be checked now,
     /// else how long until it may.
-    pub fn check(&self, account: &String, address: IpAddr, now: Instant) -> Result<(), Duration> {
+    pub fn check(&self, account: &String, address: AddrKey, now: Instant) -> Result<(), Duration> {
         let by_account = locked(&self.accounts).check(account, now);
         let by_address = locked(&self.addresses).check(&address, now);
         match (by_account, by_address) {
@@ -171,7 +173,7 @@ impl LoginThrottle {
     }
 
     /// Records a wrong password (or an unknown username).
-    pub fn fail(&self, account: String, address: IpAddr, now: Instant) {
+    pub fn fail(&self, account: String, address: AddrKey, now: Instant) {
         locked(&self.accounts).fail(account, now);
         locked(&self.addresses).fail(address, now);
     }
@@ -179,7 +181,7 @@ impl LoginThrottle {
 
 /// Wrong admin tokens, by address.
 #[derive(Debug)]
-pub struct AdminThrottle(Mutex<Throttle<IpAddr>>);
+pub struct AdminThrottle(Mutex<Throttle<AddrKey>>);
 
 impl Default for AdminThrottle {
     fn default() -> Self {
@@ -189,24 +191,13 @@ impl Default for AdminThrottle {
 
 impl AdminThrottle {
     /// `Ok` if `address` may present an admin token now.
-    pub fn check(&self, address: IpAddr, now: Instant) -> Result<(), Duration> {
+    pub fn check(&self, address: AddrKey, now: Instant) -> Result<(), Duration> {
         locked(&self.0).check(&address, now)
     }
 
     /// Records a wrong admin token.
-    pub fn fail(&self, address: IpAddr, now: Instant) {
+    pub fn fail(&self, address: AddrKey, now: Instant) {
         locked(&self.0).fail(address, now);
-    }
-}
-
-/// The key an address is throttled by: itself for IPv4, its /64 for IPv6.
-pub fn address_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6) & !((1u128 << 64) - 1);
-            IpAddr::V6(bits.into())
-        }
     }
 }
 
@@ -252,16 +243,5 @@ mod tests {
         assert!(wait >= Duration::from_secs(1) && wait <= Duration::from_secs(2));
         assert!(throttle.check(&"bob", now).is_ok());
         assert!(throttle.check(&"ada", now + Duration::from_secs(1)).is_ok());
-    }
-
-    #[test]
-    fn ipv6_addresses_share_their_64() {
-        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
-        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(address_key(a), address_key(b));
-        assert_ne!(address_key(a), address_key(c));
-        let v4: IpAddr = "10.0.0.1".parse().unwrap();
-        assert_eq!(address_key(v4), v4);
     }
 }

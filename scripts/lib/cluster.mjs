@@ -290,6 +290,9 @@ export class Cluster {
           '--admin-token', this.adminToken,
           '--site', `demo=${this.siteOrigin},http://localhost:${this.ports.site}`,
           '--www', this.www,
+          // The console each relay serves learns both deployments and the
+          // moderator from the relay's config.json, nowhere else.
+          ...(this.options.moderator !== false ? ['--moderator-url', this.urls.moderator] : []),
         ],
       });
     }
@@ -362,6 +365,11 @@ export class Cluster {
   /** Base URL clients use for a deployment (its proxy when there is one). */
   url(name) {
     return this.urls[name];
+  }
+
+  /** The operator console a deployment serves (it knows the rest from its relay). */
+  consoleUrl(name = 'primary') {
+    return `${this.urls[name]}/console/`;
   }
 
   /** The demo page's URL, with the addresses of this cluster in the query. */

@@ -1,6 +1,6 @@
 // A TCP proxy that can go silent.
 //
-// The white paper's hardest failure is not a crash but a link that stops
+// The hardest failure in docs/FAILURES.md is not a crash but a link that stops
 // carrying packets without closing: no FIN, no RST, the socket just goes
 // quiet. `freeze()` reproduces that: every connection stays open but nothing
 // is forwarded in either direction, and new connections are accepted and then

@@ -16,6 +16,8 @@
 //! - [`transcript`]: a chat as a set of messages merged by id.
 //! - [`protocol`]: the frames on the wire and the HTTP bodies.
 //! - [`moderation`]: the moderator's failover decisions.
+//! - [`random`]: [`random::SplitMix64`], the seeded generator the session
+//!   (and the simulation and soak) draw from; the seed comes from outside.
 //! - [`session`]: the client session state machine.
 //! - [`sorted`]: small ordered maps and sets as sorted vectors (the
 //!   session's, smaller in the browser bundle than B-trees).
@@ -27,6 +29,7 @@ pub mod id;
 pub mod model;
 pub mod moderation;
 pub mod protocol;
+pub mod random;
 pub mod session;
 pub mod sorted;
 pub mod time;

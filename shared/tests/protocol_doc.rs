@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use twinline_core::protocol::{
-    ActiveDeployment, ClientFrame, Health, LoginRequest, LoginResponse, ServerFrame,
+    ActiveDeployment, ClientFrame, ConsoleConfig, Health, LoginRequest, LoginResponse, ServerFrame,
     VisitorTokenRequest, VisitorTokenResponse,
 };
 
@@ -55,6 +55,7 @@ fn every_example_matches_the_types() {
             "http:visitor_token_response" => round_trips::<VisitorTokenResponse>(kind, body),
             "http:login_request" => round_trips::<LoginRequest>(kind, body),
             "http:login_response" => round_trips::<LoginResponse>(kind, body),
+            "http:console_config" => round_trips::<ConsoleConfig>(kind, body),
             other => panic!("unknown example kind {other:?}"),
         }
     }

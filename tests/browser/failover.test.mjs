@@ -1,8 +1,8 @@
-// The white paper's failure table, row by row, in a real browser.
+// docs/FAILURES.md, row by row, in a real browser.
 //
 // Each row: a fresh cluster (two relay processes with their own SQLite
 // files, the moderator, the demo site on its own origin), a visitor on the
-// demo page in Debian's chromium, and an operator (tests/browser/lib/operator.mjs)
+// demo page in Debian's chromium, and an operator in the real console page
 // chatting with each other while the fault happens. Every row ends with the
 // same checks: both sides hold the same complete transcript, in the same
 // order, with no duplicates, and the visitor was never shown an error state
@@ -69,7 +69,6 @@ async function finish(stage, state, { allowedErrorWindows = [] } = {}) {
 async function screenshot(stage) {
   const shots = [['demo.png', stage.visitor.page], ['console.png', stage.operator.page]];
   for (const [name, page] of shots) {
-    if (!page) continue; // a node operator (TWINLINE_OPERATOR=node) has no page
     const target = path.join(REPO, 'target', name);
     fs.mkdirSync(path.dirname(target), { recursive: true });
     await page.screenshot({ path: target });

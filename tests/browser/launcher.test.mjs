@@ -6,7 +6,10 @@
 // there reaches the relay; a reload continues the chat without a click (the
 // saved chat fetches the chat bundle at once); and when the primary is gone
 // by the time of the click, the chat bundle comes from the redundant
-// deployment and the chat runs there.
+// deployment and the chat runs there. Loaders pasted into pages before the
+// launcher was named twinline_launcher (tests/browser/fixtures: the one that
+// fetched the launcher as twinline_widget, and the one from before the
+// launcher, with one bundle and no Twinline.load) still bring the chat.
 //
 // Needs the release relay and the bundles (scripts/test.sh builds them).
 
@@ -16,7 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Cluster, REPO } from '../../scripts/lib/cluster.mjs';
 import { launchBrowser, Visitor } from './lib/browser.mjs';
-import { OperatorClient } from './lib/operator.mjs';
+import { ConsoleOperator } from './lib/console-operator.mjs';
 
 const OPERATOR = { username: 'ada', name: 'Ada', password: 'correct horse battery' };
 
@@ -58,12 +61,9 @@ describe('launcher first, chat on demand', { timeout: 120_000 }, () => {
   before(async () => {
     cluster = await Cluster.start({ operators: [OPERATOR], www: process.env.TWINLINE_WWW });
     chromium = await launchBrowser();
-    // An operator online, so the panel offers the composer (not the offline form).
-    operator = new OperatorClient({
-      urls: { primary: cluster.url('primary'), redundant: cluster.url('redundant'), moderator: cluster.url('moderator') },
-      username: OPERATOR.username,
-      password: OPERATOR.password,
-    });
+    // An operator online in the real console, so the panel offers the
+    // composer (not the offline form).
+    operator = new ConsoleOperator(chromium.browser, cluster.consoleUrl('primary'), OPERATOR);
     await operator.start();
   });
 
@@ -88,7 +88,7 @@ describe('launcher first, chat on demand', { timeout: 120_000 }, () => {
     const { page } = visitor;
     // Long enough for anything the page would fetch on its own.
     await page.waitForTimeout(1_000);
-    assert.deepEqual(names(await fetched(page)), ['twinline_widget.js', 'twinline_widget_bg.wasm']);
+    assert.deepEqual(names(await fetched(page)), ['twinline_launcher.js', 'twinline_launcher_bg.wasm']);
     assert.notEqual(await page.evaluate(() => window.Twinline.loaded), true);
     assert.equal(await page.evaluate(panelShown), false);
     assert.equal(await page.evaluate(() => document.querySelectorAll('#twinline-widget').length), 1);
@@ -125,6 +125,65 @@ describe('launcher first, chat on demand', { timeout: 120_000 }, () => {
       { timeout: 10_000 },
     );
   });
+
+  for (const [era, fixture] of [
+    ['the launcher fetched as twinline_widget', 'loader-2561cc0.js'],
+    ['one bundle, no Twinline.load', 'loader-7250756.js'],
+  ]) {
+    it(`a loader pasted before the rename still brings the chat (${era})`, async () => {
+      const loader = fs.readFileSync(path.join(REPO, 'tests', 'browser', 'fixtures', fixture), 'utf8');
+      const config = {
+        site: 'demo',
+        primary: cluster.url('primary'),
+        redundant: cluster.url('redundant'),
+        moderator: cluster.url('moderator'),
+        prechat: 'off',
+      };
+      // A customer's page as it was pasted then, written into a page of the
+      // site's origin (a page a test fulfils itself would count as a public
+      // address, and chromium would refuse it the relays on loopback).
+      const html = `<!doctype html><html><head><meta charset="utf-8"><title>shop</title></head><body>
+<p>A page with an old loader.</p>
+<script>window.TwinlineConfig = ${JSON.stringify(config)};</script>
+<script>${loader}</script>
+</body></html>`;
+      const context = await chromium.browser.newContext({ viewport: { width: 900, height: 640 } });
+      const page = await context.newPage();
+      const visitor = new Visitor(context, page);
+      visitors.push(visitor);
+      await page.goto(`${cluster.siteOrigin}/pasted-page`);
+      await page.setContent(html);
+      await visitor
+        .launcher()
+        .waitFor({ timeout: 15_000 })
+        .catch((error) => {
+          throw new Error(`no launcher: ${error.message}\n${visitor.console.join('\n')}\n${visitor.pageErrors.join('\n')}`);
+        });
+      const before = names(await fetched(page));
+      assert.ok(before.includes('twinline_widget.js'), `the old name is asked for: ${before}`);
+      assert.equal(
+        before.filter((name) => name === 'twinline_launcher_bg.wasm').length,
+        1,
+        `and the launcher answers, fetched once: ${before}`,
+      );
+      // The chat comes through a Twinline.load (the one-bundle loader has
+      // none: the current loader was fetched to provide it).
+      assert.equal(await page.evaluate(() => typeof window.Twinline.load), 'function');
+      assert.ok(!before.includes('twinline_chat_bg.wasm'), `the chat waits for the visitor: ${before}`);
+      await visitor.clickLauncher();
+      await visitor.waitBooted();
+      await page.waitForFunction(panelShown);
+      const id = await visitor.send(`Hello from a page with ${fixture}`);
+      await page.waitForFunction(
+        (wanted) => window.Twinline.transcript().some((m) => m.id === wanted && m.status === 'sent'),
+        id,
+        { timeout: 15_000 },
+      );
+      assert.ok((await cluster.messagesOf('primary')).has(id), 'the relay holds the message');
+      assert.equal(await page.evaluate(() => document.querySelectorAll('#twinline-widget').length), 1, 'one widget');
+      assert.deepEqual(visitor.pageErrors, []);
+    });
+  }
 
   it('when the primary is gone by the time of the click, the chat comes from the redundant deployment', async () => {
     const visitor = await arrive(chromium.browser, cluster.demoUrl({ prechat: 'off', site: 'demo' }));

@@ -18,7 +18,8 @@ use twinline_core::{
 /// How long a test waits for an expected frame.
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// A client WebSocket as tokio-tungstenite makes it.
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// One WebSocket connection.
 pub struct WsClient {
@@ -131,6 +132,11 @@ impl WsClient {
         }
     }
 
+    /// The socket itself (the benchmarks' [`crate::bench::wire::Conn`]).
+    pub fn into_socket(self) -> Socket {
+        self.socket
+    }
+
     /// Splits into a sink and a stream of raw messages (benchmarks).
     pub fn split(self) -> Halves {
         self.socket.split()
@@ -219,6 +225,24 @@ impl WsClient {
                 _ => {}
             }
         }
+    }
+
+    /// What a relay holds of a visitor's chat: the catch-up a fresh hello
+    /// with `token` and nothing held gets.
+    pub async fn stored_for(ws_url: &str, token: &str) -> Vec<Message> {
+        let mut ws = WsClient::connect(ws_url, Some(crate::SITE_ORIGIN))
+            .await
+            .expect("connecting");
+        let mut chats = ws
+            .hello_with_catch_up(&ClientFrame::Hello {
+                v: PROTOCOL_VERSION,
+                role: Role::Visitor,
+                site: crate::SITE.into(),
+                token: token.into(),
+                resume: vec![],
+            })
+            .await;
+        chats.pop().map(|chat| chat.missing).unwrap_or_default()
     }
 
     /// Skips frames until the relay closes the connection; panics if it

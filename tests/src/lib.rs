@@ -7,7 +7,7 @@
 //! - [`pair`]: a replicating primary/redundant pair and readers of their stores.
 //! - [`moderator`]: a moderator process ([`moderator::ModeratorProcess`]) and calls to it.
 //! - [`native`]: the core session over real sockets (widget logic, natively).
-//! - [`link`]: a TCP link between deployments that a test can cut.
+//! - [`link`]: a TCP link a test can cut, silence, slow or retarget.
 //! - [`soak`]: the chaos soak (many chats, a seeded fault schedule, checks).
 
 pub mod bench;

@@ -63,6 +63,22 @@ pub fn relay_binary() -> PathBuf {
         })
 }
 
+/// Flags that turn off every per-client limit: benchmarks and the soak run
+/// thousands of clients from the test's one address, and their figures are
+/// about the relay, not about its limits. Per-connection frame limits stay.
+pub const UNLIMITED_CLIENTS: &[&str] = &[
+    "--ip-rate",
+    "0",
+    "--visitor-rate",
+    "0",
+    "--global-rate",
+    "0",
+    "--max-connections-per-ip",
+    "0",
+    "--waiting-per-ip",
+    "0",
+];
+
 /// Settings of a test relay.
 #[derive(Clone, Debug)]
 pub struct RelayOptions {
@@ -74,6 +90,9 @@ pub struct RelayOptions {
     pub peer: Option<(String, String)>,
     /// Extra flags.
     pub extra: Vec<String>,
+    /// Start it under this descriptor limit: `(soft, hard)`, hard `None`
+    /// to leave it as it is (the shell's `ulimit` before the exec).
+    pub fd_limit: Option<(u64, Option<u64>)>,
 }
 
 impl RelayOptions {
@@ -84,6 +103,7 @@ impl RelayOptions {
             role: "primary".into(),
             peer: None,
             extra: Vec::new(),
+            fd_limit: None,
         }
     }
 
@@ -135,7 +155,24 @@ impl RelayProcess {
     }
 
     fn spawn(&mut self) {
-        let mut command = Command::new(relay_binary());
+        let mut command = match self.options.fd_limit {
+            None => Command::new(relay_binary()),
+            Some((soft, hard)) => {
+                // `ulimit` in a shell that then becomes the relay: the limit
+                // is the one the relay starts with.
+                // Soft first: a hard limit below the current soft one is
+                // refused.
+                let hard = hard
+                    .map(|hard| format!("ulimit -Hn {hard} && "))
+                    .unwrap_or_default();
+                let mut shell = Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg(format!("ulimit -Sn {soft} && {hard}exec \"$0\" \"$@\""))
+                    .arg(relay_binary());
+                shell
+            }
+        };
         command
             .arg("serve")
             .arg("--listen")
@@ -165,22 +202,11 @@ impl RelayProcess {
             command.arg("--peer").arg(url).arg("--peer-name").arg(name);
         }
         let mut child = command.spawn().expect("starting the relay");
-        let stdout = child.stdout.take().expect("relay stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let line = lines
-            .next()
-            .and_then(Result::ok)
-            .unwrap_or_else(|| panic!("relay {} exited before listening", self.options.name));
-        let address = line
-            .strip_prefix("twinline-relay listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line from the relay: {line}"));
-        self.port = address
-            .rsplit(':')
-            .next()
-            .and_then(|port| port.parse().ok())
-            .expect("a port in the listening line");
-        // Keep draining stdout so the relay never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        self.port = listening_port(
+            &mut child,
+            "twinline-relay listening on http://",
+            &self.options.name,
+        );
         self.child = Some(child);
     }
 
@@ -254,14 +280,7 @@ impl RelayProcess {
     /// Starts it again on the same port with the same data.
     pub fn restart(&mut self) {
         self.kill9();
-        // The port was just released; retry briefly if the OS still holds it.
-        for attempt in 0..50 {
-            let probe = std::net::TcpListener::bind(("127.0.0.1", self.port));
-            if probe.is_ok() || attempt == 49 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_until_free(self.port);
         self.spawn();
     }
 
@@ -361,6 +380,39 @@ pub fn peak_memory_mb(pid: u32) -> Option<u64> {
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024)
+}
+
+/// Reads a server's first stdout line, `<prefix>HOST:PORT`, and returns the
+/// port; keeps draining stdout afterwards so the server never blocks on a
+/// full pipe. Panics (naming `what`) if the server exits first.
+pub fn listening_port(child: &mut Child, prefix: &str, what: &str) -> u16 {
+    let stdout = child.stdout.take().expect("the server's stdout is piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines
+        .next()
+        .and_then(Result::ok)
+        .unwrap_or_else(|| panic!("{what} exited before listening"));
+    let address = line
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("unexpected first line from {what}: {line}"));
+    let port = address
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .expect("a port in the listening line");
+    std::thread::spawn(move || for _ in lines {});
+    port
+}
+
+/// Waits (at most 5 s) until `port` on loopback can be bound again, after a
+/// process that held it was killed.
+pub fn wait_until_free(port: u16) {
+    for _ in 0..50 {
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// A free TCP port on loopback (bound and released).

@@ -1,5 +1,5 @@
 //! The core session over real sockets against real relay and moderator
-//! processes: the white paper's failure rows as the widget's logic lives
+//! processes: docs/FAILURES.md's rows as the widget's logic lives
 //! them. Each test ends by checking that the visitor and the operator hold
 //! the same complete transcript, in the same order, without duplicates,
 //! and that the deployment they ended on stored all of it.

@@ -149,19 +149,14 @@ async fn foreign_origins_are_refused_for_websockets_and_tokens() {
 }
 
 #[tokio::test]
-async fn oversize_malformed_unknown_and_out_of_order_frames_get_errors_and_keep_the_connection() {
+async fn oversize_malformed_and_unknown_frames_get_errors_and_keep_the_connection() {
     let relay = RelayProcess::start(RelayOptions::primary());
-    let mut ws = WsClient::connect(&relay.ws_url(), Some(SITE_ORIGIN))
-        .await
-        .unwrap();
+    // Before hello any such frame closes the connection (relay_flood.rs);
+    // after it, each gets its error and the connection stays.
+    let mut first = Visitor::join(&relay.url(), &relay.ws_url()).await;
+    let ws = &mut first.ws;
     ws.send(&ClientFrame::Ping { nonce: 1 }).await;
     assert_eq!(ws.recv().await, ServerFrame::Pong { nonce: 1 });
-    ws.send(&ClientFrame::Typing {
-        chat: twinline_core::ChatId(twinline_core::Ulid(1)),
-        on: true,
-    })
-    .await;
-    assert_eq!(error_code(&ws.recv().await), Some(ErrorCode::HelloFirst));
     ws.send_text("{not json").await;
     assert_eq!(error_code(&ws.recv().await), Some(ErrorCode::BadFrame));
     ws.send_text(r#"{"type":"teleport","to":"mars"}"#).await;
@@ -683,6 +678,98 @@ async fn wrong_admin_tokens_are_throttled() {
         .unwrap();
     assert_eq!(response.status(), 429);
     assert!(response.headers().contains_key("retry-after"));
+}
+
+/// Behind a load balancer every request comes from the balancer: with
+/// `--trusted-proxy` the sign-in and admin throttles key on the client it
+/// names, so one client guessing does not lock out another; without, the
+/// header is ignored, so a guesser cannot earn a fresh budget by writing a
+/// new address into it.
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_in_and_admin_throttles_key_on_the_client_a_trusted_proxy_names_only() {
+    let behind = RelayProcess::start(RelayOptions {
+        extra: vec!["--trusted-proxy".into(), "127.0.0.1".into()],
+        ..RelayOptions::primary()
+    });
+    let direct = RelayProcess::start(RelayOptions::primary());
+    for relay in [&behind, &direct] {
+        relay.add_operator("ada", "Ada", "correct horse");
+    }
+    let http = reqwest::Client::new();
+    let sign_in = |relay: &RelayProcess, client: &str, username: &str, password: &str| {
+        http.post(format!("{}/v1/operator/login", relay.url()))
+            .header("X-Forwarded-For", format!("6.6.6.6, {client}"))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+    };
+    let admin = |relay: &RelayProcess, client: &str, token: &str| {
+        http.get(format!("{}/v1/admin/drain", relay.url()))
+            .header("X-Forwarded-For", format!("6.6.6.6, {client}"))
+            .bearer_auth(token)
+            .send()
+    };
+    let status = |response: reqwest::Result<reqwest::Response>| response.unwrap().status().as_u16();
+
+    // Sign-ins: an address's budget (30 failures back to back) spent over
+    // as many usernames, so no account budget is what stops it.
+    for n in 0..30 {
+        let guess = sign_in(&behind, "198.51.100.1", &format!("guess{n}"), "wrong").await;
+        assert_eq!(status(guess), 401, "failure {n}");
+    }
+    let throttled = sign_in(&behind, "198.51.100.1", "ada", "correct horse").await;
+    assert_eq!(status(throttled), 429, "the guessing client waits");
+    let other = sign_in(&behind, "198.51.100.2", "ada", "correct horse").await;
+    assert_eq!(
+        status(other),
+        200,
+        "another client behind the balancer signs in"
+    );
+    // Admin tokens: ten wrong ones from one client.
+    for n in 0..10 {
+        let guess = admin(&behind, "198.51.100.1", &format!("wrong-token-{n:08}")).await;
+        assert_eq!(status(guess), 401, "wrong admin token {n}");
+    }
+    let throttled = admin(&behind, "198.51.100.1", twinline_tests::ADMIN_TOKEN).await;
+    assert_eq!(status(throttled), 429, "the guessing client waits");
+    let other = admin(&behind, "198.51.100.2", twinline_tests::ADMIN_TOKEN).await;
+    assert_eq!(
+        status(other),
+        200,
+        "another client behind the balancer is served"
+    );
+
+    // Not trusted: a new address in the header every time changes nothing.
+    for n in 0..30 {
+        let guess = sign_in(
+            &direct,
+            &format!("198.51.100.{n}"),
+            &format!("guess{n}"),
+            "wrong",
+        )
+        .await;
+        assert_eq!(status(guess), 401, "failure {n}");
+    }
+    let throttled = sign_in(&direct, "203.0.113.9", "ada", "correct horse").await;
+    assert_eq!(
+        status(throttled),
+        429,
+        "the header does not buy a new budget"
+    );
+    for n in 0..10 {
+        let guess = admin(
+            &direct,
+            &format!("198.51.100.{n}"),
+            &format!("wrong-token-{n:08}"),
+        )
+        .await;
+        assert_eq!(status(guess), 401, "wrong admin token {n}");
+    }
+    let throttled = admin(&direct, "203.0.113.9", twinline_tests::ADMIN_TOKEN).await;
+    assert_eq!(
+        status(throttled),
+        429,
+        "the header does not buy a new budget"
+    );
 }
 
 #[tokio::test]

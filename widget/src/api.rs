@@ -19,7 +19,7 @@
 
 use crate::app::App;
 use crate::js;
-use crate::view::Link;
+use crate::view::{message_object, status_value};
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -149,28 +149,4 @@ pub fn replay(api: &Object, queue: &Array) {
             None => js::warn(&format!("queued call to unknown method {name:?}")),
         }
     }
-}
-
-/// The JS shape of one message.
-pub fn message_object(message: &crate::view::ViewMessage) -> JsValue {
-    let object = Object::new();
-    let set = |k: &str, v: JsValue| {
-        let _ = Reflect::set(&object, &k.into(), &v);
-    };
-    set("id", message.id.as_str().into());
-    set("author", message.author.as_str().into());
-    set("name", message.name.as_str().into());
-    set("text", message.text.as_str().into());
-    set("status", message.status.as_str().into());
-    set("at", (message.at as f64).into());
-    object.into()
-}
-
-/// The JS shape of the connection status: `{deployment, state}`.
-pub fn status_value(deployment: Option<&str>, link: Link) -> JsValue {
-    let object = Object::new();
-    let deployment = deployment.map_or(JsValue::NULL, JsValue::from);
-    let _ = Reflect::set(&object, &"deployment".into(), &deployment);
-    let _ = Reflect::set(&object, &"state".into(), &link.as_str().into());
-    object.into()
 }

@@ -1,13 +1,13 @@
-//! The chat bundle's entry point (the loader calls `boot` when the launcher
-//! bundle asks for the chat, see `crate::launcher`): read the configuration,
-//! show the widget, install `window.Twinline`, start.
+//! The chat bundle's start (its entry crate, widget/bundles/chat, exports
+//! [`boot`]; the loader calls it when the launcher asks for the chat, see
+//! `crate::launcher`): read the configuration, show the widget, install
+//! `window.Twinline`, start.
 
+use crate::api;
 use crate::app::App;
 use crate::config::read_config;
 use gloo_events::EventListener;
 use std::cell::RefCell;
-#[cfg(not(any(feature = "console", feature = "launcher")))]
-use wasm_bindgen::prelude::wasm_bindgen;
 use web_sys::HtmlElement;
 
 thread_local! {
@@ -17,7 +17,6 @@ thread_local! {
 
 /// Starts the widget from `window.TwinlineConfig` (once per page; later
 /// calls do nothing). Waits for `<body>` if the page has none yet.
-#[cfg_attr(not(any(feature = "console", feature = "launcher")), wasm_bindgen)]
 pub fn boot() {
     when_body(start);
 }
@@ -54,7 +53,7 @@ fn start(body: &HtmlElement) {
     };
     match App::start(config, body) {
         Ok(app) => {
-            app.install_api();
+            api::install(&app);
             app.run();
             WIDGET.with(|w| *w.borrow_mut() = Some(app));
         }

@@ -7,10 +7,16 @@
 //!   the chat it is for.
 //! - `Event`s are not handled one by one: after each drain the app rebuilds
 //!   the [`View`] from the session's queries; the engine only notes what
-//!   those queries do not give (who is typing, which notes are stored).
+//!   those queries do not give (which notes are stored, whether a relay
+//!   has welcomed us yet).
+//!
+//! The session runs on `clock::session` (monotonic); the ids of what the
+//! visitor writes are made from the wall clock, by the tab that writes a
+//! message (`app`) and here for offline notes.
 
 pub use crate::host::Wake;
 
+use crate::clock;
 use crate::config::WidgetConfig;
 use crate::host::{self, Drained, Host};
 use crate::js;
@@ -21,10 +27,7 @@ use std::rc::Rc;
 use twinline_core::model::{Author, ChatState, Role};
 use twinline_core::protocol::VisitorTokenResponse;
 use twinline_core::session::{Delivery, Identity, LinkState, Session, SessionEvent, Snapshot};
-use twinline_core::{ChatId, MessageId, Millis, OfflineId};
-
-/// An operator's "typing" with no update for this long is dropped, ms.
-const TYPING_STALE_MS: u64 = 8_000;
+use twinline_core::{ChatId, MessageId, OfflineId};
 
 /// What is kept in localStorage: the snapshot and the chat it is for.
 #[derive(Serialize, Deserialize)]
@@ -38,7 +41,6 @@ pub struct Engine {
     host: Host,
     chat: ChatId,
     store: Store,
-    typing: Option<(Author, Millis)>,
     notes: Vec<(OfflineId, bool)>,
     welcomed: bool,
 }
@@ -62,9 +64,9 @@ impl Engine {
         store: Store,
         token: VisitorTokenResponse,
         wake: Rc<dyn Fn(Wake)>,
-    ) -> Result<Engine, String> {
+    ) -> Engine {
         let session_config = host::session_config(config, Role::Visitor);
-        let now = js::now();
+        let now = clock::session();
         let seed = js::random_u64();
         let saved = store
             .get(&store.keys.session())
@@ -95,13 +97,12 @@ impl Engine {
             host: Host::new(session, wake),
             chat: token.chat,
             store,
-            typing: None,
             notes: Vec::new(),
             welcomed: false,
         };
         engine.persist();
         engine.pump();
-        Ok(engine)
+        engine
     }
 
     /// Feeds what woke the engine and carries out what follows.
@@ -144,10 +145,6 @@ impl Engine {
     /// Keeps what the view needs that the session's queries do not give.
     fn note(&mut self, event: SessionEvent) {
         match event {
-            SessionEvent::Typing { who, on, .. } => {
-                self.typing = on.then(|| (who, js::now()));
-            }
-            SessionEvent::Message { .. } => self.typing = None,
             SessionEvent::OfflineAcked { id } => {
                 for note in &mut self.notes {
                     if note.0 == id {
@@ -168,35 +165,28 @@ impl Engine {
     /// Closes every socket and cancels the timer (another tab leads now, or
     /// the page goes away). The saved snapshot stays for whoever resumes.
     pub fn stop(&mut self) {
-        self.host.stop();
+        let drained = self.host.stop();
+        self.settle(drained);
     }
 
-    /// True if the session holds a message with this id.
-    pub fn has(&self, id: &str) -> bool {
-        let Ok(id) = id.parse::<MessageId>() else {
-            return false;
-        };
-        self.host
-            .session()
-            .transcript(self.chat)
-            .is_some_and(|t| t.contains(id))
-    }
-
-    /// Sends a message under the id the tab that wrote it chose.
-    pub fn send(&mut self, id: &str, text: &str, at: u64) -> Result<(), String> {
+    /// Sends a message under the id the tab that wrote it chose (its time
+    /// is when it was written: the message's `at`).
+    pub fn send(&mut self, id: &str, text: &str) -> Result<(), String> {
         let id: MessageId = id.parse().map_err(|e| format!("{e}"))?;
-        let _ = at;
         self.host
             .session_mut()
-            .send_with_id(js::now(), self.chat, id, text)
+            .send_with_id(clock::session(), self.chat, id, text)
             .map_err(|e| e.to_string())?;
         self.pump();
         Ok(())
     }
 
-    /// The visitor started or stopped typing.
-    pub fn typing(&mut self, on: bool) {
-        self.host.session_mut().typing(js::now(), self.chat, on);
+    /// A keystroke in some tab's composer (the session throttles it and
+    /// says when the visitor stopped).
+    pub fn typing(&mut self) {
+        self.host
+            .session_mut()
+            .typing(clock::session(), self.chat, true);
         self.pump();
     }
 
@@ -204,16 +194,18 @@ impl Engine {
     pub fn set_visitor(&mut self, name: &str, email: &str, page: &str) {
         self.host
             .session_mut()
-            .set_visitor(js::now(), self.chat, name, email, page);
+            .set_visitor(clock::session(), self.chat, name, email, page);
         self.pump();
     }
 
-    /// Leaves an offline note.
+    /// Leaves an offline note (its id, and so its time, from the wall
+    /// clock).
     pub fn offline(&mut self, name: &str, email: &str, text: &str) -> Result<(), String> {
+        let id = OfflineId::new(js::now(), js::random_u128());
         let id = self
             .host
             .session_mut()
-            .leave_offline_note(js::now(), name, email, text)
+            .leave_offline_note_with_id(clock::session(), id, name, email, text)
             .map_err(|e| e.to_string())?;
         self.notes.push((id, false));
         self.pump();
@@ -255,11 +247,7 @@ impl Engine {
             .and_then(|s| s.operator.clone())
             .map(|username| display_name(&messages, &username));
         let visitor = session.visitor_info(self.chat);
-        let typing = self
-            .typing
-            .as_ref()
-            .filter(|(_, since)| js::now().since(*since) < TYPING_STALE_MS)
-            .map(|(who, _)| who.name.clone());
+        let typing = session.typing_in(self.chat).map(|who| who.name.clone());
         View {
             chat: Some(self.chat.to_string()),
             messages,

@@ -18,6 +18,7 @@
 //! fed before the drain ends, so the session never sees an input nested
 //! inside `poll_action`.
 
+use crate::clock;
 use crate::config::WidgetConfig;
 use crate::js;
 use crate::net;
@@ -116,7 +117,7 @@ impl Host {
         if self.stopped {
             return Drained::default();
         }
-        let now = js::now();
+        let now = clock::session();
         match wake {
             Wake::Timer => {
                 self.timer = None;
@@ -155,7 +156,7 @@ impl Host {
         }
         loop {
             while let Some(input) = self.queued.pop_front() {
-                self.session.handle(js::now(), input);
+                self.session.handle(clock::session(), input);
             }
             let Some(action) = self.session.poll_action() else {
                 if self.queued.is_empty() {
@@ -276,25 +277,34 @@ impl Host {
         if self.timer.as_ref().is_some_and(|(armed, _)| *armed == at) {
             return;
         }
-        let delay = at.since(js::now()).min(i32::MAX as u64) as u32;
+        let delay = at.since(clock::session()).min(i32::MAX as u64) as u32;
         let wake = self.wake.clone();
         self.timer = Some((at, Timeout::new(delay, move || wake(Wake::Timer))));
     }
 
-    /// Closes every socket and cancels the timer; the host does nothing
-    /// more. The caller's saved snapshot stays for whoever resumes.
-    pub fn stop(&mut self) {
+    /// Shuts the session down and carries out its last actions (closing
+    /// every socket), cancels the timer; the host does nothing more. What
+    /// that drain raised is returned like any other (a persist the caller
+    /// still owes); the saved snapshot stays for whoever resumes.
+    pub fn stop(&mut self) -> Drained {
+        if self.stopped {
+            return Drained::default();
+        }
+        self.session.shutdown();
+        let drained = self.pump();
         self.stopped = true;
         self.timer = None;
+        // Sockets the session no longer named (none, unless it lost track).
         for (_, socket) in std::mem::take(&mut self.sockets) {
             socket.close();
         }
+        drained
     }
 }
 
 impl Drop for Host {
     fn drop(&mut self) {
-        self.stop();
+        let _ = self.stop();
     }
 }
 

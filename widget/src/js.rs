@@ -17,8 +17,9 @@
 use crate::js_reader::JsReader;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use twinline_core::Millis;
-use twinline_core::protocol::FrameSource;
+use std::cell::RefCell;
+use twinline_core::protocol::{FrameSource, Unreadable};
+use twinline_core::{Millis, Ulid};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::{Closure, JsValue, wasm_bindgen};
 
@@ -102,6 +103,31 @@ impl FrameSource for JsonValue<'_> {
 
     fn read<T: DeserializeOwned>(&mut self) -> Result<T, String> {
         JsonValue::read(self)
+    }
+
+    fn skipped(&mut self, record: &Unreadable) {
+        warn_skipped(record);
+    }
+}
+
+/// Logs a record left out because it cannot be shown, once per record per
+/// page (queue and welcome frames repeat their records; the first 256
+/// records are remembered, later ones may be logged again).
+pub fn warn_skipped(record: &Unreadable) {
+    thread_local! {
+        static LOGGED: RefCell<Vec<Ulid>> = const { RefCell::new(Vec::new()) };
+    }
+    let first = LOGGED.with_borrow_mut(|logged| {
+        if logged.contains(&record.id) {
+            return false;
+        }
+        if logged.len() < 256 {
+            logged.push(record.id);
+        }
+        true
+    });
+    if first {
+        warn(&format!("left out a record it cannot show: {record}"));
     }
 }
 

@@ -38,10 +38,9 @@ use web_sys::{Element, StorageEvent};
 /// The chat bundle's name under `pkg/`, as the loader fetches it.
 pub const CHAT_BUNDLE: &str = "twinline_chat";
 
-/// The entry point of the launcher bundle (the loader calls `boot` on every
-/// bundle it loads): shows the launcher once `<body>` exists.
-#[cfg(feature = "launcher")]
-#[wasm_bindgen(js_name = boot)]
+/// The launcher bundle's start (its entry crate, widget/bundles/launcher,
+/// exports it as `boot`, which the loader calls on every bundle it loads):
+/// shows the launcher once `<body>` exists.
 pub fn boot() {
     crate::boot::when_body(|body| {
         if let Err(error) = show(body) {

@@ -1,35 +1,44 @@
-//! Twinline's visitor widget, compiled to WebAssembly.
+//! Twinline's visitor widget and operator console, compiled to WebAssembly.
 //!
 //! One script tag on a customer's page (`www/loader.js`) loads the launcher
 //! bundle from the primary deployment, or from the redundant one if the
 //! primary does not deliver; it shows the launcher and loads the chat
-//! bundle when the chat is needed ([`launcher`]). Both bundles are this
-//! crate (feature `launcher` picks the entry point). The chat bundle
+//! bundle when the chat is needed ([`launcher`]). The chat bundle
 //! ([`boot`]) holds the authoritative copy of the chat in the browser, and
 //! drives the core's sans-IO session (`twinline_core::session`): it does the I/O the
 //! session asks for (WebSockets, health probes, the moderator, timers,
 //! localStorage) and renders what the session reports.
 //!
+//! This is a library; the bundles are the thin crates in `widget/bundles/`
+//! (`twinline-launcher`, `twinline-chat`, `twinline-console`), each one
+//! wasm-bindgen export over it, so each bundle holds only what its entry
+//! point reaches. The one feature, `console` (on by default, off in the
+//! visitor's bundles), only adds the console's `Console` class.
+//!
 //! # Layout
 //! - [`config`]: `window.TwinlineConfig`, validated.
 //! - [`i18n`]: the words, English and German.
-//! - [`view`]: the chat as plain data, what every tab renders.
+//! - [`view`]: the chat as plain data, what every tab renders, and its JS
+//!   shapes.
 //! - [`storage`]: localStorage keys and access (memory fallback).
 //! - [`tabs`]: one tab holds the connection, the others mirror it.
+//! - [`app`]: one page's widget: its decisions (`app::state`, pure) and the
+//!   shell that carries them out.
 //! - `ui`: the launcher and panel in a shadow root.
 //! - `driver`: runs the core session: sockets, probes, timers, persistence.
 //! - `host`: the browser I/O loop `driver` and the console share.
-//! - [`console`] (feature `console`, its own bundle): the operator console.
+//! - [`console`] (feature `console`): the operator console.
 //! - `token`: the visitor token, kept across reloads.
 //! - `api`: `window.Twinline`, including the calls queued before loading.
-//! - `app`: ties the parts together for one page; [`boot`]: the chat
-//!   bundle's entry point; [`launcher`]: the launcher bundle's.
-//! - `net`, `js`: fetch with a deadline; clock, randomness, JSON.
+//! - [`boot`]: the chat's start; [`launcher`]: the launcher's.
+//! - `net`, `js`, `clock`: fetch with a deadline; randomness, JSON; the
+//!   session's monotonic clock and the wall clock.
 //! - `js_reader`: reads Rust values out of JS values (serde), for `js`.
 //!
 //! Browser-only modules build only for `wasm32`, so the workspace's native
 //! build and tests cover the pure parts.
 
+pub mod app;
 pub mod config;
 pub mod i18n;
 pub mod storage;
@@ -43,12 +52,9 @@ pub mod console;
 #[cfg(target_arch = "wasm32")]
 pub mod api;
 #[cfg(target_arch = "wasm32")]
-pub mod app;
-// The chat bundle's entry point; exported (as `boot`) only in that bundle:
-// the console has its own (`console::Console`) and the launcher bundle its
-// own (`launcher::boot`), so neither carries the visitor's chat.
-#[cfg(target_arch = "wasm32")]
 pub mod boot;
+#[cfg(target_arch = "wasm32")]
+pub mod clock;
 #[cfg(target_arch = "wasm32")]
 mod driver;
 #[cfg(target_arch = "wasm32")]

@@ -9,8 +9,55 @@
 //! A tab's own messages that the leader has not taken yet ([`Unsent`]) are
 //! laid over the view as "sending", so a message shows the moment it is
 //! written, in any tab, even while no deployment answers.
+//!
+//! Also here, as plain data too: what the panel shows besides the view
+//! ([`Shown`]), what the visitor does in it ([`UiEvent`]), and (browser
+//! only) the JS shapes `window.Twinline` hands the page: [`message_object`]
+//! and [`status_value`].
 
 use serde::{Deserialize, Serialize};
+
+/// Something the visitor did in the panel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UiEvent {
+    /// Clicked the launcher.
+    Open,
+    /// Clicked close or pressed Escape.
+    Close,
+    /// Submitted a (checked) message.
+    Send(String),
+    /// Typed in the composer.
+    Typing,
+    /// Submitted the pre-chat form.
+    Prechat {
+        /// Name, possibly empty.
+        name: String,
+        /// Email, possibly empty.
+        email: String,
+    },
+    /// Submitted the offline form.
+    Offline {
+        /// Name, possibly empty.
+        name: String,
+        /// Email.
+        email: String,
+        /// The message.
+        text: String,
+    },
+    /// Asked for a new chat after the last one was closed.
+    NewChat,
+}
+
+/// What the panel shows: the view, and what only this tab decides.
+#[derive(Clone, Copy, Debug)]
+pub struct Shown<'a> {
+    /// The chat.
+    pub view: &'a View,
+    /// Unread messages (badge).
+    pub unread: usize,
+    /// Show the pre-chat form instead of the composer.
+    pub prechat: bool,
+}
 
 /// Delivery state of a message as the visitor sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,6 +249,40 @@ impl View {
         self.operators_online == Some(0)
             && self.phase != ChatPhase::Active
             && self.messages.is_empty()
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+pub use browser::{message_object, status_value};
+
+#[cfg(target_arch = "wasm32")]
+mod browser {
+    use super::{Link, ViewMessage};
+    use js_sys::{Object, Reflect};
+    use wasm_bindgen::JsValue;
+
+    /// The JS shape of one message: `{id, author, name, text, status, at}`.
+    pub fn message_object(message: &ViewMessage) -> JsValue {
+        let object = Object::new();
+        let set = |k: &str, v: JsValue| {
+            let _ = Reflect::set(&object, &k.into(), &v);
+        };
+        set("id", message.id.as_str().into());
+        set("author", message.author.as_str().into());
+        set("name", message.name.as_str().into());
+        set("text", message.text.as_str().into());
+        set("status", message.status.as_str().into());
+        set("at", (message.at as f64).into());
+        object.into()
+    }
+
+    /// The JS shape of the connection status: `{deployment, state}`.
+    pub fn status_value(deployment: Option<&str>, link: Link) -> JsValue {
+        let object = Object::new();
+        let deployment = deployment.map_or(JsValue::NULL, JsValue::from);
+        let _ = Reflect::set(&object, &"deployment".into(), &deployment);
+        let _ = Reflect::set(&object, &"state".into(), &link.as_str().into());
+        object.into()
     }
 }
 

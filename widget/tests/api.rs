@@ -107,7 +107,7 @@ async fn calls_queued_before_load_are_replayed_in_order() {
 
     let body = window.document().unwrap().body().unwrap();
     let app = App::start(config("queue-test"), &body).unwrap();
-    app.install_api();
+    twinline_widget::api::install(&app);
     app.run();
 
     let api = Reflect::get(&window, &"Twinline".into()).unwrap();

@@ -1,8 +1,9 @@
 //! The console bindings (`--features console`) in a real browser, with no
 //! relay reachable (the deployments point at a closed port): configuration
-//! errors, login failures, and what the operator writes while no deployment
-//! answers: shown at once as sending, kept in localStorage per operator,
-//! still there after a "reload" (a new `Console` on the same storage).
+//! errors, login failures, a stored login bound to its deployments, and
+//! what the operator writes while no deployment answers: shown at once as
+//! sending, kept in localStorage per operator, still there after a "reload"
+//! (a new `Console` on the same storage).
 #![cfg(all(target_arch = "wasm32", feature = "console"))]
 
 use js_sys::{Function, Reflect};
@@ -12,7 +13,7 @@ use std::rc::Rc;
 use twinline_core::model::{Author, ChatState, ChatStatus, Role};
 use twinline_core::protocol::LoginResponse;
 use twinline_core::session::{Identity, LocalChat, SNAPSHOT_VERSION, Snapshot};
-use twinline_core::{ChatId, Hlc, Millis, Ulid};
+use twinline_core::{ChatId, Hlc, Lamport, Message, MessageId, Millis, Transcript, Ulid};
 use twinline_widget::console::Console;
 use twinline_widget::js;
 use wasm_bindgen::prelude::*;
@@ -44,6 +45,11 @@ fn chat() -> ChatId {
 /// Stores a login for `username` and a snapshot holding one active chat of
 /// theirs, as a console that had accepted it would have left behind.
 fn leave_behind(username: &str) {
+    leave_behind_with(username, Transcript::new());
+}
+
+/// [`leave_behind`], with `transcript` in the chat.
+fn leave_behind_with(username: &str, transcript: Transcript) {
     let now = js::now();
     let login = LoginResponse {
         token: "token-from-an-earlier-login".into(),
@@ -54,7 +60,12 @@ fn leave_behind(username: &str) {
     storage()
         .set_item("twinline:console:login", &js::to_json(&login).unwrap())
         .unwrap();
+    // Issued for the deployments of `config()` (one, named twice).
+    storage()
+        .set_item("twinline:console:login-for", DEAD)
+        .unwrap();
     let local = LocalChat {
+        transcript,
         status: ChatStatus {
             state: ChatState::Active,
             operator: Some(username.into()),
@@ -215,6 +226,91 @@ fn logout_forgets_the_login_but_keeps_the_chats() {
         .unwrap()
         .unwrap();
     assert!(saved.contains(&id));
+}
+
+#[wasm_bindgen_test]
+fn a_login_stored_for_other_deployments_is_forgotten_unused() {
+    let other =
+        js::to_js(&json!({ "primary": DEAD, "redundant": "https://evil.example" })).unwrap();
+    for unbound in [false, true] {
+        clear();
+        leave_behind("dan");
+        if unbound {
+            // Stored before logins were bound: which deployments it was
+            // for is unknown, so it is not used either.
+            storage().remove_item("twinline:console:login-for").unwrap();
+        }
+        let console = Console::new(if unbound { config() } else { other.clone() }).unwrap();
+        let state = state(&console);
+        assert_eq!(state["needsLogin"], json!(true), "unbound: {unbound}");
+        assert_eq!(state["me"], Value::Null, "no session started");
+        for key in ["twinline:console:login", "twinline:console:login-for"] {
+            assert!(storage().get_item(key).unwrap().is_none(), "{key} kept");
+        }
+        // The operator's chats stay for the next login.
+        assert!(
+            storage()
+                .get_item("twinline:console:session:dan")
+                .unwrap()
+                .is_some()
+        );
+    }
+    // The same deployments in the other order (the console served by the
+    // other deployment) are the same set: the login is used.
+    clear();
+    leave_behind("dan");
+    storage()
+        .set_item(
+            "twinline:console:login-for",
+            "http://127.0.0.1:10 http://127.0.0.1:9",
+        )
+        .unwrap();
+    let swapped =
+        js::to_js(&json!({ "primary": "http://127.0.0.1:10", "redundant": DEAD })).unwrap();
+    let console = Console::new(swapped).unwrap();
+    assert_eq!(state(&console)["me"]["username"], json!("dan"));
+    console.stop();
+}
+
+#[wasm_bindgen_test]
+fn a_redundant_alone_is_the_deployment_it_starts_on() {
+    clear();
+    let alone = js::to_js(&json!({ "redundant": DEAD, "redundantName": "eu-west" })).unwrap();
+    let console = Console::new(alone).unwrap();
+    assert_eq!(state(&console)["needsLogin"], json!(true));
+}
+
+#[wasm_bindgen_test]
+fn a_saved_message_no_reader_can_show_is_left_out_and_the_chat_shown() {
+    // Saved by a console older than the decoder's check: `state()` threw
+    // "can't be represented as a JavaScript number" on every render.
+    clear();
+    let mut transcript = Transcript::new();
+    for (n, lamport, at) in [(1, 1, 1_000), (2, 2, u64::MAX), (3, u64::MAX, 5)] {
+        transcript.insert(Message {
+            lamport: Lamport(lamport),
+            author: Author {
+                role: Role::Visitor,
+                id: "v1".into(),
+                name: "Ada".into(),
+            },
+            id: MessageId(Ulid::new(Millis(1_000), n)),
+            chat: chat(),
+            text: format!("message {n}"),
+            at: Millis(at),
+        });
+    }
+    leave_behind_with("eve", transcript);
+    let console = Console::new(config()).unwrap();
+    let state = state(&console);
+    let shown: Vec<&Value> = state["chats"][0]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["text"])
+        .collect();
+    assert_eq!(shown, [&json!("message 1")]);
+    console.stop();
 }
 
 #[wasm_bindgen_test]

@@ -9,17 +9,17 @@
 // - Lists are keyed (by chat or message id) and updated in place, so focus,
 //   scroll position and the text being typed survive every re-render.
 //
-// Deployments come from ./config.json when the relays serve one, then from
-// the query string (?primary=URL&redundant=URL&moderator=URL, and
-// primaryName/redundantName when the deployments are not called that);
-// with neither, the relay that served the page is the only deployment.
+// Deployments come only from ./config.json, which the relay that served the
+// page writes from its own configuration (docs/PROTOCOL.md): that relay is
+// this page's origin, its peer the other deployment, and the moderator. Never
+// from the query string: anyone can write a link, and the console sends a
+// password and then a session token wherever its deployments are. Without
+// config.json, the relay that served the page is the only deployment.
 
 import init, { Console } from './pkg/twinline_console.js';
 
 const $ = (id) => document.getElementById(id);
 const TITLE = document.title;
-const TYPING_EVERY_MS = 2_500;
-const TYPING_QUIET_MS = 4_000;
 const SWITCH_NOTICE_MS = 5_000;
 const DEFAULT_CANNED = [
   'Hello! How can I help you?',
@@ -36,9 +36,6 @@ const ui = {
   seen: new Map(), // chat id -> count of others' messages seen
   knownWaiting: new Set(),
   drafts: new Map(),
-  typingSentAt: 0,
-  typingChat: null,
-  typingQuiet: null,
   lastConnected: null, // deployment name last connected to
   switchTimer: null,
   noticeTimer: null,
@@ -49,18 +46,21 @@ const ui = {
 // ---- start -------------------------------------------------------------
 
 async function readConfig() {
-  const config = {};
+  let served = {};
   try {
     const res = await fetch('config.json', { cache: 'no-store' });
-    if (res.ok) Object.assign(config, await res.json());
+    if (res.ok) served = await res.json();
   } catch {
-    // No config.json: the query string or this relay alone.
+    // No config.json: this relay alone.
   }
-  const query = new URLSearchParams(location.search);
-  for (const key of ['site', 'primary', 'redundant', 'moderator', 'primaryName', 'redundantName']) {
-    if (query.get(key) !== null) config[key] = query.get(key);
+  const here = served.role === 'redundant' ? 'redundant' : 'primary';
+  const there = here === 'primary' ? 'redundant' : 'primary';
+  const config = { [here]: location.origin, [`${here}Name`]: served.name || here };
+  if (served.peer?.url) {
+    config[there] = served.peer.url;
+    config[`${there}Name`] = served.peer.name || there;
   }
-  if (!config.primary) config.primary = location.origin;
+  if (served.moderator) config.moderator = served.moderator;
   return config;
 }
 
@@ -78,7 +78,8 @@ async function start() {
   ui.console.onChange(render);
   render();
   wire();
-  // Wait times and fading typing notices move with the clock.
+  // Wait times move with the clock (typing notices fade by the session's
+  // own timer, which reports a change).
   setInterval(render, 1_000);
 }
 
@@ -490,29 +491,18 @@ function saveDraft() {
   if (ui.current) ui.drafts.set(ui.current, $('text').value);
 }
 
+// Typing notices: every keystroke goes to the session, which throttles
+// them, says "stopped" after a quiet spell and when a message is sent
+// (twinline_core::session, typing.rs); leaving the field says it at once.
 function stopTyping() {
-  clearTimeout(ui.typingQuiet);
-  if (ui.typingChat) {
-    const chat = ui.typingChat;
-    ui.typingChat = null;
-    ui.typingSentAt = 0;
-    act(() => ui.console.typing(chat, false));
-  }
+  if (ui.current) act(() => ui.console.typing(ui.current, false));
 }
 
 function onInput() {
   const chat = ui.current;
   if (!chat) return;
   saveDraft();
-  if (ui.typingChat && ui.typingChat !== chat) stopTyping();
-  const now = Date.now();
-  if ($('text').value.trim() && now - ui.typingSentAt > TYPING_EVERY_MS) {
-    ui.typingSentAt = now;
-    ui.typingChat = chat;
-    act(() => ui.console.typing(chat, true));
-  }
-  clearTimeout(ui.typingQuiet);
-  ui.typingQuiet = setTimeout(stopTyping, TYPING_QUIET_MS);
+  if ($('text').value.trim()) act(() => ui.console.typing(chat, true));
 }
 
 function send() {
@@ -524,9 +514,6 @@ function send() {
     $('text').value = '';
     ui.drafts.delete(chat);
     $('send-error').textContent = '';
-    ui.typingChat = null;
-    ui.typingSentAt = 0;
-    clearTimeout(ui.typingQuiet);
   } catch (error) {
     $('send-error').textContent = error.message;
   }

@@ -14,7 +14,7 @@ use twinline_core::{Author, ChatState, ChatStatus, OfflineNote, Role, VisitorInf
 /// (they share the secret), and no address kept in the store.
 pub(crate) fn source_key(secret: &str, ip: std::net::IpAddr) -> String {
     use sha2::{Digest, Sha256};
-    let network = crate::throttle::address_key(ip);
+    let network = crate::net::admission::AddrKey::of(ip);
     let digest = Sha256::digest(format!("twinline-source-v1:{secret}:{network}").as_bytes());
     digest[..8]
         .iter()

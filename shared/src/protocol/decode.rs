@@ -22,14 +22,74 @@
 //! [`FrameSource`] abstracts over where the frame is read from, so the
 //! browser can read it through its own `JSON.parse` and native code through
 //! serde_json ([`ServerFrame::decode`]).
+//!
+//! # Records no reader can show
+//! One more difference from the derive: a record holding an integer beyond
+//! [`MAX_SAFE_INTEGER`] (a message's `lamport` or `at`, a note's `at`, a
+//! queue entry's `since`) is left out of the list it came in, and the
+//! source is told ([`FrameSource::skipped`], which the browser logs). Such a
+//! number cannot be a JavaScript number, so a console handed one failed as a
+//! whole, on every deployment, for as long as the record was stored.
+//! Relays refuse such values, but a reader does not trust the relay (a
+//! compromised peer, a store older than the bounds): it shows everything
+//! else. This is the one place every client reads relay frames through, so
+//! it is the one fix for all of them. A `message` frame whose message is
+//! such a record is refused as malformed (it carries nothing else).
 
 use super::{ErrorCode, FrameError, MAX_FRAME_BYTES, ServerFrame};
-use crate::id::{ChatId, MessageId, OfflineId};
+use crate::id::{ChatId, MessageId, OfflineId, Ulid};
 use crate::model::{Author, ChatStatus, Message, OfflineNote, VisitorInfo};
 use crate::protocol::{ChatSync, DeploymentRole, QueueEntry};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use std::fmt::Display;
+use std::fmt::{self, Display};
+
+/// The largest integer every reader holds exactly: JavaScript's
+/// `Number.MAX_SAFE_INTEGER`, 2^53 - 1.
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// A record left out of a frame because one of its integers is beyond
+/// [`MAX_SAFE_INTEGER`] (which one is left to the record's kind: a few
+/// hundred bytes less in the browser bundle).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unreadable {
+    /// `message`, `note` or `queue entry`.
+    pub kind: &'static str,
+    /// The message's, note's or (queue entry) chat's id.
+    pub id: Ulid,
+}
+
+impl Unreadable {
+    /// Why `message` cannot be shown, if it cannot.
+    pub fn message(message: &Message) -> Option<Unreadable> {
+        Unreadable::unless("message", message.id.0, message.lamport.0.max(message.at.0))
+    }
+
+    /// Why `note` cannot be shown, if it cannot.
+    pub fn note(note: &OfflineNote) -> Option<Unreadable> {
+        Unreadable::unless("note", note.id.0, note.at.0)
+    }
+
+    /// Why `entry` cannot be shown, if it cannot.
+    pub fn queue_entry(entry: &QueueEntry) -> Option<Unreadable> {
+        Unreadable::unless("queue entry", entry.chat.0, entry.since.0)
+    }
+
+    /// The record, unless its largest integer is readable.
+    fn unless(kind: &'static str, id: Ulid, largest: u64) -> Option<Unreadable> {
+        (largest > MAX_SAFE_INTEGER).then_some(Unreadable { kind, id })
+    }
+}
+
+impl Display for Unreadable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} holds an integer beyond 2^53 - 1",
+            self.kind, self.id
+        )
+    }
+}
 
 /// One frame's JSON, readable as any struct (fields the struct does not
 /// name are ignored).
@@ -39,6 +99,12 @@ pub trait FrameSource {
 
     /// Reads the whole frame as `T`.
     fn read<T: DeserializeOwned>(&mut self) -> Result<T, Self::Error>;
+
+    /// Told of each record the decoder leaves out of the frame (see
+    /// [`Unreadable`]), for the caller to log; the default forgets it.
+    fn skipped(&mut self, record: &Unreadable) {
+        let _ = record;
+    }
 }
 
 /// A frame as JSON text, read with serde_json.
@@ -153,15 +219,53 @@ server_bodies! {
 }
 
 /// Reads a server frame from `source`: its `type`, then that variant's
-/// fields. Never panics; the size limit is the caller's (the text is not
+/// fields, then leaves out the records no reader can show (see the module
+/// docs). Never panics; the size limit is the caller's (the text is not
 /// visible here).
 pub fn decode_server_frame<S: FrameSource>(mut source: S) -> Result<ServerFrame, FrameError> {
     let malformed = |error: S::Error| FrameError::Malformed(error.to_string());
     let tag: Tag = source.read().map_err(malformed)?;
-    match read_variant(&tag.kind, &mut source) {
-        Some(frame) => frame.map_err(malformed),
-        None => Err(FrameError::UnknownType(tag.kind)),
+    let mut frame = match read_variant(&tag.kind, &mut source) {
+        Some(frame) => frame.map_err(malformed)?,
+        None => return Err(FrameError::UnknownType(tag.kind)),
+    };
+    let mut skipped = |record: Unreadable| source.skipped(&record);
+    match &mut frame {
+        ServerFrame::Welcome { chats, .. } => {
+            for sync in chats {
+                keep_readable(&mut sync.missing, Unreadable::message, &mut skipped);
+            }
+        }
+        ServerFrame::Chat { sync } => {
+            keep_readable(&mut sync.missing, Unreadable::message, &mut skipped);
+        }
+        ServerFrame::Message { msg } => {
+            if let Some(record) = Unreadable::message(msg) {
+                return Err(FrameError::Malformed(record.to_string()));
+            }
+        }
+        ServerFrame::Queue { chats } => {
+            keep_readable(chats, Unreadable::queue_entry, &mut skipped);
+        }
+        ServerFrame::Inbox { notes } => keep_readable(notes, Unreadable::note, &mut skipped),
+        _ => {}
     }
+    Ok(frame)
+}
+
+/// Removes the records `check` finds unreadable, reporting each.
+fn keep_readable<T>(
+    records: &mut Vec<T>,
+    check: fn(&T) -> Option<Unreadable>,
+    skipped: &mut impl FnMut(Unreadable),
+) {
+    records.retain(|record| match check(record) {
+        Some(unreadable) => {
+            skipped(unreadable);
+            false
+        }
+        None => true,
+    });
 }
 
 impl ServerFrame {

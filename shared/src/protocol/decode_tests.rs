@@ -1,7 +1,9 @@
 //! The tag-first decoder ([`ServerFrame::decode`]) must read exactly what
 //! the derived `Deserialize` ([`ServerFrame::parse`]) reads: compared on
 //! every documented example, on each example with a field dropped, retyped
-//! or added, on broken text, and on generated frames.
+//! or added, on broken text, and on generated frames. The one difference:
+//! records with integers beyond 2^53 - 1 are left out and reported, checked
+//! against a reference filter on generated frames with hostile numbers.
 
 use super::*;
 use crate::clock::{Hlc, Lamport};
@@ -181,8 +183,27 @@ fn author() -> impl Strategy<Value = Author> {
         .prop_map(|(role, id, name)| Author { role, id, name })
 }
 
-fn message() -> impl Strategy<Value = Message> {
-    (any::<u64>(), author(), ulid(), ulid(), text(), any::<u64>()).prop_map(
+/// The integers of records: in range, or also beyond what readers hold.
+type Numbers = fn() -> BoxedStrategy<u64>;
+
+fn readable() -> BoxedStrategy<u64> {
+    (0..=MAX_SAFE_INTEGER).boxed()
+}
+
+fn hostile() -> BoxedStrategy<u64> {
+    prop_oneof![
+        3 => 0..=MAX_SAFE_INTEGER,
+        1 => Just(MAX_SAFE_INTEGER),
+        1 => Just(MAX_SAFE_INTEGER + 1),
+        1 => Just(MAX_SAFE_INTEGER + 2),
+        1 => Just(u64::MAX),
+        1 => MAX_SAFE_INTEGER + 1..=u64::MAX,
+    ]
+    .boxed()
+}
+
+fn message(n: Numbers) -> impl Strategy<Value = Message> {
+    (n(), author(), ulid(), ulid(), text(), n()).prop_map(
         |(lamport, author, id, chat, text, at)| Message {
             lamport: Lamport(lamport),
             author,
@@ -220,25 +241,25 @@ fn visitor() -> impl Strategy<Value = VisitorInfo> {
     })
 }
 
-fn note() -> impl Strategy<Value = OfflineNote> {
-    (ulid(), text(), text(), text(), text(), any::<u64>()).prop_map(
-        |(id, site, name, email, text, at)| OfflineNote {
+fn note(n: Numbers) -> impl Strategy<Value = OfflineNote> {
+    (ulid(), text(), text(), text(), text(), n()).prop_map(|(id, site, name, email, text, at)| {
+        OfflineNote {
             id: OfflineId(id),
             site,
             name,
             email,
             text,
             at: Millis(at),
-        },
-    )
+        }
+    })
 }
 
-fn sync() -> impl Strategy<Value = ChatSync> {
+fn sync(n: Numbers) -> impl Strategy<Value = ChatSync> {
     (
         ulid(),
         status(),
         visitor(),
-        prop::collection::vec(message(), 0..3),
+        prop::collection::vec(message(n), 0..3),
         prop::collection::vec(ulid().prop_map(MessageId), 0..3),
     )
         .prop_map(|(chat, status, visitor, missing, lacking)| ChatSync {
@@ -250,8 +271,8 @@ fn sync() -> impl Strategy<Value = ChatSync> {
         })
 }
 
-fn queue_entry() -> impl Strategy<Value = QueueEntry> {
-    (ulid(), status(), visitor(), any::<u64>(), text()).prop_map(
+fn queue_entry(n: Numbers) -> impl Strategy<Value = QueueEntry> {
+    (ulid(), status(), visitor(), n(), text()).prop_map(
         |(chat, status, visitor, since, preview)| QueueEntry {
             chat: ChatId(chat),
             status,
@@ -277,7 +298,7 @@ fn error_code() -> impl Strategy<Value = ErrorCode> {
     ])
 }
 
-fn server_frame() -> impl Strategy<Value = ServerFrame> {
+fn server_frame(n: Numbers) -> impl Strategy<Value = ServerFrame> {
     let chat = || ulid().prop_map(ChatId);
     prop_oneof![
         (
@@ -286,7 +307,7 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
             any::<bool>(),
             any::<u64>(),
             author(),
-            prop::collection::vec(sync(), 0..3),
+            prop::collection::vec(sync(n), 0..3),
             any::<u32>(),
         )
             .prop_map(
@@ -306,8 +327,8 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
                     }
                 }
             ),
-        sync().prop_map(|sync| ServerFrame::Chat { sync }),
-        message().prop_map(|msg| ServerFrame::Message { msg }),
+        sync(n).prop_map(|sync| ServerFrame::Chat { sync }),
+        message(n).prop_map(|msg| ServerFrame::Message { msg }),
         ulid().prop_map(|id| ServerFrame::Ack { id: MessageId(id) }),
         ulid().prop_map(|id| ServerFrame::OfflineAck { id: OfflineId(id) }),
         (chat(), author(), any::<bool>()).prop_map(|(chat, who, on)| ServerFrame::Typing {
@@ -317,14 +338,14 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
         }),
         (chat(), status()).prop_map(|(chat, status)| ServerFrame::Status { chat, status }),
         (chat(), visitor()).prop_map(|(chat, info)| ServerFrame::Visitor { chat, info }),
-        prop::collection::vec(queue_entry(), 0..3).prop_map(|chats| ServerFrame::Queue { chats }),
+        prop::collection::vec(queue_entry(n), 0..3).prop_map(|chats| ServerFrame::Queue { chats }),
         (any::<u32>(), prop::collection::vec(text(), 0..3)).prop_map(
             |(operators_online, operators)| ServerFrame::Presence {
                 operators_online,
                 operators,
             }
         ),
-        prop::collection::vec(note(), 0..3).prop_map(|notes| ServerFrame::Inbox { notes }),
+        prop::collection::vec(note(n), 0..3).prop_map(|notes| ServerFrame::Inbox { notes }),
         (text(), text()).prop_map(|(to, reason)| ServerFrame::Migrate { to, reason }),
         any::<u64>().prop_map(|nonce| ServerFrame::Pong { nonce }),
         (
@@ -340,17 +361,245 @@ proptest! {
     #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn generated_frames_round_trip_through_the_decoder(frame in server_frame()) {
+    fn generated_frames_round_trip_through_the_decoder(frame in server_frame(readable)) {
         let text = frame.to_json();
         prop_assert_eq!(ServerFrame::decode(&text), Ok(frame.clone()));
         prop_assert_eq!(agree(&text), Ok(frame));
     }
 
     #[test]
-    fn generated_frames_with_the_tag_last_decode_too(frame in server_frame()) {
+    fn generated_frames_with_the_tag_last_decode_too(frame in server_frame(readable)) {
         // serde_json's map sorts keys, which moves `type` behind most
         // fields: the tag need not come first.
         let text = Value::Object(object(&frame.to_json())).to_string();
         prop_assert_eq!(agree(&text), Ok(frame));
+    }
+}
+
+/// A source that keeps what the decoder reports as left out.
+struct Recording<'a> {
+    text: JsonText<'a>,
+    skipped: &'a mut Vec<Unreadable>,
+}
+
+impl FrameSource for Recording<'_> {
+    type Error = serde_json::Error;
+
+    fn read<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, Self::Error> {
+        self.text.read()
+    }
+
+    fn skipped(&mut self, record: &Unreadable) {
+        self.skipped.push(*record);
+    }
+}
+
+/// The decoded frame and the records it reported as left out.
+fn decode_recording(text: &str) -> (Result<ServerFrame, FrameError>, Vec<Unreadable>) {
+    let mut skipped = Vec::new();
+    let frame = decode_server_frame(Recording {
+        text: JsonText(text),
+        skipped: &mut skipped,
+    });
+    (frame, skipped)
+}
+
+/// The example of `kind` in docs/PROTOCOL.md, as a JSON object.
+fn example(kind: &str) -> Map<String, Value> {
+    server_examples()
+        .iter()
+        .map(|text| object(text))
+        .find(|map| map["type"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} example"))
+}
+
+const BEYOND: u64 = MAX_SAFE_INTEGER + 1;
+
+#[test]
+fn a_welcome_keeps_every_message_but_the_one_no_reader_can_show() {
+    // The frame: lamport 2^64 - 1 in one message, `at` 2^53 in
+    // another, 2^53 - 1 (the largest readable) in a third.
+    let mut welcome = example("welcome");
+    let chats = welcome["chats"].as_array_mut().unwrap();
+    let missing = chats[0]["missing"].as_array_mut().unwrap();
+    let good = missing[0].clone();
+    let with = |id: &str, field: &str, value: u64| {
+        let mut m = good.clone();
+        m["id"] = Value::from(id);
+        m[field] = Value::from(value);
+        m
+    };
+    missing.push(with("01JDQ62AAAAAAAAAAAAAAAAAA1", "lamport", u64::MAX));
+    missing.push(with("01JDQ62AAAAAAAAAAAAAAAAAA2", "at", BEYOND));
+    missing.push(with("01JDQ62AAAAAAAAAAAAAAAAAA3", "at", MAX_SAFE_INTEGER));
+    let text = Value::Object(welcome).to_string();
+    let (frame, skipped) = decode_recording(&text);
+    let Ok(ServerFrame::Welcome { chats, .. }) = frame else {
+        panic!("{frame:?}");
+    };
+    let ids: Vec<String> = chats[0].missing.iter().map(|m| m.id.to_string()).collect();
+    assert_eq!(
+        ids,
+        [good["id"].as_str().unwrap(), "01JDQ62AAAAAAAAAAAAAAAAAA3"]
+    );
+    let reported: Vec<String> = skipped.iter().map(Unreadable::to_string).collect();
+    assert_eq!(
+        reported,
+        [
+            "message 01JDQ62AAAAAAAAAAAAAAAAAA1 holds an integer beyond 2^53 - 1",
+            "message 01JDQ62AAAAAAAAAAAAAAAAAA2 holds an integer beyond 2^53 - 1",
+        ]
+    );
+    // The derive reads it all: the decoder is where readers are protected.
+    let Ok(ServerFrame::Welcome { chats, .. }) = ServerFrame::parse(&text) else {
+        panic!()
+    };
+    assert_eq!(chats[0].missing.len(), 4);
+}
+
+#[test]
+fn a_message_frame_with_such_a_message_is_refused_naming_it() {
+    let mut frame = example("message");
+    frame["msg"]["at"] = Value::from(u64::MAX);
+    let id = frame["msg"]["id"].as_str().unwrap().to_string();
+    let (decoded, skipped) = decode_recording(&Value::Object(frame).to_string());
+    match decoded {
+        Err(FrameError::Malformed(why)) => {
+            assert_eq!(
+                why,
+                format!("message {id} holds an integer beyond 2^53 - 1")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        skipped.is_empty(),
+        "refused, not skipped: logged once by the caller"
+    );
+}
+
+#[test]
+fn a_queue_and_an_inbox_keep_their_readable_entries() {
+    let mut queue = example("queue");
+    let entries = queue["chats"].as_array_mut().unwrap();
+    let mut late = entries[0].clone();
+    late["chat"] = Value::from("01JDQ62AAAAAAAAAAAAAAAAAA4");
+    late["since"] = Value::from(u64::MAX);
+    entries.push(late);
+    let (decoded, skipped) = decode_recording(&Value::Object(queue).to_string());
+    let Ok(ServerFrame::Queue { chats }) = decoded else {
+        panic!("{decoded:?}")
+    };
+    assert_eq!(chats.len(), 1);
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(
+        (skipped[0].kind, skipped[0].id.to_string().as_str()),
+        ("queue entry", "01JDQ62AAAAAAAAAAAAAAAAAA4")
+    );
+
+    // The note: `at` 2^53 + 1.
+    let mut inbox = example("inbox");
+    let notes = inbox["notes"].as_array_mut().unwrap();
+    let mut odd = notes[0].clone();
+    odd["id"] = Value::from("01JDQ62AAAAAAAAAAAAAAAAAA5");
+    odd["at"] = Value::from(MAX_SAFE_INTEGER + 2);
+    notes.insert(0, odd);
+    let (decoded, skipped) = decode_recording(&Value::Object(inbox).to_string());
+    let Ok(ServerFrame::Inbox { notes }) = decoded else {
+        panic!("{decoded:?}")
+    };
+    assert_eq!(notes.len(), 1);
+    assert_ne!(notes[0].id.to_string(), "01JDQ62AAAAAAAAAAAAAAAAAA5");
+    assert_eq!(
+        skipped[0].to_string(),
+        "note 01JDQ62AAAAAAAAAAAAAAAAAA5 holds an integer beyond 2^53 - 1"
+    );
+}
+
+fn fits(values: &[u64]) -> bool {
+    values.iter().all(|&v| v <= MAX_SAFE_INTEGER)
+}
+
+/// The records whose integer (`id_and_value`) fits; the others' ids go to `gone`.
+fn keep<T>(records: Vec<T>, id_and_value: fn(&T) -> (Ulid, u64), gone: &mut Vec<Ulid>) -> Vec<T> {
+    let (kept, left): (Vec<T>, Vec<T>) = records
+        .into_iter()
+        .partition(|r| fits(&[id_and_value(r).1]));
+    gone.extend(left.iter().map(|r| id_and_value(r).0));
+    kept
+}
+
+/// The reference: `frame` as the derive read it, without the records a
+/// reader cannot show, and the ids of those, in frame order; `None` where
+/// the whole frame is refused.
+fn reference(frame: ServerFrame) -> Option<(ServerFrame, Vec<Ulid>)> {
+    let mut gone = Vec::new();
+    let messages = |list: &mut Vec<Message>, gone: &mut Vec<Ulid>| {
+        list.retain(|m| {
+            let ok = fits(&[m.lamport.0, m.at.0]);
+            if !ok {
+                gone.push(m.id.0);
+            }
+            ok
+        })
+    };
+    let frame = match frame {
+        ServerFrame::Message { msg } if !fits(&[msg.lamport.0, msg.at.0]) => return None,
+        ServerFrame::Welcome {
+            v,
+            deployment,
+            role,
+            epoch,
+            you,
+            mut chats,
+            operators_online,
+        } => {
+            for sync in &mut chats {
+                messages(&mut sync.missing, &mut gone);
+            }
+            ServerFrame::Welcome {
+                v,
+                deployment,
+                role,
+                epoch,
+                you,
+                chats,
+                operators_online,
+            }
+        }
+        ServerFrame::Chat { mut sync } => {
+            messages(&mut sync.missing, &mut gone);
+            ServerFrame::Chat { sync }
+        }
+        ServerFrame::Queue { chats } => ServerFrame::Queue {
+            chats: keep(chats, |e| (e.chat.0, e.since.0), &mut gone),
+        },
+        ServerFrame::Inbox { notes } => ServerFrame::Inbox {
+            notes: keep(notes, |n| (n.id.0, n.at.0), &mut gone),
+        },
+        other => other,
+    };
+    Some((frame, gone))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn hostile_numbers_lose_exactly_the_records_no_reader_can_show(frame in server_frame(hostile)) {
+        let text = frame.to_json();
+        // The derive still reads everything: the filter is the decoder's.
+        prop_assert_eq!(ServerFrame::parse(&text), Ok(frame.clone()));
+        let (decoded, skipped) = decode_recording(&text);
+        match reference(frame) {
+            Some((expected, gone)) => {
+                prop_assert_eq!(decoded, Ok(expected));
+                prop_assert_eq!(skipped.iter().map(|r| r.id).collect::<Vec<_>>(), gone);
+            }
+            None => {
+                prop_assert!(matches!(decoded, Err(FrameError::Malformed(_))), "{:?}", decoded);
+                prop_assert!(skipped.is_empty());
+            }
+        }
     }
 }

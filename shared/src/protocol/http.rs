@@ -1,5 +1,5 @@
 //! JSON bodies of the HTTP endpoints: relay health, the moderator's answer,
-//! visitor tokens and operator login.
+//! visitor tokens, operator login and the operator console's configuration.
 
 use crate::id::{ChatId, VisitorId};
 use crate::time::Millis;
@@ -133,4 +133,29 @@ pub struct LoginResponse {
     pub name: String,
     /// When the token expires.
     pub expires: Millis,
+}
+
+/// `GET /console/config.json`: the deployments the operator console served
+/// by a relay talks to, written by that relay from its own configuration.
+/// The serving deployment's base URL is the page's origin, so it is not
+/// repeated here.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleConfig {
+    /// The role of the deployment that serves the page.
+    pub role: DeploymentRole,
+    /// Its name.
+    pub name: String,
+    /// The other deployment, if the relay has one (`--peer`).
+    pub peer: Option<ConsolePeer>,
+    /// The moderator's base URL, if the relay names one (`--moderator-url`).
+    pub moderator: Option<String>,
+}
+
+/// The other deployment in a [`ConsoleConfig`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsolePeer {
+    /// Its name.
+    pub name: String,
+    /// Its base URL.
+    pub url: String,
 }

@@ -13,10 +13,12 @@ mod http;
 mod server;
 
 pub use client::{ChatResume, ClientFrame};
-pub use decode::{FrameSource, JsonText, VariantText, decode_server_frame};
+pub use decode::{
+    FrameSource, JsonText, MAX_SAFE_INTEGER, Unreadable, VariantText, decode_server_frame,
+};
 pub use http::{
-    ActiveDeployment, DeploymentRole, DeploymentState, Health, LoginRequest, LoginResponse,
-    ReplicationLag, VisitorTokenRequest, VisitorTokenResponse,
+    ActiveDeployment, ConsoleConfig, ConsolePeer, DeploymentRole, DeploymentState, Health,
+    LoginRequest, LoginResponse, ReplicationLag, VisitorTokenRequest, VisitorTokenResponse,
 };
 pub use server::{ChatSync, ErrorCode, QueueEntry, ServerFrame};
 

@@ -24,8 +24,10 @@ impl Session {
     }
 
     /// Writes a message under an id chosen elsewhere (another tab of the
-    /// same visitor picked it). Sending the same id and text again is a
-    /// no-op that returns the id.
+    /// same visitor picked it, or a caller whose `now` is not the wall
+    /// clock made it from the wall clock). The message's `at` is the id's
+    /// time: when it was written, wherever that was. Sending the same id
+    /// and text again is a no-op that returns the id.
     pub fn send_with_id(
         &mut self,
         now: Millis,
@@ -33,6 +35,9 @@ impl Session {
         id: MessageId,
         text: &str,
     ) -> Result<MessageId, SendError> {
+        if self.shut {
+            return Err(SendError::ShutDown);
+        }
         check_text(text)?;
         let local = self.chats.get(chat).ok_or(SendError::UnknownChat)?;
         if let Some(existing) = local.transcript.get(id) {
@@ -48,10 +53,10 @@ impl Session {
             id,
             chat,
             text: text.to_string(),
-            at: now,
+            at: id.0.millis(),
         };
         self.chats.insert_own(msg.clone());
-        self.typing_sent.insert(chat, false);
+        self.typing.message_sent(chat);
         self.send_now(ClientFrame::Send { msg });
         self.mark_dirty();
         self.event(SessionEvent::Message { chat, id });
@@ -59,19 +64,25 @@ impl Session {
         Ok(id)
     }
 
-    /// The user started or stopped typing. Not queued: stale by the time a
-    /// link is back.
+    /// A keystroke in `chat` (`on`), or the user stopped (`!on`: the field
+    /// lost focus). Throttled, ended by quiet and never queued: see
+    /// `typing.rs`.
     pub fn typing(&mut self, now: Millis, chat: ChatId, on: bool) {
-        if self.typing_sent.get(&chat) != Some(&on)
-            && self.send_now(ClientFrame::Typing { chat, on })
-        {
-            self.typing_sent.insert(chat, on);
+        if self.shut {
+            return;
+        }
+        let ready = self.link.as_ref().is_some_and(|link| link.is_ready());
+        if let Some(on) = self.typing.user(now, chat, on, ready, &self.config.timing) {
+            self.send_now(ClientFrame::Typing { chat, on });
         }
         self.step(now);
     }
 
     /// Visitor: name, email and page for the operator.
     pub fn set_visitor(&mut self, now: Millis, chat: ChatId, name: &str, email: &str, page: &str) {
+        if self.shut {
+            return;
+        }
         let field = |s: &str| {
             if check_field(s).is_ok() {
                 s.to_string()
@@ -99,7 +110,8 @@ impl Session {
         self.step(now);
     }
 
-    /// Visitor: a note for when nobody is online. Kept until acked.
+    /// Visitor: a note for when nobody is online, under a new id. Kept
+    /// until acked.
     pub fn leave_offline_note(
         &mut self,
         now: Millis,
@@ -107,18 +119,34 @@ impl Session {
         email: &str,
         text: &str,
     ) -> Result<OfflineId, SendError> {
+        let id = OfflineId::new(now, self.random.next_u128());
+        self.leave_offline_note_with_id(now, id, name, email, text)
+    }
+
+    /// [`Session::leave_offline_note`] under an id the caller made (from the
+    /// wall clock, when its `now` is not); the note's `at` is the id's time.
+    pub fn leave_offline_note_with_id(
+        &mut self,
+        now: Millis,
+        id: OfflineId,
+        name: &str,
+        email: &str,
+        text: &str,
+    ) -> Result<OfflineId, SendError> {
+        if self.shut {
+            return Err(SendError::ShutDown);
+        }
         check_text(text)?;
         check_field(name)?;
         check_field(email)?;
         let note = OfflineNote {
-            id: OfflineId::new(now, self.random.next_u128()),
+            id,
             site: self.config.site.clone(),
             name: name.to_string(),
             email: email.to_string(),
             text: text.to_string(),
-            at: now,
+            at: id.0.millis(),
         };
-        let id = note.id;
         self.send_now(ClientFrame::Offline { note: note.clone() });
         self.outbox.notes.push(note);
         self.mark_dirty();
@@ -128,6 +156,9 @@ impl Session {
 
     /// Operator: online (takes chats) or away. Re-sent after every welcome.
     pub fn set_availability(&mut self, now: Millis, online: bool) {
+        if self.shut {
+            return;
+        }
         self.outbox.online = Some(online);
         self.send_now(ClientFrame::SetAvailability { online });
         self.mark_dirty();
@@ -156,6 +187,9 @@ impl Session {
     }
 
     fn intend(&mut self, now: Millis, intent: Intent) {
+        if self.shut {
+            return;
+        }
         self.send_now(intent.frame());
         self.outbox.push_intent(intent);
         self.mark_dirty();
@@ -165,6 +199,9 @@ impl Session {
     /// A new token (renewed visitor token, fresh operator login). A session
     /// whose token was refused waits for this.
     pub fn set_token(&mut self, now: Millis, token: String) {
+        if self.shut {
+            return;
+        }
         self.identity.token = token;
         self.token_refused = false;
         self.mark_dirty();
@@ -174,7 +211,7 @@ impl Session {
     /// Drops a chat from this client (an operator done with a closed chat).
     /// Refused, returning false, while it holds unacknowledged messages.
     pub fn forget(&mut self, now: Millis, chat: ChatId) -> bool {
-        if Some(chat) == self.identity.chat || !self.chats.forget(chat) {
+        if self.shut || Some(chat) == self.identity.chat || !self.chats.forget(chat) {
             return false;
         }
         self.outbox.intents.retain(|i| i.chat() != chat);
@@ -183,17 +220,35 @@ impl Session {
         true
     }
 
-    /// Closes every socket; the session does nothing more until dropped.
-    /// Used when another tab takes over the chat or the page goes away.
-    pub fn shutdown(&mut self) -> Vec<Action> {
-        let mut actions = Vec::new();
+    /// Closes every socket and leaves the session inert: a `Disconnect`
+    /// per open socket is queued (drain them with `poll_action` as after any
+    /// call), and after those nothing more comes out. Inputs and timeouts
+    /// are ignored, `poll_timeout` is `None`, commands do nothing (`send`
+    /// and notes are refused with [`SendError::ShutDown`]). The snapshot
+    /// stays as it was, for whoever resumes. Used when another tab takes
+    /// over the chat, at log-out, or when the page goes away.
+    pub fn shutdown(&mut self) {
+        if self.shut {
+            return;
+        }
+        self.shut = true;
         for link in [self.link.take(), self.next_link.take()]
             .into_iter()
             .flatten()
         {
-            actions.push(Action::Disconnect { conn: link.conn });
+            self.push(Action::Disconnect { conn: link.conn });
         }
-        actions
+    }
+
+    /// True once [`Session::shutdown`] was called.
+    pub fn is_shut_down(&self) -> bool {
+        self.shut
+    }
+
+    /// Who else is typing in `chat`, if anyone (see `typing.rs`: until
+    /// their `off`, their message, or `Timing::typing_stale`).
+    pub fn typing_in(&self, chat: ChatId) -> Option<&crate::model::Author> {
+        self.typing.typing_in(chat)
     }
 
     /// Every chat held.

@@ -69,6 +69,14 @@ pub struct Timing {
     pub resend_delay: u64,
     /// How long a relay's `migrate` outranks the moderator's older answer.
     pub migrate_hold: u64,
+    /// While the user keeps typing, `typing on` goes out at most this often
+    /// (each one refreshes the notice on the other side).
+    pub typing_every: u64,
+    /// Quiet after the last keystroke before `typing off` goes out.
+    pub typing_quiet: u64,
+    /// A notice heard that is not refreshed for this long is dropped (it
+    /// must exceed `typing_every`, or a steady typist would flicker).
+    pub typing_stale: u64,
 }
 
 impl Default for Timing {
@@ -84,6 +92,9 @@ impl Default for Timing {
             backoff_max: 5_000,
             resend_delay: 1_000,
             migrate_hold: 30_000,
+            typing_every: 2_500,
+            typing_quiet: 4_000,
+            typing_stale: 8_000,
         }
     }
 }

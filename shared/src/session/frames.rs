@@ -43,6 +43,7 @@ impl Session {
             }
             ServerFrame::Message { msg } => {
                 let (chat, id) = (msg.chat, msg.id);
+                self.typing.message_from(chat, &msg.author);
                 if self.chats.insert(msg) {
                     self.mark_dirty();
                     self.event(SessionEvent::Message { chat, id });
@@ -61,7 +62,12 @@ impl Session {
                 }
             }
             ServerFrame::Typing { chat, who, on } => {
-                self.event(SessionEvent::Typing { chat, who, on });
+                let me = &self.identity.author;
+                // Our own notice, echoed (the same operator in two consoles).
+                if who.role != me.role || who.id != me.id {
+                    self.typing.heard(now, chat, who.clone(), on);
+                    self.event(SessionEvent::Typing { chat, who, on });
+                }
             }
             ServerFrame::Status { chat, status } => {
                 if self.chats.ensure(chat).status.merge_from(&status) {
@@ -146,7 +152,7 @@ impl Session {
         for sync in &syncs {
             self.settle(sync.chat);
         }
-        self.typing_sent.clear();
+        self.typing.forget_told();
         self.mark_dirty();
     }
 

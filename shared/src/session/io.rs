@@ -203,4 +203,7 @@ pub enum SendError {
     /// A message with this id already exists with other content.
     #[error("a different message already has this id")]
     IdTaken,
+    /// The session was shut down (`Session::shutdown`); nothing is kept.
+    #[error("the session was shut down")]
+    ShutDown,
 }

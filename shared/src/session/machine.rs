@@ -7,12 +7,12 @@ use super::config::{Identity, SessionConfig};
 use super::io::{Action, ConnId, ConnectionStatus, Input, LinkState, SessionEvent};
 use super::link::{Beat, Link};
 use super::outbox::Outbox;
-use super::random::Random;
 use super::routing::{Request, Routing};
 use super::snapshot::{SNAPSHOT_VERSION, Snapshot};
+use super::typing::Typing;
 use crate::model::{OfflineNote, Role};
 use crate::protocol::{ClientFrame, DeploymentRole, PROTOCOL_VERSION, QueueEntry};
-use crate::sorted::SortedMap;
+use crate::random::SplitMix64;
 use crate::time::Millis;
 use std::collections::VecDeque;
 
@@ -28,7 +28,7 @@ pub(super) struct Welcomed {
 pub struct Session {
     pub(super) config: SessionConfig,
     pub(super) identity: Identity,
-    pub(super) random: Random,
+    pub(super) random: SplitMix64,
     next_conn: u64,
     pub(super) routing: Routing,
     /// The link in use, or being set up.
@@ -49,7 +49,8 @@ pub struct Session {
     pub(super) token_refused: bool,
     pub(super) chats: Chats,
     pub(super) outbox: Outbox,
-    pub(super) typing_sent: SortedMap<crate::ChatId, bool>,
+    /// Typing notices, sent and heard.
+    pub(super) typing: Typing,
     pub(super) queue: Vec<QueueEntry>,
     pub(super) operators_online: u32,
     pub(super) operators: Vec<String>,
@@ -57,6 +58,8 @@ pub struct Session {
     actions: VecDeque<Action>,
     dirty: bool,
     last_status: Option<ConnectionStatus>,
+    /// `shutdown` was called: nothing more happens.
+    pub(super) shut: bool,
 }
 
 impl Session {
@@ -119,7 +122,7 @@ impl Session {
             routing: Routing::new(&config, now),
             config,
             identity,
-            random: Random::new(seed),
+            random: SplitMix64::new(seed),
             next_conn: 1,
             link: None,
             next_link: None,
@@ -132,7 +135,7 @@ impl Session {
             token_refused: false,
             chats,
             outbox,
-            typing_sent: SortedMap::new(),
+            typing: Typing::default(),
             queue: Vec::new(),
             operators_online: 0,
             operators: Vec::new(),
@@ -140,6 +143,7 @@ impl Session {
             actions: VecDeque::new(),
             dirty: false,
             last_status: None,
+            shut: false,
         }
     }
 
@@ -163,8 +167,11 @@ impl Session {
         }
     }
 
-    /// Feeds one input.
+    /// Feeds one input (ignored once the session is shut down).
     pub fn handle(&mut self, now: Millis, input: Input) {
+        if self.shut {
+            return;
+        }
         match input {
             Input::Opened { conn } => self.on_opened(now, conn),
             Input::Closed { conn } => self.on_closed(now, conn),
@@ -185,13 +192,21 @@ impl Session {
         self.step(now);
     }
 
-    /// The next thing to do, if any.
+    /// The next thing to do, if any. Drain it until `None` after every
+    /// input, timeout and command: the actions are the session's only way
+    /// to act on the world.
+    #[must_use = "an action the session asked for is lost unless it is carried out"]
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
     }
 
-    /// When [`Session::handle_timeout`] should be called next.
+    /// When [`Session::handle_timeout`] should be called next (`None`: not
+    /// until another input; always `None` once shut down).
+    #[must_use = "the session needs a timer armed for this time"]
     pub fn poll_timeout(&self) -> Option<Millis> {
+        if self.shut {
+            return None;
+        }
         let timing = &self.config.timing;
         let links = [&self.link, &self.next_link]
             .into_iter()
@@ -203,6 +218,7 @@ impl Session {
             .chain(self.routing.next_deadline())
             .chain(self.resend_at)
             .chain(self.migrate_to.map(|(_, until)| until))
+            .chain(self.typing.deadline(timing))
             .min()
     }
 
@@ -233,7 +249,11 @@ impl Session {
     /// Everything that follows from the state at `now`: timers, requests,
     /// connection decisions, then one persist and one status event.
     pub(super) fn step(&mut self, now: Millis) {
+        if self.shut {
+            return;
+        }
         self.beat(now);
+        self.typing_timers(now);
         for request in self.routing.due(now) {
             let action = match request {
                 Request::Probe(role) => match self.config.endpoint(role) {
@@ -292,6 +312,22 @@ impl Session {
                     self.lose(now, which);
                 }
             }
+        }
+    }
+
+    /// Typing notices that went quiet (`off` to the relay) or stale (the
+    /// user interface is told).
+    fn typing_timers(&mut self, now: Millis) {
+        let due = self.typing.due(now, &self.config.timing);
+        for chat in due.quiet {
+            self.send_now(ClientFrame::Typing { chat, on: false });
+        }
+        for (chat, who) in due.stale {
+            self.event(SessionEvent::Typing {
+                chat,
+                who,
+                on: false,
+            });
         }
     }
 
@@ -417,7 +453,7 @@ impl Session {
         let delay = self.backoff();
         self.reconnect_at = now.plus(delay);
         if which == Which::Current {
-            self.typing_sent.clear();
+            self.typing.forget_told();
             if let Some(next) = self.next_link.take() {
                 // The replacement carries on; if it is welcomed, nothing
                 // was interrupted at all.
@@ -439,9 +475,9 @@ impl Session {
                 .min(timing.backoff_max)
         };
         if self.attempts == 0 {
-            return self.random.below(timing.backoff_min);
+            return self.random.between(0, timing.backoff_min);
         }
-        ceiling / 2 + self.random.below(ceiling / 2)
+        ceiling / 2 + self.random.between(0, ceiling / 2)
     }
 
     /// Called when a welcome arrives on `which`.

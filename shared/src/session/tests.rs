@@ -8,14 +8,14 @@ use crate::model::{Author, ChatState, ChatStatus, Message, Role};
 use crate::protocol::{
     ActiveDeployment, ChatSync, ClientFrame, DeploymentRole, ErrorCode, Health, ServerFrame,
 };
-use crate::{ChatId, Lamport, MessageId, Millis, Ulid};
+use crate::{ChatId, Lamport, MessageId, Millis, OfflineId, Ulid};
 use DeploymentRole::{Primary, Redundant};
 
-fn chat() -> ChatId {
+pub(super) fn chat() -> ChatId {
     ChatId(Ulid::new(Millis(1), 42))
 }
 
-fn visitor() -> Author {
+pub(super) fn visitor() -> Author {
     Author {
         role: Role::Visitor,
         id: "v1".into(),
@@ -23,7 +23,7 @@ fn visitor() -> Author {
     }
 }
 
-fn operator() -> Author {
+pub(super) fn operator() -> Author {
     Author {
         role: Role::Operator,
         id: "ann".into(),
@@ -31,7 +31,7 @@ fn operator() -> Author {
     }
 }
 
-fn config(role: Role, moderator: bool) -> SessionConfig {
+pub(super) fn config(role: Role, moderator: bool) -> SessionConfig {
     SessionConfig {
         role,
         site: "demo".into(),
@@ -52,7 +52,7 @@ fn config(role: Role, moderator: bool) -> SessionConfig {
     }
 }
 
-fn visitor_session(moderator: bool) -> Session {
+pub(super) fn visitor_session(moderator: bool) -> Session {
     Session::new(
         config(Role::Visitor, moderator),
         Identity {
@@ -78,11 +78,11 @@ fn operator_session() -> Session {
     )
 }
 
-fn drain(s: &mut Session) -> Vec<Action> {
+pub(super) fn drain(s: &mut Session) -> Vec<Action> {
     std::iter::from_fn(|| s.poll_action()).collect()
 }
 
-fn connects(actions: &[Action]) -> Vec<(ConnId, DeploymentRole)> {
+pub(super) fn connects(actions: &[Action]) -> Vec<(ConnId, DeploymentRole)> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -94,7 +94,7 @@ fn connects(actions: &[Action]) -> Vec<(ConnId, DeploymentRole)> {
         .collect()
 }
 
-fn sent(actions: &[Action], on: ConnId) -> Vec<ClientFrame> {
+pub(super) fn sent(actions: &[Action], on: ConnId) -> Vec<ClientFrame> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -111,7 +111,7 @@ fn sent_ids(actions: &[Action], on: ConnId) -> Vec<MessageId> {
         .collect()
 }
 
-fn welcome(name: &str, role: DeploymentRole, chats: Vec<ChatSync>) -> ServerFrame {
+pub(super) fn welcome(name: &str, role: DeploymentRole, chats: Vec<ChatSync>) -> ServerFrame {
     ServerFrame::Welcome {
         v: 1,
         deployment: name.into(),
@@ -123,7 +123,7 @@ fn welcome(name: &str, role: DeploymentRole, chats: Vec<ChatSync>) -> ServerFram
     }
 }
 
-fn sync(lacking: Vec<MessageId>, missing: Vec<Message>) -> ChatSync {
+pub(super) fn sync(lacking: Vec<MessageId>, missing: Vec<Message>) -> ChatSync {
     ChatSync {
         chat: chat(),
         missing,
@@ -133,7 +133,7 @@ fn sync(lacking: Vec<MessageId>, missing: Vec<Message>) -> ChatSync {
 }
 
 /// Connects the first Connect action it finds and welcomes it.
-fn establish(s: &mut Session, now: Millis, actions: &[Action]) -> (ConnId, Vec<Action>) {
+pub(super) fn establish(s: &mut Session, now: Millis, actions: &[Action]) -> (ConnId, Vec<Action>) {
     let (conn, role) = *connects(actions).last().expect("a connect");
     s.handle(now, Input::Opened { conn });
     let hello = drain(s);
@@ -717,4 +717,64 @@ fn inputs_from_abandoned_sockets_are_ignored() {
     );
     assert_eq!(s.status().state, LinkState::Connected);
     let _ = conn;
+}
+
+#[test]
+fn shutdown_queues_its_disconnects_and_leaves_the_session_inert() {
+    let mut s = visitor_session(false);
+    let start = drain(&mut s);
+    let (conn, _) = establish(&mut s, Millis(1), &start);
+    let snapshot = s.snapshot();
+    s.shutdown();
+    assert!(s.is_shut_down());
+    assert_eq!(drain(&mut s), vec![Action::Disconnect { conn }]);
+    assert_eq!(s.poll_timeout(), None, "no timer to arm");
+
+    // Nothing that comes after makes it act again.
+    s.handle(Millis(2), Input::Opened { conn });
+    s.handle(
+        Millis(2),
+        Input::Frame {
+            conn,
+            frame: welcome("p", Primary, vec![]),
+        },
+    );
+    s.handle_timeout(Millis(60_000));
+    assert_eq!(
+        s.send(Millis(3), chat(), "too late"),
+        Err(SendError::ShutDown)
+    );
+    assert_eq!(
+        s.leave_offline_note(Millis(3), "Ada", "", "too late"),
+        Err(SendError::ShutDown)
+    );
+    s.typing(Millis(3), chat(), true);
+    s.set_visitor(Millis(3), chat(), "Ada", "", "/");
+    s.close_chat(Millis(3), chat());
+    s.set_token(Millis(3), "new".into());
+    s.shutdown();
+    assert_eq!(drain(&mut s), vec![], "inert");
+    assert_eq!(s.poll_timeout(), None);
+    assert_eq!(
+        s.snapshot(),
+        snapshot,
+        "the stored chat stays for whoever resumes"
+    );
+}
+
+#[test]
+fn a_message_sent_under_an_id_made_elsewhere_keeps_the_ids_time() {
+    let mut s = visitor_session(false);
+    let _ = drain(&mut s);
+    // Written at wall-clock 1_700_000 by the tab that made the id; taken by
+    // a session whose monotonic clock reads 5.
+    let id = MessageId(Ulid::new(Millis(1_700_000), 9));
+    s.send_with_id(Millis(5), chat(), id, "from a follower tab")
+        .unwrap();
+    let at = s.transcript(chat()).unwrap().get(id).unwrap().at;
+    assert_eq!(at, Millis(1_700_000));
+    let note = OfflineId(Ulid::new(Millis(1_800_000), 3));
+    s.leave_offline_note_with_id(Millis(6), note, "Ada", "", "call me")
+        .unwrap();
+    assert_eq!(s.pending_notes()[0].at, Millis(1_800_000));
 }

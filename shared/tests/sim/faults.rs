@@ -1,6 +1,6 @@
 //! Random fault schedules: what can go wrong, when, for how long.
 
-use super::random::Rng;
+use twinline_core::random::SplitMix64;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -17,7 +17,8 @@ pub enum Fault {
         relay: usize,
         extra: u64,
     },
-    /// The moderator is down.
+    /// The moderator process dies; it restarts when the fault ends,
+    /// remembering nothing.
     ModeratorDown,
     /// Replication between the relays is cut.
     CutReplication,
@@ -35,28 +36,31 @@ pub struct Scheduled {
 }
 
 /// 3 to 8 faults within `window` ms.
-pub fn schedule(rng: &mut Rng, clients: usize, window: u64) -> Vec<Scheduled> {
-    let count = rng.range(3, 8);
+pub fn schedule(rng: &mut SplitMix64, clients: usize, window: u64) -> Vec<Scheduled> {
+    let count = rng.between(3, 8);
     let mut out: Vec<Scheduled> = (0..count)
         .map(|_| {
-            let at = rng.range(1_000, window);
-            let client = rng.range(0, clients as u64 - 1) as usize;
-            let relay = rng.range(0, 1) as usize;
-            let (fault, duration) = match rng.range(0, 9) {
-                0 | 1 => (Fault::Crash { relay }, rng.range(200, 6_000)),
-                2 => (Fault::BothDown, rng.range(500, 4_000)),
-                3 | 4 => (Fault::Silence { client, relay }, rng.range(300, 6_000)),
+            let at = rng.between(1_000, window);
+            let client = rng.between(0, clients as u64 - 1) as usize;
+            let relay = rng.between(0, 1) as usize;
+            let (fault, duration) = match rng.between(0, 9) {
+                0 | 1 => (Fault::Crash { relay }, rng.between(200, 6_000)),
+                2 => (Fault::BothDown, rng.between(500, 4_000)),
+                3 | 4 => (Fault::Silence { client, relay }, rng.between(300, 6_000)),
                 5 => (
                     Fault::Slow {
                         client,
                         relay,
-                        extra: rng.range(50, 400),
+                        extra: rng.between(50, 400),
                     },
-                    rng.range(1_000, 8_000),
+                    rng.between(1_000, 8_000),
                 ),
-                6 => (Fault::ModeratorDown, rng.range(1_000, 10_000)),
-                7 => (Fault::CutReplication, rng.range(500, 6_000)),
-                8 => (Fault::PlannedSwitch { to: relay }, rng.range(1_000, 8_000)),
+                6 => (Fault::ModeratorDown, rng.between(1_000, 10_000)),
+                7 => (Fault::CutReplication, rng.between(500, 6_000)),
+                8 => (
+                    Fault::PlannedSwitch { to: relay },
+                    rng.between(1_000, 8_000),
+                ),
                 _ => (Fault::Reload { client }, 0),
             };
             Scheduled {

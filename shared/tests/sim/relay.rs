@@ -1,19 +1,29 @@
-//! A fake relay: what a client can observe of a real one, in memory.
+//! A fake relay: what a client or the moderator can observe of a real one,
+//! in memory.
 //!
-//! Its store survives a crash (the real one is SQLite with synchronous
-//! writes, so whatever it acked is on disk). Connections do not.
+//! Like the real relay it pipelines: a `send` is read, waits for the next
+//! group commit, and only then is stored, fanned out and acked (an `ack`
+//! means durable). A crash loses what was read but not committed, and every
+//! connection; the committed store survives it (the real one is SQLite with
+//! `synchronous=FULL`). Its `/v1/health` says what the real one says: ready
+//! while it runs, `draining` while drained, and its replication lag.
 
 use std::collections::{BTreeMap, BTreeSet};
-use twinline_core::protocol::{ChatResume, ChatSync, ClientFrame, DeploymentRole, ServerFrame};
+use twinline_core::protocol::{
+    ChatResume, ChatSync, ClientFrame, DeploymentRole, Health, ReplicationLag, ServerFrame,
+};
 use twinline_core::session::ConnId;
 use twinline_core::{Author, ChatId, Message, MessageId, Role};
+
+/// Frames to send, each to a (client, conn).
+pub type Out = Vec<(usize, ConnId, ServerFrame)>;
 
 /// A client connection as the relay sees it.
 #[derive(Clone, Debug)]
 pub struct Peer {
     pub client: usize,
     pub conn: ConnId,
-    pub role: Option<Role>,
+    pub role: Role,
     pub chat: Option<ChatId>,
 }
 
@@ -22,13 +32,22 @@ pub struct Relay {
     pub role: DeploymentRole,
     pub name: &'static str,
     pub up: bool,
-    pub draining_to: Option<&'static str>,
+    pub draining_to: Option<String>,
+    /// Committed messages: what survives a crash.
     pub store: BTreeMap<MessageId, Message>,
-    /// Ids in the order they were stored: the change feed.
+    /// Ids in the order they were committed: the change feed.
     pub feed: Vec<MessageId>,
     /// How far the peer's feed has been applied here.
     pub applied: usize,
     pub peers: Vec<Peer>,
+    /// Sends read and not yet committed, with who sent them.
+    committing: Vec<(usize, ConnId, Message)>,
+    commit_scheduled: bool,
+    /// The group commit's time to disk, in ms (from, to).
+    pub commit_ms: (u64, u64),
+    /// A deliberately broken relay that acks on receipt, before its commit:
+    /// only for the test that shows the checkers catch it.
+    pub acks_before_commit: bool,
 }
 
 impl Relay {
@@ -42,17 +61,15 @@ impl Relay {
             feed: Vec::new(),
             applied: 0,
             peers: Vec::new(),
+            committing: Vec::new(),
+            commit_scheduled: false,
+            commit_ms: (1, 3),
+            acks_before_commit: false,
         }
     }
 
-    /// Handles one frame from a client; returns frames to send, each to a
-    /// (client, conn).
-    pub fn handle(
-        &mut self,
-        client: usize,
-        conn: ConnId,
-        frame: ClientFrame,
-    ) -> Vec<(usize, ConnId, ServerFrame)> {
+    /// Handles one frame from a client.
+    pub fn handle(&mut self, client: usize, conn: ConnId, frame: ClientFrame) -> Out {
         let mut out = Vec::new();
         match frame {
             ClientFrame::Hello { role, resume, .. } => {
@@ -60,12 +77,11 @@ impl Relay {
                     Role::Visitor => resume.first().map(|r| r.chat),
                     _ => None,
                 };
-                self.peers
-                    .retain(|p| !(p.client == client && p.conn == conn));
+                self.drop_peer(client, conn);
                 self.peers.push(Peer {
                     client,
                     conn,
-                    role: Some(role),
+                    role,
                     chat,
                 });
                 let chats = self.syncs(role, &resume);
@@ -86,24 +102,40 @@ impl Relay {
                         operators_online: 1,
                     },
                 ));
-                if let Some(to) = self.draining_to {
-                    out.push((
-                        client,
-                        conn,
-                        ServerFrame::Migrate {
-                            to: to.into(),
-                            reason: "maintenance".into(),
-                        },
-                    ));
+                if let Some(to) = &self.draining_to {
+                    out.push((client, conn, migrate(to)));
                 }
             }
             ClientFrame::Send { msg } => {
-                let id = msg.id;
-                out.extend(self.store_and_fan_out(msg, Some((client, conn))));
-                out.push((client, conn, ServerFrame::Ack { id }));
+                if self.acks_before_commit {
+                    out.push((client, conn, ServerFrame::Ack { id: msg.id }));
+                }
+                self.committing.push((client, conn, msg));
             }
             ClientFrame::Ping { nonce } => out.push((client, conn, ServerFrame::Pong { nonce })),
             _ => {}
+        }
+        out
+    }
+
+    /// True once per batch that needs a commit: the caller schedules it.
+    pub fn take_commit_request(&mut self) -> bool {
+        let wanted = !self.committing.is_empty() && !self.commit_scheduled;
+        self.commit_scheduled |= wanted;
+        wanted
+    }
+
+    /// The group commit: stores the batch, fans it out and acks it, in the
+    /// order it was read.
+    pub fn commit(&mut self) -> Out {
+        self.commit_scheduled = false;
+        let mut out = Vec::new();
+        for (client, conn, msg) in std::mem::take(&mut self.committing) {
+            let id = msg.id;
+            out.extend(self.store_and_fan_out(msg, Some((client, conn))));
+            if !self.acks_before_commit {
+                out.push((client, conn, ServerFrame::Ack { id }));
+            }
         }
         out
     }
@@ -140,13 +172,9 @@ impl Relay {
             .collect()
     }
 
-    /// Stores a message (from a client or replication) and sends it to
-    /// every other welcomed connection that may see it.
-    pub fn store_and_fan_out(
-        &mut self,
-        msg: Message,
-        from: Option<(usize, ConnId)>,
-    ) -> Vec<(usize, ConnId, ServerFrame)> {
+    /// Stores a committed message (from a client or replication) and sends
+    /// it to every other welcomed connection that may see it.
+    pub fn store_and_fan_out(&mut self, msg: Message, from: Option<(usize, ConnId)>) -> Out {
         if self.store.contains_key(&msg.id) {
             return Vec::new();
         }
@@ -155,7 +183,7 @@ impl Relay {
         self.peers
             .iter()
             .filter(|p| Some((p.client, p.conn)) != from)
-            .filter(|p| p.role == Some(Role::Operator) || p.chat == Some(msg.chat))
+            .filter(|p| p.role == Role::Operator || p.chat == Some(msg.chat))
             .map(|p| (p.client, p.conn, ServerFrame::Message { msg: msg.clone() }))
             .collect()
     }
@@ -165,12 +193,54 @@ impl Relay {
             .retain(|p| !(p.client == client && p.conn == conn));
     }
 
-    /// Messages the other relay has that this one lacks.
-    pub fn lag_behind(&self, other: &Relay) -> u64 {
-        other
-            .store
+    /// SIGKILL: connections and uncommitted sends are gone, the store stays.
+    pub fn crash(&mut self) {
+        self.up = false;
+        self.peers.clear();
+        self.draining_to = None;
+        self.committing.clear();
+        self.commit_scheduled = false;
+    }
+
+    /// `POST /v1/admin/drain`: every client is told to migrate, and so is
+    /// every client that connects until the undrain.
+    pub fn drain(&mut self, to: &str) -> Out {
+        self.draining_to = Some(to.into());
+        self.peers
+            .iter()
+            .map(|p| (p.client, p.conn, migrate(to)))
+            .collect()
+    }
+
+    /// Messages the peer has committed that this relay lacks.
+    pub fn lag_behind(&self, peer: &Relay) -> u64 {
+        peer.store
             .keys()
             .filter(|id| !self.store.contains_key(id))
             .count() as u64
+    }
+
+    /// `/v1/health`, as the real relay answers it.
+    pub fn health(&self, peer: &Relay, replication_cut: bool) -> Health {
+        Health {
+            deployment: self.name.into(),
+            role: self.role,
+            epoch: 1,
+            ready: true,
+            draining: self.draining_to.is_some(),
+            lag: Some(ReplicationLag {
+                changes: self.lag_behind(peer),
+                seconds: 0.0,
+                connected: peer.up && !replication_cut,
+            }),
+            version: String::new(),
+        }
+    }
+}
+
+fn migrate(to: &str) -> ServerFrame {
+    ServerFrame::Migrate {
+        to: to.into(),
+        reason: "maintenance".into(),
     }
 }

@@ -8,8 +8,8 @@
 // moment each of the operator's messages stopped being "sending", with the
 // deployment the console was on (for fault-to-first-ack).
 //
-// Same interface as OperatorClient's async half (write, messages, unacked,
-// ackLog, linkCount, waitDeployment, acceptNext, stop).
+// What the rows use: start, acceptNext, write, messages, unacked, ackLog,
+// linkCount, waitDeployment, artifacts, stop.
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -40,7 +40,7 @@ const RECORDER = () => {
 export class ConsoleOperator {
   /**
    * @param {import('playwright-core').Browser} browser
-   * @param {string} url the console page on one relay, with the cluster's addresses in the query
+   * @param {string} url the console page on one relay (which names the other deployments)
    */
   constructor(browser, url, { username, password }) {
     Object.assign(this, { browser, url, username, password });

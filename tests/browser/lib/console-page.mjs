@@ -5,14 +5,9 @@
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The console URL on a relay, with the cluster's addresses in the query. */
+/** The console on a relay: no query, the relay's config.json names the rest. */
 export function consoleUrl(cluster, on = 'primary') {
-  const query = new URLSearchParams({
-    primary: cluster.url('primary'),
-    redundant: cluster.url('redundant'),
-    moderator: cluster.isRunning('moderator') ? cluster.url('moderator') : '',
-  });
-  return `${cluster.url(on)}/console/?${query}`;
+  return cluster.consoleUrl(on);
 }
 
 export class ConsolePage {

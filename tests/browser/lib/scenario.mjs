@@ -5,15 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Cluster, REPO } from '../../../scripts/lib/cluster.mjs';
 import { Visitor } from './browser.mjs';
-import { OperatorClient } from './operator.mjs';
 import { ConsoleOperator } from './console-operator.mjs';
-
-/**
- * Who plays the operator: `console` (default), the real console page in
- * chromium, or `node`, a protocol client in this process
- * (TWINLINE_OPERATOR=node), useful to tell a console problem from a relay one.
- */
-export const OPERATOR_KIND = process.env.TWINLINE_OPERATOR ?? 'console';
 
 export const OPERATOR = { username: 'ada', name: 'Ada', password: 'correct horse battery' };
 
@@ -50,19 +42,11 @@ export async function withStage(browser, name, { proxies = false, visitor: autoV
   };
   try {
     if (beforeClients) await beforeClients(stage);
-    const urls = {
-      primary: cluster.url('primary'),
-      redundant: cluster.url('redundant'),
-      moderator: cluster.isRunning('moderator') ? cluster.url('moderator') : '',
-    };
-    if (OPERATOR_KIND === 'node') {
-      operator = new OperatorClient({ urls, username: OPERATOR.username, password: OPERATOR.password });
-    } else {
-      // The console is served by a relay; by the one that answers (row 8
-      // makes the primary unreachable from the start).
-      const home = consoleHome ?? 'primary';
-      operator = new ConsoleOperator(browser, `${cluster.url(home)}/console/?${new URLSearchParams(urls)}`, OPERATOR);
-    }
+    // The operator is the real console page, served by a relay: by the one
+    // that answers (row 8 makes the primary unreachable from the start). It
+    // knows the rest of the cluster from that relay's config.json.
+    const home = consoleHome ?? 'primary';
+    operator = new ConsoleOperator(browser, cluster.consoleUrl(home), OPERATOR);
     await operator.start();
     if (autoVisitor) await stage.openVisitor();
     await body(stage);

@@ -14,11 +14,11 @@
 
 use super::Figure;
 use super::stats::Samples;
+use crate::link::Link;
 use crate::moderator::ModeratorProcess;
 use crate::native::{NativeClient, Target, now};
 use crate::pair::Pair;
 use crate::process::RelayProcess;
-use crate::soak::proxy::Proxy;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -47,7 +47,7 @@ pub struct FailoverSamples {
 struct Bench {
     pair: Pair,
     moderator: ModeratorProcess,
-    proxies: [Proxy; 2],
+    proxies: [Link; 2],
     clients: Vec<NativeClient>,
     http: reqwest::Client,
 }
@@ -60,7 +60,7 @@ impl Bench {
         }
     }
 
-    fn proxy(&self, role: DeploymentRole) -> &Proxy {
+    fn proxy(&self, role: DeploymentRole) -> &Link {
         match role {
             Primary => &self.proxies[0],
             Redundant => &self.proxies[1],
@@ -249,13 +249,13 @@ impl Bench {
 /// (at least one each), with `clients` clients; returns the figures and
 /// the raw samples.
 pub async fn failover(clients: usize, rounds: usize) -> (Vec<Figure>, FailoverSamples) {
-    let pair = tokio::task::block_in_place(|| Pair::start(&["--ip-rate", "0"]));
+    let pair = tokio::task::block_in_place(|| Pair::start(crate::process::UNLIMITED_CLIENTS));
     let moderator = tokio::task::block_in_place(|| {
         ModeratorProcess::start(&pair.primary, &pair.redundant, &[])
     });
     let proxies = [
-        Proxy::start(pair.primary.port()).await,
-        Proxy::start(pair.redundant.port()).await,
+        Link::start(pair.primary.port()).await,
+        Link::start(pair.redundant.port()).await,
     ];
     let target = Target {
         primary: proxies[0].url(),

@@ -1,13 +1,29 @@
-//! Benchmarks that print figures (never timed tests): relay throughput and
-//! latency, idle connections and memory, replication lag and catch-up,
-//! failover time seen by clients. The
-//! `twinline-bench` binary runs them against release relay processes and
-//! writes the figures as JSON.
+//! Benchmarks that print figures (never timed tests). The `twinline-bench`
+//! binary runs them against release processes and writes the figures as
+//! JSON.
+//!
+//! # Layout
+//! - The comparison with the Socket.IO reference peer, each scenario run
+//!   unchanged against either server: [`server`] (what is under test, and
+//!   its CPU, memory and files from /proc), [`wire`] (one connection in
+//!   either protocol), [`socketio`] (the Socket.IO framing), [`peer`] (the
+//!   peer's Node process); scenarios [`load`] (full load, everyday load,
+//!   idle connections), [`restart`] (SIGKILL and restart), [`steady`]
+//!   (resource use over time).
+//! - Twinline alone: [`replication`] (lag, catch-up), [`failover`]
+//!   (failover time seen by clients).
+//! - [`stats`] holds the percentiles of latency samples.
 
 pub mod failover;
-pub mod relay;
+pub mod load;
+pub mod peer;
 pub mod replication;
+pub mod restart;
+pub mod server;
+pub mod socketio;
 pub mod stats;
+pub mod steady;
+pub mod wire;
 
 use serde::Serialize;
 
@@ -22,6 +38,12 @@ pub struct Figure {
     pub unit: String,
     /// The target the issue sets, if any.
     pub target: Option<String>,
+    /// The server it was measured on (comparison figures), e.g. "twinline".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// Which repetition of the comparison (1, 2, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<u32>,
 }
 
 impl Figure {
@@ -32,7 +54,16 @@ impl Figure {
             value,
             unit: unit.into(),
             target: target.map(str::to_string),
+            server: None,
+            run: None,
         }
+    }
+
+    /// The same figure, labelled with the server and run it came from.
+    pub fn on(mut self, server: &str, run: u32) -> Figure {
+        self.server = Some(server.into());
+        self.run = Some(run);
+        self
     }
 }
 

@@ -2,10 +2,11 @@
 //! outage.
 
 use super::Figure;
-use super::relay::connect_visitors;
+use super::load::in_batches;
 use super::stats::Samples;
 use crate::client::{Visitor, make_message};
 use crate::pair::{Pair, health};
+use crate::process::RelayProcess;
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -182,4 +183,16 @@ pub async fn catch_up(pair: &mut Pair, count: u64) -> Vec<Figure> {
         "messages/s",
         Some(">= 50000"),
     )]
+}
+
+/// Connects `count` visitors to `relay`, `parallel` at a time (the
+/// protocol client of [`crate::client`], split for pipelined writes).
+async fn connect_visitors(relay: &RelayProcess, count: usize, parallel: usize) -> Vec<Visitor> {
+    let http = reqwest::Client::new();
+    let (base, ws) = (relay.url(), relay.ws_url());
+    in_batches(count, parallel, || {
+        let (http, base, ws) = (http.clone(), base.clone(), ws.clone());
+        async move { Visitor::join_with(&http, &base, &ws).await }
+    })
+    .await
 }

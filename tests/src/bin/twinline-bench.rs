@@ -1,95 +1,304 @@
-//! `twinline-bench`: the relay, replication and failover benchmarks. Prints
-//! figures and writes them as JSON (default target/bench/relay.json); the
-//! failover benchmark also writes its raw samples next to it
-//! (failover-samples.json), for plots.
-//!
-//! Usage: twinline-bench [relay|replication|throughput|failover|all] [--quick] [--out FILE]
-//! Run through `npm run bench`, which builds everything in release mode.
+//! `twinline-bench`: the benchmarks. Prints figures and writes them as JSON
+//! for scripts/bench-report.mjs (docs/benchmarks.md). `npm run bench` runs
+//! it in release mode; `twinline-bench --help` says what each command does.
 
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
-use twinline_tests::bench::{Figure, failover, relay, replication};
+use twinline_tests::bench::server::{Kind, Server};
+use twinline_tests::bench::steady::SteadyConfig;
+use twinline_tests::bench::{Figure, failover, load, replication, restart, steady};
 use twinline_tests::pair::Pair;
-use twinline_tests::process::{RelayOptions, RelayProcess};
+
+/// Twinline's benchmarks: figures, never pass/fail (except lost messages).
+#[derive(Debug, Parser)]
+#[command(
+    name = "twinline-bench",
+    about,
+    after_help = "Servers: twinline (the relay), socketio-sqlite and socketio-memory (the \
+                  Socket.IO 4.8 reference peer in tests/peer/socketio, durable or in memory; \
+                  needs node and `npm ci`).\n\
+                  Figures are written as JSON to --out; `npm run bench` runs the lot and \
+                  writes docs/benchmarks.md."
+)]
+struct Args {
+    /// What to run (default: all).
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Small sizes and short runs: to try the pipeline, not to publish.
+    #[arg(long, global = true)]
+    quick: bool,
+    /// Where the figures go (JSON).
+    #[arg(long, global = true, default_value = "target/bench/relay.json")]
+    out: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// compare (Twinline and the peer), replication and failover.
+    All(CompareArgs),
+    /// The side-by-side scenarios, each run against every server given:
+    /// full load, everyday load (1,000 chats x 1 msg/s), idle connections
+    /// (10,000), SIGKILL + restart (500 clients).
+    Compare(CompareArgs),
+    /// Steady state over minutes: Twinline as two replicating relays, the
+    /// peer alone; 500 visitors at 1 msg/s, operators replying, 100
+    /// reconnects a minute; RSS, threads, WAL and database size over time,
+    /// and lost messages at the end. Also writes steady-<server>.json
+    /// beside --out.
+    Steady(SteadyArgs),
+    /// The comparison scenarios against Twinline's relay alone.
+    Relay,
+    /// Full load against Twinline's relay alone.
+    Throughput,
+    /// Replication lag at 1,000 msg/s and catch-up after an outage.
+    Replication,
+    /// Failover time seen by native clients (crash, silent loss, planned
+    /// switch); also writes failover-samples.json beside --out.
+    Failover,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    Full,
+    Everyday,
+    Idle,
+    Restart,
+}
+
+#[derive(Clone, Debug, clap::Args)]
+struct CompareArgs {
+    /// Servers to measure, in order.
+    #[arg(long, value_delimiter = ',', default_values_t = Kind::ALL.to_vec(), value_enum)]
+    servers: Vec<Kind>,
+    /// Scenarios to run.
+    #[arg(long, value_delimiter = ',', default_values_t = [Scenario::Full, Scenario::Everyday, Scenario::Idle, Scenario::Restart], value_enum)]
+    scenarios: Vec<Scenario>,
+    /// Repetitions of the whole comparison (the report gives ranges).
+    #[arg(long, default_value_t = 2)]
+    runs: u32,
+    /// Chats of the everyday load.
+    #[arg(long, default_value_t = 1000)]
+    chats: usize,
+    /// Seconds the everyday load is measured.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+impl Default for CompareArgs {
+    fn default() -> CompareArgs {
+        CompareArgs {
+            servers: Kind::ALL.to_vec(),
+            scenarios: vec![
+                Scenario::Full,
+                Scenario::Everyday,
+                Scenario::Idle,
+                Scenario::Restart,
+            ],
+            runs: 2,
+            chats: 1000,
+            seconds: 10,
+        }
+    }
+}
+
+#[derive(Clone, Debug, clap::Args)]
+struct SteadyArgs {
+    /// Servers to run it on, one after the other.
+    #[arg(long, value_delimiter = ',', default_values_t = [Kind::Twinline, Kind::SocketioSqlite], value_enum)]
+    servers: Vec<Kind>,
+    /// Minutes of traffic per server.
+    #[arg(long, default_value_t = 15.0)]
+    minutes: f64,
+    /// Visitors (one chat each).
+    #[arg(long, default_value_t = 500)]
+    visitors: usize,
+    /// Chats per operator.
+    #[arg(long, default_value_t = 10)]
+    per_operator: usize,
+    /// Operators reply to every n-th message of a chat.
+    #[arg(long, default_value_t = 5)]
+    reply_every: u64,
+    /// Visitors reconnecting each minute.
+    #[arg(long, default_value_t = 100)]
+    reconnects: usize,
+    /// Seconds between samples of resource use.
+    #[arg(long, default_value_t = 30.0)]
+    sample_every: f64,
+}
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let which = args
-        .iter()
-        .find(|a| !a.starts_with("--") && !a.ends_with(".json"))
-        .cloned()
-        .unwrap_or_else(|| "all".into());
-    let quick = args.iter().any(|a| a == "--quick");
-    let out = args
-        .iter()
-        .position(|a| a == "--out")
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| "target/bench/relay.json".into());
+    let args = Args::parse();
+    let quick = args.quick;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
+    let command = args
+        .command
+        .unwrap_or_else(|| Command::All(CompareArgs::default()));
     let mut figures: Vec<Figure> = Vec::new();
-    let unlimited = ["--ip-rate", "0", "--frame-rate", "0"];
-    let options = || RelayOptions {
-        extra: unlimited.iter().map(|s| s.to_string()).collect(),
-        ..RelayOptions::primary()
-    };
-    let scale = |full: u64, small: u64| if quick { small } else { full };
+    let mut failed = false;
     runtime.block_on(async {
-        if which == "relay" || which == "all" || which == "throughput" {
-            let relay = RelayProcess::start(options());
-            figures
-                .extend(relay::throughput(&relay, 100, 64, Duration::from_secs(scale(5, 2))).await);
-            drop(relay);
-        }
-        if which == "relay" || which == "all" {
-            let relay = RelayProcess::start(options());
-            figures.extend(
-                relay::latency(
-                    &relay,
-                    scale(1000, 200) as usize,
-                    Duration::from_secs(scale(10, 3)),
-                )
-                .await,
-            );
-            drop(relay);
-            let relay = RelayProcess::start(options());
-            figures.extend(relay::idle_connections(&relay, scale(10_000, 1_000) as usize).await);
-        }
-        if which == "replication" || which == "all" {
-            let mut pair = Pair::start(&unlimited);
-            figures.extend(
-                replication::lag(&pair, 100, 1000, Duration::from_secs(scale(10, 3))).await,
-            );
-            figures.extend(replication::catch_up(&mut pair, scale(100_000, 10_000)).await);
-        }
-        if which == "failover" || which == "all" {
-            let (found, samples) =
-                failover::failover(scale(100, 20) as usize, scale(10, 3) as usize).await;
-            figures.extend(found);
-            let path = std::path::Path::new(&out).with_file_name("failover-samples.json");
-            if let Some(dir) = path.parent() {
-                let _ = std::fs::create_dir_all(dir);
+        match command {
+            Command::All(compare_args) => {
+                figures.extend(compare(&compare_args, quick).await);
+                figures.extend(replication_figures(quick).await);
+                figures.extend(failover_figures(quick, &args.out).await);
             }
-            let json = serde_json::to_string_pretty(&samples).expect("samples serialise");
-            std::fs::write(&path, json).expect("writing the failover samples");
+            Command::Compare(compare_args) => figures.extend(compare(&compare_args, quick).await),
+            Command::Relay => {
+                let only = CompareArgs {
+                    servers: vec![Kind::Twinline],
+                    runs: 1,
+                    ..CompareArgs::default()
+                };
+                figures.extend(compare(&only, quick).await);
+            }
+            Command::Throughput => {
+                let only = CompareArgs {
+                    servers: vec![Kind::Twinline],
+                    scenarios: vec![Scenario::Full],
+                    runs: 1,
+                    ..CompareArgs::default()
+                };
+                figures.extend(compare(&only, quick).await);
+            }
+            Command::Replication => figures.extend(replication_figures(quick).await),
+            Command::Failover => figures.extend(failover_figures(quick, &args.out).await),
+            Command::Steady(steady_args) => {
+                let config = SteadyConfig {
+                    visitors: if quick { 100 } else { steady_args.visitors },
+                    per_operator: steady_args.per_operator,
+                    reply_every: steady_args.reply_every,
+                    reconnects_per_minute: if quick { 60 } else { steady_args.reconnects },
+                    seconds: if quick {
+                        30.0
+                    } else {
+                        steady_args.minutes * 60.0
+                    },
+                    sample_every: if quick { 5.0 } else { steady_args.sample_every },
+                };
+                for kind in steady_args.servers {
+                    let server =
+                        Arc::new(tokio::task::block_in_place(|| Server::start_deployed(kind)));
+                    let (found, report) = steady::steady(&server, &config).await;
+                    failed |= report.lost > 0 || report.lost_on_redundant.unwrap_or(0) > 0;
+                    figures.extend(found.into_iter().map(|f| f.on(kind.name(), 1)));
+                    write_json(
+                        &args
+                            .out
+                            .with_file_name(format!("steady-{}.json", kind.name())),
+                        &report,
+                    );
+                    drop(server);
+                }
+            }
         }
     });
-    println!("\n{:<50} {:>12}  {:<12} target", "figure", "value", "unit");
-    for figure in &figures {
+    print_figures(&figures);
+    write_json(&args.out, &figures);
+    println!("\nwritten to {}", args.out.display());
+    drop(runtime);
+    if failed {
+        eprintln!("twinline-bench: acked messages were lost");
+        std::process::exit(1);
+    }
+}
+
+/// Every scenario against every server, `runs` times (server by server
+/// within a run, so both see the same machine load as far as possible).
+async fn compare(args: &CompareArgs, quick: bool) -> Vec<Figure> {
+    let scale = |full: u64, small: u64| if quick { small } else { full };
+    let runs = if quick { 1 } else { args.runs.max(1) };
+    let mut figures = Vec::new();
+    for run in 1..=runs {
+        for &kind in &args.servers {
+            let name = kind.name();
+            eprintln!("\n== compare run {run} of {runs}: {name}");
+            let start = || Arc::new(tokio::task::block_in_place(|| Server::start(kind)));
+            let mut found = Vec::new();
+            for scenario in &args.scenarios {
+                let server = start();
+                found.extend(match scenario {
+                    Scenario::Full => {
+                        load::throughput(&server, 100, 64, Duration::from_secs(scale(5, 2))).await
+                    }
+                    Scenario::Everyday => {
+                        load::everyday(
+                            &server,
+                            if quick { 200 } else { args.chats },
+                            Duration::from_secs(scale(args.seconds, 3)),
+                        )
+                        .await
+                    }
+                    Scenario::Idle => {
+                        load::idle_connections(&server, scale(10_000, 1_000) as usize).await
+                    }
+                    Scenario::Restart => {
+                        restart::kill_and_restart(
+                            &server,
+                            scale(500, 100) as usize,
+                            Duration::from_secs(2),
+                        )
+                        .await
+                    }
+                });
+                tokio::task::block_in_place(|| drop(server));
+            }
+            figures.extend(found.into_iter().map(|f| f.on(name, run)));
+        }
+    }
+    figures
+}
+
+async fn replication_figures(quick: bool) -> Vec<Figure> {
+    let scale = |full: u64, small: u64| if quick { small } else { full };
+    let mut pair = tokio::task::block_in_place(|| {
+        Pair::start(
+            &[
+                twinline_tests::process::UNLIMITED_CLIENTS,
+                &["--frame-rate", "0"],
+            ]
+            .concat(),
+        )
+    });
+    let mut figures = replication::lag(&pair, 100, 1000, Duration::from_secs(scale(10, 3))).await;
+    figures.extend(replication::catch_up(&mut pair, scale(100_000, 10_000)).await);
+    tokio::task::block_in_place(|| drop(pair));
+    figures
+}
+
+async fn failover_figures(quick: bool, out: &Path) -> Vec<Figure> {
+    let scale = |full: u64, small: u64| if quick { small } else { full };
+    let (found, samples) = failover::failover(scale(100, 20) as usize, scale(10, 3) as usize).await;
+    write_json(&out.with_file_name("failover-samples.json"), &samples);
+    found
+}
+
+fn print_figures(figures: &[Figure]) {
+    println!(
+        "\n{:<64} {:<16} {:>3} {:>12}  {:<12} target",
+        "figure", "server", "run", "value", "unit"
+    );
+    for figure in figures {
         println!(
-            "{:<50} {:>12.2}  {:<12} {}",
+            "{:<64} {:<16} {:>3} {:>12.2}  {:<12} {}",
             figure.name,
+            figure.server.as_deref().unwrap_or("twinline"),
+            figure.run.map_or(String::new(), |r| r.to_string()),
             figure.value,
             figure.unit,
             figure.target.as_deref().unwrap_or("")
         );
     }
-    if let Some(dir) = std::path::Path::new(&out).parent() {
+}
+
+fn write_json(path: &Path, value: &impl serde::Serialize) {
+    if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let json = serde_json::to_string_pretty(&figures).expect("figures serialise");
-    std::fs::write(&out, json).expect("writing the figures");
-    println!("\nwritten to {out}");
+    let json = serde_json::to_string_pretty(value).expect("figures serialise");
+    std::fs::write(path, json).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
 }

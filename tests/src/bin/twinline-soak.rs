@@ -1,47 +1,60 @@
 //! `twinline-soak`: the chaos soak (see `twinline_tests::soak`). Prints a
 //! table, writes the report as JSON and exits non-zero if any chat lost,
 //! duplicated, reordered or diverged a message, or a client never came back.
-//!
-//! Usage: twinline-soak [--chats 200] [--minutes 3] [--faults 50] [--seed N]
-//!                      [--rate 1] [--per-operator 10] [--single] [--out FILE]
-//! `--single` runs the same schedule against the primary alone (the faults
-//! that need the redundant or the moderator are skipped), for the
-//! single-deployment availability figure. Default output:
-//! target/bench/soak.json (soak-single.json with --single).
+//! `twinline-soak --help` gives the flags.
 
+use clap::Parser;
+use std::path::PathBuf;
 use twinline_tests::soak::{Config, run};
 
-fn value<T: std::str::FromStr>(args: &[String], flag: &str) -> Option<T> {
-    let at = args.iter().position(|a| a == flag)?;
-    let raw = args.get(at + 1)?;
-    match raw.parse() {
-        Ok(v) => Some(v),
-        Err(_) => {
-            eprintln!("twinline-soak: {flag} takes a number, not {raw:?}");
-            std::process::exit(2);
-        }
-    }
+/// The chaos soak: many chats between native clients on two deployments
+/// (or the primary alone) while a seeded schedule of faults runs; then
+/// every chat is checked on its visitor, its operator and every store.
+/// Exits 1 if a message was lost, duplicated, reordered or diverged, or a
+/// client never settled.
+#[derive(Debug, Parser)]
+#[command(name = "twinline-soak")]
+struct Args {
+    /// Concurrent chats.
+    #[arg(long, default_value_t = Config::default().chats)]
+    chats: usize,
+    /// Chats per operator.
+    #[arg(long, default_value_t = Config::default().per_operator)]
+    per_operator: usize,
+    /// Minutes of the fault phase.
+    #[arg(long, default_value_t = Config::default().minutes)]
+    minutes: f64,
+    /// Faults in the schedule.
+    #[arg(long, default_value_t = Config::default().faults)]
+    faults: usize,
+    /// Seed of the fault schedule (the same seed gives the same schedule).
+    #[arg(long, default_value_t = Config::default().seed)]
+    seed: u64,
+    /// Messages per second each side of each chat writes.
+    #[arg(long, default_value_t = Config::default().rate_per_side)]
+    rate: f64,
+    /// The primary alone: the same schedule, skipping the faults that need
+    /// the redundant or the moderator (the single-deployment figure).
+    #[arg(long)]
+    single: bool,
+    /// Where the report goes (default target/bench/soak.json, or
+    /// soak-single.json with --single).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!(
-            "twinline-soak [--chats 200] [--minutes 3] [--faults 50] [--seed N] [--rate 1] [--per-operator 10] [--single] [--out FILE]"
-        );
-        return;
-    }
-    let defaults = Config::default();
+    let args = Args::parse();
     let config = Config {
-        chats: value(&args, "--chats").unwrap_or(defaults.chats),
-        per_operator: value(&args, "--per-operator").unwrap_or(defaults.per_operator),
-        minutes: value(&args, "--minutes").unwrap_or(defaults.minutes),
-        faults: value(&args, "--faults").unwrap_or(defaults.faults),
-        seed: value(&args, "--seed").unwrap_or(defaults.seed),
-        single: args.iter().any(|a| a == "--single"),
-        rate_per_side: value(&args, "--rate").unwrap_or(defaults.rate_per_side),
+        chats: args.chats,
+        per_operator: args.per_operator,
+        minutes: args.minutes,
+        faults: args.faults,
+        seed: args.seed,
+        single: args.single,
+        rate_per_side: args.rate,
     };
-    let out: String = value(&args, "--out").unwrap_or_else(|| {
+    let out = args.out.unwrap_or_else(|| {
         if config.single {
             "target/bench/soak-single.json".into()
         } else {
@@ -54,12 +67,12 @@ fn main() {
         .expect("a tokio runtime");
     let report = runtime.block_on(run(&config));
     report.print();
-    if let Some(dir) = std::path::Path::new(&out).parent() {
+    if let Some(dir) = out.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
     let json = serde_json::to_string_pretty(&report).expect("the report serialises");
     std::fs::write(&out, json).expect("writing the report");
-    println!("\nwritten to {out}");
+    println!("\nwritten to {}", out.display());
     // Processes and clients are dropped with the runtime; leave at once.
     drop(runtime);
     std::process::exit(if report.passed() { 0 } else { 1 });

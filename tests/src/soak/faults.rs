@@ -10,6 +10,7 @@
 use serde::Serialize;
 use std::time::Duration;
 use twinline_core::protocol::DeploymentRole;
+use twinline_core::random::SplitMix64;
 
 /// Client groups: each has its own links to each deployment.
 pub const GROUPS: usize = 2;
@@ -103,38 +104,8 @@ fn as_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_millis() as u64)
 }
 
-/// splitmix64: tiny, seedable, good enough to pick faults.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// From a seed.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `low..=high`.
-    pub fn between(&mut self, low: u64, high: u64) -> u64 {
-        low + self.next_u64() % (high - low + 1)
-    }
-
-    /// One of two.
-    pub fn coin(&mut self) -> bool {
-        self.next_u64() & 1 == 1
-    }
-}
-
-fn role(rng: &mut Rng) -> DeploymentRole {
-    if rng.coin() {
+fn role(rng: &mut SplitMix64) -> DeploymentRole {
+    if rng.between(0, 1) == 1 {
         DeploymentRole::Primary
     } else {
         DeploymentRole::Redundant
@@ -142,8 +113,8 @@ fn role(rng: &mut Rng) -> DeploymentRole {
 }
 
 /// A fault of a random kind and its length in ms. Weights favour the
-/// faults the white paper's table is about: crashes and silent loss.
-fn draw(rng: &mut Rng) -> (Fault, u64) {
+/// faults docs/FAILURES.md is mostly about: crashes and silent loss.
+fn draw(rng: &mut SplitMix64) -> (Fault, u64) {
     match rng.between(0, 99) {
         0..=29 => (Fault::Crash { who: role(rng) }, rng.between(500, 4_000)),
         30..=37 => (Fault::BothDown, rng.between(1_000, 4_000)),
@@ -170,7 +141,7 @@ fn draw(rng: &mut Rng) -> (Fault, u64) {
 /// `count` faults over `span`, leaving the first and last two seconds
 /// quiet. Fewer come back if the span is too crowded to place them all.
 pub fn schedule(seed: u64, count: usize, span: Duration) -> Vec<Scheduled> {
-    let mut rng = Rng::new(seed);
+    let mut rng = SplitMix64::new(seed);
     let span_ms = span.as_millis() as u64;
     let mut placed: Vec<Scheduled> = Vec::new();
     let mut tries = 0;

@@ -19,7 +19,6 @@
 
 pub mod checks;
 pub mod faults;
-pub mod proxy;
 pub mod report;
 pub mod traffic;
 pub mod world;

@@ -2,7 +2,7 @@
 //! them.
 //!
 //! Clients never talk to a relay directly: each client group reaches each
-//! deployment through its own [`Proxy`], so a link can go silent or slow for
+//! deployment through its own [`Link`], so a link can go silent or slow for
 //! some clients only, as when one ISP loses a route. The moderator sits
 //! behind a proxy too, which keeps its URL stable across restarts (a new
 //! process gets a new port). Relays replicate to each other directly, and
@@ -17,7 +17,7 @@
 //! blocking pool, never on a worker the clients need.
 
 use super::faults::{Fault, GROUPS, Scheduled};
-use super::proxy::Proxy;
+use crate::link::Link;
 use crate::moderator::ModeratorProcess;
 use crate::native::{Target, now};
 use crate::pair::Pair;
@@ -32,7 +32,7 @@ use twinline_core::session::Timing;
 /// Relays share 127.0.0.1 with every soak client: a per-IP limit would
 /// measure the test's own address, not the relay. Per-connection frame
 /// limits stay at their defaults.
-const RELAY_FLAGS: [&str; 2] = ["--ip-rate", "0"];
+const RELAY_FLAGS: &[&str] = crate::process::UNLIMITED_CLIENTS;
 
 /// A fault as it was carried out.
 #[derive(Clone, Debug, Serialize)]
@@ -56,9 +56,9 @@ pub struct World {
     primary: Mutex<RelayProcess>,
     redundant: Option<Mutex<RelayProcess>>,
     moderator: Mutex<Option<ModeratorProcess>>,
-    moderator_proxy: Option<Proxy>,
+    moderator_proxy: Option<Link>,
     /// Per group: the link to the primary, then to the redundant.
-    links: Vec<[Proxy; 2]>,
+    links: Vec<[Link; 2]>,
     http: reqwest::Client,
 }
 
@@ -73,7 +73,7 @@ impl World {
                 };
                 (RelayProcess::start(options), None)
             } else {
-                let pair = Pair::start(&RELAY_FLAGS);
+                let pair = Pair::start(RELAY_FLAGS);
                 (pair.primary, Some(pair.redundant))
             }
         })
@@ -84,7 +84,7 @@ impl World {
             None => None,
         };
         let moderator_proxy = match &moderator {
-            Some(m) => Some(Proxy::start(port_of(&m.url())).await),
+            Some(m) => Some(Link::start(port_of(&m.url())).await),
             None => None,
         };
         // Nothing listens on the redundant's port in single mode: its proxy
@@ -92,8 +92,8 @@ impl World {
         let redundant_port = redundant.as_ref().map_or(1, RelayProcess::port);
         let mut links = Vec::new();
         for _ in 0..GROUPS {
-            let to_primary = Proxy::start(primary.port()).await;
-            let to_redundant = Proxy::start(redundant_port).await;
+            let to_primary = Link::start(primary.port()).await;
+            let to_redundant = Link::start(redundant_port).await;
             if single {
                 to_redundant.cut();
             }
@@ -118,7 +118,7 @@ impl World {
         Target {
             primary: self.links[group][0].url(),
             redundant: self.links[group][1].url(),
-            moderator: self.moderator_proxy.as_ref().map(Proxy::url),
+            moderator: self.moderator_proxy.as_ref().map(Link::url),
             timing: Timing::default(),
         }
     }
@@ -145,7 +145,7 @@ impl World {
         }
     }
 
-    fn link(&self, group: usize, who: DeploymentRole) -> Option<&Proxy> {
+    fn link(&self, group: usize, who: DeploymentRole) -> Option<&Link> {
         match who {
             Primary => Some(&self.links[group][0]),
             Redundant if !self.single => Some(&self.links[group][1]),
@@ -295,38 +295,33 @@ impl World {
         }
     }
 
-    async fn kill(self: &Arc<World>, who: &[DeploymentRole]) {
+    /// Does `act` to each named relay this world has, off the runtime (the
+    /// process calls wait for the process).
+    async fn on_relays(self: &Arc<World>, who: &[DeploymentRole], act: fn(&mut RelayProcess)) {
         let (world, who) = (self.clone(), who.to_vec());
         blocking(move || {
             for role in who {
                 if let Some(relay) = world.relay(role) {
-                    relay.lock().expect("lock").kill9();
+                    act(&mut relay.lock().expect("lock"));
                 }
             }
         })
         .await;
     }
 
+    async fn kill(self: &Arc<World>, who: &[DeploymentRole]) {
+        self.on_relays(who, RelayProcess::kill9).await;
+    }
+
     async fn terminate(self: &Arc<World>, who: DeploymentRole) {
-        let world = self.clone();
-        blocking(move || {
-            if let Some(relay) = world.relay(who) {
-                relay.lock().expect("lock").terminate();
-            }
+        self.on_relays(&[who], |relay| {
+            relay.terminate();
         })
         .await;
     }
 
     async fn restart(self: &Arc<World>, who: &[DeploymentRole]) {
-        let (world, who) = (self.clone(), who.to_vec());
-        blocking(move || {
-            for role in who {
-                if let Some(relay) = world.relay(role) {
-                    relay.lock().expect("lock").restart();
-                }
-            }
-        })
-        .await;
+        self.on_relays(who, RelayProcess::restart).await;
     }
 
     async fn restart_moderator(self: &Arc<World>) {

@@ -65,21 +65,28 @@ fn chat_id(chat: &str) -> Result<ChatId, JsValue> {
 
 #[wasm_bindgen]
 impl Console {
-    /// Reads the deployments (`{site?, primary, redundant?, moderator?,
-    /// primaryName?, redundantName?}`) and, if a login is stored from
-    /// before, starts the session at once.
+    /// Reads the deployments (`{site?, primary?, redundant?, moderator?,
+    /// primaryName?, redundantName?}`, at least one of the two) and, if a
+    /// login for these deployments is stored from before, starts the
+    /// session at once.
     #[wasm_bindgen(constructor)]
     pub fn new(config: JsValue) -> Result<Console, JsValue> {
         let mut raw: RawConfig = js::from_js(config).map_err(error)?;
         if raw.site.trim().is_empty() {
             raw.site = "console".into();
         }
+        // One deployment alone: the redundant one of a pair without its peer
+        // is also the "primary" the session starts on.
+        if raw.primary.trim().is_empty() {
+            raw.primary = raw.redundant.clone();
+            raw.primary_name = raw.redundant_name.clone();
+        }
         if raw.redundant.trim().is_empty() {
             raw.redundant = raw.primary.clone();
         }
         let config = raw.validate().map_err(|e| error(e.to_string()))?;
         let store = Store::new("console");
-        let stored = login::stored(&store);
+        let stored = login::stored(&store, &config);
         let inner = Rc::new_cyclic(|me| {
             RefCell::new(Inner {
                 config,

@@ -1,30 +1,31 @@
 //! One operator's session in the console: the core session run by the
 //! shared browser loop ([`Host`]), its snapshot in localStorage, and what
-//! the page shows that the session's queries do not give (who is typing,
-//! the last error, whether the token was refused).
+//! the page shows that the session's queries do not give (the last error,
+//! whether the token was refused). The session runs on `clock::session`;
+//! the ids of messages written here come from the wall clock.
 //!
 //! The snapshot is kept per operator (`twinline:console:session:<username>`)
 //! and written on every `Persist`, so a reload, or a crash of the tab,
 //! resumes every open chat with its unsent messages, which are replayed to
 //! whichever deployment answers.
 
-use super::state::{self, ConsoleState, ErrorView, Typing};
+use super::state::{self, ConsoleState, ErrorView};
+use crate::clock;
 use crate::config::WidgetConfig;
 use crate::host::{self, Drained, Host, Wake};
 use crate::js;
 use crate::storage::Store;
 use std::rc::Rc;
 use twinline_core::model::{Author, Role};
-use twinline_core::protocol::{DeploymentRole, ErrorCode, LoginResponse};
+use twinline_core::protocol::{DeploymentRole, ErrorCode, LoginResponse, Unreadable};
 use twinline_core::session::{Identity, LinkState, Session, SessionEvent, Snapshot};
-use twinline_core::{ChatId, MessageId};
+use twinline_core::{ChatId, MessageId, Transcript};
 
 /// A running operator session.
 pub struct Engine {
     host: Host,
     store: Store,
     key: String,
-    typing: Typing,
     online: bool,
     needs_login: bool,
     error: Option<ErrorView>,
@@ -33,6 +34,33 @@ pub struct Engine {
 /// The storage key of an operator's snapshot.
 pub fn snapshot_key(store: &Store, username: &str) -> String {
     format!("{}session:{username}", store.keys.prefix())
+}
+
+/// `snapshot` without the messages no reader can show (see
+/// `twinline_core::protocol::Unreadable`): the decoder leaves them out of
+/// every frame, but a console older than that check may have saved some,
+/// and `state()` failed on them.
+fn without_unreadable(mut snapshot: Snapshot) -> Snapshot {
+    for (_, chat) in &mut snapshot.chats {
+        if chat
+            .transcript
+            .iter()
+            .all(|m| Unreadable::message(m).is_none())
+        {
+            continue;
+        }
+        let mut kept = Transcript::new();
+        for message in chat.transcript.iter() {
+            match Unreadable::message(message) {
+                Some(record) => js::warn_skipped(&record),
+                None => {
+                    kept.insert(message.clone());
+                }
+            }
+        }
+        chat.transcript = kept;
+    }
+    snapshot
 }
 
 impl Engine {
@@ -45,7 +73,7 @@ impl Engine {
         wake: Rc<dyn Fn(Wake)>,
     ) -> Engine {
         let session_config = host::session_config(config, Role::Operator);
-        let now = js::now();
+        let now = clock::session();
         let seed = js::random_u64();
         let key = snapshot_key(&store, &login.username);
         let saved = store
@@ -59,7 +87,8 @@ impl Engine {
                     None
                 }
             })
-            .filter(|snapshot| snapshot.identity.author.id == login.username);
+            .filter(|snapshot| snapshot.identity.author.id == login.username)
+            .map(without_unreadable);
         let online = saved.as_ref().and_then(|s| s.online).unwrap_or(true);
         let mut session = match saved {
             Some(snapshot) => Session::restore(session_config, snapshot, now, seed),
@@ -85,7 +114,6 @@ impl Engine {
             host: Host::new(session, wake),
             store,
             key,
-            typing: Typing::new(),
             online,
             needs_login: false,
             error: None,
@@ -116,25 +144,6 @@ impl Engine {
 
     fn note(&mut self, event: SessionEvent) {
         match event {
-            SessionEvent::Typing { chat, who, on } => {
-                if on {
-                    self.typing.insert(chat, (who, js::now()));
-                } else {
-                    self.typing.remove(&chat);
-                }
-            }
-            SessionEvent::Message { chat, id } => {
-                let me = &self.host.session().identity().author;
-                let from_other = self
-                    .host
-                    .session()
-                    .transcript(chat)
-                    .and_then(|t| t.get(id))
-                    .is_some_and(|m| m.author.id != me.id || m.author.role != me.role);
-                if from_other {
-                    self.typing.remove(&chat);
-                }
-            }
             SessionEvent::Connection(status) if status.state == LinkState::Connected => {
                 self.needs_login = false;
             }
@@ -185,45 +194,46 @@ impl Engine {
     /// A fresh token after the relay refused the old one.
     pub fn set_token(&mut self, token: String) {
         self.needs_login = false;
-        self.act(|s| s.set_token(js::now(), token));
+        self.act(|s| s.set_token(clock::session(), token));
     }
 
     /// Online (takes chats) or away.
     pub fn set_availability(&mut self, online: bool) {
         self.online = online;
-        self.act(|s| s.set_availability(js::now(), online));
+        self.act(|s| s.set_availability(clock::session(), online));
     }
 
     /// Takes a waiting chat.
     pub fn accept(&mut self, chat: ChatId) {
-        self.act(|s| s.accept(js::now(), chat));
+        self.act(|s| s.accept(clock::session(), chat));
     }
 
-    /// Writes a message; returns its id.
+    /// Writes a message under a wall-clock id; returns the id.
     pub fn send(&mut self, chat: ChatId, text: &str) -> Result<MessageId, String> {
-        self.act(|s| s.send(js::now(), chat, text))
+        let id = MessageId::new(js::now(), js::random_u128());
+        self.act(|s| s.send_with_id(clock::session(), chat, id, text))
             .map_err(|e| e.to_string())
     }
 
-    /// The operator started or stopped typing.
+    /// A keystroke (`on`) or the operator stopped (the session throttles,
+    /// and says `off` after a quiet spell by itself).
     pub fn typing(&mut self, chat: ChatId, on: bool) {
-        self.act(|s| s.typing(js::now(), chat, on));
+        self.act(|s| s.typing(clock::session(), chat, on));
     }
 
     /// Hands a chat to another operator.
     pub fn transfer(&mut self, chat: ChatId, to: &str) {
-        self.act(|s| s.transfer(js::now(), chat, to));
+        self.act(|s| s.transfer(clock::session(), chat, to));
     }
 
     /// Ends a chat.
     pub fn close(&mut self, chat: ChatId) {
-        self.act(|s| s.close_chat(js::now(), chat));
+        self.act(|s| s.close_chat(clock::session(), chat));
     }
 
     /// Drops a chat from the console; false while it has unsent messages.
     pub fn forget(&mut self, chat: ChatId) -> bool {
-        self.typing.remove(&chat);
-        self.act(|s| s.forget(js::now(), chat))
+        self.act(|s| s.forget(clock::session(), chat))
     }
 
     /// Closes the sockets (log out); the snapshot stays.
@@ -233,7 +243,7 @@ impl Engine {
 
     /// What the page shows.
     pub fn state(&self) -> ConsoleState {
-        let mut state = state::build(self.host.session(), &self.typing, js::now());
+        let mut state = state::build(self.host.session(), js::now());
         state.online = self.online;
         state.needs_login = self.needs_login;
         state.error = self.error.clone();

@@ -6,6 +6,11 @@
 //! relay with the same token, and a reload of the page starts from the
 //! stored answer without asking for the password again (until it expires,
 //! or a relay refuses it).
+//!
+//! The stored login is bound to the deployments it was issued for: their
+//! base URLs are stored beside it, and a console configured with another
+//! set drops it unused (the token works on any relay that shares the
+//! secret, so it must never be offered to one this login was not for).
 
 use crate::config::WidgetConfig;
 use crate::js;
@@ -45,15 +50,40 @@ pub fn key(store: &Store) -> String {
     format!("{}login", store.keys.prefix())
 }
 
-/// The stored login, if it is still good for a while.
-pub fn stored(store: &Store) -> Option<LoginResponse> {
-    let login: LoginResponse = js::from_json(&store.get(&key(store))?).ok()?;
+/// The storage key of the deployments the stored login was issued for.
+pub fn bound_key(store: &Store) -> String {
+    format!("{}login-for", store.keys.prefix())
+}
+
+/// The deployments of `config` as stored beside a login: their base URLs,
+/// sorted, space-separated (a set: the console served by either
+/// deployment names the same one).
+pub fn deployments(config: &WidgetConfig) -> String {
+    let (a, b) = (&config.primary.1, &config.redundant.1);
+    match a.cmp(b) {
+        std::cmp::Ordering::Less => format!("{a} {b}"),
+        std::cmp::Ordering::Equal => a.clone(),
+        std::cmp::Ordering::Greater => format!("{b} {a}"),
+    }
+}
+
+/// The stored login, if it was issued for `config`'s deployments and is
+/// still good for a while. One issued for others is forgotten.
+pub fn stored(store: &Store, config: &WidgetConfig) -> Option<LoginResponse> {
+    let text = store.get(&key(store))?;
+    if store.get(&bound_key(store)) != Some(deployments(config)) {
+        js::warn("forgot a stored login issued for other deployments; log in again");
+        forget(store);
+        return None;
+    }
+    let login: LoginResponse = js::from_json(&text).ok()?;
     (login.expires.0 > js::now().0 + EXPIRY_MARGIN_MS).then_some(login)
 }
 
 /// Forgets the stored login (log out).
 pub fn forget(store: &Store) {
     store.remove(&key(store));
+    store.remove(&bound_key(store));
 }
 
 /// Which deployment to ask first when no session says: the moderator's
@@ -93,10 +123,12 @@ pub async fn login(
         }
         match post(&format!("{base}/v1/operator/login"), &request).await {
             Ok(login) => {
-                if let Ok(text) = js::to_json(&login) {
-                    if !store.set(&key(store), &text) {
-                        js::warn("localStorage refused the login; a reload will ask again");
-                    }
+                let kept = js::to_json(&login).is_ok_and(|text| {
+                    store.set(&bound_key(store), &deployments(config))
+                        && store.set(&key(store), &text)
+                });
+                if !kept {
+                    js::warn("localStorage refused the login; a reload will ask again");
                 }
                 return Ok(login);
             }

@@ -3,17 +3,14 @@
 //! The page never sees the core's types: [`ConsoleState`] is serialised to a
 //! plain JS object (`Console.state()`), with ids as strings, times as
 //! milliseconds and states as lowercase words. Building it is pure (a
-//! session, the time, what the engine noted), so native tests check it.
+//! session and the wall-clock time, for wait times), so native tests check
+//! it. Who is typing is the session's (`Session::typing_in`).
 
 use serde::Serialize;
-use std::collections::BTreeMap;
-use twinline_core::model::{Author, ChatState, Role};
+use twinline_core::model::{ChatState, Role};
 use twinline_core::protocol::DeploymentRole;
 use twinline_core::session::{Delivery, LinkState, Session};
 use twinline_core::{ChatId, Millis};
-
-/// A visitor's "typing" with no update for this long is dropped, ms.
-pub const TYPING_STALE_MS: u64 = 8_000;
 
 /// Everything the console page shows.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -179,11 +176,9 @@ pub struct NoteView {
     pub at: u64,
 }
 
-/// Who is typing where, as the engine noted it from `typing` events.
-pub type Typing = BTreeMap<ChatId, (Author, Millis)>;
-
-/// Builds the state from a running session.
-pub fn build(session: &Session, typing: &Typing, now: Millis) -> ConsoleState {
+/// Builds the state from a running session; `now` is the wall clock (the
+/// queue's wait times are against the relays' clocks).
+pub fn build(session: &Session, now: Millis) -> ConsoleState {
     let me = &session.identity().author;
     let status = session.status();
     let mut queue: Vec<QueueItem> = session
@@ -204,7 +199,7 @@ pub fn build(session: &Session, typing: &Typing, now: Millis) -> ConsoleState {
     queue.sort_by_key(|item| (item.state != "waiting", item.since));
     let chats = session
         .chats()
-        .filter_map(|chat| chat_view(session, chat, typing, now))
+        .filter_map(|chat| chat_view(session, chat))
         .collect();
     ConsoleState {
         me: Some(Me {
@@ -246,7 +241,7 @@ pub fn build(session: &Session, typing: &Typing, now: Millis) -> ConsoleState {
     }
 }
 
-fn chat_view(session: &Session, chat: ChatId, typing: &Typing, now: Millis) -> Option<ChatView> {
+fn chat_view(session: &Session, chat: ChatId) -> Option<ChatView> {
     let me = &session.identity().author;
     let local = session.chat(chat)?;
     let mut pending = 0;
@@ -276,16 +271,13 @@ fn chat_view(session: &Session, chat: ChatId, typing: &Typing, now: Millis) -> O
             }
         })
         .collect();
-    let typing = typing
-        .get(&chat)
-        .filter(|(who, since)| who.id != me.id && now.since(*since) < TYPING_STALE_MS)
-        .map(|(who, _)| {
-            if who.name.is_empty() {
-                role_name(who.role).to_string()
-            } else {
-                who.name.clone()
-            }
-        });
+    let typing = session.typing_in(chat).map(|who| {
+        if who.name.is_empty() {
+            role_name(who.role).to_string()
+        } else {
+            who.name.clone()
+        }
+    });
     Some(ChatView {
         chat: chat.to_string(),
         state: state_name(local.status.state),

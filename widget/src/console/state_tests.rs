@@ -2,9 +2,11 @@
 //! the frames a relay sends an operator.
 
 use super::*;
-use twinline_core::model::{ChatStatus, Message, OfflineNote, VisitorInfo};
+use twinline_core::model::{Author, ChatStatus, Message, OfflineNote, VisitorInfo};
 use twinline_core::protocol::{ChatSync, QueueEntry, ServerFrame};
-use twinline_core::session::{Action, ConnId, Endpoint, Identity, Input, SessionConfig, Timing};
+use twinline_core::session::{
+    Action, ConnId, Endpoint, Identity, Input, SessionConfig, SessionEvent, Timing,
+};
 use twinline_core::{Hlc, Lamport, MessageId, OfflineId, Ulid};
 
 const HOSTILE: &str = "<img src=x onerror=alert(1)>";
@@ -115,7 +117,7 @@ fn frame(session: &mut Session, conn: ConnId, frame: ServerFrame) {
 #[test]
 fn a_connected_session_shows_its_deployment_chat_and_visitor() {
     let (session, _) = connected();
-    let state = build(&session, &Typing::new(), Millis(2_000));
+    let state = build(&session, Millis(2_000));
     assert_eq!(
         state.me,
         Some(Me {
@@ -147,7 +149,7 @@ fn own_messages_go_from_sending_to_sent_on_ack() {
     let (mut session, conn) = connected();
     let id = session.send(Millis(1_500), chat(), "Hello!").unwrap();
     while session.poll_action().is_some() {}
-    let state = build(&session, &Typing::new(), Millis(1_600));
+    let state = build(&session, Millis(1_600));
     let mine = state.chats[0].messages.last().unwrap();
     assert_eq!(
         (mine.text.as_str(), mine.status, mine.own),
@@ -156,7 +158,7 @@ fn own_messages_go_from_sending_to_sent_on_ack() {
     assert_eq!(mine.author, "operator");
     assert_eq!(state.chats[0].pending, 1);
     frame(&mut session, conn, ServerFrame::Ack { id });
-    let state = build(&session, &Typing::new(), Millis(1_700));
+    let state = build(&session, Millis(1_700));
     assert_eq!(state.chats[0].messages.last().unwrap().status, "sent");
     assert_eq!(state.chats[0].pending, 0);
 }
@@ -191,7 +193,7 @@ fn queue_waiting_first_with_wait_time_and_visitor_details() {
             ],
         },
     );
-    let state = build(&session, &Typing::new(), Millis(5_000));
+    let state = build(&session, Millis(5_000));
     let order: Vec<(&str, &str, u64)> = state
         .queue
         .iter()
@@ -234,17 +236,34 @@ fn presence_inbox_and_typing() {
             }],
         },
     );
-    let mut typing = Typing::new();
-    typing.insert(chat(), (visitor(), Millis(1_900)));
-    let state = build(&session, &typing, Millis(2_000));
+    // The visitor types (the frame arrives at 1 010).
+    frame(
+        &mut session,
+        conn,
+        ServerFrame::Typing {
+            chat: chat(),
+            who: visitor(),
+            on: true,
+        },
+    );
+    let state = build(&session, Millis(2_000));
     assert_eq!(state.operators, vec!["ann".to_string(), "bob".to_string()]);
     assert_eq!(state.operators_online, 2);
     assert_eq!(state.inbox.len(), 1);
     assert_eq!(state.inbox[0].text, HOSTILE);
     assert_eq!(state.inbox[0].email, "eve@example.com");
     assert_eq!(state.chats[0].typing.as_deref(), Some(HOSTILE));
-    // A typing notice that was never turned off fades.
-    let later = build(&session, &typing, Millis(1_900 + TYPING_STALE_MS));
+    // A typing notice that was never turned off fades: the session drops
+    // it once it is stale, and the page hears of it then.
+    let stale = Millis(1_010 + Timing::default().typing_stale);
+    session.handle_timeout(stale);
+    let said: Vec<Action> = std::iter::from_fn(|| session.poll_action()).collect();
+    assert!(said.contains(&Action::Event(SessionEvent::Typing {
+        chat: chat(),
+        who: visitor(),
+        on: false
+    })));
+    let later = build(&session, stale);
     assert_eq!(later.chats[0].typing, None);
 }
 
@@ -260,13 +279,13 @@ fn a_chat_transferred_away_or_closed_is_no_longer_mine() {
         },
     };
     frame(&mut session, conn, to(ChatState::Active, "bob", 1_100));
-    let state = build(&session, &Typing::new(), Millis(2_000));
+    let state = build(&session, Millis(2_000));
     assert_eq!(state.chats[0].operator.as_deref(), Some("bob"));
     assert!(!state.chats[0].mine);
     frame(&mut session, conn, to(ChatState::Active, "ann", 1_200));
-    assert!(build(&session, &Typing::new(), Millis(2_000)).chats[0].mine);
+    assert!(build(&session, Millis(2_000)).chats[0].mine);
     frame(&mut session, conn, to(ChatState::Closed, "ann", 1_300));
-    let state = build(&session, &Typing::new(), Millis(2_000));
+    let state = build(&session, Millis(2_000));
     assert_eq!(state.chats[0].state, "closed");
     assert!(!state.chats[0].mine);
 }

@@ -1,7 +1,7 @@
 //! The visible widget: a launcher button and a chat panel in a shadow root.
 //!
 //! The shadow root keeps the site's CSS out and ours in. Everything the
-//! panel shows comes from a [`View`] passed to [`Ui::render`]; user actions
+//! panel shows comes from a [`View`](crate::view::View) passed to [`Ui::render`]; user actions
 //! leave as [`UiEvent`]s through one callback, so the UI never touches the
 //! session and renders the same in the tab that holds the connection and in
 //! the tabs that mirror it.
@@ -20,7 +20,8 @@ pub mod style;
 
 use crate::config::Prechat;
 use crate::i18n::Texts;
-use crate::view::{ChatPhase, View};
+use crate::view::ChatPhase;
+pub use crate::view::{Shown, UiEvent};
 use dom::{add, attr, el, el_text, focus, set_text, show};
 use forms::{Composer, OfflineForm, PrechatForm};
 use gloo_events::{EventListener, EventListenerOptions};
@@ -29,48 +30,6 @@ use messages::MessageList;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use web_sys::{Document, Element, KeyboardEvent, ShadowRoot};
-
-/// Something the visitor did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum UiEvent {
-    /// Clicked the launcher.
-    Open,
-    /// Clicked close or pressed Escape.
-    Close,
-    /// Submitted a (checked) message.
-    Send(String),
-    /// Typed in the composer.
-    Typing,
-    /// Submitted the pre-chat form.
-    Prechat {
-        /// Name, possibly empty.
-        name: String,
-        /// Email, possibly empty.
-        email: String,
-    },
-    /// Submitted the offline form.
-    Offline {
-        /// Name, possibly empty.
-        name: String,
-        /// Email.
-        email: String,
-        /// The message.
-        text: String,
-    },
-    /// Asked for a new chat after the last one was closed.
-    NewChat,
-}
-
-/// What to show besides the view.
-#[derive(Clone, Copy, Debug)]
-pub struct Shown<'a> {
-    /// The chat.
-    pub view: &'a View,
-    /// Unread messages (badge).
-    pub unread: usize,
-    /// Show the pre-chat form instead of the composer.
-    pub prechat: bool,
-}
 
 /// Which part of the panel's foot is showing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

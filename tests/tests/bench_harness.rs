@@ -1,0 +1,222 @@
+//! The benchmark harness itself: the same scenarios drive Twinline's relay
+//! and the Socket.IO reference peer (real processes: relay-under-test and
+//! node tests/peer/socketio/server.mjs), so what the comparison prints is
+//! only worth something if every server does the job it is measured on.
+//! These run the scenarios small and check what they found.
+
+use std::sync::Arc;
+use std::time::Duration;
+use twinline_tests::bench::Figure;
+use twinline_tests::bench::server::{Kind, Server, message};
+use twinline_tests::bench::steady::{SteadyConfig, steady};
+use twinline_tests::bench::wire::Event;
+use twinline_tests::bench::{load, restart};
+
+fn value(figures: &[Figure], name: &str) -> f64 {
+    figures
+        .iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("no figure {name:?} in {figures:?}"))
+        .value
+}
+
+async fn next_matching(
+    conn: &mut twinline_tests::bench::wire::Conn,
+    what: &str,
+    wanted: impl Fn(&Event) -> bool,
+) -> Event {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let event = conn
+                .next()
+                .await
+                .unwrap_or_else(|| panic!("closed while waiting for {what}"));
+            if wanted(&event) {
+                return event;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_acks_and_fans_out_both_ways() {
+    for kind in Kind::ALL {
+        let server = Arc::new(tokio::task::block_in_place(|| Server::start(kind)));
+        let visitor = server.new_visitor().await;
+        let (mut v, _) = server
+            .connect_visitor(&visitor, &[])
+            .await
+            .expect("a visitor connects");
+        let first = message(&visitor.author(), visitor.chat, "hello", 1);
+        v.send(&first).await.unwrap();
+        load::wait_for_ack(&mut v, first.id).await.expect("acked");
+        let operator = server.new_operator("ann").await;
+        let (mut op, _) = server
+            .connect_operator(&operator, &[])
+            .await
+            .expect("an operator connects");
+        op.accept(visitor.chat).await.unwrap();
+        next_matching(
+            &mut op,
+            "the accept",
+            |e| matches!(e, Event::Accepted(c) if *c == visitor.chat),
+        )
+        .await;
+        let second = message(&visitor.author(), visitor.chat, "is anyone there?", 2);
+        v.send(&second).await.unwrap();
+        let got = next_matching(&mut op, "the visitor's message", |e| {
+            matches!(e, Event::Message(_))
+        })
+        .await;
+        assert_eq!(
+            got,
+            Event::Message(second.clone()),
+            "{}: the operator gets the message as sent",
+            kind.name()
+        );
+        let reply = message(&operator.author(), visitor.chat, "yes", 3);
+        op.send(&reply).await.unwrap();
+        load::wait_for_ack(&mut op, reply.id)
+            .await
+            .expect("the reply is acked");
+        let got = next_matching(&mut v, "the reply", |e| matches!(e, Event::Message(_))).await;
+        assert!(
+            matches!(got, Event::Message(m) if m.id == reply.id),
+            "{}: the visitor gets the reply",
+            kind.name()
+        );
+        // A visitor may not write in another chat.
+        let other = server.new_visitor().await;
+        let forged = message(&visitor.author(), other.chat, "not mine", 4);
+        v.send(&forged).await.unwrap();
+        let refused = next_matching(&mut v, "the refusal", |e| {
+            matches!(e, Event::Refused { .. } | Event::Ack(_))
+        })
+        .await;
+        assert!(
+            matches!(refused, Event::Refused { .. }),
+            "{}: a message for another chat is refused, got {refused:?}",
+            kind.name()
+        );
+        // Resuming: the server lists what it lacks and sends what we lack.
+        let unknown = message(&visitor.author(), visitor.chat, "never sent", 9).id;
+        let (_, chats) = server
+            .connect_visitor(&visitor, &[first.id, unknown])
+            .await
+            .expect("resumes");
+        assert_eq!(chats.len(), 1);
+        assert_eq!(chats[0].lacking, vec![unknown], "{}", kind.name());
+        let missing: Vec<_> = chats[0].missing.iter().map(|m| m.id).collect();
+        assert_eq!(missing, vec![second.id, reply.id], "{}", kind.name());
+        tokio::task::block_in_place(|| drop(server));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_sigkill_only_the_in_memory_peer_loses_acked_messages() {
+    for kind in Kind::ALL {
+        let server = Arc::new(tokio::task::block_in_place(|| Server::start(kind)));
+        let figures = restart::kill_and_restart(&server, 10, Duration::from_secs(1)).await;
+        let acked = value(&figures, "messages acked before the kill");
+        let lost = value(&figures, "acked messages missing after the restart");
+        let back = value(
+            &figures,
+            "SIGKILL + restart, 99% of 10 clients reconnected and acked",
+        );
+        assert!(
+            acked >= 10.0,
+            "{}: messages were acked before the kill ({acked})",
+            kind.name()
+        );
+        assert!(
+            back.is_finite() && back > 0.0,
+            "{}: clients came back ({back} ms)",
+            kind.name()
+        );
+        match kind {
+            Kind::SocketioMemory => {
+                assert_eq!(lost, acked, "in memory, every acked message is gone")
+            }
+            _ => assert_eq!(lost, 0.0, "{}: an ack means durable", kind.name()),
+        }
+        tokio::task::block_in_place(|| drop(server));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_scenarios_measure_the_server_processes() {
+    for kind in [Kind::Twinline, Kind::SocketioSqlite] {
+        let server = Arc::new(tokio::task::block_in_place(|| Server::start(kind)));
+        let full = load::throughput(&server, 4, 4, Duration::from_secs(1)).await;
+        assert!(value(&full, "acks per second at full load") > 0.0);
+        assert!(
+            value(&full, "server CPU per ack at full load") > 0.0,
+            "{}: server CPU is read",
+            kind.name()
+        );
+        let everyday = load::everyday(&server, 5, Duration::from_secs(2)).await;
+        assert!(value(&everyday, "server CPU per message at 5 chats x 1 msg/s") > 0.0);
+        let p99 = value(&everyday, "send to operator p99 at 5 chats");
+        assert!(
+            p99.is_finite() && p99 > 0.0,
+            "{}: the operator got the messages",
+            kind.name()
+        );
+        let idle = load::idle_connections(&server, 50).await;
+        assert!(value(&idle, "server RSS with 50 idle connections") > 1.0);
+        tokio::task::block_in_place(|| drop(server));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_steady_state_samples_resources_and_finds_nothing_lost() {
+    let config = SteadyConfig {
+        visitors: 10,
+        per_operator: 5,
+        reply_every: 2,
+        reconnects_per_minute: 60,
+        seconds: 6.0,
+        sample_every: 2.0,
+    };
+    for kind in [Kind::Twinline, Kind::SocketioSqlite] {
+        let server = Arc::new(tokio::task::block_in_place(|| Server::start_deployed(kind)));
+        let (_, report) = steady(&server, &config).await;
+        assert!(
+            report.acked > 50,
+            "{}: traffic flowed ({} acked)",
+            kind.name(),
+            report.acked
+        );
+        assert!(
+            report.reconnects >= 3,
+            "{}: visitors reconnected ({})",
+            kind.name(),
+            report.reconnects
+        );
+        assert_eq!(report.lost, 0, "{}: nothing acked is lost", kind.name());
+        let last = report.samples.last().expect("samples");
+        assert!(report.samples.len() >= 3);
+        let processes: Vec<&str> = last.processes.iter().map(|p| p.process.as_str()).collect();
+        match kind {
+            Kind::Twinline => {
+                assert_eq!(processes, ["primary", "redundant"]);
+                assert_eq!(
+                    report.lost_on_redundant,
+                    Some(0),
+                    "replicated to the redundant"
+                );
+            }
+            _ => assert_eq!(processes, ["peer"]),
+        }
+        for p in &last.processes {
+            assert!(p.rss_kib > 1000 && p.threads >= 1, "{p:?}");
+            assert!(
+                p.db_bytes + p.wal_bytes > 0,
+                "the store's files are found: {p:?}"
+            );
+        }
+        tokio::task::block_in_place(|| drop(server));
+    }
+}
