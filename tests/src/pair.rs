@@ -47,11 +47,15 @@ impl Pair {
 /// One page of a relay's replication feed after `since`, as JSON, read
 /// with the shared secret's bearer like the peer reads it.
 pub async fn feed_page(relay: &RelayProcess, since: u64) -> serde_json::Value {
+    feed_page_at(&relay.url(), since).await
+}
+
+/// [`feed_page`] of the relay (or load balancer) at `base`.
+pub async fn feed_page_at(base: &str, since: u64) -> serde_json::Value {
     let bearer = twinline_relay::replication::bearer(crate::SECRET);
     reqwest::Client::new()
         .get(format!(
-            "{}/v1/replication/changes?since={since}&peer=inspector",
-            relay.url()
+            "{base}/v1/replication/changes?since={since}&peer=inspector"
         ))
         .bearer_auth(&bearer)
         .send()
@@ -64,10 +68,15 @@ pub async fn feed_page(relay: &RelayProcess, since: u64) -> serde_json::Value {
 
 /// Every message a relay holds, by id, read through its replication feed.
 pub async fn messages_of(relay: &RelayProcess) -> BTreeMap<String, Message> {
+    messages_at(&relay.url()).await
+}
+
+/// [`messages_of`] the relay (or load balancer) at `base`.
+pub async fn messages_at(base: &str) -> BTreeMap<String, Message> {
     let mut since = 0u64;
     let mut messages = BTreeMap::new();
     loop {
-        let page = feed_page(relay, since).await;
+        let page = feed_page_at(base, since).await;
         let changes = page["changes"].as_array().cloned().unwrap_or_default();
         for change in &changes {
             if change["kind"] == "message" {
@@ -108,8 +117,14 @@ pub async fn accounts_of(relay: &RelayProcess) -> Vec<String> {
 
 /// A relay's health.
 pub async fn health(relay: &RelayProcess) -> Option<Health> {
+    health_at(&relay.url()).await
+}
+
+/// [`health`] of the relay (or load balancer) at `base`; `None` also when
+/// it answers with something else than a health body.
+pub async fn health_at(base: &str) -> Option<Health> {
     reqwest::Client::new()
-        .get(format!("{}/v1/health", relay.url()))
+        .get(format!("{base}/v1/health"))
         .timeout(Duration::from_secs(2))
         .send()
         .await

@@ -307,8 +307,19 @@ impl Drop for RelayProcess {
 /// Runs `operator add` against a data directory: an agent of
 /// [`crate::SITE`].
 pub fn add_operator(data_dir: &Path, username: &str, name: &str, password: &str) {
-    let added = operator_cli(
-        data_dir,
+    add_operator_on(
+        &["--data-dir".as_ref(), data_dir.as_os_str()],
+        username,
+        name,
+        password,
+    );
+}
+
+/// Runs `operator add <store>`: an agent of [`crate::SITE`] (see
+/// [`operator_cli_on`]).
+pub fn add_operator_on(store: &[&std::ffi::OsStr], username: &str, name: &str, password: &str) {
+    let added = operator_cli_on(
+        store,
         &[
             "add",
             "--username",
@@ -326,11 +337,21 @@ pub fn add_operator(data_dir: &Path, username: &str, name: &str, password: &str)
 
 /// Runs `operator <args> --data-dir DIR` with `password` on stdin.
 pub fn operator_cli(data_dir: &Path, args: &[&str], password: &str) -> bool {
+    operator_cli_on(
+        &["--data-dir".as_ref(), data_dir.as_os_str()],
+        args,
+        password,
+    )
+}
+
+/// Runs `operator <args> <store>` with `password` on stdin, where `store`
+/// names the deployment's store (`--data-dir DIR` or `--database-url URL`).
+pub fn operator_cli_on(store: &[&std::ffi::OsStr], args: &[&str], password: &str) -> bool {
     use std::io::Write;
     let (command, rest) = args.split_first().expect("an operator subcommand");
     let mut child = Command::new(relay_binary())
-        .args(["operator", command, "--data-dir"])
-        .arg(data_dir)
+        .args(["operator", command])
+        .args(store)
         .args(rest)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

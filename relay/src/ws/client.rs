@@ -561,8 +561,9 @@ impl Client {
                     }
                 }
                 Ok(counted
-                    .into_iter()
+                    .iter()
                     .filter(|chat| !waiting.contains(chat))
+                    .copied()
                     .collect::<Vec<_>>())
             })
             .await;

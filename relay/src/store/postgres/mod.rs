@@ -138,6 +138,45 @@ fn prepared(
     Ok(statement)
 }
 
+/// Whether `error` means the connection it came on is of no more use: the
+/// client saw it close, the error is the engine's absence, or the server
+/// said it is ending the session (class 57P, operator intervention: a
+/// restart or a terminated backend; class 08, connection exception). The
+/// first query after a restart of PostgreSQL gets such an error on a
+/// connection that still looks open.
+fn connection_lost(error: &StoreError, client: &Client) -> bool {
+    if client.is_closed() || error.is_unavailable() {
+        return true;
+    }
+    match error {
+        StoreError::Postgres(error) => error.code().is_some_and(ends_session),
+        _ => false,
+    }
+}
+
+/// Whether the server sends `state` as it ends the session.
+fn ends_session(state: &::postgres::error::SqlState) -> bool {
+    state.code().starts_with("57P") || state.code().starts_with("08")
+}
+
+#[cfg(test)]
+#[test]
+fn only_errors_that_end_the_session_drop_a_connection() {
+    // The whole path (PostgreSQL restarted under running nodes) is the
+    // process test tests/tests/nodes.rs, postgres_stopped_….
+    use ::postgres::error::SqlState;
+    for (state, lost) in [
+        (SqlState::ADMIN_SHUTDOWN, true),
+        (SqlState::CRASH_SHUTDOWN, true),
+        (SqlState::CONNECTION_FAILURE, true),
+        (SqlState::UNIQUE_VIOLATION, false),
+        (SqlState::T_R_DEADLOCK_DETECTED, false),
+        (SqlState::QUERY_CANCELED, false),
+    ] {
+        assert_eq!(ends_session(&state), lost, "{state:?}");
+    }
+}
+
 /// A failure to reach the database, as the store reports it.
 fn unavailable(error: ::postgres::Error) -> StoreError {
     StoreError::Unavailable(error.to_string())
@@ -188,7 +227,39 @@ pub struct Postgres {
 }
 
 impl Backend for Postgres {
+    /// Runs `work` in one transaction. A connection found broken by the
+    /// transaction (PostgreSQL restarted since the last batch: the first
+    /// statement fails on a connection that looked open) is replaced and
+    /// the batch runs once more on the new one. Running a batch again is
+    /// safe even when the lost connection's commit went through: the
+    /// merge is idempotent by id, so the second run stores nothing twice.
     fn transaction(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        // Only a connection that was open can turn out lost; a failed
+        // connect is the database's absence, not worth a second wait.
+        let mut reusing = self.conn.as_ref().is_some_and(|c| !c.client.is_closed());
+        loop {
+            match self.transaction_once(work) {
+                Err(error) if reusing && self.conn.is_none() => {
+                    reusing = false;
+                    tracing::debug!(%error, "write connection lost; running the batch on a new one");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn head(&mut self) -> Result<u64, StoreError> {
+        Ok(self.last_seq)
+    }
+}
+
+impl Postgres {
+    /// One try of [`Backend::transaction`]; drops the connection when the
+    /// error says it is lost (see [`connection_lost`]).
+    fn transaction_once(
         &mut self,
         work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
@@ -218,17 +289,13 @@ impl Backend for Postgres {
                 Ok(())
             }
             Err(error) => {
-                if conn.client.is_closed() {
-                    // Reconnect before the next batch.
+                if connection_lost(&error, &conn.client) {
+                    // Reconnect before the next try.
                     self.conn = None;
                 }
                 Err(error)
             }
         }
-    }
-
-    fn head(&mut self) -> Result<u64, StoreError> {
-        Ok(self.last_seq)
     }
 }
 
@@ -497,7 +564,7 @@ impl super::Pool for Readers {
             }
             let conn = slot.as_mut().expect("just connected");
             match read(conn) {
-                Err(error) if attempt == 0 && conn.client.is_closed() => {
+                Err(error) if attempt == 0 && connection_lost(&error, &conn.client) => {
                     tracing::debug!(%error, "reader connection lost; reconnecting");
                     *slot = None;
                 }
