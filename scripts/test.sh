@@ -13,7 +13,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 started=$(date +%s)
 
 step "toolchain"
-bash scripts/ensure-toolchain.sh --browser
+bash scripts/ensure-toolchain.sh --browser --servers
 
 step "cargo fmt --check"
 cargo fmt --all --check

@@ -41,7 +41,7 @@ pub enum ClusterError {
     /// No PostgreSQL binaries found.
     #[error(
         "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb; \
-         scripts/ensure-toolchain.sh installs it, or set TWINLINE_PG_BIN)"
+         scripts/ensure-toolchain.sh --servers installs it, or set TWINLINE_PG_BIN)"
     )]
     NotInstalled,
     /// A command failed.
