@@ -171,9 +171,24 @@ pub async fn json_refusals(response: Response) -> Response {
     json
 }
 
-/// `GET /v1/health`
-pub async fn health(State(state): State<Shared>) -> Response {
-    let health: Health = state.health();
+/// `GET /v1/health`: the deployment's health; `GET /v1/health?node` this
+/// node's, for a load balancer (see [`AppState::node_health`]).
+///
+/// [`AppState::node_health`]: crate::state::AppState::node_health
+pub async fn health(
+    State(state): State<Shared>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let node = query.as_deref().is_some_and(|query| {
+        query
+            .split('&')
+            .any(|pair| pair == "node" || pair.starts_with("node="))
+    });
+    let health: Health = if node {
+        state.node_health()
+    } else {
+        state.health()
+    };
     let status = if health.ready {
         StatusCode::OK
     } else {

@@ -136,24 +136,47 @@ impl AppState {
         self.shutting_down.store(true, Relaxed);
     }
 
-    /// The `/v1/health` body.
+    /// Whether the drain on moves clients off this node only: a node of
+    /// several told to drain to its own deployment sends its clients back
+    /// through the load balancer to the other nodes.
+    pub fn node_drain(&self) -> bool {
+        self.cluster.is_some() && self.drain_target().as_deref() == Some(self.config.name.as_str())
+    }
+
+    /// The `/v1/health` body: the deployment's health, as this relay sees
+    /// it (what the moderator and clients probe). A node's own drain or
+    /// shutdown is not the deployment's: the other nodes still serve, so
+    /// only [`AppState::node_health`] reports them.
     pub fn health(&self) -> Health {
+        let deployment_drain = self.drain_target().is_some() && !self.node_drain();
+        // One relay is the whole deployment: its shutdown is the
+        // deployment's.
+        let stopping = self.cluster.is_none() && self.shutting_down.load(Relaxed);
         Health {
             deployment: self.config.name.clone(),
             role: self.config.role,
             epoch: self.store.epoch(),
             // Draining: the moderator and clients' own probes move away.
             // A store that cannot commit (its database gone) cannot ack.
-            ready: !self.shutting_down.load(Relaxed)
-                && self.drain_target().is_none()
-                && !self.store.failing(),
-            draining: self.drain_target().is_some(),
+            ready: !stopping && !deployment_drain && !self.store.failing(),
+            draining: deployment_drain,
             lag: self.replication.lag(crate::clock::now()),
             version: format!(
                 "{} (protocol {PROTOCOL_VERSION})",
                 env!("CARGO_PKG_VERSION")
             ),
         }
+    }
+
+    /// The `/v1/health?node` body, for a load balancer's health check:
+    /// [`AppState::health`], and not ready either while this node drains
+    /// or shuts down.
+    pub fn node_health(&self) -> Health {
+        let mut health = self.health();
+        if self.shutting_down.load(Relaxed) || self.drain_target().is_some() {
+            health.ready = false;
+        }
+        health
     }
 
     /// Gauges for `/metrics`.

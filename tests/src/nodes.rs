@@ -6,7 +6,7 @@
 //! test binary and a fresh database per deployment, or a server of the
 //! test's own when the test stops it. HAProxy is Debian's, started here in
 //! the foreground with a config written to a temporary folder: plain `mode
-//! http` (WebSockets pass through), a health check on `/v1/health` every
+//! http` (WebSockets pass through), a health check on `/v1/health?node` every
 //! 200 ms, so a node that is killed, draining or cut from its database is
 //! out of rotation within half a second, and `option redispatch` so a
 //! connection refused by a dead node is tried on another.
@@ -102,7 +102,7 @@ fn config_text(port: u16, backends: &[u16]) -> String {
          \x20   timeout server 1h\n    timeout tunnel 1h\n    timeout http-request 10s\n\
          \x20   option redispatch\n    retries 3\n\n\
          frontend twinline\n    bind 127.0.0.1:{port}\n    default_backend nodes\n\n\
-         backend nodes\n    balance roundrobin\n    option httpchk GET /v1/health\n\
+         backend nodes\n    balance roundrobin\n    option httpchk GET /v1/health?node\n\
          \x20   http-check expect status 200\n\
          \x20   default-server inter 200ms fastinter 100ms downinter 200ms fall 2 rise 1\n\
          {servers}"
@@ -225,6 +225,6 @@ mod tests {
         assert!(text.contains("bind 127.0.0.1:8000"));
         assert!(text.contains("server node-1 127.0.0.1:9001 check"));
         assert!(text.contains("server node-2 127.0.0.1:9002 check"));
-        assert!(text.contains("option httpchk GET /v1/health"));
+        assert!(text.contains("option httpchk GET /v1/health?node"));
     }
 }

@@ -191,11 +191,14 @@ struct Written {
     acked: Vec<MessageId>,
     reconnects: usize,
     first_ack_after_reconnect: Option<Instant>,
+    /// The longest time between two acks: what a person would notice.
+    longest_gap: Duration,
 }
 
 /// A visitor writing through `ws_url` as a widget does: a window of
 /// messages in flight, and after a lost connection a new one (through the
-/// balancer, to whichever node it picks) that replays what was not acked.
+/// balancer, to whichever node it picks) that replays what was not acked;
+/// told to migrate (a node draining), it does the same at once.
 /// Writes until `stop`, then until nothing is in flight.
 async fn write_through(
     ws_url: String,
@@ -208,7 +211,9 @@ async fn write_through(
         acked: Vec::new(),
         reconnects: 0,
         first_ack_after_reconnect: None,
+        longest_gap: Duration::ZERO,
     };
+    let mut last_ack = Instant::now();
     let mut pending: Vec<Message> = Vec::new();
     let mut lamport = 0;
     let started = Instant::now();
@@ -260,6 +265,8 @@ async fn write_through(
                     if let Some(at) = pending.iter().position(|m| m.id == id) {
                         pending.remove(at);
                         written.acked.push(id);
+                        written.longest_gap = written.longest_gap.max(last_ack.elapsed());
+                        last_ack = Instant::now();
                         if first_ack_pending {
                             first_ack_pending = false;
                             written
@@ -268,11 +275,11 @@ async fn write_through(
                         }
                     }
                 }
-                Some(_) => {}
-                None => {
+                Some(ServerFrame::Migrate { .. }) | None => {
                     written.reconnects += 1;
                     continue 'connection;
                 }
+                Some(_) => {}
             }
         }
     }
@@ -296,10 +303,11 @@ async fn busiest_node(deployment: &Deployment) -> usize {
     busiest.0
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_sigkilled_while_chatting_loses_nothing_and_the_moderator_stays() {
-    let database = fresh_database("kill");
-    let (mut primary, redundant) = primary_on_postgres_and_redundant(&database, 2);
+/// A primary on PostgreSQL behind HAProxy, a redundant on SQLite, and a
+/// moderator watching both that has settled on the primary.
+async fn watched_deployments(label: &str) -> (Deployment, RelayProcess, Arc<ModeratorProcess>) {
+    let database = fresh_database(label);
+    let (primary, redundant) = primary_on_postgres_and_redundant(&database, 2);
     let moderator = Arc::new(ModeratorProcess::start_at(
         ("primary", &primary.url()),
         ("redundant", &redundant.url()),
@@ -310,67 +318,19 @@ async fn a_node_sigkilled_while_chatting_loses_nothing_and_the_moderator_stays()
             a.active == "primary"
         })
         .await;
+    (primary, redundant, moderator)
+}
 
-    const WRITERS: usize = 8;
-    let stop = Arc::new(AtomicBool::new(false));
-    let http = reqwest::Client::new();
-    let mut tasks = Vec::new();
-    for _ in 0..WRITERS {
-        let token = twinline_tests::client::visitor_token_with(
-            &http,
-            &primary.url(),
-            twinline_tests::SITE,
-            None,
-            Some(twinline_tests::SITE_ORIGIN),
-        )
-        .await
-        .expect("a visitor token through the balancer");
-        tasks.push(tokio::spawn(write_through(
-            primary.ws_url(),
-            token,
-            stop.clone(),
-        )));
-    }
-    // The moderator is watched the whole time: a node's death must stay
-    // inside the deployment.
-    let watching = Arc::new(AtomicBool::new(true));
-    let watcher = {
-        let watching = watching.clone();
-        let moderator = moderator.clone();
-        tokio::spawn(async move {
-            let mut seen = BTreeSet::new();
-            while watching.load(Relaxed) {
-                if let Some(active) = moderator.active().await {
-                    seen.insert(active.active);
-                }
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-            seen
-        })
-    };
-
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_sigkilled_while_chatting_loses_nothing_and_the_moderator_stays() {
+    let (mut primary, redundant, moderator) = watched_deployments("kill").await;
+    let load = Load::start(&primary, &moderator).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let victim = busiest_node(&primary).await;
     let killed = Instant::now();
     primary.nodes[victim].kill9();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    stop.store(true, Relaxed);
-    let mut written = Vec::new();
-    for task in tasks {
-        written.push(
-            tokio::time::timeout(Duration::from_secs(60), task)
-                .await
-                .expect("a writer finishes")
-                .expect("a writer's task"),
-        );
-    }
-    watching.store(false, Relaxed);
-    let seen = watcher.await.unwrap();
-    assert_eq!(
-        seen,
-        BTreeSet::from(["primary".to_string()]),
-        "the moderator never left the primary"
-    );
+    let written = load.finish().await;
 
     let moved: Vec<&Written> = written.iter().filter(|w| w.reconnects > 0).collect();
     assert!(!moved.is_empty(), "some writer was on the killed node");
@@ -384,17 +344,104 @@ async fn a_node_sigkilled_while_chatting_loses_nothing_and_the_moderator_stays()
         .collect();
     failover.sort();
     eprintln!(
-        "node SIGKILL: {} of {WRITERS} writers moved, kill to next ack median {:?}, max {:?} \
+        "node SIGKILL: {} of {} writers moved, kill to next ack median {:?}, max {:?} \
          (the balancer's checks every 200 ms; loaded machine)",
         moved.len(),
+        written.len(),
         failover[failover.len() / 2],
         failover[failover.len() - 1]
     );
+    nothing_lost_or_doubled(&primary, &redundant, &written).await;
+}
 
-    // Everything acked is stored, once, and replicated to the redundant
-    // deployment.
+/// Writers through a deployment's balancer, and a watch on the moderator:
+/// what happens to one node must stay inside the deployment.
+struct Load {
+    stop: Arc<AtomicBool>,
+    writers: Vec<tokio::task::JoinHandle<Written>>,
+    watching: Arc<AtomicBool>,
+    watcher: tokio::task::JoinHandle<BTreeSet<String>>,
+}
+
+impl Load {
+    const WRITERS: usize = 8;
+
+    async fn start(primary: &Deployment, moderator: &Arc<ModeratorProcess>) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let http = reqwest::Client::new();
+        let mut writers = Vec::new();
+        for _ in 0..Load::WRITERS {
+            let token = twinline_tests::client::visitor_token_with(
+                &http,
+                &primary.url(),
+                twinline_tests::SITE,
+                None,
+                Some(twinline_tests::SITE_ORIGIN),
+            )
+            .await
+            .expect("a visitor token through the balancer");
+            writers.push(tokio::spawn(write_through(
+                primary.ws_url(),
+                token,
+                stop.clone(),
+            )));
+        }
+        let watching = Arc::new(AtomicBool::new(true));
+        let watcher = {
+            let watching = watching.clone();
+            let moderator = moderator.clone();
+            tokio::spawn(async move {
+                let mut seen = BTreeSet::new();
+                while watching.load(Relaxed) {
+                    if let Some(active) = moderator.active().await {
+                        seen.insert(active.active);
+                    }
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                seen
+            })
+        };
+        Load {
+            stop,
+            writers,
+            watching,
+            watcher,
+        }
+    }
+
+    /// Stops the writers (each once nothing is in flight) and checks that
+    /// the moderator never left the primary.
+    async fn finish(self) -> Vec<Written> {
+        self.stop.store(true, Relaxed);
+        let mut written = Vec::new();
+        for writer in self.writers {
+            written.push(
+                tokio::time::timeout(Duration::from_secs(60), writer)
+                    .await
+                    .expect("a writer finishes")
+                    .expect("a writer's task"),
+            );
+        }
+        self.watching.store(false, Relaxed);
+        let seen = self.watcher.await.unwrap();
+        assert_eq!(
+            seen,
+            BTreeSet::from(["primary".to_string()]),
+            "the moderator never left the primary"
+        );
+        written
+    }
+}
+
+/// Everything acked is stored, once, and replicated to the redundant
+/// deployment.
+async fn nothing_lost_or_doubled(
+    primary: &Deployment,
+    redundant: &RelayProcess,
+    written: &[Written],
+) {
     let mut acked_total = 0;
-    for w in &written {
+    for w in written {
         let stored = WsClient::stored_for(&primary.ws_url(), &w.token.token).await;
         let ids: BTreeSet<MessageId> = stored.iter().map(|m| m.id).collect();
         assert_eq!(ids.len(), stored.len(), "a message stored twice");
@@ -411,7 +458,6 @@ async fn a_node_sigkilled_while_chatting_loses_nothing_and_the_moderator_stays()
         Duration::from_secs(30),
         "the redundant has every acked message",
         || {
-            let redundant = &redundant;
             let acked = &acked;
             async move {
                 let held = messages_of(redundant).await;
@@ -420,6 +466,112 @@ async fn a_node_sigkilled_while_chatting_loses_nothing_and_the_moderator_stays()
         },
     )
     .await;
+}
+
+/// An admin call to one node (`GET` or `POST`), with the admin token; its
+/// JSON answer.
+async fn node_admin(request: reqwest::RequestBuilder) -> serde_json::Value {
+    let response = request
+        .bearer_auth(twinline_tests::ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("an admin call");
+    assert!(
+        response.status().is_success(),
+        "admin: {}",
+        response.status()
+    );
+    response.json().await.expect("an admin answer")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_with_drains_moves_clients_without_a_visible_gap() {
+    let (mut primary, redundant, moderator) = watched_deployments("rolling").await;
+    let load = Load::start(&primary, &moderator).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let http = reqwest::Client::new();
+    for n in 0..primary.nodes.len() {
+        let node = primary.nodes[n].url();
+        // Drain to the deployment itself: clients reconnect through the
+        // balancer, which no longer picks this node (its health is 503).
+        let drain = http
+            .post(format!("{node}/v1/admin/drain"))
+            .json(&serde_json::json!({ "to": "primary" }));
+        assert_eq!(node_admin(drain).await["draining"], true);
+        // The node is out of the balancer's rotation; the deployment, which
+        // its other node serves, is not draining.
+        let node_check = http
+            .get(format!("{node}/v1/health?node"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            node_check.status(),
+            reqwest::StatusCode::SERVICE_UNAVAILABLE
+        );
+        let deployment = health(&primary.nodes[n]).await.expect("the node's health");
+        assert!(deployment.ready && !deployment.draining, "{deployment:?}");
+        eventually(Duration::from_secs(20), "the node's clients moved", || {
+            let (http, node) = (&http, &node);
+            async move {
+                let progress = http.get(format!("{node}/v1/admin/drain"));
+                node_admin(progress).await["clients"] == 0
+            }
+        })
+        .await;
+        // Stopped only once the balancer has it out of rotation: a
+        // request it still forwarded to a stopping node would wait.
+        let name = format!("node-{}", n + 1);
+        eventually(
+            Duration::from_secs(20),
+            "the balancer passes the node over",
+            || {
+                let (url, name) = (primary.url(), &name);
+                async move {
+                    for _ in 0..6 {
+                        if answering_node(&url).await.as_ref() == Some(name) {
+                            return false;
+                        }
+                    }
+                    true
+                }
+            },
+        )
+        .await;
+        assert_eq!(primary.nodes[n].terminate(), Some(0), "a clean exit");
+        primary.nodes[n].restart();
+        eventually(Duration::from_secs(20), "the new node in rotation", || {
+            let (url, name) = (primary.url(), &name);
+            async move {
+                // Round robin: a few requests reach every node in rotation.
+                for _ in 0..4 {
+                    if answering_node(&url).await.as_ref() == Some(name) {
+                        return true;
+                    }
+                }
+                false
+            }
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let written = load.finish().await;
+    let longest = written
+        .iter()
+        .map(|w| w.longest_gap)
+        .max()
+        .unwrap_or_default();
+    let moved = written.iter().filter(|w| w.reconnects > 0).count();
+    eprintln!(
+        "rolling restart of 2 nodes: {moved} of {} writers moved, longest time between two acks {longest:?}",
+        written.len()
+    );
+    assert!(moved > 0, "a drain moved some writer");
+    assert!(
+        longest < Duration::from_secs(5),
+        "a writer waited {longest:?} for an ack (the widget shows nothing under 5 s)"
+    );
+    nothing_lost_or_doubled(&primary, &redundant, &written).await;
 }
 
 /// Sends one message as a new visitor of the deployment at `base`.
