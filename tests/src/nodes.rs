@@ -71,6 +71,11 @@ impl Haproxy {
         std::fs::read_to_string(self.dir.path().join("haproxy.log")).unwrap_or_default()
     }
 
+    /// Its port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The deployment's one URL, e.g. `http://127.0.0.1:41234`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
