@@ -484,6 +484,17 @@ async fn node_admin(request: reqwest::RequestBuilder) -> serde_json::Value {
     response.json().await.expect("an admin answer")
 }
 
+/// Whether the balancer at `url` sends any of a few requests to node
+/// `name` (round robin: a few reach every node in rotation).
+async fn reaches(url: &str, name: &str) -> bool {
+    for _ in 0..6 {
+        if answering_node(url).await.as_deref() == Some(name) {
+            return true;
+        }
+    }
+    false
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_with_drains_moves_clients_without_a_visible_gap() {
     let (mut primary, redundant, moderator) = watched_deployments("rolling").await;
@@ -527,14 +538,7 @@ async fn a_rolling_restart_with_drains_moves_clients_without_a_visible_gap() {
             "the balancer passes the node over",
             || {
                 let (url, name) = (primary.url(), &name);
-                async move {
-                    for _ in 0..6 {
-                        if answering_node(&url).await.as_ref() == Some(name) {
-                            return false;
-                        }
-                    }
-                    true
-                }
+                async move { !reaches(&url, name).await }
             },
         )
         .await;
@@ -542,15 +546,7 @@ async fn a_rolling_restart_with_drains_moves_clients_without_a_visible_gap() {
         primary.nodes[n].restart();
         eventually(Duration::from_secs(20), "the new node in rotation", || {
             let (url, name) = (primary.url(), &name);
-            async move {
-                // Round robin: a few requests reach every node in rotation.
-                for _ in 0..4 {
-                    if answering_node(&url).await.as_ref() == Some(name) {
-                        return true;
-                    }
-                }
-                false
-            }
+            async move { reaches(&url, name).await }
         })
         .await;
     }

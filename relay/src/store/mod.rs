@@ -183,17 +183,28 @@ impl WriterThread {
     }
 }
 
-fn spawn_writer<B: backend::Backend>(
+/// The head watch the writer moves, and the writer's queue and thread.
+type StartedWriter = (
+    Arc<tokio::sync::watch::Sender<u64>>,
+    (mpsc::Sender<WriteJob>, std::thread::JoinHandle<()>),
+);
+
+/// The writer's head watch, starting at `head`, and the writer thread
+/// over `backend`.
+fn start_writer<B: backend::Backend>(
     backend: B,
-    stats: Arc<WriterStats>,
-    head: Arc<tokio::sync::watch::Sender<u64>>,
-) -> Result<(mpsc::Sender<WriteJob>, std::thread::JoinHandle<()>), StoreError> {
+    head: u64,
+    stats: &Arc<WriterStats>,
+) -> Result<StartedWriter, StoreError> {
+    let (head, _) = tokio::sync::watch::channel(head);
+    let head = Arc::new(head);
     let (writer, jobs) = mpsc::channel::<WriteJob>();
+    let (stats, thread_head) = (stats.clone(), head.clone());
     let handle = std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || writer::run(backend, jobs, &stats, &head))
+        .spawn(move || writer::run(backend, jobs, &stats, &thread_head))
         .map_err(|error| StoreError::Unavailable(format!("starting the writer: {error}")))?;
-    Ok((writer, handle))
+    Ok((head, (writer, handle)))
 }
 
 impl Store {
@@ -209,31 +220,21 @@ impl Store {
         let (readers, epoch, head, writer, helper): (Arc<dyn Pool>, _, _, _, _) = match location {
             Location::Sqlite(dir) => {
                 let opened = sqlite::open(dir)?;
-                let (head_tx, _) = tokio::sync::watch::channel(opened.head);
-                let head_tx = Arc::new(head_tx);
-                let (writer, handle) =
-                    spawn_writer(opened.backend, stats.clone(), head_tx.clone())?;
+                let (head_tx, writer) = start_writer(opened.backend, opened.head, &stats)?;
+                let readers: Arc<dyn Pool> = Arc::new(opened.readers);
                 (
-                    Arc::new(opened.readers),
+                    readers,
                     opened.epoch,
                     head_tx,
-                    (writer, handle),
+                    writer,
                     Some(opened.checkpointer),
                 )
             }
             Location::Postgres { url, node } => {
                 let opened = postgres::open(url, node)?;
-                let (head_tx, _) = tokio::sync::watch::channel(opened.head);
-                let head_tx = Arc::new(head_tx);
-                let (writer, handle) =
-                    spawn_writer(opened.backend, stats.clone(), head_tx.clone())?;
-                (
-                    Arc::new(opened.readers),
-                    opened.epoch,
-                    head_tx,
-                    (writer, handle),
-                    None,
-                )
+                let (head_tx, writer) = start_writer(opened.backend, opened.head, &stats)?;
+                let readers: Arc<dyn Pool> = Arc::new(opened.readers);
+                (readers, opened.epoch, head_tx, writer, None)
             }
         };
         let (writer, handle) = writer;
