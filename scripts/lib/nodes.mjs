@@ -125,7 +125,7 @@ ${servers}
     this.child.stderr.pipe(log);
     const deadline = Date.now() + 10_000;
     for (;;) {
-      if (this.child.exitCode !== null) throw new Error(`haproxy exited (log: ${this.logFile})`);
+      if (!this.pid) throw new Error(`haproxy exited (log: ${this.logFile})`);
       if (await answers(this.port)) return;
       if (Date.now() > deadline) throw new Error(`haproxy did not listen on ${this.port} (log: ${this.logFile})`);
       await sleep(50);
@@ -133,7 +133,8 @@ ${servers}
   }
 
   get pid() {
-    return this.child && this.child.exitCode === null ? this.child.pid : null;
+    const running = this.child && this.child.exitCode === null && this.child.signalCode === null;
+    return running ? this.child.pid : null;
   }
 
   async stop() {

@@ -26,10 +26,12 @@ pub enum Kind {
     /// Twinline's relay (SQLite WAL, synchronous=FULL).
     Twinline,
     /// One Twinline relay node on PostgreSQL (fsync on, synchronous_commit
-    /// on), clients connected to it directly. Not in [`Kind::ALL`].
+    /// on), clients connected to it directly (only when named).
     TwinlinePostgres,
     /// Two Twinline relay nodes on one PostgreSQL behind HAProxy, clients
-    /// through the balancer. Not in [`Kind::ALL`].
+    /// through the balancer (only when named).
+    #[value(name = "twinline-postgres-2")]
+    #[serde(rename = "twinline-postgres-2")]
     TwinlinePostgres2,
     /// The Socket.IO peer with SQLite (WAL, synchronous=FULL).
     SocketioSqlite,

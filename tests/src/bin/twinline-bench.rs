@@ -16,7 +16,7 @@ use twinline_tests::pair::Pair;
 #[command(
     name = "twinline-bench",
     about,
-    after_help = "Servers: twinline (the relay), socketio-sqlite and socketio-memory (the \
+    after_help = "Servers: twinline (the relay), twinline-postgres and twinline-postgres-2 (one relay node on PostgreSQL, two behind HAProxy; with `compare --servers`, not by default), socketio-sqlite and socketio-memory (the \
                   Socket.IO 4.8 reference peer in tests/peer/socketio, durable or in memory; \
                   needs node and `npm ci`).\n\
                   Figures are written as JSON to --out; `npm run bench` runs the lot and \
