@@ -57,7 +57,16 @@ export class Postgres {
 
   async start() {
     await fsp.mkdir(this.dir, { recursive: true });
-    if (isRoot()) await run('chown', ['postgres', this.dir]);
+    if (isRoot()) {
+      await run('chown', ['postgres', this.dir]);
+      // The postgres user must reach its folder: a private temporary
+      // folder above it (mkdtemp makes them 0700) gets search permission
+      // for others, nothing more.
+      for (let dir = path.dirname(this.dir); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+        const { mode } = await fsp.stat(dir);
+        if ((mode & 0o001) === 0) await fsp.chmod(dir, (mode & 0o7777) | 0o001);
+      }
+    }
     if (!fs.existsSync(path.join(this.data, 'PG_VERSION'))) {
       await asOwner(path.join(this.bin, 'initdb'), [
         '-D', this.data, '-A', 'trust', '-U', 'twinline', '-E', 'UTF8', '--no-locale', '--no-instructions',
