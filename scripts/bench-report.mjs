@@ -15,7 +15,8 @@
 //
 // Sections between <!-- NAME:begin --> and <!-- NAME:end --> markers in the
 // existing docs/benchmarks.md are kept when this run has nothing for them
-// (the profile section is written by hand from scripts/profile-relay.sh), and
+// (the profile section is written by hand from scripts/profile-relay.sh, the
+// nodes section from the PostgreSQL commands it names), and
 // with --only peer only the comparison section is replaced.
 //
 //   node scripts/bench-report.mjs [DIR] [--only peer]
@@ -469,6 +470,11 @@ const profileSection =
 Not measured yet: run \`bash scripts/profile-relay.sh\` and write the result here.
 <!-- profile:end -->`;
 
+// Kept as it is (written from `twinline-bench compare --servers
+// twinline,twinline-postgres,twinline-postgres-2` and `twinline-bench nodes`,
+// which npm run bench does not run: they need PostgreSQL and HAProxy).
+const nodesSection = sectionOf(previous, "nodes");
+
 const md = `# Benchmarks
 
 Measured by \`npm run bench\` (scripts/bench.sh), which builds everything in
@@ -531,7 +537,7 @@ ${figureRows(failoverFigures)}
 ${peerSection}
 
 ${profileSection}
-
+${nodesSection ? `\n${nodesSection}\n` : ""}
 ## Relay and replication
 
 | figure | value | target |
