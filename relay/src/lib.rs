@@ -10,7 +10,11 @@
 //! - [`http`]: health, visitor tokens, operator login, admin drain, metrics.
 //! - [`console_page`]: the operator console's `config.json` and headers.
 //! - [`ws`]: the WebSocket protocol for visitors and operators.
-//! - [`hub`]: in-memory fan-out to connected clients.
+//! - [`hub`]: who is connected and follows which chat; each connection's
+//!   outgoing queue.
+//! - [`fanout`]: what connected clients are told when something changes,
+//!   here or at the peer (queue, inbox, presence, chat headers).
+//! - [`catchup`]: what a client and the relay each lack of a chat.
 //! - [`store`]: SQLite with a group-commit writer; the change feed.
 //! - [`replication`]: pulling and streaming the peer's change feed.
 //! - [`tokens`]: HMAC-signed visitor and operator tokens.
@@ -26,10 +30,12 @@
 //!   failover and the status page.
 pub mod accounts;
 pub mod authz;
+pub mod catchup;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod console_page;
+pub mod fanout;
 pub mod http;
 pub mod hub;
 pub mod limits;

@@ -3,9 +3,9 @@
 
 use super::bearer;
 use super::feed::{KEEPALIVE, StreamFrame};
+use crate::fanout;
 use crate::state::Shared;
 use crate::store::records::{Applied, Record};
-use crate::ws::fanout;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use std::pin::Pin;

@@ -18,8 +18,8 @@
 //! its error), in the order the sends came, until the connection ends; so
 //! the n-th answer naming an id belongs to the n-th send of that id.
 
-use super::client::Context;
 use super::connection;
+use super::identity::Peer;
 use crate::config::{Config, ServeArgs};
 use crate::net::Caps;
 use crate::state::{AppState, Shared};
@@ -365,7 +365,7 @@ async fn run_case(inputs: Vec<Input>) {
         incoming: in_rx,
         outgoing: out_tx,
     };
-    let context = Context {
+    let context = Peer {
         origin: Some("http://site.test".into()),
         same_origin: false,
         ip: "127.0.0.1".parse().unwrap(),

@@ -1,14 +1,25 @@
 //! Telling connected clients about changes, whether a local client made
 //! them or they arrived from the peer by replication: queue, inbox,
 //! presence, and chat headers (status, visitor details, a new owner).
+//!
+//! The [`crate::hub`] knows who is connected and delivers; this module
+//! decides what each of them is sent (an operator's queue and inbox hold
+//! only its sites, a visitor learns how many operators serve its site,
+//! never who) and bounds the lists. Both the WebSocket handlers
+//! ([`crate::ws`]) and replication call it, so a change reads the same to
+//! a client whichever deployment made it.
 
-use super::operator::{INBOX_LIMIT, QUEUE_LIMIT};
-use super::sync::{chat_frames, chat_sync};
+use crate::catchup::{chat_frames, chat_record, chat_sync};
 use crate::state::Shared;
 use crate::store::reads;
 use crate::store::records::{Account, ChatRecord};
-use twinline_core::ChatState;
 use twinline_core::protocol::ServerFrame;
+use twinline_core::{ChatId, ChatState};
+
+/// Most waiting chats listed in a queue frame.
+pub const QUEUE_LIMIT: usize = 200;
+/// Most offline notes listed in an inbox frame.
+pub const INBOX_LIMIT: usize = 100;
 
 /// Sends every operator a list read for the sites it serves (once per
 /// distinct set of sites).
@@ -41,6 +52,18 @@ pub async fn queue(state: &Shared) {
         "queue",
     )
     .await;
+}
+
+/// Sends the queue if `chat` is waiting (a visitor wrote in it).
+pub async fn queue_if_waiting(state: &Shared, chat: ChatId) {
+    if state.hub.operator_names().is_empty() {
+        return;
+    }
+    if let Ok(Some(record)) = chat_record(state, chat).await
+        && record.status.state == ChatState::Waiting
+    {
+        queue(state).await;
+    }
 }
 
 /// Sends the inbox to every operator: the notes of the sites it serves.
