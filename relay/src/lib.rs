@@ -48,6 +48,8 @@ pub mod serve;
 pub mod sessions;
 pub mod state;
 pub mod store;
+#[cfg(test)]
+mod test_relay;
 pub mod throttle;
 pub mod tokens;
 pub mod ws;

@@ -81,11 +81,6 @@ impl Client {
         matches!(self.identity, Identity::Anonymous)
     }
 
-    /// Where the client connected from.
-    pub(super) fn peer(&self) -> &Peer {
-        &self.peer
-    }
-
     /// This connection's own end of its outgoing queue.
     pub(super) fn outbox(&self) -> &Outbox {
         &self.outbox
@@ -320,7 +315,10 @@ impl Client {
                     .await;
                     return ControlFlow::Break(());
                 }
-                tracing::debug!(ip = %self.peer.ip, %chat, "visitor connected");
+                let span = tracing::Span::current();
+                span.record("site", site.as_str());
+                span.record("chat", tracing::field::display(chat));
+                tracing::debug!("visitor connected");
                 let auth = VisitorAuth {
                     site,
                     visitor,
@@ -374,7 +372,7 @@ impl Client {
                     }
                 };
                 let Some(account) = account.filter(|a| !a.removed && a.version == ver) else {
-                    tracing::info!(ip = %self.peer.ip, %username, "revoked operator session refused");
+                    tracing::info!(%username, "revoked operator session refused");
                     self.reply_error(
                         ErrorCode::BadToken,
                         "this session has ended (signed out, password changed or account \
@@ -384,7 +382,8 @@ impl Client {
                     .await;
                     return ControlFlow::Break(());
                 };
-                tracing::debug!(ip = %self.peer.ip, %username, "operator connected");
+                tracing::Span::current().record("operator", username.as_str());
+                tracing::debug!("operator connected");
                 let auth = OperatorAuth {
                     access: Access::of(&account),
                     name,

@@ -22,6 +22,13 @@
 //! dropped (clients ping every few seconds, so this only catches dead
 //! peers).
 //!
+//! Everything a connection does, its writer included, runs inside one
+//! `connection` span with its hub key and client address, and, once
+//! `hello` proves them, its site and chat or its operator's username: every
+//! log line of one connection carries them (`RUST_LOG=twinline_relay=debug`
+//! shows them all), so one client's story can be picked out of a busy
+//! relay's log.
+//!
 //! [`run`] takes any `Sink + Stream` of WebSocket messages, not only
 //! axum's socket, so tests drive a connection through channels
 //! (`hostile_tests.rs`).
@@ -38,6 +45,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 const PING_EVERY: Duration = Duration::from_secs(20);
 const IDLE_LIMIT: Duration = Duration::from_secs(60);
@@ -51,6 +59,33 @@ where
         + Send
         + 'static,
 {
+    let registration = state.hub.register();
+    // The identity fields are recorded by `hello` (see `Client::hello`).
+    let span = tracing::info_span!(
+        "connection",
+        key = registration.key.0,
+        ip = %peer.ip,
+        site = tracing::field::Empty,
+        chat = tracing::field::Empty,
+        operator = tracing::field::Empty,
+    );
+    serve(socket, state, peer, registration, admitted)
+        .instrument(span)
+        .await;
+}
+
+async fn serve<S>(
+    socket: S,
+    state: Shared,
+    peer: Peer,
+    registration: Registration,
+    admitted: Option<Admitted>,
+) where
+    S: Sink<Message, Error = axum::Error>
+        + Stream<Item = Result<Message, axum::Error>>
+        + Send
+        + 'static,
+{
     state.metrics.connections_total.fetch_add(1, Relaxed);
     let (sink, mut stream) = socket.split();
     let Registration {
@@ -58,8 +93,8 @@ where
         outbox,
         queue,
         kick,
-    } = state.hub.register();
-    let mut writer = tokio::spawn(write(sink, queue, kick));
+    } = registration;
+    let mut writer = tokio::spawn(write(sink, queue, kick).in_current_span());
     let mut writer_done = false;
     let hello_deadline = Instant::now() + state.config.hello_timeout;
     let mut client = Client::new(state.clone(), key, outbox, peer);
@@ -88,7 +123,7 @@ where
                 }
                 Ok(None) => break,
                 Err(_) if anonymous => {
-                    tracing::debug!(ip = %client.peer().ip, "no hello in time; closing");
+                    tracing::debug!("no hello in time; closing");
                     closing = Some(Closing::policy("hello expected first, within seconds"));
                     break;
                 }

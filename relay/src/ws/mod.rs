@@ -34,6 +34,10 @@ mod visitor;
 mod hostile_tests;
 #[cfg(test)]
 mod layering_tests;
+#[cfg(test)]
+mod span_tests;
+#[cfg(test)]
+mod test_socket;
 
 use crate::http::{ApiError, is_same_origin, origin_of};
 use crate::net::ClientIp;
