@@ -44,6 +44,8 @@ pub mod metrics;
 pub mod moderator;
 pub mod net;
 pub mod replication;
+#[cfg(test)]
+mod router_tests;
 pub mod serve;
 pub mod sessions;
 pub mod state;
