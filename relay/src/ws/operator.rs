@@ -8,7 +8,7 @@ use super::identity::OperatorAuth;
 use super::status::store_status;
 use crate::authz::{self, Write};
 use crate::catchup::{WELCOME_MISSING_BUDGET, chat_frames, chat_record, chat_sync, split_welcome};
-use crate::fanout::{self, INBOX_LIMIT, QUEUE_LIMIT};
+use crate::fanout;
 use crate::hub::OperatorPresence;
 use crate::store::reads;
 use crate::store::records::ChatRecord;
@@ -117,21 +117,8 @@ pub(super) async fn welcome(
         client.reply(&ServerFrame::Message { msg }).await;
     }
     state.hub.mark_welcomed(client.key);
-    let sites = auth.access.site_filter().map(<[String]>::to_vec);
-    let filter = sites.clone();
-    if let Ok(chats) = state
-        .store
-        .read(move |conn| reads::queue(conn, QUEUE_LIMIT, filter.as_deref()))
-        .await
-    {
-        client.reply(&ServerFrame::Queue { chats }).await;
-    }
-    if let Ok(notes) = state
-        .store
-        .read(move |conn| reads::notes(conn, INBOX_LIMIT, sites.as_deref()))
-        .await
-    {
-        client.reply(&ServerFrame::Inbox { notes }).await;
+    for frame in fanout::queue_and_inbox(&state, &auth.access).await {
+        client.reply(&frame).await;
     }
     fanout::presence(&state).await;
     if let Some(to) = state.drain_target() {
