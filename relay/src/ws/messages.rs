@@ -135,8 +135,9 @@ impl Context<'_> {
                     }
                 }
                 Ok(counted
-                    .into_iter()
+                    .iter()
                     .filter(|chat| !waiting.contains(chat))
+                    .copied()
                     .collect::<Vec<_>>())
             })
             .await;
