@@ -82,6 +82,8 @@ impl Closing {
 
 #[derive(Debug)]
 struct Connection {
+    /// Its key, for its log lines (the `key` of its `connection` span).
+    key: ConnKey,
     tx: mpsc::Sender<Outgoing>,
     kick: Arc<Notify>,
     operator: Option<OperatorPresence>,
@@ -183,6 +185,7 @@ impl Hub {
         inner.connections.insert(
             key,
             Connection {
+                key,
                 tx,
                 kick: kick.clone(),
                 operator: None,
@@ -553,7 +556,10 @@ fn deliver(connection: &mut Connection, text: &Arc<str>) {
 /// is kicked (it resyncs from the store when it reconnects).
 fn offer(connection: &Connection, item: Outgoing) {
     if let Err(mpsc::error::TrySendError::Full(_)) = connection.tx.try_send(item) {
-        tracing::warn!("a client's outgoing queue is full; disconnecting it so it resyncs");
+        tracing::warn!(
+            key = connection.key.0,
+            "a client's outgoing queue is full; disconnecting it so it resyncs"
+        );
         connection.kick.notify_one();
     }
 }
