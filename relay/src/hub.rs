@@ -721,4 +721,33 @@ mod tests {
         assert_eq!(text(rx.recv().await.unwrap()), "close: session ended");
         assert!(hub.operator_sessions().is_empty());
     }
+
+    #[tokio::test]
+    async fn a_client_that_cannot_keep_up_is_kicked_and_the_warning_names_it() {
+        let log = crate::test_relay::captured_log();
+        let hub = Hub::default();
+        let _ = hub.register();
+        let Registration {
+            key,
+            queue: _unread,
+            kick,
+            ..
+        } = hub.register();
+        hub.mark_welcomed(key);
+        let kicked = kick.notified();
+        for nonce in 0..=OUTGOING_QUEUE as u64 {
+            hub.send_to(key, &ServerFrame::Pong { nonce });
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(5), kicked)
+            .await
+            .expect("the writer is told to hang up");
+        let needle = format!("key={}", key.0);
+        assert!(
+            log.text()
+                .lines()
+                .any(|line| line.contains("outgoing queue is full") && line.contains(&needle)),
+            "{}",
+            log.text()
+        );
+    }
 }

@@ -119,8 +119,8 @@ impl<'a> MakeWriter<'a> for Captured {
     }
 }
 
-/// The log of `twinline_relay::ws` and `twinline_relay::replication` at
-/// debug, as the relay formats it, since the first call.
+/// The log of `twinline_relay::ws`, `twinline_relay::replication` and
+/// `twinline_relay::hub` at debug, as the relay formats it, since the first call.
 ///
 /// It is the process's global subscriber (installed once): a thread's own
 /// default would miss the lines of callsites another test's thread met
@@ -134,7 +134,7 @@ pub fn captured_log() -> &'static Captured {
         let subscriber = tracing_subscriber::fmt()
             .with_writer(logs.clone())
             .with_ansi(false)
-            .with_env_filter("twinline_relay::ws=debug,twinline_relay::replication=debug")
+            .with_env_filter("twinline_relay::ws=debug,twinline_relay::replication=debug,twinline_relay::hub=debug")
             .finish();
         tracing::subscriber::set_global_default(subscriber)
             .expect("no other test of this crate installs a global subscriber");
