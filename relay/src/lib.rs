@@ -10,7 +10,11 @@
 //! - [`http`]: health, visitor tokens, operator login, admin drain, metrics.
 //! - [`console_page`]: the operator console's `config.json` and headers.
 //! - [`ws`]: the WebSocket protocol for visitors and operators.
-//! - [`hub`]: in-memory fan-out to connected clients.
+//! - [`hub`]: who is connected and follows which chat; each connection's
+//!   outgoing queue.
+//! - [`fanout`]: what connected clients are told when something changes,
+//!   here or at the peer (queue, inbox, presence, chat headers).
+//! - [`catchup`]: what a client and the relay each lack of a chat.
 //! - [`store`]: the merge rules over SQLite or PostgreSQL, a group-commit
 //!   writer; the change feed.
 //! - [`cluster`]: a deployment of several nodes on PostgreSQL: cross-node
@@ -29,11 +33,13 @@
 //!   failover and the status page.
 pub mod accounts;
 pub mod authz;
+pub mod catchup;
 pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod console_page;
+pub mod fanout;
 pub mod http;
 pub mod hub;
 pub mod limits;
@@ -42,10 +48,14 @@ pub mod metrics;
 pub mod moderator;
 pub mod net;
 pub mod replication;
+#[cfg(test)]
+mod router_tests;
 pub mod serve;
 pub mod sessions;
 pub mod state;
 pub mod store;
+#[cfg(test)]
+mod test_relay;
 pub mod throttle;
 pub mod tokens;
 pub mod ws;

@@ -17,8 +17,8 @@
 //!   payload limit.
 
 use super::connect;
+use crate::fanout;
 use crate::state::Shared;
-use crate::ws::fanout;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::sync::mpsc;

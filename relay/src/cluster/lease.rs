@@ -66,7 +66,7 @@ pub async fn run(state: Shared) {
         state.replication.set_leading(false);
         state.replication.set_connected(false);
         if state.hub.clear_remote_operators() {
-            crate::ws::fanout::presence(&state).await;
+            crate::fanout::presence(&state).await;
         }
         tracing::warn!(node = %cluster.node, "lost the replication lease (database connection)");
     }
