@@ -174,14 +174,20 @@ async fn a_visitor_on_one_node_and_an_operator_on_another_chat_live() {
     tokio::join!(first.ws.send(&send), second.ws.send(&send));
     let acked = |f: &ServerFrame| matches!(f, ServerFrame::Ack { id } if *id == twice.id);
     tokio::join!(first.ws.recv_until(acked), second.ws.recv_until(acked));
-    let stored = WsClient::stored_for(&deployment.ws_url(), &visitor.token.token).await;
-    let ids: Vec<MessageId> = stored.iter().map(|m| m.id).collect();
-    assert_eq!(
-        ids.iter().filter(|id| **id == twice.id).count(),
-        1,
-        "stored once: {ids:?}"
+    // Stored once: the feed holds one change per stored message (a
+    // reader may be sent a copy twice, in its catch-up and live from the
+    // follower, and merges by id; the store must not hold two).
+    let held = messages_at(&deployment.url()).await;
+    assert!(
+        held.contains_key(&twice.id.to_string()),
+        "the raced message is stored"
     );
-    assert_eq!(ids.len(), 3, "hello, the reply and the raced one: {ids:?}");
+    assert_eq!(
+        held.len(),
+        3,
+        "hello, the reply and the raced one, each once: {:?}",
+        held.keys()
+    );
 }
 
 /// What one writing visitor saw: every id acked, how often its connection
@@ -441,11 +447,16 @@ async fn nothing_lost_or_doubled(
     written: &[Written],
 ) {
     let mut acked_total = 0;
+    // Each message once in the feed (messages_at refuses a second copy).
+    let held = messages_at(&primary.url()).await;
     for w in written {
         let stored = WsClient::stored_for(&primary.ws_url(), &w.token.token).await;
         let ids: BTreeSet<MessageId> = stored.iter().map(|m| m.id).collect();
-        assert_eq!(ids.len(), stored.len(), "a message stored twice");
-        let lost: Vec<_> = w.acked.iter().filter(|id| !ids.contains(id)).collect();
+        let lost: Vec<_> = w
+            .acked
+            .iter()
+            .filter(|id| !ids.contains(id) || !held.contains_key(&id.to_string()))
+            .collect();
         assert!(lost.is_empty(), "acked and lost: {lost:?}");
         acked_total += w.acked.len();
     }
