@@ -8,6 +8,7 @@
 //! - [`serve`]: wiring: router, startup, graceful shutdown.
 //! - [`state`]: what every handler shares.
 //! - [`http`]: health, visitor tokens, operator login, admin drain, metrics.
+//! - [`assets`]: the static files, compressed and cached by name.
 //! - [`console_page`]: the operator console's `config.json` and headers.
 //! - [`ws`]: the WebSocket protocol for visitors and operators.
 //! - [`hub`]: in-memory fan-out to connected clients.
@@ -19,6 +20,7 @@
 //! - [`moderator`]: health probing of both deployments, `/v1/active`, manual
 //!   failover and the status page.
 pub mod accounts;
+pub mod assets;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -13,17 +13,15 @@ pub use crate::config::ServeArgs;
 use crate::console_page::{self, ConsolePage};
 use crate::state::{AppState, Shared};
 use crate::store::Store;
-use crate::{http, replication, ws};
+use crate::{assets, http, replication, ws};
 use axum::Router;
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{Method, header};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::services::ServeDir;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 /// Runs `serve`.
@@ -55,23 +53,8 @@ pub fn router(state: Shared, console: ConsolePage) -> Router {
         .route("/v1/admin/undrain", post(http::undrain))
         .merge(replication::routes())
         .layer(api_cors);
-    // Static assets: the widget's glue fetches its .wasm cross-origin from
-    // customers' pages, so assets carry CORS. Names are not content-hashed,
-    // so caches revalidate after a minute instead of keeping stale code.
-    let assets = Router::new()
-        .fallback_service(ServeDir::new(&state.config.www).append_index_html_on_directories(true))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=60, must-revalidate"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ));
+    // Static assets, compressed and cached by name (see assets.rs).
+    let assets = assets::router(&state.config.www);
     let assets = console_page::wrap(assets, console);
     Router::new()
         .merge(api)
