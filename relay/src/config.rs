@@ -12,7 +12,11 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 use twinline_core::protocol::DeploymentRole;
+
+use crate::limits::{Rates, defaults};
+use crate::net::{ListenerLimits, TrustedProxies};
 
 /// Arguments of `twinline-relay serve`.
 #[derive(Debug, Default, clap::Args)]
@@ -56,14 +60,85 @@ pub struct ServeArgs {
     /// Directory of static assets served at / (loader, widget bundle, console).
     #[arg(long, env = "TWINLINE_WWW")]
     pub www: Option<PathBuf>,
-    /// New connections and token requests allowed per client IP per second
-    /// (burst is ten times this); 0 turns the limit off.
-    #[arg(long, env = "TWINLINE_IP_RATE")]
+    /// Limits on what one client may hold or do (docs/PROTOCOL.md, "Limits").
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// The limit flags of `serve`; each default is in [`defaults`] and shown
+/// by `--help`.
+#[derive(Debug, Default, clap::Args)]
+pub struct LimitArgs {
+    #[arg(long, env = "TWINLINE_HEADER_TIMEOUT_SECS", help = format!(
+        "Seconds a client has to send a whole HTTP request head; an idle \
+         keep-alive connection is closed after as long [default: {}]",
+        defaults::HEADER_TIMEOUT_SECS))]
+    pub header_timeout_secs: Option<u64>,
+    #[arg(
+        long,
+        env = "TWINLINE_MAX_CONNECTIONS",
+        help = "Connections held at once, in total [default: derived from the file descriptor \
+         limit, which is raised to its hard limit at start: the limit less a tenth (at \
+         least 128) and 64 for refusals]"
+    )]
+    pub max_connections: Option<usize>,
+    #[arg(long, env = "TWINLINE_MAX_CONNECTIONS_PER_IP", help = format!(
+        "Connections one client address (IPv4, or IPv6 /64) may hold at once; at most \
+         half the total; 0 turns this cap off [default: {}]",
+        defaults::MAX_CONNECTIONS_PER_IP))]
+    pub max_connections_per_ip: Option<usize>,
+    /// An address or network (`10.0.0.0/8`) of a load balancer whose
+    /// X-Forwarded-For / Forwarded header names the client; never believed
+    /// from anyone else. Repeatable [default: none].
+    #[arg(
+        long = "trusted-proxy",
+        env = "TWINLINE_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
+    #[arg(long, env = "TWINLINE_HELLO_TIMEOUT_SECS", help = format!(
+        "Seconds a WebSocket has to send hello before it is closed (1008) [default: {}]",
+        defaults::HELLO_TIMEOUT_SECS))]
+    pub hello_timeout_secs: Option<u64>,
+    #[arg(long, env = "TWINLINE_IP_RATE", help = format!(
+        "New visitors (token requests without a valid token) plus WebSocket upgrades \
+         per client address per second; 0 turns the limit off [default: {}]",
+        defaults::IP_RATE))]
     pub ip_rate: Option<u32>,
-    /// Frames a single connection may send per second (burst is five times
-    /// this); 0 turns the limit off.
-    #[arg(long, env = "TWINLINE_FRAME_RATE")]
+    #[arg(long, env = "TWINLINE_IP_BURST", help = format!(
+        "The burst allowed above --ip-rate, sized for many visitors behind one NAT \
+         [default: {}]",
+        defaults::IP_BURST))]
+    pub ip_burst: Option<u32>,
+    #[arg(long, env = "TWINLINE_VISITOR_RATE", help = format!(
+        "Token renewals plus hellos per visitor per second; 0 turns the limit off \
+         [default: {}]",
+        defaults::VISITOR_RATE))]
+    pub visitor_rate: Option<u32>,
+    #[arg(long, env = "TWINLINE_VISITOR_BURST", help = format!(
+        "The burst allowed above --visitor-rate [default: {}]",
+        defaults::VISITOR_BURST))]
+    pub visitor_burst: Option<u32>,
+    #[arg(long, env = "TWINLINE_GLOBAL_RATE", help = format!(
+        "Token requests plus WebSocket upgrades per second for the whole relay; 0 turns \
+         the limit off [default: {}]",
+        defaults::GLOBAL_RATE))]
+    pub global_rate: Option<u32>,
+    #[arg(long, env = "TWINLINE_GLOBAL_BURST", help = format!(
+        "The burst allowed above --global-rate [default: {}]",
+        defaults::GLOBAL_BURST))]
+    pub global_burst: Option<u32>,
+    #[arg(long, env = "TWINLINE_FRAME_RATE", help = format!(
+        "Frames a connection may send per second (burst five times this); 0 turns the \
+         limit off [default: {}]",
+        defaults::FRAME_RATE))]
     pub frame_rate: Option<u32>,
+    #[arg(long, env = "TWINLINE_WAITING_PER_IP", help = format!(
+        "Chats waiting in the operators' queue that visitors from one client address may \
+         have opened; a visitor's first message past it gets rate_limited (and is sent \
+         again later); 0 turns the cap off [default: {}]",
+        defaults::WAITING_PER_IP))]
+    pub waiting_per_ip: Option<usize>,
 }
 
 /// The file form of [`ServeArgs`]: same names, snake_case keys.
@@ -82,8 +157,20 @@ struct FileConfig {
     #[serde(default)]
     sites: BTreeMap<String, Vec<String>>,
     www: Option<PathBuf>,
+    header_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
+    hello_timeout_secs: Option<u64>,
     ip_rate: Option<u32>,
+    ip_burst: Option<u32>,
+    visitor_rate: Option<u32>,
+    visitor_burst: Option<u32>,
+    global_rate: Option<u32>,
+    global_burst: Option<u32>,
     frame_rate: Option<u32>,
+    waiting_per_ip: Option<usize>,
 }
 
 /// The peer deployment.
@@ -118,10 +205,16 @@ pub struct Config {
     pub sites: BTreeMap<String, Vec<String>>,
     /// Static asset directory.
     pub www: PathBuf,
-    /// Per-IP connection/token rate (0 = off).
-    pub ip_rate: u32,
+    /// The HTTP listener's limits.
+    pub listener: ListenerLimits,
+    /// Time a WebSocket has to send `hello`.
+    pub hello_timeout: Duration,
+    /// Request-rate buckets.
+    pub rates: Rates,
     /// Per-connection frame rate (0 = off).
     pub frame_rate: u32,
+    /// Waiting chats per client address (0 = off).
+    pub waiting_per_ip: usize,
 }
 
 fn parse_role(text: &str) -> Result<DeploymentRole, String> {
@@ -200,6 +293,7 @@ impl Config {
         let Some(admin_token) = args.admin_token.or(file.admin_token) else {
             bail!("an admin token is required (--admin-token or TWINLINE_ADMIN_TOKEN)");
         };
+        let limits = args.limits;
         Ok(Config {
             listen: args
                 .listen
@@ -220,8 +314,64 @@ impl Config {
                 .www
                 .or(file.www)
                 .unwrap_or_else(|| PathBuf::from("www")),
-            ip_rate: args.ip_rate.or(file.ip_rate).unwrap_or(50),
-            frame_rate: args.frame_rate.or(file.frame_rate).unwrap_or(50),
+            listener: ListenerLimits {
+                header_timeout: Duration::from_secs(
+                    limits
+                        .header_timeout_secs
+                        .or(file.header_timeout_secs)
+                        .unwrap_or(defaults::HEADER_TIMEOUT_SECS)
+                        .max(1),
+                ),
+                max_connections: limits.max_connections.or(file.max_connections),
+                max_connections_per_ip: limits
+                    .max_connections_per_ip
+                    .or(file.max_connections_per_ip)
+                    .unwrap_or(defaults::MAX_CONNECTIONS_PER_IP),
+                trusted_proxies: TrustedProxies::parse(if limits.trusted_proxies.is_empty() {
+                    &file.trusted_proxies
+                } else {
+                    &limits.trusted_proxies
+                })
+                .map_err(anyhow::Error::msg)?,
+            },
+            hello_timeout: Duration::from_secs(
+                limits
+                    .hello_timeout_secs
+                    .or(file.hello_timeout_secs)
+                    .unwrap_or(defaults::HELLO_TIMEOUT_SECS)
+                    .max(1),
+            ),
+            rates: Rates {
+                ip_rate: limits.ip_rate.or(file.ip_rate).unwrap_or(defaults::IP_RATE),
+                ip_burst: limits
+                    .ip_burst
+                    .or(file.ip_burst)
+                    .unwrap_or(defaults::IP_BURST),
+                visitor_rate: limits
+                    .visitor_rate
+                    .or(file.visitor_rate)
+                    .unwrap_or(defaults::VISITOR_RATE),
+                visitor_burst: limits
+                    .visitor_burst
+                    .or(file.visitor_burst)
+                    .unwrap_or(defaults::VISITOR_BURST),
+                global_rate: limits
+                    .global_rate
+                    .or(file.global_rate)
+                    .unwrap_or(defaults::GLOBAL_RATE),
+                global_burst: limits
+                    .global_burst
+                    .or(file.global_burst)
+                    .unwrap_or(defaults::GLOBAL_BURST),
+            },
+            frame_rate: limits
+                .frame_rate
+                .or(file.frame_rate)
+                .unwrap_or(defaults::FRAME_RATE),
+            waiting_per_ip: limits
+                .waiting_per_ip
+                .or(file.waiting_per_ip)
+                .unwrap_or(defaults::WAITING_PER_IP),
         })
     }
 

@@ -3,6 +3,8 @@
 //! "message": text}` with a fitting status.
 
 use crate::accounts::verify_password;
+use crate::net::ClientIp;
+use crate::net::refusal::with_retry_after;
 use crate::state::Shared;
 use crate::store::reads;
 use crate::tokens::{Claim, OPERATOR_TOKEN_LIFETIME, VISITOR_TOKEN_LIFETIME};
@@ -13,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
 use twinline_core::protocol::{
     Health, LoginRequest, LoginResponse, ServerFrame, VisitorTokenRequest, VisitorTokenResponse,
 };
@@ -110,14 +113,19 @@ pub fn operator_origin_allowed(state: &Shared, headers: &HeaderMap) -> bool {
 
 /// `POST /v1/visitor/token`: a new visitor and chat, or the caller's own
 /// still-valid token back (renewed when it is close to expiry).
+///
+/// Rate keys: a request with a valid token is a returning visitor, charged
+/// to that visitor; one without is a new visitor, charged to the client
+/// address (with a burst sized for many visitors behind one NAT); both to
+/// the relay's global ceiling (see `limits`).
 pub async fn visitor_token(
     State(state): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Json(request): Json<VisitorTokenRequest>,
-) -> Result<Json<VisitorTokenResponse>, ApiError> {
+) -> Result<Json<VisitorTokenResponse>, Response> {
     if !state.config.sites.contains_key(&request.site) {
-        return Err(ApiError::new(
+        return Err(api_error(
             StatusCode::NOT_FOUND,
             "unknown_site",
             format!(
@@ -131,34 +139,50 @@ pub async fn visitor_token(
         && !is_same_origin(&headers, origin)
     {
         state.metrics.origin_refused.fetch_add(1, Relaxed);
-        return Err(ApiError::new(
+        return Err(api_error(
             StatusCode::FORBIDDEN,
             "forbidden",
             format!("origin {origin} may not embed site {:?}", request.site),
         ));
     }
-    if !state.ip_limiter.allow(peer.ip()) {
+    let now = crate::clock::now();
+    let returning =
+        request
+            .token
+            .as_deref()
+            .and_then(|token| match state.signer.verify(token, now) {
+                Ok(Claim::Visitor {
+                    site,
+                    visitor,
+                    chat,
+                    exp,
+                }) if site == request.site => Some((token.to_string(), site, visitor, chat, exp)),
+                _ => None,
+            });
+    let charged = match &returning {
+        Some((_, _, visitor, _, _)) => state.rates.by_visitor(*visitor, Instant::now()),
+        None => state.rates.by_address(ip, Instant::now()),
+    };
+    if let Err(limited) = charged {
         state.metrics.rate_limited.fetch_add(1, Relaxed);
-        return Err(ApiError::new(
+        let refusal = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
-            "too many requests from this address; retry in a few seconds",
+            format!(
+                "too many token requests for this {}; retry shortly",
+                limited.scope
+            ),
+        );
+        return Err(with_retry_after(
+            refusal.into_response(),
+            limited.retry_after_secs,
         ));
     }
-    let now = crate::clock::now();
-    if let Some(token) = &request.token
-        && let Ok(Claim::Visitor {
-            site,
-            visitor,
-            chat,
-            exp,
-        }) = state.signer.verify(token, now)
-        && site == request.site
-    {
+    if let Some((token, site, visitor, chat, exp)) = returning {
         let renew_after = Millis(exp.0.saturating_sub(VISITOR_TOKEN_LIFETIME.0 / 4));
         if now < renew_after {
             return Ok(Json(VisitorTokenResponse {
-                token: token.clone(),
+                token,
                 visitor,
                 chat,
                 expires: exp,
@@ -191,6 +215,10 @@ fn mint_visitor(
         chat,
         expires: exp,
     }
+}
+
+fn api_error(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
+    ApiError::new(status, code, message).into_response()
 }
 
 /// `POST /v1/operator/login`

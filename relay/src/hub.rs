@@ -28,8 +28,49 @@ pub struct ConnKey(pub u64);
 pub enum Outgoing {
     /// Send this JSON text frame.
     Text(Arc<str>),
-    /// Close the connection (too slow, or shutting down).
-    Close(&'static str),
+    /// Close the connection with this close frame.
+    Close(Closing),
+}
+
+/// A close frame: its RFC 6455 status code and a short reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Closing {
+    /// The status code.
+    pub code: u16,
+    /// Why, in a few words (sent to the client).
+    pub reason: &'static str,
+}
+
+impl Closing {
+    /// 1001: the relay is going away (shutdown, drain, a client too slow
+    /// to keep up); the client reconnects, possibly elsewhere.
+    pub const fn going_away(reason: &'static str) -> Closing {
+        Closing { code: 1001, reason }
+    }
+
+    /// 1008: the client broke a rule (no hello in time, a frame before
+    /// hello, a refused token, too many pings).
+    pub const fn policy(reason: &'static str) -> Closing {
+        Closing { code: 1008, reason }
+    }
+
+    /// 1009: a message larger than the socket's limit.
+    pub const TOO_BIG: Closing = Closing {
+        code: 1009,
+        reason: "message too big",
+    };
+
+    /// 1011: the relay could not serve the connection (its store failed).
+    pub const INTERNAL: Closing = Closing {
+        code: 1011,
+        reason: "storage unavailable; retry",
+    };
+
+    /// 1007: a text message that is not UTF-8.
+    pub const BAD_UTF8: Closing = Closing {
+        code: 1007,
+        reason: "text is not valid UTF-8",
+    };
 }
 
 #[derive(Debug)]
@@ -283,7 +324,9 @@ impl Hub {
     pub fn close_all(&self, reason: &'static str) {
         let inner = self.lock();
         for connection in inner.connections.values() {
-            let _ = connection.tx.try_send(Outgoing::Close(reason));
+            let _ = connection
+                .tx
+                .try_send(Outgoing::Close(Closing::going_away(reason)));
             connection.kick.notify_one();
         }
     }
@@ -334,7 +377,7 @@ mod tests {
     fn text(item: Outgoing) -> String {
         match item {
             Outgoing::Text(text) => text.to_string(),
-            Outgoing::Close(reason) => format!("close: {reason}"),
+            Outgoing::Close(closing) => format!("close: {}", closing.reason),
         }
     }
 

@@ -16,7 +16,10 @@
 //! - [`replication`]: pulling and streaming the peer's change feed.
 //! - [`tokens`]: HMAC-signed visitor and operator tokens.
 //! - [`accounts`]: operator accounts (argon2) and their CLI.
-//! - [`limits`], [`metrics`], [`logging`], [`clock`]: the small utilities.
+//! - [`net`]: the HTTP listener relay and moderator share (header timeout,
+//!   connection caps, descriptor limit, client address behind a proxy).
+//! - [`limits`]: rate limits, and every limit's default.
+//! - [`metrics`], [`logging`], [`clock`]: the small utilities.
 //! - [`moderator`]: health probing of both deployments, `/v1/active`, manual
 //!   failover and the status page.
 pub mod accounts;
@@ -31,6 +34,7 @@ pub mod limits;
 pub mod logging;
 pub mod metrics;
 pub mod moderator;
+pub mod net;
 pub mod replication;
 pub mod serve;
 pub mod state;

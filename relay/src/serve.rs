@@ -11,14 +11,15 @@
 use crate::config::Config;
 pub use crate::config::ServeArgs;
 use crate::console_page::{self, ConsolePage};
+use crate::limits::defaults;
+use crate::net::{self, Caps};
 use crate::state::{AppState, Shared};
 use crate::store::Store;
 use crate::{assets, http, replication, ws};
 use axum::Router;
-use axum::http::{Method, header};
+use axum::error_handling::HandleErrorLayer;
+use axum::http::{Method, StatusCode, header};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -52,7 +53,8 @@ pub fn router(state: Shared, console: ConsolePage) -> Router {
         )
         .route("/v1/admin/undrain", post(http::undrain))
         .merge(replication::routes())
-        .layer(api_cors);
+        .layer(api_cors)
+        .layer(request_timeout());
     // Static assets, compressed and cached by name (see assets.rs).
     let assets = assets::router(&state.config.www);
     let assets = console_page::wrap(assets, console);
@@ -65,19 +67,53 @@ pub fn router(state: Shared, console: ConsolePage) -> Router {
         .with_state(state)
 }
 
+/// A request (its body included) that has not been answered within
+/// [`defaults::REQUEST_TIMEOUT_SECS`] gets `408 {"error":"timeout",…}`: a
+/// client that trickles a body cannot hold a handler. WebSocket upgrades
+/// answer at once, so their connections are not cut by it.
+pub(crate) fn request_timeout<S>() -> impl tower::Layer<
+    S,
+    Service = impl tower::Service<
+        axum::extract::Request,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future = impl Send,
+    > + Clone
+              + Send
+              + Sync
+              + 'static,
+> + Clone
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    tower::ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+            http::ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                "the request took too long to arrive",
+            )
+        }))
+        .timeout(Duration::from_secs(defaults::REQUEST_TIMEOUT_SECS))
+}
+
 /// Runs a relay until SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let console = ConsolePage::new(&config)?;
     let (store, writer) = Store::open(&config.data_dir)?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let address = listener.local_addr()?;
-    // Chat frames are small and latency-bound: no Nagle delay.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-    });
-    let state: Shared = Arc::new(AppState::new(config, store));
+    let caps = Caps::for_this_process(&config.listener);
+    let limits = config.listener.clone();
+    let state: Shared = Arc::new(AppState::new(config, store, caps));
     tracing::info!(
         deployment = %state.config.name,
         role = ?state.config.role,
@@ -89,16 +125,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // The one line scripts and tests wait for.
     println!("twinline-relay listening on http://{address}");
     let shutdown_state = state.clone();
-    axum::serve(
+    net::serve(
         listener,
-        router(state.clone(), console).into_make_service_with_connect_info::<SocketAddr>(),
+        router(state.clone(), console),
+        limits,
+        caps,
+        async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: closing client connections");
+            shutdown_state.begin_shutdown();
+            shutdown_state.hub.close_all("going away");
+        },
     )
-    .with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down: closing client connections");
-        shutdown_state.begin_shutdown();
-        shutdown_state.hub.close_all("going away");
-    })
     .await?;
     replication.abort();
     // Sockets finish their last writes, then the store handles drop and the

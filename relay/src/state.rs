@@ -1,11 +1,12 @@
 //! The state every handler shares: configuration, store, fan-out hub,
-//! token signer, metrics, the relay's hybrid logical clock and its drain
-//! flag.
+//! token signer, metrics, rate limits, the relay's hybrid logical clock and
+//! its drain flag.
 
 use crate::config::Config;
 use crate::hub::Hub;
-use crate::limits::IpLimiter;
+use crate::limits::{IpLimiter, RateLimits, WaitingChats};
 use crate::metrics::{Gauges, Metrics};
+use crate::net::{Admission, Caps};
 use crate::replication::status::ReplicationStatus;
 use crate::store::Store;
 use crate::tokens::TokenSigner;
@@ -30,8 +31,15 @@ pub struct AppState {
     pub signer: TokenSigner,
     /// Counters.
     pub metrics: Metrics,
-    /// Per-IP limits.
+    /// Per-IP limit on login attempts.
     pub ip_limiter: IpLimiter,
+    /// Token-request and upgrade rates, by address, visitor and in total.
+    pub rates: RateLimits,
+    /// Chats in the operators' queue per client address.
+    pub waiting: WaitingChats,
+    /// Open WebSockets per client address (behind a trusted proxy the
+    /// listener's own count sees only the proxy).
+    pub websockets: Admission,
     /// Lag to the peer.
     pub replication: ReplicationStatus,
     hlc: Mutex<Hlc>,
@@ -41,11 +49,17 @@ pub struct AppState {
 
 impl AppState {
     /// Builds the state around an open store.
-    pub fn new(config: Config, store: Store) -> AppState {
+    pub fn new(config: Config, store: Store, caps: Caps) -> AppState {
         let node = node_id(&config.name);
         AppState {
             signer: TokenSigner::new(&config.secret),
-            ip_limiter: IpLimiter::new(config.ip_rate),
+            ip_limiter: IpLimiter::new(
+                config.rates.ip_rate,
+                config.rates.ip_rate.saturating_mul(10),
+            ),
+            rates: RateLimits::new(config.rates),
+            waiting: WaitingChats::new(config.waiting_per_ip),
+            websockets: Admission::new(caps.total, caps.per_ip),
             replication: ReplicationStatus::new(config.peer.is_some()),
             hub: Hub::default(),
             metrics: Metrics::default(),

@@ -69,6 +69,67 @@ impl WsClient {
         }
     }
 
+    /// Connects from a given local address (another loopback address is
+    /// another client to the relay's per-address limits).
+    pub async fn connect_from(
+        url: &str,
+        origin: Option<&str>,
+        local: std::net::IpAddr,
+    ) -> Result<WsClient, ConnectError> {
+        let failed = |error: &dyn std::fmt::Display| ConnectError {
+            status: None,
+            message: error.to_string(),
+        };
+        let mut request = url.into_client_request().map_err(|e| failed(&e))?;
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("Origin", origin.parse().expect("an origin header value"));
+        }
+        let host = request.uri().host().unwrap_or("127.0.0.1").to_string();
+        let port = request.uri().port_u16().unwrap_or(80);
+        let address: std::net::SocketAddr =
+            format!("{host}:{port}").parse().map_err(|e| failed(&e))?;
+        let socket = if local.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }
+        .map_err(|e| failed(&e))?;
+        socket
+            .bind(std::net::SocketAddr::new(local, 0))
+            .map_err(|e| failed(&e))?;
+        let tcp = socket.connect(address).await.map_err(|e| failed(&e))?;
+        match tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp)).await {
+            Ok((socket, _)) => Ok(WsClient { socket }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(ConnectError {
+                status: Some(response.status().as_u16()),
+                message: format!("HTTP {}", response.status()),
+            }),
+            Err(error) => Err(failed(&error)),
+        }
+    }
+
+    /// Sends a raw WebSocket message (binary, ping, a hand-made frame).
+    pub async fn send_raw(&mut self, message: WsMessage) -> Result<(), String> {
+        self.socket.send(message).await.map_err(|e| e.to_string())
+    }
+
+    /// Reads until the relay's close frame and returns its code; `None` if
+    /// the connection ended without one. Frames before it are skipped.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            let item = tokio::time::timeout(FRAME_TIMEOUT * 3, self.socket.next())
+                .await
+                .expect("timed out waiting for the close");
+            match item {
+                Some(Ok(WsMessage::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
     /// The socket itself (the benchmarks' [`crate::bench::wire::Conn`]).
     pub fn into_socket(self) -> Socket {
         self.socket
@@ -164,6 +225,24 @@ impl WsClient {
         }
     }
 
+    /// What a relay holds of a visitor's chat: the catch-up a fresh hello
+    /// with `token` and nothing held gets.
+    pub async fn stored_for(ws_url: &str, token: &str) -> Vec<Message> {
+        let mut ws = WsClient::connect(ws_url, Some(crate::SITE_ORIGIN))
+            .await
+            .expect("connecting");
+        let mut chats = ws
+            .hello_with_catch_up(&ClientFrame::Hello {
+                v: PROTOCOL_VERSION,
+                role: Role::Visitor,
+                site: crate::SITE.into(),
+                token: token.into(),
+                resume: vec![],
+            })
+            .await;
+        chats.pop().map(|chat| chat.missing).unwrap_or_default()
+    }
+
     /// Skips frames until the relay closes the connection; panics if it
     /// stays open past [`FRAME_TIMEOUT`].
     pub async fn expect_closed(&mut self) {
@@ -249,9 +328,35 @@ impl Visitor {
     /// Connects with an existing token, saying which ids it holds; returns
     /// after `welcome`.
     pub async fn resume(token: VisitorTokenResponse, ws_url: &str, have: &[MessageId]) -> Visitor {
-        let mut ws = WsClient::connect(ws_url, Some(crate::SITE_ORIGIN))
+        let ws = WsClient::connect(ws_url, Some(crate::SITE_ORIGIN))
             .await
             .expect("connecting");
+        Visitor::hello_on(ws, token, have).await
+    }
+
+    /// [`Visitor::join`] from another local address (another client to
+    /// the relay's per-address limits).
+    pub async fn join_from(base: &str, ws_url: &str, local: std::net::IpAddr) -> Visitor {
+        let http = reqwest::Client::builder()
+            .local_address(local)
+            .timeout(FRAME_TIMEOUT)
+            .build()
+            .expect("an HTTP client");
+        let token = visitor_token_with(&http, base, crate::SITE, None, Some(crate::SITE_ORIGIN))
+            .await
+            .expect("a visitor token");
+        let ws = WsClient::connect_from(ws_url, Some(crate::SITE_ORIGIN), local)
+            .await
+            .expect("connecting");
+        Visitor::hello_on(ws, token, &[]).await
+    }
+
+    /// Says hello on an open connection; returns after `welcome`.
+    pub async fn hello_on(
+        mut ws: WsClient,
+        token: VisitorTokenResponse,
+        have: &[MessageId],
+    ) -> Visitor {
         ws.send(&ClientFrame::Hello {
             v: PROTOCOL_VERSION,
             role: Role::Visitor,

@@ -72,6 +72,11 @@ impl ModeratorProcess {
         }
     }
 
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// Base URL.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

@@ -63,6 +63,22 @@ pub fn relay_binary() -> PathBuf {
         })
 }
 
+/// Flags that turn off every per-client limit: benchmarks and the soak run
+/// thousands of clients from the test's one address, and their figures are
+/// about the relay, not about its limits. Per-connection frame limits stay.
+pub const UNLIMITED_CLIENTS: &[&str] = &[
+    "--ip-rate",
+    "0",
+    "--visitor-rate",
+    "0",
+    "--global-rate",
+    "0",
+    "--max-connections-per-ip",
+    "0",
+    "--waiting-per-ip",
+    "0",
+];
+
 /// Settings of a test relay.
 #[derive(Clone, Debug)]
 pub struct RelayOptions {
@@ -74,6 +90,9 @@ pub struct RelayOptions {
     pub peer: Option<(String, String)>,
     /// Extra flags.
     pub extra: Vec<String>,
+    /// Start it under this descriptor limit: `(soft, hard)`, hard `None`
+    /// to leave it as it is (the shell's `ulimit` before the exec).
+    pub fd_limit: Option<(u64, Option<u64>)>,
 }
 
 impl RelayOptions {
@@ -84,6 +103,7 @@ impl RelayOptions {
             role: "primary".into(),
             peer: None,
             extra: Vec::new(),
+            fd_limit: None,
         }
     }
 
@@ -135,7 +155,24 @@ impl RelayProcess {
     }
 
     fn spawn(&mut self) {
-        let mut command = Command::new(relay_binary());
+        let mut command = match self.options.fd_limit {
+            None => Command::new(relay_binary()),
+            Some((soft, hard)) => {
+                // `ulimit` in a shell that then becomes the relay: the limit
+                // is the one the relay starts with.
+                // Soft first: a hard limit below the current soft one is
+                // refused.
+                let hard = hard
+                    .map(|hard| format!("ulimit -Hn {hard} && "))
+                    .unwrap_or_default();
+                let mut shell = Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg(format!("ulimit -Sn {soft} && {hard}exec \"$0\" \"$@\""))
+                    .arg(relay_binary());
+                shell
+            }
+        };
         command
             .arg("serve")
             .arg("--listen")

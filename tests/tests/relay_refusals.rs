@@ -146,19 +146,14 @@ async fn foreign_origins_are_refused_for_websockets_and_tokens() {
 }
 
 #[tokio::test]
-async fn oversize_malformed_unknown_and_out_of_order_frames_get_errors_and_keep_the_connection() {
+async fn oversize_malformed_and_unknown_frames_get_errors_and_keep_the_connection() {
     let relay = RelayProcess::start(RelayOptions::primary());
-    let mut ws = WsClient::connect(&relay.ws_url(), Some(SITE_ORIGIN))
-        .await
-        .unwrap();
+    // Before hello any such frame closes the connection (relay_flood.rs);
+    // after it, each gets its error and the connection stays.
+    let mut first = Visitor::join(&relay.url(), &relay.ws_url()).await;
+    let ws = &mut first.ws;
     ws.send(&ClientFrame::Ping { nonce: 1 }).await;
     assert_eq!(ws.recv().await, ServerFrame::Pong { nonce: 1 });
-    ws.send(&ClientFrame::Typing {
-        chat: twinline_core::ChatId(twinline_core::Ulid(1)),
-        on: true,
-    })
-    .await;
-    assert_eq!(error_code(&ws.recv().await), Some(ErrorCode::HelloFirst));
     ws.send_text("{not json").await;
     assert_eq!(error_code(&ws.recv().await), Some(ErrorCode::BadFrame));
     ws.send_text(r#"{"type":"teleport","to":"mars"}"#).await;

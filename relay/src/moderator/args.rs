@@ -15,6 +15,8 @@
 //! at most (clients act on `migrate` within a second; 30 s covers a slow
 //! network without leaving the old relay refusing clients for long).
 
+use crate::limits::defaults;
+use crate::net::{ListenerLimits, TrustedProxies};
 use anyhow::{Context, bail};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -78,6 +80,34 @@ pub struct ModeratorArgs {
     /// URLs and health, which the relays publish anyway.
     #[arg(long, env = "TWINLINE_MODERATOR_ALLOW_ORIGIN", value_delimiter = ',')]
     pub allow_origin: Vec<String>,
+    /// Seconds a client has to send a whole HTTP request head; an idle
+    /// keep-alive connection is closed after as long.
+    #[arg(
+        long,
+        env = "TWINLINE_MODERATOR_HEADER_TIMEOUT_SECS",
+        default_value_t = defaults::HEADER_TIMEOUT_SECS
+    )]
+    pub header_timeout_secs: u64,
+    /// Connections held at once, in total [default: derived from the file
+    /// descriptor limit, as for the relay's `serve`].
+    #[arg(long, env = "TWINLINE_MODERATOR_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Connections one client address (IPv4, or IPv6 /64) may hold at
+    /// once; at most half the total.
+    #[arg(
+        long,
+        env = "TWINLINE_MODERATOR_MAX_CONNECTIONS_PER_IP",
+        default_value_t = defaults::MAX_CONNECTIONS_PER_IP
+    )]
+    pub max_connections_per_ip: usize,
+    /// An address or network of a load balancer whose X-Forwarded-For /
+    /// Forwarded header names the client (repeatable) [default: none].
+    #[arg(
+        long = "trusted-proxy",
+        env = "TWINLINE_MODERATOR_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// Which browser origins may read the public answers.
@@ -110,6 +140,8 @@ pub struct ModeratorConfig {
     pub rules: ModerationConfig,
     /// CORS.
     pub origins: AllowedOrigins,
+    /// The HTTP listener's limits.
+    pub listener: ListenerLimits,
 }
 
 impl ModeratorConfig {
@@ -148,6 +180,13 @@ impl ModeratorConfig {
                 ..ModerationConfig::default()
             },
             origins,
+            listener: ListenerLimits {
+                header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
+                max_connections: args.max_connections,
+                max_connections_per_ip: args.max_connections_per_ip,
+                trusted_proxies: TrustedProxies::parse(&args.trusted_proxies)
+                    .map_err(anyhow::Error::msg)?,
+            },
         })
     }
 }

@@ -81,7 +81,9 @@ pub fn router(state: Arc<ModeratorState>, page: StatusPage, origins: &AllowedOri
         .route("/", get(StatusPage::serve))
         .with_state(page)
         .route("/status.js", get(page::script));
-    api.merge(pages).layer(TraceLayer::new_for_http())
+    api.merge(pages)
+        .layer(crate::serve::request_timeout())
+        .layer(TraceLayer::new_for_http())
 }
 
 /// Runs the moderator on `listener` until `shutdown` completes.
@@ -143,12 +145,18 @@ pub async fn run(
         config.probe_timeout.max(Duration::from_secs(5)),
     )));
     let page = StatusPage::new(&config.primary.name, &config.redundant.name);
-    axum::serve(listener, router(state, page, &config.origins))
-        .with_graceful_shutdown(async move {
+    let caps = crate::net::Caps::for_this_process(&config.listener);
+    crate::net::serve(
+        listener,
+        router(state, page, &config.origins),
+        config.listener.clone(),
+        caps,
+        async move {
             shutdown.await;
             tracing::info!("moderator shutting down");
-        })
-        .await?;
+        },
+    )
+    .await?;
     for task in tasks {
         task.abort();
     }

@@ -16,7 +16,7 @@
 
 use super::connection::queue;
 use super::{operator, visitor};
-use crate::hub::{ConnKey, Outgoing};
+use crate::hub::{Closing, ConnKey, Outgoing};
 use crate::limits::TokenBucket;
 use crate::state::Shared;
 use crate::store::records::Record;
@@ -103,6 +103,10 @@ pub struct Client {
     pub(super) context: Context,
     pub(super) identity: Identity,
     bucket: TokenBucket,
+    /// Pings (JSON and WebSocket), before and after hello.
+    pings: TokenBucket,
+    /// The close frame the last `Break` ends the connection with.
+    refusal: Closing,
     /// Messages submitted to the store, oldest first. Only ever reached
     /// through `&mut self` (`Mutex::get_mut`, no locking): the mutex is
     /// there to make `Client` `Sync`, which handlers holding `&Client`
@@ -120,6 +124,12 @@ impl Client {
         let rate = state.config.frame_rate;
         Client {
             bucket: TokenBucket::new(rate, rate.saturating_mul(5), Instant::now()),
+            pings: TokenBucket::new(
+                crate::limits::defaults::PING_RATE,
+                crate::limits::defaults::PING_BURST,
+                Instant::now(),
+            ),
+            refusal: Closing::policy("hello refused"),
             state,
             key,
             tx,
@@ -187,20 +197,32 @@ impl Client {
         .await;
     }
 
-    /// Handles one text frame; `Break` ends the connection.
+    /// Handles one text frame; `Break` ends the connection (with
+    /// [`Client::refusal`] as the reason).
     pub(super) async fn handle_text(&mut self, text: &str) -> ControlFlow<()> {
         self.state.metrics.frames_in.fetch_add(1, Relaxed);
+        let anonymous = matches!(self.identity, Identity::Anonymous);
         let frame = match ClientFrame::parse(text) {
             Ok(frame) => frame,
             Err(error) => {
                 self.refuse(error.code(), error.to_string(), None).await;
-                return ControlFlow::Continue(());
+                return self.continue_unless(anonymous, "hello expected first");
             }
         };
+        // Before hello, nothing but hello: an unauthenticated socket gets
+        // no work done for it.
+        if anonymous && !matches!(frame, ClientFrame::Hello { .. }) {
+            return self.refuse_before_hello().await;
+        }
         if !matches!(frame, ClientFrame::Send { .. }) {
             self.settle().await;
         }
-        if !self.bucket.take(Instant::now()) && !matches!(frame, ClientFrame::Ping { .. }) {
+        if let ClientFrame::Ping { nonce } = frame {
+            self.take_ping()?;
+            self.reply(&ServerFrame::Pong { nonce }).await;
+            return ControlFlow::Continue(());
+        }
+        if !self.bucket.take(Instant::now()) {
             self.state.metrics.rate_limited.fetch_add(1, Relaxed);
             self.refuse(
                 ErrorCode::RateLimited,
@@ -211,10 +233,6 @@ impl Client {
             return ControlFlow::Continue(());
         }
         match (frame, self.identity.clone()) {
-            (ClientFrame::Ping { nonce }, _) => {
-                self.reply(&ServerFrame::Pong { nonce }).await;
-                ControlFlow::Continue(())
-            }
             (
                 ClientFrame::Hello {
                     v,
@@ -230,13 +248,56 @@ impl Client {
                     .await;
                 ControlFlow::Continue(())
             }
-            (_, Identity::Anonymous) => {
-                self.reply_error(ErrorCode::HelloFirst, "send hello with a token first", None)
-                    .await;
-                ControlFlow::Continue(())
-            }
+            (_, Identity::Anonymous) => self.refuse_before_hello().await,
             (frame, Identity::Visitor(auth)) => visitor::handle(self, &auth, frame).await,
             (frame, Identity::Operator(auth)) => operator::handle(self, &auth, frame).await,
+        }
+    }
+
+    async fn refuse_before_hello(&mut self) -> ControlFlow<()> {
+        self.reply_error(ErrorCode::HelloFirst, "send hello with a token first", None)
+            .await;
+        self.refusal = Closing::policy("hello expected first");
+        ControlFlow::Break(())
+    }
+
+    /// Handles a binary frame: refused (frames are JSON text), and before
+    /// hello it ends the connection.
+    pub(super) async fn handle_binary(&mut self) -> ControlFlow<()> {
+        self.state.metrics.frames_in.fetch_add(1, Relaxed);
+        let anonymous = matches!(self.identity, Identity::Anonymous);
+        let (code, message) = if anonymous {
+            (ErrorCode::HelloFirst, "send hello with a token first")
+        } else {
+            super::connection::BINARY_REFUSAL
+        };
+        self.refuse(code, message, None).await;
+        self.continue_unless(anonymous, "hello expected first")
+    }
+
+    /// Takes a token from the ping bucket; `Break` when it is empty (no
+    /// honest client pings this often).
+    pub(super) fn take_ping(&mut self) -> ControlFlow<()> {
+        if self.pings.take(Instant::now()) {
+            ControlFlow::Continue(())
+        } else {
+            self.state.metrics.rate_limited.fetch_add(1, Relaxed);
+            self.refusal = Closing::policy("too many pings");
+            ControlFlow::Break(())
+        }
+    }
+
+    /// The close frame owed when a handler answered `Break`.
+    pub(super) fn refusal(&self) -> Closing {
+        self.refusal
+    }
+
+    fn continue_unless(&mut self, end: bool, reason: &'static str) -> ControlFlow<()> {
+        if end {
+            self.refusal = Closing::policy(reason);
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
     }
 
@@ -275,6 +336,19 @@ impl Client {
                     ..
                 },
             ) => {
+                if let Err(limited) = self.state.rates.by_visitor(visitor, Instant::now()) {
+                    self.state.metrics.rate_limited.fetch_add(1, Relaxed);
+                    self.reply_error(
+                        ErrorCode::RateLimited,
+                        format!(
+                            "too many connections for this visitor; retry in {} s",
+                            limited.retry_after_secs
+                        ),
+                        None,
+                    )
+                    .await;
+                    return ControlFlow::Break(());
+                }
                 if token_site != site {
                     self.reply_error(ErrorCode::Forbidden, "the token is for another site", None)
                         .await;
@@ -300,6 +374,8 @@ impl Client {
                     chat,
                 };
                 self.identity = Identity::Visitor(auth.clone());
+                // From here a `Break` is the store failing, not the client.
+                self.refusal = Closing::INTERNAL;
                 visitor::welcome(self, &auth, resume).await
             }
             (Role::Operator, Claim::Operator { username, name, .. }) => {
@@ -323,6 +399,7 @@ impl Client {
                     online: true,
                 };
                 self.identity = Identity::Operator(auth.clone());
+                self.refusal = Closing::INTERNAL;
                 operator::welcome(self, &auth, resume).await
             }
             _ => {
@@ -384,6 +461,17 @@ impl Client {
         }
         let chat = msg.chat;
         let from_visitor = msg.author.role == Role::Visitor;
+        if matches!(self.identity, Identity::Visitor(_)) && !self.may_wait(chat).await {
+            self.state.metrics.rate_limited.fetch_add(1, Relaxed);
+            self.refuse(
+                ErrorCode::RateLimited,
+                "too many chats are waiting from this address; this message was not \
+                 processed, send it again shortly",
+                Some(id),
+            )
+            .await;
+            return;
+        }
         let committed = self
             .state
             .store
@@ -397,6 +485,42 @@ impl Client {
                 outcome: committed.await,
             }
         }));
+    }
+
+    /// Whether a visitor message may (keep) `chat` in the operators' queue
+    /// under the per-address cap: counted already, room left, or room
+    /// once the address's counted chats that no longer wait are let go.
+    async fn may_wait(&self, chat: ChatId) -> bool {
+        let ip = self.context.ip;
+        let Err(counted) = self.state.waiting.admit(ip, chat) else {
+            return true;
+        };
+        let no_longer_waiting = self
+            .state
+            .store
+            .read(move |conn| {
+                let mut waiting = Vec::new();
+                for chat in counted.iter() {
+                    if let Some(record) = crate::store::reads::chat_in(conn, *chat)?
+                        && record.status.state == twinline_core::ChatState::Waiting
+                    {
+                        waiting.push(*chat);
+                    }
+                }
+                Ok(counted
+                    .into_iter()
+                    .filter(|chat| !waiting.contains(chat))
+                    .collect::<Vec<_>>())
+            })
+            .await;
+        match no_longer_waiting {
+            Ok(gone) => {
+                self.state.waiting.forget(ip, &gone);
+                self.state.waiting.admit(ip, chat).is_ok()
+            }
+            // Cannot tell: do not refuse a visitor for the store's sake.
+            Err(_) => true,
+        }
     }
 
     /// What follows a message's commit: fan-out to the chat's other

@@ -1,6 +1,7 @@
 //! `GET /v1/ws`: the WebSocket endpoint of docs/PROTOCOL.md.
 //!
-//! - [`upgrade`] checks the Origin and the per-IP limit before upgrading.
+//! - [`upgrade`] checks the Origin, the client address's upgrade rate and
+//!   its count of open WebSockets before upgrading.
 //! - [`connection`] runs one socket: a reader loop, a writer task, idle
 //!   detection.
 //! - [`client`] holds what a connection has proven (its token's claim) and
@@ -15,24 +16,29 @@ mod operator;
 mod sync;
 mod visitor;
 
-use crate::http::{is_same_origin, origin_of};
+#[cfg(test)]
+mod hostile_tests;
+
+use crate::http::{ApiError, is_same_origin, origin_of};
+use crate::net::ClientIp;
+use crate::net::refusal::{busy, with_retry_after};
 use crate::state::Shared;
+use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
 
-/// Frames larger than this close the socket (the protocol's own limit,
-/// `MAX_FRAME_BYTES`, is smaller and answered with a `too_large` error frame
-/// that keeps the connection).
-const SOCKET_MESSAGE_LIMIT: usize = 1024 * 1024;
+/// Messages larger than this close the socket with 1009 (the protocol's
+/// own limit, `MAX_FRAME_BYTES`, is smaller and answered with a
+/// `too_large` error frame that keeps the connection).
+pub const SOCKET_MESSAGE_LIMIT: usize = 1024 * 1024;
 
 /// The upgrade handler.
 pub async fn upgrade(
     State(state): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -46,25 +52,36 @@ pub async fn upgrade(
             || state.config.peer_origin() == Some(origin.as_str());
         if !allowed {
             state.metrics.origin_refused.fetch_add(1, Relaxed);
-            tracing::warn!(%origin, ip = %peer.ip(), "WebSocket upgrade from a foreign origin refused");
+            tracing::warn!(%origin, %ip, "WebSocket upgrade from a foreign origin refused");
             return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
         }
     }
-    if !state.ip_limiter.allow(peer.ip()) {
+    if let Err(limited) = state.rates.by_address(ip, Instant::now()) {
         state.metrics.rate_limited.fetch_add(1, Relaxed);
-        return (
+        let refusal = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "too many connections from this address",
-        )
-            .into_response();
+            "rate_limited",
+            format!(
+                "too many connections from this {}; retry shortly",
+                limited.scope
+            ),
+        );
+        return with_retry_after(refusal.into_response(), limited.retry_after_secs);
     }
+    let admitted = match state.websockets.admit(ip, false) {
+        Ok(admitted) => admitted,
+        Err(why) => {
+            state.metrics.rate_limited.fetch_add(1, Relaxed);
+            return busy(why.to_string());
+        }
+    };
     let same_origin = origin
         .as_deref()
         .is_some_and(|origin| is_same_origin(&headers, origin));
     let context = client::Context {
         origin,
         same_origin,
-        ip: peer.ip(),
+        ip,
     };
     // Small buffers: most of a chat connection's life is idle, and 10,000
     // of them must fit in a few hundred MB (tungstenite's default is 128
@@ -73,5 +90,5 @@ pub async fn upgrade(
         .max_frame_size(SOCKET_MESSAGE_LIMIT)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(4 * 1024)
-        .on_upgrade(move |socket| connection::run(socket, state, context))
+        .on_upgrade(move |socket| connection::run(socket, state, context, Some(admitted)))
 }

@@ -249,7 +249,7 @@ impl Bench {
 /// (at least one each), with `clients` clients; returns the figures and
 /// the raw samples.
 pub async fn failover(clients: usize, rounds: usize) -> (Vec<Figure>, FailoverSamples) {
-    let pair = tokio::task::block_in_place(|| Pair::start(&["--ip-rate", "0"]));
+    let pair = tokio::task::block_in_place(|| Pair::start(crate::process::UNLIMITED_CLIENTS));
     let moderator = tokio::task::block_in_place(|| {
         ModeratorProcess::start(&pair.primary, &pair.redundant, &[])
     });

@@ -134,7 +134,7 @@ impl Server {
     pub fn start(kind: Kind) -> Server {
         let processes = match kind {
             Kind::Twinline => Processes::Relay(RelayProcess::start(RelayOptions {
-                extra: UNLIMITED.iter().map(|s| s.to_string()).collect(),
+                extra: unlimited().iter().map(|s| s.to_string()).collect(),
                 ..RelayOptions::primary()
             })),
             Kind::SocketioSqlite => Processes::Peer(PeerProcess::start(PeerMode::Durable)),
@@ -148,7 +148,7 @@ impl Server {
     /// replication).
     pub fn start_deployed(kind: Kind) -> Server {
         match kind {
-            Kind::Twinline => Server::new(kind, Processes::Pair(Pair::start(&UNLIMITED))),
+            Kind::Twinline => Server::new(kind, Processes::Pair(Pair::start(&unlimited()))),
             _ => Server::start(kind),
         }
     }
@@ -341,8 +341,11 @@ impl Server {
     }
 }
 
-/// Rate limits off: the benchmark's load comes from one IP.
-const UNLIMITED: [&str; 4] = ["--ip-rate", "0", "--frame-rate", "0"];
+/// Limits off: the benchmark's load comes from one IP (per-client limits,
+/// see `process::UNLIMITED_CLIENTS`) and floods frames.
+fn unlimited() -> Vec<&'static str> {
+    [crate::process::UNLIMITED_CLIENTS, &["--frame-rate", "0"]].concat()
+}
 
 /// Threads of a process (Linux /proc).
 pub fn threads(pid: u32) -> Option<u64> {

@@ -255,8 +255,15 @@ async fn compare(args: &CompareArgs, quick: bool) -> Vec<Figure> {
 
 async fn replication_figures(quick: bool) -> Vec<Figure> {
     let scale = |full: u64, small: u64| if quick { small } else { full };
-    let mut pair =
-        tokio::task::block_in_place(|| Pair::start(&["--ip-rate", "0", "--frame-rate", "0"]));
+    let mut pair = tokio::task::block_in_place(|| {
+        Pair::start(
+            &[
+                twinline_tests::process::UNLIMITED_CLIENTS,
+                &["--frame-rate", "0"],
+            ]
+            .concat(),
+        )
+    });
     let mut figures = replication::lag(&pair, 100, 1000, Duration::from_secs(scale(10, 3))).await;
     figures.extend(replication::catch_up(&mut pair, scale(100_000, 10_000)).await);
     tokio::task::block_in_place(|| drop(pair));

@@ -32,7 +32,7 @@ use twinline_core::session::Timing;
 /// Relays share 127.0.0.1 with every soak client: a per-IP limit would
 /// measure the test's own address, not the relay. Per-connection frame
 /// limits stay at their defaults.
-const RELAY_FLAGS: [&str; 2] = ["--ip-rate", "0"];
+const RELAY_FLAGS: &[&str] = crate::process::UNLIMITED_CLIENTS;
 
 /// A fault as it was carried out.
 #[derive(Clone, Debug, Serialize)]
@@ -73,7 +73,7 @@ impl World {
                 };
                 (RelayProcess::start(options), None)
             } else {
-                let pair = Pair::start(&RELAY_FLAGS);
+                let pair = Pair::start(RELAY_FLAGS);
                 (pair.primary, Some(pair.redundant))
             }
         })
