@@ -148,6 +148,10 @@ async function sizes(base) {
       `${back.asked} revalidated (${back.asked - back.downloaded} answered 304), ${n(back.bytes)} B on the wire`,
   );
   if (back.downloaded) over.push(`return visit: ${back.downloaded} files downloaded again`);
+  const first = total(columns[0].firstView);
+  const chat = total(columns[0].chat);
+  // One line for scripts/bench-report.mjs.
+  console.log(` as served to a browser: first view ${first} B, chat ${chat} B, loader body ${loader} B, return visit ${back.bytes} B`);
 
   // The demo page pastes the loader inline; it must be the current one.
   const demo = readFileSync(join(www, "demo", "index.html"), "utf8");
