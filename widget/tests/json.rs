@@ -10,16 +10,8 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
-use twinline_core::clock::{Hlc, Lamport};
 use twinline_core::protocol::{
-    ActiveDeployment, ChatSync, DeploymentRole, DeploymentState, Fields, FromJson, Health,
-    JsonError, JsonView, LoginResponse, ReplicationLag, ServerFrame, VisitorTokenResponse,
-    reference,
-};
-use twinline_core::session::{Identity, Intent, LocalChat, Snapshot, VisitorUpdate};
-use twinline_core::{
-    Author, ChatId, ChatState, ChatStatus, Message, MessageId, Millis, OfflineId, OfflineNote,
-    Role, Transcript, Ulid, VisitorId, VisitorInfo,
+    Fields, FromJson, JsonError, JsonView, ServerFrame, reference, samples,
 };
 use twinline_widget::js;
 use twinline_widget::tabs::message::TabMessage;
@@ -128,160 +120,19 @@ where
     assert!(cases > 20, "only {cases} alterations");
 }
 
-fn id(n: u128) -> Ulid {
-    Ulid(n << 20 | 7)
-}
-
-fn stamp() -> Hlc {
-    Hlc {
-        wall: Millis(1_733_000_000_000),
-        counter: 3,
-        node: 42,
-    }
-}
-
-fn message() -> Message {
-    Message {
-        lamport: Lamport(9),
-        author: Author {
-            role: Role::Operator,
-            id: "ada".into(),
-            name: "Ada".into(),
-        },
-        id: MessageId(id(1)),
-        chat: ChatId(id(2)),
-        text: "Is the blue one in stock? \"quoted\" \u{1f600}".into(),
-        at: Millis(1_733_000_000_500),
-    }
-}
-
-fn status() -> ChatStatus {
-    ChatStatus {
-        state: ChatState::Active,
-        operator: Some("ada".into()),
-        stamp: stamp(),
-    }
-}
-
-fn visitor() -> VisitorInfo {
-    VisitorInfo {
-        name: "Grace".into(),
-        email: "grace@example.net".into(),
-        page: "/shop".into(),
-        stamp: stamp(),
-    }
-}
-
-fn health() -> Health {
-    Health {
-        deployment: "primary".into(),
-        role: DeploymentRole::Primary,
-        epoch: 4,
-        ready: true,
-        draining: false,
-        lag: Some(ReplicationLag {
-            changes: 12,
-            seconds: 0.25,
-            connected: true,
-        }),
-        version: "0.1.0".into(),
-    }
-}
-
 #[wasm_bindgen_test]
 fn the_stored_session_reads_as_the_derive_reads_it() {
-    let chat = ChatId(id(2));
-    holds(Snapshot {
-        v: 1,
-        identity: Identity {
-            token: "v1.token".into(),
-            author: Author {
-                role: Role::Visitor,
-                id: "visitor-1".into(),
-                name: String::new(),
-            },
-            chat: Some(chat),
-        },
-        chats: vec![(
-            chat,
-            LocalChat {
-                transcript: Transcript::from(vec![message()]),
-                status: status(),
-                visitor: visitor(),
-            },
-        )],
-        pending: vec![MessageId(id(1))],
-        refused: vec![MessageId(id(4))],
-        notes: vec![OfflineNote {
-            id: OfflineId(id(3)),
-            site: "demo".into(),
-            name: "Grace".into(),
-            email: "grace@example.net".into(),
-            text: "Call me back".into(),
-            at: Millis(5),
-        }],
-        intents: vec![
-            Intent::Accept { chat },
-            Intent::Close { chat },
-            Intent::Transfer {
-                chat,
-                to: "grace".into(),
-            },
-        ],
-        visitor: Some(VisitorUpdate {
-            chat,
-            name: "Grace".into(),
-            email: "g@example.net".into(),
-            page: "/".into(),
-        }),
-        online: Some(true),
-    });
+    holds(samples::snapshot());
 }
 
 #[wasm_bindgen_test]
 fn what_relays_and_the_moderator_answer_reads_as_the_derive_reads_it() {
-    holds(health());
-    holds(ActiveDeployment {
-        epoch: 4,
-        active: "primary".into(),
-        url: "https://chat-a.example.net".into(),
-        held: false,
-        deployments: vec![
-            DeploymentState {
-                name: "primary".into(),
-                role: DeploymentRole::Primary,
-                url: "https://chat-a.example.net".into(),
-                up: true,
-                health: Some(health()),
-            },
-            DeploymentState {
-                name: "redundant".into(),
-                role: DeploymentRole::Redundant,
-                url: "https://chat-b.example.net".into(),
-                up: false,
-                health: None,
-            },
-        ],
-    });
-    holds(VisitorTokenResponse {
-        token: "v1.token".into(),
-        visitor: VisitorId(id(5)),
-        chat: ChatId(id(2)),
-        expires: Millis(1_733_086_400_000),
-    });
-    holds(LoginResponse {
-        token: "o1.token".into(),
-        username: "ada".into(),
-        name: "Ada".into(),
-        expires: Millis(u64::MAX),
-    });
-    holds(ChatSync {
-        chat: ChatId(id(2)),
-        status: status(),
-        visitor: visitor(),
-        missing: vec![message()],
-        lacking: vec![MessageId(id(6))],
-    });
+    holds(samples::health());
+    holds(samples::active());
+    holds(samples::token());
+    holds(samples::login());
+    holds(samples::chat_sync());
+    holds(samples::queue_entry());
 }
 
 fn view() -> View {
@@ -312,31 +163,18 @@ fn view() -> View {
 
 #[wasm_bindgen_test]
 fn what_tabs_tell_each_other_reads_as_the_derive_reads_it() {
-    let from = || String::from("t1");
-    for message in [
-        TabMessage::View {
-            from: from(),
-            view: view(),
-        },
-        TabMessage::Hello { from: from() },
-        TabMessage::Unsent { from: from() },
-        TabMessage::Typing { from: from() },
-        TabMessage::Visitor {
-            from: from(),
-            name: "Ann".into(),
-            email: "a@b.c".into(),
-            page: "/".into(),
-        },
-        TabMessage::Offline {
-            from: from(),
-            name: "Ann".into(),
-            email: "a@b.c".into(),
-            text: "hi".into(),
-        },
-        TabMessage::NewChat { from: from() },
-        TabMessage::Bye { from: from() },
+    let view = serde_json::to_string(&view()).unwrap();
+    for text in [
+        format!(r#"{{"t":"view","from":"t1","view":{view}}}"#),
+        r#"{"t":"hello","from":"t1"}"#.into(),
+        r#"{"t":"unsent","from":"t1"}"#.into(),
+        r#"{"t":"typing","from":"t1"}"#.into(),
+        r#"{"t":"visitor","from":"t1","name":"Ann","email":"a@b.c","page":"/"}"#.into(),
+        r#"{"t":"offline","from":"t1","name":"Ann","email":"a@b.c","text":"hi"}"#.into(),
+        r#"{"t":"new_chat","from":"t1"}"#.into(),
+        r#"{"t":"bye","from":"t1"}"#.into(),
     ] {
-        holds(message);
+        holds(serde_json::from_str::<TabMessage>(&text).unwrap());
     }
     holds(vec![
         Unsent {
@@ -352,26 +190,9 @@ fn what_tabs_tell_each_other_reads_as_the_derive_reads_it() {
     ]);
 }
 
-/// The body of every ```json server block in docs/PROTOCOL.md.
-fn server_examples() -> Vec<String> {
-    let doc = include_str!("../../docs/PROTOCOL.md");
-    let mut out = Vec::new();
-    let mut lines = doc.lines();
-    while let Some(line) = lines.next() {
-        if line.trim_end() == "```json server" {
-            let body: Vec<&str> = lines
-                .by_ref()
-                .take_while(|l| !l.starts_with("```"))
-                .collect();
-            out.push(body.join("\n"));
-        }
-    }
-    out
-}
-
 #[wasm_bindgen_test]
 fn frames_read_through_json_parse_as_through_serde_json() {
-    let examples = server_examples();
+    let examples = reference::server_examples();
     assert!(examples.len() >= ServerFrame::TYPES.len());
     for text in examples {
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -7,7 +7,7 @@
 //! a struct written as an array, which the derive reads by position, is
 //! refused ([`array_for_struct`] says when that is the case).
 
-use super::reference::array_for_struct;
+use super::reference::{array_for_struct, server_examples};
 use super::*;
 use crate::clock::{Hlc, Lamport};
 use crate::id::{ChatId, MessageId, OfflineId, Ulid};
@@ -15,24 +15,6 @@ use crate::model::{Author, ChatState, ChatStatus, Message, OfflineNote, Role, Vi
 use crate::time::Millis;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
-
-const DOC: &str = include_str!("../../../docs/PROTOCOL.md");
-
-/// The body of every ```json server block in docs/PROTOCOL.md.
-fn server_examples() -> Vec<String> {
-    let mut out = Vec::new();
-    let mut lines = DOC.lines();
-    while let Some(line) = lines.next() {
-        if line.trim_end() == "```json server" {
-            let body: Vec<&str> = lines
-                .by_ref()
-                .take_while(|l| !l.starts_with("```"))
-                .collect();
-            out.push(body.join("\n"));
-        }
-    }
-    out
-}
 
 /// Both readers agree on `text`: the same frame, or errors of the same
 /// kind (the derive's malformed-message wording may differ in position),

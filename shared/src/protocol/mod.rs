@@ -13,6 +13,7 @@ mod decode_json;
 mod decode_types;
 mod http;
 pub mod reference;
+pub mod samples;
 mod server;
 
 pub use client::{ChatResume, ClientFrame};

@@ -65,6 +65,24 @@ where
     }
 }
 
+/// The body of every ```json server block in docs/PROTOCOL.md: an
+/// example of every frame a relay sends.
+pub fn server_examples() -> Vec<String> {
+    let doc = include_str!("../../../docs/PROTOCOL.md");
+    let mut out = Vec::new();
+    let mut lines = doc.lines();
+    while let Some(line) = lines.next() {
+        if line.trim_end() == "```json server" {
+            let body: Vec<&str> = lines
+                .by_ref()
+                .take_while(|l| !l.starts_with("```"))
+                .collect();
+            out.push(body.join("\n"));
+        }
+    }
+    out
+}
+
 /// Odd values to put in place of any value: each JSON type, integers at
 /// the edges of `u32`, of what JavaScript holds exactly and of `u64`, a
 /// float, a valid id, a few names of enum variants.
