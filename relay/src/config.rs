@@ -50,9 +50,15 @@ pub struct ServeArgs {
     /// Secret shared by both deployments: signs tokens, guards replication.
     #[arg(long, env = "TWINLINE_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
-    /// Bearer token for /v1/admin/*.
+    /// Bearer token for /v1/admin/* and /metrics, at least 16 characters.
+    /// Wrong tokens are throttled per address (10, then one a minute).
     #[arg(long, env = "TWINLINE_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// A second bearer token that opens /metrics only (for a Prometheus
+    /// scraper that should not hold the admin token); at least 16
+    /// characters. Without it /metrics wants the admin token.
+    #[arg(long, env = "TWINLINE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// A site and its allowed origins: `demo=http://localhost:8080,http://127.0.0.1:8080`.
     /// Repeatable.
     #[arg(long = "site", env = "TWINLINE_SITES", value_delimiter = ';')]
@@ -137,9 +143,10 @@ pub struct LimitArgs {
         defaults::FRAME_RATE))]
     pub frame_rate: Option<u32>,
     #[arg(long, env = "TWINLINE_WAITING_PER_IP", help = format!(
-        "Chats waiting in the operators' queue that visitors from one client address may \
-         have opened; a visitor's first message past it gets rate_limited (and is sent \
-         again later); 0 turns the cap off [default: {}]",
+        "Chats waiting in the operators' queue that visitors from one client address \
+         (IPv4, or IPv6 /64) may have opened, sized for a NAT's crowd; a visitor's first \
+         message past it gets rate_limited (and is sent again later); 0 turns the cap \
+         off. The queue takes addresses in turn either way [default: {}]",
         defaults::WAITING_PER_IP))]
     pub waiting_per_ip: Option<usize>,
 }
@@ -157,6 +164,7 @@ struct FileConfig {
     moderator_url: Option<String>,
     secret: Option<String>,
     admin_token: Option<String>,
+    metrics_token: Option<String>,
     #[serde(default)]
     sites: BTreeMap<String, Vec<String>>,
     www: Option<PathBuf>,
@@ -204,6 +212,8 @@ pub struct Config {
     pub secret: String,
     /// Admin bearer token.
     pub admin_token: String,
+    /// Bearer token for /metrics only, if set.
+    pub metrics_token: Option<String>,
     /// Allowed origins per site id.
     pub sites: BTreeMap<String, Vec<String>>,
     /// Static asset directory.
@@ -218,6 +228,17 @@ pub struct Config {
     pub frame_rate: u32,
     /// Waiting chats per client address (0 = off).
     pub waiting_per_ip: usize,
+}
+
+/// Shortest admin or metrics token accepted: guessing one must be as hopeless
+/// as guessing the shared secret.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+fn check_token(what: &str, token: &str) -> anyhow::Result<()> {
+    if token.trim().chars().count() < MIN_TOKEN_CHARS {
+        bail!("{what} must be at least {MIN_TOKEN_CHARS} characters");
+    }
+    Ok(())
 }
 
 fn parse_role(text: &str) -> Result<DeploymentRole, String> {
@@ -296,6 +317,11 @@ impl Config {
         let Some(admin_token) = args.admin_token.or(file.admin_token) else {
             bail!("an admin token is required (--admin-token or TWINLINE_ADMIN_TOKEN)");
         };
+        check_token("the admin token (--admin-token)", &admin_token)?;
+        let metrics_token = args.metrics_token.or(file.metrics_token);
+        if let Some(token) = &metrics_token {
+            check_token("the metrics token (--metrics-token)", token)?;
+        }
         let limits = args.limits;
         Ok(Config {
             listen: args
@@ -312,6 +338,7 @@ impl Config {
             moderator_url,
             secret,
             admin_token,
+            metrics_token,
             sites,
             www: args
                 .www
@@ -415,7 +442,7 @@ mod tests {
     fn args() -> ServeArgs {
         ServeArgs {
             secret: Some("0123456789abcdef".into()),
-            admin_token: Some("admin".into()),
+            admin_token: Some("admin-token-0123456789".into()),
             ..ServeArgs::default()
         }
     }
@@ -505,6 +532,24 @@ mod tests {
         .unwrap_err();
         assert!(format!("{error:#}").contains("--peer"), "{error:#}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn empty_or_short_admin_and_metrics_tokens_are_refused() {
+        for token in ["", "   ", "short-token"] {
+            let error = Config::from_args(ServeArgs {
+                admin_token: Some(token.into()),
+                ..args()
+            })
+            .unwrap_err();
+            assert!(error.to_string().contains("admin token"), "{error}");
+            let error = Config::from_args(ServeArgs {
+                metrics_token: Some(token.into()),
+                ..args()
+            })
+            .unwrap_err();
+            assert!(error.to_string().contains("metrics token"), "{error}");
+        }
     }
 
     #[test]

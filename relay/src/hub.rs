@@ -9,6 +9,7 @@
 //! both by local clients and by replication, which is how a visitor on one
 //! deployment and an operator on the other still see each other live.
 
+use crate::authz::Access;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -49,7 +50,8 @@ impl Closing {
     }
 
     /// 1008: the client broke a rule (no hello in time, a frame before
-    /// hello, a refused token, too many pings).
+    /// hello, a refused token, too many pings), or its operator session
+    /// ended (signed out, password changed, account removed).
     pub const fn policy(reason: &'static str) -> Closing {
         Closing { code: 1008, reason }
     }
@@ -78,6 +80,8 @@ struct Connection {
     tx: mpsc::Sender<Outgoing>,
     kick: Arc<Notify>,
     operator: Option<OperatorPresence>,
+    /// A visitor connection's site (presence counts operators per site).
+    visitor_site: Option<String>,
     /// Whether `welcome` has been queued. Broadcasts never precede it:
     /// until then they wait in `early` (a client subscribes before its
     /// catch-up is read, so nothing published in between is missed).
@@ -97,6 +101,10 @@ pub struct OperatorPresence {
     pub name: String,
     /// Available for new chats.
     pub online: bool,
+    /// The sites it serves (what its queue and inbox hold).
+    pub access: Access,
+    /// The account version its session was issued at.
+    pub version: u64,
 }
 
 #[derive(Debug, Default)]
@@ -134,6 +142,7 @@ impl Hub {
                 tx,
                 kick: kick.clone(),
                 operator: None,
+                visitor_site: None,
                 welcomed: false,
                 early: Vec::new(),
             },
@@ -197,6 +206,104 @@ impl Hub {
         }
     }
 
+    /// Marks a connection as a visitor's of `site`.
+    pub fn set_visitor(&self, key: ConnKey, site: &str) {
+        if let Some(connection) = self.lock().connections.get_mut(&key) {
+            connection.visitor_site = Some(site.to_string());
+        }
+    }
+
+    /// The distinct accesses of connected operators, each with its
+    /// connections: queue and inbox frames are read once per access.
+    pub fn operator_accesses(&self) -> Vec<(Access, Vec<ConnKey>)> {
+        let inner = self.lock();
+        let mut groups: Vec<(Access, Vec<ConnKey>)> = Vec::new();
+        for (key, connection) in &inner.connections {
+            let Some(presence) = &connection.operator else {
+                continue;
+            };
+            let mut access = presence.access.clone();
+            // The username does not change what a queue holds.
+            access.username = String::new();
+            match groups.iter_mut().find(|(a, _)| *a == access) {
+                Some((_, keys)) => keys.push(*key),
+                None => groups.push((access, vec![*key])),
+            }
+        }
+        groups
+    }
+
+    /// Operator sessions of `username` issued at another account version
+    /// than `current` (every one of them when `current` is `None`: the
+    /// account is gone).
+    pub fn stale_sessions(&self, username: &str, current: Option<u64>) -> Vec<ConnKey> {
+        self.operator_keys_where(|p| p.username == username && Some(p.version) != current)
+    }
+
+    /// Usernames and session versions of the operators connected here.
+    pub fn operator_sessions(&self) -> Vec<(String, u64)> {
+        let mut sessions: Vec<(String, u64)> = self
+            .lock()
+            .connections
+            .values()
+            .filter_map(|c| c.operator.as_ref())
+            .map(|p| (p.username.clone(), p.version))
+            .collect();
+        sessions.sort();
+        sessions.dedup();
+        sessions
+    }
+
+    /// Queues an error frame and then a close to one connection, and stops
+    /// sending it anything else (a revoked session).
+    pub fn end_session(&self, key: ConnKey, frame: &ServerFrame) {
+        let text: Arc<str> = frame.to_json().into();
+        let mut inner = self.lock();
+        if let Some(connection) = inner.connections.get_mut(&key) {
+            connection.operator = None;
+            let _ = connection.tx.try_send(Outgoing::Text(text));
+            let _ = connection
+                .tx
+                .try_send(Outgoing::Close(Closing::policy("session ended")));
+        }
+        inner.chats.retain(|_, subscribers| {
+            subscribers.remove(&key);
+            !subscribers.is_empty()
+        });
+    }
+
+    /// Presence to everyone: operators get the names of those online,
+    /// visitors only how many of them serve their site (`serving`).
+    pub fn publish_presence(&self, names: &[String], serving: impl Fn(&str) -> u32) {
+        let to_operators: Arc<str> = ServerFrame::Presence {
+            operators_online: names.len() as u32,
+            operators: names.to_vec(),
+        }
+        .to_json()
+        .into();
+        let mut per_site: HashMap<String, Arc<str>> = HashMap::new();
+        let mut inner = self.lock();
+        for connection in inner.connections.values_mut() {
+            let text = match (&connection.operator, &connection.visitor_site) {
+                (Some(_), _) => to_operators.clone(),
+                (None, Some(site)) => per_site
+                    .entry(site.clone())
+                    .or_insert_with(|| {
+                        ServerFrame::Presence {
+                            operators_online: serving(site),
+                            operators: Vec::new(),
+                        }
+                        .to_json()
+                        .into()
+                    })
+                    .clone(),
+                // Not yet said hello: nothing to tell.
+                (None, None) => continue,
+            };
+            deliver(connection, &text);
+        }
+    }
+
     /// Records who is online at the peer deployment.
     pub fn set_remote_operators(&self, usernames: Vec<String>) {
         self.lock().remote_operators = usernames;
@@ -240,6 +347,17 @@ impl Hub {
         let mut inner = self.lock();
         if let Some(connection) = inner.connections.get_mut(&key) {
             deliver(connection, &text);
+        }
+    }
+
+    /// Queues one frame to several connections.
+    pub fn send_to_all(&self, keys: &[ConnKey], frame: &ServerFrame) {
+        let text: Arc<str> = frame.to_json().into();
+        let mut inner = self.lock();
+        for key in keys {
+            if let Some(connection) = inner.connections.get_mut(key) {
+                deliver(connection, &text);
+            }
         }
     }
 
@@ -298,14 +416,36 @@ impl Hub {
         keys
     }
 
-    /// The connections of one operator (all their tabs).
-    pub fn operator_keys(&self, username: &str) -> Vec<ConnKey> {
+    /// The operator connections whose presence passes `wanted`.
+    fn operator_keys_where(&self, wanted: impl Fn(&OperatorPresence) -> bool) -> Vec<ConnKey> {
         self.lock()
             .connections
             .iter()
-            .filter(|(_, c)| c.operator.as_ref().is_some_and(|p| p.username == username))
+            .filter(|(_, c)| c.operator.as_ref().is_some_and(&wanted))
             .map(|(key, _)| *key)
             .collect()
+    }
+
+    /// The connections of one operator (all their tabs).
+    pub fn operator_keys(&self, username: &str) -> Vec<ConnKey> {
+        self.operator_keys_where(|p| p.username == username)
+    }
+
+    /// The connections of one operator whose access serves `site` (every
+    /// one while the site is not known yet).
+    pub fn operator_keys_serving(&self, username: &str, site: &str) -> Vec<ConnKey> {
+        self.operator_keys_where(|p| {
+            p.username == username && (site.is_empty() || p.access.serves(site))
+        })
+    }
+
+    /// Whether a connection is (still) an operator's: false once its
+    /// session was ended.
+    pub fn is_operator(&self, key: ConnKey) -> bool {
+        self.lock()
+            .connections
+            .get(&key)
+            .is_some_and(|c| c.operator.is_some())
     }
 
     /// Queues a frame to every welcomed connection (presence, drain).
@@ -374,6 +514,14 @@ mod tests {
     use super::*;
     use twinline_core::Ulid;
 
+    fn access(username: &str) -> Access {
+        Access {
+            username: username.into(),
+            role: crate::store::records::OperatorRole::Agent,
+            sites: vec!["demo".into()],
+        }
+    }
+
     fn text(item: Outgoing) -> String {
         match item {
             Outgoing::Text(text) => text.to_string(),
@@ -429,6 +577,8 @@ mod tests {
             username: "ada".into(),
             name: "Ada".into(),
             online: true,
+            access: access("ada"),
+            version: 1,
         };
         hub.set_operator(first_tab, ada.clone());
         hub.set_operator(second_tab, ada);
@@ -438,10 +588,65 @@ mod tests {
                 username: "bob".into(),
                 name: "Bob".into(),
                 online: false,
+                access: access("bob"),
+                version: 1,
             },
         );
         assert_eq!(hub.local_operators_online(), vec!["ada".to_string()]);
         hub.set_remote_operators(vec!["cy".into(), "ada".into()]);
         assert_eq!(hub.operators_online(), vec!["ada".to_string(), "cy".into()]);
+    }
+
+    #[tokio::test]
+    async fn visitors_learn_how_many_operators_serve_their_site_never_who() {
+        let hub = Hub::default();
+        let (op_tx, mut op_rx) = mpsc::channel(8);
+        let (visitor_tx, mut visitor_rx) = mpsc::channel(8);
+        let (op, _) = hub.register(op_tx);
+        let (visitor, _) = hub.register(visitor_tx);
+        hub.set_operator(
+            op,
+            OperatorPresence {
+                username: "ada".into(),
+                name: "Ada".into(),
+                online: true,
+                access: access("ada"),
+                version: 1,
+            },
+        );
+        hub.set_visitor(visitor, "demo");
+        hub.mark_welcomed(op);
+        hub.mark_welcomed(visitor);
+        hub.publish_presence(&["ada".to_string()], |site| u32::from(site == "demo"));
+        let to_operator = text(op_rx.recv().await.unwrap());
+        let to_visitor = text(visitor_rx.recv().await.unwrap());
+        assert!(to_operator.contains("\"ada\""));
+        assert!(!to_visitor.contains("ada"), "{to_visitor}");
+        assert!(to_visitor.contains("\"operators_online\":1"));
+    }
+
+    #[tokio::test]
+    async fn a_revoked_session_gets_its_error_then_a_close() {
+        let hub = Hub::default();
+        let (tx, mut rx) = mpsc::channel(8);
+        let (key, _) = hub.register(tx);
+        hub.set_operator(
+            key,
+            OperatorPresence {
+                username: "ada".into(),
+                name: "Ada".into(),
+                online: true,
+                access: access("ada"),
+                version: 1,
+            },
+        );
+        hub.mark_welcomed(key);
+        assert!(hub.stale_sessions("ada", Some(1)).is_empty());
+        assert_eq!(hub.stale_sessions("ada", Some(2)), vec![key]);
+        assert_eq!(hub.stale_sessions("ada", None), vec![key]);
+        hub.end_session(key, &ServerFrame::Pong { nonce: 9 });
+        assert!(text(rx.recv().await.unwrap()).contains("pong"));
+        assert_eq!(text(rx.recv().await.unwrap()), "close: session ended");
+        assert!(hub.operator_sessions().is_empty());
     }
 }

@@ -15,7 +15,10 @@
 //! - [`store`]: SQLite with a group-commit writer; the change feed.
 //! - [`replication`]: pulling and streaming the peer's change feed.
 //! - [`tokens`]: HMAC-signed visitor and operator tokens.
-//! - [`accounts`]: operator accounts (argon2) and their CLI.
+//! - [`accounts`]: operator accounts (argon2, sites, roles) and their CLI.
+//! - [`authz`]: who may do what on the operator side (pure decisions).
+//! - [`sessions`]: ending operator sessions an account change revokes.
+//! - [`throttle`]: failure throttling for logins and admin tokens.
 //! - [`net`]: the HTTP listener relay and moderator share (header timeout,
 //!   connection caps, descriptor limit, client address behind a proxy).
 //! - [`limits`]: rate limits, and every limit's default.
@@ -24,6 +27,7 @@
 //!   failover and the status page.
 pub mod accounts;
 pub mod assets;
+pub mod authz;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -37,7 +41,9 @@ pub mod moderator;
 pub mod net;
 pub mod replication;
 pub mod serve;
+pub mod sessions;
 pub mod state;
 pub mod store;
+pub mod throttle;
 pub mod tokens;
 pub mod ws;

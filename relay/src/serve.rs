@@ -18,7 +18,7 @@ use crate::store::Store;
 use crate::{assets, http, replication, ws};
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::routing::{get, post};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,25 +35,64 @@ pub fn run_from_cli(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(run(config))
 }
 
+/// CORS for an API, from an allow-list: an Origin is answered only if
+/// `allowed` says so, never `null` and never by mirroring whatever came.
+fn cors(state: &Shared, allowed: fn(&Config, &HeaderMap, &str) -> bool) -> CorsLayer {
+    let config = Arc::new(state.config.clone());
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, request| {
+            origin
+                .to_str()
+                .is_ok_and(|origin| origin != "null" && allowed(&config, &request.headers, origin))
+        }))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .max_age(Duration::from_secs(600))
+}
+
+/// The visitor API (tokens): the configured sites' origins, and pages this
+/// relay serves itself.
+fn visitor_origin(config: &Config, headers: &HeaderMap, origin: &str) -> bool {
+    config.any_site_allows(origin) || http::is_same_origin(headers, origin)
+}
+
+/// The operator API (login, logout): the relay's own origin (the console it
+/// serves) and the peer's (the console loaded there before a failover).
+fn operator_origin(config: &Config, headers: &HeaderMap, origin: &str) -> bool {
+    http::is_same_origin(headers, origin) || config.peer_origin() == Some(origin)
+}
+
+/// Health, which the widget on customers' pages and the console probe.
+fn probe_origin(config: &Config, headers: &HeaderMap, origin: &str) -> bool {
+    visitor_origin(config, headers, origin) || operator_origin(config, headers, origin)
+}
+
 /// Builds the HTTP router around the shared state; `console` answers for
 /// the operator console's page.
 pub fn router(state: Shared, console: ConsolePage) -> Router {
-    let api_cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::mirror_request())
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
-        .max_age(Duration::from_secs(600));
-    let api = Router::new()
+    let health = Router::new()
         .route("/v1/health", get(http::health))
+        .layer(cors(&state, probe_origin));
+    let visitor_api = Router::new()
         .route("/v1/visitor/token", post(http::visitor_token))
+        .layer(cors(&state, visitor_origin));
+    let operator_api = Router::new()
         .route("/v1/operator/login", post(http::operator_login))
+        .route("/v1/operator/logout", post(http::operator_logout))
+        .layer(cors(&state, operator_origin));
+    // Administration and replication are for tools and the peer, never for
+    // pages: no CORS at all.
+    let api = Router::new()
+        .merge(health)
+        .merge(visitor_api)
+        .merge(operator_api)
         .route(
             "/v1/admin/drain",
             post(http::drain).get(http::drain_progress),
         )
         .route("/v1/admin/undrain", post(http::undrain))
+        .route("/metrics", get(http::metrics))
         .merge(replication::routes())
-        .layer(api_cors)
         .layer(request_timeout());
     // Static assets, compressed and cached by name (see assets.rs).
     let assets = assets::router(&state.config.www);
@@ -61,8 +100,9 @@ pub fn router(state: Shared, console: ConsolePage) -> Router {
     Router::new()
         .merge(api)
         .route("/v1/ws", get(ws::upgrade))
-        .route("/metrics", get(http::metrics))
         .merge(assets)
+        // Every refusal is the documented JSON body, axum's own included.
+        .layer(axum::middleware::map_response(http::json_refusals))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -122,6 +162,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "relay starting"
     );
     let replication = replication::spawn(state.clone());
+    let sessions = tokio::spawn(crate::sessions::watch(state.clone()));
     // The one line scripts and tests wait for.
     println!("twinline-relay listening on http://{address}");
     let shutdown_state = state.clone();
@@ -139,6 +180,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     )
     .await?;
     replication.abort();
+    sessions.abort();
     // Sockets finish their last writes, then the store handles drop and the
     // writer commits whatever is still queued.
     for _ in 0..50 {

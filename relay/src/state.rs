@@ -2,6 +2,7 @@
 //! token signer, metrics, rate limits, the relay's hybrid logical clock and
 //! its drain flag.
 
+use crate::accounts::PasswordGate;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::limits::{IpLimiter, RateLimits, WaitingChats};
@@ -9,6 +10,7 @@ use crate::metrics::{Gauges, Metrics};
 use crate::net::{Admission, Caps};
 use crate::replication::status::ReplicationStatus;
 use crate::store::Store;
+use crate::throttle::{AdminThrottle, LoginThrottle};
 use crate::tokens::TokenSigner;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -31,7 +33,7 @@ pub struct AppState {
     pub signer: TokenSigner,
     /// Counters.
     pub metrics: Metrics,
-    /// Per-IP limit on login attempts.
+    /// Sign-in attempts per client address.
     pub ip_limiter: IpLimiter,
     /// Token-request and upgrade rates, by address, visitor and in total.
     pub rates: RateLimits,
@@ -42,6 +44,12 @@ pub struct AppState {
     pub websockets: Admission,
     /// Lag to the peer.
     pub replication: ReplicationStatus,
+    /// Failed sign-ins per account and per address.
+    pub login_throttle: LoginThrottle,
+    /// Wrong admin tokens per address.
+    pub admin_throttle: AdminThrottle,
+    /// Bounds the password checks running and waiting.
+    pub password_gate: PasswordGate,
     hlc: Mutex<Hlc>,
     draining: Mutex<Option<String>>,
     shutting_down: AtomicBool,
@@ -55,12 +63,18 @@ impl AppState {
             signer: TokenSigner::new(&config.secret),
             ip_limiter: IpLimiter::new(
                 config.rates.ip_rate,
-                config.rates.ip_rate.saturating_mul(10),
+                config
+                    .rates
+                    .ip_rate
+                    .saturating_mul(crate::limits::defaults::SIGN_IN_BURST_PER_RATE),
             ),
             rates: RateLimits::new(config.rates),
             waiting: WaitingChats::new(config.waiting_per_ip),
             websockets: Admission::new(caps.total, caps.per_ip),
             replication: ReplicationStatus::new(config.peer.is_some()),
+            login_throttle: LoginThrottle::default(),
+            admin_throttle: AdminThrottle::default(),
+            password_gate: PasswordGate::for_this_machine(),
             hub: Hub::default(),
             metrics: Metrics::default(),
             hlc: Mutex::new(Hlc::zero(node)),
@@ -108,7 +122,8 @@ impl AppState {
             deployment: self.config.name.clone(),
             role: self.config.role,
             epoch: self.store.epoch(),
-            ready: !self.shutting_down.load(Relaxed),
+            // Draining: the moderator and clients' own probes move away.
+            ready: !self.shutting_down.load(Relaxed) && self.drain_target().is_none(),
             draining: self.drain_target().is_some(),
             lag: self.replication.lag(crate::clock::now()),
             version: format!(
@@ -138,9 +153,10 @@ impl AppState {
 }
 
 /// A stable node id for the clock, from the deployment name (FNV-1a), so
-/// two deployments never tie.
+/// two deployments never tie; 53 bits, so every reader holds it exactly.
 fn node_id(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
+    });
+    hash & twinline_core::model::MAX_SAFE_INTEGER
 }

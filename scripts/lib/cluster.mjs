@@ -336,7 +336,7 @@ export class Cluster {
     await new Promise((resolve, reject) => {
       const child = execFile(
         this.bin,
-        ['operator', 'add', '--data-dir', this.#relayDir(role), '--username', username, '--name', name, '--password-stdin'],
+        ['operator', 'add', '--data-dir', this.#relayDir(role), '--username', username, '--name', name, '--site', 'demo', '--password-stdin'],
         (error, _stdout, stderr) => (error ? reject(new Error(`operator add failed: ${stderr || error.message}`)) : resolve()),
       );
       child.stdin.end(`${password}\n`);

@@ -44,25 +44,30 @@ impl Pair {
     }
 }
 
+/// One page of a relay's replication feed after `since`, as JSON, read
+/// with the shared secret's bearer like the peer reads it.
+pub async fn feed_page(relay: &RelayProcess, since: u64) -> serde_json::Value {
+    let bearer = twinline_relay::replication::bearer(crate::SECRET);
+    reqwest::Client::new()
+        .get(format!(
+            "{}/v1/replication/changes?since={since}&peer=inspector",
+            relay.url()
+        ))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .expect("reading the feed")
+        .json()
+        .await
+        .expect("a feed page")
+}
+
 /// Every message a relay holds, by id, read through its replication feed.
 pub async fn messages_of(relay: &RelayProcess) -> BTreeMap<String, Message> {
-    let bearer = twinline_relay::replication::bearer(crate::SECRET);
-    let http = reqwest::Client::new();
     let mut since = 0u64;
     let mut messages = BTreeMap::new();
     loop {
-        let page: serde_json::Value = http
-            .get(format!(
-                "{}/v1/replication/changes?since={since}&peer=inspector",
-                relay.url()
-            ))
-            .bearer_auth(&bearer)
-            .send()
-            .await
-            .expect("reading the feed")
-            .json()
-            .await
-            .expect("a feed page");
+        let page = feed_page(relay, since).await;
         let changes = page["changes"].as_array().cloned().unwrap_or_default();
         for change in &changes {
             if change["kind"] == "message" {
@@ -78,6 +83,27 @@ pub async fn messages_of(relay: &RelayProcess) -> BTreeMap<String, Message> {
         }
         since = next;
     }
+}
+
+/// The usernames of the operator accounts a relay holds (not removed), read
+/// through its replication feed. Tests wait on this rather than on
+/// repeated logins, which the relay throttles like any wrong password.
+pub async fn accounts_of(relay: &RelayProcess) -> Vec<String> {
+    let page = feed_page(relay, 0).await;
+    let mut latest: BTreeMap<String, bool> = BTreeMap::new();
+    for change in page["changes"].as_array().cloned().unwrap_or_default() {
+        if change["kind"] == "account"
+            && let Some(username) = change["body"]["username"].as_str()
+        {
+            let removed = change["body"]["removed"].as_bool().unwrap_or(false);
+            latest.insert(username.to_string(), removed);
+        }
+    }
+    latest
+        .into_iter()
+        .filter(|(_, removed)| !removed)
+        .map(|(username, _)| username)
+        .collect()
 }
 
 /// A relay's health.

@@ -324,6 +324,44 @@ async fn admin_api_refuses_bad_tokens_and_bad_requests() {
     assert!(body.contains("not_up"), "{body}");
 }
 
+/// Wrong admin tokens are throttled per client address, as on the relays:
+/// ten from one address, then it waits (even with the right token) and is
+/// told for how long, while another address is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_admin_tokens_are_throttled_per_client_address() {
+    let pair = Pair::start(&[]);
+    let moderator = ModeratorProcess::start(&pair.primary, &pair.redundant, &[]);
+    let from = |local: &str| {
+        reqwest::Client::builder()
+            .local_address(local.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap()
+    };
+    let (guesser, other) = (from("127.0.0.1"), from("127.0.0.2"));
+    let release = |client: &reqwest::Client, token: &str| {
+        client
+            .post(format!("{}/v1/admin/active", moderator.url()))
+            .bearer_auth(token)
+            .body(r#"{"release":true}"#)
+            .send()
+    };
+    for n in 0..10 {
+        let response = release(&guesser, &format!("wrong-token-{n:08}"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "wrong token {n}");
+    }
+    let throttled = release(&guesser, twinline_tests::ADMIN_TOKEN)
+        .await
+        .unwrap();
+    assert_eq!(throttled.status(), 429);
+    assert!(throttled.headers().contains_key("retry-after"));
+    let body = throttled.text().await.unwrap();
+    assert!(body.contains("rate_limited"), "{body}");
+    let served = release(&other, twinline_tests::ADMIN_TOKEN).await.unwrap();
+    assert_eq!(served.status(), 200, "another address is not throttled");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_page_and_cors() {
     let pair = Pair::start(&[]);

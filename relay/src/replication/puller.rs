@@ -149,10 +149,13 @@ fn submit_page(
             applied: Vec::new(),
         })));
     }
+    // A compromised or broken peer is in the threat model: its times are
+    // bounded here, and the store checks its records as it checks clients'.
+    let now = crate::clock::now();
     let records: Vec<(Record, String)> = page
         .changes
         .into_iter()
-        .map(|change| (change.record, change.origin))
+        .map(|change| (change.record.bounded(now), change.origin))
         .collect();
     for (record, _) in &records {
         if let Record::Chat(chat) = record {
@@ -182,6 +185,17 @@ async fn finish_page(state: &Shared, page: PageApplied) {
         applied,
     } = page;
     let changed = applied.iter().filter(|a| a.changed).count() as u64;
+    for refused in applied.iter().filter(|a| a.refused.is_some()) {
+        state.metrics.replicated_refused.fetch_add(1, Relaxed);
+        if let Some(refusal) = &refused.refused {
+            tracing::warn!(
+                kind = refused.record.kind(),
+                key = %refused.record.key(),
+                %refusal,
+                "a change from the peer was refused"
+            );
+        }
+    }
     state.metrics.replicated_in.fetch_add(changed, Relaxed);
     state
         .replication
@@ -209,7 +223,13 @@ async fn fan_out(state: &Shared, applied: Vec<Applied>) {
                 queue_dirty = true;
             }
             Record::Note(_) => inbox_dirty = true,
-            Record::Account(_) => {}
+            // A password change, logout or removal made at the peer ends
+            // the sessions it revoked here too.
+            Record::Account(account) => {
+                if crate::sessions::end_stale(state, &account.username, Some(&account)) > 0 {
+                    fanout::presence(state).await;
+                }
+            }
         }
     }
     if queue_dirty {

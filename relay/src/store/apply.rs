@@ -8,12 +8,12 @@
 //! Both matter most for replication catch-up, where a page of 5,000 changes
 //! arrives as one job.
 
-use super::records::{Account, Applied, ChatRecord, Record};
+use super::records::{Account, Applied, ChatRecord, Record, Refusal};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use twinline_core::model::LastWriterWins;
-use twinline_core::{ChatId, ChatState, Message, Millis, OfflineNote, Role};
+use twinline_core::{ChatId, ChatState, Lamport, Message, Millis, OfflineNote, Role};
 
 /// Longest preview of a waiting chat shown in operators' queues.
 const PREVIEW_CHARS: usize = 120;
@@ -98,12 +98,29 @@ fn made_or<'a>(made: Option<&'a str>, value: &impl serde::Serialize) -> Cow<'a, 
     )
 }
 
+/// A message is stored once per id. Before that: its numbers must be in
+/// range and its Lamport clock within [`MAX_LAMPORT_STEP`] of its chat's
+/// highest here (whoever sent it; see `twinline_core::model`). A message
+/// whose id is already stored is the same message again if it differs at
+/// most in `at` (each relay stamps its own receive time): a duplicate,
+/// after which the stored copy has the earlier time, the rule every
+/// transcript merges by, so both deployments settle on the first receipt.
+/// Anything else under that id is another message, refused.
+///
+/// [`MAX_LAMPORT_STEP`]: twinline_core::model::MAX_LAMPORT_STEP
 fn apply_message(
     tx: &Connection,
     message: Message,
     body: Option<&str>,
     touches: &mut ChatTouches,
 ) -> rusqlite::Result<Applied> {
+    let highest = touches.highest(tx, message.chat)?;
+    if let Err(error) = message
+        .check()
+        .and_then(|()| message.check_lamport_after(highest))
+    {
+        return Ok(refused(Record::Message(message), Refusal::Invalid(error)));
+    }
     let body = made_or(body, &message);
     let inserted = tx
         .prepare_cached(
@@ -117,10 +134,50 @@ fn apply_message(
         ])?;
     if inserted == 1 {
         touches.add(&message);
+        return Ok(Applied {
+            changed: true,
+            record: Record::Message(message),
+            refused: None,
+        });
     }
+    let stored: Message = json(
+        &tx.prepare_cached("SELECT body FROM messages WHERE id = ?1")?
+            .query_row([message.id.to_string()], |row| row.get::<_, String>(0))?,
+    )?;
+    if !stored.same_as(&message) {
+        return Ok(refused(
+            Record::Message(message),
+            Refusal::IdTaken("message"),
+        ));
+    }
+    // The earlier time is kept without a new feed entry: the copy that
+    // carried it came from the peer, which has it, and the feed already
+    // holds this message once.
+    let kept = if message.at < stored.at {
+        tx.prepare_cached("UPDATE messages SET body = ?2 WHERE id = ?1")?
+            .execute(params![message.id.to_string(), body])?;
+        message
+    } else {
+        stored
+    };
     Ok(Applied {
-        changed: inserted == 1,
-        record: Record::Message(message),
+        changed: false,
+        record: Record::Message(kept),
+        refused: None,
+    })
+}
+
+fn refused(record: Record, refusal: Refusal) -> Applied {
+    Applied {
+        changed: false,
+        record,
+        refused: Some(refusal),
+    }
+}
+
+fn json<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(text).map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(error))
     })
 }
 
@@ -129,7 +186,12 @@ fn apply_message(
 /// queue. Gathered per chat and written by [`ChatTouches::write`] at the end
 /// of the job, with the same result as writing after every message.
 #[derive(Debug, Default)]
-pub(super) struct ChatTouches(BTreeMap<ChatId, Touch>);
+pub(super) struct ChatTouches {
+    touched: BTreeMap<ChatId, Touch>,
+    /// The highest Lamport clock of each chat a message of this job went
+    /// to, read once per chat per job and kept up to date as it stores.
+    highest: BTreeMap<ChatId, Lamport>,
+}
 
 #[derive(Debug)]
 struct Touch {
@@ -140,42 +202,68 @@ struct Touch {
     last_at: Millis,
     /// The text of the last new visitor message, in the order applied.
     visitor_text: Option<String>,
+    /// The newest new visitor message's time: the chat waits from then.
+    visitor_at: Option<Millis>,
 }
 
 impl ChatTouches {
+    /// The highest Lamport clock of the chat's stored messages.
+    fn highest(&mut self, tx: &Connection, chat: ChatId) -> rusqlite::Result<Lamport> {
+        if let Some(highest) = self.highest.get(&chat) {
+            return Ok(*highest);
+        }
+        // Lamports out of range were never stored (or were cleaned up at
+        // start); MAX skips what an older version stored as negative.
+        let highest: Option<i64> = tx
+            .prepare_cached("SELECT MAX(lamport) FROM messages WHERE chat = ?1 AND lamport >= 0")?
+            .query_row([chat.to_string()], |row| row.get(0))?;
+        let highest = Lamport(highest.unwrap_or(0) as u64);
+        self.highest.insert(chat, highest);
+        Ok(highest)
+    }
+
     fn add(&mut self, message: &Message) {
-        let touch = self.0.entry(message.chat).or_insert(Touch {
+        let highest = self.highest.entry(message.chat).or_default();
+        *highest = (*highest).max(message.lamport);
+        let touch = self.touched.entry(message.chat).or_insert(Touch {
             first_at: message.at,
             last_at: message.at,
             visitor_text: None,
+            visitor_at: None,
         });
         touch.last_at = touch.last_at.max(message.at);
         if message.author.role == Role::Visitor {
             touch.visitor_text = Some(message.text.clone());
+            touch.visitor_at = Some(touch.visitor_at.unwrap_or(message.at).max(message.at));
         }
     }
 
     /// Writes what was gathered, once per chat.
     pub fn write(self, tx: &Connection) -> rusqlite::Result<()> {
-        for (chat, touch) in self.0 {
+        for (chat, touch) in self.touched {
             let chat = chat.to_string();
             let at = touch.last_at.0 as i64;
             let preview = touch
                 .visitor_text
                 .map(|text| text.chars().take(PREVIEW_CHARS).collect::<String>());
+            let visitor_at = touch.visitor_at.map(|at| at.0 as i64);
             let updated = tx
                 .prepare_cached(
                     "UPDATE chats SET last_at = MAX(COALESCE(last_at, 0), ?2),
-                         preview = COALESCE(?3, preview) WHERE id = ?1",
+                         preview = COALESCE(?3, preview),
+                         visitor_at = CASE WHEN ?4 IS NULL THEN visitor_at
+                             ELSE MAX(COALESCE(visitor_at, 0), ?4) END
+                     WHERE id = ?1",
                 )?
-                .execute(params![chat, at, preview])?;
+                .execute(params![chat, at, preview, visitor_at])?;
             if updated == 0 {
                 // A message can arrive by replication before its chat header;
                 // the header row is created empty and filled when it arrives.
                 tx.prepare_cached(
                     "INSERT OR IGNORE INTO chats
-                         (id, site, visitor, created, state, status, info, last_at, preview)
-                     VALUES (?1, '', '', ?2, 'waiting', ?3, ?4, ?5, ?6)",
+                         (id, site, visitor, created, state, status, info, last_at, preview,
+                          visitor_at)
+                     VALUES (?1, '', '', ?2, 'waiting', ?3, ?4, ?5, ?6, ?7)",
                 )?
                 .execute(params![
                     chat,
@@ -186,6 +274,7 @@ impl ChatTouches {
                         .unwrap_or_default(),
                     at,
                     preview.unwrap_or_default(),
+                    visitor_at,
                 ])?;
             }
         }
@@ -211,6 +300,7 @@ fn apply_chat(tx: &Connection, incoming: ChatRecord) -> rusqlite::Result<Applied
                 current.site = incoming.site.clone();
                 current.visitor = incoming.visitor;
                 current.created = incoming.created;
+                current.source = incoming.source.clone();
                 changed = true;
             }
             changed |= current.status.merge_from(&incoming.status);
@@ -220,10 +310,10 @@ fn apply_chat(tx: &Connection, incoming: ChatRecord) -> rusqlite::Result<Applied
     };
     if changed {
         tx.prepare_cached(
-            "INSERT INTO chats (id, site, visitor, created, state, operator, status, info)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+            "INSERT INTO chats (id, site, visitor, created, state, operator, status, info, source)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (id) DO UPDATE SET site = ?2, visitor = ?3, created = ?4, state = ?5,
-                 operator = ?6, status = ?7, info = ?8",
+                 operator = ?6, status = ?7, info = ?8, source = ?9",
         )?
         .execute(params![
             merged.id.to_string(),
@@ -238,15 +328,22 @@ fn apply_chat(tx: &Connection, incoming: ChatRecord) -> rusqlite::Result<Applied
             merged.status.operator,
             serde_json::to_string(&merged.status).unwrap_or_default(),
             serde_json::to_string(&merged.info).unwrap_or_default(),
+            merged.source,
         ])?;
     }
     Ok(Applied {
         changed,
         record: Record::Chat(merged),
+        refused: None,
     })
 }
 
+/// Notes are stored once per id, like messages: the same note again keeps
+/// the earlier time, another note under a taken id is refused.
 fn apply_note(tx: &Connection, note: OfflineNote, body: Option<&str>) -> rusqlite::Result<Applied> {
+    if let Err(error) = note.check() {
+        return Ok(refused(Record::Note(note), Refusal::Invalid(error)));
+    }
     let body = made_or(body, &note);
     let inserted = tx
         .prepare_cached("INSERT OR IGNORE INTO notes (id, site, at, body) VALUES (?1, ?2, ?3, ?4)")?
@@ -256,9 +353,35 @@ fn apply_note(tx: &Connection, note: OfflineNote, body: Option<&str>) -> rusqlit
             note.at.0 as i64,
             body,
         ])?;
+    if inserted == 1 {
+        return Ok(Applied {
+            changed: true,
+            record: Record::Note(note),
+            refused: None,
+        });
+    }
+    let stored: OfflineNote = json(
+        &tx.prepare_cached("SELECT body FROM notes WHERE id = ?1")?
+            .query_row([note.id.to_string()], |row| row.get::<_, String>(0))?,
+    )?;
+    let same = stored.site == note.site
+        && stored.name == note.name
+        && stored.email == note.email
+        && stored.text == note.text;
+    if !same {
+        return Ok(refused(Record::Note(note), Refusal::IdTaken("note")));
+    }
+    let kept = if note.at < stored.at {
+        tx.prepare_cached("UPDATE notes SET at = ?2, body = ?3 WHERE id = ?1")?
+            .execute(params![note.id.to_string(), note.at.0 as i64, body])?;
+        note
+    } else {
+        stored
+    };
     Ok(Applied {
-        changed: inserted == 1,
-        record: Record::Note(note),
+        changed: false,
+        record: Record::Note(kept),
+        refused: None,
     })
 }
 
@@ -288,5 +411,6 @@ fn apply_account(tx: &Connection, account: Account) -> rusqlite::Result<Applied>
             (false, Some(current)) => current,
             _ => account,
         }),
+        refused: None,
     })
 }

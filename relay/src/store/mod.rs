@@ -17,6 +17,7 @@
 
 mod apply;
 mod checkpointer;
+mod cleanup;
 pub mod reads;
 pub mod records;
 mod schema;

@@ -30,7 +30,7 @@ where
     })
 }
 
-const CHAT_COLUMNS: &str = "id, site, visitor, created, status, info";
+const CHAT_COLUMNS: &str = "id, site, visitor, created, status, info, source";
 
 fn chat_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatRecord> {
     let visitor: String = row.get(2)?;
@@ -45,6 +45,7 @@ fn chat_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatRecord> {
         created: Millis(row.get::<_, i64>(3)? as u64),
         status: json(&row.get::<_, String>(4)?, 4)?,
         info: json(&row.get::<_, String>(5)?, 5)?,
+        source: row.get(6)?,
     })
 }
 
@@ -74,30 +75,80 @@ pub fn chats_of_operator(conn: &Connection, username: &str) -> rusqlite::Result<
     stmt.query_map([username], chat_row)?.collect()
 }
 
-/// Waiting chats in which the visitor has written, oldest first.
-pub fn queue(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<QueueEntry>> {
+/// Waiting chats in which the visitor has written, of the given sites (all
+/// when `None`), in fair order: the oldest chat of each source first, then
+/// each source's second oldest, and so on. A source is the network a
+/// visitor came from ([`ChatRecord::source`]), so one address that opens
+/// two hundred chats fills the queue's later turns, not its first page,
+/// while visitors sharing one address (an office, a mobile carrier) still
+/// all wait in it.
+pub fn queue(
+    conn: &Connection,
+    limit: usize,
+    sites: Option<&[String]>,
+) -> rusqlite::Result<Vec<QueueEntry>> {
+    let site_filter = match sites {
+        None => String::new(),
+        Some(sites) => format!(
+            " AND site IN ({})",
+            (0..sites.len())
+                .map(|i| format!("?{}", i + 2))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    };
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {CHAT_COLUMNS}, preview FROM chats
-         WHERE state = 'waiting' AND last_at IS NOT NULL AND site != ''
-         ORDER BY created LIMIT ?1"
+        "SELECT {CHAT_COLUMNS}, preview FROM (
+             SELECT *, ROW_NUMBER() OVER (PARTITION BY source ORDER BY created, id) AS turn
+             FROM chats
+             WHERE state = 'waiting' AND visitor_at IS NOT NULL AND site != ''{site_filter})
+         ORDER BY turn, created, id LIMIT ?1"
     ))?;
-    stmt.query_map([limit as i64], |row| {
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![];
+    let limit = limit as i64;
+    params.push(&limit);
+    if let Some(sites) = sites {
+        params.extend(sites.iter().map(|s| s as &dyn rusqlite::ToSql));
+    }
+    stmt.query_map(params.as_slice(), |row| {
         let chat = chat_row(row)?;
         Ok(QueueEntry {
             chat: chat.id,
             status: chat.status,
             visitor: chat.info,
             since: chat.created,
-            preview: row.get(6)?,
+            preview: row.get(7)?,
         })
     })?
     .collect()
 }
 
-/// The newest offline notes, newest first.
-pub fn notes(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<OfflineNote>> {
-    let mut stmt = conn.prepare_cached("SELECT body FROM notes ORDER BY at DESC, id LIMIT ?1")?;
-    let rows = stmt.query_map([limit as i64], |row| row.get::<_, String>(0))?;
+/// The newest offline notes of the given sites (all when `None`), newest
+/// first.
+pub fn notes(
+    conn: &Connection,
+    limit: usize,
+    sites: Option<&[String]>,
+) -> rusqlite::Result<Vec<OfflineNote>> {
+    let site_filter = match sites {
+        None => String::new(),
+        Some(sites) => format!(
+            " WHERE site IN ({})",
+            (0..sites.len())
+                .map(|i| format!("?{}", i + 2))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT body FROM notes{site_filter} ORDER BY at DESC, id LIMIT ?1"
+    ))?;
+    let limit = limit as i64;
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&limit];
+    if let Some(sites) = sites {
+        params.extend(sites.iter().map(|s| s as &dyn rusqlite::ToSql));
+    }
+    let rows = stmt.query_map(params.as_slice(), |row| row.get::<_, String>(0))?;
     rows.map(|body| json(&body?, 0)).collect()
 }
 
@@ -111,6 +162,13 @@ pub fn account(conn: &Connection, username: &str) -> rusqlite::Result<Option<Acc
     .optional()?
     .map(|body| json(&body, 0))
     .transpose()
+}
+
+/// Every account, removed ones too, by username.
+pub fn accounts(conn: &Connection) -> rusqlite::Result<Vec<Account>> {
+    let mut stmt = conn.prepare_cached("SELECT body FROM accounts ORDER BY username")?;
+    let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+    rows.map(|body| json(&body?, 0)).collect()
 }
 
 /// The feed's newest position.

@@ -5,10 +5,11 @@
 //! `ack` promises. The writer batches many messages into one commit, so the
 //! fsync cost is paid per batch, not per message.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use std::path::Path;
 
-const SCHEMA: &str = "
+/// Version 1 of the schema; [`migrate`] takes it from there.
+pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -78,9 +79,32 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// Creates the tables and bumps the boot epoch; returns the new epoch.
+/// The schema this code writes. Version 1 had no `meta.schema` row.
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// Creates the tables, brings an older store up to [`SCHEMA_VERSION`] and
+/// bumps the boot epoch; returns the new epoch.
 pub fn migrate(conn: &Connection) -> rusqlite::Result<u64> {
     conn.execute_batch(SCHEMA)?;
+    let version: i64 = conn
+        .query_row(
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?
+        .unwrap_or(1);
+    if version < SCHEMA_VERSION {
+        let tx = conn.unchecked_transaction()?;
+        to_version_2(&tx)?;
+        super::cleanup::out_of_range(&tx, crate::clock::now())?.log();
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = ?1",
+            [SCHEMA_VERSION.to_string()],
+        )?;
+        tx.commit()?;
+    }
     conn.execute(
         "INSERT INTO meta (key, value) VALUES ('epoch', '1')
          ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
@@ -92,4 +116,60 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<u64> {
         |row| row.get::<_, i64>(0),
     )
     .map(|epoch| epoch as u64)
+}
+
+/// Version 2 (hostile input, issue 16): chats remember where their visitor
+/// came from (`source`, for the queue's fair order) and when the visitor
+/// last wrote (`visitor_at`: a chat waits only once its visitor has
+/// written); accounts gain a role and sites. Accounts from before sites
+/// existed served every site, so they become admins, with a warning to
+/// narrow them; their copies in the feed are rewritten the same way, so a
+/// peer catching up from the start gets what this store has.
+fn to_version_2(tx: &Connection) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "ALTER TABLE chats ADD COLUMN source TEXT NOT NULL DEFAULT '';
+         ALTER TABLE chats ADD COLUMN visitor_at INTEGER;
+         UPDATE chats SET visitor_at = last_at WHERE preview != '';
+         CREATE INDEX IF NOT EXISTS chats_waiting ON chats (state, site, created);",
+    )?;
+    let mut promoted = Vec::new();
+    for table in ["accounts", "changes"] {
+        let query = match table {
+            "accounts" => "SELECT rowid, body FROM accounts",
+            _ => "SELECT rowid, body FROM changes WHERE kind = 'account'",
+        };
+        let rows: Vec<(i64, String)> = tx
+            .prepare(query)?
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (rowid, body) in rows {
+            let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&body) else {
+                continue;
+            };
+            let Some(object) = value.as_object_mut() else {
+                continue;
+            };
+            if object.contains_key("role") {
+                continue;
+            }
+            object.insert("role".into(), "admin".into());
+            if table == "accounts"
+                && let Some(username) = object.get("username").and_then(|u| u.as_str())
+            {
+                promoted.push(username.to_string());
+            }
+            tx.execute(
+                &format!("UPDATE {table} SET body = ?2 WHERE rowid = ?1"),
+                rusqlite::params![rowid, value.to_string()],
+            )?;
+        }
+    }
+    for username in promoted {
+        tracing::warn!(
+            %username,
+            "operator account from before sites and roles: it keeps serving every site as an \
+             admin; narrow it with `twinline-relay operator add --username {username} --site SITE`"
+        );
+    }
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! The store's merge rules and change feed, on real SQLite files.
 
-use super::records::{ChatRecord, Record};
+use super::records::{ChatRecord, Record, Refusal};
 use super::{Store, reads};
 use twinline_core::{
     Author, ChatId, ChatState, ChatStatus, Hlc, Lamport, Message, MessageId, Millis, Role, Ulid,
@@ -40,6 +40,7 @@ fn header(chat: ChatId, status: ChatStatus) -> ChatRecord {
         created: Millis(1),
         status,
         info: VisitorInfo::default(),
+        source: String::new(),
     }
 }
 
@@ -345,6 +346,208 @@ async fn the_wal_is_copied_into_the_database_file_while_the_store_runs() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    drop(store);
+    writer.join();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_taken_id_with_another_chat_or_text_is_refused_and_the_stored_one_stays() {
+    let dir = temp_dir("taken-id");
+    let (store, writer) = Store::open(&dir).unwrap();
+    let chat = ChatId(Ulid(1));
+    let other_chat = ChatId(Ulid(2));
+    store
+        .apply(Record::Message(message(10, chat, "original")), "primary")
+        .await
+        .unwrap();
+    let moved = Message {
+        chat: other_chat,
+        ..message(10, chat, "original")
+    };
+    for impostor in [moved, message(10, chat, "rewritten")] {
+        let applied = store
+            .apply(Record::Message(impostor), "primary")
+            .await
+            .unwrap();
+        assert!(!applied.changed);
+        assert_eq!(applied.refused, Some(Refusal::IdTaken("message")));
+    }
+    let stored = store.read(move |c| reads::messages(c, chat)).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].text, "original");
+    let elsewhere = store
+        .read(move |c| reads::messages(c, other_chat))
+        .await
+        .unwrap();
+    assert!(elsewhere.is_empty());
+    drop(store);
+    writer.join();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn copies_of_one_message_with_different_times_settle_on_the_earliest() {
+    // Each relay stamps its own receive time; a replay to the other
+    // deployment after a failover and the original meet by replication.
+    let dir = temp_dir("earliest");
+    let (store, writer) = Store::open(&dir).unwrap();
+    let chat = ChatId(Ulid(1));
+    let later = Message {
+        at: Millis(5_000),
+        ..message(10, chat, "hi")
+    };
+    let earlier = Message {
+        at: Millis(4_000),
+        ..message(10, chat, "hi")
+    };
+    store
+        .apply(Record::Message(later.clone()), "redundant")
+        .await
+        .unwrap();
+    let applied = store
+        .apply(Record::Message(earlier.clone()), "primary")
+        .await
+        .unwrap();
+    assert!(!applied.changed && applied.refused.is_none(), "a duplicate");
+    let again = store
+        .apply(Record::Message(later), "redundant")
+        .await
+        .unwrap();
+    assert!(
+        !again.changed && again.refused.is_none(),
+        "a later copy is a duplicate"
+    );
+    let stored = store.read(move |c| reads::messages(c, chat)).await.unwrap();
+    assert_eq!(stored, vec![earlier]);
+    let page = store
+        .read(|c| reads::changes_since(c, 0, 100, "nobody"))
+        .await
+        .unwrap();
+    assert_eq!(page.changes.len(), 1, "the feed holds the message once");
+    drop(store);
+    writer.join();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn lamports_out_of_range_or_far_past_the_chat_are_refused() {
+    use twinline_core::model::{MAX_LAMPORT_STEP, MAX_SAFE_INTEGER, RecordError};
+    let dir = temp_dir("lamport");
+    let (store, writer) = Store::open(&dir).unwrap();
+    let chat = ChatId(Ulid(1));
+    let with_lamport = |id: u128, lamport: u64| Message {
+        lamport: Lamport(lamport),
+        ..message(id, chat, "x")
+    };
+    let huge = store
+        .apply(Record::Message(with_lamport(1, u64::MAX)), "primary")
+        .await
+        .unwrap();
+    assert!(matches!(
+        huge.refused,
+        Some(Refusal::Invalid(RecordError::OutOfRange { .. }))
+    ));
+    let jump = store
+        .apply(
+            Record::Message(with_lamport(2, MAX_SAFE_INTEGER)),
+            "primary",
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        jump.refused,
+        Some(Refusal::Invalid(RecordError::LamportJump { .. }))
+    ));
+    // A console replaying a long chat in order, in one job, climbs one
+    // step at a time: every message passes.
+    let replay: Vec<(Record, String)> = (0..3 * MAX_LAMPORT_STEP)
+        .map(|i| {
+            (
+                Record::Message(with_lamport(10 + u128::from(i), i + 1)),
+                "primary".to_string(),
+            )
+        })
+        .collect();
+    let applied = store.apply_batch(replay, None).await.unwrap();
+    assert!(applied.iter().all(|a| a.changed && a.refused.is_none()));
+    let top = 3 * MAX_LAMPORT_STEP;
+    let far = store
+        .apply(
+            Record::Message(with_lamport(1_000_000, top + MAX_LAMPORT_STEP)),
+            "primary",
+        )
+        .await
+        .unwrap();
+    assert!(
+        far.changed,
+        "exactly one step past the chat's highest is allowed"
+    );
+    let stored = store.read(move |c| reads::messages(c, chat)).await.unwrap();
+    assert_eq!(stored.len() as u64, top + 1);
+    drop(store);
+    writer.join();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_store_from_before_version_2_is_migrated_and_cleaned_once() {
+    use super::records::OperatorRole;
+    let dir = temp_dir("migrate");
+    {
+        // What an older relay left: schema 1, an account without role or
+        // sites, a message with a Lamport clock past u64's half.
+        let conn = rusqlite::Connection::open(super::database_path(&dir)).unwrap();
+        conn.execute_batch(super::schema::SCHEMA).unwrap();
+        conn.execute(
+            "INSERT INTO accounts (username, body) VALUES ('ada', ?1)",
+            [r#"{"username":"ada","name":"Ada","hash":"x","stamp":{"wall":5,"counter":0,"node":13776814175437449529}}"#],
+        )
+        .unwrap();
+        let chat = ChatId(Ulid(1));
+        let hostile = Message {
+            lamport: Lamport(u64::MAX),
+            ..message(7, chat, "hostile")
+        };
+        conn.execute(
+            "INSERT INTO messages (id, chat, lamport, body) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![
+                hostile.id.to_string(),
+                chat.to_string(),
+                hostile.lamport.0 as i64,
+                serde_json::to_string(&hostile).unwrap()
+            ],
+        )
+        .unwrap();
+    }
+    let (store, writer) = Store::open(&dir).unwrap();
+    let account = store
+        .read(|c| reads::account(c, "ada"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        account.role,
+        OperatorRole::Admin,
+        "it served every site before"
+    );
+    assert!(account.stamp.node < 1 << 53);
+    let messages = store
+        .read(|c| reads::messages(c, ChatId(Ulid(1))))
+        .await
+        .unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].lamport, Lamport(1));
+    drop(store);
+    writer.join();
+    // Opening again changes nothing more.
+    let (store, writer) = Store::open(&dir).unwrap();
+    let again = store
+        .read(|c| reads::account(c, "ada"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again, account);
     drop(store);
     writer.join();
     std::fs::remove_dir_all(dir).unwrap();

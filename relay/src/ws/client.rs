@@ -16,10 +16,12 @@
 
 use super::connection::queue;
 use super::{operator, visitor};
+use crate::authz::Access;
 use crate::hub::{Closing, ConnKey, Outgoing};
 use crate::limits::TokenBucket;
 use crate::state::Shared;
 use crate::store::records::Record;
+use crate::store::records::Refusal;
 use crate::tokens::Claim;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
@@ -30,7 +32,7 @@ use std::sync::Mutex;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 use tokio::sync::mpsc;
-use twinline_core::model::check_text;
+use twinline_core::model::RecordError;
 use twinline_core::protocol::{ClientFrame, ErrorCode, PROTOCOL_VERSION, ServerFrame};
 use twinline_core::{Author, ChatId, Message, MessageId, Role, VisitorId};
 
@@ -56,15 +58,18 @@ pub struct VisitorAuth {
     pub chat: ChatId,
 }
 
-/// An operator's proven identity.
+/// An operator's proven identity: its token, checked against its account
+/// at hello.
 #[derive(Clone, Debug)]
 pub struct OperatorAuth {
-    /// Login name.
-    pub username: String,
+    /// Login name, role and sites, from the account.
+    pub access: Access,
     /// Display name.
     pub name: String,
     /// Availability for new chats.
     pub online: bool,
+    /// The account version the session was issued at.
+    pub version: u64,
 }
 
 /// What the connection has proven.
@@ -250,6 +255,11 @@ impl Client {
             }
             (_, Identity::Anonymous) => self.refuse_before_hello().await,
             (frame, Identity::Visitor(auth)) => visitor::handle(self, &auth, frame).await,
+            // A session ended meanwhile (logout, password change): its
+            // connection is closing; nothing more is done for it.
+            (_, Identity::Operator(_)) if !self.state.hub.is_operator(self.key) => {
+                ControlFlow::Break(())
+            }
             (frame, Identity::Operator(auth)) => operator::handle(self, &auth, frame).await,
         }
     }
@@ -378,7 +388,15 @@ impl Client {
                 self.refusal = Closing::INTERNAL;
                 visitor::welcome(self, &auth, resume).await
             }
-            (Role::Operator, Claim::Operator { username, name, .. }) => {
+            (
+                Role::Operator,
+                Claim::Operator {
+                    username,
+                    name,
+                    ver,
+                    ..
+                },
+            ) => {
                 let origin_ok = self.context.origin.as_deref().is_none_or(|origin| {
                     self.context.same_origin || self.state.config.peer_origin() == Some(origin)
                 });
@@ -392,11 +410,43 @@ impl Client {
                     .await;
                     return ControlFlow::Break(());
                 }
+                let lookup = username.clone();
+                let account = match self
+                    .state
+                    .store
+                    .read(move |conn| crate::store::reads::account(conn, &lookup))
+                    .await
+                {
+                    Ok(account) => account,
+                    Err(error) => {
+                        tracing::error!(%error, "could not read an operator account");
+                        self.refusal = Closing::INTERNAL;
+                        self.reply_error(
+                            ErrorCode::Unavailable,
+                            "storage unavailable; retry",
+                            None,
+                        )
+                        .await;
+                        return ControlFlow::Break(());
+                    }
+                };
+                let Some(account) = account.filter(|a| !a.removed && a.version == ver) else {
+                    tracing::info!(ip = %self.context.ip, %username, "revoked operator session refused");
+                    self.reply_error(
+                        ErrorCode::BadToken,
+                        "this session has ended (signed out, password changed or account \
+                         removed): sign in again",
+                        None,
+                    )
+                    .await;
+                    return ControlFlow::Break(());
+                };
                 tracing::debug!(ip = %self.context.ip, %username, "operator connected");
                 let auth = OperatorAuth {
-                    username,
+                    access: Access::of(&account),
                     name,
                     online: true,
+                    version: account.version,
                 };
                 self.identity = Identity::Operator(auth.clone());
                 self.refusal = Closing::INTERNAL;
@@ -451,11 +501,14 @@ impl Client {
     /// operators' queue if the chat waits, then the ack. A duplicate is
     /// acked again; a message that could not be stored gets an error frame
     /// instead of an ack.
-    async fn store_unchecked(&mut self, msg: Message) {
+    async fn store_unchecked(&mut self, mut msg: Message) {
         let received = Instant::now();
         let id = msg.id;
-        if let Err(error) = check_text(&msg.text) {
-            self.refuse(ErrorCode::BadText, error.to_string(), Some(id))
+        // The time that orders things is when this relay got it, not what
+        // the client says (docs/PROTOCOL.md, "Numbers and times").
+        msg.at = crate::clock::now();
+        if let Err(error) = msg.check() {
+            self.refuse(record_error_code(&error), error.to_string(), Some(id))
                 .await;
             return;
         }
@@ -536,6 +589,15 @@ impl Client {
             outcome,
         } = done;
         match outcome {
+            Ok(crate::store::records::Applied {
+                refused: Some(refusal),
+                ..
+            }) => {
+                tracing::info!(%id, %chat, %refusal, "message refused");
+                self.reply_error(refusal_code(&refusal), refusal.to_string(), Some(id))
+                    .await;
+                return;
+            }
             Ok(applied) if applied.changed => {
                 self.state.metrics.messages_stored.fetch_add(1, Relaxed);
                 if let Record::Message(msg) = applied.record {
@@ -575,7 +637,23 @@ impl Client {
         if let Identity::Operator(auth) = &self.identity {
             self.state.hub.unregister(self.key);
             super::fanout::presence(&self.state).await;
-            tracing::debug!(username = %auth.username, "operator disconnected");
+            tracing::debug!(username = %auth.access.username, "operator disconnected");
         }
+    }
+}
+
+/// The error code for a record that fails the core's checks.
+pub(super) fn record_error_code(error: &RecordError) -> ErrorCode {
+    match error {
+        RecordError::Text(..) => ErrorCode::BadText,
+        RecordError::OutOfRange { .. } | RecordError::LamportJump { .. } => ErrorCode::OutOfRange,
+    }
+}
+
+/// The error code for a record the store refused.
+pub(super) fn refusal_code(refusal: &Refusal) -> ErrorCode {
+    match refusal {
+        Refusal::IdTaken(_) => ErrorCode::Conflict,
+        Refusal::Invalid(error) => record_error_code(error),
     }
 }

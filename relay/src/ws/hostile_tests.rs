@@ -9,7 +9,14 @@
 //! dispatch, rate limits and store (a real SQLite file in a temp dir) run
 //! without a socket. Checked after each case: the connection task did not
 //! panic, and every message the relay acked is in the store, in the
-//! sender's chat, with the text that was sent.
+//! sender's chat, as it was sent (`Message::same_as`: everything but `at`,
+//! which the relay stamps itself). Some sends reuse a taken id with another
+//! body (text, Lamport clock or author name): such a send is never acked,
+//! because an ack means that message, not another, is stored.
+//!
+//! Each send is answered by exactly one frame naming its id (its ack or
+//! its error), in the order the sends came, until the connection ends; so
+//! the n-th answer naming an id belongs to the n-th send of that id.
 
 use super::client::Context;
 use super::connection;
@@ -97,6 +104,12 @@ enum Hostile {
     },
     /// An honest message among the hostile ones (what must stay acked).
     Honest(String),
+    /// The id of the message sent `back` sends ago with another body: a
+    /// taken id, which must be refused, never acked.
+    Conflict {
+        back: usize,
+        change: Change,
+    },
     Typing(bool, bool),
     SetVisitor(String, String, String),
     Offline(String, u64),
@@ -106,6 +119,14 @@ enum Hostile {
     SetAvailability(bool),
     Hello,
     JsonPing(u64),
+}
+
+/// What a conflicting send changes in the message whose id it takes.
+#[derive(Clone, Copy, Debug)]
+enum Change {
+    Text,
+    Lamport,
+    AuthorName,
 }
 
 fn hostile_text() -> impl Strategy<Value = String> {
@@ -154,6 +175,11 @@ fn hostile_frame() -> impl Strategy<Value = Hostile> {
                 Hostile::Send { other_chat, role, forged_author, lamport, at, text, reuse }
             }),
         4 => "[a-z ]{1,30}".prop_map(Hostile::Honest),
+        2 => (
+            0usize..4,
+            prop_oneof![Just(Change::Text), Just(Change::Lamport), Just(Change::AuthorName)],
+        )
+            .prop_map(|(back, change)| Hostile::Conflict { back, change }),
         1 => (any::<bool>(), any::<bool>()).prop_map(|(other, on)| Hostile::Typing(other, on)),
         1 => (hostile_text(), hostile_text(), hostile_text())
             .prop_map(|(name, email, page)| Hostile::SetVisitor(name, email, page)),
@@ -251,6 +277,19 @@ fn frame_of(hostile: &Hostile, me: &Visitor, sent: &mut Vec<Message>, n: u128) -
                 text,
                 at: Millis(1_764_036_000_000),
             };
+            sent.push(msg.clone());
+            ClientFrame::Send { msg }
+        }
+        Hostile::Conflict { back, change } => {
+            // With nothing sent yet there is no id to take: an honest one.
+            let Some(mut msg) = sent.iter().rev().nth(back).cloned() else {
+                return frame_of(&Hostile::Honest("first".into()), me, sent, n);
+            };
+            match change {
+                Change::Text => msg.text.push_str(" (another body)"),
+                Change::Lamport => msg.lamport = Lamport(msg.lamport.0 ^ 1),
+                Change::AuthorName => msg.author.name.push_str("someone else"),
+            }
             sent.push(msg.clone());
             ClientFrame::Send { msg }
         }
@@ -355,12 +394,17 @@ async fn run_case(inputs: Vec<Input>) {
     let ended = outcome.expect("the connection ends when its input does");
     assert!(ended.is_ok(), "the connection task panicked: {ended:?}");
 
-    let mut acked = Vec::new();
+    // The answers naming a message, in order: acked or refused.
+    let mut answers: HashMap<MessageId, Vec<bool>> = HashMap::new();
     while let Ok(message) = out_rx.try_recv() {
-        if let WsMessage::Text(text) = message
-            && let Ok(ServerFrame::Ack { id }) = ServerFrame::parse(text.as_str())
-        {
-            acked.push(id);
+        if let WsMessage::Text(text) = message {
+            match ServerFrame::parse(text.as_str()) {
+                Ok(ServerFrame::Ack { id }) => answers.entry(id).or_default().push(true),
+                Ok(ServerFrame::Error { id: Some(id), .. }) => {
+                    answers.entry(id).or_default().push(false)
+                }
+                _ => {}
+            }
         }
     }
     let chat = me.chat;
@@ -372,16 +416,28 @@ async fn run_case(inputs: Vec<Input>) {
         .into_iter()
         .map(|msg| (msg.id, msg))
         .collect();
-    for id in acked {
-        let stored = stored
-            .get(&id)
-            .unwrap_or_else(|| panic!("message {id} was acked but is not stored"));
-        let original = sent
-            .iter()
-            .find(|m| m.id == id)
-            .expect("only messages this client sent are acked to it");
-        assert_eq!(stored.text, original.text, "acked text differs from stored");
-        assert_eq!(stored.chat, chat);
+    for (id, answers) in answers {
+        let sends: Vec<&Message> = sent.iter().filter(|m| m.id == id).collect();
+        assert!(
+            answers.len() <= sends.len(),
+            "message {id}: {} answers to {} sends",
+            answers.len(),
+            sends.len()
+        );
+        for (send, acked) in sends.into_iter().zip(answers) {
+            if !acked {
+                continue;
+            }
+            let stored = stored
+                .get(&id)
+                .unwrap_or_else(|| panic!("message {id} was acked but is not stored"));
+            assert!(
+                stored.same_as(send),
+                "an ack for a send that is not what is stored (a taken id with another \
+                 body must be refused): sent {send:?}, stored {stored:?}"
+            );
+            assert_eq!(stored.chat, chat);
+        }
     }
     drop(state);
     tokio::task::spawn_blocking(move || writer.join())

@@ -21,14 +21,14 @@ mod hostile_tests;
 
 use crate::http::{ApiError, is_same_origin, origin_of};
 use crate::net::ClientIp;
-use crate::net::refusal::{busy, with_retry_after};
+use crate::net::refusal::busy;
 use crate::state::Shared;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Messages larger than this close the socket with 1009 (the protocol's
 /// own limit, `MAX_FRAME_BYTES`, is smaller and answered with a
@@ -53,20 +53,22 @@ pub async fn upgrade(
         if !allowed {
             state.metrics.origin_refused.fetch_add(1, Relaxed);
             tracing::warn!(%origin, %ip, "WebSocket upgrade from a foreign origin refused");
-            return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+            return ApiError::new(StatusCode::FORBIDDEN, "forbidden", "origin not allowed")
+                .into_response();
         }
     }
     if let Err(limited) = state.rates.by_address(ip, Instant::now()) {
         state.metrics.rate_limited.fetch_add(1, Relaxed);
-        let refusal = ApiError::new(
+        return ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             format!(
                 "too many connections from this {}; retry shortly",
                 limited.scope
             ),
-        );
-        return with_retry_after(refusal.into_response(), limited.retry_after_secs);
+        )
+        .retry_after(Duration::from_secs(limited.retry_after_secs))
+        .into_response();
     }
     let admitted = match state.websockets.admit(ip, false) {
         Ok(admitted) => admitted,

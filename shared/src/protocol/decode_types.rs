@@ -71,6 +71,8 @@ unit_variants_from_json!(ErrorCode {
     Version => "version",
     HelloFirst => "hello_first",
     Unavailable => "unavailable",
+    Conflict => "conflict",
+    OutOfRange => "out_of_range",
 });
 
 impl FromJson for Ulid {
