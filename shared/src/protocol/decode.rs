@@ -35,13 +35,10 @@
 use super::decode_json::{Fields, JsonError, JsonView, strict_value};
 use super::{FrameError, MAX_FRAME_BYTES, QueueEntry, ServerFrame};
 use crate::id::Ulid;
+pub use crate::model::MAX_SAFE_INTEGER;
 use crate::model::{Message, OfflineNote};
 use serde::Deserialize;
 use std::fmt::{self, Display};
-
-/// The largest integer every reader holds exactly: JavaScript's
-/// `Number.MAX_SAFE_INTEGER`, 2^53 - 1.
-pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// A record left out of a frame because one of its integers is beyond
 /// [`MAX_SAFE_INTEGER`] (which one is left to the record's kind: a few
