@@ -387,12 +387,14 @@ mod tests {
     use twinline_core::{Millis, Ulid};
 
     /// A doc that cannot go stale: every default appears, with its flag, in
-    /// one row of README.md's and docs/PROTOCOL.md's limits tables.
+    /// one row of README.md's, docs/PROTOCOL.md's and SECURITY.md's limits
+    /// tables.
     #[test]
     fn the_docs_give_every_default_the_code_enforces() {
         let docs = [
             ("README.md", include_str!("../../README.md")),
             ("docs/PROTOCOL.md", include_str!("../../docs/PROTOCOL.md")),
+            ("SECURITY.md", include_str!("../../SECURITY.md")),
         ];
         for (name, text) in docs {
             for (flag, default) in documented_defaults() {
