@@ -70,10 +70,11 @@ async fn every_server_acks_and_fans_out_both_ways() {
             matches!(e, Event::Message(_))
         })
         .await;
-        assert_eq!(
-            got,
-            Event::Message(second.clone()),
-            "{}: the operator gets the message as sent",
+        // As sent, but for `at`: a relay dates a message by its own receive
+        // time (issue 16), which need not be the visitor's millisecond.
+        assert!(
+            matches!(&got, Event::Message(m) if m.id == second.id && m.same_as(&second)),
+            "{}: the operator gets the message as sent, not {got:?}",
             kind.name()
         );
         let reply = message(&operator.author(), visitor.chat, "yes", 3);
