@@ -340,6 +340,9 @@ pub struct Visitor {
     pub ws: WsClient,
     /// Messages it sent, for checks.
     pub sent: Vec<Message>,
+    /// How many operators its `welcome` said were online for its site (a
+    /// count known by then comes there, not in a later `presence`).
+    pub operators_online: u32,
 }
 
 impl Visitor {
@@ -400,14 +403,17 @@ impl Visitor {
         })
         .await;
         let welcome = ws.recv().await;
-        assert!(
-            matches!(welcome, ServerFrame::Welcome { .. }),
-            "expected welcome, got {welcome:?}"
-        );
+        let ServerFrame::Welcome {
+            operators_online, ..
+        } = welcome
+        else {
+            panic!("expected welcome, got {welcome:?}");
+        };
         Visitor {
             token,
             ws,
             sent: Vec::new(),
+            operators_online,
         }
     }
 

@@ -243,6 +243,52 @@ async fn manual_switch_holds_migrates_clients_and_release_brings_them_back() {
     assert_eq!(manual, vec![true, false]);
 }
 
+/// A relay answers `ready: false` while it drains; the moderator must still
+/// see it as the place to go. The failback after a maintenance drains the
+/// redundant for as long as a client stays on it (up to 30 s): a crash of
+/// the primary then must fail over at once, not when the drain expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_during_the_drain_after_a_failback_fails_over_to_the_draining_relay() {
+    let mut pair = Pair::start(&[]);
+    let moderator = ModeratorProcess::start(&pair.primary, &pair.redundant, &[]);
+    moderator
+        .wait_active(CONVERGE, "both up, primary active", |a| {
+            a.active == "primary" && both_up(a)
+        })
+        .await;
+    let (ok, out) = moderator.switch_cli(twinline_tests::ADMIN_TOKEN, &["--to", "redundant"]);
+    assert!(ok, "switch failed: {out}");
+    // A visitor on the redundant that does not follow `migrate`: it keeps
+    // the drain after the failback going.
+    let _stays = Visitor::join(&pair.redundant.url(), &pair.redundant.ws_url()).await;
+    let (ok, out) = moderator.switch_cli(twinline_tests::ADMIN_TOKEN, &["--release"]);
+    assert!(ok, "release failed: {out}");
+    eventually(CONVERGE, "the redundant drains to the primary", || async {
+        health(&pair.redundant)
+            .await
+            .is_some_and(|h| h.draining && !h.ready)
+    })
+    .await;
+    let answer = moderator.active().await.expect("answers");
+    assert_eq!(answer.active, "primary");
+
+    pair.primary.kill9();
+    let (_, took) = moderator
+        .wait_active(
+            CRASH_DETECTION_BOUND * 2,
+            "the draining redundant takes over",
+            is_active("redundant"),
+        )
+        .await;
+    eventually(CONVERGE, "the redundant is undrained", || async {
+        health(&pair.redundant)
+            .await
+            .is_some_and(|h| h.ready && !h.draining)
+    })
+    .await;
+    eprintln!("failover during a drain took {took:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_keep_chatting_when_the_moderator_is_killed() {
     let pair = Pair::start(&[]);

@@ -58,11 +58,17 @@ async fn other_site_visitor(relay: &RelayProcess) -> Visitor {
         resume: vec![],
     })
     .await;
-    assert!(matches!(ws.recv().await, ServerFrame::Welcome { .. }));
+    let ServerFrame::Welcome {
+        operators_online, ..
+    } = ws.recv().await
+    else {
+        panic!("expected welcome");
+    };
     Visitor {
         token,
         ws,
         sent: Vec::new(),
+        operators_online,
     }
 }
 
