@@ -1,8 +1,12 @@
 //! Who is connected to this relay and which chats they follow: the in-memory
-//! fan-out.
+//! fan-out table. What to tell them when something changes is
+//! [`crate::fanout`]'s.
 //!
 //! Frames are serialised once and the same `Arc<str>` is queued to every
-//! subscriber. Each connection has a bounded outgoing queue; a client that
+//! subscriber. Each connection has a bounded outgoing queue, made here when
+//! it registers: the hub keeps the sending end to publish on, and the
+//! connection gets its [`Registration`] (its key, an [`Outbox`] for its own
+//! replies, and the receiving end its writer drains). A client that
 //! cannot keep up is disconnected rather than allowed to grow the relay's
 //! memory. That loses nothing: everything in a chat is in the store, and the
 //! client's `hello` on reconnect brings it back up to date. The hub is fed
@@ -13,6 +17,7 @@ use crate::authz::Access;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 use twinline_core::ChatId;
 use twinline_core::protocol::ServerFrame;
@@ -77,6 +82,8 @@ impl Closing {
 
 #[derive(Debug)]
 struct Connection {
+    /// Its key, for its log lines (the `key` of its `connection` span).
+    key: ConnKey,
     tx: mpsc::Sender<Outgoing>,
     kick: Arc<Notify>,
     operator: Option<OperatorPresence>,
@@ -116,6 +123,43 @@ struct Inner {
     remote_operators: Vec<String>,
 }
 
+/// A connection's own end of its outgoing queue, for its replies: unlike a
+/// broadcast, a reply waits while the queue is full, so a client's replies
+/// pace its own reading.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    tx: mpsc::Sender<Outgoing>,
+}
+
+impl Outbox {
+    /// Queues a frame, waiting for room.
+    pub async fn send(&self, frame: &ServerFrame) {
+        let _ = self.tx.send(Outgoing::Text(frame.to_json().into())).await;
+    }
+
+    /// Queues the close frame behind what is queued already, waiting at
+    /// most `within` for room (a client that does not read gets its socket
+    /// dropped instead).
+    pub async fn close(&self, closing: Closing, within: Duration) {
+        let _ = tokio::time::timeout(within, self.tx.send(Outgoing::Close(closing))).await;
+    }
+}
+
+/// What a connection gets when it registers.
+#[derive(Debug)]
+pub struct Registration {
+    /// Its key in the hub.
+    pub key: ConnKey,
+    /// Its own replies.
+    pub outbox: Outbox,
+    /// Everything queued for it, replies and broadcasts, in order: its
+    /// writer drains this. It ends once the connection is unregistered and
+    /// its outbox dropped.
+    pub queue: mpsc::Receiver<Outgoing>,
+    /// Tells its writer to hang up at once (too slow, shutting down).
+    pub kick: Arc<Notify>,
+}
+
 /// The fan-out table; share it behind an `Arc`.
 #[derive(Debug, Default)]
 pub struct Hub {
@@ -129,9 +173,11 @@ impl Hub {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Registers a connection and returns its key and the signal its
-    /// writer must obey to hang up at once (too slow, shutting down).
-    pub fn register(&self, tx: mpsc::Sender<Outgoing>) -> (ConnKey, Arc<Notify>) {
+    /// Registers a connection: makes its outgoing queue (of
+    /// [`OUTGOING_QUEUE`] frames) and its key.
+    pub fn register(&self) -> Registration {
+        let (tx, queue) = mpsc::channel(OUTGOING_QUEUE);
+        let outbox = Outbox { tx: tx.clone() };
         let mut inner = self.lock();
         inner.next += 1;
         let key = ConnKey(inner.next);
@@ -139,6 +185,7 @@ impl Hub {
         inner.connections.insert(
             key,
             Connection {
+                key,
                 tx,
                 kick: kick.clone(),
                 operator: None,
@@ -147,7 +194,12 @@ impl Hub {
                 early: Vec::new(),
             },
         );
-        (key, kick)
+        Registration {
+            key,
+            outbox,
+            queue,
+            kick,
+        }
     }
 
     /// Forgets a connection and its subscriptions.
@@ -504,7 +556,10 @@ fn deliver(connection: &mut Connection, text: &Arc<str>) {
 /// is kicked (it resyncs from the store when it reconnects).
 fn offer(connection: &Connection, item: Outgoing) {
     if let Err(mpsc::error::TrySendError::Full(_)) = connection.tx.try_send(item) {
-        tracing::warn!("a client's outgoing queue is full; disconnecting it so it resyncs");
+        tracing::warn!(
+            key = connection.key.0,
+            "a client's outgoing queue is full; disconnecting it so it resyncs"
+        );
         connection.kick.notify_one();
     }
 }
@@ -532,10 +587,16 @@ mod tests {
     #[tokio::test]
     async fn a_chat_frame_reaches_every_follower_but_the_sender() {
         let hub = Hub::default();
-        let (tx_a, mut rx_a) = mpsc::channel(8);
-        let (tx_b, mut rx_b) = mpsc::channel(8);
-        let (a, _) = hub.register(tx_a);
-        let (b, _) = hub.register(tx_b);
+        let Registration {
+            key: a,
+            queue: mut rx_a,
+            ..
+        } = hub.register();
+        let Registration {
+            key: b,
+            queue: mut rx_b,
+            ..
+        } = hub.register();
         let chat = ChatId(Ulid(1));
         hub.subscribe(a, chat);
         hub.subscribe(b, chat);
@@ -552,16 +613,21 @@ mod tests {
     #[tokio::test]
     async fn broadcasts_wait_for_welcome_and_then_arrive_in_order() {
         let hub = Hub::default();
-        let (tx, mut rx) = mpsc::channel(8);
-        let (key, _) = hub.register(tx.clone());
+        let Registration {
+            key,
+            outbox,
+            queue: mut rx,
+            ..
+        } = hub.register();
         let chat = ChatId(Ulid(2));
         hub.subscribe(key, chat);
         hub.publish_chat(chat, &ServerFrame::Pong { nonce: 1 }, None);
         hub.publish_all(&ServerFrame::Pong { nonce: 2 });
         assert!(rx.try_recv().is_err(), "nothing before welcome");
-        tx.try_send(Outgoing::Text("welcome".into())).unwrap();
+        // The welcome stands in as a pong with nonce 0.
+        outbox.send(&ServerFrame::Pong { nonce: 0 }).await;
         hub.mark_welcomed(key);
-        assert_eq!(text(rx.recv().await.unwrap()), "welcome");
+        assert!(text(rx.recv().await.unwrap()).contains("\"nonce\":0"));
         assert!(text(rx.recv().await.unwrap()).contains("\"nonce\":1"));
         assert!(text(rx.recv().await.unwrap()).contains("\"nonce\":2"));
     }
@@ -569,10 +635,9 @@ mod tests {
     #[test]
     fn presence_counts_each_online_operator_once_and_merges_the_peer() {
         let hub = Hub::default();
-        let (tx, _rx) = mpsc::channel(8);
-        let (first_tab, _) = hub.register(tx.clone());
-        let (second_tab, _) = hub.register(tx.clone());
-        let (away, _) = hub.register(tx);
+        let first_tab = hub.register().key;
+        let second_tab = hub.register().key;
+        let away = hub.register().key;
         let ada = OperatorPresence {
             username: "ada".into(),
             name: "Ada".into(),
@@ -600,10 +665,16 @@ mod tests {
     #[tokio::test]
     async fn visitors_learn_how_many_operators_serve_their_site_never_who() {
         let hub = Hub::default();
-        let (op_tx, mut op_rx) = mpsc::channel(8);
-        let (visitor_tx, mut visitor_rx) = mpsc::channel(8);
-        let (op, _) = hub.register(op_tx);
-        let (visitor, _) = hub.register(visitor_tx);
+        let Registration {
+            key: op,
+            queue: mut op_rx,
+            ..
+        } = hub.register();
+        let Registration {
+            key: visitor,
+            queue: mut visitor_rx,
+            ..
+        } = hub.register();
         hub.set_operator(
             op,
             OperatorPresence {
@@ -628,8 +699,9 @@ mod tests {
     #[tokio::test]
     async fn a_revoked_session_gets_its_error_then_a_close() {
         let hub = Hub::default();
-        let (tx, mut rx) = mpsc::channel(8);
-        let (key, _) = hub.register(tx);
+        let Registration {
+            key, queue: mut rx, ..
+        } = hub.register();
         hub.set_operator(
             key,
             OperatorPresence {
@@ -648,5 +720,34 @@ mod tests {
         assert!(text(rx.recv().await.unwrap()).contains("pong"));
         assert_eq!(text(rx.recv().await.unwrap()), "close: session ended");
         assert!(hub.operator_sessions().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_client_that_cannot_keep_up_is_kicked_and_the_warning_names_it() {
+        let log = crate::test_relay::captured_log();
+        let hub = Hub::default();
+        let _ = hub.register();
+        let Registration {
+            key,
+            queue: _unread,
+            kick,
+            ..
+        } = hub.register();
+        hub.mark_welcomed(key);
+        let kicked = kick.notified();
+        for nonce in 0..=OUTGOING_QUEUE as u64 {
+            hub.send_to(key, &ServerFrame::Pong { nonce });
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(5), kicked)
+            .await
+            .expect("the writer is told to hang up");
+        let needle = format!("key={}", key.0);
+        assert!(
+            log.text()
+                .lines()
+                .any(|line| line.contains("outgoing queue is full") && line.contains(&needle)),
+            "{}",
+            log.text()
+        );
     }
 }

@@ -11,7 +11,11 @@
 //! - [`assets`]: the static files, compressed and cached by name.
 //! - [`console_page`]: the operator console's `config.json` and headers.
 //! - [`ws`]: the WebSocket protocol for visitors and operators.
-//! - [`hub`]: in-memory fan-out to connected clients.
+//! - [`hub`]: who is connected and follows which chat; each connection's
+//!   outgoing queue.
+//! - [`fanout`]: what connected clients are told when something changes,
+//!   here or at the peer (queue, inbox, presence, chat headers).
+//! - [`catchup`]: what a client and the relay each lack of a chat.
 //! - [`store`]: SQLite with a group-commit writer; the change feed.
 //! - [`replication`]: pulling and streaming the peer's change feed.
 //! - [`tokens`]: HMAC-signed visitor and operator tokens.
@@ -28,10 +32,12 @@
 pub mod accounts;
 pub mod assets;
 pub mod authz;
+pub mod catchup;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod console_page;
+pub mod fanout;
 pub mod http;
 pub mod hub;
 pub mod limits;
@@ -40,10 +46,14 @@ pub mod metrics;
 pub mod moderator;
 pub mod net;
 pub mod replication;
+#[cfg(test)]
+mod router_tests;
 pub mod serve;
 pub mod sessions;
 pub mod state;
 pub mod store;
+#[cfg(test)]
+mod test_relay;
 pub mod throttle;
 pub mod tokens;
 pub mod ws;

@@ -51,7 +51,7 @@ pub async fn end_revoked(state: &Shared, username: &str) {
     {
         Ok(account) => {
             if end_stale(state, username, account.as_ref()) > 0 {
-                crate::ws::fanout::presence(state).await;
+                crate::fanout::presence(state).await;
             }
         }
         Err(error) => tracing::error!(%error, "could not read an account to end its sessions"),
@@ -85,7 +85,7 @@ pub async fn watch(state: Shared) {
             ended += end_stale(&state, &username, account);
         }
         if ended > 0 {
-            crate::ws::fanout::presence(&state).await;
+            crate::fanout::presence(&state).await;
         }
     }
 }

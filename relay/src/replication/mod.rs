@@ -19,6 +19,9 @@ pub mod feed;
 pub mod puller;
 pub mod status;
 
+#[cfg(test)]
+mod span_tests;
+
 use crate::state::Shared;
 use axum::Router;
 use axum::routing::get;

@@ -3,9 +3,9 @@
 
 use super::bearer;
 use super::feed::{KEEPALIVE, StreamFrame};
+use crate::fanout;
 use crate::state::Shared;
 use crate::store::records::{Applied, Record};
-use crate::ws::fanout;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use std::pin::Pin;
@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tracing::Instrument;
 use twinline_core::Millis;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -26,8 +27,13 @@ pub async fn run(state: Shared) {
         return;
     };
     let mut backoff = BACKOFF_MIN;
+    // Every line of following the peer carries its name.
+    let span = tracing::info_span!("replication_pull", peer = %peer.name);
     loop {
-        match follow(&state, &peer.url, &peer.name).await {
+        match follow(&state, &peer.url, &peer.name)
+            .instrument(span.clone())
+            .await
+        {
             Ok(()) => backoff = BACKOFF_MIN,
             Err(error) => {
                 tracing::debug!(peer = %peer.name, %error, "replication link down");

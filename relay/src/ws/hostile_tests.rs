@@ -18,62 +18,21 @@
 //! its error), in the order the sends came, until the connection ends; so
 //! the n-th answer naming an id belongs to the n-th send of that id.
 
-use super::client::Context;
 use super::connection;
-use crate::config::{Config, ServeArgs};
-use crate::net::Caps;
-use crate::state::{AppState, Shared};
-use crate::store::{Store, reads};
+use super::identity::Peer;
+use super::test_socket::channel_socket;
+use crate::store::reads;
+use crate::test_relay::TestRelay;
 use crate::tokens::Claim;
 use axum::extract::ws::Message as WsMessage;
-use futures_util::{Sink, Stream};
 use proptest::prelude::*;
 use std::collections::HashMap;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use twinline_core::protocol::{ClientFrame, PROTOCOL_VERSION, ServerFrame};
 use twinline_core::{
     Author, ChatId, Lamport, Message, MessageId, Millis, OfflineId, OfflineNote, Role, Ulid,
     VisitorId,
 };
-
-/// Channels posing as a WebSocket: what the test sends in, what the relay
-/// writes out.
-struct ChannelSocket {
-    incoming: mpsc::UnboundedReceiver<Result<WsMessage, axum::Error>>,
-    outgoing: mpsc::UnboundedSender<WsMessage>,
-}
-
-impl Stream for ChannelSocket {
-    type Item = Result<WsMessage, axum::Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
-        self.incoming.poll_recv(cx)
-    }
-}
-
-impl Sink<WsMessage> for ChannelSocket {
-    type Error = axum::Error;
-
-    fn poll_ready(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn start_send(self: Pin<&mut Self>, item: WsMessage) -> Result<(), Self::Error> {
-        self.outgoing.send(item).map_err(axum::Error::new)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_close(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-}
 
 /// One hostile input after the hello.
 #[derive(Clone, Debug)]
@@ -203,24 +162,6 @@ fn input() -> impl Strategy<Value = Input> {
     ]
 }
 
-/// A relay's state on a fresh store, and the store's writer thread.
-fn relay(dir: &std::path::Path) -> (Shared, crate::store::WriterThread) {
-    let config = Config::from_args(ServeArgs {
-        secret: Some("0123456789abcdef0123".into()),
-        admin_token: Some("admin-token-0123456789".into()),
-        data_dir: Some(dir.to_path_buf()),
-        sites: vec!["demo=http://site.test".into()],
-        ..ServeArgs::default()
-    })
-    .expect("a config");
-    let (store, writer) = Store::open(dir).expect("a store");
-    let caps = Caps {
-        total: 100,
-        per_ip: 100,
-    };
-    (Arc::new(AppState::new(config, store, caps)), writer)
-}
-
 struct Visitor {
     visitor: VisitorId,
     chat: ChatId,
@@ -338,13 +279,8 @@ fn hello(me: &Visitor) -> ClientFrame {
 
 /// Runs one case; returns what was acked and what is stored.
 async fn run_case(inputs: Vec<Input>) {
-    let dir = std::env::temp_dir().join(format!(
-        "twinline-hostile-{}-{}",
-        std::process::id(),
-        rand::random::<u64>()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (state, writer) = relay(&dir);
+    let relay = TestRelay::start();
+    let state = relay.state.clone();
     let me = Visitor {
         visitor: VisitorId(Ulid::new(Millis(1), 1)),
         chat: ChatId(Ulid::new(Millis(1), 2)),
@@ -359,13 +295,8 @@ async fn run_case(inputs: Vec<Input>) {
         }),
         ..me
     };
-    let (in_tx, in_rx) = mpsc::unbounded_channel();
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel();
-    let socket = ChannelSocket {
-        incoming: in_rx,
-        outgoing: out_tx,
-    };
-    let context = Context {
+    let (socket, in_tx, mut out_rx) = channel_socket();
+    let context = Peer {
         origin: Some("http://site.test".into()),
         same_origin: false,
         ip: "127.0.0.1".parse().unwrap(),
@@ -440,10 +371,7 @@ async fn run_case(inputs: Vec<Input>) {
         }
     }
     drop(state);
-    tokio::task::spawn_blocking(move || writer.join())
-        .await
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    relay.stop().await;
 }
 
 proptest! {

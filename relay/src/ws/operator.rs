@@ -3,14 +3,13 @@
 //! what the operator's account allows ([`crate::authz`] decides, this
 //! carries it out).
 
-use super::client::{Client, OperatorAuth};
-use super::fanout;
-use super::sync::{
-    WELCOME_MISSING_BUDGET, chat_frames, chat_record, chat_sync, split_welcome, write_chat,
-};
+use super::context::Context;
+use super::identity::OperatorAuth;
+use super::status::store_status;
 use crate::authz::{self, Write};
+use crate::catchup::{WELCOME_MISSING_BUDGET, chat_frames, chat_record, chat_sync, split_welcome};
+use crate::fanout;
 use crate::hub::OperatorPresence;
-use crate::state::Shared;
 use crate::store::reads;
 use crate::store::records::ChatRecord;
 use std::collections::BTreeSet;
@@ -18,11 +17,6 @@ use std::ops::ControlFlow;
 use std::sync::atomic::Ordering::Relaxed;
 use twinline_core::protocol::{ChatResume, ClientFrame, ErrorCode, PROTOCOL_VERSION, ServerFrame};
 use twinline_core::{Author, ChatId, ChatState, ChatStatus, Message, Role, VisitorId, VisitorInfo};
-
-/// Most waiting chats listed in a queue frame.
-pub(super) const QUEUE_LIMIT: usize = 200;
-/// Most offline notes listed in an inbox frame.
-pub(super) const INBOX_LIMIT: usize = 100;
 
 fn author(auth: &OperatorAuth) -> Author {
     Author {
@@ -46,7 +40,7 @@ fn presence(auth: &OperatorAuth) -> OperatorPresence {
 /// names that it may see: a waiting chat of its sites, a chat this relay
 /// does not know yet), the queue, the inbox and presence.
 pub(super) async fn welcome(
-    client: &mut Client,
+    client: &mut Context<'_>,
     auth: &OperatorAuth,
     resume: Vec<ChatResume>,
 ) -> ControlFlow<()> {
@@ -123,21 +117,8 @@ pub(super) async fn welcome(
         client.reply(&ServerFrame::Message { msg }).await;
     }
     state.hub.mark_welcomed(client.key);
-    let sites = auth.access.site_filter().map(<[String]>::to_vec);
-    let filter = sites.clone();
-    if let Ok(chats) = state
-        .store
-        .read(move |conn| reads::queue(conn, QUEUE_LIMIT, filter.as_deref()))
-        .await
-    {
-        client.reply(&ServerFrame::Queue { chats }).await;
-    }
-    if let Ok(notes) = state
-        .store
-        .read(move |conn| reads::notes(conn, INBOX_LIMIT, sites.as_deref()))
-        .await
-    {
-        client.reply(&ServerFrame::Inbox { notes }).await;
+    for frame in fanout::queue_and_inbox(&state, &auth.access).await {
+        client.reply(&frame).await;
     }
     fanout::presence(&state).await;
     if let Some(to) = state.drain_target() {
@@ -153,8 +134,8 @@ pub(super) async fn welcome(
 
 /// Handles an operator's frame after `hello`.
 pub(super) async fn handle(
-    client: &mut Client,
-    auth: &OperatorAuth,
+    client: &mut Context<'_>,
+    auth: &mut OperatorAuth,
     frame: ClientFrame,
 ) -> ControlFlow<()> {
     match frame {
@@ -174,13 +155,8 @@ pub(super) async fn handle(
             }
         }
         ClientFrame::SetAvailability { online } => {
-            let mut updated = auth.clone();
-            updated.online = online;
-            client
-                .state
-                .hub
-                .set_operator(client.key, presence(&updated));
-            client.identity = super::client::Identity::Operator(updated);
+            auth.online = online;
+            client.state.hub.set_operator(client.key, presence(auth));
             fanout::presence(&client.state).await;
         }
         ClientFrame::Accept { chat } => accept(client, auth, chat).await,
@@ -197,7 +173,7 @@ pub(super) async fn handle(
 }
 
 /// A refusal by authorisation, counted.
-async fn forbid(client: &mut Client, message: String, id: Option<twinline_core::MessageId>) {
+async fn forbid(client: &mut Context<'_>, message: String, id: Option<twinline_core::MessageId>) {
     client
         .state
         .metrics
@@ -209,7 +185,7 @@ async fn forbid(client: &mut Client, message: String, id: Option<twinline_core::
 /// An operator's message, or its console's replay of someone else's after
 /// a failover, into a chat it holds (or takes by writing: see
 /// [`crate::authz`]).
-async fn send(client: &mut Client, auth: &OperatorAuth, msg: Message) {
+async fn send(client: &mut Context<'_>, auth: &OperatorAuth, msg: Message) {
     let chat = msg.chat;
     let header = match chat_record(&client.state, chat).await {
         Ok(header) => header,
@@ -258,7 +234,7 @@ async fn send(client: &mut Client, auth: &OperatorAuth, msg: Message) {
 /// chat; creates the header of a chat this relay has none for. Returns
 /// whether it was written.
 async fn assign(
-    client: &Client,
+    client: &Context<'_>,
     auth: &OperatorAuth,
     chat: ChatId,
     header: Option<ChatRecord>,
@@ -290,7 +266,7 @@ async fn assign(
     true
 }
 
-async fn accept(client: &mut Client, auth: &OperatorAuth, chat: ChatId) {
+async fn accept(client: &mut Context<'_>, auth: &OperatorAuth, chat: ChatId) {
     let header = match chat_record(&client.state, chat).await {
         Ok(header) => header,
         Err(_) => {
@@ -307,7 +283,7 @@ async fn accept(client: &mut Client, auth: &OperatorAuth, chat: ChatId) {
     assign(client, auth, chat, header).await;
 }
 
-async fn close(client: &mut Client, auth: &OperatorAuth, chat: ChatId) {
+async fn close(client: &mut Context<'_>, auth: &OperatorAuth, chat: ChatId) {
     let Ok(Some(mut record)) = chat_record(&client.state, chat).await else {
         client
             .reply_error(ErrorCode::Forbidden, "no such chat", None)
@@ -326,7 +302,7 @@ async fn close(client: &mut Client, auth: &OperatorAuth, chat: ChatId) {
     store_status(client, record).await;
 }
 
-async fn transfer(client: &mut Client, auth: &OperatorAuth, chat: ChatId, to: String) {
+async fn transfer(client: &mut Context<'_>, auth: &OperatorAuth, chat: ChatId, to: String) {
     let state = client.state.clone();
     let lookup = to.clone();
     let found = state
@@ -375,62 +351,5 @@ async fn transfer(client: &mut Client, auth: &OperatorAuth, chat: ChatId, to: St
         for frame in chat_frames(sync) {
             state.hub.publish_operator(&to, &frame);
         }
-    }
-}
-
-/// Writes a chat header whose status changed, tells its followers and the
-/// queue. Returns whether it was written.
-async fn store_status(client: &Client, record: ChatRecord) -> bool {
-    let state = &client.state;
-    let chat = record.id;
-    match write_chat(state, record).await {
-        Ok(merged) => {
-            state.hub.publish_chat(
-                chat,
-                &ServerFrame::Status {
-                    chat,
-                    status: merged.status,
-                },
-                None,
-            );
-            fanout::queue(state).await;
-            true
-        }
-        Err(error) => {
-            tracing::error!(%error, "storing a chat status failed");
-            client
-                .reply_error(ErrorCode::Unavailable, "storage unavailable; retry", None)
-                .await;
-            false
-        }
-    }
-}
-
-/// Sets a chat's status from its current one, tells its followers and the
-/// queue (the visitor closing its own chat). Returns whether it was written.
-pub(super) async fn change_status(
-    client: &Client,
-    chat: ChatId,
-    next: impl FnOnce(&ChatStatus) -> ChatStatus,
-) -> bool {
-    let Ok(Some(mut record)) = chat_record(&client.state, chat).await else {
-        client
-            .reply_error(ErrorCode::Forbidden, "no such chat", None)
-            .await;
-        return false;
-    };
-    record.status = next(&record.status);
-    store_status(client, record).await
-}
-
-/// Sends the queue if `chat` is waiting (a visitor wrote in it).
-pub async fn publish_queue_if_waiting(state: &Shared, chat: ChatId) {
-    if state.hub.operator_names().is_empty() {
-        return;
-    }
-    if let Ok(Some(record)) = chat_record(state, chat).await
-        && record.status.state == ChatState::Waiting
-    {
-        fanout::queue(state).await;
     }
 }

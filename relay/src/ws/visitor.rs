@@ -1,8 +1,11 @@
 //! The visitor side: one chat, bound by the token.
 
-use super::client::{Client, VisitorAuth, record_error_code, refusal_code};
-use super::operator;
-use super::sync::{WELCOME_MISSING_BUDGET, chat_record, chat_sync, split_welcome, write_chat};
+use super::context::Context;
+use super::identity::VisitorAuth;
+use super::refusal::{record_error_code, refusal_code};
+use super::status::change_status;
+use crate::catchup::{WELCOME_MISSING_BUDGET, chat_record, chat_sync, split_welcome, write_chat};
+use crate::fanout;
 use crate::store::records::{Applied, ChatRecord, Record};
 use std::ops::ControlFlow;
 use twinline_core::model::check_field;
@@ -32,7 +35,7 @@ fn author(auth: &VisitorAuth, name: &str) -> Author {
 
 /// Answers an accepted visitor `hello`.
 pub(super) async fn welcome(
-    client: &mut Client,
+    client: &mut Context<'_>,
     auth: &VisitorAuth,
     resume: Vec<ChatResume>,
 ) -> ControlFlow<()> {
@@ -44,7 +47,7 @@ pub(super) async fn welcome(
         created: crate::clock::now(),
         status: ChatStatus::default(),
         info: VisitorInfo::default(),
-        source: source_key(&state.config.secret, client.context.ip),
+        source: source_key(&state.config.secret, client.peer.ip),
     };
     state.hub.set_visitor(client.key, &auth.site);
     // Creates the chat on first contact; on any later hello (here or after
@@ -86,7 +89,7 @@ pub(super) async fn welcome(
         epoch: state.store.epoch(),
         you,
         chats,
-        operators_online: super::fanout::operators_serving(state, &auth.site).await,
+        operators_online: fanout::operators_serving(state, &auth.site).await,
     };
     client.reply(&welcome).await;
     for msg in overflow {
@@ -106,7 +109,7 @@ pub(super) async fn welcome(
 
 /// Handles a visitor's frame after `hello`.
 pub(super) async fn handle(
-    client: &mut Client,
+    client: &mut Context<'_>,
     auth: &VisitorAuth,
     frame: ClientFrame,
 ) -> ControlFlow<()> {
@@ -144,7 +147,7 @@ pub(super) async fn handle(
         ClientFrame::Offline { note } => offline(client, auth, note).await,
         ClientFrame::Close { chat } if own_chat(chat) => {
             let stamp = client.state.stamp();
-            operator::change_status(client, chat, move |status| ChatStatus {
+            change_status(client, chat, move |status| ChatStatus {
                 state: ChatState::Closed,
                 operator: status.operator.clone(),
                 stamp,
@@ -169,7 +172,7 @@ pub(super) async fn handle(
 }
 
 async fn set_visitor(
-    client: &Client,
+    client: &Context<'_>,
     auth: &VisitorAuth,
     name: String,
     email: String,
@@ -204,7 +207,7 @@ async fn set_visitor(
                 info: merged.info,
             };
             state.hub.publish_chat(auth.chat, &frame, None);
-            super::fanout::queue(state).await;
+            fanout::queue(state).await;
         }
         Err(error) => {
             tracing::error!(%error, "storing visitor details failed");
@@ -216,7 +219,7 @@ async fn set_visitor(
 }
 
 /// Stores an offline note, dated by this relay, and tells the operators.
-async fn offline(client: &Client, auth: &VisitorAuth, mut note: OfflineNote) {
+async fn offline(client: &Context<'_>, auth: &VisitorAuth, mut note: OfflineNote) {
     if note.site != auth.site {
         client
             .reply_error(ErrorCode::Forbidden, "the note is for another site", None)
@@ -247,7 +250,7 @@ async fn offline(client: &Client, auth: &VisitorAuth, mut note: OfflineNote) {
         }
         Ok(applied) => {
             if applied.changed {
-                super::fanout::inbox(state).await;
+                fanout::inbox(state).await;
             }
             client.reply(&ServerFrame::OfflineAck { id }).await;
         }

@@ -1,14 +1,26 @@
 //! Telling connected clients about changes, whether a local client made
 //! them or they arrived from the peer by replication: queue, inbox,
 //! presence, and chat headers (status, visitor details, a new owner).
+//!
+//! The [`crate::hub`] knows who is connected and delivers; this module
+//! decides what each of them is sent (an operator's queue and inbox hold
+//! only its sites, a visitor learns how many operators serve its site,
+//! never who) and bounds the lists. Both the WebSocket handlers
+//! ([`crate::ws`]) and replication call it, so a change reads the same to
+//! a client whichever deployment made it.
 
-use super::operator::{INBOX_LIMIT, QUEUE_LIMIT};
-use super::sync::{chat_frames, chat_sync};
+use crate::authz::Access;
+use crate::catchup::{chat_frames, chat_record, chat_sync};
 use crate::state::Shared;
 use crate::store::reads;
 use crate::store::records::{Account, ChatRecord};
-use twinline_core::ChatState;
 use twinline_core::protocol::ServerFrame;
+use twinline_core::{ChatId, ChatState};
+
+/// Most waiting chats listed in a queue frame.
+pub const QUEUE_LIMIT: usize = 200;
+/// Most offline notes listed in an inbox frame.
+pub const INBOX_LIMIT: usize = 100;
 
 /// Sends every operator a list read for the sites it serves (once per
 /// distinct set of sites).
@@ -41,6 +53,42 @@ pub async fn queue(state: &Shared) {
         "queue",
     )
     .await;
+}
+
+/// Sends the queue if `chat` is waiting (a visitor wrote in it).
+pub async fn queue_if_waiting(state: &Shared, chat: ChatId) {
+    if state.hub.operator_names().is_empty() {
+        return;
+    }
+    if let Ok(Some(record)) = chat_record(state, chat).await
+        && record.status.state == ChatState::Waiting
+    {
+        queue(state).await;
+    }
+}
+
+/// One operator's queue and inbox (its welcome): the chats and notes of
+/// the sites `access` serves. A list the store cannot read now is left out
+/// (the next change sends it).
+pub async fn queue_and_inbox(state: &Shared, access: &Access) -> Vec<ServerFrame> {
+    let sites = access.site_filter().map(<[String]>::to_vec);
+    let filter = sites.clone();
+    let mut frames = Vec::new();
+    if let Ok(chats) = state
+        .store
+        .read(move |conn| reads::queue(conn, QUEUE_LIMIT, filter.as_deref()))
+        .await
+    {
+        frames.push(ServerFrame::Queue { chats });
+    }
+    if let Ok(notes) = state
+        .store
+        .read(move |conn| reads::notes(conn, INBOX_LIMIT, sites.as_deref()))
+        .await
+    {
+        frames.push(ServerFrame::Inbox { notes });
+    }
+    frames
 }
 
 /// Sends the inbox to every operator: the notes of the sites it serves.
@@ -140,5 +188,29 @@ pub fn chat_header(state: &Shared, chat: &ChatRecord) {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_and_inbox_limits_are_the_ones_the_protocol_documents() {
+        let doc = include_str!("../../docs/PROTOCOL.md");
+        // A section's prose up to its example, on one line.
+        let section = |title: &str| {
+            let start = doc.find(title).expect("the section");
+            let prose = &doc[start..start + doc[start..].find("```").expect("its example")];
+            prose.split_whitespace().collect::<Vec<_>>().join(" ")
+        };
+        assert!(
+            section("### queue (operators)").contains(&format!("at most **{QUEUE_LIMIT}**")),
+            "docs/PROTOCOL.md states the queue's limit"
+        );
+        assert!(
+            section("### inbox (operators)").contains(&format!("the **{INBOX_LIMIT}** newest")),
+            "docs/PROTOCOL.md states the inbox's limit"
+        );
     }
 }
