@@ -76,7 +76,10 @@ pub struct ServeArgs {
     /// Repeatable.
     #[arg(long = "site", env = "TWINLINE_SITES", value_delimiter = ';')]
     pub sites: Vec<String>,
-    /// Directory of static assets served at / (loader, widget bundle, console).
+    /// Directory of static assets served at / (loader, widget bundles,
+    /// console), as scripts/build-widget.sh writes it: FILE.br and FILE.gz
+    /// beside a file are sent by Accept-Encoding, NAME.<16 hex>.EXT is
+    /// served immutable for a year, other names revalidate after a minute.
     #[arg(long, env = "TWINLINE_WWW")]
     pub www: Option<PathBuf>,
     /// Limits on what one client may hold or do (docs/PROTOCOL.md, "Limits").

@@ -139,7 +139,9 @@ pub struct ApiJson<T>(pub T);
 
 /// Refusals that did not come from a handler (axum's 404 and 405, other
 /// extractors' rejections, a static file not found) get the JSON body too:
-/// a response layer, so none can be missed.
+/// a response layer, so none can be missed. The refusal keeps the headers
+/// that say when to try again (`Retry-After`, `Allow`) and whether it may
+/// be kept (`Cache-Control`: a missing static file is `no-store`).
 pub async fn json_refusals(response: Response) -> Response {
     let status = response.status();
     let is_json = response
@@ -163,7 +165,7 @@ pub async fn json_refusals(response: Response) -> Response {
         text
     };
     let mut json = ApiError::new(status, code_for(status), message).into_response();
-    for name in [header::RETRY_AFTER, header::ALLOW] {
+    for name in [header::RETRY_AFTER, header::ALLOW, header::CACHE_CONTROL] {
         if let Some(value) = parts.headers.get(&name) {
             json.headers_mut().insert(name, value.clone());
         }

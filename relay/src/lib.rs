@@ -8,6 +8,7 @@
 //! - [`serve`]: wiring: router, startup, graceful shutdown.
 //! - [`state`]: what every handler shares.
 //! - [`http`]: health, visitor tokens, operator login, admin drain, metrics.
+//! - [`assets`]: the static files, compressed and cached by name.
 //! - [`console_page`]: the operator console's `config.json` and headers.
 //! - [`ws`]: the WebSocket protocol for visitors and operators.
 //! - [`hub`]: who is connected and follows which chat; each connection's
@@ -32,6 +33,7 @@
 //! - [`moderator`]: health probing of both deployments, `/v1/active`, manual
 //!   failover and the status page.
 pub mod accounts;
+pub mod assets;
 pub mod authz;
 pub mod catchup;
 pub mod cli;

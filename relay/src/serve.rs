@@ -15,7 +15,7 @@ use crate::limits::defaults;
 use crate::net::{self, Caps};
 use crate::state::{AppState, Shared};
 use crate::store::Store;
-use crate::{http, replication, ws};
+use crate::{assets, http, replication, ws};
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -23,7 +23,6 @@ use axum::routing::{get, post};
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -96,23 +95,8 @@ pub fn router(state: Shared, console: ConsolePage) -> Router {
         .route("/metrics", get(http::metrics))
         .merge(replication::routes())
         .layer(request_timeout());
-    // Static assets: the widget's glue fetches its .wasm cross-origin from
-    // customers' pages, so assets carry CORS. Names are not content-hashed,
-    // so caches revalidate after a minute instead of keeping stale code.
-    let assets = Router::new()
-        .fallback_service(ServeDir::new(&state.config.www).append_index_html_on_directories(true))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=60, must-revalidate"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ));
+    // Static assets, compressed and cached by name (see assets.rs).
+    let assets = assets::router(&state.config.www);
     let assets = console_page::wrap(assets, console);
     // Which node answered, behind a load balancer (tests, operations).
     let node = state

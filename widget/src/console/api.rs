@@ -71,7 +71,8 @@ impl Console {
     /// session at once.
     #[wasm_bindgen(constructor)]
     pub fn new(config: JsValue) -> Result<Console, JsValue> {
-        let mut raw: RawConfig = js::from_js(config).map_err(error)?;
+        // Read as the widget reads `window.TwinlineConfig` (one reader).
+        let mut raw = RawConfig::from_object(&config).map_err(|e| error(e.to_string()))?;
         if raw.site.trim().is_empty() {
             raw.site = "console".into();
         }

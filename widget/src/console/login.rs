@@ -19,7 +19,10 @@ use crate::js;
 use crate::storage::Store;
 use gloo_timers::callback::Timeout;
 use serde::Deserialize;
-use twinline_core::protocol::{ActiveDeployment, DeploymentRole, LoginRequest, LoginResponse};
+use twinline_core::protocol::{
+    ActiveDeployment, DeploymentRole, Fields, FromJson, JsonError, JsonView, LoginRequest,
+    LoginResponse,
+};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Request, RequestInit, Response};
@@ -45,6 +48,14 @@ enum Failure {
 struct ApiError {
     #[serde(default)]
     message: String,
+}
+
+impl FromJson for ApiError {
+    fn from_json<V: JsonView>(value: &V) -> Result<ApiError, JsonError> {
+        Ok(ApiError {
+            message: Fields::of(value)?.or_default("message")?,
+        })
+    }
 }
 
 /// The storage key of the stored login.
