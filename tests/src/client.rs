@@ -505,6 +505,20 @@ impl Operator {
         Operator { login, ws }
     }
 
+    /// Accepts `chat` and returns the chat the relay sends back (its status
+    /// and the messages this operator lacks).
+    pub async fn accept(&mut self, chat: ChatId) -> ChatSync {
+        self.ws.send(&ClientFrame::Accept { chat }).await;
+        let ServerFrame::Chat { sync } = self
+            .ws
+            .recv_until(|f| matches!(f, ServerFrame::Chat { .. }))
+            .await
+        else {
+            unreachable!("recv_until returned another frame")
+        };
+        sync
+    }
+
     /// The operator's author.
     pub fn author(&self) -> Author {
         Author {

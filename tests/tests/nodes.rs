@@ -103,14 +103,7 @@ async fn a_visitor_on_one_node_and_an_operator_on_another_chat_live() {
     assert_eq!(chats[0].chat, chat);
     assert_eq!(chats[0].preview, "Hello from node 1");
 
-    operator.ws.send(&ClientFrame::Accept { chat }).await;
-    let ServerFrame::Chat { sync } = operator
-        .ws
-        .recv_until(|f| matches!(f, ServerFrame::Chat { .. }))
-        .await
-    else {
-        unreachable!()
-    };
+    let sync = operator.accept(chat).await;
     assert_eq!(sync.status.state, ChatState::Active);
     assert_eq!(
         sync.missing.iter().map(|m| m.id).collect::<Vec<_>>(),

@@ -189,10 +189,7 @@ async fn an_operator_writes_transfers_and_closes_only_chats_it_holds() {
     let chat = visitor.token.chat;
     visitor.say("help me").await;
     let mut ada = Operator::join(&relay.url(), &relay.ws_url(), "ada", "correct horse").await;
-    ada.ws.send(&ClientFrame::Accept { chat }).await;
-    ada.ws
-        .recv_until(|f| matches!(f, ServerFrame::Chat { .. }))
-        .await;
+    ada.accept(chat).await;
     visitor
         .ws
         .recv_until(|f| matches!(f, ServerFrame::Status { .. }))
@@ -478,10 +475,7 @@ async fn a_console_replay_to_a_deployment_that_lost_the_accept_still_lands() {
     let question = visitor.say("is it in stock?").await;
     let session = login(&primary.url(), "ada", "correct horse").await.unwrap();
     let mut ada = Operator::resume(session.clone(), &primary.ws_url(), vec![]).await;
-    ada.ws.send(&ClientFrame::Accept { chat }).await;
-    ada.ws
-        .recv_until(|f| matches!(f, ServerFrame::Chat { .. }))
-        .await;
+    ada.accept(chat).await;
     let answer = make_message(ada.author(), chat, "yes", 2);
     ada.ws
         .send(&ClientFrame::Send {

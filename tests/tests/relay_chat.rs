@@ -28,14 +28,7 @@ async fn a_visitor_and_an_operator_chat_through_queue_accept_reply_and_close() {
     assert_eq!(chats[0].chat, chat);
     assert_eq!(chats[0].preview, "Hello, is anyone there?");
 
-    operator.ws.send(&ClientFrame::Accept { chat }).await;
-    let sync = operator
-        .ws
-        .recv_until(|f| matches!(f, ServerFrame::Chat { .. }))
-        .await;
-    let ServerFrame::Chat { sync } = sync else {
-        unreachable!()
-    };
+    let sync = operator.accept(chat).await;
     assert_eq!(sync.status.state, ChatState::Active);
     assert_eq!(untimed_all(sync.missing), untimed_all([hello.clone()]));
     let status = visitor
@@ -242,10 +235,7 @@ async fn a_chat_can_be_transferred_to_another_operator() {
     let mut visitor = Visitor::join(&relay.url(), &relay.ws_url()).await;
     let chat = visitor.token.chat;
     let first = visitor.say("I need billing").await;
-    ada.ws.send(&ClientFrame::Accept { chat }).await;
-    ada.ws
-        .recv_until(|f| matches!(f, ServerFrame::Chat { .. }))
-        .await;
+    ada.accept(chat).await;
     // Bob may not take a chat Ada holds.
     bob.ws.send(&ClientFrame::Accept { chat }).await;
     let refused = bob
@@ -306,11 +296,7 @@ async fn a_burst_of_messages_commits_together_and_is_acked_and_relayed_in_order(
     let mut visitor = Visitor::join(&relay.url(), &relay.ws_url()).await;
     let chat = visitor.token.chat;
     visitor.say("first").await;
-    operator.ws.send(&ClientFrame::Accept { chat }).await;
-    operator
-        .ws
-        .recv_until(|f| matches!(f, ServerFrame::Chat { .. }))
-        .await;
+    operator.accept(chat).await;
     visitor
         .ws
         .recv_until(|f| matches!(f, ServerFrame::Status { .. }))

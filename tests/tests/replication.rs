@@ -93,14 +93,7 @@ async fn a_visitor_on_one_deployment_and_an_operator_on_the_other_chat_live() {
             |f| matches!(f, ServerFrame::Queue { chats } if chats.iter().any(|c| c.chat == chat)),
         )
         .await;
-    operator.ws.send(&ClientFrame::Accept { chat }).await;
-    let ServerFrame::Chat { sync } = operator
-        .ws
-        .recv_until(|f| matches!(f, ServerFrame::Chat { .. }))
-        .await
-    else {
-        unreachable!()
-    };
+    let sync = operator.accept(chat).await;
     assert_eq!(untimed_all(sync.missing), untimed_all([question]));
     // Operator (redundant) -> visitor (primary).
     let answer = make_message(operator.author(), chat, "yes, here", 2);
