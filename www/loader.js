@@ -33,7 +33,7 @@
         if (won) return;
         won = from;
         clearTimeout(timer);
-        return m.default({ module_or_path: base + "_bg.wasm" }).then(function () {
+        return m.default().then(function () {
           done[name] = 1; c.servedBy = from; m.boot();
         });
       }).catch(function () {

@@ -9,10 +9,10 @@ use crate::js;
 use crate::race::{HEAD_START_MS, Race, Step};
 use gloo_timers::callback::Timeout;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
+use twinline_core::protocol::FromJson;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Request, RequestInit, Response};
@@ -22,7 +22,7 @@ use web_sys::{AbortController, Request, RequestInit, Response};
 pub async fn json<B, T>(url: &str, body: Option<&B>, timeout_ms: u32) -> Result<T, String>
 where
     B: Serialize + ?Sized,
-    T: DeserializeOwned,
+    T: FromJson,
 {
     let controller = AbortController::new().map_err(|_| "no AbortController")?;
     json_until(url, body, timeout_ms, controller).await
@@ -38,7 +38,7 @@ pub async fn json_until<B, T>(
 ) -> Result<T, String>
 where
     B: Serialize + ?Sized,
-    T: DeserializeOwned,
+    T: FromJson,
 {
     let window = web_sys::window().ok_or("no window")?;
     let init = RequestInit::new();

@@ -11,11 +11,13 @@
 //!   idle connections), [`restart`] (SIGKILL and restart), [`steady`]
 //!   (resource use over time).
 //! - Twinline alone: [`replication`] (lag, catch-up), [`failover`]
-//!   (failover time seen by clients).
+//!   (failover time seen by clients), [`nodes`] (cross-node fan-out on
+//!   PostgreSQL).
 //! - [`stats`] holds the percentiles of latency samples.
 
 pub mod failover;
 pub mod load;
+pub mod nodes;
 pub mod peer;
 pub mod replication;
 pub mod restart;

@@ -16,7 +16,7 @@ use twinline_tests::pair::Pair;
 #[command(
     name = "twinline-bench",
     about,
-    after_help = "Servers: twinline (the relay), socketio-sqlite and socketio-memory (the \
+    after_help = "Servers: twinline (the relay), twinline-postgres and twinline-postgres-2 (one relay node on PostgreSQL, two behind HAProxy; with `compare --servers`, not by default), socketio-sqlite and socketio-memory (the \
                   Socket.IO 4.8 reference peer in tests/peer/socketio, durable or in memory; \
                   needs node and `npm ci`).\n\
                   Figures are written as JSON to --out; `npm run bench` runs the lot and \
@@ -57,6 +57,10 @@ enum Command {
     /// Failover time seen by native clients (crash, silent loss, planned
     /// switch); also writes failover-samples.json beside --out.
     Failover,
+    /// Cross-node fan-out on PostgreSQL: 50 visitors on one relay node at
+    /// 10 msg/s each, their operator on another node (needs PostgreSQL
+    /// and HAProxy: scripts/ensure-toolchain.sh --servers).
+    Nodes,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -167,6 +171,17 @@ fn main() {
             }
             Command::Replication => figures.extend(replication_figures(quick).await),
             Command::Failover => figures.extend(failover_figures(quick, &args.out).await),
+            Command::Nodes => {
+                let seconds = if quick { 3 } else { 10 };
+                figures.extend(
+                    twinline_tests::bench::nodes::cross_node_latency(
+                        50,
+                        10,
+                        Duration::from_secs(seconds),
+                    )
+                    .await,
+                );
+            }
             Command::Steady(steady_args) => {
                 let config = SteadyConfig {
                     visitors: if quick { 100 } else { steady_args.visitors },
