@@ -149,6 +149,61 @@ fn the_moderator_still_decides_once_the_deployment_it_names_answers() {
     assert!(!moved.contains(&Action::Disconnect { conn: rival }));
 }
 
+/// The first moment `s` asks to connect to `role`, running its timers
+/// from now to `until`.
+fn rival_at(s: &mut Session, until: Millis, role: DeploymentRole) -> Option<Millis> {
+    run_until(s, until)
+        .into_iter()
+        .find(|(_, a)| matches!(a, Action::Connect { deployment, .. } if *deployment == role))
+        .map(|(at, _)| at)
+}
+
+#[test]
+fn a_rival_that_answers_its_probe_while_the_preferred_does_not_gets_the_short_head_start() {
+    let timing = visitor_session(false).config.timing;
+    let (short, long) = (timing.race_delay_min, timing.race_delay);
+    assert!(short < long);
+    let answered = |at: u64, role| {
+        let mut s = visitor_session(false);
+        let start = drain(&mut s);
+        assert_eq!(connects(&start)[0].1, Primary);
+        let asked: Vec<_> = start
+            .iter()
+            .filter_map(|a| match a {
+                Action::Probe { deployment, .. } => Some(*deployment),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            asked,
+            [Primary, Redundant],
+            "both probed with the first connection"
+        );
+        let early = rival_at(&mut s, Millis(at), Redundant);
+        assert_eq!(early, None, "no rival before the answer at {at}");
+        s.handle(
+            Millis(at),
+            Input::Probe {
+                deployment: role,
+                health: Some(health(true)),
+            },
+        );
+        let now = drain(&mut s);
+        if connects(&now).iter().any(|(_, r)| *r == Redundant) {
+            return Some(Millis(at));
+        }
+        rival_at(&mut s, Millis(long), Redundant)
+    };
+    // The redundant answers within 20 ms, the primary not at all: the
+    // rival goes at the short head start, not the long one.
+    assert_eq!(answered(20, Redundant), Some(Millis(short)));
+    // Answering after the short head start: the rival goes at once.
+    assert_eq!(answered(short + 30, Redundant), Some(Millis(short + 30)));
+    // The primary's own health answering says nothing against it: the
+    // default head start.
+    assert_eq!(answered(20, Primary), Some(Millis(long)));
+}
+
 #[test]
 fn when_the_preferred_answers_first_the_rival_is_closed_and_nothing_is_marked() {
     let mut s = visitor_session(false);

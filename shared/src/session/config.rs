@@ -54,7 +54,8 @@ impl Endpoint {
 /// - A deployment that does not answer at all (black-holed) costs a new
 ///   connection `race_delay` (RFC 8305's connection attempt delay), not a
 ///   `connect_timeout`: the other deployment is raced after that head
-///   start.
+///   start, or after `race_delay_min` once the other has answered a
+///   health probe this one has not.
 /// - With both deployments down, both are probed every
 ///   `outage_probe_interval` (jittered), and the first to answer is
 ///   connected to at once: the first ack comes well within a second of it
@@ -80,6 +81,11 @@ pub struct Timing {
     /// after this long gets a rival to the other deployment (if it is not
     /// known to be down), and the first welcomed wins.
     pub race_delay: u64,
+    /// The head start once the other deployment has answered a health
+    /// probe that the preferred one, asked no later, has not: RFC 8305's
+    /// minimum connection attempt delay (it is known to answer, and this
+    /// one is slower right now).
+    pub race_delay_min: u64,
     /// How often both deployments are probed while the moderator is silent
     /// (each wait drawn from 3/4 to 5/4 of it).
     pub probe_interval: u64,
@@ -119,6 +125,7 @@ impl Default for Timing {
             ping_gap: 500,
             connect_timeout: 3_000,
             race_delay: 250,
+            race_delay_min: 100,
             probe_interval: 2_000,
             outage_probe_interval: 600,
             moderator_interval: 3_000,

@@ -492,7 +492,9 @@ impl Session {
 
     /// When the link being set up gets a rival, if it is to get one: after
     /// `race_delay`, to the other deployment, unless that one is known to
-    /// be down (RFC 8305's connection attempt delay).
+    /// be down (RFC 8305's connection attempt delay); after only
+    /// `race_delay_min` once the rival has answered a probe that the
+    /// preferred one, asked no later, has not.
     fn race_at(&self) -> Option<Millis> {
         let link = self.link.as_ref().filter(|l| !l.is_ready())?;
         let rival = link.role.other();
@@ -500,7 +502,13 @@ impl Session {
             && !self.token_refused
             && self.config.endpoint(rival).is_some()
             && !self.routing.is_down(rival);
-        worth_it.then(|| link.started.plus(self.config.timing.race_delay))
+        let timing = &self.config.timing;
+        let delay = if self.routing.outpaced(link.role, rival) {
+            timing.race_delay_min
+        } else {
+            timing.race_delay
+        };
+        worth_it.then(|| link.started.plus(delay))
     }
 
     /// Starts the rival when its time has come; the first of the two to be

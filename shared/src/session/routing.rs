@@ -42,6 +42,8 @@ struct Deployment {
     role: DeploymentRole,
     reach: Reach,
     probe_sent: Option<Millis>,
+    /// When a probe last came back with an answer.
+    answered: Option<Millis>,
 }
 
 #[derive(Clone, Debug)]
@@ -88,6 +90,7 @@ impl Routing {
                     role: e.role,
                     reach: Reach::Unknown,
                     probe_sent: None,
+                    answered: None,
                 })
                 .collect(),
             moderator: config.moderator_url().map(|url| Moderator {
@@ -128,6 +131,19 @@ impl Routing {
 
     pub(crate) fn is_down(&self, role: DeploymentRole) -> bool {
         !self.plausible(role)
+    }
+
+    /// Whether `fast` has shown itself the quicker of the two just now: it
+    /// answered a probe, ready, while `slow`'s probe, sent no later, is
+    /// still out (RFC 8305's "historical RTT data": the race's head start
+    /// need not be the default when the rival is known to answer).
+    pub(crate) fn outpaced(&self, slow: DeploymentRole, fast: DeploymentRole) -> bool {
+        let (Some(slow), Some(answered)) =
+            (self.get(slow), self.get(fast).and_then(|d| d.answered))
+        else {
+            return false;
+        };
+        self.usable(fast) && slow.probe_sent.is_some_and(|sent| sent <= answered)
     }
 
     /// The moderator's current choice, while it answers.
@@ -230,6 +246,7 @@ impl Routing {
             return false;
         };
         d.probe_sent = None;
+        d.answered = health.is_some().then_some(now);
         d.reach = match health {
             Some(h) => Reach::Up {
                 ready: h.ready && !h.draining,
