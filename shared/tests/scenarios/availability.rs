@@ -16,6 +16,20 @@ fn p99(mut samples: Vec<u64>) -> u64 {
     samples[(samples.len() * 99).div_ceil(100) - 1]
 }
 
+/// Prints `what`'s p50 / p99 / max over `samples` (docs/benchmarks.md
+/// quotes them; the bounds asserted are the targets).
+fn report(what: &str, samples: &[u64]) {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    let p50 = sorted[sorted.len().div_ceil(2) - 1];
+    let max = sorted[sorted.len() - 1];
+    eprintln!(
+        "{what}: p50 {p50} ms, p99 {} ms, max {max} ms over {} runs (virtual clock)",
+        p99(sorted.clone()),
+        sorted.len()
+    );
+}
+
 #[test]
 fn a_primary_black_holed_from_the_start_costs_a_head_start_not_a_timeout() {
     let timing = Timing::default();
@@ -51,6 +65,7 @@ fn a_primary_black_holed_from_the_start_costs_a_head_start_not_a_timeout() {
 #[test]
 fn both_down_then_one_back_the_first_ack_comes_within_a_second() {
     let (down, back) = (5_000, 9_000);
+    let mut firsts = Vec::new();
     for seed in 0..50 {
         let world = run(Setup::new(200 + seed)
             .chats(1)
@@ -64,6 +79,7 @@ fn both_down_then_one_back_the_first_ack_comes_within_a_second() {
                 .filter(|at| at.0 >= back)
                 .min()
                 .expect("acked after the primary came back");
+            firsts.push(first.0 - back);
             assert!(
                 first.0 - back <= 1_000,
                 "seed {seed}, client {i}: first ack {} ms after the primary came back",
@@ -82,6 +98,10 @@ fn both_down_then_one_back_the_first_ack_comes_within_a_second() {
             }
         }
     }
+    report(
+        "both down 4 s, then the primary back: answering to the first ack",
+        &firsts,
+    );
 }
 
 #[test]
@@ -109,6 +129,7 @@ fn a_silent_link_in_use_costs_well_under_two_seconds_to_the_next_ack() {
         assert_eq!(silent.len(), 1, "seed {seed}: measured once");
         waits.extend(silent);
     }
+    report("silent loss of a link in use, loss to the next ack", &waits);
     let timing = Timing::default();
     let worst = *waits.iter().max().unwrap();
     assert!(
@@ -144,6 +165,10 @@ fn a_silent_link_on_an_idle_visitor_costs_under_two_seconds_to_the_next_ack() {
         let acked = world.clients[VISITOR].acks.get(&id).expect("acked");
         waits.push(acked.0 - loss);
     }
+    report(
+        "silent loss of an idle visitor's link, loss to the next ack",
+        &waits,
+    );
     let worst = *waits.iter().max().unwrap();
     assert!(p99(waits.clone()) <= 2_000, "p99 over {waits:?}");
     assert!(worst <= 2_100, "worst {worst} ms");
