@@ -278,6 +278,34 @@ describe("the browser's own events", { timeout: 180_000 }, () => {
     assert.ok(sinceHeard < 800, `${what}: ${sinceHeard} ms after the last frame: that is the heartbeat's ping`);
   }
 
+  /**
+   * Waits, offline, until the page's reconnect backoff has grown past a
+   * second between attempts (each fails at once) and the last attempt was
+   * just now, so that an attempt within 500 ms of going online is the
+   * `online` event's doing, not the backoff's.
+   */
+  async function backedOff(frames, what) {
+    const attempts = () => frames.filter((f) => f.dir === 'opened').map((f) => f.at);
+    const since = attempts().length;
+    await waitFor(
+      () => {
+        const mine = attempts().slice(since);
+        return mine.length >= 2 && mine.at(-1) - mine.at(-2) > 1_000 && Date.now() - mine.at(-1) < 300;
+      },
+      15_000,
+      `${what}: the backoff to grow past a second`,
+    );
+    return attempts;
+  }
+
+  /** Goes online and asserts that the page connected at once. */
+  async function reconnectsAtOnce(context, attempts, what) {
+    const onlineAt = Date.now();
+    await context.setOffline(false);
+    const next = await waitFor(() => attempts().find((at) => at >= onlineAt), 3_000, `${what}: a connection after online`);
+    assert.ok(next - onlineAt < 500, `${what}: reconnected ${next - onlineAt} ms after online, not at the backoff's time`);
+  }
+
   const shownAgain = () => {
     Object.defineProperty(document, 'hidden', { configurable: true, get: () => false });
     Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'visible' });
@@ -296,29 +324,18 @@ describe("the browser's own events", { timeout: 180_000 }, () => {
     const { page } = the.operator;
     await checksAtOnce(operatorFrames, () => page.evaluate(shownAgain), 'console: visibilitychange');
     await checksAtOnce(operatorFrames, () => page.evaluate(fromBackForwardCache), 'console: pageshow');
+    const { context } = the.operator;
+    await checksAtOnce(operatorFrames, () => context.setOffline(true), 'console: offline');
+    await reconnectsAtOnce(context, await backedOff(operatorFrames, 'console'), 'console');
   });
 
   it('offline: the widget asks at once; online: it reconnects at once, and a blip shows nothing', async () => {
     const { context } = visitor;
+    const offlineAt = Date.now();
     await checksAtOnce(visitorFrames, () => context.setOffline(true), 'offline');
-    // Offline long enough for the reconnect backoff to have grown past a
-    // second between attempts (each attempt fails at once, offline).
-    const attempts = () => visitorFrames.filter((f) => f.dir === 'opened').map((f) => f.at);
-    const since = attempts().length;
-    await waitFor(
-      () => {
-        const mine = attempts().slice(since);
-        return mine.length >= 2 && mine.at(-1) - mine.at(-2) > 1_000 && Date.now() - mine.at(-1) < 300;
-      },
-      15_000,
-      'the backoff to grow past a second',
-    );
-    const onlineAt = Date.now();
-    await context.setOffline(false);
-    const next = await waitFor(() => attempts().find((at) => at >= onlineAt), 3_000, 'a connection after online');
-    assert.ok(next - onlineAt < 500, `reconnected ${next - onlineAt} ms after online, not at the backoff's time`);
+    await reconnectsAtOnce(context, await backedOff(visitorFrames, 'widget'), 'widget');
     await visitor.waitStatus((s) => s.state === 'connected', 5_000, 'connected again');
-    const wentOffline = visitorFrames.find((f) => f.dir === 'closed')?.at ?? onlineAt;
+    const wentOffline = visitorFrames.find((f) => f.dir === 'closed' && f.at >= offlineAt)?.at ?? offlineAt;
     if (Date.now() - wentOffline < 5_000) {
       assert.equal(await visitor.nonConnectedShown(), false, 'a blip under 5 s showed the banner');
     }
