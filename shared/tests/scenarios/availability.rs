@@ -18,6 +18,10 @@ fn p99(mut samples: Vec<u64>) -> u64 {
 
 /// Prints `what`'s p50 / p99 / max over `samples` (docs/benchmarks.md
 /// quotes them; the bounds asserted are the targets).
+#[expect(
+    clippy::disallowed_macros,
+    reason = "the figures are this test's report, read with --nocapture"
+)]
 fn report(what: &str, samples: &[u64]) {
     let mut sorted = samples.to_vec();
     sorted.sort_unstable();
