@@ -167,16 +167,10 @@ fn a_rival_that_answers_its_probe_while_the_preferred_does_not_gets_the_short_he
         let mut s = visitor_session(false);
         let start = drain(&mut s);
         assert_eq!(connects(&start)[0].1, Primary);
-        let asked: Vec<_> = start
-            .iter()
-            .filter_map(|a| match a {
-                Action::Probe { deployment, .. } => Some(*deployment),
-                _ => None,
-            })
-            .collect();
+        let timed: Vec<_> = start.into_iter().map(|a| (Millis(0), a)).collect();
         assert_eq!(
-            asked,
-            [Primary, Redundant],
+            probes(&timed),
+            [(Millis(0), Primary), (Millis(0), Redundant)],
             "both probed with the first connection"
         );
         let early = rival_at(&mut s, Millis(at), Redundant);
