@@ -172,6 +172,38 @@ describe('nothing the page asks for is lost', { timeout: 300_000 }, () => {
       await context.close();
     }
   });
+
+  it('two tabs opening the chat at once, each asking for a token before it knows it leads, share one chat', async () => {
+    const { cluster, chromium } = the;
+    const context = await chromium.browser.newContext({ viewport: { width: 900, height: 640 } });
+    try {
+      // One site, two tabs, a new visitor: both claim the lease and ask for
+      // a token while the claim is confirmed; only the leader's is kept.
+      const url = cluster.demoUrl({ prechat: 'off' });
+      const pages = await Promise.all([context.newPage(), context.newPage()]);
+      await Promise.all(pages.map((page) => page.goto(url)));
+      await Promise.all(pages.map((page) => page.evaluate(() => window.Twinline.open())));
+      for (const page of pages) {
+        await page.waitForFunction(() => window.Twinline.loaded === true, null, { timeout: 15_000 });
+      }
+      const ids = [];
+      for (const [n, page] of pages.entries()) {
+        ids.push(await page.evaluate((text) => window.Twinline.send(text), `From tab ${n}`));
+      }
+      const both = (wanted) =>
+        window.Twinline.loaded === true &&
+        window.Twinline.transcript().filter((m) => wanted.includes(m.id) && m.status === 'sent').length === 2;
+      for (const page of pages) await page.waitForFunction(both, ids, { timeout: 15_000 });
+      // A reload reads the stored token: the same chat, both messages.
+      await pages[1].reload();
+      await pages[1].evaluate(() => window.Twinline.open());
+      await pages[1].waitForFunction(both, ids, { timeout: 15_000 });
+      const stored = await cluster.messagesOf('primary');
+      assert.ok(ids.every((id) => stored.has(id)), 'both stored');
+    } finally {
+      await context.close();
+    }
+  });
 });
 
 describe('a primary that swallows packets from the first request', { timeout: 120_000 }, () => {

@@ -27,11 +27,20 @@ pub fn stored(store: &Store) -> Option<VisitorTokenResponse> {
     (token.expires.0 > js::now().0 + RENEW_MARGIN_MS).then_some(token)
 }
 
-/// A usable token: the stored one, or a new one from either deployment.
+/// A usable token: the stored one, or a new one from either deployment
+/// (then kept).
 pub async fn obtain(config: &WidgetConfig, store: &Store) -> Result<VisitorTokenResponse, String> {
     if let Some(token) = stored(store) {
         return Ok(token);
     }
+    let token = request(config, store).await?;
+    keep(store, &token);
+    Ok(token)
+}
+
+/// A new token from either deployment, not kept: the stored one (valid or
+/// not) goes with the request so that the relay keeps the visitor.
+pub async fn request(config: &WidgetConfig, store: &Store) -> Result<VisitorTokenResponse, String> {
     let old = store
         .get(&store.keys.token())
         .and_then(|t| js::from_json::<VisitorTokenResponse>(&t).ok())
@@ -46,18 +55,21 @@ pub async fn obtain(config: &WidgetConfig, store: &Store) -> Result<VisitorToken
         .token_order()
         .map(|(_, base)| format!("{base}/v1/visitor/token"));
     let request = Rc::new(request);
-    let token = net::race(move |i, abort| {
+    net::race(move |i, abort| {
         let (url, request) = (order[i].clone(), request.clone());
         async move {
             net::json_until::<_, VisitorTokenResponse>(&url, Some(&*request), TIMEOUT_MS, abort)
                 .await
         }
     })
-    .await?;
-    if let Ok(text) = js::to_json(&token) {
+    .await
+}
+
+/// Stores `token` for the next page and reload.
+pub fn keep(store: &Store, token: &VisitorTokenResponse) {
+    if let Ok(text) = js::to_json(token) {
         store.set(&store.keys.token(), &text);
     }
-    Ok(token)
 }
 
 /// Forgets the token (a new chat after the old one was closed).

@@ -33,6 +33,7 @@ use js_sys::Function;
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use twinline_core::MessageId;
+use twinline_core::protocol::VisitorTokenResponse;
 use wasm_bindgen::JsValue;
 use web_sys::{Element, ShadowRoot};
 
@@ -65,6 +66,25 @@ struct Shell {
     /// (`AppState::wake_at`), armed.
     screen: clock::Alarm,
     page: Vec<EventListener>,
+    /// The visitor token asked for while the tab election confirms its
+    /// first claim, for the first fetch the state asks for.
+    early: Rc<RefCell<Early>>,
+}
+
+/// A token request made before this tab knew it would lead: a new page
+/// claims the lease and leads only `CONFIRM_MS` later, and asking for the
+/// token only then would add that wait to every first chat. Nothing is
+/// kept from it unless the state, leading, asks for a token: a tab that
+/// ends up following drops it (another tab's token stays the stored one).
+#[derive(Default)]
+enum Early {
+    /// None asked for, or already used.
+    #[default]
+    Unused,
+    /// Under way; `wanted` once the state asked for a token meanwhile.
+    Pending { wanted: bool },
+    /// Answered before the state asked.
+    Done(Result<VisitorTokenResponse, String>),
 }
 
 impl App {
@@ -122,6 +142,7 @@ impl App {
                 confirm: None,
                 screen: clock::Alarm::default(),
                 page: Vec::new(),
+                early: Rc::default(),
             })
         });
         Ok(App(app))
@@ -133,6 +154,9 @@ impl App {
         let window = web_sys::window().expect("a window");
         self.with(|shell| {
             shell.tick();
+            if !shell.state.leads() && token::stored(&shell.store).is_none() {
+                shell.ask_early();
+            }
             let me = shell.me.clone();
             shell.confirm = Some(Timeout::new(CONFIRM_MS, move || tick(&me)));
             let me = shell.me.clone();
@@ -313,6 +337,15 @@ fn tick(me: &Weak<RefCell<Shell>>) {
     }
 }
 
+/// Hands a token fetch's result to the state, keeping a new token first
+/// (as `token::obtain` does).
+fn answer(me: &Weak<RefCell<Shell>>, store: &Store, result: Result<VisitorTokenResponse, String>) {
+    if let Ok(token) = &result {
+        token::keep(store, token);
+    }
+    dispatch(me, Event::Token(result));
+}
+
 fn load_unsent(store: &Store, key: &str) -> Vec<Unsent> {
     store
         .get(key)
@@ -331,6 +364,11 @@ impl Shell {
         self.tabs.tick();
         let leads = self.tabs.leads();
         self.handle(Event::Tick { leads });
+        if !leads {
+            // Another tab leads (or the claim is not confirmed yet, and the
+            // request is made after this first tick): not ours to use.
+            *self.early.borrow_mut() = Early::Unused;
+        }
     }
 
     /// Carries out every effect the state queued, in order (answers to its
@@ -378,6 +416,7 @@ impl Shell {
             Effect::ForgetChat => {
                 Engine::forget(&self.store);
                 token::forget(&self.store);
+                *self.early.borrow_mut() = Early::Unused;
             }
             Effect::TickNow => self.tick(),
             Effect::Resign => self.tabs.resign(),
@@ -402,8 +441,21 @@ impl Shell {
     /// One attempt, after `after_ms`; the state decides about the next.
     fn fetch_token(&self, after_ms: u32) {
         let me = self.me.clone();
-        let config = self.config.clone();
         let store = self.store.clone();
+        // The first fetch takes the early request's answer, or waits for it.
+        let early = std::mem::take(&mut *self.early.borrow_mut());
+        match early {
+            Early::Pending { .. } => {
+                *self.early.borrow_mut() = Early::Pending { wanted: true };
+                return;
+            }
+            Early::Done(result) => {
+                wasm_bindgen_futures::spawn_local(async move { answer(&me, &store, result) });
+                return;
+            }
+            Early::Unused => {}
+        }
+        let config = self.config.clone();
         wasm_bindgen_futures::spawn_local(async move {
             if after_ms > 0 {
                 sleep(after_ms).await;
@@ -413,7 +465,38 @@ impl Shell {
         });
     }
 
-    fn start_engine(&mut self, token: twinline_core::protocol::VisitorTokenResponse) {
+    /// Asks for a token now, before the election says whether this tab
+    /// leads ([`Early`]).
+    fn ask_early(&self) {
+        *self.early.borrow_mut() = Early::Pending { wanted: false };
+        let (me, early) = (self.me.clone(), self.early.clone());
+        let (config, store) = (self.config.clone(), self.store.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = token::request(&config, &store).await;
+            let wanted = {
+                let mut slot = early.borrow_mut();
+                match *slot {
+                    Early::Pending { wanted: true } => {
+                        *slot = Early::Unused;
+                        Some(result)
+                    }
+                    Early::Pending { wanted: false } => {
+                        *slot = Early::Done(result);
+                        None
+                    }
+                    // Forgotten meanwhile (a new chat): not this one's.
+                    _ => None,
+                }
+            };
+            if let Some(result) = wanted {
+                answer(&me, &store, result);
+            }
+        });
+    }
+
+    fn start_engine(&mut self, token: VisitorTokenResponse) {
+        // Started with a stored token, or with the early one: none left.
+        *self.early.borrow_mut() = Early::Unused;
         self.generation += 1;
         let generation = self.generation;
         let me = self.me.clone();
