@@ -93,6 +93,9 @@ pub struct RelayOptions {
     /// Start it under this descriptor limit: `(soft, hard)`, hard `None`
     /// to leave it as it is (the shell's `ulimit` before the exec).
     pub fd_limit: Option<(u64, Option<u64>)>,
+    /// A data directory the test prepared (on a small filesystem, say),
+    /// instead of a fresh one beside the relay's other files.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl RelayOptions {
@@ -104,6 +107,7 @@ impl RelayOptions {
             peer: None,
             extra: Vec::new(),
             fd_limit: None,
+            data_dir: None,
         }
     }
 
@@ -120,7 +124,8 @@ impl RelayOptions {
 /// A running (or stopped) relay process.
 #[derive(Debug)]
 pub struct RelayProcess {
-    options: RelayOptions,
+    // Boxed: a handle stays small beside the others it is kept with.
+    options: Box<RelayOptions>,
     dir: TempDir,
     port: u16,
     child: Option<Child>,
@@ -131,7 +136,7 @@ impl RelayProcess {
     pub fn start(options: RelayOptions) -> RelayProcess {
         let dir = TempDir::new(&options.name);
         let mut relay = RelayProcess {
-            options,
+            options: Box::new(options),
             dir,
             port: 0,
             child: None,
@@ -145,7 +150,7 @@ impl RelayProcess {
     pub fn start_on(options: RelayOptions, port: u16) -> RelayProcess {
         let dir = TempDir::new(&options.name);
         let mut relay = RelayProcess {
-            options,
+            options: Box::new(options),
             dir,
             port,
             child: None,
@@ -182,7 +187,7 @@ impl RelayProcess {
             .arg("--role")
             .arg(&self.options.role)
             .arg("--data-dir")
-            .arg(self.dir.path())
+            .arg(self.data_dir())
             .arg("--secret")
             .arg(crate::SECRET)
             .arg("--admin-token")
@@ -227,7 +232,7 @@ impl RelayProcess {
 
     /// Its data directory.
     pub fn data_dir(&self) -> &Path {
-        self.dir.path()
+        self.options.data_dir.as_deref().unwrap_or(self.dir.path())
     }
 
     /// Its deployment name.
@@ -287,14 +292,14 @@ impl RelayProcess {
     /// Adds an operator account with `operator add`: an agent of
     /// [`crate::SITE`].
     pub fn add_operator(&self, username: &str, name: &str, password: &str) {
-        add_operator(self.dir.path(), username, name, password);
+        add_operator(self.data_dir(), username, name, password);
     }
 
     /// Runs `operator <args>` against this relay's data directory (`add`
     /// with `--site`/`--role`, `passwd`, `remove`), the password on stdin;
     /// returns whether it succeeded.
     pub fn operator_cli(&self, args: &[&str], password: &str) -> bool {
-        operator_cli(self.dir.path(), args, password)
+        operator_cli(self.data_dir(), args, password)
     }
 }
 

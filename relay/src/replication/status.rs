@@ -1,7 +1,7 @@
 //! What this relay knows about how far behind its peer it is: read by
 //! `/v1/health` (the moderator decides failback on it) and `/metrics`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use twinline_core::Millis;
 use twinline_core::protocol::ReplicationLag;
 
@@ -24,14 +24,55 @@ pub struct ReplicationStatus {
     leading: AtomicBool,
     /// The lag the replication node reports, on the others.
     relayed: std::sync::Mutex<Option<ReplicationLag>>,
+    /// The peer's clock minus ours (ms), [`NO_OFFSET`] until measured.
+    clock_offset_ms: AtomicI64,
 }
+
+/// [`ReplicationStatus::clock_offset_ms`] before the first measurement.
+const NO_OFFSET: i64 = i64::MIN;
+
+/// A peer clock further than this from ours is warned about: the
+/// last-writer-wins stamps stay ordered (they never go below what is
+/// stored), but times people read (queue ages, message times) disagree
+/// between the deployments.
+pub const CLOCK_WARN_MS: i64 = 5_000;
 
 impl ReplicationStatus {
     /// A status for a relay with (or without) a peer.
     pub fn new(configured: bool) -> ReplicationStatus {
-        let status = ReplicationStatus::default();
+        let status = ReplicationStatus {
+            clock_offset_ms: AtomicI64::new(NO_OFFSET),
+            ..ReplicationStatus::default()
+        };
         status.configured.store(configured, Relaxed);
         status
+    }
+
+    /// Records the peer's clock as read from a feed frame (`peer_now`, its
+    /// time when it sent the frame) against ours when it arrived; warns
+    /// when the two first differ by more than [`CLOCK_WARN_MS`] (and says
+    /// when they agree again). The transit time counts as skew, so a
+    /// figure is never smaller than the truth by more than one trip.
+    pub fn saw_peer_clock(&self, peer_now: Millis, now: Millis) {
+        let offset = (peer_now.0 as i64).saturating_sub(now.0 as i64);
+        let before = self.clock_offset_ms.swap(offset, Relaxed);
+        let skewed = |offset: i64| offset != NO_OFFSET && offset.saturating_abs() > CLOCK_WARN_MS;
+        match (skewed(before), skewed(offset)) {
+            (false, true) => tracing::warn!(
+                offset_ms = offset,
+                "the peer's clock differs from ours by more than {CLOCK_WARN_MS} ms: check NTP on both"
+            ),
+            (true, false) => tracing::info!(
+                offset_ms = offset,
+                "the peer's clock agrees with ours again"
+            ),
+            _ => {}
+        }
+    }
+
+    /// The peer's clock minus ours, in ms, once measured.
+    pub fn peer_clock_offset_ms(&self) -> Option<i64> {
+        Some(self.clock_offset_ms.load(Relaxed)).filter(|&offset| offset != NO_OFFSET)
     }
 
     /// Makes this the status of one node of several: only the node

@@ -1117,6 +1117,7 @@ mod postgres_only {
                 )],
                 checkpoint: None,
                 now: Millis(1),
+                epoch: None,
             };
             opened
                 .backend
