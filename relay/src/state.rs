@@ -112,6 +112,18 @@ impl AppState {
         *hlc
     }
 
+    /// A fresh stamp for a write over a register stored with `stored`:
+    /// above it whatever this machine's clock says (a peer whose clock runs
+    /// ahead wrote it, or this relay before a restart, or before its clock
+    /// was stepped back), so the write is never silently lost to an older
+    /// one.
+    pub fn stamp_over(&self, stored: Hlc) -> Hlc {
+        let mut hlc = self.hlc.lock().unwrap_or_else(|p| p.into_inner());
+        let now = crate::clock::now();
+        *hlc = hlc.observe(stored, now).tick(now);
+        *hlc
+    }
+
     /// Moves the clock past a stamp seen from elsewhere.
     pub fn observe(&self, remote: Hlc) {
         let mut hlc = self.hlc.lock().unwrap_or_else(|p| p.into_inner());
@@ -194,6 +206,11 @@ impl AppState {
             replication_lag_seconds: lag.as_ref().map_or(0.0, |l| l.seconds),
             replication_connected: lag.as_ref().is_some_and(|l| l.connected),
             draining: self.drain_target().is_some(),
+            peer_clock_offset_seconds: self
+                .replication
+                .peer_clock_offset_ms()
+                .map_or(0.0, |offset| offset as f64 / 1000.0),
+            store_not_ready: self.store.failing(),
         }
     }
 }

@@ -96,6 +96,9 @@ pub struct RelayOptions {
     /// A data directory the test prepared (on a small filesystem, say),
     /// instead of a fresh one beside the relay's other files.
     pub data_dir: Option<PathBuf>,
+    /// Extra environment variables (the test-only
+    /// `TWINLINE_CLOCK_OFFSET_MS`, say).
+    pub env: Vec<(String, String)>,
 }
 
 impl RelayOptions {
@@ -108,6 +111,7 @@ impl RelayOptions {
             extra: Vec::new(),
             fd_limit: None,
             data_dir: None,
+            env: Vec::new(),
         }
     }
 
@@ -197,6 +201,7 @@ impl RelayProcess {
             .arg("--www")
             .arg(self.dir.path().join("www"))
             .args(&self.options.extra)
+            .envs(self.options.env.iter().map(|(k, v)| (k, v)))
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),

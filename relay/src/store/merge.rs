@@ -268,7 +268,13 @@ impl Batch {
                 let (outcome, feed) = self.notes.merge(note, made, &self.touches);
                 (applied(outcome), feed)
             }
-            Record::Chat(chat) => {
+            Record::Chat(mut chat) => {
+                // A chat was created, here, when its header first arrived
+                // here (the merge keeps a stored header's): the queue
+                // orders by this deployment's clock alone, so a peer's
+                // clock ahead or behind cannot put a chat before one that
+                // came earlier, nor make it wait "since" the future.
+                chat.created = now;
                 let (outcome, feed) = self.chats.merge(chat, made, &self.touches);
                 (applied(outcome), feed)
             }

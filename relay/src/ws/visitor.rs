@@ -169,11 +169,11 @@ pub(super) async fn handle(
         } if own_chat(chat) => set_visitor(client, auth, name, email, page).await,
         ClientFrame::Offline { note } => offline(client, auth, note).await,
         ClientFrame::Close { chat } if own_chat(chat) => {
-            let stamp = client.state.stamp();
+            let state = client.state.clone();
             change_status(client, chat, move |status| ChatStatus {
                 state: ChatState::Closed,
                 operator: status.operator.clone(),
-                stamp,
+                stamp: state.stamp_over(status.stamp),
             })
             .await;
         }
@@ -221,7 +221,7 @@ async fn set_visitor(
         name: name.trim().to_string(),
         email: email.trim().to_string(),
         page,
-        stamp: state.stamp(),
+        stamp: state.stamp_over(record.info.stamp),
     };
     match write_chat(state, record).await {
         Ok(merged) => {
