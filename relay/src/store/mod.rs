@@ -356,14 +356,21 @@ impl Store {
                 }
             }
             if reached && self.stats.failing.load(Relaxed) {
-                let probe = self.enqueue(Vec::new(), None, Some(self.epoch));
-                let probe = async move { queued_answer(probe?).await };
-                let _ = tokio::time::timeout(PROBE_TIMEOUT, probe).await;
+                let _ = tokio::time::timeout(PROBE_TIMEOUT, self.probe_commit()).await;
                 if !self.stats.failing.load(Relaxed) {
                     tracing::info!(store = %self.location.describe(), "commits succeed again: ready");
                 }
             }
         }
+    }
+
+    /// The probe's commit: one row written (the boot epoch, kept if the
+    /// stored one is not lower), whose success clears
+    /// [`WriterStats::failing`].
+    pub async fn probe_commit(&self) -> Result<(), StoreError> {
+        queued_answer(self.enqueue(Vec::new(), None, Some(self.epoch))?)
+            .await
+            .map(drop)
     }
 
     /// Notes whether `dir`'s filesystem is below [`MIN_FREE_BYTES`].

@@ -8,8 +8,9 @@
 
 use super::backend::ChatSummary;
 use super::records::{ChatRecord, Record, Refusal};
-use super::{Location, Store, WriterThread, reads};
+use super::{Location, Store, StoreHealth, WriterThread, reads};
 use std::future::Future;
+use std::sync::atomic::Ordering::Relaxed;
 use twinline_core::{
     Author, ChatId, ChatState, ChatStatus, Hlc, Lamport, Message, MessageId, Millis, OfflineId,
     OfflineNote, Role, Ulid, VisitorId, VisitorInfo,
@@ -165,7 +166,79 @@ both_backends!(
     accounts_are_last_writer_wins_and_listed_by_name,
     an_operators_open_chats_are_those_it_holds,
     a_value_the_engine_refuses_fails_only_its_own_job,
+    the_probe_commit_clears_failing_and_keeps_the_boot_epoch,
+    a_chat_was_created_when_its_header_first_arrived_here,
 );
+
+async fn the_probe_commit_clears_failing_and_keeps_the_boot_epoch(mut f: Fixture) -> Fixture {
+    let epoch = f.store().epoch();
+    f.store().stats().failing.store(true, Relaxed);
+    assert!(f.store().failing());
+    assert_eq!(f.store().stats().health(), StoreHealth::Failing);
+    f.store().probe_commit().await.unwrap();
+    assert!(!f.store().failing(), "a commit that wrote clears failing");
+    assert_eq!(f.store().stats().health(), StoreHealth::Ok);
+    f.reopen().await;
+    assert_eq!(
+        f.store().epoch(),
+        epoch + 1,
+        "the epoch stored stays the boot's"
+    );
+    f
+}
+
+async fn a_chat_was_created_when_its_header_first_arrived_here(f: Fixture) -> Fixture {
+    let store = f.store();
+    let chat = ChatId(Ulid(31));
+    // Made by a peer whose clock runs ten minutes ahead.
+    let ahead = crate::clock::now().plus(600_000);
+    let before = crate::clock::now();
+    store
+        .apply(
+            Record::Chat(ChatRecord {
+                created: ahead,
+                ..header(chat, ChatStatus::default())
+            }),
+            "redundant",
+        )
+        .await
+        .unwrap();
+    let after = crate::clock::now();
+    let stored = store
+        .read(move |c| reads::chat_in(c, chat))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        (before..=after).contains(&stored.created),
+        "created on arrival, by this clock: {:?}",
+        stored.created
+    );
+    // A later copy (another status) keeps the first arrival.
+    store
+        .apply(
+            Record::Chat(ChatRecord {
+                created: Millis(1),
+                ..header(
+                    chat,
+                    ChatStatus {
+                        stamp: stamp(5, 1),
+                        ..ChatStatus::default()
+                    },
+                )
+            }),
+            "primary",
+        )
+        .await
+        .unwrap();
+    let again = store
+        .read(move |c| reads::chat_in(c, chat))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.created, stored.created);
+    f
+}
 
 fn message(id: u128, chat: ChatId, text: &str) -> Message {
     Message {
