@@ -357,14 +357,27 @@ pub fn operator_cli(data_dir: &Path, args: &[&str], password: &str) -> bool {
 /// Runs `operator <args> <store>` with `password` on stdin, where `store`
 /// names the deployment's store (`--data-dir DIR` or `--database-url URL`).
 pub fn operator_cli_on(store: &[&std::ffi::OsStr], args: &[&str], password: &str) -> bool {
+    operator_cli_with(store, args, password, &[]).0
+}
+
+/// [`operator_cli_on`] with extra environment variables (the test-only
+/// `TWINLINE_CLOCK_OFFSET_MS`, say): whether it succeeded, and what it
+/// printed on stdout.
+pub fn operator_cli_with(
+    store: &[&std::ffi::OsStr],
+    args: &[&str],
+    password: &str,
+    env: &[(&str, &str)],
+) -> (bool, String) {
     use std::io::Write;
     let (command, rest) = args.split_first().expect("an operator subcommand");
     let mut child = Command::new(relay_binary())
         .args(["operator", command])
         .args(store)
         .args(rest)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("running operator");
@@ -373,7 +386,11 @@ pub fn operator_cli_on(store: &[&std::ffi::OsStr], args: &[&str], password: &str
         .take()
         .expect("stdin")
         .write_all(format!("{password}\n").as_bytes());
-    child.wait().expect("operator").success()
+    let output = child.wait_with_output().expect("operator");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
 }
 
 /// Runs `serve` with the test secret, a fresh data directory and `args`;

@@ -9,18 +9,17 @@
 //! kept; the operators' queue orders by arrival here, so a chat opened on
 //! the fast side does not sort after later ones or wait "since" the future.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 use twinline_core::protocol::{ClientFrame, PROTOCOL_VERSION, ServerFrame};
 use twinline_core::{ChatId, Role};
 use twinline_tests::client::{Operator, Visitor, WsClient};
 use twinline_tests::pair::eventually;
-use twinline_tests::process::{RelayOptions, RelayProcess, free_port, relay_binary};
+use twinline_tests::process::{RelayOptions, RelayProcess, free_port, operator_cli_with};
 use twinline_tests::{ADMIN_TOKEN, SITE};
 
 const LIMIT: Duration = Duration::from_secs(30);
 const AHEAD_MS: i64 = 120_000;
+const PASSWORD: &str = "correct horse battery";
 
 async fn health_json(relay: &RelayProcess) -> serde_json::Value {
     reqwest::get(format!("{}/v1/health", relay.url()))
@@ -41,26 +40,12 @@ async fn measured(relay: &RelayProcess, expected_ms: i64) -> bool {
 /// `operator <args> --data-dir DIR`, password on stdin, with this process's
 /// clock shifted by `offset_ms`: (succeeded, stdout).
 fn operator_cli(relay: &RelayProcess, offset_ms: i64, args: &[&str]) -> (bool, String) {
-    let (command, rest) = args.split_first().expect("a subcommand");
-    let mut child = Command::new(relay_binary())
-        .args(["operator", command, "--data-dir"])
-        .arg(relay.data_dir())
-        .args(rest)
-        .env("TWINLINE_CLOCK_OFFSET_MS", offset_ms.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("running operator");
-    let _ = child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"correct horse battery\n");
-    let output = child.wait_with_output().expect("operator output");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
+    let offset = offset_ms.to_string();
+    operator_cli_with(
+        &["--data-dir".as_ref(), relay.data_dir().as_os_str()],
+        args,
+        PASSWORD,
+        &[("TWINLINE_CLOCK_OFFSET_MS", &offset)],
     )
 }
 
