@@ -642,13 +642,15 @@ pub async fn drain(
     Ok(Json(drain_status(&state)))
 }
 
-/// `GET /v1/admin/drain`: how many clients are left.
+/// `GET /v1/admin/drain`: how many clients are left; renews the drain
+/// (see [`crate::drain`]).
 pub async fn drain_progress(
     State(state): State<Shared>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Result<Json<DrainStatus>, ApiError> {
     require_admin(&state, &headers, ip)?;
+    state.renew_drain();
     Ok(Json(drain_status(&state)))
 }
 

@@ -54,7 +54,7 @@ pub struct AppState {
     /// The link to the deployment's other nodes (PostgreSQL only).
     pub cluster: Option<Cluster>,
     hlc: Mutex<Hlc>,
-    draining: Mutex<Option<String>>,
+    draining: Mutex<Option<crate::drain::DrainLease>>,
     shutting_down: AtomicBool,
 }
 
@@ -130,17 +130,40 @@ impl AppState {
         *hlc = hlc.observe(remote, crate::clock::now());
     }
 
-    /// The deployment clients are told to move to while draining.
+    /// The deployment clients are told to move to while draining. A drain
+    /// nobody renewed for [`crate::drain::DRAIN_LEASE`] ends here.
     pub fn drain_target(&self) -> Option<String> {
-        self.draining
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        let mut draining = self.draining.lock().unwrap_or_else(|p| p.into_inner());
+        let lease = draining.as_ref()?;
+        if lease.live(std::time::Instant::now()) {
+            return Some(lease.to.clone());
+        }
+        tracing::warn!(
+            to = %lease.to,
+            lease_secs = crate::drain::DRAIN_LEASE.as_secs(),
+            "drain expired: nobody renewed it (is the moderator down?); serving clients again"
+        );
+        *draining = None;
+        None
     }
 
     /// Starts (Some) or ends (None) a drain.
     pub fn set_drain_target(&self, target: Option<String>) {
-        *self.draining.lock().unwrap_or_else(|p| p.into_inner()) = target;
+        let lease = target.map(|to| crate::drain::DrainLease::start(to, std::time::Instant::now()));
+        *self.draining.lock().unwrap_or_else(|p| p.into_inner()) = lease;
+    }
+
+    /// A drain call came (the moderator asking its progress): the drain,
+    /// if one is on, lasts another lease.
+    pub fn renew_drain(&self) {
+        if let Some(lease) = self
+            .draining
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            lease.renew(std::time::Instant::now());
+        }
     }
 
     /// Marks the relay as stopping: health turns not-ready.
