@@ -571,15 +571,34 @@ fn change(
     // sessions a change revokes (it looks at connected operators' accounts
     // every second).
     let origin = format!("cli@{}", location.describe());
-    runtime.block_on(store.apply(Record::Account(account.clone()), &origin))?;
+    let applied = runtime.block_on(store.apply(Record::Account(account.clone()), &origin))?;
     drop(store);
     writer.join();
-    let what = if account.removed { "removed" } else { "saved" };
+    // What the store kept, not what was asked: the stamp is above the
+    // stored one (`next_revision`), so the change wins, but say so only
+    // from the merge's answer.
+    if let Some(refusal) = applied.refused {
+        anyhow::bail!("operator {}: not stored: {refusal}", account.username);
+    }
+    let Record::Account(stored) = applied.record else {
+        anyhow::bail!(
+            "operator {}: the store answered with another record",
+            account.username
+        );
+    };
+    if !applied.changed || stored != account {
+        anyhow::bail!(
+            "operator {}: not stored: the store keeps a newer change (stamp {:?}); run it again",
+            stored.username,
+            stored.stamp
+        );
+    }
+    let what = if stored.removed { "removed" } else { "saved" };
     println!(
         "operator {} ({}, {}) {what}",
-        account.username,
-        account.name,
-        account.role.as_str()
+        stored.username,
+        stored.name,
+        stored.role.as_str()
     );
     Ok(())
 }

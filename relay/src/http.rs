@@ -196,7 +196,26 @@ pub async fn health(
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, [(header::CACHE_CONTROL, "no-store")], Json(health)).into_response()
+    let body = HealthBody {
+        health,
+        store: state.store.stats().health(),
+        peer_clock_offset_ms: state.replication.peer_clock_offset_ms(),
+    };
+    (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+}
+
+/// The `/v1/health` body: the [`Health`] clients and the moderator decode
+/// (they ignore the rest), and what an operator looking at a deployment
+/// wants to know besides.
+#[derive(Serialize)]
+struct HealthBody {
+    #[serde(flatten)]
+    health: Health,
+    /// Why the store is or is not ready.
+    store: crate::store::StoreHealth,
+    /// The peer's clock minus this relay's, once measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer_clock_offset_ms: Option<i64>,
 }
 
 /// `GET /metrics`: with the metrics token if one is configured, else (or
@@ -623,13 +642,15 @@ pub async fn drain(
     Ok(Json(drain_status(&state)))
 }
 
-/// `GET /v1/admin/drain`: how many clients are left.
+/// `GET /v1/admin/drain`: how many clients are left; renews the drain
+/// (see [`crate::drain`]).
 pub async fn drain_progress(
     State(state): State<Shared>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Result<Json<DrainStatus>, ApiError> {
     require_admin(&state, &headers, ip)?;
+    state.renew_drain();
     Ok(Json(drain_status(&state)))
 }
 

@@ -29,6 +29,7 @@
 //! - [`net`]: the HTTP listener relay and moderator share (header timeout,
 //!   connection caps, descriptor limit, client address behind a proxy).
 //! - [`limits`]: rate limits, and every limit's default.
+//! - [`drain`]: a drain as a lease the moderator renews.
 //! - [`metrics`], [`logging`], [`clock`]: the small utilities.
 //! - [`moderator`]: health probing of both deployments, `/v1/active`, manual
 //!   failover and the status page.
@@ -41,6 +42,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod console_page;
+pub mod drain;
 pub mod fanout;
 pub mod http;
 pub mod hub;

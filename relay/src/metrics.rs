@@ -63,6 +63,10 @@ pub struct Gauges {
     pub replication_connected: bool,
     /// Draining for maintenance.
     pub draining: bool,
+    /// The peer's clock minus ours, in seconds (0 until measured).
+    pub peer_clock_offset_seconds: f64,
+    /// 1 while the store cannot take writes (see `/v1/health`'s `store`).
+    pub store_not_ready: bool,
 }
 
 impl Metrics {
@@ -152,7 +156,7 @@ impl Metrics {
         for (name, help, counter) in counters {
             line(name, "counter", help, counter.load(Relaxed).to_string());
         }
-        let gauges_list: [(&str, &str, String); 9] = [
+        let gauges_list: [(&str, &str, String); 11] = [
             (
                 "twinline_connections",
                 "Open WebSocket connections.",
@@ -197,6 +201,16 @@ impl Metrics {
                 "twinline_draining",
                 "1 while draining for maintenance.",
                 u8::from(gauges.draining).to_string(),
+            ),
+            (
+                "twinline_peer_clock_offset_seconds",
+                "The peer's clock minus this relay's, from the replication stream (0 until measured).",
+                format!("{:.3}", gauges.peer_clock_offset_seconds),
+            ),
+            (
+                "twinline_store_not_ready",
+                "1 while the store cannot take writes: failing commits, a nearly full disk, an unreachable database.",
+                u8::from(gauges.store_not_ready).to_string(),
             ),
         ];
         for (name, help, value) in gauges_list {

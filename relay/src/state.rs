@@ -54,7 +54,7 @@ pub struct AppState {
     /// The link to the deployment's other nodes (PostgreSQL only).
     pub cluster: Option<Cluster>,
     hlc: Mutex<Hlc>,
-    draining: Mutex<Option<String>>,
+    draining: Mutex<Option<crate::drain::DrainLease>>,
     shutting_down: AtomicBool,
 }
 
@@ -112,23 +112,58 @@ impl AppState {
         *hlc
     }
 
+    /// A fresh stamp for a write over a register stored with `stored`:
+    /// above it whatever this machine's clock says (a peer whose clock runs
+    /// ahead wrote it, or this relay before a restart, or before its clock
+    /// was stepped back), so the write is never silently lost to an older
+    /// one.
+    pub fn stamp_over(&self, stored: Hlc) -> Hlc {
+        let mut hlc = self.hlc.lock().unwrap_or_else(|p| p.into_inner());
+        let now = crate::clock::now();
+        *hlc = hlc.observe(stored, now).tick(now);
+        *hlc
+    }
+
     /// Moves the clock past a stamp seen from elsewhere.
     pub fn observe(&self, remote: Hlc) {
         let mut hlc = self.hlc.lock().unwrap_or_else(|p| p.into_inner());
         *hlc = hlc.observe(remote, crate::clock::now());
     }
 
-    /// The deployment clients are told to move to while draining.
+    /// The deployment clients are told to move to while draining. A drain
+    /// nobody renewed for [`crate::drain::DRAIN_LEASE`] ends here.
     pub fn drain_target(&self) -> Option<String> {
-        self.draining
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        let mut draining = self.draining.lock().unwrap_or_else(|p| p.into_inner());
+        let lease = draining.as_ref()?;
+        if lease.live(std::time::Instant::now()) {
+            return Some(lease.to.clone());
+        }
+        tracing::warn!(
+            to = %lease.to,
+            lease_secs = crate::drain::DRAIN_LEASE.as_secs(),
+            "drain expired: nobody renewed it (is the moderator down?); serving clients again"
+        );
+        *draining = None;
+        None
     }
 
     /// Starts (Some) or ends (None) a drain.
     pub fn set_drain_target(&self, target: Option<String>) {
-        *self.draining.lock().unwrap_or_else(|p| p.into_inner()) = target;
+        let lease = target.map(|to| crate::drain::DrainLease::start(to, std::time::Instant::now()));
+        *self.draining.lock().unwrap_or_else(|p| p.into_inner()) = lease;
+    }
+
+    /// A drain call came (the moderator asking its progress): the drain,
+    /// if one is on, lasts another lease.
+    pub fn renew_drain(&self) {
+        if let Some(lease) = self
+            .draining
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            lease.renew(std::time::Instant::now());
+        }
     }
 
     /// Marks the relay as stopping: health turns not-ready.
@@ -194,6 +229,11 @@ impl AppState {
             replication_lag_seconds: lag.as_ref().map_or(0.0, |l| l.seconds),
             replication_connected: lag.as_ref().is_some_and(|l| l.connected),
             draining: self.drain_target().is_some(),
+            peer_clock_offset_seconds: self
+                .replication
+                .peer_clock_offset_ms()
+                .map_or(0.0, |offset| offset as f64 / 1000.0),
+            store_not_ready: self.store.failing(),
         }
     }
 }

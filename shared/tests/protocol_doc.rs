@@ -37,6 +37,21 @@ fn round_trips<T: Serialize + DeserializeOwned>(kind: &str, body: &str) {
     assert_eq!(again, original, "{kind} example does not round-trip");
 }
 
+/// The relay's full health body: what clients read parses as [`Health`]
+/// (the rest they ignore), and the relay's own fields hold documented
+/// values.
+fn relay_health(body: &str) {
+    serde_json::from_str::<Health>(body)
+        .unwrap_or_else(|e| panic!("the relay's health body does not parse as Health: {e}"));
+    let value: Value = serde_json::from_str(body).unwrap();
+    let store = value["store"].as_str().unwrap_or_default();
+    assert!(
+        ["ok", "failing", "low_space", "unreachable"].contains(&store),
+        "undocumented store state {store:?}"
+    );
+    assert!(value["peer_clock_offset_ms"].is_null() || value["peer_clock_offset_ms"].is_i64());
+}
+
 #[test]
 fn every_example_matches_the_types() {
     let examples = examples();
@@ -50,6 +65,7 @@ fn every_example_matches_the_types() {
             "client" => round_trips::<ClientFrame>(kind, body),
             "server" => round_trips::<ServerFrame>(kind, body),
             "http:health" => round_trips::<Health>(kind, body),
+            "http:health_relay" => relay_health(body),
             "http:active" => round_trips::<ActiveDeployment>(kind, body),
             "http:visitor_token_request" => round_trips::<VisitorTokenRequest>(kind, body),
             "http:visitor_token_response" => round_trips::<VisitorTokenResponse>(kind, body),

@@ -19,6 +19,7 @@ pub mod native;
 pub mod nodes;
 pub mod pair;
 pub mod process;
+pub mod small_fs;
 pub mod soak;
 
 /// The shared secret every test deployment pair uses.

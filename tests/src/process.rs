@@ -93,6 +93,12 @@ pub struct RelayOptions {
     /// Start it under this descriptor limit: `(soft, hard)`, hard `None`
     /// to leave it as it is (the shell's `ulimit` before the exec).
     pub fd_limit: Option<(u64, Option<u64>)>,
+    /// A data directory the test prepared (on a small filesystem, say),
+    /// instead of a fresh one beside the relay's other files.
+    pub data_dir: Option<PathBuf>,
+    /// Extra environment variables (the test-only
+    /// `TWINLINE_CLOCK_OFFSET_MS`, say).
+    pub env: Vec<(String, String)>,
 }
 
 impl RelayOptions {
@@ -104,6 +110,8 @@ impl RelayOptions {
             peer: None,
             extra: Vec::new(),
             fd_limit: None,
+            data_dir: None,
+            env: Vec::new(),
         }
     }
 
@@ -120,7 +128,8 @@ impl RelayOptions {
 /// A running (or stopped) relay process.
 #[derive(Debug)]
 pub struct RelayProcess {
-    options: RelayOptions,
+    // Boxed: a handle stays small beside the others it is kept with.
+    options: Box<RelayOptions>,
     dir: TempDir,
     port: u16,
     child: Option<Child>,
@@ -131,7 +140,7 @@ impl RelayProcess {
     pub fn start(options: RelayOptions) -> RelayProcess {
         let dir = TempDir::new(&options.name);
         let mut relay = RelayProcess {
-            options,
+            options: Box::new(options),
             dir,
             port: 0,
             child: None,
@@ -145,7 +154,7 @@ impl RelayProcess {
     pub fn start_on(options: RelayOptions, port: u16) -> RelayProcess {
         let dir = TempDir::new(&options.name);
         let mut relay = RelayProcess {
-            options,
+            options: Box::new(options),
             dir,
             port,
             child: None,
@@ -182,7 +191,7 @@ impl RelayProcess {
             .arg("--role")
             .arg(&self.options.role)
             .arg("--data-dir")
-            .arg(self.dir.path())
+            .arg(self.data_dir())
             .arg("--secret")
             .arg(crate::SECRET)
             .arg("--admin-token")
@@ -192,6 +201,7 @@ impl RelayProcess {
             .arg("--www")
             .arg(self.dir.path().join("www"))
             .args(&self.options.extra)
+            .envs(self.options.env.iter().map(|(k, v)| (k, v)))
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
@@ -227,7 +237,7 @@ impl RelayProcess {
 
     /// Its data directory.
     pub fn data_dir(&self) -> &Path {
-        self.dir.path()
+        self.options.data_dir.as_deref().unwrap_or(self.dir.path())
     }
 
     /// Its deployment name.
@@ -287,14 +297,14 @@ impl RelayProcess {
     /// Adds an operator account with `operator add`: an agent of
     /// [`crate::SITE`].
     pub fn add_operator(&self, username: &str, name: &str, password: &str) {
-        add_operator(self.dir.path(), username, name, password);
+        add_operator(self.data_dir(), username, name, password);
     }
 
     /// Runs `operator <args>` against this relay's data directory (`add`
     /// with `--site`/`--role`, `passwd`, `remove`), the password on stdin;
     /// returns whether it succeeded.
     pub fn operator_cli(&self, args: &[&str], password: &str) -> bool {
-        operator_cli(self.dir.path(), args, password)
+        operator_cli(self.data_dir(), args, password)
     }
 }
 
@@ -347,14 +357,27 @@ pub fn operator_cli(data_dir: &Path, args: &[&str], password: &str) -> bool {
 /// Runs `operator <args> <store>` with `password` on stdin, where `store`
 /// names the deployment's store (`--data-dir DIR` or `--database-url URL`).
 pub fn operator_cli_on(store: &[&std::ffi::OsStr], args: &[&str], password: &str) -> bool {
+    operator_cli_with(store, args, password, &[]).0
+}
+
+/// [`operator_cli_on`] with extra environment variables (the test-only
+/// `TWINLINE_CLOCK_OFFSET_MS`, say): whether it succeeded, and what it
+/// printed on stdout.
+pub fn operator_cli_with(
+    store: &[&std::ffi::OsStr],
+    args: &[&str],
+    password: &str,
+    env: &[(&str, &str)],
+) -> (bool, String) {
     use std::io::Write;
     let (command, rest) = args.split_first().expect("an operator subcommand");
     let mut child = Command::new(relay_binary())
         .args(["operator", command])
         .args(store)
         .args(rest)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("running operator");
@@ -363,7 +386,11 @@ pub fn operator_cli_on(store: &[&std::ffi::OsStr], args: &[&str], password: &str
         .take()
         .expect("stdin")
         .write_all(format!("{password}\n").as_bytes());
-    child.wait().expect("operator").success()
+    let output = child.wait_with_output().expect("operator");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
 }
 
 /// Runs `serve` with the test secret, a fresh data directory and `args`;

@@ -50,6 +50,11 @@ pub struct StreamFrame {
     pub page: ChangesPage,
     /// Operators online at the sending deployment.
     pub operators: Vec<String>,
+    /// The sender's clock as it sent the frame: the receiver compares it
+    /// with its own (`peer_clock_offset_ms` in health). Absent from a peer
+    /// of an older version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub now: Option<twinline_core::Millis>,
 }
 
 fn authorize(state: &Shared, headers: &HeaderMap, peer: SocketAddr) -> Result<(), ApiError> {
@@ -141,6 +146,7 @@ async fn serve_stream(socket: WebSocket, state: Shared, query: FeedQuery) {
             let frame = StreamFrame {
                 page,
                 operators: operators.clone(),
+                now: Some(crate::clock::now()),
             };
             let text = serde_json::to_string(&frame).unwrap_or_default();
             if sink.send(Message::Text(text.into())).await.is_err() {

@@ -16,7 +16,6 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tracing::Instrument;
-use twinline_core::Millis;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
@@ -98,7 +97,6 @@ type PageDone = Pin<Box<dyn Future<Output = anyhow::Result<PageApplied>> + Send>
 struct PageApplied {
     head: u64,
     next: u64,
-    newest_at: Option<Millis>,
     applied: Vec<Applied>,
 }
 
@@ -128,6 +126,11 @@ async fn read_pages(
             Some(Err(error)) => return Err(error.into()),
         };
         let frame: StreamFrame = serde_json::from_str(text.as_str())?;
+        let now = crate::clock::now();
+        if let Some(peer_now) = frame.now {
+            state.replication.saw_peer_clock(peer_now, now);
+        }
+        state.replication.saw_peer_head(frame.page.head, now);
         in_flight.push_back(submit_page(state, peer_name, frame.page));
         if told_operators.as_ref() != Some(&frame.operators) {
             state.hub.set_remote_operators(frame.operators.clone());
@@ -146,12 +149,10 @@ fn submit_page(
 ) -> PageDone {
     let next = page.next;
     let head = page.head;
-    let newest_at = page.changes.last().map(|c| c.at);
     if page.changes.is_empty() && next <= state.replication.checkpoint() {
         return Box::pin(std::future::ready(Ok(PageApplied {
             head,
             next,
-            newest_at,
             applied: Vec::new(),
         })));
     }
@@ -175,7 +176,6 @@ fn submit_page(
         Ok(PageApplied {
             head,
             next,
-            newest_at,
             applied: committed.await?,
         })
     })
@@ -187,7 +187,6 @@ async fn finish_page(state: &Shared, page: PageApplied) {
     let PageApplied {
         head,
         next,
-        newest_at,
         applied,
     } = page;
     let changed = applied.iter().filter(|a| a.changed).count() as u64;
@@ -203,9 +202,7 @@ async fn finish_page(state: &Shared, page: PageApplied) {
         }
     }
     state.metrics.replicated_in.fetch_add(changed, Relaxed);
-    state
-        .replication
-        .record(head, next, if head > next { newest_at } else { None });
+    state.replication.record(head, next, crate::clock::now());
     fan_out(state, applied).await;
 }
 

@@ -1,7 +1,8 @@
 //! What this relay knows about how far behind its peer it is: read by
 //! `/v1/health` (the moderator decides failback on it) and `/metrics`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use twinline_core::Millis;
 use twinline_core::protocol::ReplicationLag;
 
@@ -14,8 +15,10 @@ pub struct ReplicationStatus {
     peer_head: AtomicU64,
     /// The position we have applied up to.
     checkpoint: AtomicU64,
-    /// Wall time (ms) of the oldest peer change not yet applied, 0 if none.
-    oldest_pending_at: AtomicU64,
+    /// Peer feed positions with the time (this relay's clock) they were
+    /// first heard of, oldest first, none at or below the checkpoint: the
+    /// age of the oldest unapplied change, whatever the peer's clock says.
+    heard: std::sync::Mutex<VecDeque<(u64, Millis)>>,
     /// Whether at least one exchange with the peer has completed since start.
     synced_once: AtomicBool,
     /// A node of a deployment on PostgreSQL: replication runs on one node.
@@ -24,14 +27,58 @@ pub struct ReplicationStatus {
     leading: AtomicBool,
     /// The lag the replication node reports, on the others.
     relayed: std::sync::Mutex<Option<ReplicationLag>>,
+    /// The peer's clock minus ours (ms), [`NO_OFFSET`] until measured.
+    clock_offset_ms: AtomicI64,
 }
+
+/// Peer positions [`ReplicationStatus`] keeps the arrival time of.
+const HEARD_KEPT: usize = 1024;
+
+/// [`ReplicationStatus::clock_offset_ms`] before the first measurement.
+const NO_OFFSET: i64 = i64::MIN;
+
+/// A peer clock further than this from ours is warned about: the
+/// last-writer-wins stamps stay ordered (they never go below what is
+/// stored), but times people read (queue ages, message times) disagree
+/// between the deployments.
+pub const CLOCK_WARN_MS: i64 = 5_000;
 
 impl ReplicationStatus {
     /// A status for a relay with (or without) a peer.
     pub fn new(configured: bool) -> ReplicationStatus {
-        let status = ReplicationStatus::default();
+        let status = ReplicationStatus {
+            clock_offset_ms: AtomicI64::new(NO_OFFSET),
+            ..ReplicationStatus::default()
+        };
         status.configured.store(configured, Relaxed);
         status
+    }
+
+    /// Records the peer's clock as read from a feed frame (`peer_now`, its
+    /// time when it sent the frame) against ours when it arrived; warns
+    /// when the two first differ by more than [`CLOCK_WARN_MS`] (and says
+    /// when they agree again). The transit time counts as skew, so a
+    /// figure is never smaller than the truth by more than one trip.
+    pub fn saw_peer_clock(&self, peer_now: Millis, now: Millis) {
+        let offset = (peer_now.0 as i64).saturating_sub(now.0 as i64);
+        let before = self.clock_offset_ms.swap(offset, Relaxed);
+        let skewed = |offset: i64| offset != NO_OFFSET && offset.saturating_abs() > CLOCK_WARN_MS;
+        match (skewed(before), skewed(offset)) {
+            (false, true) => tracing::warn!(
+                offset_ms = offset,
+                "the peer's clock differs from ours by more than {CLOCK_WARN_MS} ms: check NTP on both"
+            ),
+            (true, false) => tracing::info!(
+                offset_ms = offset,
+                "the peer's clock agrees with ours again"
+            ),
+            _ => {}
+        }
+    }
+
+    /// The peer's clock minus ours, in ms, once measured.
+    pub fn peer_clock_offset_ms(&self) -> Option<i64> {
+        Some(self.clock_offset_ms.load(Relaxed)).filter(|&offset| offset != NO_OFFSET)
     }
 
     /// Makes this the status of one node of several: only the node
@@ -61,18 +108,34 @@ impl ReplicationStatus {
         self.connected.store(connected, Relaxed);
     }
 
-    /// Records the peer's head and our checkpoint after an exchange.
-    pub fn record(&self, peer_head: u64, checkpoint: u64, oldest_pending_at: Option<Millis>) {
-        self.peer_head.fetch_max(peer_head, Relaxed);
+    /// Records the peer's head and our checkpoint after an exchange, at
+    /// `now`.
+    pub fn record(&self, peer_head: u64, checkpoint: u64, now: Millis) {
+        self.saw_peer_head(peer_head, now);
         self.checkpoint.store(checkpoint, Relaxed);
-        self.oldest_pending_at
-            .store(oldest_pending_at.map_or(0, |at| at.0), Relaxed);
+        let mut heard = self.heard.lock().unwrap_or_else(|p| p.into_inner());
+        while heard.front().is_some_and(|&(seq, _)| seq <= checkpoint) {
+            heard.pop_front();
+        }
         self.synced_once.store(true, Relaxed);
     }
 
-    /// Notes that the peer's head moved (from the live stream).
-    pub fn saw_peer_head(&self, head: u64) {
-        self.peer_head.fetch_max(head, Relaxed);
+    /// Notes that the peer's head is at least `head`, heard of at `now`.
+    pub fn saw_peer_head(&self, head: u64, now: Millis) {
+        let before = self.peer_head.fetch_max(head, Relaxed);
+        if head <= before.max(self.checkpoint.load(Relaxed)) {
+            return;
+        }
+        let mut heard = self.heard.lock().unwrap_or_else(|p| p.into_inner());
+        if heard.len() >= HEARD_KEPT {
+            // Bounded: the newest entry takes the newer head and keeps its
+            // older time (the lag reads a little high, never low).
+            if let Some(last) = heard.back_mut() {
+                last.0 = head;
+            }
+        } else {
+            heard.push_back((head, now));
+        }
     }
 
     /// Our checkpoint.
@@ -100,16 +163,70 @@ impl ReplicationStatus {
         }
         let head = self.peer_head.load(Relaxed);
         let checkpoint = self.checkpoint.load(Relaxed);
-        let oldest = self.oldest_pending_at.load(Relaxed);
         let changes = head.saturating_sub(checkpoint);
+        let oldest = self
+            .heard
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|&&(seq, _)| seq > checkpoint)
+            .map(|&(_, at)| at);
         Some(ReplicationLag {
             changes,
-            seconds: if changes == 0 || oldest == 0 {
-                0.0
-            } else {
-                now.0.saturating_sub(oldest) as f64 / 1000.0
+            seconds: match oldest {
+                Some(at) if changes > 0 => now.0.saturating_sub(at.0) as f64 / 1000.0,
+                _ => 0.0,
             },
             connected: self.connected.load(Relaxed) && self.synced_once.load(Relaxed),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_is_the_age_of_what_was_heard_first_by_our_clock() {
+        let status = ReplicationStatus::new(true);
+        // Heard of changes up to 10 at 1 s, up to 20 at 4 s; applied to 10
+        // at 5 s: what is left was first heard of at 4 s.
+        status.saw_peer_head(10, Millis(1_000));
+        status.saw_peer_head(20, Millis(4_000));
+        assert_eq!(status.lag(Millis(4_500)).unwrap().seconds, 3.5);
+        status.record(20, 10, Millis(5_000));
+        let lag = status.lag(Millis(9_000)).unwrap();
+        assert_eq!((lag.changes, lag.seconds), (10, 5.0));
+        status.record(20, 20, Millis(9_500));
+        let lag = status.lag(Millis(10_000)).unwrap();
+        assert_eq!((lag.changes, lag.seconds), (0, 0.0));
+        // Nothing the peer says about its own clock enters the figure: the
+        // status has no way to hear it.
+    }
+
+    #[test]
+    fn the_heard_positions_stay_bounded_and_never_read_low() {
+        let status = ReplicationStatus::new(true);
+        for seq in 1..=(HEARD_KEPT as u64 * 3) {
+            status.saw_peer_head(seq, Millis(seq));
+        }
+        assert!(status.heard.lock().unwrap().len() <= HEARD_KEPT);
+        let last = HEARD_KEPT as u64 * 3;
+        status.record(last, last - 1, Millis(last));
+        // The newest change was heard of at `last`; the bound may make it
+        // read older, never younger.
+        let lag = status.lag(Millis(last + 1_000)).unwrap();
+        assert_eq!(lag.changes, 1);
+        assert!(lag.seconds >= 1.0, "{lag:?}");
+    }
+
+    #[test]
+    fn the_peer_clock_offset_is_measured_both_ways() {
+        let status = ReplicationStatus::new(true);
+        assert_eq!(status.peer_clock_offset_ms(), None);
+        status.saw_peer_clock(Millis(610_000), Millis(10_000));
+        assert_eq!(status.peer_clock_offset_ms(), Some(600_000));
+        status.saw_peer_clock(Millis(7_000), Millis(10_000));
+        assert_eq!(status.peer_clock_offset_ms(), Some(-3_000));
     }
 }

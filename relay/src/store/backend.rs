@@ -137,6 +137,11 @@ pub trait Tx {
 
     /// Moves the replication checkpoint for `peer` to `seq` (never back).
     fn advance_checkpoint(&mut self, peer: &str, seq: u64) -> Result<(), StoreError>;
+
+    /// Stores `epoch` as the boot epoch if the stored one is lower (see
+    /// [`super::merge::Job::epoch`]); always writes, so its commit proves
+    /// the engine can store something.
+    fn keep_epoch(&mut self, epoch: u64) -> Result<(), StoreError>;
 }
 
 /// A storage engine's write side: the connection the store's writer owns.

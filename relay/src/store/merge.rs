@@ -74,6 +74,11 @@ pub struct Job {
     pub checkpoint: Option<(String, u64)>,
     /// When the job was queued: the feed's `at`.
     pub now: Millis,
+    /// A boot epoch to store if the stored one is lower: the write
+    /// [`super::Store::watch`] probes a failing store with (an empty commit
+    /// writes nothing on SQLite, so it would succeed on a full disk), and
+    /// the epoch bump a start on a full disk could not make.
+    pub epoch: Option<u64>,
 }
 
 /// Applies `jobs` in one transaction (see the module docs); one
@@ -93,6 +98,9 @@ pub fn apply(tx: &mut dyn Tx, jobs: &[&Job]) -> Result<Vec<Vec<Applied>>, StoreE
     for job in jobs {
         if let Some((peer, seq)) = &job.checkpoint {
             tx.advance_checkpoint(peer, *seq)?;
+        }
+        if let Some(epoch) = job.epoch {
+            tx.keep_epoch(epoch)?;
         }
     }
     Ok(results)
@@ -260,7 +268,13 @@ impl Batch {
                 let (outcome, feed) = self.notes.merge(note, made, &self.touches);
                 (applied(outcome), feed)
             }
-            Record::Chat(chat) => {
+            Record::Chat(mut chat) => {
+                // A chat was created, here, when its header first arrived
+                // here (the merge keeps a stored header's): the queue
+                // orders by this deployment's clock alone, so a peer's
+                // clock ahead or behind cannot put a chat before one that
+                // came earlier, nor make it wait "since" the future.
+                chat.created = now;
                 let (outcome, feed) = self.chats.merge(chat, made, &self.touches);
                 (applied(outcome), feed)
             }

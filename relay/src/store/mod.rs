@@ -92,6 +92,11 @@ impl StoreError {
 /// How often [`Store::watch`] probes the engine.
 pub const PROBE_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// Free space below which an SQLite store reports not ready, before its
+/// commits fail: room for the write-ahead log to grow while the moderator
+/// moves clients away, and for a restart (SQLite's shared-memory index).
+pub const MIN_FREE_BYTES: u64 = 2 * 1024 * 1024;
+
 /// How long a probe may take before the engine counts as unreachable.
 pub const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -131,6 +136,40 @@ pub struct WriterStats {
     pub failing: AtomicBool,
     /// The last probe of the engine ([`Store::watch`]) failed.
     pub unreachable: AtomicBool,
+    /// The data directory's filesystem has less than [`MIN_FREE_BYTES`]
+    /// free (SQLite).
+    pub low_space: AtomicBool,
+}
+
+/// Why the store is not ready, as `/v1/health` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreHealth {
+    /// Commits succeed.
+    Ok,
+    /// The engine cannot be reached (PostgreSQL down).
+    Unreachable,
+    /// Less than [`MIN_FREE_BYTES`] left on the data directory's
+    /// filesystem: the next commits are about to fail.
+    LowSpace,
+    /// The last commit failed (a full disk, say); ready again once the
+    /// probe's commit succeeds.
+    Failing,
+}
+
+impl WriterStats {
+    /// What health reports about the store.
+    pub fn health(&self) -> StoreHealth {
+        if self.unreachable.load(Relaxed) {
+            StoreHealth::Unreachable
+        } else if self.failing.load(Relaxed) {
+            StoreHealth::Failing
+        } else if self.low_space.load(Relaxed) {
+            StoreHealth::LowSpace
+        } else {
+            StoreHealth::Ok
+        }
+    }
 }
 
 /// The reader connections of a backend.
@@ -220,11 +259,14 @@ impl Store {
         let (readers, epoch, head, writer, helper): (Arc<dyn Pool>, _, _, _, _) = match location {
             Location::Sqlite(dir) => {
                 let opened = sqlite::open(dir)?;
+                // Started on a full disk: not ready until the probe stores
+                // the epoch.
+                stats.failing.store(!opened.epoch.stored, Relaxed);
                 let (head_tx, writer) = start_writer(opened.backend, opened.head, &stats)?;
                 let readers: Arc<dyn Pool> = Arc::new(opened.readers);
                 (
                     readers,
-                    opened.epoch,
+                    opened.epoch.value,
                     head_tx,
                     writer,
                     Some(opened.checkpointer),
@@ -284,20 +326,25 @@ impl Store {
         &self.stats
     }
 
-    /// Whether the store cannot write now: the last commit failed, or the
-    /// last probe did not reach the engine.
+    /// Whether the store cannot write now (or is about to stop): the last
+    /// commit failed, the last probe did not reach the engine, or the disk
+    /// is nearly full.
     pub fn failing(&self) -> bool {
-        self.stats.failing.load(Relaxed) || self.stats.unreachable.load(Relaxed)
+        self.stats.health() != StoreHealth::Ok
     }
 
-    /// Probes the engine every [`PROBE_EVERY`], for health: a read, and
-    /// while commits are failing an empty commit, whose success is what
-    /// clears them (PostgreSQL back after an outage: the node is ready
-    /// again without a restart, before any client writes). Runs until
-    /// aborted.
+    /// Probes the engine every [`PROBE_EVERY`], for health: a read, the
+    /// free space of an SQLite store's filesystem, and while commits are
+    /// failing a one-row commit ([`merge::Job::epoch`]), whose success is
+    /// what clears them (PostgreSQL back after an outage, space freed on a
+    /// full disk: the node is ready again without a restart, before any
+    /// client writes). Runs until aborted.
     pub async fn watch(self) {
         loop {
             tokio::time::sleep(PROBE_EVERY).await;
+            if let Location::Sqlite(dir) = &*self.location {
+                self.check_space(dir);
+            }
             let read = tokio::time::timeout(PROBE_TIMEOUT, self.read(|conn| conn.ping())).await;
             let reached = matches!(read, Ok(Ok(())));
             let was_unreachable = self.stats.unreachable.swap(!reached, Relaxed);
@@ -309,8 +356,38 @@ impl Store {
                 }
             }
             if reached && self.stats.failing.load(Relaxed) {
-                let _ =
-                    tokio::time::timeout(PROBE_TIMEOUT, self.apply_batch(Vec::new(), None)).await;
+                let _ = tokio::time::timeout(PROBE_TIMEOUT, self.probe_commit()).await;
+                if !self.stats.failing.load(Relaxed) {
+                    tracing::info!(store = %self.location.describe(), "commits succeed again: ready");
+                }
+            }
+        }
+    }
+
+    /// The probe's commit: one row written (the boot epoch, kept if the
+    /// stored one is not lower), whose success clears
+    /// [`WriterStats::failing`].
+    pub async fn probe_commit(&self) -> Result<(), StoreError> {
+        queued_answer(self.enqueue(Vec::new(), None, Some(self.epoch))?)
+            .await
+            .map(drop)
+    }
+
+    /// Notes whether `dir`'s filesystem is below [`MIN_FREE_BYTES`].
+    fn check_space(&self, dir: &Path) {
+        let free = match rustix::fs::statvfs(dir) {
+            Ok(stat) => stat.f_bavail.saturating_mul(stat.f_frsize),
+            Err(error) => {
+                tracing::debug!(%error, dir = %dir.display(), "statvfs failed; free space unknown");
+                return;
+            }
+        };
+        let low = free < MIN_FREE_BYTES;
+        if self.stats.low_space.swap(low, Relaxed) != low {
+            if low {
+                tracing::warn!(free, dir = %dir.display(), "disk nearly full: not ready");
+            } else {
+                tracing::info!(free, dir = %dir.display(), "disk space back");
             }
         }
     }
@@ -342,8 +419,8 @@ impl Store {
         records: Vec<(Record, String)>,
         checkpoint: Option<(String, u64)>,
     ) -> impl Future<Output = Result<Vec<Applied>, StoreError>> + Send + 'static {
-        let queued = self.queue(records, checkpoint);
-        async move { queued?.await.map_err(|_| StoreError::Closed)? }
+        let queued = self.enqueue(records, checkpoint, None);
+        async move { queued_answer(queued?).await }
     }
 
     /// Applies records atomically, optionally moving a peer checkpoint in the
@@ -357,10 +434,11 @@ impl Store {
         self.submit_batch(records, checkpoint).await
     }
 
-    fn queue(
+    fn enqueue(
         &self,
         records: Vec<(Record, String)>,
         checkpoint: Option<(String, u64)>,
+        epoch: Option<u64>,
     ) -> Result<oneshot::Receiver<JobResult>, StoreError> {
         let (reply, answer) = oneshot::channel();
         let records = records
@@ -373,6 +451,7 @@ impl Store {
                     records,
                     checkpoint,
                     now: crate::clock::now(),
+                    epoch,
                 },
                 reply,
             })
@@ -406,6 +485,11 @@ impl Store {
         })?;
         answer.ok_or(StoreError::Closed)
     }
+}
+
+/// What the writer answered a queued job.
+async fn queued_answer(answer: oneshot::Receiver<JobResult>) -> Result<Vec<Applied>, StoreError> {
+    answer.await.map_err(|_| StoreError::Closed)?
 }
 
 #[cfg(test)]

@@ -8,8 +8,9 @@
 
 use super::backend::ChatSummary;
 use super::records::{ChatRecord, Record, Refusal};
-use super::{Location, Store, WriterThread, reads};
+use super::{Location, Store, StoreHealth, WriterThread, reads};
 use std::future::Future;
+use std::sync::atomic::Ordering::Relaxed;
 use twinline_core::{
     Author, ChatId, ChatState, ChatStatus, Hlc, Lamport, Message, MessageId, Millis, OfflineId,
     OfflineNote, Role, Ulid, VisitorId, VisitorInfo,
@@ -165,7 +166,79 @@ both_backends!(
     accounts_are_last_writer_wins_and_listed_by_name,
     an_operators_open_chats_are_those_it_holds,
     a_value_the_engine_refuses_fails_only_its_own_job,
+    the_probe_commit_clears_failing_and_keeps_the_boot_epoch,
+    a_chat_was_created_when_its_header_first_arrived_here,
 );
+
+async fn the_probe_commit_clears_failing_and_keeps_the_boot_epoch(mut f: Fixture) -> Fixture {
+    let epoch = f.store().epoch();
+    f.store().stats().failing.store(true, Relaxed);
+    assert!(f.store().failing());
+    assert_eq!(f.store().stats().health(), StoreHealth::Failing);
+    f.store().probe_commit().await.unwrap();
+    assert!(!f.store().failing(), "a commit that wrote clears failing");
+    assert_eq!(f.store().stats().health(), StoreHealth::Ok);
+    f.reopen().await;
+    assert_eq!(
+        f.store().epoch(),
+        epoch + 1,
+        "the epoch stored stays the boot's"
+    );
+    f
+}
+
+async fn a_chat_was_created_when_its_header_first_arrived_here(f: Fixture) -> Fixture {
+    let store = f.store();
+    let chat = ChatId(Ulid(31));
+    // Made by a peer whose clock runs ten minutes ahead.
+    let ahead = crate::clock::now().plus(600_000);
+    let before = crate::clock::now();
+    store
+        .apply(
+            Record::Chat(ChatRecord {
+                created: ahead,
+                ..header(chat, ChatStatus::default())
+            }),
+            "redundant",
+        )
+        .await
+        .unwrap();
+    let after = crate::clock::now();
+    let stored = store
+        .read(move |c| reads::chat_in(c, chat))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        (before..=after).contains(&stored.created),
+        "created on arrival, by this clock: {:?}",
+        stored.created
+    );
+    // A later copy (another status) keeps the first arrival.
+    store
+        .apply(
+            Record::Chat(ChatRecord {
+                created: Millis(1),
+                ..header(
+                    chat,
+                    ChatStatus {
+                        stamp: stamp(5, 1),
+                        ..ChatStatus::default()
+                    },
+                )
+            }),
+            "primary",
+        )
+        .await
+        .unwrap();
+    let again = store
+        .read(move |c| reads::chat_in(c, chat))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.created, stored.created);
+    f
+}
 
 fn message(id: u128, chat: ChatId, text: &str) -> Message {
     Message {
@@ -403,6 +476,7 @@ async fn a_page_of_messages_leaves_the_chat_rows_as_one_message_at_a_time_would(
     for record in records.clone() {
         one_by_one.store().apply(record, "redundant").await.unwrap();
     }
+    let before = crate::clock::now();
     let applied = f
         .store()
         .apply_batch(
@@ -414,6 +488,7 @@ async fn a_page_of_messages_leaves_the_chat_rows_as_one_message_at_a_time_would(
         )
         .await
         .unwrap();
+    let after = crate::clock::now();
     assert_eq!(
         applied.iter().filter(|a| a.changed).count(),
         6,
@@ -423,8 +498,19 @@ async fn a_page_of_messages_leaves_the_chat_rows_as_one_message_at_a_time_would(
         let store = store.clone();
         async move { store.read(|c| c.summaries()).await.unwrap() }
     };
+    // A header's `created` is when it arrived at each store; all else is
+    // the same whether the records came one by one or in one batch.
+    let arrival_aside = |mut rows: Vec<ChatSummary>| {
+        for row in rows.iter_mut().filter(|row| !row.site.is_empty()) {
+            row.created = Millis(0);
+        }
+        rows
+    };
     let rows = summaries(f.store()).await;
-    assert_eq!(rows, summaries(one_by_one.store()).await);
+    assert_eq!(
+        arrival_aside(rows.clone()),
+        arrival_aside(summaries(one_by_one.store()).await)
+    );
     one_by_one.finish().await;
     let ChatSummary {
         site,
@@ -434,10 +520,8 @@ async fn a_page_of_messages_leaves_the_chat_rows_as_one_message_at_a_time_would(
         preview,
         ..
     } = &rows[0];
-    assert_eq!(
-        (site.as_str(), *created, state.as_str()),
-        ("demo", Millis(1), "waiting")
-    );
+    assert_eq!((site.as_str(), state.as_str()), ("demo", "waiting"));
+    assert!((before..=after).contains(created), "created on arrival");
     assert_eq!(*last_at, Some(Millis(9_000)));
     assert_eq!(preview, &"x".repeat(120));
     let ChatSummary {
@@ -755,26 +839,23 @@ async fn accounts_are_last_writer_wins_and_listed_by_name(f: Fixture) -> Fixture
 
 async fn an_operators_open_chats_are_those_it_holds(f: Fixture) -> Fixture {
     let store = f.store();
-    for (id, state, operator, created) in [
-        (50, ChatState::Active, Some("ada"), 20),
-        (51, ChatState::Active, Some("bob"), 21),
-        (52, ChatState::Closed, Some("ada"), 22),
-        (53, ChatState::Active, Some("ada"), 10),
-        (54, ChatState::Waiting, None, 11),
+    // Oldest first: a chat's `created` is when it arrived (a few ms apart
+    // here, so no two share a millisecond).
+    for (id, state, operator) in [
+        (53, ChatState::Active, Some("ada")),
+        (54, ChatState::Waiting, None),
+        (50, ChatState::Active, Some("ada")),
+        (51, ChatState::Active, Some("bob")),
+        (52, ChatState::Closed, Some("ada")),
     ] {
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
         let status = ChatStatus {
             state,
             operator: operator.map(str::to_string),
             stamp: stamp(5, 1),
         };
         store
-            .apply(
-                Record::Chat(ChatRecord {
-                    created: Millis(created),
-                    ..header(ChatId(Ulid(id)), status)
-                }),
-                "primary",
-            )
+            .apply(Record::Chat(header(ChatId(Ulid(id)), status)), "primary")
             .await
             .unwrap();
     }
@@ -1117,6 +1198,7 @@ mod postgres_only {
                 )],
                 checkpoint: None,
                 now: Millis(1),
+                epoch: None,
             };
             opened
                 .backend

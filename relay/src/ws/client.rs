@@ -319,15 +319,17 @@ impl Client {
                 span.record("site", site.as_str());
                 span.record("chat", tracing::field::display(chat));
                 tracing::debug!("visitor connected");
-                let auth = VisitorAuth {
+                let mut auth = VisitorAuth {
                     site,
                     visitor,
                     chat,
+                    header_pending: false,
                 };
-                self.identity = Identity::Visitor(auth.clone());
                 // From here a `Break` is the store failing, not the client.
                 self.refusal = Closing::INTERNAL;
-                visitor::welcome(&mut self.context(), &auth, resume).await
+                let flow = visitor::welcome(&mut self.context(), &mut auth, resume).await;
+                self.identity = Identity::Visitor(auth);
+                flow
             }
             (
                 Role::Operator,

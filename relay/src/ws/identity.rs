@@ -26,6 +26,10 @@ pub struct VisitorAuth {
     pub visitor: VisitorId,
     /// The one chat they may use.
     pub chat: ChatId,
+    /// The chat's header could not be stored at `hello` (a full disk): the
+    /// visitor was welcomed all the same, from what is stored, and its
+    /// first message stores the header before itself.
+    pub header_pending: bool,
 }
 
 /// An operator's proven identity: its token, checked against its account

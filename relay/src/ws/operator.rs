@@ -253,7 +253,7 @@ async fn assign(
     record.status = ChatStatus {
         state: ChatState::Active,
         operator: Some(auth.access.username.clone()),
-        stamp: state.stamp(),
+        stamp: state.stamp_over(record.status.stamp),
     };
     if !store_status(client, record).await {
         return false;
@@ -298,7 +298,7 @@ async fn close(client: &mut Context<'_>, auth: &OperatorAuth, chat: ChatId) {
     record.status = ChatStatus {
         state: ChatState::Closed,
         operator: record.status.operator.clone(),
-        stamp: client.state.stamp(),
+        stamp: client.state.stamp_over(record.status.stamp),
     };
     store_status(client, record).await;
 }
@@ -337,7 +337,7 @@ async fn transfer(client: &mut Context<'_>, auth: &OperatorAuth, chat: ChatId, t
     record.status = ChatStatus {
         state: ChatState::Active,
         operator: Some(to.clone()),
-        stamp: state.stamp(),
+        stamp: state.stamp_over(record.status.stamp),
     };
     if !store_status(client, record).await {
         return;

@@ -33,31 +33,39 @@ fn author(auth: &VisitorAuth, name: &str) -> Author {
     }
 }
 
-/// Answers an accepted visitor `hello`.
-pub(super) async fn welcome(
-    client: &mut Context<'_>,
-    auth: &VisitorAuth,
-    resume: Vec<ChatResume>,
-) -> ControlFlow<()> {
-    let state = &client.state;
-    let header = ChatRecord {
+/// The chat's header as a visitor's connection makes it: created now,
+/// from the visitor's network. The merge keeps what is stored.
+fn header(client: &Context<'_>, auth: &VisitorAuth) -> ChatRecord {
+    ChatRecord {
         id: auth.chat,
         site: auth.site.clone(),
         visitor: auth.visitor,
         created: crate::clock::now(),
         status: ChatStatus::default(),
         info: VisitorInfo::default(),
-        source: source_key(&state.config.secret, client.peer.ip),
-    };
+        source: source_key(&client.state.config.secret, client.peer.ip),
+    }
+}
+
+/// Answers an accepted visitor `hello`.
+///
+/// The hello stores the chat's header (on first contact; later the merge
+/// keeps what is stored). When that commit fails, the store cannot write
+/// (a full disk: health is not ready and the moderator moves clients
+/// away), but it can still read: the visitor is welcomed with what is
+/// stored, its messages are refused as `unavailable` until the store
+/// writes again, and its first message stores the header first
+/// ([`VisitorAuth::header_pending`]).
+pub(super) async fn welcome(
+    client: &mut Context<'_>,
+    auth: &mut VisitorAuth,
+    resume: Vec<ChatResume>,
+) -> ControlFlow<()> {
+    let state = &client.state;
     state.hub.set_visitor(client.key, &auth.site);
-    // Creates the chat on first contact; on any later hello (here or after
-    // a failover) the merge keeps what is stored.
-    if let Err(error) = write_chat(state, header).await {
-        tracing::error!(%error, "could not open a chat");
-        client
-            .reply_error(ErrorCode::Unavailable, "storage unavailable; retry", None)
-            .await;
-        return ControlFlow::Break(());
+    if let Err(error) = write_chat(state, header(client, auth)).await {
+        tracing::warn!(%error, "could not store the chat's header; welcoming from what is stored");
+        auth.header_pending = true;
     }
     let have = resume
         .into_iter()
@@ -110,7 +118,7 @@ pub(super) async fn welcome(
 /// Handles a visitor's frame after `hello`.
 pub(super) async fn handle(
     client: &mut Context<'_>,
-    auth: &VisitorAuth,
+    auth: &mut VisitorAuth,
     frame: ClientFrame,
 ) -> ControlFlow<()> {
     let own_chat = |chat| chat == auth.chat;
@@ -121,6 +129,20 @@ pub(super) async fn handle(
                     .refuse(ErrorCode::Forbidden, "not your chat", Some(msg.id))
                     .await;
                 return ControlFlow::Continue(());
+            }
+            if auth.header_pending {
+                if let Err(error) = write_chat(&client.state, header(client, auth)).await {
+                    tracing::warn!(%error, "could not store the chat's header");
+                    client
+                        .refuse(
+                            ErrorCode::Unavailable,
+                            "the message could not be stored; it was not acknowledged, send it again",
+                            Some(msg.id),
+                        )
+                        .await;
+                    return ControlFlow::Continue(());
+                }
+                auth.header_pending = false;
             }
             let name = msg.author.name.clone();
             client.store_message(msg, &author(auth, &name)).await;
@@ -147,11 +169,11 @@ pub(super) async fn handle(
         } if own_chat(chat) => set_visitor(client, auth, name, email, page).await,
         ClientFrame::Offline { note } => offline(client, auth, note).await,
         ClientFrame::Close { chat } if own_chat(chat) => {
-            let stamp = client.state.stamp();
+            let state = client.state.clone();
             change_status(client, chat, move |status| ChatStatus {
                 state: ChatState::Closed,
                 operator: status.operator.clone(),
-                stamp,
+                stamp: state.stamp_over(status.stamp),
             })
             .await;
         }
@@ -199,7 +221,7 @@ async fn set_visitor(
         name: name.trim().to_string(),
         email: email.trim().to_string(),
         page,
-        stamp: state.stamp(),
+        stamp: state.stamp_over(record.info.stamp),
     };
     match write_chat(state, record).await {
         Ok(merged) => {

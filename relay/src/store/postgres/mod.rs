@@ -513,6 +513,14 @@ impl Tx for PgTx<'_, '_> {
         self.tx.execute(&statement, &[&peer, &(seq as i64)])?;
         Ok(())
     }
+
+    fn keep_epoch(&mut self, epoch: u64) -> Result<(), StoreError> {
+        let statement = self.statement(
+            "UPDATE meta SET value = GREATEST(value::bigint, $1)::text WHERE key = 'epoch'",
+        )?;
+        self.tx.execute(&statement, &[&(epoch as i64)])?;
+        Ok(())
+    }
 }
 
 /// The node's read connections, opened on first use and again after the

@@ -25,7 +25,7 @@ use twinline_core::{ChatId, Lamport};
 
 #[cfg(test)]
 pub(crate) use schema::SCHEMA as SCHEMA_V1;
-pub use schema::database_path;
+pub use schema::{Epoch, database_path};
 
 /// Read connections: enough for both cores and a blocked reader or two.
 pub const READERS: usize = 4;
@@ -36,8 +36,8 @@ pub struct Opened {
     pub backend: Sqlite,
     /// The readers.
     pub readers: Readers,
-    /// The boot epoch.
-    pub epoch: u64,
+    /// The boot epoch (not stored yet if the disk was full).
+    pub epoch: schema::Epoch,
     /// The feed's newest position.
     pub head: u64,
     /// The checkpointer thread (ends with the writer).
@@ -246,6 +246,17 @@ impl Tx for SqliteTx<'_> {
             "INSERT INTO checkpoints (peer, seq) VALUES (?1, ?2)
              ON CONFLICT (peer) DO UPDATE SET seq = MAX(seq, ?2)",
             params![peer, seq as i64],
+        )?;
+        Ok(())
+    }
+
+    fn keep_epoch(&mut self, epoch: u64) -> Result<(), StoreError> {
+        // An UPDATE that leaves the value as it was still writes its page.
+        self.0.execute(
+            "INSERT INTO meta (key, value) VALUES ('epoch', ?1)
+             ON CONFLICT (key) DO UPDATE
+                 SET value = CAST(MAX(CAST(value AS INTEGER), ?1) AS TEXT)",
+            params![epoch as i64],
         )?;
         Ok(())
     }

@@ -84,9 +84,24 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
 /// The schema this code writes. Version 1 had no `meta.schema` row.
 pub const SCHEMA_VERSION: i64 = 3;
 
+/// The boot epoch after [`migrate`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Epoch {
+    /// This start's epoch.
+    pub value: u64,
+    /// Whether it is stored; false when the disk is full (the store starts
+    /// anyway, reads only, and stores it once a commit succeeds again).
+    pub stored: bool,
+}
+
 /// Creates the tables, brings an older store up to [`SCHEMA_VERSION`] and
-/// bumps the boot epoch; returns the new epoch.
-pub fn migrate(conn: &Connection) -> rusqlite::Result<u64> {
+/// bumps the boot epoch.
+///
+/// On a store already at [`SCHEMA_VERSION`] the only write is the epoch
+/// bump, and a full disk does not stop the start: the relay comes up,
+/// serves reads and reports not ready (issue 19). A migration that must
+/// write on a full disk still fails.
+pub fn migrate(conn: &Connection) -> rusqlite::Result<Epoch> {
     conn.execute_batch(SCHEMA)?;
     let version: i64 = conn
         .query_row(
@@ -110,17 +125,38 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<u64> {
         )?;
         tx.commit()?;
     }
-    conn.execute(
+    let bumped = conn.execute(
         "INSERT INTO meta (key, value) VALUES ('epoch', '1')
          ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
         [],
-    )?;
-    conn.query_row(
-        "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'epoch'",
-        [],
-        |row| row.get::<_, i64>(0),
-    )
-    .map(|epoch| epoch as u64)
+    );
+    let stored: Option<i64> = conn
+        .query_row(
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'epoch'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let stored = stored.unwrap_or(0).max(0) as u64;
+    match bumped {
+        Ok(_) => Ok(Epoch {
+            value: stored,
+            stored: true,
+        }),
+        Err(error) if is_disk_full(&error) => {
+            tracing::warn!(%error, "disk full at start: serving reads, not ready until a commit succeeds");
+            Ok(Epoch {
+                value: stored + 1,
+                stored: false,
+            })
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Whether SQLite failed for want of space ("database or disk is full").
+pub fn is_disk_full(error: &rusqlite::Error) -> bool {
+    error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
 }
 
 /// Version 3 (one store interface over SQLite and PostgreSQL, issue 18):
