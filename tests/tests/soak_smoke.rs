@@ -4,7 +4,8 @@
 //! switches, moderator loss), then every chat checked on every client and
 //! both stores. The full soak is `twinline-soak` (npm run bench).
 
-use twinline_tests::soak::{Config, run};
+use twinline_tests::soak::faults::Mix;
+use twinline_tests::soak::{Config, Plan, run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_soak_loses_duplicates_reorders_and_diverges_nothing() {
@@ -12,7 +13,10 @@ async fn a_short_soak_loses_duplicates_reorders_and_diverges_nothing() {
         chats: 20,
         per_operator: 5,
         minutes: 20.0 / 60.0,
-        faults: 6,
+        plan: Plan::Chaos {
+            faults: 6,
+            mix: Mix::chaos(),
+        },
         seed: 9,
         ..Config::default()
     };

@@ -11,10 +11,12 @@
 //!   idle connections), [`restart`] (SIGKILL and restart), [`steady`]
 //!   (resource use over time).
 //! - Twinline alone: [`replication`] (lag, catch-up), [`failover`]
-//!   (failover time seen by clients).
+//!   (failover time seen by clients), [`incidents`] (what one incident of
+//!   each kind costs each client, for the availability arithmetic).
 //! - [`stats`] holds the percentiles of latency samples.
 
 pub mod failover;
+pub mod incidents;
 pub mod load;
 pub mod peer;
 pub mod replication;

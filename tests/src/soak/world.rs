@@ -175,6 +175,15 @@ impl World {
                 self.restart(&[who]).await;
                 String::new()
             }
+            Fault::Hang { who } => {
+                if self.relay(who).is_none() {
+                    return skipped("no such deployment here");
+                }
+                self.on_relays(&[who], |relay| relay.freeze()).await;
+                tokio::time::sleep(length).await;
+                self.on_relays(&[who], |relay| relay.thaw()).await;
+                String::new()
+            }
             Fault::BothDown => {
                 let all: Vec<DeploymentRole> = [Primary, Redundant]
                     .into_iter()
@@ -361,6 +370,7 @@ impl World {
                 .flatten()
             {
                 let mut relay = relay.lock().expect("lock");
+                relay.thaw();
                 if !relay.is_running() {
                     relay.restart();
                 }
