@@ -9,6 +9,14 @@
 # name, for loaders pasted into pages before it had this one
 # (widget/bundles/launcher/twinline_widget.js).
 #
+# Then scripts/pack-www.mjs makes it fast to serve: each bundle's glue and
+# wasm under content-hashed names (served immutable), with an entry under the
+# bundle's fixed name that imports them (pkg/twinline_launcher.js, ...), the
+# previous build's hashed files kept for pages that still hold its entry;
+# and brotli and gzip variants of every file under the output directory
+# (sources such as loader.js and the console's page included), which the
+# relays serve by Accept-Encoding.
+#
 # No wasm-pack: cargo builds the module, wasm-bindgen (the CLI version pinned
 # to Cargo.lock by scripts/ensure-toolchain.sh) writes the glue, and binaryen's
 # wasm-opt from npm (v132; Debian's v108 breaks reference types) shrinks it.
@@ -28,32 +36,40 @@ fi
 # bundle OUT_DIR CRATE: one entry crate, built, bound, shrunk. One cargo run
 # per bundle: built together, cargo would unify the widget library's
 # features, and the console's `Console` class would land in every bundle.
+# ENTRY is the kind of entry pack-www.mjs writes: `loader` (the loader's
+# default + boot) or `module` (re-exports the glue). wasm-bindgen writes into
+# a staging directory, so a relay serving $out never sees a half-built
+# bundle: the hashed files appear, then the entry that names them.
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
 bundle() {
-  local out=$1 crate=$2
+  local out=$1 crate=$2 entry=$3
   local name=${crate//-/_}
   cargo build --locked --profile wasm --target wasm32-unknown-unknown -p "$crate"
-  mkdir -p "$out"
-  wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name "$name" \
+  wasm-bindgen --target web --no-typescript --out-dir "$stage" --out-name "$name" \
     "$target_dir/wasm32-unknown-unknown/wasm/$name.wasm"
   # -Os --converge: measured smaller gzipped than -Oz (by ~1.3 KB on the
   # visitor bundle; -Oz wins raw, but visitors download it compressed).
   "$wasm_opt" -Os --converge --enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-mutable-globals --enable-multivalue \
-    "$out/${name}_bg.wasm" -o "$out/${name}_bg.wasm"
+    "$stage/${name}_bg.wasm" -o "$stage/${name}_bg.wasm"
   local file raw gz
-  for file in "$out/${name}_bg.wasm" "$out/${name}.js"; do
+  for file in "$stage/${name}_bg.wasm" "$stage/${name}.js"; do
     raw=$(wc -c < "$file")
     gz=$(gzip -9 -c "$file" | wc -c)
-    echo "build-widget: $file ${raw} bytes, ${gz} bytes gzipped"
+    echo "build-widget: $(basename "$file") ${raw} bytes, ${gz} bytes gzipped"
   done
+  node scripts/pack-www.mjs bundle "$stage" "$out" "$name" "$entry"
 }
 
 # The visitor's launcher (what the loader on customers' pages fetches) and
 # the chat (fetched by the launcher when it is needed; see widget/src/launcher.rs).
-bundle "$www/pkg" twinline-launcher
-bundle "$www/pkg" twinline-chat
+bundle "$www/pkg" twinline-launcher loader
+bundle "$www/pkg" twinline-chat loader
 # The launcher under its old name, for loaders pasted before the rename.
 cp widget/bundles/launcher/twinline_widget.js "$www/pkg/twinline_widget.js"
 rm -f "$www/pkg/twinline_widget_bg.wasm"
 # The operator console (www/console/, served by the relays).
-bundle "$www/console/pkg" twinline-console
+bundle "$www/console/pkg" twinline-console module
+# Brotli and gzip beside every file the relays serve from here.
+node scripts/pack-www.mjs compress "$www"

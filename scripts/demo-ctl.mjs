@@ -5,27 +5,35 @@
 // restore: asks the demo process (its control port, loopback) to start the
 //          part again on its port with its data, so its output and Ctrl-C
 //          stay with `npm start`.
-// PART is primary, redundant or moderator.
+// PART is primary, redundant or moderator; in the cluster demo
+// (`npm start -- --nodes 2`) a node, primary-node-1, ..., or the moderator.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { REPO } from './lib/cluster.mjs';
 
 const [action, part] = process.argv.slice(2);
-const PARTS = ['primary', 'redundant', 'moderator'];
-if (!['fail', 'restore'].includes(action) || !PARTS.includes(part)) {
-  console.error('usage: npm run fail -- primary|redundant|moderator\n       npm run restore -- primary|redundant|moderator');
+const usage = (parts) => {
+  console.error(`usage: npm run fail -- PART\n       npm run restore -- PART\nPART: ${parts.join(', ')}`);
   process.exit(2);
-}
+};
+if (!['fail', 'restore'].includes(action) || !part) usage(['primary', 'redundant', 'moderator']);
 
-const dataDir = path.resolve(REPO, process.env.TWINLINE_DATA ?? 'data');
+// The demo that is running: the plain one, or the cluster demo.
+const dirs = process.env.TWINLINE_DATA ? [process.env.TWINLINE_DATA] : ['data', 'data-nodes'];
 let state;
-try {
-  state = JSON.parse(fs.readFileSync(path.join(dataDir, 'cluster.json'), 'utf8'));
-} catch {
-  console.error(`no running demo found (${path.join(dataDir, 'cluster.json')}): start it with npm start`);
+for (const dir of dirs) {
+  try {
+    state = JSON.parse(fs.readFileSync(path.join(path.resolve(REPO, dir), 'cluster.json'), 'utf8'));
+    break;
+  } catch {}
+}
+if (!state) {
+  console.error(`no running demo found (cluster.json in ${dirs.join(' or ')}): start it with npm start`);
   process.exit(1);
 }
+const parts = Object.keys(state.pids ?? {});
+if (!parts.includes(part)) usage(parts);
 
 if (action === 'fail') {
   const pid = state.pids?.[part];

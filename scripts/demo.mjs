@@ -6,7 +6,12 @@
 // `npm run restore -- primary` (scripts/demo-ctl.mjs) hurt and heal one part
 // of it; they find this process through <data>/cluster.json.
 //
-// Environment: TWINLINE_DATA (default ./data), TWINLINE_DEMO_PASSWORD.
+// `--nodes N` (N > 1, `npm start -- --nodes 2`): the cluster demo, each
+// deployment its own PostgreSQL, N relay nodes and HAProxy on the same
+// ports as above; `npm run fail -- primary-node-1` kills one node.
+//
+// Environment: TWINLINE_DATA (default ./data, or ./data-nodes for the
+// cluster demo), TWINLINE_DEMO_PASSWORD.
 
 import { createServer } from 'node:http';
 import { once } from 'node:events';
@@ -14,13 +19,21 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Cluster, REPO } from './lib/cluster.mjs';
 
-const dataDir = path.resolve(REPO, process.env.TWINLINE_DATA ?? 'data');
+const args = process.argv.slice(2);
+const nodesAt = args.indexOf('--nodes');
+const nodes = nodesAt >= 0 ? Number(args[nodesAt + 1]) : 1;
+if (!Number.isInteger(nodes) || nodes < 1 || nodes > 8) {
+  console.error('usage: npm start [-- --nodes N]   (N from 1 to 8)');
+  process.exit(2);
+}
+// The cluster demo keeps its data apart: a deployment's store is either
+// SQLite or PostgreSQL.
+const dataDir = path.resolve(REPO, process.env.TWINLINE_DATA ?? (nodes > 1 ? 'data-nodes' : 'data'));
 const operator = {
   username: 'demo',
   name: 'Dana (demo operator)',
   password: process.env.TWINLINE_DEMO_PASSWORD ?? 'twinline-demo',
 };
-const PARTS = ['primary', 'redundant', 'moderator'];
 
 const stamp = () => new Date().toTimeString().slice(0, 8);
 const say = (line) => console.log(`[${stamp()}] ${line}`);
@@ -33,6 +46,7 @@ try {
     ports: { moderator: 7000, primary: 7001, redundant: 7002, site: 8080 },
     operators: [operator],
     moderatorOptional: true,
+    nodes,
     log: say,
   });
 } catch (error) {
@@ -45,7 +59,7 @@ try {
 const control = createServer(async (req, res) => {
   const [, action, part] = new URL(req.url, 'http://x').pathname.split('/');
   try {
-    if (req.method !== 'POST' || !PARTS.includes(part)) throw new Error(`unknown request ${req.method} ${req.url}`);
+    if (req.method !== 'POST' || !cluster.parts.includes(part)) throw new Error(`unknown request ${req.method} ${req.url}`);
     if (action === 'fail') {
       await cluster.kill9(part);
     } else if (action === 'restore') {
@@ -78,9 +92,12 @@ Twinline demo is running. Data and logs: ${path.relative(process.cwd(), dataDir)
 Open the demo site, start a chat, answer it from the console, then make a
 deployment fail while you chat:
 
-  npm run fail -- primary       # kill -9 the primary (or: redundant, moderator)
+${nodes > 1 ? `  npm run fail -- primary-node-1     # kill -9 one node: its clients move to the other
+  npm run restore -- primary-node-1  # start it again
+  (parts: ${cluster.parts.join(', ')})
+` : `  npm run fail -- primary       # kill -9 the primary (or: redundant, moderator)
   npm run restore -- primary    # start it again on its port, with its data
-
+`}
 Ctrl-C stops everything.
 `);
 

@@ -2,7 +2,9 @@
 # Installs what Twinline's build and tests need, when it is missing:
 # the wasm32 rustup target, rustfmt and clippy, wasm-bindgen-cli at the exact
 # version of the wasm-bindgen crate in Cargo.lock, Debian's chromium and
-# chromium-driver (only with --browser), wasm-pack (only with --wasm-pack: the
+# chromium-driver (only with --browser), Debian's postgresql and haproxy (only
+# with --servers: the tests of a deployment on several nodes start their own
+# PostgreSQL and HAProxy; no service is enabled or used), wasm-pack (only with --wasm-pack: the
 # usual way to run the widget's browser tests, `wasm-pack test --headless
 # --chrome widget`; npm test does without it), and the npm dev dependencies
 # (binaryen's wasm-opt, playwright-core). Safe to run again: each step checks first.
@@ -14,16 +16,33 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_browser=false
+want_servers=false
 want_wasm_pack=false
 for arg in "$@"; do
   case "$arg" in
     --browser) want_browser=true ;;
+    --servers) want_servers=true ;;
     --wasm-pack) want_wasm_pack=true ;;
     *) echo "ensure-toolchain: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
 
 say() { printf '\033[1mtoolchain:\033[0m %s\n' "$*"; }
+
+# Installs Debian packages ($2...) for what $1 names, or says how to.
+apt_install() {
+  local what=$1
+  shift
+  if ! command -v apt-get >/dev/null; then
+    echo "$what: missing, and apt-get is not here: install $* by hand" >&2
+    exit 1
+  fi
+  local sudo_cmd=""
+  [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  say "installing Debian's $*"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$@" >/dev/null
+}
 
 if ! command -v cargo >/dev/null; then
   echo "cargo is missing: install Rust with rustup first (https://rustup.rs)" >&2
@@ -55,16 +74,18 @@ fi
 
 if $want_browser; then
   if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-    if command -v apt-get >/dev/null; then
-      sudo_cmd=""
-      [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
-      say "installing Debian's chromium and chromium-driver"
-      $sudo_cmd apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null
-    else
-      echo "chromium and chromedriver are missing and apt-get is not here: install them by hand" >&2
-      exit 1
-    fi
+    apt_install "the headless browser" chromium chromium-driver
+  fi
+fi
+
+# The relay's harness finds initdb and pg_ctl in /usr/lib/postgresql/N/bin
+# (or TWINLINE_PG_BIN), HAProxy on PATH or in /usr/sbin.
+if $want_servers; then
+  if [ -z "${TWINLINE_PG_BIN:-}" ] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    apt_install "PostgreSQL" postgresql
+  fi
+  if ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then
+    apt_install "HAProxy" haproxy
   fi
 fi
 

@@ -4,8 +4,8 @@
 #
 #   1. toolchain (installs what is missing)   5. widget tests in headless chromium
 #   2. cargo fmt --check                       6. release build of the widget bundle
-#   3. cargo clippy -D warnings                7. browser end-to-end tests (node --test)
-#   4. cargo test (core, relay, processes)
+#   3. cargo clippy -D warnings                7. bundle sizes as a relay serves them
+#   4. cargo test (core, relay, processes)     8. browser end-to-end tests (node --test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +13,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 started=$(date +%s)
 
 step "toolchain"
-bash scripts/ensure-toolchain.sh --browser
+bash scripts/ensure-toolchain.sh --browser --servers
 
 step "cargo fmt --check"
 cargo fmt --all --check
@@ -35,6 +35,9 @@ TMPDIR="$scratch" CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-r
 step "release builds (relay, widget bundle)"
 cargo build --release --locked -p twinline-relay
 bash scripts/build-widget.sh
+
+step "bundle sizes as served (fails over a budget)"
+node scripts/widget-size.mjs
 
 step "browser end-to-end tests"
 # Every *.test.mjs under tests/browser, one at a time (each starts its own

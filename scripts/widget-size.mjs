@@ -1,103 +1,163 @@
 #!/usr/bin/env node
-// Prints what a visitor's browser downloads for the widget, gzipped: before
-// the launcher shows (the loader and the launcher bundle, the issue's budget)
-// and when the chat is first used (the chat bundle), and with --time how long
-// a page takes from navigation to showing the launcher, and from a click on
-// the launcher to the open panel.
+// What a visitor's browser downloads for the widget, measured as a real relay
+// serves it: bytes on the wire (status line, headers and body, read off the
+// socket) per request, for the three kinds of client a relay meets (a
+// browser asking for brotli, a client with gzip only, one that asks for no
+// encoding, which is what every client got before the relays compressed),
+// on a first view (what shows the launcher: the loader, the launcher's
+// entry, glue and wasm), when the chat is first needed (the chat's entry,
+// glue and wasm) and on a return visit (the entries revalidated, the
+// content-hashed files kept by the browser). Fails (exit 1) when what a
+// browser downloads is over a budget:
 //
-//   node scripts/widget-size.mjs           sizes (after scripts/build-widget.sh)
-//   node scripts/widget-size.mjs --time    sizes, then time-to-launcher in
-//                                           headless chromium on localhost
+//   first view, loader + launcher    <= 31 KB   (31,744 B)
+//   chat bundle                      <= 100 KB  (102,400 B)
+//   loader.js, body                  <= 1 KB    (1,024 B)
 //
-// Builds nothing: it reads www/pkg (scripts/build-widget.sh) and www/loader.js.
-// The timing serves www/ like a relay does (CORS, application/wasm) on one
-// port and a customer page on another origin, and loads the page in a fresh
-// browser context per run (cold cache), in three situations:
+// With --time it then times, in headless chromium on localhost, a page from
+// navigation to the launcher shown and from a click on the launcher to the
+// open panel.
+//
+//   node scripts/widget-size.mjs           sizes (after the release relay
+//                                           and scripts/build-widget.sh)
+//   node scripts/widget-size.mjs --time    sizes, then the timing
+//
+// Builds nothing: it starts the release relay (scripts/lib/cluster.mjs;
+// TWINLINE_RELAY_BIN picks another) over www/ (TWINLINE_WWW another). The
+// timing loads a customer page of another origin in a fresh browser context
+// per run (cold cache), in three situations:
 //   primary up | primary refusing connections | primary accepting but silent
 // (the last two are the loader's fallback to the redundant deployment). It
 // prints figures only; it asserts nothing about them.
-import { readFileSync, existsSync } from "node:fs";
-import { gzipSync } from "node:zlib";
-import { createServer } from "node:http";
-import { join, dirname, extname } from "node:path";
+import { readFileSync } from "node:fs";
+import { createServer, request } from "node:http";
+import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import zlib from "node:zlib";
+import { Cluster } from "./lib/cluster.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const www = process.env.TWINLINE_WWW || join(root, "www");
-const BUDGET_BUNDLE = 60 * 1024;
-const BUDGET_LOADER = 1024;
+const KB = 1024;
+/** What a browser may download: the issue's budgets. */
+const BUDGETS = { firstView: 31 * KB, chat: 100 * KB, loader: 1 * KB };
+/** The clients: what each sends as Accept-Encoding. */
+const CLIENTS = [
+  ["browser (br)", "gzip, deflate, br, zstd"],
+  ["gzip only", "gzip, deflate"],
+  ["no encoding", null],
+];
 
-function gz(path) {
-  const raw = readFileSync(path);
-  return { raw: raw.length, gzip: gzipSync(raw, { level: 9 }).length };
+/** One GET on a connection of its own: status, headers, body as sent, bytes on the wire. */
+function fetchRaw(url, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent: false, headers: { connection: "close", ...headers } }, (res) => {
+      const chunks = [];
+      res.on("data", (chunk) => chunks.push(chunk));
+      res.on("end", () =>
+        resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks), wire: req.socket.bytesRead }),
+      );
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
 }
 
-function sizes() {
-  const files = {
-    loader: join(www, "loader.js"),
-    glue: join(www, "pkg", "twinline_launcher.js"),
-    wasm: join(www, "pkg", "twinline_launcher_bg.wasm"),
-    chatGlue: join(www, "pkg", "twinline_chat.js"),
-    chatWasm: join(www, "pkg", "twinline_chat_bg.wasm"),
-  };
-  for (const [name, path] of Object.entries(files)) {
-    if (!existsSync(path)) {
-      console.error(`widget-size: ${path} is missing (${name}); run scripts/build-widget.sh`);
-      process.exit(1);
-    }
+function decoded(response) {
+  const encoding = response.headers["content-encoding"];
+  if (encoding === "br") return zlib.brotliDecompressSync(response.body);
+  if (encoding === "gzip") return zlib.gunzipSync(response.body);
+  return response.body;
+}
+
+/** The files a visitor fetches for `entry`: it, then the hashed names it imports and fetches. */
+async function bundle(base, entry, accept) {
+  const headers = accept ? { "accept-encoding": accept } : {};
+  const first = await fetchRaw(`${base}/${entry}`, headers);
+  if (first.status !== 200) throw new Error(`${entry}: HTTP ${first.status}`);
+  const dir = entry.slice(0, entry.lastIndexOf("/") + 1);
+  const named = decoded(first).toString().match(/[\w-]+\.[0-9a-f]{16}\.(?:js|wasm)/g) ?? [];
+  if (named.length !== 2) throw new Error(`${entry} names ${named.join(", ") || "nothing"}: run scripts/build-widget.sh`);
+  const files = [[entry, first]];
+  for (const name of named) files.push([dir + name, await fetchRaw(`${base}/${dir}${name}`, headers)]);
+  return files;
+}
+
+/** What a return visit costs: fixed names revalidated, immutable ones not asked for. */
+async function returnVisit(base, files, accept) {
+  let bytes = 0;
+  let asked = 0;
+  let downloaded = 0;
+  for (const [path, response] of files) {
+    if (/\bimmutable\b/.test(response.headers["cache-control"] ?? "")) continue;
+    const conditional = { "accept-encoding": accept };
+    if (response.headers.etag) conditional["if-none-match"] = response.headers.etag;
+    if (response.headers["last-modified"]) conditional["if-modified-since"] = response.headers["last-modified"];
+    const again = await fetchRaw(`${base}/${path}`, conditional);
+    asked++;
+    if (again.status !== 304) downloaded++;
+    bytes += again.wire;
   }
-  const loader = gz(files.loader);
-  const glue = gz(files.glue);
-  const wasm = gz(files.wasm);
-  const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
-  const row = (name, s) =>
-    console.log(`  ${name.padEnd(26)} ${String(s.raw).padStart(8)} B raw  ${String(s.gzip).padStart(7)} B gzip (${kb(s.gzip)})`);
-  const chatGlue = gz(files.chatGlue);
-  const chatWasm = gz(files.chatWasm);
-  console.log("widget download sizes (gzip -9):");
-  console.log(" before the launcher shows (every page view):");
-  row("loader.js", loader);
-  row("twinline_launcher.js", glue);
-  row("twinline_launcher_bg.wasm", wasm);
-  const bundle = glue.gzip + wasm.gzip;
-  console.log(`  launcher glue + wasm: ${bundle} B gzip (${kb(bundle)}), budget ${kb(BUDGET_BUNDLE)}: ${bundle <= BUDGET_BUNDLE ? "within" : "OVER"}`);
-  console.log(`  loader: ${loader.gzip} B gzip, budget ${BUDGET_LOADER} B: ${loader.gzip <= BUDGET_LOADER ? "within" : "OVER"}`);
-  console.log(" when the chat is first needed (a click, a saved chat, Twinline.open/send):");
-  row("twinline_chat.js", chatGlue);
-  row("twinline_chat_bg.wasm", chatWasm);
-  const chat = chatGlue.gzip + chatWasm.gzip;
-  console.log(`  chat glue + wasm: ${chat} B gzip (${kb(chat)}); everything for a visitor who chats: ${kb(loader.gzip + bundle + chat)}`);
+  return { bytes, asked, downloaded, kept: files.length - asked };
+}
+
+const n = (x) => x.toLocaleString("en-US");
+
+async function sizes(base) {
+  const columns = [];
+  for (const [client, accept] of CLIENTS) {
+    const loader = ["loader.js", await fetchRaw(`${base}/loader.js`, accept ? { "accept-encoding": accept } : {})];
+    columns.push({
+      client,
+      accept,
+      firstView: [loader, ...(await bundle(base, "pkg/twinline_launcher.js", accept))],
+      chat: await bundle(base, "pkg/twinline_chat.js", accept),
+    });
+  }
+  const label = (path) => path.replace(/\.[0-9a-f]{16}\./, ".<hash>.");
+  const encoding = (response) => response.headers["content-encoding"] ?? "-";
+  const cell = (response) => `${n(response.wire).padStart(9)} ${encoding(response).padEnd(4)}`;
+  const total = (files) => files.reduce((sum, [, response]) => sum + response.wire, 0);
+  console.log(`widget as served by a relay (${base}), bytes on the wire per response (status line, headers, body):`);
+  console.log(`  ${"".padEnd(36)}${columns.map((c) => c.client.padStart(15)).join("")}`);
+  const over = [];
+  for (const [part, title, budget] of [
+    ["firstView", "first view: what shows the launcher (every page view)", BUDGETS.firstView],
+    ["chat", "the chat, fetched when it is first needed", BUDGETS.chat],
+  ]) {
+    console.log(` ${title}:`);
+    for (let i = 0; i < columns[0][part].length; i++) {
+      const path = columns[0][part][i][0];
+      console.log(`  ${label(path).padEnd(36)}${columns.map((c) => cell(c[part][i][1]).padStart(15)).join("")}`);
+    }
+    console.log(`  ${"total".padEnd(36)}${columns.map((c) => `${n(total(c[part])).padStart(9)}     `.padStart(15)).join("")}`);
+    const browser = total(columns[0][part]);
+    const verdict = browser <= budget ? "within" : "OVER";
+    console.log(`  a browser gets ${n(browser)} B (${(browser / KB).toFixed(1)} KB), budget ${n(budget)} B (${budget / KB} KB): ${verdict}`);
+    if (browser > budget) over.push(`${title}: ${n(browser)} B > ${n(budget)} B`);
+    const before = total(columns[2][part]);
+    console.log(`  before compression (no Content-Encoding): ${n(before)} B; now ${n(browser)} B, ${((1 - browser / before) * 100).toFixed(0)}% less`);
+  }
+  const loader = columns[0].firstView[0][1].body.length;
+  console.log(` loader.js body: ${n(loader)} B as a browser gets it, budget ${n(BUDGETS.loader)} B: ${loader <= BUDGETS.loader ? "within" : "OVER"}`);
+  if (loader > BUDGETS.loader) over.push(`loader.js: ${n(loader)} B > ${n(BUDGETS.loader)} B`);
+  const back = await returnVisit(base, [...columns[0].firstView, ...columns[0].chat], columns[0].accept);
+  console.log(
+    ` return visit (a browser that has both): ${back.kept} content-hashed files kept (immutable, not asked for), ` +
+      `${back.asked} revalidated (${back.asked - back.downloaded} answered 304), ${n(back.bytes)} B on the wire`,
+  );
+  if (back.downloaded) over.push(`return visit: ${back.downloaded} files downloaded again`);
+  const first = total(columns[0].firstView);
+  const chat = total(columns[0].chat);
+  // One line for scripts/bench-report.mjs.
+  console.log(` as served to a browser: first view ${first} B, chat ${chat} B, loader body ${loader} B, return visit ${back.bytes} B`);
 
   // The demo page pastes the loader inline; it must be the current one.
   const demo = readFileSync(join(www, "demo", "index.html"), "utf8");
-  const loaderText = readFileSync(files.loader, "utf8").trim();
-  console.log(`  www/demo/index.html embeds the current loader.js: ${demo.includes(loaderText) ? "yes" : "NO (copy it in)"}`);
-}
-
-const types = {
-  ".js": "text/javascript",
-  ".mjs": "text/javascript",
-  ".wasm": "application/wasm",
-  ".html": "text/html; charset=utf-8",
-  ".css": "text/css",
-};
-
-/** Serves www/ the way the relay does: CORS on assets, 404 for the API. */
-function assetServer() {
-  return createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
-    const file = join(www, path);
-    if (!file.startsWith(www) || path.startsWith("/v1/") || !existsSync(file)) {
-      res.writeHead(404, { "access-control-allow-origin": "*" }).end();
-      return;
-    }
-    res.writeHead(200, {
-      "content-type": types[extname(file)] || "application/octet-stream",
-      "access-control-allow-origin": "*",
-      "cache-control": "no-store",
-    });
-    res.end(readFileSync(file));
-  });
+  const loaderText = readFileSync(join(www, "loader.js"), "utf8").trim();
+  console.log(` www/demo/index.html embeds the current loader.js: ${demo.includes(loaderText) ? "yes" : "NO (copy it in)"}`);
+  return over;
 }
 
 /** Accepts connections and never answers: a deployment that hangs. */
@@ -158,7 +218,7 @@ async function clickToPanel(page) {
   );
 }
 
-async function time() {
+async function time(assetBase) {
   let chromium;
   try {
     ({ chromium } = await import("playwright-core"));
@@ -166,8 +226,6 @@ async function time() {
     console.error("widget-size: --time needs playwright-core (npm install)");
     process.exit(1);
   }
-  const assets = assetServer();
-  const assetPort = await listen(assets);
   const silent = silentServer();
   const silentPort = await listen(silent);
   // A port nothing listens on: bind, note, close.
@@ -177,9 +235,9 @@ async function time() {
 
   const base = (port) => `http://127.0.0.1:${port}`;
   const cases = [
-    ["primary up", base(assetPort), base(assetPort)],
-    ["primary refusing", base(closedPort), base(assetPort)],
-    ["primary silent (3 s fallback)", base(silentPort), base(assetPort)],
+    ["primary up", assetBase, assetBase],
+    ["primary refusing", base(closedPort), assetBase],
+    ["primary silent (3 s fallback)", base(silentPort), assetBase],
   ];
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -242,11 +300,18 @@ async function time() {
     for (const res of silent.held) res.destroy();
     silent.closeAllConnections?.();
     silent.close();
-    assets.close();
   }
 }
 
-sizes();
-if (process.argv.includes("--time")) {
-  await time();
+const cluster = await Cluster.start({ moderator: false, www });
+let over;
+try {
+  over = await sizes(cluster.url("primary"));
+  if (process.argv.includes("--time")) await time(cluster.url("primary"));
+} finally {
+  await cluster.stop();
+}
+if (over.length) {
+  console.error(`widget-size: over budget:\n  ${over.join("\n  ")}`);
+  process.exit(1);
 }

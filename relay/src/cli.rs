@@ -18,8 +18,8 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run one deployment's relay.
-    Serve(crate::serve::ServeArgs),
+    /// Run one deployment's relay (boxed: its flags outweigh the rest).
+    Serve(Box<crate::serve::ServeArgs>),
     /// Manage operator accounts in a deployment's store.
     Operator {
         /// What to do with operator accounts.
@@ -36,7 +36,7 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => crate::serve::run_from_cli(args),
+        Command::Serve(args) => crate::serve::run_from_cli(*args),
         Command::Operator { command } => crate::accounts::run_from_cli(command),
         Command::Moderator(args) => crate::moderator::run_from_cli(args),
         Command::Switch(args) => crate::moderator::switch::run_from_cli(args),

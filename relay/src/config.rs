@@ -7,11 +7,12 @@
 //! and never looks at the command line again.
 
 use crate::console_page::WebOrigin;
+use crate::store::Location;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use twinline_core::protocol::DeploymentRole;
 
@@ -33,9 +34,21 @@ pub struct ServeArgs {
     /// This deployment's role: primary or redundant.
     #[arg(long, env = "TWINLINE_ROLE", value_parser = parse_role)]
     pub role: Option<DeploymentRole>,
-    /// Directory for this deployment's SQLite store.
+    /// Directory for this deployment's SQLite store (with --database-url:
+    /// node-local files only; nothing another node needs lives there).
     #[arg(long, env = "TWINLINE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Keep the deployment's state in this PostgreSQL database instead of
+    /// SQLite, making this relay one node of a deployment of any number:
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE. The relay creates and
+    /// migrates the schema when it starts.
+    #[arg(long, env = "TWINLINE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// This node's name within its deployment (with --database-url; unique
+    /// per node, shown in logs and the X-Twinline-Node header). Default: a
+    /// random one per start.
+    #[arg(long, env = "TWINLINE_NODE")]
+    pub node: Option<String>,
     /// Base URL of the other deployment (replication and migrate targets).
     #[arg(long, env = "TWINLINE_PEER")]
     pub peer: Option<String>,
@@ -50,14 +63,23 @@ pub struct ServeArgs {
     /// Secret shared by both deployments: signs tokens, guards replication.
     #[arg(long, env = "TWINLINE_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
-    /// Bearer token for /v1/admin/*.
+    /// Bearer token for /v1/admin/* and /metrics, at least 16 characters.
+    /// Wrong tokens are throttled per address (10, then one a minute).
     #[arg(long, env = "TWINLINE_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// A second bearer token that opens /metrics only (for a Prometheus
+    /// scraper that should not hold the admin token); at least 16
+    /// characters. Without it /metrics wants the admin token.
+    #[arg(long, env = "TWINLINE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// A site and its allowed origins: `demo=http://localhost:8080,http://127.0.0.1:8080`.
     /// Repeatable.
     #[arg(long = "site", env = "TWINLINE_SITES", value_delimiter = ';')]
     pub sites: Vec<String>,
-    /// Directory of static assets served at / (loader, widget bundle, console).
+    /// Directory of static assets served at / (loader, widget bundles,
+    /// console), as scripts/build-widget.sh writes it: FILE.br and FILE.gz
+    /// beside a file are sent by Accept-Encoding, NAME.<16 hex>.EXT is
+    /// served immutable for a year, other names revalidate after a minute.
     #[arg(long, env = "TWINLINE_WWW")]
     pub www: Option<PathBuf>,
     /// Limits on what one client may hold or do (docs/PROTOCOL.md, "Limits").
@@ -134,9 +156,10 @@ pub struct LimitArgs {
         defaults::FRAME_RATE))]
     pub frame_rate: Option<u32>,
     #[arg(long, env = "TWINLINE_WAITING_PER_IP", help = format!(
-        "Chats waiting in the operators' queue that visitors from one client address may \
-         have opened; a visitor's first message past it gets rate_limited (and is sent \
-         again later); 0 turns the cap off [default: {}]",
+        "Chats waiting in the operators' queue that visitors from one client address \
+         (IPv4, or IPv6 /64) may have opened, sized for a NAT's crowd; a visitor's first \
+         message past it gets rate_limited (and is sent again later); 0 turns the cap \
+         off. The queue takes addresses in turn either way [default: {}]",
         defaults::WAITING_PER_IP))]
     pub waiting_per_ip: Option<usize>,
 }
@@ -149,11 +172,14 @@ struct FileConfig {
     name: Option<String>,
     role: Option<String>,
     data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    node: Option<String>,
     peer: Option<String>,
     peer_name: Option<String>,
     moderator_url: Option<String>,
     secret: Option<String>,
     admin_token: Option<String>,
+    metrics_token: Option<String>,
     #[serde(default)]
     sites: BTreeMap<String, Vec<String>>,
     www: Option<PathBuf>,
@@ -191,8 +217,12 @@ pub struct Config {
     pub name: String,
     /// This deployment's role.
     pub role: DeploymentRole,
-    /// Store directory.
+    /// Store directory (node-local with a database URL).
     pub data_dir: PathBuf,
+    /// The deployment's PostgreSQL database, if it has one.
+    pub database_url: Option<String>,
+    /// This node's name (with a database URL).
+    pub node: String,
     /// The other deployment, if any.
     pub peer: Option<Peer>,
     /// The moderator's base URL (for the console), without a trailing slash.
@@ -201,6 +231,8 @@ pub struct Config {
     pub secret: String,
     /// Admin bearer token.
     pub admin_token: String,
+    /// Bearer token for /metrics only, if set.
+    pub metrics_token: Option<String>,
     /// Allowed origins per site id.
     pub sites: BTreeMap<String, Vec<String>>,
     /// Static asset directory.
@@ -215,6 +247,17 @@ pub struct Config {
     pub frame_rate: u32,
     /// Waiting chats per client address (0 = off).
     pub waiting_per_ip: usize,
+}
+
+/// Shortest admin or metrics token accepted: guessing one must be as hopeless
+/// as guessing the shared secret.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+fn check_token(what: &str, token: &str) -> anyhow::Result<()> {
+    if token.trim().chars().count() < MIN_TOKEN_CHARS {
+        bail!("{what} must be at least {MIN_TOKEN_CHARS} characters");
+    }
+    Ok(())
 }
 
 fn parse_role(text: &str) -> Result<DeploymentRole, String> {
@@ -293,6 +336,11 @@ impl Config {
         let Some(admin_token) = args.admin_token.or(file.admin_token) else {
             bail!("an admin token is required (--admin-token or TWINLINE_ADMIN_TOKEN)");
         };
+        check_token("the admin token (--admin-token)", &admin_token)?;
+        let metrics_token = args.metrics_token.or(file.metrics_token);
+        if let Some(token) = &metrics_token {
+            check_token("the metrics token (--metrics-token)", token)?;
+        }
         let limits = args.limits;
         Ok(Config {
             listen: args
@@ -305,10 +353,16 @@ impl Config {
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("data")),
+            database_url: args.database_url.or(file.database_url),
+            node: args
+                .node
+                .or(file.node)
+                .unwrap_or_else(|| format!("node-{:08x}", rand::random::<u32>())),
             peer,
             moderator_url,
             secret,
             admin_token,
+            metrics_token,
             sites,
             www: args
                 .www
@@ -375,6 +429,11 @@ impl Config {
         })
     }
 
+    /// Where the deployment's store lives.
+    pub fn location(&self) -> Location {
+        store_location(&self.data_dir, self.database_url.as_deref(), &self.node)
+    }
+
     /// Whether `origin` may embed the widget for `site`.
     pub fn site_allows(&self, site: &str, origin: &str) -> bool {
         self.sites
@@ -397,6 +456,39 @@ impl Config {
     }
 }
 
+/// Where a deployment's store lives, the same for `serve` and every
+/// subcommand that works on it: `database_url` if given, else SQLite in
+/// `data_dir`.
+pub fn store_location(data_dir: &Path, database_url: Option<&str>, node: &str) -> Location {
+    match database_url {
+        Some(url) => Location::Postgres {
+            url: url.to_string(),
+            node: node.to_string(),
+        },
+        None => Location::Sqlite(data_dir.to_path_buf()),
+    }
+}
+
+/// How a command that works on a deployment's store finds it (`operator
+/// add` and the rest): the same flags and environment as `serve`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct StoreArgs {
+    /// The deployment's data directory (its SQLite store).
+    #[arg(long, env = "TWINLINE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// The deployment's PostgreSQL database, when it has one (then the
+    /// data directory is not used).
+    #[arg(long, env = "TWINLINE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+impl StoreArgs {
+    /// Where the store lives; a command writes as node `cli`.
+    pub fn location(&self) -> Location {
+        store_location(&self.data_dir, self.database_url.as_deref(), "cli")
+    }
+}
+
 /// The default name of a deployment with this role.
 pub fn role_name(role: DeploymentRole) -> &'static str {
     match role {
@@ -412,7 +504,7 @@ mod tests {
     fn args() -> ServeArgs {
         ServeArgs {
             secret: Some("0123456789abcdef".into()),
-            admin_token: Some("admin".into()),
+            admin_token: Some("admin-token-0123456789".into()),
             ..ServeArgs::default()
         }
     }
@@ -502,6 +594,24 @@ mod tests {
         .unwrap_err();
         assert!(format!("{error:#}").contains("--peer"), "{error:#}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn empty_or_short_admin_and_metrics_tokens_are_refused() {
+        for token in ["", "   ", "short-token"] {
+            let error = Config::from_args(ServeArgs {
+                admin_token: Some(token.into()),
+                ..args()
+            })
+            .unwrap_err();
+            assert!(error.to_string().contains("admin token"), "{error}");
+            let error = Config::from_args(ServeArgs {
+                metrics_token: Some(token.into()),
+                ..args()
+            })
+            .unwrap_err();
+            assert!(error.to_string().contains("metrics token"), "{error}");
+        }
     }
 
     #[test]

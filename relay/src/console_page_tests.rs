@@ -13,7 +13,7 @@ use twinline_core::protocol::DeploymentRole;
 fn config(peer: Option<&str>, moderator: Option<&str>) -> Config {
     let mut config = Config::from_args(ServeArgs {
         secret: Some("0123456789abcdef".into()),
-        admin_token: Some("admin".into()),
+        admin_token: Some("admin-token-0123456789".into()),
         ..ServeArgs::default()
     })
     .unwrap();

@@ -8,13 +8,24 @@
 //! - [`serve`]: wiring: router, startup, graceful shutdown.
 //! - [`state`]: what every handler shares.
 //! - [`http`]: health, visitor tokens, operator login, admin drain, metrics.
+//! - [`assets`]: the static files, compressed and cached by name.
 //! - [`console_page`]: the operator console's `config.json` and headers.
 //! - [`ws`]: the WebSocket protocol for visitors and operators.
-//! - [`hub`]: in-memory fan-out to connected clients.
-//! - [`store`]: SQLite with a group-commit writer; the change feed.
+//! - [`hub`]: who is connected and follows which chat; each connection's
+//!   outgoing queue.
+//! - [`fanout`]: what connected clients are told when something changes,
+//!   here or at the peer (queue, inbox, presence, chat headers).
+//! - [`catchup`]: what a client and the relay each lack of a chat.
+//! - [`store`]: the merge rules over SQLite or PostgreSQL, a group-commit
+//!   writer; the change feed.
+//! - [`cluster`]: a deployment of several nodes on PostgreSQL: cross-node
+//!   fan-out, presence and typing between nodes, the replication lease.
 //! - [`replication`]: pulling and streaming the peer's change feed.
 //! - [`tokens`]: HMAC-signed visitor and operator tokens.
-//! - [`accounts`]: operator accounts (argon2) and their CLI.
+//! - [`accounts`]: operator accounts (argon2, sites, roles) and their CLI.
+//! - [`authz`]: who may do what on the operator side (pure decisions).
+//! - [`sessions`]: ending operator sessions an account change revokes.
+//! - [`throttle`]: failure throttling for logins and admin tokens.
 //! - [`net`]: the HTTP listener relay and moderator share (header timeout,
 //!   connection caps, descriptor limit, client address behind a proxy).
 //! - [`limits`]: rate limits, and every limit's default.
@@ -22,10 +33,15 @@
 //! - [`moderator`]: health probing of both deployments, `/v1/active`, manual
 //!   failover and the status page.
 pub mod accounts;
+pub mod assets;
+pub mod authz;
+pub mod catchup;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod console_page;
+pub mod fanout;
 pub mod http;
 pub mod hub;
 pub mod limits;
@@ -34,8 +50,14 @@ pub mod metrics;
 pub mod moderator;
 pub mod net;
 pub mod replication;
+#[cfg(test)]
+mod router_tests;
 pub mod serve;
+pub mod sessions;
 pub mod state;
 pub mod store;
+#[cfg(test)]
+mod test_relay;
+pub mod throttle;
 pub mod tokens;
 pub mod ws;

@@ -61,9 +61,17 @@ pub mod defaults {
     pub const GLOBAL_BURST: u32 = 20_000;
     /// Frames per connection per second (burst five times this).
     pub const FRAME_RATE: u32 = 50;
+    /// Sign-in attempts per client address: `--ip-rate` per second, and
+    /// this many times it as the burst (what a wrong password costs is
+    /// throttled apart, in `throttle`).
+    pub const SIGN_IN_BURST_PER_RATE: u32 = 10;
     /// Chats waiting in the operators' queue that one client address may
-    /// have opened (a visitor token is one chat, so one per token).
-    pub const WAITING_PER_IP: usize = 50;
+    /// have opened (a visitor token is one chat, so one per token): as many
+    /// as the connections it may hold, so a NAT's whole crowd, each visitor
+    /// on its own WebSocket, can wait at once. What keeps one address from
+    /// hiding other visitors is the queue's fair order, not this cap
+    /// (docs/PROTOCOL.md, "The queue under abuse").
+    pub const WAITING_PER_IP: usize = MAX_CONNECTIONS_PER_IP;
     /// Pings (JSON `ping` and WebSocket ping/pong frames) per connection
     /// per second.
     pub const PING_RATE: u32 = 2;
@@ -269,8 +277,14 @@ impl RateLimits {
 }
 
 /// The chats each client address has put in the operators' queue (its
-/// visitors' first messages), so one address cannot fill the queue and
-/// hide everyone else's visitors.
+/// visitors' first messages): a ceiling on what one address may hold
+/// there at all. It is sized for a NAT crowd ([`defaults::WAITING_PER_IP`]);
+/// that one address does not hide other visitors is the queue's fair order
+/// (`store::reads::queue`), which takes the same addresses in turn.
+///
+/// An address is the client's ([`crate::net::ClientIp`], so behind a
+/// `--trusted-proxy` the client the proxy names), keyed by [`AddrKey`] (an
+/// IPv4 address, an IPv6 /64): the same source the fair order uses.
 ///
 /// Kept in memory on the relay that took the message: a chat is counted
 /// from its visitor's first message here until a re-check finds it no
@@ -373,12 +387,14 @@ mod tests {
     use twinline_core::{Millis, Ulid};
 
     /// A doc that cannot go stale: every default appears, with its flag, in
-    /// one row of README.md's and docs/PROTOCOL.md's limits tables.
+    /// one row of README.md's, docs/PROTOCOL.md's and SECURITY.md's limits
+    /// tables.
     #[test]
     fn the_docs_give_every_default_the_code_enforces() {
         let docs = [
             ("README.md", include_str!("../../README.md")),
             ("docs/PROTOCOL.md", include_str!("../../docs/PROTOCOL.md")),
+            ("SECURITY.md", include_str!("../../SECURITY.md")),
         ];
         for (name, text) in docs {
             for (flag, default) in documented_defaults() {
@@ -393,6 +409,7 @@ mod tests {
             }
         }
         let protocol = docs[1].1;
+        let budget = |b: crate::throttle::Budget| format!("| {}, then {}/h |", b.burst, b.per_hour);
         for fixed in [
             format!("| {} s |", defaults::REQUEST_TIMEOUT_SECS),
             format!(
@@ -400,6 +417,14 @@ mod tests {
                 defaults::PING_RATE,
                 defaults::PING_BURST
             ),
+            format!(
+                "| {}/s, burst {} |",
+                defaults::IP_RATE,
+                defaults::IP_RATE * defaults::SIGN_IN_BURST_PER_RATE
+            ),
+            budget(crate::throttle::ACCOUNT_FAILURES),
+            budget(crate::throttle::ADDRESS_LOGIN_FAILURES),
+            budget(crate::throttle::ADDRESS_ADMIN_FAILURES),
         ] {
             assert!(protocol.contains(&fixed), "docs/PROTOCOL.md lacks {fixed}");
         }

@@ -23,6 +23,10 @@ pub struct Metrics {
     pub rate_limited: AtomicU64,
     /// Upgrades or token requests refused for their Origin.
     pub origin_refused: AtomicU64,
+    /// Sign-ins refused unchecked: throttled, or too many checks at once.
+    pub login_throttled: AtomicU64,
+    /// Operator frames refused by authorisation (not their site or chat).
+    pub operator_forbidden: AtomicU64,
     /// New messages stored.
     pub messages_stored: AtomicU64,
     /// Messages received again (replays): acked, not stored twice.
@@ -31,6 +35,8 @@ pub struct Metrics {
     pub messages_replayed: AtomicU64,
     /// Changes applied from the peer.
     pub replicated_in: AtomicU64,
+    /// Changes from the peer the store refused (out of range, taken id).
+    pub replicated_refused: AtomicU64,
     ack_buckets: [AtomicU64; ACK_BUCKETS.len()],
     ack_count: AtomicU64,
     ack_sum_micros: AtomicU64,
@@ -81,7 +87,7 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
             let _ = writeln!(out, "{name}{{{label}}} {value}");
         };
-        let counters: [(&str, &str, &AtomicU64); 9] = [
+        let counters: [(&str, &str, &AtomicU64); 12] = [
             (
                 "twinline_connections_total",
                 "WebSocket connections accepted.",
@@ -108,6 +114,16 @@ impl Metrics {
                 &self.origin_refused,
             ),
             (
+                "twinline_login_throttled_total",
+                "Sign-ins refused without checking the password (throttled or busy).",
+                &self.login_throttled,
+            ),
+            (
+                "twinline_operator_forbidden_total",
+                "Operator frames refused: not a site or chat of theirs.",
+                &self.operator_forbidden,
+            ),
+            (
                 "twinline_messages_stored_total",
                 "New messages stored durably.",
                 &self.messages_stored,
@@ -126,6 +142,11 @@ impl Metrics {
                 "twinline_replication_applied_total",
                 "Changes applied from the peer deployment.",
                 &self.replicated_in,
+            ),
+            (
+                "twinline_replication_refused_total",
+                "Changes from the peer refused: numbers out of range or a taken id.",
+                &self.replicated_refused,
             ),
         ];
         for (name, help, counter) in counters {

@@ -15,15 +15,14 @@ use crate::limits::defaults;
 use crate::net::{self, Caps};
 use crate::state::{AppState, Shared};
 use crate::store::Store;
-use crate::{http, replication, ws};
+use crate::{assets, http, replication, ws};
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::routing::{get, post};
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -37,49 +36,83 @@ pub fn run_from_cli(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(run(config))
 }
 
+/// CORS for an API, from an allow-list: an Origin is answered only if
+/// `allowed` says so, never `null` and never by mirroring whatever came.
+fn cors(state: &Shared, allowed: fn(&Config, &HeaderMap, &str) -> bool) -> CorsLayer {
+    let config = Arc::new(state.config.clone());
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, request| {
+            origin
+                .to_str()
+                .is_ok_and(|origin| origin != "null" && allowed(&config, &request.headers, origin))
+        }))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .max_age(Duration::from_secs(600))
+}
+
+/// The visitor API (tokens): the configured sites' origins, and pages this
+/// relay serves itself.
+fn visitor_origin(config: &Config, headers: &HeaderMap, origin: &str) -> bool {
+    config.any_site_allows(origin) || http::is_same_origin(headers, origin)
+}
+
+/// The operator API (login, logout): the relay's own origin (the console it
+/// serves) and the peer's (the console loaded there before a failover).
+fn operator_origin(config: &Config, headers: &HeaderMap, origin: &str) -> bool {
+    http::is_same_origin(headers, origin) || config.peer_origin() == Some(origin)
+}
+
+/// Health, which the widget on customers' pages and the console probe.
+fn probe_origin(config: &Config, headers: &HeaderMap, origin: &str) -> bool {
+    visitor_origin(config, headers, origin) || operator_origin(config, headers, origin)
+}
+
 /// Builds the HTTP router around the shared state; `console` answers for
 /// the operator console's page.
 pub fn router(state: Shared, console: ConsolePage) -> Router {
-    let api_cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::mirror_request())
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
-        .max_age(Duration::from_secs(600));
-    let api = Router::new()
+    let health = Router::new()
         .route("/v1/health", get(http::health))
+        .layer(cors(&state, probe_origin));
+    let visitor_api = Router::new()
         .route("/v1/visitor/token", post(http::visitor_token))
+        .layer(cors(&state, visitor_origin));
+    let operator_api = Router::new()
         .route("/v1/operator/login", post(http::operator_login))
+        .route("/v1/operator/logout", post(http::operator_logout))
+        .layer(cors(&state, operator_origin));
+    // Administration and replication are for tools and the peer, never for
+    // pages: no CORS at all.
+    let api = Router::new()
+        .merge(health)
+        .merge(visitor_api)
+        .merge(operator_api)
         .route(
             "/v1/admin/drain",
             post(http::drain).get(http::drain_progress),
         )
         .route("/v1/admin/undrain", post(http::undrain))
+        .route("/metrics", get(http::metrics))
         .merge(replication::routes())
-        .layer(api_cors)
         .layer(request_timeout());
-    // Static assets: the widget's glue fetches its .wasm cross-origin from
-    // customers' pages, so assets carry CORS. Names are not content-hashed,
-    // so caches revalidate after a minute instead of keeping stale code.
-    let assets = Router::new()
-        .fallback_service(ServeDir::new(&state.config.www).append_index_html_on_directories(true))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=60, must-revalidate"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ));
+    // Static assets, compressed and cached by name (see assets.rs).
+    let assets = assets::router(&state.config.www);
     let assets = console_page::wrap(assets, console);
+    // Which node answered, behind a load balancer (tests, operations).
+    let node = state
+        .cluster
+        .as_ref()
+        .and_then(|c| HeaderValue::from_str(&c.node).ok());
     Router::new()
         .merge(api)
         .route("/v1/ws", get(ws::upgrade))
-        .route("/metrics", get(http::metrics))
         .merge(assets)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::HeaderName::from_static("x-twinline-node"),
+            move |_: &axum::http::Response<_>| node.clone(),
+        ))
+        // Every refusal is the documented JSON body, axum's own included.
+        .layer(axum::middleware::map_response(http::json_refusals))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -125,7 +158,9 @@ where
 /// Runs a relay until SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let console = ConsolePage::new(&config)?;
-    let (store, writer) = Store::open(&config.data_dir)?;
+    let location = config.location();
+    // Opening connects and migrates: blocking work, off the async threads.
+    let (store, writer) = tokio::task::spawn_blocking(move || Store::open_at(&location)).await??;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let address = listener.local_addr()?;
     let caps = Caps::for_this_process(&config.listener);
@@ -135,10 +170,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         deployment = %state.config.name,
         role = ?state.config.role,
         epoch = state.store.epoch(),
-        data_dir = %state.config.data_dir.display(),
+        store = %state.store.location().describe(),
+        node = state.cluster.as_ref().map(|c| c.node.as_str()),
         "relay starting"
     );
     let replication = replication::spawn(state.clone());
+    let cluster = crate::cluster::spawn(&state);
+    let health = tokio::spawn(state.store.clone().watch());
+    let sessions = tokio::spawn(crate::sessions::watch(state.clone()));
     // The one line scripts and tests wait for.
     println!("twinline-relay listening on http://{address}");
     let shutdown_state = state.clone();
@@ -156,6 +195,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     )
     .await?;
     replication.abort();
+    sessions.abort();
+    health.abort();
+    for task in cluster {
+        task.abort();
+    }
     // Sockets finish their last writes, then the store handles drop and the
     // writer commits whatever is still queued.
     for _ in 0..50 {

@@ -2,13 +2,16 @@
 //! token signer, metrics, rate limits, the relay's hybrid logical clock and
 //! its drain flag.
 
+use crate::accounts::PasswordGate;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::limits::{IpLimiter, RateLimits, WaitingChats};
 use crate::metrics::{Gauges, Metrics};
 use crate::net::{Admission, Caps};
 use crate::replication::status::ReplicationStatus;
-use crate::store::Store;
+use crate::store::{Location, Store};
+use crate::throttle::{AdminThrottle, LoginThrottle};
 use crate::tokens::TokenSigner;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -31,7 +34,7 @@ pub struct AppState {
     pub signer: TokenSigner,
     /// Counters.
     pub metrics: Metrics,
-    /// Per-IP limit on login attempts.
+    /// Sign-in attempts per client address.
     pub ip_limiter: IpLimiter,
     /// Token-request and upgrade rates, by address, visitor and in total.
     pub rates: RateLimits,
@@ -42,6 +45,14 @@ pub struct AppState {
     pub websockets: Admission,
     /// Lag to the peer.
     pub replication: ReplicationStatus,
+    /// Failed sign-ins per account and per address.
+    pub login_throttle: LoginThrottle,
+    /// Wrong admin tokens per address.
+    pub admin_throttle: AdminThrottle,
+    /// Bounds the password checks running and waiting.
+    pub password_gate: PasswordGate,
+    /// The link to the deployment's other nodes (PostgreSQL only).
+    pub cluster: Option<Cluster>,
     hlc: Mutex<Hlc>,
     draining: Mutex<Option<String>>,
     shutting_down: AtomicBool,
@@ -51,16 +62,39 @@ impl AppState {
     /// Builds the state around an open store.
     pub fn new(config: Config, store: Store, caps: Caps) -> AppState {
         let node = node_id(&config.name);
+        let cluster = match store.location() {
+            Location::Postgres { url, node } => match Cluster::new(url, node) {
+                Ok(cluster) => Some(cluster),
+                Err(error) => {
+                    // The store opened with the same settings, so this
+                    // cannot fail; without it the node still serves alone.
+                    tracing::error!(%error, "no link to the other nodes");
+                    None
+                }
+            },
+            Location::Sqlite(_) => None,
+        };
+        let replication = ReplicationStatus::new(config.peer.is_some());
+        if cluster.is_some() {
+            replication.set_clustered();
+        }
         AppState {
+            cluster,
             signer: TokenSigner::new(&config.secret),
             ip_limiter: IpLimiter::new(
                 config.rates.ip_rate,
-                config.rates.ip_rate.saturating_mul(10),
+                config
+                    .rates
+                    .ip_rate
+                    .saturating_mul(crate::limits::defaults::SIGN_IN_BURST_PER_RATE),
             ),
             rates: RateLimits::new(config.rates),
             waiting: WaitingChats::new(config.waiting_per_ip),
             websockets: Admission::new(caps.total, caps.per_ip),
-            replication: ReplicationStatus::new(config.peer.is_some()),
+            replication,
+            login_throttle: LoginThrottle::default(),
+            admin_throttle: AdminThrottle::default(),
+            password_gate: PasswordGate::for_this_machine(),
             hub: Hub::default(),
             metrics: Metrics::default(),
             hlc: Mutex::new(Hlc::zero(node)),
@@ -102,20 +136,47 @@ impl AppState {
         self.shutting_down.store(true, Relaxed);
     }
 
-    /// The `/v1/health` body.
+    /// Whether the drain on moves clients off this node only: a node of
+    /// several told to drain to its own deployment sends its clients back
+    /// through the load balancer to the other nodes.
+    pub fn node_drain(&self) -> bool {
+        self.cluster.is_some() && self.drain_target().as_deref() == Some(self.config.name.as_str())
+    }
+
+    /// The `/v1/health` body: the deployment's health, as this relay sees
+    /// it (what the moderator and clients probe). A node's own drain or
+    /// shutdown is not the deployment's: the other nodes still serve, so
+    /// only [`AppState::node_health`] reports them.
     pub fn health(&self) -> Health {
+        let deployment_drain = self.drain_target().is_some() && !self.node_drain();
+        // One relay is the whole deployment: its shutdown is the
+        // deployment's.
+        let stopping = self.cluster.is_none() && self.shutting_down.load(Relaxed);
         Health {
             deployment: self.config.name.clone(),
             role: self.config.role,
             epoch: self.store.epoch(),
-            ready: !self.shutting_down.load(Relaxed),
-            draining: self.drain_target().is_some(),
+            // Draining: the moderator and clients' own probes move away.
+            // A store that cannot commit (its database gone) cannot ack.
+            ready: !stopping && !deployment_drain && !self.store.failing(),
+            draining: deployment_drain,
             lag: self.replication.lag(crate::clock::now()),
             version: format!(
                 "{} (protocol {PROTOCOL_VERSION})",
                 env!("CARGO_PKG_VERSION")
             ),
         }
+    }
+
+    /// The `/v1/health?node` body, for a load balancer's health check:
+    /// [`AppState::health`], and not ready either while this node drains
+    /// or shuts down.
+    pub fn node_health(&self) -> Health {
+        let mut health = self.health();
+        if self.shutting_down.load(Relaxed) || self.drain_target().is_some() {
+            health.ready = false;
+        }
+        health
     }
 
     /// Gauges for `/metrics`.
@@ -138,9 +199,10 @@ impl AppState {
 }
 
 /// A stable node id for the clock, from the deployment name (FNV-1a), so
-/// two deployments never tie.
+/// two deployments never tie; 53 bits, so every reader holds it exactly.
 fn node_id(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
+    });
+    hash & twinline_core::model::MAX_SAFE_INTEGER
 }

@@ -6,6 +6,9 @@
 //! deployment accepts a visitor or an operator it has never seen, which is
 //! what keeps people connected through a failover. The claim binds a visitor
 //! to exactly one site and chat, so no visitor can read or write another's.
+//! An operator's claim carries its account's version: the signature says
+//! who it is, the replicated account says whether the session still holds
+//! (logout, password change and removal end it on both deployments).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -44,6 +47,11 @@ pub enum Claim {
         name: String,
         /// Expiry, ms since the epoch.
         exp: Millis,
+        /// The account's version when the session began: a relay accepts
+        /// the token only while the account still has it (see
+        /// [`crate::store::records::Account::version`]).
+        #[serde(default)]
+        ver: u64,
     },
 }
 

@@ -3,7 +3,10 @@
 // The demo (`npm start`) and the browser tests both need the same thing:
 // a primary and a redundant relay (each its own process and SQLite
 // directory, replicating to each other), the moderator, and a customer's
-// site on an origin of its own. This module starts and stops that set, and
+// site on an origin of its own. With `nodes: N` (N > 1; the cluster demo,
+// `npm start -- --nodes 2`) each deployment is instead its own PostgreSQL,
+// N relay nodes on it (parts `primary-node-1`, ...) and HAProxy on the
+// deployment's address (see nodes.mjs). This module starts and stops that set, and
 // can hurt one part of it the way a data center gets hurt: `kill9` (a real
 // SIGKILL, no flush), `restart` (same port, same data), and, when started
 // with `proxies: true`, `freeze`/`thaw` (the deployment's address stops
@@ -25,6 +28,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SilentProxy } from './silent-proxy.mjs';
+import { Balancer, Postgres } from './nodes.mjs';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -193,6 +197,7 @@ export class Cluster {
    * @param {{moderator?:number, primary?:number, redundant?:number, site?:number}} [options.ports] 0/absent = free port
    * @param {string} [options.dataDir] default: a new temp dir (removed by stop())
    * @param {boolean} [options.proxies] put a SilentProxy in front of each relay
+   * @param {number} [options.nodes] relay nodes per deployment (more than 1: PostgreSQL and HAProxy)
    * @param {boolean} [options.moderator] start the moderator (default true)
    * @param {string[]} [options.moderatorArgs] extra moderator flags (probe timing)
    * @param {boolean} [options.moderatorOptional] carry on without it if it cannot start
@@ -221,6 +226,10 @@ export class Cluster {
     this.log = options.log ?? (() => {});
     this.services = {};
     this.proxies = {};
+    this.nodes = options.nodes ?? 1;
+    this.postgres = {};
+    this.balancers = {};
+    this.nodePorts = {};
     this.ownsDataDir = !options.dataDir;
   }
 
@@ -242,6 +251,7 @@ export class Cluster {
       redundant: await pick(ports.redundant),
       site: await pick(ports.site),
     };
+    if (this.nodes > 1 && this.options.proxies) throw new Error('nodes and proxies do not go together');
     // Where each relay really listens: behind a proxy, a port of its own.
     this.relayPorts = this.options.proxies
       ? { primary: await freePort(), redundant: await freePort() }
@@ -254,6 +264,16 @@ export class Cluster {
       moderator: `http://127.0.0.1:${this.ports.moderator}`,
       site: this.siteOrigin,
     };
+
+    // Each deployment's database before anything that writes to it.
+    if (this.nodes > 1) {
+      for (const role of ['primary', 'redundant']) {
+        const postgres = new Postgres({ dir: path.join(this.#relayDir(role), 'postgres'), port: await freePort() });
+        await postgres.start();
+        this.postgres[role] = postgres;
+        this.log(`${role}: PostgreSQL on 127.0.0.1:${postgres.port}`);
+      }
+    }
 
     // Accounts first, in both stores: either deployment can log an operator
     // in even if the other never comes up (replication merges the two).
@@ -273,30 +293,28 @@ export class Cluster {
     this.site = await startStaticSite(this.www, this.ports.site);
 
     for (const role of ['primary', 'redundant']) {
-      const other = role === 'primary' ? 'redundant' : 'primary';
-      this.services[role] = new Service({
-        name: role,
-        bin: this.bin,
-        logFile: path.join(this.dataDir, 'logs', `${role}.log`),
-        args: [
-          'serve',
-          '--listen', `127.0.0.1:${this.relayPorts[role]}`,
-          '--name', role,
-          '--role', role,
-          '--data-dir', this.#relayDir(role),
-          '--peer', this.urls[other],
-          '--peer-name', other,
-          '--secret', this.secret,
-          '--admin-token', this.adminToken,
-          '--site', `demo=${this.siteOrigin},http://localhost:${this.ports.site}`,
-          '--www', this.www,
-          // The console each relay serves learns both deployments and the
-          // moderator from the relay's config.json, nowhere else.
-          ...(this.options.moderator !== false ? ['--moderator-url', this.urls.moderator] : []),
-        ],
-      });
+      for (const [name, listen, store] of await this.#relaysOf(role)) {
+        this.services[name] = this.#relay(role, name, listen, store);
+      }
     }
-    await Promise.all(['primary', 'redundant'].map((role) => this.#startService(role)));
+    await Promise.all(Object.keys(this.services).map((name) => this.#startService(name)));
+    if (this.nodes > 1) {
+      for (const role of ['primary', 'redundant']) {
+        const backends = Object.fromEntries(
+          Object.entries(this.nodePorts).filter(([name]) => name.startsWith(`${role}-`)),
+        );
+        this.balancers[role] = new Balancer({
+          dir: path.join(this.#relayDir(role), 'haproxy'),
+          port: this.ports[role],
+          backends,
+          logFile: path.join(this.dataDir, 'logs', `${role}-haproxy.log`),
+        });
+        await this.balancers[role].start();
+        this.log(`${role}: HAProxy on ${this.urls[role]} in front of ${Object.keys(backends).join(', ')}`);
+        await this.waitHealthy(role);
+      }
+    }
+
 
     if (this.options.moderator !== false) {
       this.services.moderator = new Service({
@@ -332,11 +350,61 @@ export class Cluster {
     return path.join(this.dataDir, role);
   }
 
+  /** The store flags of a deployment's relays and operator commands. */
+  #storeArgs(role) {
+    return this.postgres[role] ? ['--database-url', this.postgres[role].url] : ['--data-dir', this.#relayDir(role)];
+  }
+
+  /** [name, listen port, store flags] of each relay process of a deployment. */
+  async #relaysOf(role) {
+    if (this.nodes <= 1) return [[role, this.relayPorts[role], this.#storeArgs(role)]];
+    const relays = [];
+    for (let n = 1; n <= this.nodes; n++) {
+      const name = `${role}-node-${n}`;
+      this.nodePorts[name] = await freePort();
+      // A node-local folder beside the database (nothing another node needs).
+      const local = path.join(this.#relayDir(role), name);
+      await fsp.mkdir(local, { recursive: true });
+      relays.push([name, this.nodePorts[name], [...this.#storeArgs(role), '--node', name, '--data-dir', local]]);
+    }
+    return relays;
+  }
+
+  #relay(role, name, port, store) {
+    const other = role === 'primary' ? 'redundant' : 'primary';
+    return new Service({
+      name,
+      bin: this.bin,
+      logFile: path.join(this.dataDir, 'logs', `${name}.log`),
+      args: [
+        'serve',
+        '--listen', `127.0.0.1:${port}`,
+        '--name', role,
+        '--role', role,
+        ...store,
+        '--peer', this.urls[other],
+        '--peer-name', other,
+        '--secret', this.secret,
+        '--admin-token', this.adminToken,
+        '--site', `demo=${this.siteOrigin},http://localhost:${this.ports.site}`,
+        '--www', this.www,
+        // The console each relay serves learns both deployments and the
+        // moderator from the relay's config.json, nowhere else.
+        ...(this.options.moderator !== false ? ['--moderator-url', this.urls.moderator] : []),
+      ],
+    });
+  }
+
+  /** The names of the parts `kill9` and `restart` take. */
+  get parts() {
+    return Object.keys(this.services);
+  }
+
   async #addOperator(role, { username, name, password }) {
     await new Promise((resolve, reject) => {
       const child = execFile(
         this.bin,
-        ['operator', 'add', '--data-dir', this.#relayDir(role), '--username', username, '--name', name, '--password-stdin'],
+        ['operator', 'add', ...this.#storeArgs(role), '--username', username, '--name', name, '--site', 'demo', '--password-stdin'],
         (error, _stdout, stderr) => (error ? reject(new Error(`operator add failed: ${stderr || error.message}`)) : resolve()),
       );
       child.stdin.end(`${password}\n`);
@@ -389,7 +457,7 @@ export class Cluster {
 
   /** Waits until a relay answers /v1/health with ready (through its public address). */
   async waitHealthy(name, timeoutMs = 10_000) {
-    const url = `http://127.0.0.1:${this.relayPorts[name]}/v1/health`;
+    const url = `http://127.0.0.1:${this.relayPorts[name] ?? this.nodePorts[name]}/v1/health`;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
@@ -489,13 +557,15 @@ export class Cluster {
   }
 
   #known(name) {
-    if (!this.services[name]) throw new Error(`unknown part ${name} (primary, redundant, moderator)`);
+    if (!this.services[name]) throw new Error(`unknown part ${name} (${this.parts.join(', ')})`);
   }
 
   /** Stops everything: relays gracefully, then proxies and the site. Removes a temp data dir. */
   async stop() {
     await Promise.all(Object.values(this.services).map((s) => s.stop()));
     await Promise.all(Object.values(this.proxies).map((p) => p.stop()));
+    await Promise.all(Object.values(this.balancers).map((b) => b.stop()));
+    await Promise.all(Object.values(this.postgres).map((p) => p.stop()));
     if (this.site) {
       this.site.closeAllConnections?.();
       await new Promise((resolve) => this.site.close(resolve));

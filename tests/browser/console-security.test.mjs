@@ -1,7 +1,8 @@
 // The operator console attacked as an outsider would: a crafted link that
 // names the attacker's server as a deployment (`/console/?primary=http://evil`),
 // opened before a login and after one; a page on another origin that frames
-// the console; a script in the console that tries to reach an unlisted host.
+// the console; a script in the console that tries to reach an unlisted host;
+// a session token kept after "Log out" (it must open neither deployment).
 //
 // The attacker's server is real (an HTTP server in this process that records
 // every request and every WebSocket upgrade, and answers everything with
@@ -183,6 +184,55 @@ describe('operator console against an outsider', { timeout: 180_000 }, () => {
       `no connect-src violation: ${JSON.stringify(outcome.violations)}`,
     );
     assert.deepEqual(evil.seen, [], 'the attacker saw a request');
+  });
+
+  it('Log out ends the session on both deployments, not only in this browser', async () => {
+    const own = await ConsolePage.open(chromium.browser, 'ada', cluster.consoleUrl('primary'));
+    try {
+      await own.login(ADA.username, ADA.password);
+      const token = await own.page.evaluate(() => JSON.parse(localStorage.getItem('twinline:console:login')).token);
+      // What a relay answers a `hello` with this token: the first frame's type, or its error code.
+      const hello = (url) =>
+        own.page.evaluate(
+          ([url, token]) =>
+            new Promise((resolve) => {
+              const ws = new WebSocket(`${url.replace('http', 'ws')}/v1/ws`);
+              ws.onopen = () => ws.send(JSON.stringify({ type: 'hello', v: 1, role: 'operator', site: 'console', token, resume: [] }));
+              ws.onmessage = (e) => {
+                const frame = JSON.parse(e.data);
+                resolve(frame.type === 'error' ? frame.code : frame.type);
+                ws.close();
+              };
+              ws.onclose = () => resolve('closed');
+            }),
+          [url, token],
+        );
+      const deployments = ['primary', 'redundant'].map((name) => cluster.url(name));
+      for (const url of deployments) assert.equal(await hello(url), 'welcome', `the token opens ${url} before`);
+
+      await own.page.getByRole('button', { name: 'Log out' }).click();
+      await own.page.locator('#login-view').waitFor({ state: 'visible', timeout: 15_000 });
+      assert.equal(await own.page.evaluate(() => localStorage.getItem('twinline:console:login')), null);
+      // The relay that took the logout ends it at once; the other when the
+      // account's new version replicates there.
+      for (const url of deployments) {
+        const deadline = Date.now() + 15_000;
+        let answer = await hello(url);
+        while (answer !== 'bad_token' && Date.now() < deadline) {
+          await own.page.waitForTimeout(200);
+          answer = await hello(url);
+        }
+        assert.equal(answer, 'bad_token', `the old token still opens ${url}`);
+        const again = await fetch(`${url}/v1/operator/logout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+        assert.equal(again.status, 401);
+        assert.equal((await again.json()).error, 'bad_token');
+      }
+      assert.equal(await own.page.locator('#login-note').isHidden(), true, 'the logout was confirmed, no note shown');
+      assert.deepEqual(own.pageErrors, []);
+    } finally {
+      await own.close();
+    }
+    assert.deepEqual(evil.seen, []);
   });
 
   it('cannot be framed by a page on another origin', async () => {

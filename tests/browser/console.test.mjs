@@ -33,7 +33,8 @@ describe('operator console', { timeout: 180_000 }, () => {
 
   before(async () => {
     const www = process.env.TWINLINE_WWW;
-    const bundle = path.join(www ?? 'www', 'console', 'pkg', 'twinline_console_bg.wasm');
+    // The console bundle's entry (its glue and wasm have hashed names).
+    const bundle = path.join(www ?? 'www', 'console', 'pkg', 'twinline_console.js');
     assert.ok(fs.existsSync(bundle), `${bundle} is missing: bash scripts/build-widget.sh`);
     cluster = await Cluster.start({ operators: [ADA, BOB], www });
     chromium = await launchBrowser();

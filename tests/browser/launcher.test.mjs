@@ -23,15 +23,20 @@ import { ConsoleOperator } from './lib/console-operator.mjs';
 
 const OPERATOR = { username: 'ada', name: 'Ada', password: 'correct horse battery' };
 
-/** What the page has fetched of the widget, by bundle file name. */
+/**
+ * What the page has fetched of the widget, by bundle file name, a content
+ * hash written `#` (`twinline_chat_bg.#.wasm`): the entry under the fixed
+ * name, then the glue and wasm it names (scripts/lib/pack.mjs).
+ */
 async function fetched(page) {
-  return page.evaluate(() =>
+  const files = await page.evaluate(() =>
     performance
       .getEntriesByType('resource')
       .map((r) => new URL(r.name))
       .filter((u) => u.pathname.includes('/pkg/'))
       .map((u) => `${u.port}:${u.pathname.split('/').pop()}`),
   );
+  return files.map((file) => file.replace(/\.[0-9a-f]{16}\./, '.#.'));
 }
 
 const names = (list) => list.map((entry) => entry.split(':')[1]).sort();
@@ -88,7 +93,11 @@ describe('launcher first, chat on demand', { timeout: 120_000 }, () => {
     const { page } = visitor;
     // Long enough for anything the page would fetch on its own.
     await page.waitForTimeout(1_000);
-    assert.deepEqual(names(await fetched(page)), ['twinline_launcher.js', 'twinline_launcher_bg.wasm']);
+    assert.deepEqual(names(await fetched(page)), [
+      'twinline_launcher.#.js',
+      'twinline_launcher.js',
+      'twinline_launcher_bg.#.wasm',
+    ]);
     assert.notEqual(await page.evaluate(() => window.Twinline.loaded), true);
     assert.equal(await page.evaluate(panelShown), false);
     assert.equal(await page.evaluate(() => document.querySelectorAll('#twinline-widget').length), 1);
@@ -98,7 +107,7 @@ describe('launcher first, chat on demand', { timeout: 120_000 }, () => {
     const primaryPort = new URL(cluster.url('primary')).port;
     assert.deepEqual(
       (await fetched(page)).filter((f) => f.includes('twinline_chat')).sort(),
-      [`${primaryPort}:twinline_chat.js`, `${primaryPort}:twinline_chat_bg.wasm`],
+      [`${primaryPort}:twinline_chat.#.js`, `${primaryPort}:twinline_chat.js`, `${primaryPort}:twinline_chat_bg.#.wasm`],
       'the chat comes from the deployment that served the launcher',
     );
     await page.waitForFunction(panelShown);
@@ -118,7 +127,7 @@ describe('launcher first, chat on demand', { timeout: 120_000 }, () => {
     // The next page view continues the chat without waiting for a click.
     await page.reload();
     await visitor.waitBooted(); // no click: Twinline.loaded by itself
-    assert.ok(names(await fetched(page)).includes('twinline_chat_bg.wasm'), 'a saved chat fetches the chat at once');
+    assert.ok(names(await fetched(page)).includes('twinline_chat_bg.#.wasm'), 'a saved chat fetches the chat at once');
     await page.waitForFunction(
       (wanted) => window.Twinline.transcript().some((m) => m.id === wanted),
       message.id,
@@ -162,14 +171,14 @@ describe('launcher first, chat on demand', { timeout: 120_000 }, () => {
       const before = names(await fetched(page));
       assert.ok(before.includes('twinline_widget.js'), `the old name is asked for: ${before}`);
       assert.equal(
-        before.filter((name) => name === 'twinline_launcher_bg.wasm').length,
+        before.filter((name) => name === 'twinline_launcher_bg.#.wasm').length,
         1,
         `and the launcher answers, fetched once: ${before}`,
       );
       // The chat comes through a Twinline.load (the one-bundle loader has
       // none: the current loader was fetched to provide it).
       assert.equal(await page.evaluate(() => typeof window.Twinline.load), 'function');
-      assert.ok(!before.includes('twinline_chat_bg.wasm'), `the chat waits for the visitor: ${before}`);
+      assert.ok(!before.includes('twinline_chat_bg.#.wasm'), `the chat waits for the visitor: ${before}`);
       await visitor.clickLauncher();
       await visitor.waitBooted();
       await page.waitForFunction(panelShown);
@@ -196,7 +205,7 @@ describe('launcher first, chat on demand', { timeout: 120_000 }, () => {
     await visitor.waitBooted(20_000);
     const redundantPort = new URL(cluster.url('redundant')).port;
     assert.ok(
-      (await fetched(page)).includes(`${redundantPort}:twinline_chat_bg.wasm`),
+      (await fetched(page)).includes(`${redundantPort}:twinline_chat_bg.#.wasm`),
       `chat bundle from the redundant deployment: ${await fetched(page)}`,
     );
     await page.waitForFunction(panelShown);

@@ -11,7 +11,9 @@ use twinline_core::protocol::{
     ChatResume, ChatSync, ClientFrame, LoginRequest, LoginResponse, PROTOCOL_VERSION, ServerFrame,
     VisitorTokenRequest, VisitorTokenResponse,
 };
-use twinline_core::{Author, ChatId, Lamport, Message, MessageId, Millis, Role, Ulid};
+use twinline_core::{
+    Author, ChatId, Lamport, Message, MessageId, Millis, OfflineId, OfflineNote, Role, Ulid,
+};
 
 /// How long a test waits for an expected frame.
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
@@ -248,6 +250,20 @@ impl WsClient {
     pub async fn expect_closed(&mut self) {
         while self.next().await.is_some() {}
     }
+
+    /// Pings and returns every frame that came before the pong: what the
+    /// relay sent in answer to everything this connection sent so far
+    /// (a relay answers a connection's frames in order).
+    pub async fn frames_until_pong(&mut self, nonce: u64) -> Vec<ServerFrame> {
+        self.send(&ClientFrame::Ping { nonce }).await;
+        let mut frames = Vec::new();
+        loop {
+            match self.recv().await {
+                ServerFrame::Pong { nonce: n } if n == nonce => return frames,
+                frame => frames.push(frame),
+            }
+        }
+    }
 }
 
 /// `POST /v1/visitor/token`.
@@ -301,6 +317,21 @@ pub async fn login(base: &str, username: &str, password: &str) -> Result<LoginRe
     response.json().await.map_err(|_| 1u16)
 }
 
+/// `GET /metrics` with the admin token: the exposition text.
+pub async fn metrics(base: &str) -> String {
+    reqwest::Client::new()
+        .get(format!("{base}/metrics"))
+        .bearer_auth(crate::ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("metrics answer")
+        .error_for_status()
+        .expect("metrics with the admin token")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
 /// A visitor: its token and a connection.
 pub struct Visitor {
     /// The token response (visitor id, chat id).
@@ -309,6 +340,9 @@ pub struct Visitor {
     pub ws: WsClient,
     /// Messages it sent, for checks.
     pub sent: Vec<Message>,
+    /// How many operators its `welcome` said were online for its site (a
+    /// count known by then comes there, not in a later `presence`).
+    pub operators_online: u32,
 }
 
 impl Visitor {
@@ -369,15 +403,45 @@ impl Visitor {
         })
         .await;
         let welcome = ws.recv().await;
-        assert!(
-            matches!(welcome, ServerFrame::Welcome { .. }),
-            "expected welcome, got {welcome:?}"
-        );
+        let ServerFrame::Welcome {
+            operators_online, ..
+        } = welcome
+        else {
+            panic!("expected welcome, got {welcome:?}");
+        };
         Visitor {
             token,
             ws,
             sent: Vec::new(),
+            operators_online,
         }
+    }
+
+    /// What a fresh connection with this visitor's token and an empty
+    /// `resume` gets: the chat as the relay stores it, every message.
+    pub async fn stored(&self, ws_url: &str) -> Vec<ChatSync> {
+        WsClient::connect(ws_url, Some(crate::SITE_ORIGIN))
+            .await
+            .expect("connecting")
+            .hello_with_catch_up(&ClientFrame::Hello {
+                v: PROTOCOL_VERSION,
+                role: Role::Visitor,
+                site: crate::SITE.into(),
+                token: self.token.token.clone(),
+                resume: vec![],
+            })
+            .await
+    }
+
+    /// Leaves an offline note and waits for its ack.
+    pub async fn leave_note(&mut self, note: &OfflineNote) {
+        self.ws
+            .send(&ClientFrame::Offline { note: note.clone() })
+            .await;
+        let id = note.id;
+        self.ws
+            .recv_until(|f| matches!(f, ServerFrame::OfflineAck { id: acked } if *acked == id))
+            .await;
     }
 
     /// The visitor's author.
@@ -441,6 +505,20 @@ impl Operator {
         Operator { login, ws }
     }
 
+    /// Accepts `chat` and returns the chat the relay sends back (its status
+    /// and the messages this operator lacks).
+    pub async fn accept(&mut self, chat: ChatId) -> ChatSync {
+        self.ws.send(&ClientFrame::Accept { chat }).await;
+        let ServerFrame::Chat { sync } = self
+            .ws
+            .recv_until(|f| matches!(f, ServerFrame::Chat { .. }))
+            .await
+        else {
+            unreachable!("recv_until returned another frame")
+        };
+        sync
+    }
+
     /// The operator's author.
     pub fn author(&self) -> Author {
         Author {
@@ -448,6 +526,43 @@ impl Operator {
             id: self.login.username.clone(),
             name: self.login.name.clone(),
         }
+    }
+}
+
+/// An offline note for `site` (its time is the relay's to set).
+pub fn offline_note(id: u128, site: &str, text: &str) -> OfflineNote {
+    OfflineNote {
+        id: OfflineId(Ulid(id)),
+        site: site.into(),
+        name: "N".into(),
+        email: "n@example.org".into(),
+        text: text.into(),
+        at: Millis(1),
+    }
+}
+
+/// A message without its time: relays date every message they receive
+/// (the client's `at` is replaced), so tests compare everything else.
+pub fn untimed(mut msg: Message) -> Message {
+    msg.at = Millis(0);
+    msg
+}
+
+/// [`untimed`] for every message.
+pub fn untimed_all(msgs: impl IntoIterator<Item = Message>) -> Vec<Message> {
+    msgs.into_iter().map(untimed).collect()
+}
+
+/// A frame with the times of the messages it carries taken out (see
+/// [`untimed`]).
+pub fn untimed_frame(frame: ServerFrame) -> ServerFrame {
+    match frame {
+        ServerFrame::Message { msg } => ServerFrame::Message { msg: untimed(msg) },
+        ServerFrame::Chat { mut sync } => {
+            sync.missing = untimed_all(sync.missing);
+            ServerFrame::Chat { sync }
+        }
+        other => other,
     }
 }
 

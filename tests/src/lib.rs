@@ -7,6 +7,7 @@
 //! - [`pair`]: a replicating primary/redundant pair and readers of their stores.
 //! - [`moderator`]: a moderator process ([`moderator::ModeratorProcess`]) and calls to it.
 //! - [`native`]: the core session over real sockets (widget logic, natively).
+//! - [`nodes`]: a deployment of relay nodes over PostgreSQL behind HAProxy.
 //! - [`link`]: a TCP link a test can cut, silence, slow or retarget.
 //! - [`soak`]: the chaos soak (many chats, a seeded fault schedule, checks).
 
@@ -15,6 +16,7 @@ pub mod client;
 pub mod link;
 pub mod moderator;
 pub mod native;
+pub mod nodes;
 pub mod pair;
 pub mod process;
 pub mod soak;

@@ -44,25 +44,39 @@ impl Pair {
     }
 }
 
+/// One page of a relay's replication feed after `since`, as JSON, read
+/// with the shared secret's bearer like the peer reads it.
+pub async fn feed_page(relay: &RelayProcess, since: u64) -> serde_json::Value {
+    feed_page_at(&relay.url(), since).await
+}
+
+/// [`feed_page`] of the relay (or load balancer) at `base`.
+pub async fn feed_page_at(base: &str, since: u64) -> serde_json::Value {
+    let bearer = twinline_relay::replication::bearer(crate::SECRET);
+    reqwest::Client::new()
+        .get(format!(
+            "{base}/v1/replication/changes?since={since}&peer=inspector"
+        ))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .expect("reading the feed")
+        .json()
+        .await
+        .expect("a feed page")
+}
+
 /// Every message a relay holds, by id, read through its replication feed.
 pub async fn messages_of(relay: &RelayProcess) -> BTreeMap<String, Message> {
-    let bearer = twinline_relay::replication::bearer(crate::SECRET);
-    let http = reqwest::Client::new();
+    messages_at(&relay.url()).await
+}
+
+/// [`messages_of`] the relay (or load balancer) at `base`.
+pub async fn messages_at(base: &str) -> BTreeMap<String, Message> {
     let mut since = 0u64;
     let mut messages = BTreeMap::new();
     loop {
-        let page: serde_json::Value = http
-            .get(format!(
-                "{}/v1/replication/changes?since={since}&peer=inspector",
-                relay.url()
-            ))
-            .bearer_auth(&bearer)
-            .send()
-            .await
-            .expect("reading the feed")
-            .json()
-            .await
-            .expect("a feed page");
+        let page = feed_page_at(base, since).await;
         let changes = page["changes"].as_array().cloned().unwrap_or_default();
         for change in &changes {
             if change["kind"] == "message" {
@@ -80,10 +94,37 @@ pub async fn messages_of(relay: &RelayProcess) -> BTreeMap<String, Message> {
     }
 }
 
+/// The usernames of the operator accounts a relay holds (not removed), read
+/// through its replication feed. Tests wait on this rather than on
+/// repeated logins, which the relay throttles like any wrong password.
+pub async fn accounts_of(relay: &RelayProcess) -> Vec<String> {
+    let page = feed_page(relay, 0).await;
+    let mut latest: BTreeMap<String, bool> = BTreeMap::new();
+    for change in page["changes"].as_array().cloned().unwrap_or_default() {
+        if change["kind"] == "account"
+            && let Some(username) = change["body"]["username"].as_str()
+        {
+            let removed = change["body"]["removed"].as_bool().unwrap_or(false);
+            latest.insert(username.to_string(), removed);
+        }
+    }
+    latest
+        .into_iter()
+        .filter(|(_, removed)| !removed)
+        .map(|(username, _)| username)
+        .collect()
+}
+
 /// A relay's health.
 pub async fn health(relay: &RelayProcess) -> Option<Health> {
+    health_at(&relay.url()).await
+}
+
+/// [`health`] of the relay (or load balancer) at `base`; `None` also when
+/// it answers with something else than a health body.
+pub async fn health_at(base: &str) -> Option<Health> {
     reqwest::Client::new()
-        .get(format!("{}/v1/health", relay.url()))
+        .get(format!("{base}/v1/health"))
         .timeout(Duration::from_secs(2))
         .send()
         .await

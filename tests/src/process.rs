@@ -304,9 +304,17 @@ impl RelayProcess {
         self.spawn();
     }
 
-    /// Adds an operator account with `operator add`.
+    /// Adds an operator account with `operator add`: an agent of
+    /// [`crate::SITE`].
     pub fn add_operator(&self, username: &str, name: &str, password: &str) {
         add_operator(self.dir.path(), username, name, password);
+    }
+
+    /// Runs `operator <args>` against this relay's data directory (`add`
+    /// with `--site`/`--role`, `passwd`, `remove`), the password on stdin;
+    /// returns whether it succeeded.
+    pub fn operator_cli(&self, args: &[&str], password: &str) -> bool {
+        operator_cli(self.dir.path(), args, password)
     }
 }
 
@@ -316,27 +324,103 @@ impl Drop for RelayProcess {
     }
 }
 
-/// Runs `operator add` against a data directory.
+/// Runs `operator add` against a data directory: an agent of
+/// [`crate::SITE`].
 pub fn add_operator(data_dir: &Path, username: &str, name: &str, password: &str) {
+    add_operator_on(
+        &["--data-dir".as_ref(), data_dir.as_os_str()],
+        username,
+        name,
+        password,
+    );
+}
+
+/// Runs `operator add <store>`: an agent of [`crate::SITE`] (see
+/// [`operator_cli_on`]).
+pub fn add_operator_on(store: &[&std::ffi::OsStr], username: &str, name: &str, password: &str) {
+    let added = operator_cli_on(
+        store,
+        &[
+            "add",
+            "--username",
+            username,
+            "--name",
+            name,
+            "--site",
+            crate::SITE,
+            "--password-stdin",
+        ],
+        password,
+    );
+    assert!(added, "operator add failed");
+}
+
+/// Runs `operator <args> --data-dir DIR` with `password` on stdin.
+pub fn operator_cli(data_dir: &Path, args: &[&str], password: &str) -> bool {
+    operator_cli_on(
+        &["--data-dir".as_ref(), data_dir.as_os_str()],
+        args,
+        password,
+    )
+}
+
+/// Runs `operator <args> <store>` with `password` on stdin, where `store`
+/// names the deployment's store (`--data-dir DIR` or `--database-url URL`).
+pub fn operator_cli_on(store: &[&std::ffi::OsStr], args: &[&str], password: &str) -> bool {
     use std::io::Write;
+    let (command, rest) = args.split_first().expect("an operator subcommand");
     let mut child = Command::new(relay_binary())
-        .args(["operator", "add", "--data-dir"])
-        .arg(data_dir)
-        .args(["--username", username, "--name", name, "--password-stdin"])
+        .args(["operator", command])
+        .args(store)
+        .args(rest)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
-        .expect("running operator add");
-    child
+        .expect("running operator");
+    let _ = child
         .stdin
         .take()
         .expect("stdin")
-        .write_all(format!("{password}\n").as_bytes())
-        .expect("writing the password");
-    assert!(
-        child.wait().expect("operator add").success(),
-        "operator add failed"
-    );
+        .write_all(format!("{password}\n").as_bytes());
+    child.wait().expect("operator").success()
+}
+
+/// Runs `serve` with the test secret, a fresh data directory and `args`;
+/// returns what it printed on stderr if it exits instead of listening
+/// (`None` if it started, in which case it is killed).
+pub fn serve_refusal(args: &[&str]) -> Option<String> {
+    let dir = TempDir::new("refusal");
+    let mut child = Command::new(relay_binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .args(["--secret", crate::SECRET])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting the relay");
+    let stdout = child.stdout.take().expect("relay stdout");
+    let started = BufReader::new(stdout)
+        .lines()
+        .next()
+        .and_then(Result::ok)
+        .is_some_and(|line| line.starts_with("twinline-relay listening"));
+    if started {
+        let _ = child.kill();
+        let _ = child.wait();
+        return None;
+    }
+    let output = child.wait_with_output().expect("the relay's exit");
+    Some(String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// The peak resident memory of a process, in MB (Linux).
+pub fn peak_memory_mb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
 }
 
 /// Reads a server's first stdout line, `<prefix>HOST:PORT`, and returns the

@@ -70,10 +70,11 @@ async fn every_server_acks_and_fans_out_both_ways() {
             matches!(e, Event::Message(_))
         })
         .await;
-        assert_eq!(
-            got,
-            Event::Message(second.clone()),
-            "{}: the operator gets the message as sent",
+        // As sent, but for `at`: a relay dates a message by its own receive
+        // time (issue 16), which need not be the visitor's millisecond.
+        assert!(
+            matches!(&got, Event::Message(m) if m.id == second.id && m.same_as(&second)),
+            "{}: the operator gets the message as sent, not {got:?}",
             kind.name()
         );
         let reply = message(&operator.author(), visitor.chat, "yes", 3);
@@ -156,9 +157,15 @@ async fn the_load_scenarios_measure_the_server_processes() {
             "{}: server CPU is read",
             kind.name()
         );
-        let everyday = load::everyday(&server, 5, Duration::from_secs(2)).await;
-        assert!(value(&everyday, "server CPU per message at 5 chats x 1 msg/s") > 0.0);
-        let p99 = value(&everyday, "send to operator p99 at 5 chats");
+        // 150 messages: enough CPU for /proc's 10 ms ticks to see (10 of
+        // them, 5 chats for 2 s, read 0 ticks once on a loaded machine).
+        let everyday = load::everyday(&server, 50, Duration::from_secs(3)).await;
+        assert!(
+            value(&everyday, "server CPU per message at 50 chats x 1 msg/s") > 0.0,
+            "{}: server CPU at everyday load is read",
+            kind.name()
+        );
+        let p99 = value(&everyday, "send to operator p99 at 50 chats");
         assert!(
             p99.is_finite() && p99 > 0.0,
             "{}: the operator got the messages",

@@ -12,7 +12,7 @@ use twinline_core::{ChatId, ChatState, MessageId, Role};
 use twinline_tests::link::Link;
 use twinline_tests::moderator::ModeratorProcess;
 use twinline_tests::native::{NativeClient, Target};
-use twinline_tests::pair::{Pair, eventually, messages_of};
+use twinline_tests::pair::{Pair, eventually, health, messages_of};
 use twinline_tests::process::{RelayOptions, RelayProcess};
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -207,6 +207,14 @@ async fn clients_follow_the_moderator_and_bypass_it_when_it_is_gone() {
         );
     }
 
+    // The moderator ends the primary's drain once its last client has
+    // left; a moderator killed before that leaves the primary drained
+    // (sending every client to the dead redundant), which is not the case
+    // this test is about.
+    eventually(LIMIT, "the moderator undrains the primary", || async {
+        health(&pair.primary).await.is_some_and(|h| !h.draining)
+    })
+    .await;
     // The moderator dies, then the deployment it named: clients decide
     // alone, and the primary answers.
     moderator.kill9();

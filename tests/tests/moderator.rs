@@ -243,6 +243,52 @@ async fn manual_switch_holds_migrates_clients_and_release_brings_them_back() {
     assert_eq!(manual, vec![true, false]);
 }
 
+/// A relay answers `ready: false` while it drains; the moderator must still
+/// see it as the place to go. The failback after a maintenance drains the
+/// redundant for as long as a client stays on it (up to 30 s): a crash of
+/// the primary then must fail over at once, not when the drain expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_during_the_drain_after_a_failback_fails_over_to_the_draining_relay() {
+    let mut pair = Pair::start(&[]);
+    let moderator = ModeratorProcess::start(&pair.primary, &pair.redundant, &[]);
+    moderator
+        .wait_active(CONVERGE, "both up, primary active", |a| {
+            a.active == "primary" && both_up(a)
+        })
+        .await;
+    let (ok, out) = moderator.switch_cli(twinline_tests::ADMIN_TOKEN, &["--to", "redundant"]);
+    assert!(ok, "switch failed: {out}");
+    // A visitor on the redundant that does not follow `migrate`: it keeps
+    // the drain after the failback going.
+    let _stays = Visitor::join(&pair.redundant.url(), &pair.redundant.ws_url()).await;
+    let (ok, out) = moderator.switch_cli(twinline_tests::ADMIN_TOKEN, &["--release"]);
+    assert!(ok, "release failed: {out}");
+    eventually(CONVERGE, "the redundant drains to the primary", || async {
+        health(&pair.redundant)
+            .await
+            .is_some_and(|h| h.draining && !h.ready)
+    })
+    .await;
+    let answer = moderator.active().await.expect("answers");
+    assert_eq!(answer.active, "primary");
+
+    pair.primary.kill9();
+    let (_, took) = moderator
+        .wait_active(
+            CRASH_DETECTION_BOUND * 2,
+            "the draining redundant takes over",
+            is_active("redundant"),
+        )
+        .await;
+    eventually(CONVERGE, "the redundant is undrained", || async {
+        health(&pair.redundant)
+            .await
+            .is_some_and(|h| h.ready && !h.draining)
+    })
+    .await;
+    eprintln!("failover during a drain took {took:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_keep_chatting_when_the_moderator_is_killed() {
     let pair = Pair::start(&[]);
@@ -322,6 +368,44 @@ async fn admin_api_refuses_bad_tokens_and_bad_requests() {
     let (code, body) = moderator.admin(token, switch).await;
     assert_eq!(code, 409, "{body}");
     assert!(body.contains("not_up"), "{body}");
+}
+
+/// Wrong admin tokens are throttled per client address, as on the relays:
+/// ten from one address, then it waits (even with the right token) and is
+/// told for how long, while another address is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_admin_tokens_are_throttled_per_client_address() {
+    let pair = Pair::start(&[]);
+    let moderator = ModeratorProcess::start(&pair.primary, &pair.redundant, &[]);
+    let from = |local: &str| {
+        reqwest::Client::builder()
+            .local_address(local.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap()
+    };
+    let (guesser, other) = (from("127.0.0.1"), from("127.0.0.2"));
+    let release = |client: &reqwest::Client, token: &str| {
+        client
+            .post(format!("{}/v1/admin/active", moderator.url()))
+            .bearer_auth(token)
+            .body(r#"{"release":true}"#)
+            .send()
+    };
+    for n in 0..10 {
+        let response = release(&guesser, &format!("wrong-token-{n:08}"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "wrong token {n}");
+    }
+    let throttled = release(&guesser, twinline_tests::ADMIN_TOKEN)
+        .await
+        .unwrap();
+    assert_eq!(throttled.status(), 429);
+    assert!(throttled.headers().contains_key("retry-after"));
+    let body = throttled.text().await.unwrap();
+    assert!(body.contains("rate_limited"), "{body}");
+    let served = release(&other, twinline_tests::ADMIN_TOKEN).await.unwrap();
+    assert_eq!(served.status(), 200, "another address is not throttled");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,9 @@
 
 use twinline_core::protocol::{ChatResume, ClientFrame, ErrorCode, PROTOCOL_VERSION, ServerFrame};
 use twinline_core::{ChatState, Millis, OfflineId, OfflineNote, Role, Ulid};
-use twinline_tests::client::{Operator, Visitor, WsClient, make_message};
+use twinline_tests::client::{
+    Operator, Visitor, WsClient, make_message, untimed, untimed_all, untimed_frame,
+};
 use twinline_tests::process::{RelayOptions, RelayProcess};
 use twinline_tests::{SITE, SITE_ORIGIN};
 
@@ -26,16 +28,9 @@ async fn a_visitor_and_an_operator_chat_through_queue_accept_reply_and_close() {
     assert_eq!(chats[0].chat, chat);
     assert_eq!(chats[0].preview, "Hello, is anyone there?");
 
-    operator.ws.send(&ClientFrame::Accept { chat }).await;
-    let sync = operator
-        .ws
-        .recv_until(|f| matches!(f, ServerFrame::Chat { .. }))
-        .await;
-    let ServerFrame::Chat { sync } = sync else {
-        unreachable!()
-    };
+    let sync = operator.accept(chat).await;
     assert_eq!(sync.status.state, ChatState::Active);
-    assert_eq!(sync.missing, vec![hello.clone()]);
+    assert_eq!(untimed_all(sync.missing), untimed_all([hello.clone()]));
     let status = visitor
         .ws
         .recv_until(|f| matches!(f, ServerFrame::Status { .. }))
@@ -58,7 +53,12 @@ async fn a_visitor_and_an_operator_chat_through_queue_accept_reply_and_close() {
         .ws
         .recv_until(|f| matches!(f, ServerFrame::Message { .. }))
         .await;
-    assert_eq!(received, ServerFrame::Message { msg: reply });
+    assert_eq!(
+        untimed_frame(received),
+        ServerFrame::Message {
+            msg: untimed(reply)
+        }
+    );
 
     // Typing reaches the other side, not the sender.
     visitor
@@ -80,8 +80,10 @@ async fn a_visitor_and_an_operator_chat_through_queue_accept_reply_and_close() {
         .recv_until(|f| matches!(f, ServerFrame::Message { .. }))
         .await;
     assert_eq!(
-        relayed,
-        ServerFrame::Message { msg: hostile },
+        untimed_frame(relayed),
+        ServerFrame::Message {
+            msg: untimed(hostile)
+        },
         "text is relayed exactly as written, as text"
     );
 
@@ -134,7 +136,7 @@ async fn a_replayed_message_is_acked_again_and_stored_once() {
     let ServerFrame::Welcome { chats, .. } = hello_holding(&relay, &visitor, vec![]).await else {
         panic!("expected welcome")
     };
-    assert_eq!(chats[0].missing, vec![msg]);
+    assert_eq!(untimed_all(chats[0].missing.clone()), untimed_all([msg]));
 }
 
 #[tokio::test]
@@ -147,7 +149,7 @@ async fn welcome_lists_what_each_side_lacks() {
     else {
         panic!("expected welcome")
     };
-    assert_eq!(chats[0].missing, vec![stored]);
+    assert_eq!(untimed_all(chats[0].missing.clone()), untimed_all([stored]));
     assert_eq!(chats[0].lacking, vec![unsent.id]);
 }
 
@@ -177,7 +179,23 @@ async fn offline_notes_reach_the_operators_inbox_and_presence_is_announced() {
         .ws
         .recv_until(|f| matches!(f, ServerFrame::Inbox { .. }))
         .await;
-    assert_eq!(inbox, ServerFrame::Inbox { notes: vec![note] });
+    // The relay dates the note itself (a client cannot date one into the
+    // future to pin it to the top of every inbox).
+    let ServerFrame::Inbox { notes } = inbox else {
+        unreachable!()
+    };
+    assert_eq!(notes.len(), 1);
+    assert!(
+        notes[0].at > note.at,
+        "dated by the relay, not the client's claim"
+    );
+    assert_eq!(
+        notes[0],
+        OfflineNote {
+            at: notes[0].at,
+            ..note
+        }
+    );
     // The visitor learns that an operator came online, and went away.
     let presence = visitor
         .ws
@@ -217,10 +235,7 @@ async fn a_chat_can_be_transferred_to_another_operator() {
     let mut visitor = Visitor::join(&relay.url(), &relay.ws_url()).await;
     let chat = visitor.token.chat;
     let first = visitor.say("I need billing").await;
-    ada.ws.send(&ClientFrame::Accept { chat }).await;
-    ada.ws
-        .recv_until(|f| matches!(f, ServerFrame::Chat { .. }))
-        .await;
+    ada.accept(chat).await;
     // Bob may not take a chat Ada holds.
     bob.ws.send(&ClientFrame::Accept { chat }).await;
     let refused = bob
@@ -248,23 +263,23 @@ async fn a_chat_can_be_transferred_to_another_operator() {
         unreachable!()
     };
     assert_eq!(sync.status.operator.as_deref(), Some("bob"));
-    assert_eq!(sync.missing, vec![first]);
+    assert_eq!(untimed_all(sync.missing), untimed_all([first]));
     let second = visitor.say("thanks").await;
     let relayed = bob
         .ws
         .recv_until(|f| matches!(f, ServerFrame::Message { .. }))
         .await;
-    assert_eq!(relayed, ServerFrame::Message { msg: second });
+    assert_eq!(
+        untimed_frame(relayed),
+        ServerFrame::Message {
+            msg: untimed(second)
+        }
+    );
 }
 
 /// A counter from the relay's `/metrics`.
 async fn metric(relay: &RelayProcess, name: &str) -> u64 {
-    let text = reqwest::get(format!("{}/metrics", relay.url()))
-        .await
-        .expect("metrics answer")
-        .text()
-        .await
-        .expect("metrics text");
+    let text = twinline_tests::client::metrics(&relay.url()).await;
     text.lines()
         .find(|line| line.starts_with(&format!("{name}{{")))
         .and_then(|line| line.rsplit(' ').next())
@@ -281,11 +296,7 @@ async fn a_burst_of_messages_commits_together_and_is_acked_and_relayed_in_order(
     let mut visitor = Visitor::join(&relay.url(), &relay.ws_url()).await;
     let chat = visitor.token.chat;
     visitor.say("first").await;
-    operator.ws.send(&ClientFrame::Accept { chat }).await;
-    operator
-        .ws
-        .recv_until(|f| matches!(f, ServerFrame::Chat { .. }))
-        .await;
+    operator.accept(chat).await;
     visitor
         .ws
         .recv_until(|f| matches!(f, ServerFrame::Status { .. }))
@@ -323,7 +334,7 @@ async fn a_burst_of_messages_commits_together_and_is_acked_and_relayed_in_order(
             relayed.push(msg);
         }
     }
-    assert_eq!(relayed, burst);
+    assert_eq!(untimed_all(relayed), untimed_all(burst));
 
     // A connection does not wait for one message's commit before reading
     // the next, so the burst shares commits (one at a time would take one

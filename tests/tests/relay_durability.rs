@@ -197,14 +197,7 @@ async fn health_and_metrics_describe_the_deployment() {
     );
     assert!(health.ready);
     assert!(health.lag.is_none(), "no peer configured, so no lag");
-    let metrics = http
-        .get(format!("{}/metrics", relay.url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = twinline_tests::client::metrics(&relay.url()).await;
     assert!(metrics.contains("twinline_messages_stored_total{deployment=\"redundant\"} 1"));
     assert!(metrics.contains("twinline_connections{deployment=\"redundant\"} 1"));
     assert!(metrics.contains("twinline_ack_latency_seconds_count{deployment=\"redundant\"} 1"));

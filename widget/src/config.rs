@@ -96,17 +96,7 @@ pub fn read_config() -> Result<WidgetConfig, ConfigError> {
     if !raw.is_object() {
         return Err(ConfigError("window.TwinlineConfig is not set".into()));
     }
-    RawConfig::from_fields(|name| {
-        let value = Reflect::get(&raw, &name.into()).unwrap_or_default();
-        if value.is_undefined() {
-            Field::Missing
-        } else if value.is_null() {
-            Field::Null
-        } else {
-            value.as_string().map_or(Field::Other, Field::Text)
-        }
-    })?
-    .validate()
+    RawConfig::from_object(&raw)?.validate()
 }
 
 /// A validated configuration.
@@ -154,6 +144,25 @@ impl std::fmt::Display for ConfigError {
 }
 
 impl RawConfig {
+    /// Reads a JS object's fields (see [`RawConfig::from_fields`]): the
+    /// page's `window.TwinlineConfig`, or the object the console's page
+    /// passes to `new Console(...)`. A value that is not an object has no
+    /// fields: every one reads as missing.
+    #[cfg(target_arch = "wasm32")]
+    pub fn from_object(object: &wasm_bindgen::JsValue) -> Result<RawConfig, ConfigError> {
+        use js_sys::Reflect;
+        RawConfig::from_fields(|name| {
+            let value = Reflect::get(object, &name.into()).unwrap_or_default();
+            if value.is_undefined() {
+                Field::Missing
+            } else if value.is_null() {
+                Field::Null
+            } else {
+                value.as_string().map_or(Field::Other, Field::Text)
+            }
+        })
+    }
+
     /// Reads the configuration field by field: `field(name)` is what
     /// `TwinlineConfig[name]` holds. Missing fields get their defaults, `null`
     /// is "not set" where the field is optional, and a value of the wrong

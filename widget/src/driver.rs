@@ -25,7 +25,7 @@ use crate::view::{ChatPhase, Link, Status, View, ViewMessage, ViewNote};
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 use twinline_core::model::{Author, ChatState, Role};
-use twinline_core::protocol::VisitorTokenResponse;
+use twinline_core::protocol::{Fields, FromJson, JsonError, JsonView, VisitorTokenResponse};
 use twinline_core::session::{Delivery, Identity, LinkState, Session, SessionEvent, Snapshot};
 use twinline_core::{ChatId, MessageId, OfflineId};
 
@@ -34,6 +34,16 @@ use twinline_core::{ChatId, MessageId, OfflineId};
 struct Saved {
     chat: ChatId,
     snapshot: Snapshot,
+}
+
+impl FromJson for Saved {
+    fn from_json<V: JsonView>(value: &V) -> Result<Saved, JsonError> {
+        let f = Fields::of(value)?;
+        Ok(Saved {
+            chat: f.get("chat")?,
+            snapshot: f.get("snapshot")?,
+        })
+    }
 }
 
 /// The visitor's core session with its I/O loop.
@@ -280,6 +290,14 @@ impl Engine {
 #[derive(Deserialize)]
 struct SavedChat {
     chat: ChatId,
+}
+
+impl FromJson for SavedChat {
+    fn from_json<V: JsonView>(value: &V) -> Result<SavedChat, JsonError> {
+        Ok(SavedChat {
+            chat: Fields::of(value)?.get("chat")?,
+        })
+    }
 }
 
 #[derive(Serialize)]

@@ -27,9 +27,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use twinline_core::Millis;
 use twinline_core::model::Role;
-use twinline_core::protocol::{
-    ActiveDeployment, DeploymentRole, FrameError, Health, MAX_FRAME_BYTES, decode_server_frame,
-};
+use twinline_core::protocol::{ActiveDeployment, DeploymentRole, Health, MAX_FRAME_BYTES};
 use twinline_core::session::{
     Action, ConnId, Endpoint, Input, Session, SessionConfig, SessionEvent, Timing,
 };
@@ -215,11 +213,7 @@ impl Host {
                 js::warn("ignored an oversized frame");
                 return;
             }
-            // Tag first, then the variant's fields: no serde buffering of
-            // the tagged enum (see twinline_core::protocol::decode).
-            let frame = js::JsonValue::parse(&text)
-                .map_err(FrameError::Malformed)
-                .and_then(decode_server_frame);
+            let frame = js::read_frame(&text);
             match frame {
                 Ok(frame) => wake(Wake::Input(Input::Frame {
                     conn: ConnId(id),

@@ -1,11 +1,10 @@
 //! The few things the widget needs from the JS runtime: the clock, random
 //! numbers, JSON text and the console.
 //!
-//! JSON is read through the browser's own `JSON.parse` and `js_reader`:
-//! serde_json's reader would add its number parser and read structs
-//! written as arrays too (a second visitor per type). JS
-//! numbers are exact only up to 2^53, so reading falls back to BigInts when
-//! a value needs more.
+//! JSON is read through the browser's own `JSON.parse` and the core's
+//! `FromJson` over [`JsView`] (no serde: its derived deserialisers were
+//! most of the chat bundle). JS numbers are exact only up to 2^53, so
+//! reading falls back to BigInts when a value needs more.
 //!
 //! JSON is written by serde_json: the values written hold no floats (so its
 //! float formatting is not linked), integers come out exact, and it is
@@ -14,11 +13,10 @@
 //! The text is the same: same field order, and both escape exactly `"`,
 //! `\\` and the control characters, in the same forms.
 
-use crate::js_reader::JsReader;
+use crate::js_json::JsView;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use std::cell::RefCell;
-use twinline_core::protocol::{FrameSource, Unreadable};
+use twinline_core::protocol::{FrameError, FromJson, ServerFrame, Unreadable, decode_server_frame};
 use twinline_core::{Millis, Ulid};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::{Closure, JsValue, wasm_bindgen};
@@ -57,56 +55,81 @@ pub fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, String> {
         .map_err(|e| e.to_string())
 }
 
-/// A Rust value from a JS value.
-pub fn from_js<T: DeserializeOwned>(value: JsValue) -> Result<T, String> {
-    T::deserialize(JsReader(value)).map_err(|e| e.to_string())
-}
-
 /// JSON text of a value, with every integer exact.
-pub fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String, String> {
-    serde_json::to_string(value).map_err(|e| e.to_string())
-}
-
-/// A value from JSON text, with every integer exact.
 ///
-/// `JSON.parse` turns integers beyond 2^53 into rounded floats, which serde
-/// then refuses for `u64` fields. When the fast path fails, the text is
-/// parsed again with a reviver that turns such numbers into BigInts, from
-/// their source text where the browser offers it (exact), else from the
-/// float (rounded, but readable).
-pub fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-    JsonValue::parse(text)?.read()
+/// Writing the widget's types cannot fail (no maps with non-string keys,
+/// no serialiser that refuses), so serde_json's error is not spelled out:
+/// its `Display` would be linked for a message never shown.
+pub fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String, String> {
+    serde_json::to_string(value).map_err(|_| "could not write JSON".to_string())
 }
 
-/// JSON text parsed once by the browser, readable as several types (a
-/// server frame is read as its tag, then as its variant's fields).
-pub struct JsonValue<'a> {
-    text: &'a str,
-    value: JsValue,
+/// A value from JSON text, with every integer exact (see [`read_json`]).
+pub fn from_json<T: FromJson>(text: &str) -> Result<T, String> {
+    read_json(text, |value| T::from_json(value).map_err(|e| e.to_string()))
 }
 
-impl<'a> JsonValue<'a> {
-    /// `JSON.parse` of `text`.
-    pub fn parse(text: &'a str) -> Result<JsonValue<'a>, String> {
-        let value = js_sys::JSON::parse(text).map_err(|_| "not JSON".to_string())?;
-        Ok(JsonValue { text, value })
-    }
-
-    /// The value as `T`, every integer exact (see [`from_json`]).
-    pub fn read<T: DeserializeOwned>(&self) -> Result<T, String> {
-        read_exact(self.text, self.value.clone())
+/// `text` parsed by `JSON.parse` and read by `read`, every integer exact.
+///
+/// `JSON.parse` turns integers beyond 2^53 into rounded floats, which do
+/// not read as integers. When `read` fails, the text is parsed again with a
+/// reviver that turns such numbers into BigInts, from their source text
+/// where the browser offers it (exact), else from the float (rounded, but
+/// readable), and read again.
+pub fn read_json<T, E: From<NotJson>>(
+    text: &str,
+    read: impl Fn(&JsView) -> Result<T, E>,
+) -> Result<T, E> {
+    let value = js_sys::JSON::parse(text).map_err(|_| NotJson)?;
+    let first = match read(&JsView(value)) {
+        Ok(value) => return Ok(value),
+        Err(error) => error,
+    };
+    let reviver = Closure::<dyn FnMut(JsValue, JsValue, JsValue) -> JsValue>::new(
+        |_key: JsValue, value: JsValue, context: JsValue| {
+            let Some(number) = value.as_f64() else {
+                return value;
+            };
+            if number.fract() != 0.0 || number.abs() < 9_007_199_254_740_992.0 {
+                return value;
+            }
+            let source = js_sys::Reflect::get(&context, &"source".into())
+                .ok()
+                .filter(|s| s.is_string());
+            js_sys::BigInt::new(source.as_ref().unwrap_or(&value))
+                .map(JsValue::from)
+                .unwrap_or(value)
+        },
+    );
+    match parse_with_context(text, reviver.as_ref().unchecked_ref()) {
+        // What exact integers still fail on says more than the rounding.
+        Ok(value) => read(&JsView(value)),
+        Err(_) => Err(first),
     }
 }
 
-impl FrameSource for JsonValue<'_> {
-    type Error = String;
+/// A relay's frame, read as the core reads it (its tag, then its
+/// variant's fields; see `twinline_core::protocol::decode`), every integer
+/// exact, the records no reader can show left out and logged.
+pub fn read_frame(text: &str) -> Result<ServerFrame, FrameError> {
+    read_json(text, |value| {
+        decode_server_frame(value, |record| warn_skipped(&record))
+    })
+}
 
-    fn read<T: DeserializeOwned>(&mut self) -> Result<T, String> {
-        JsonValue::read(self)
+/// Text that `JSON.parse` refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotJson;
+
+impl From<NotJson> for String {
+    fn from(_: NotJson) -> String {
+        "not JSON".into()
     }
+}
 
-    fn skipped(&mut self, record: &Unreadable) {
-        warn_skipped(record);
+impl From<NotJson> for FrameError {
+    fn from(_: NotJson) -> FrameError {
+        FrameError::Malformed("not JSON".into())
     }
 }
 
@@ -129,33 +152,6 @@ pub fn warn_skipped(record: &Unreadable) {
     if first {
         warn(&format!("left out a record it cannot show: {record}"));
     }
-}
-
-/// `js` (parsed from `text`) as `T`; see [`from_json`].
-fn read_exact<T: DeserializeOwned>(text: &str, js: JsValue) -> Result<T, String> {
-    let first = match from_js(js) {
-        Ok(value) => return Ok(value),
-        Err(error) => error,
-    };
-    let reviver = Closure::<dyn FnMut(JsValue, JsValue, JsValue) -> JsValue>::new(
-        |_key: JsValue, value: JsValue, context: JsValue| {
-            let Some(number) = value.as_f64() else {
-                return value;
-            };
-            if number.fract() != 0.0 || number.abs() < 9_007_199_254_740_992.0 {
-                return value;
-            }
-            let source = js_sys::Reflect::get(&context, &"source".into())
-                .ok()
-                .filter(|s| s.is_string());
-            js_sys::BigInt::new(source.as_ref().unwrap_or(&value))
-                .map(JsValue::from)
-                .unwrap_or(value)
-        },
-    );
-    let js =
-        parse_with_context(text, reviver.as_ref().unchecked_ref()).map_err(|_| first.clone())?;
-    from_js(js).map_err(|_| first)
 }
 
 #[wasm_bindgen]

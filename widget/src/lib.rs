@@ -33,7 +33,8 @@
 //! - [`boot`]: the chat's start; [`launcher`]: the launcher's.
 //! - `net`, `js`, `clock`: fetch with a deadline; randomness, JSON; the
 //!   session's monotonic clock and the wall clock.
-//! - `js_reader`: reads Rust values out of JS values (serde), for `js`.
+//! - `js_json`: JS values read as JSON by the core's `FromJson` (no serde);
+//!   [`js_read`]: `FromJson` for the widget's own types.
 //!
 //! Browser-only modules build only for `wasm32`, so the workspace's native
 //! build and tests cover the pure parts.
@@ -62,7 +63,8 @@ mod host;
 #[cfg(target_arch = "wasm32")]
 pub mod js;
 #[cfg(target_arch = "wasm32")]
-pub mod js_reader;
+pub mod js_json;
+pub mod js_read;
 #[cfg(target_arch = "wasm32")]
 pub mod launcher;
 #[cfg(target_arch = "wasm32")]

@@ -7,7 +7,7 @@
 use crate::js;
 use gloo_timers::callback::Timeout;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use twinline_core::protocol::FromJson;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Request, RequestInit, Response};
@@ -17,7 +17,7 @@ use web_sys::{AbortController, Request, RequestInit, Response};
 pub async fn json<B, T>(url: &str, body: Option<&B>, timeout_ms: u32) -> Result<T, String>
 where
     B: Serialize + ?Sized,
-    T: DeserializeOwned,
+    T: FromJson,
 {
     let window = web_sys::window().ok_or("no window")?;
     let controller = AbortController::new().map_err(|_| "no AbortController")?;

@@ -208,12 +208,13 @@ async fn what_the_operator_writes_offline_is_kept_and_survives_a_reload() {
 }
 
 #[wasm_bindgen_test]
-fn logout_forgets_the_login_but_keeps_the_chats() {
+async fn logout_forgets_the_login_but_keeps_the_chats() {
     clear();
     leave_behind("ben");
     let console = Console::new(config()).unwrap();
     let id = console.send(&chat().to_string(), "kept").unwrap();
-    console.logout();
+    let ended = console.logout();
+    // Logged out here at once, before any relay answers.
     assert_eq!(state(&console)["needsLogin"], json!(true));
     assert!(
         storage()
@@ -226,6 +227,11 @@ fn logout_forgets_the_login_but_keeps_the_chats() {
         .unwrap()
         .unwrap();
     assert!(saved.contains(&id));
+    // No deployment answers here: the page is told the session could not
+    // be ended on the relays.
+    let refused = JsFuture::from(ended).await.expect_err("no relay answered");
+    let message = js_sys::Error::from(refused).message().as_string().unwrap();
+    assert!(message.contains("no deployment answered"), "{message}");
 }
 
 #[wasm_bindgen_test]

@@ -14,7 +14,7 @@
 
 use serde_json::{Value, json};
 use twinline_core::model::Role;
-use twinline_core::protocol::{DeploymentRole, FrameError, ServerFrame, decode_server_frame};
+use twinline_core::protocol::{DeploymentRole, FrameError, ServerFrame};
 use twinline_core::session::{Action, ConnId, Endpoint, Identity, Input, Session, SessionConfig};
 use twinline_core::{Author, ChatId, Millis};
 use twinline_widget::js;
@@ -92,9 +92,7 @@ fn ids<'a>(list: &'a Value, key: &str) -> Vec<&'a str> {
 
 /// A frame read as the browser reads it (widget/src/host.rs).
 fn read(text: &str) -> Result<ServerFrame, FrameError> {
-    js::JsonValue::parse(text)
-        .map_err(FrameError::Malformed)
-        .and_then(decode_server_frame)
+    js::read_frame(text)
 }
 
 fn session(author: Author, chat: Option<ChatId>) -> (Session, ConnId) {

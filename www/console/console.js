@@ -537,11 +537,18 @@ function wire() {
       button.disabled = false;
     }
   });
-  $('logout').addEventListener('click', () => {
+  $('logout').addEventListener('click', async () => {
     stopTyping();
-    ui.console.logout();
     ui.lastConnected = null;
     $('login-note').hidden = true;
+    // Logged out here at once; the relays end the session everywhere (its
+    // token no longer opens either deployment) once one of them answers.
+    try {
+      await ui.console.logout();
+    } catch (error) {
+      $('login-note').hidden = false;
+      $('login-note').textContent = error.message ?? String(error);
+    }
   });
   $('available').addEventListener('change', (e) => act(() => ui.console.setAvailability(e.target.checked)));
   const sound = $('sound');

@@ -35,8 +35,10 @@ pub struct ModeratorArgs {
     /// The redundant deployment: `NAME=URL`.
     #[arg(long, env = "TWINLINE_MODERATOR_REDUNDANT", value_parser = parse_endpoint)]
     pub redundant: Endpoint,
-    /// Bearer token for `POST /v1/admin/active`; also sent to the relays'
-    /// `/v1/admin/drain` unless `--relay-admin-token` is given.
+    /// Bearer token for `POST /v1/admin/active`, at least 16 characters;
+    /// also sent to the relays' `/v1/admin/drain` unless
+    /// `--relay-admin-token` is given. Wrong tokens are throttled per client
+    /// address (10, then one a minute), as on the relays.
     #[arg(long, env = "TWINLINE_MODERATOR_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: String,
     /// The relays' admin token, if it differs from `--admin-token`.
@@ -153,8 +155,11 @@ impl ModeratorConfig {
                 args.primary.name
             );
         }
-        if args.admin_token.trim().is_empty() {
-            bail!("--admin-token must not be empty");
+        if args.admin_token.trim().chars().count() < crate::config::MIN_TOKEN_CHARS {
+            bail!(
+                "--admin-token must be at least {} characters",
+                crate::config::MIN_TOKEN_CHARS
+            );
         }
         if args.probe_interval_ms == 0 || args.probe_timeout_ms == 0 {
             bail!("--probe-interval-ms and --probe-timeout-ms must be at least 1");

@@ -1,10 +1,12 @@
 //! The moderator's HTTP API: `GET /v1/active` and `GET /v1/status` (cached
 //! bytes, CORS for the configured origins) and `POST /v1/admin/active`
-//! (bearer admin token, compared in constant time). Errors are JSON
-//! `{"error": code, "message": text}` as on the relays.
+//! (bearer admin token, compared in constant time, wrong ones throttled per
+//! client address exactly as on the relays: [`crate::http::check_admin`]).
+//! Errors are JSON `{"error": code, "message": text}` as on the relays.
 
 use super::state::ModeratorState;
-use crate::http::{ApiError, constant_time_eq};
+use crate::http::{ApiError, check_admin};
+use crate::net::ClientIp;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -74,10 +76,11 @@ impl AdminActiveRequest {
 /// resulting `/v1/active` body.
 pub async fn admin_active(
     State(state): State<Shared>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    require_admin(&state, &headers)?;
+    check_admin(&state.admin_throttle, &state.admin_token, &headers, ip)?;
     let request: AdminActiveRequest = serde_json::from_slice(&body).map_err(|error| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -106,24 +109,5 @@ pub async fn admin_active(
             "not_up",
             error.to_string(),
         )),
-    }
-}
-
-/// Checks `Authorization: Bearer <admin token>` in constant time.
-fn require_admin(state: &ModeratorState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if constant_time_eq(given.as_bytes(), state.admin_token.as_bytes()) {
-        Ok(())
-    } else {
-        tracing::warn!("moderator admin request with a wrong or missing token");
-        Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "bad_token",
-            "a valid admin bearer token is required",
-        ))
     }
 }

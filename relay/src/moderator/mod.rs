@@ -219,6 +219,16 @@ mod tests {
         assert_eq!((answer.active.as_str(), answer.epoch), ("eu", 7));
     }
 
+    /// `POST /v1/admin/active` from `client`, as `net::serve` hands it on.
+    fn admin_request(authorization: Option<&str>, client: &str, body: &str) -> Request<Body> {
+        let mut request = Request::post("/v1/admin/active")
+            .extension(crate::net::ClientIp(client.parse().expect("an address")));
+        if let Some(value) = authorization {
+            request = request.header("Authorization", value);
+        }
+        request.body(Body::from(body.to_string())).expect("request")
+    }
+
     #[tokio::test]
     async fn admin_needs_the_exact_bearer_token() {
         for authorization in [
@@ -227,16 +237,12 @@ mod tests {
             Some("Bearer secret2"),
             Some("secret"),
         ] {
-            let mut request = Request::post("/v1/admin/active");
-            if let Some(value) = authorization {
-                request = request.header("Authorization", value);
-            }
             let response = app(AllowedOrigins::Any)
-                .oneshot(
-                    request
-                        .body(Body::from(r#"{"release":true}"#))
-                        .expect("request"),
-                )
+                .oneshot(admin_request(
+                    authorization,
+                    "192.0.2.1",
+                    r#"{"release":true}"#,
+                ))
                 .await
                 .expect("response");
             assert_eq!(
@@ -246,26 +252,46 @@ mod tests {
             );
         }
         let response = app(AllowedOrigins::Any)
-            .oneshot(
-                Request::post("/v1/admin/active")
-                    .header("Authorization", "Bearer secret")
-                    .body(Body::from(r#"{"release":true}"#))
-                    .expect("request"),
-            )
+            .oneshot(admin_request(
+                Some("Bearer secret"),
+                "192.0.2.1",
+                r#"{"release":true}"#,
+            ))
             .await
             .expect("response");
         assert_eq!(response.status(), StatusCode::OK);
     }
 
     #[tokio::test]
+    async fn wrong_admin_tokens_are_throttled_per_client_address() {
+        let app = app(AllowedOrigins::Any);
+        let send = |authorization: &'static str, client: &'static str| {
+            app.clone().oneshot(admin_request(
+                Some(authorization),
+                client,
+                r#"{"release":true}"#,
+            ))
+        };
+        for _ in 0..crate::throttle::ADDRESS_ADMIN_FAILURES.burst {
+            let response = send("Bearer wrong", "192.0.2.1").await.expect("response");
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        }
+        let throttled = send("Bearer secret", "192.0.2.1").await.expect("response");
+        assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(throttled.headers().contains_key("retry-after"));
+        // Another address is not touched.
+        let response = send("Bearer secret", "192.0.2.2").await.expect("response");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
     async fn switching_to_a_deployment_never_probed_is_refused() {
         let response = app(AllowedOrigins::Any)
-            .oneshot(
-                Request::post("/v1/admin/active")
-                    .header("Authorization", "Bearer secret")
-                    .body(Body::from(r#"{"active":"us","hold":true}"#))
-                    .expect("request"),
-            )
+            .oneshot(admin_request(
+                Some("Bearer secret"),
+                "192.0.2.1",
+                r#"{"active":"us","hold":true}"#,
+            ))
             .await
             .expect("response");
         assert_eq!(response.status(), StatusCode::CONFLICT);

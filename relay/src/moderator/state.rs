@@ -8,6 +8,7 @@
 //! mutex is right here: nothing is awaited while it is held.
 
 use crate::clock;
+use crate::throttle::AdminThrottle;
 use axum::body::Bytes;
 use std::sync::{Mutex, MutexGuard, RwLock};
 use tokio::sync::mpsc;
@@ -31,6 +32,8 @@ pub struct ModeratorState {
     actions: mpsc::UnboundedSender<Action>,
     /// Required by the admin API.
     pub admin_token: String,
+    /// Wrong admin tokens per client address.
+    pub admin_throttle: AdminThrottle,
 }
 
 impl ModeratorState {
@@ -45,6 +48,7 @@ impl ModeratorState {
             answers: RwLock::new(Answers::default()),
             actions,
             admin_token,
+            admin_throttle: AdminThrottle::default(),
         };
         state.update(|_, _| ());
         state

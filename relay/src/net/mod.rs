@@ -395,21 +395,21 @@ impl RefusalLog {
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = (StatusCode, &'static str);
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<ClientIp>()
-            .copied()
-            .or_else(|| {
-                parts
-                    .extensions
-                    .get::<ConnectInfo<SocketAddr>>()
-                    .map(|ConnectInfo(peer)| ClientIp(peer.ip()))
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(client) = parts.extensions.get::<ClientIp>().copied() {
+            return Ok(client);
+        }
+        // axum's own extractor: the peer a listener recorded, or the
+        // address an in-process test gives with `MockConnectInfo`.
+        ConnectInfo::<SocketAddr>::from_request_parts(parts, state)
+            .await
+            .map(|ConnectInfo(peer)| ClientIp(peer.ip()))
+            .map_err(|_| {
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "no client address (not served through net::serve)",
+                )
             })
-            .ok_or((
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "no client address (not served through net::serve)",
-            ))
     }
 }
 

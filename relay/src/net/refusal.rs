@@ -10,7 +10,7 @@
 
 use crate::http::ApiError;
 use axum::body::Body;
-use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
@@ -28,18 +28,9 @@ const REFUSAL_HEAD_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `503 busy` with `Retry-After`.
 pub fn busy(message: impl Into<String>) -> Response {
-    with_retry_after(
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message).into_response(),
-        RETRY_AFTER_SECS,
-    )
-}
-
-/// Adds `Retry-After: secs` to a response.
-pub fn with_retry_after(mut response: Response, secs: u64) -> Response {
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-    response
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message)
+        .retry_after(Duration::from_secs(RETRY_AFTER_SECS))
+        .into_response()
 }
 
 /// Reads one request head from a connection over the cap and answers it

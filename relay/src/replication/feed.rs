@@ -16,6 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// Longest quiet gap on the stream; the follower treats twice this without
 /// a frame as a dead link.
@@ -112,8 +113,10 @@ pub async fn stream(
         return error.into_response();
     }
     tracing::info!(peer = %query.peer, since = query.since, "peer following our change feed");
+    // Every line of the stream carries the follower's name and address.
+    let span = tracing::info_span!("replication_feed", peer = %query.peer, ip = %from.ip());
     ws.max_message_size(64 * 1024 * 1024)
-        .on_upgrade(move |socket| serve_stream(socket, state, query))
+        .on_upgrade(move |socket| serve_stream(socket, state, query).instrument(span))
 }
 
 async fn serve_stream(socket: WebSocket, state: Shared, query: FeedQuery) {
@@ -124,7 +127,7 @@ async fn serve_stream(socket: WebSocket, state: Shared, query: FeedQuery) {
     let mut presence_tick = tokio::time::interval(Duration::from_millis(250));
     let mut last_sent = Instant::now();
     loop {
-        let operators = state.hub.local_operators_online();
+        let operators = state.hub.deployment_operators_online();
         let behind = *head.borrow_and_update() > cursor;
         // A frame at least every KEEPALIVE, so the follower can tell a
         // silent dead link from a quiet feed.

@@ -19,6 +19,9 @@ pub mod feed;
 pub mod puller;
 pub mod status;
 
+#[cfg(test)]
+mod span_tests;
+
 use crate::state::Shared;
 use axum::Router;
 use axum::routing::get;
@@ -31,10 +34,12 @@ pub fn routes() -> Router<Shared> {
         .route("/v1/replication/stream", get(feed::stream))
 }
 
-/// Starts following the peer's feed, if a peer is configured.
+/// Starts following the peer's feed, if a peer is configured. On a
+/// deployment of several nodes the replication lease decides which node
+/// follows it (`cluster::lease`), so nothing starts here.
 pub fn spawn(state: Shared) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        if state.config.peer.is_some() {
+        if state.config.peer.is_some() && state.cluster.is_none() {
             puller::run(state).await;
         }
     })

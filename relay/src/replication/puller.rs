@@ -3,9 +3,9 @@
 
 use super::bearer;
 use super::feed::{KEEPALIVE, StreamFrame};
+use crate::fanout;
 use crate::state::Shared;
 use crate::store::records::{Applied, Record};
-use crate::ws::fanout;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use std::pin::Pin;
@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tracing::Instrument;
 use twinline_core::Millis;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -26,8 +27,13 @@ pub async fn run(state: Shared) {
         return;
     };
     let mut backoff = BACKOFF_MIN;
+    // Every line of following the peer carries its name.
+    let span = tracing::info_span!("replication_pull", peer = %peer.name);
     loop {
-        match follow(&state, &peer.url, &peer.name).await {
+        match follow(&state, &peer.url, &peer.name)
+            .instrument(span.clone())
+            .await
+        {
             Ok(()) => backoff = BACKOFF_MIN,
             Err(error) => {
                 tracing::debug!(peer = %peer.name, %error, "replication link down");
@@ -149,10 +155,13 @@ fn submit_page(
             applied: Vec::new(),
         })));
     }
+    // A compromised or broken peer is in the threat model: its times are
+    // bounded here, and the store checks its records as it checks clients'.
+    let now = crate::clock::now();
     let records: Vec<(Record, String)> = page
         .changes
         .into_iter()
-        .map(|change| (change.record, change.origin))
+        .map(|change| (change.record.bounded(now), change.origin))
         .collect();
     for (record, _) in &records {
         if let Record::Chat(chat) = record {
@@ -182,6 +191,17 @@ async fn finish_page(state: &Shared, page: PageApplied) {
         applied,
     } = page;
     let changed = applied.iter().filter(|a| a.changed).count() as u64;
+    for refused in applied.iter().filter(|a| a.refused.is_some()) {
+        state.metrics.replicated_refused.fetch_add(1, Relaxed);
+        if let Some(refusal) = &refused.refused {
+            tracing::warn!(
+                kind = refused.record.kind(),
+                key = %refused.record.key(),
+                %refusal,
+                "a change from the peer was refused"
+            );
+        }
+    }
     state.metrics.replicated_in.fetch_add(changed, Relaxed);
     state
         .replication
@@ -189,8 +209,10 @@ async fn finish_page(state: &Shared, page: PageApplied) {
     fan_out(state, applied).await;
 }
 
-/// Tells local clients about what replication changed.
-async fn fan_out(state: &Shared, applied: Vec<Applied>) {
+/// Tells local clients about changes this node did not make: what
+/// replication applied, and (`cluster::follower`) what other nodes of the
+/// deployment committed.
+pub(crate) async fn fan_out(state: &Shared, applied: Vec<Applied>) {
     let mut queue_dirty = false;
     let mut inbox_dirty = false;
     for item in applied.into_iter().filter(|a| a.changed) {
@@ -209,7 +231,13 @@ async fn fan_out(state: &Shared, applied: Vec<Applied>) {
                 queue_dirty = true;
             }
             Record::Note(_) => inbox_dirty = true,
-            Record::Account(_) => {}
+            // A password change, logout or removal made at the peer ends
+            // the sessions it revoked here too.
+            Record::Account(account) => {
+                if crate::sessions::end_stale(state, &account.username, Some(&account)) > 0 {
+                    fanout::presence(state).await;
+                }
+            }
         }
     }
     if queue_dirty {

@@ -18,6 +18,12 @@ pub struct ReplicationStatus {
     oldest_pending_at: AtomicU64,
     /// Whether at least one exchange with the peer has completed since start.
     synced_once: AtomicBool,
+    /// A node of a deployment on PostgreSQL: replication runs on one node.
+    clustered: AtomicBool,
+    /// This node runs replication (always, with SQLite).
+    leading: AtomicBool,
+    /// The lag the replication node reports, on the others.
+    relayed: std::sync::Mutex<Option<ReplicationLag>>,
 }
 
 impl ReplicationStatus {
@@ -26,6 +32,28 @@ impl ReplicationStatus {
         let status = ReplicationStatus::default();
         status.configured.store(configured, Relaxed);
         status
+    }
+
+    /// Makes this the status of one node of several: only the node
+    /// holding the replication lease measures the lag, the others report
+    /// what it relays ([`ReplicationStatus::relay_lag`]).
+    pub fn set_clustered(&self) {
+        self.clustered.store(true, Relaxed);
+    }
+
+    /// Whether this node runs replication now.
+    pub fn leading(&self) -> bool {
+        !self.clustered.load(Relaxed) || self.leading.load(Relaxed)
+    }
+
+    /// This node took (true) or lost (false) the replication lease.
+    pub fn set_leading(&self, leading: bool) {
+        self.leading.store(leading, Relaxed);
+    }
+
+    /// The lag the replication node reports (`None`: no node runs it).
+    pub fn relay_lag(&self, lag: Option<ReplicationLag>) {
+        *self.relayed.lock().unwrap_or_else(|p| p.into_inner()) = lag;
     }
 
     /// Marks the live link up or down.
@@ -57,6 +85,18 @@ impl ReplicationStatus {
     pub fn lag(&self, now: Millis) -> Option<ReplicationLag> {
         if !self.configured.load(Relaxed) {
             return None;
+        }
+        if !self.leading() {
+            let relayed = self
+                .relayed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            return Some(relayed.unwrap_or(ReplicationLag {
+                changes: 0,
+                seconds: 0.0,
+                connected: false,
+            }));
         }
         let head = self.peer_head.load(Relaxed);
         let checkpoint = self.checkpoint.load(Relaxed);

@@ -1,42 +1,43 @@
-//! The deployment's SQLite store.
+//! The deployment's store: records merged by id and stamp, and the change
+//! feed replication and the other relay nodes follow.
 //!
-//! One writer thread owns the only write connection and commits in batches
-//! (group commit): whatever requests queued up while the previous commit was
-//! on disk go into the next transaction, so under load one fsync covers many
-//! messages and an idle relay still commits each message at once. A request
-//! is answered only after its batch committed, which is what lets the relay
-//! send `ack` only for durable messages. Each request runs in its own
-//! savepoint, so one bad request cannot roll back its neighbours.
+//! # Layout
+//! - [`records`]: what is stored, as Rust values.
+//! - [`kinds`]: each kind's merge rule (pure, written once).
+//! - [`merge`]: a batch of writes in one transaction, over a backend's
+//!   primitives.
+//! - [`backend`]: what a storage engine provides ([`backend::Tx`] to
+//!   write, [`backend::Reads`] to query).
+//! - [`writer`]: the group-commit writer thread.
+//! - [`sqlite`]: the embedded engine, the default on one machine.
+//! - [`postgres`]: PostgreSQL, for a deployment of several relay nodes.
 //!
-//! The WAL is copied back into the database file by a thread of its own
-//! ([`checkpointer`]), so the writer never waits for that either.
-//!
-//! Reads use a few separate connections ([`READERS`]); WAL lets them run
-//! beside each other and during a commit, so a burst of clients reconnecting
-//! after a failover is not served one welcome at a time.
+//! A [`Store`] is the same handle on either engine: writes are queued to
+//! the writer and answered once durable (committed to SQLite with
+//! `synchronous = FULL`, or to PostgreSQL with `synchronous_commit` on), so
+//! an `ack` always means durable; reads run on reader connections off the
+//! async threads.
 
-mod apply;
-mod checkpointer;
+pub mod backend;
+pub mod kinds;
+pub mod merge;
+pub mod postgres;
 pub mod reads;
 pub mod records;
-mod schema;
+pub mod sqlite;
+pub mod writer;
 
-use apply::{ChatTouches, Queued};
+use backend::Reads;
+use merge::{Job, Queued};
 use records::{Applied, Record};
-use rusqlite::Connection;
-use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc;
 use tokio::sync::oneshot;
-use twinline_core::Millis;
+use writer::{JobResult, WriteJob};
 
-pub use schema::database_path;
-
-/// Most requests folded into one transaction.
-const MAX_BATCH: usize = 8192;
-
-/// Read connections: enough for both cores and a blocked reader or two.
-const READERS: usize = 4;
+pub use sqlite::database_path;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -44,119 +45,274 @@ pub enum StoreError {
     /// SQLite refused.
     #[error("storage error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL refused, or the connection to it failed.
+    #[error("database error: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    /// The engine cannot be reached (PostgreSQL down, a directory that
+    /// cannot be made).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// The batch this write was in failed to commit; nothing was stored.
+    #[error("commit failed: {0}")]
+    Commit(String),
+    /// Another writer stored a row this batch was about to insert; the
+    /// writer runs the batch again (never seen outside the store).
+    #[error("another writer stored a row first")]
+    Raced,
     /// The writer thread has stopped (shutdown).
     #[error("the store is closed")]
     Closed,
 }
 
-/// A batch of records to apply atomically, from one origin.
-struct WriteJob {
-    records: Vec<Queued>,
-    checkpoint: Option<(String, u64)>,
-    now: Millis,
-    reply: oneshot::Sender<JobResult>,
+impl StoreError {
+    /// Whether running the same transaction again can succeed: a race with
+    /// another writer, or PostgreSQL's deadlock and serialisation failures.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StoreError::Raced => true,
+            StoreError::Postgres(error) => error.code().is_some_and(|code| {
+                *code == ::postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+                    || *code == ::postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+                    || *code == ::postgres::error::SqlState::UNIQUE_VIOLATION
+            }),
+            _ => false,
+        }
+    }
+
+    /// Whether the engine itself is gone (every job would fail alike).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) | StoreError::Closed => true,
+            StoreError::Postgres(error) => error.is_closed() || error.code().is_none(),
+            _ => false,
+        }
+    }
 }
 
-/// Figures the writer keeps, for /metrics.
+/// How often [`Store::watch`] probes the engine.
+pub const PROBE_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// How long a probe may take before the engine counts as unreachable.
+pub const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Where a deployment's store lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// An SQLite file in this directory (one relay process).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database shared by the deployment's relay nodes.
+    Postgres {
+        /// `postgres://user:password@host:port/database`
+        url: String,
+        /// This node's name in the feed (which node wrote each change).
+        node: String,
+    },
+}
+
+impl Location {
+    /// What logs show (the URL without its password).
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Sqlite(dir) => format!("sqlite:{}", database_path(dir).display()),
+            Location::Postgres { url, .. } => postgres::redacted(url),
+        }
+    }
+}
+
+/// Figures the writer keeps, for /metrics and health.
 #[derive(Debug, Default)]
 pub struct WriterStats {
     /// Commits done.
-    pub commits: std::sync::atomic::AtomicU64,
+    pub commits: AtomicU64,
     /// Requests committed.
-    pub requests: std::sync::atomic::AtomicU64,
+    pub requests: AtomicU64,
+    /// The last batch failed to commit (health is not ready until one
+    /// commits again).
+    pub failing: AtomicBool,
+    /// The last probe of the engine ([`Store::watch`]) failed.
+    pub unreachable: AtomicBool,
+}
+
+/// The reader connections of a backend.
+pub(crate) trait Pool: Send + Sync {
+    /// Runs `read` on a free connection (again on a fresh one if the
+    /// connection turns out broken).
+    fn run(
+        &self,
+        read: &mut dyn FnMut(&mut dyn Reads) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     writer: mpsc::Sender<WriteJob>,
-    readers: Arc<Readers>,
+    readers: Arc<dyn Pool>,
     epoch: u64,
     stats: Arc<WriterStats>,
     head: tokio::sync::watch::Receiver<u64>,
+    head_tx: Arc<tokio::sync::watch::Sender<u64>>,
+    location: Arc<Location>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("epoch", &self.epoch).finish()
+        f.debug_struct("Store")
+            .field("location", &self.location.describe())
+            .field("epoch", &self.epoch)
+            .finish()
     }
 }
 
 /// Joins the writer thread when the last handle goes: pending writes are
-/// committed before [`Store::close`] returns.
+/// committed before [`WriterThread::join`] returns.
 pub struct WriterThread {
     writer: std::thread::JoinHandle<()>,
-    checkpointer: std::thread::JoinHandle<()>,
+    helper: Option<std::thread::JoinHandle<()>>,
 }
 
 impl WriterThread {
-    /// Waits until every queued write has been committed and the file closed.
+    /// Waits until every queued write has been committed and the engine
+    /// closed.
     pub fn join(self) {
         let _ = self.writer.join();
-        // It ends with the writer, after a last checkpoint.
-        let _ = self.checkpointer.join();
+        // SQLite's checkpointer ends with the writer, after a last copy.
+        if let Some(helper) = self.helper {
+            let _ = helper.join();
+        }
     }
 }
 
+/// The head watch the writer moves, and the writer's queue and thread.
+type StartedWriter = (
+    Arc<tokio::sync::watch::Sender<u64>>,
+    (mpsc::Sender<WriteJob>, std::thread::JoinHandle<()>),
+);
+
+/// The writer's head watch, starting at `head`, and the writer thread
+/// over `backend`.
+fn start_writer<B: backend::Backend>(
+    backend: B,
+    head: u64,
+    stats: &Arc<WriterStats>,
+) -> Result<StartedWriter, StoreError> {
+    let (head, _) = tokio::sync::watch::channel(head);
+    let head = Arc::new(head);
+    let (writer, jobs) = mpsc::channel::<WriteJob>();
+    let (stats, thread_head) = (stats.clone(), head.clone());
+    let handle = std::thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || writer::run(backend, jobs, &stats, &thread_head))
+        .map_err(|error| StoreError::Unavailable(format!("starting the writer: {error}")))?;
+    Ok((head, (writer, handle)))
+}
+
 impl Store {
-    /// Opens (creating) the store in `data_dir` and starts the writer.
+    /// Opens (creating) an SQLite store in `data_dir` and starts the writer.
     pub fn open(data_dir: &Path) -> Result<(Store, WriterThread), StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|error| {
-            StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
-        })?;
-        let path = database_path(data_dir);
-        let write_conn = schema::open(&path)?;
-        let epoch = schema::migrate(&write_conn)?;
-        let (commits, checkpointer) = checkpointer::start(&write_conn, &path)?;
-        // The writer walks the indexes of every table it appends to; a
-        // cache of 64 MB (instead of 2) keeps them in memory instead of
-        // reading pages back from the file during a long catch-up.
-        write_conn.pragma_update(None, "cache_size", -65536)?;
-        let readers = (0..READERS)
-            .map(|_| schema::open(&path).map(Mutex::new))
-            .collect::<Result<Vec<_>, _>>()?;
-        let (writer, jobs) = mpsc::channel::<WriteJob>();
+        Store::open_at(&Location::Sqlite(data_dir.to_path_buf()))
+    }
+
+    /// Opens the store at `location` (creating and migrating its schema)
+    /// and starts the writer.
+    pub fn open_at(location: &Location) -> Result<(Store, WriterThread), StoreError> {
         let stats = Arc::new(WriterStats::default());
-        let thread_stats = stats.clone();
-        let (head_tx, head) = tokio::sync::watch::channel(reads::head(&write_conn)?);
-        let handle = std::thread::Builder::new()
-            .name("store-writer".into())
-            .spawn(move || run_writer(write_conn, jobs, &thread_stats, &head_tx, &commits))
-            .map_err(|error| {
-                StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
-            })?;
+        let (readers, epoch, head, writer, helper): (Arc<dyn Pool>, _, _, _, _) = match location {
+            Location::Sqlite(dir) => {
+                let opened = sqlite::open(dir)?;
+                let (head_tx, writer) = start_writer(opened.backend, opened.head, &stats)?;
+                let readers: Arc<dyn Pool> = Arc::new(opened.readers);
+                (
+                    readers,
+                    opened.epoch,
+                    head_tx,
+                    writer,
+                    Some(opened.checkpointer),
+                )
+            }
+            Location::Postgres { url, node } => {
+                let opened = postgres::open(url, node)?;
+                let (head_tx, writer) = start_writer(opened.backend, opened.head, &stats)?;
+                let readers: Arc<dyn Pool> = Arc::new(opened.readers);
+                (readers, opened.epoch, head_tx, writer, None)
+            }
+        };
+        let (writer, handle) = writer;
         Ok((
             Store {
                 writer,
-                readers: Arc::new(Readers {
-                    connections: readers,
-                    next: AtomicUsize::new(0),
-                }),
+                readers,
                 epoch,
                 stats,
-                head,
+                head: head.subscribe(),
+                head_tx: head,
+                location: Arc::new(location.clone()),
             },
             WriterThread {
                 writer: handle,
-                checkpointer,
+                helper,
             },
         ))
     }
 
-    /// How many times this store has been opened (a restart bumps it).
+    /// Where this store lives.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// How many times this store has been opened (a restart, or another
+    /// node starting, bumps it).
     pub fn epoch(&self) -> u64 {
         self.epoch
     }
 
     /// The change feed's newest position, updated after every commit that
-    /// added to it: replication streams wait on this.
+    /// added to it (and, on PostgreSQL, when another node's commit is
+    /// heard of): replication streams wait on this.
     pub fn head(&self) -> tokio::sync::watch::Receiver<u64> {
         self.head.clone()
+    }
+
+    /// Moves [`Store::head`] to `seq` if that is further (the cross-node
+    /// follower reports other nodes' commits).
+    pub fn advance_head(&self, seq: u64) {
+        writer::advance(&self.head_tx, seq);
     }
 
     /// Writer figures.
     pub fn stats(&self) -> &WriterStats {
         &self.stats
+    }
+
+    /// Whether the store cannot write now: the last commit failed, or the
+    /// last probe did not reach the engine.
+    pub fn failing(&self) -> bool {
+        self.stats.failing.load(Relaxed) || self.stats.unreachable.load(Relaxed)
+    }
+
+    /// Probes the engine every [`PROBE_EVERY`], for health: a read, and
+    /// while commits are failing an empty commit, whose success is what
+    /// clears them (PostgreSQL back after an outage: the node is ready
+    /// again without a restart, before any client writes). Runs until
+    /// aborted.
+    pub async fn watch(self) {
+        loop {
+            tokio::time::sleep(PROBE_EVERY).await;
+            let read = tokio::time::timeout(PROBE_TIMEOUT, self.read(|conn| conn.ping())).await;
+            let reached = matches!(read, Ok(Ok(())));
+            let was_unreachable = self.stats.unreachable.swap(!reached, Relaxed);
+            if was_unreachable == reached {
+                if reached {
+                    tracing::info!(store = %self.location.describe(), "store reachable again");
+                } else {
+                    tracing::warn!(store = %self.location.describe(), "store unreachable: not ready");
+                }
+            }
+            if reached && self.stats.failing.load(Relaxed) {
+                let _ =
+                    tokio::time::timeout(PROBE_TIMEOUT, self.apply_batch(Vec::new(), None)).await;
+            }
+        }
     }
 
     /// Applies one local record; durable when this returns.
@@ -213,147 +369,43 @@ impl Store {
             .collect();
         self.writer
             .send(WriteJob {
-                records,
-                checkpoint,
-                now: crate::clock::now(),
+                job: Job {
+                    records,
+                    checkpoint,
+                    now: crate::clock::now(),
+                },
                 reply,
             })
             .map_err(|_| StoreError::Closed)?;
         Ok(answer)
     }
 
-    /// Runs a read on the reader connection, off the async threads.
+    /// Runs a read on a reader connection, off the async threads. The
+    /// query may run twice (again on a fresh connection when the first one
+    /// turned out broken), so it must only read.
     pub async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        F: FnMut(&mut dyn Reads) -> Result<T, StoreError> + Send + 'static,
     {
-        let readers = self.readers.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = readers.take();
-            query(&conn).map_err(StoreError::from)
-        })
-        .await
-        .map_err(|_| StoreError::Closed)?
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.read_blocking(query))
+            .await
+            .map_err(|_| StoreError::Closed)?
     }
 
-    /// Runs a read on the calling thread (CLI and tests).
+    /// Runs a read on the calling thread (CLI, tests, blocking threads).
     pub fn read_blocking<T>(
         &self,
-        query: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+        mut query: impl FnMut(&mut dyn Reads) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let conn = self.readers.take();
-        query(&conn).map_err(StoreError::from)
+        let mut answer = None;
+        self.readers.run(&mut |conn| {
+            answer = Some(query(conn)?);
+            Ok(())
+        })?;
+        answer.ok_or(StoreError::Closed)
     }
-}
-
-/// The read connections, handed out round robin.
-struct Readers {
-    connections: Vec<Mutex<Connection>>,
-    next: AtomicUsize,
-}
-
-impl Readers {
-    /// A free connection if there is one, else the next in turn (waiting).
-    fn take(&self) -> MutexGuard<'_, Connection> {
-        let count = self.connections.len();
-        let start = self.next.fetch_add(1, Relaxed);
-        for offset in 0..count {
-            if let Ok(conn) = self.connections[(start + offset) % count].try_lock() {
-                return conn;
-            }
-        }
-        self.connections[start % count]
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-    }
-}
-
-fn run_writer(
-    mut conn: Connection,
-    jobs: mpsc::Receiver<WriteJob>,
-    stats: &WriterStats,
-    head: &tokio::sync::watch::Sender<u64>,
-    commits: &checkpointer::CommitSignal,
-) {
-    while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let results = commit_batch(&mut conn, &batch);
-        stats.commits.fetch_add(1, Relaxed);
-        stats.requests.fetch_add(batch.len() as u64, Relaxed);
-        match results {
-            Ok(results) => {
-                commits.committed();
-                let grew = results
-                    .iter()
-                    .any(|r| r.as_ref().is_ok_and(|a| a.iter().any(|a| a.changed)));
-                if grew && let Ok(seq) = reads::head(&conn) {
-                    head.send_replace(seq);
-                }
-                for (job, result) in batch.into_iter().zip(results) {
-                    let _ = job.reply.send(result);
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, "commit failed; the batch is refused and nothing is acked");
-                let message = error.to_string();
-                for job in batch {
-                    let _ = job.reply.send(Err(StoreError::Sqlite(
-                        rusqlite::Error::ToSqlConversionFailure(message.clone().into()),
-                    )));
-                }
-            }
-        }
-    }
-    tracing::debug!("store writer stopped: every handle dropped");
-}
-
-type JobResult = Result<Vec<Applied>, StoreError>;
-
-fn commit_batch(conn: &mut Connection, batch: &[WriteJob]) -> rusqlite::Result<Vec<JobResult>> {
-    let mut tx = conn.transaction()?;
-    let mut results = Vec::with_capacity(batch.len());
-    for job in batch {
-        let mut savepoint = tx.savepoint()?;
-        let outcome = run_job(&savepoint, job);
-        match outcome {
-            Ok(applied) => {
-                savepoint.commit()?;
-                results.push(Ok(applied));
-            }
-            Err(error) => {
-                savepoint.rollback()?;
-                drop(savepoint);
-                results.push(Err(StoreError::Sqlite(error)));
-            }
-        }
-    }
-    tx.set_drop_behavior(rusqlite::DropBehavior::Commit);
-    tx.commit()?;
-    Ok(results)
-}
-
-fn run_job(tx: &Connection, job: &WriteJob) -> rusqlite::Result<Vec<Applied>> {
-    let mut applied = Vec::with_capacity(job.records.len());
-    let mut touches = ChatTouches::default();
-    for queued in &job.records {
-        applied.push(apply::apply(tx, queued, job.now, &mut touches)?);
-    }
-    touches.write(tx)?;
-    if let Some((peer, seq)) = &job.checkpoint {
-        tx.execute(
-            "INSERT INTO checkpoints (peer, seq) VALUES (?1, ?2)
-             ON CONFLICT (peer) DO UPDATE SET seq = MAX(seq, ?2)",
-            rusqlite::params![peer, *seq as i64],
-        )?;
-    }
-    Ok(applied)
 }
 
 #[cfg(test)]

@@ -1,199 +1,86 @@
-//! Queries. They run on the reader connection (WAL lets them proceed while
-//! the writer commits), except [`chat_in`], which the writer uses inside its
-//! transaction.
+//! The queries, as functions over any backend's reader, for
+//! [`super::Store::read`]: `store.read(move |conn| reads::messages(conn,
+//! chat))` runs on SQLite and PostgreSQL alike. Each is one
+//! [`Reads`] method; the SQL is in the backends.
 
-use super::records::{Account, Change, ChangesPage, ChatRecord, Record};
-use rusqlite::{Connection, OptionalExtension, params};
+use super::StoreError;
+use super::backend::Reads;
+use super::records::{Account, ChangesPage, ChatRecord};
 use twinline_core::protocol::QueueEntry;
-use twinline_core::{ChatId, Message, Millis, OfflineNote};
-
-fn json<T: serde::de::DeserializeOwned>(text: &str, index: usize) -> rusqlite::Result<T> {
-    serde_json::from_str(text).map_err(|error| {
-        rusqlite::Error::FromSqlConversionFailure(
-            index,
-            rusqlite::types::Type::Text,
-            Box::new(error),
-        )
-    })
-}
-
-fn parse<T: std::str::FromStr>(text: &str, index: usize) -> rusqlite::Result<T>
-where
-    T::Err: std::error::Error + Send + Sync + 'static,
-{
-    text.parse().map_err(|error| {
-        rusqlite::Error::FromSqlConversionFailure(
-            index,
-            rusqlite::types::Type::Text,
-            Box::new(error),
-        )
-    })
-}
-
-const CHAT_COLUMNS: &str = "id, site, visitor, created, status, info";
-
-fn chat_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatRecord> {
-    let visitor: String = row.get(2)?;
-    Ok(ChatRecord {
-        id: parse(&row.get::<_, String>(0)?, 0)?,
-        site: row.get(1)?,
-        visitor: if visitor.is_empty() {
-            twinline_core::VisitorId::default()
-        } else {
-            parse(&visitor, 2)?
-        },
-        created: Millis(row.get::<_, i64>(3)? as u64),
-        status: json(&row.get::<_, String>(4)?, 4)?,
-        info: json(&row.get::<_, String>(5)?, 5)?,
-    })
-}
+use twinline_core::{ChatId, Message, OfflineNote};
 
 /// One chat's header.
-pub fn chat_in(conn: &Connection, chat: ChatId) -> rusqlite::Result<Option<ChatRecord>> {
-    conn.query_row(
-        &format!("SELECT {CHAT_COLUMNS} FROM chats WHERE id = ?1"),
-        [chat.to_string()],
-        chat_row,
-    )
-    .optional()
+pub fn chat_in(conn: &mut dyn Reads, chat: ChatId) -> Result<Option<ChatRecord>, StoreError> {
+    conn.chat(chat)
 }
 
 /// Every message of a chat.
-pub fn messages(conn: &Connection, chat: ChatId) -> rusqlite::Result<Vec<Message>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT body FROM messages WHERE chat = ?1 ORDER BY lamport, id")?;
-    let rows = stmt.query_map([chat.to_string()], |row| row.get::<_, String>(0))?;
-    rows.map(|body| json(&body?, 0)).collect()
+pub fn messages(conn: &mut dyn Reads, chat: ChatId) -> Result<Vec<Message>, StoreError> {
+    conn.messages(chat)
 }
 
 /// Chats an operator holds open (active and assigned to them).
-pub fn chats_of_operator(conn: &Connection, username: &str) -> rusqlite::Result<Vec<ChatRecord>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {CHAT_COLUMNS} FROM chats WHERE operator = ?1 AND state = 'active' ORDER BY created"
-    ))?;
-    stmt.query_map([username], chat_row)?.collect()
+pub fn chats_of_operator(
+    conn: &mut dyn Reads,
+    username: &str,
+) -> Result<Vec<ChatRecord>, StoreError> {
+    conn.chats_of_operator(username)
 }
 
-/// Waiting chats in which the visitor has written, oldest first.
-pub fn queue(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<QueueEntry>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {CHAT_COLUMNS}, preview FROM chats
-         WHERE state = 'waiting' AND last_at IS NOT NULL AND site != ''
-         ORDER BY created LIMIT ?1"
-    ))?;
-    stmt.query_map([limit as i64], |row| {
-        let chat = chat_row(row)?;
-        Ok(QueueEntry {
-            chat: chat.id,
-            status: chat.status,
-            visitor: chat.info,
-            since: chat.created,
-            preview: row.get(6)?,
-        })
-    })?
-    .collect()
+/// Waiting chats of the given sites in fair order ([`Reads::queue`]).
+pub fn queue(
+    conn: &mut dyn Reads,
+    limit: usize,
+    sites: Option<&[String]>,
+) -> Result<Vec<QueueEntry>, StoreError> {
+    conn.queue(limit, sites)
 }
 
-/// The newest offline notes, newest first.
-pub fn notes(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<OfflineNote>> {
-    let mut stmt = conn.prepare_cached("SELECT body FROM notes ORDER BY at DESC, id LIMIT ?1")?;
-    let rows = stmt.query_map([limit as i64], |row| row.get::<_, String>(0))?;
-    rows.map(|body| json(&body?, 0)).collect()
+/// The newest offline notes of the given sites, newest first.
+pub fn notes(
+    conn: &mut dyn Reads,
+    limit: usize,
+    sites: Option<&[String]>,
+) -> Result<Vec<OfflineNote>, StoreError> {
+    conn.notes(limit, sites)
 }
 
 /// An operator account.
-pub fn account(conn: &Connection, username: &str) -> rusqlite::Result<Option<Account>> {
-    conn.query_row(
-        "SELECT body FROM accounts WHERE username = ?1",
-        [username],
-        |row| row.get::<_, String>(0),
-    )
-    .optional()?
-    .map(|body| json(&body, 0))
-    .transpose()
+pub fn account(conn: &mut dyn Reads, username: &str) -> Result<Option<Account>, StoreError> {
+    conn.account(username)
+}
+
+/// Every account, removed ones too, by username.
+pub fn accounts(conn: &mut dyn Reads) -> Result<Vec<Account>, StoreError> {
+    conn.accounts()
 }
 
 /// The feed's newest position.
-pub fn head(conn: &Connection) -> rusqlite::Result<u64> {
-    conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |row| {
-        row.get::<_, i64>(0)
-    })
-    .map(|seq| seq as u64)
+pub fn head(conn: &mut dyn Reads) -> Result<u64, StoreError> {
+    conn.head()
 }
 
 /// How far this deployment has pulled `peer`'s feed.
-pub fn checkpoint(conn: &Connection, peer: &str) -> rusqlite::Result<u64> {
-    conn.query_row(
-        "SELECT seq FROM checkpoints WHERE peer = ?1",
-        [peer],
-        |row| row.get::<_, i64>(0),
-    )
-    .optional()
-    .map(|seq| seq.unwrap_or(0) as u64)
+pub fn checkpoint(conn: &mut dyn Reads, peer: &str) -> Result<u64, StoreError> {
+    conn.checkpoint(peer)
 }
 
-/// Up to `limit` changes after `after`, leaving out those that originated at
-/// `exclude_origin` (the asking peer's own changes: no echo).
+/// Up to `limit` changes after `after`, without those from `exclude_origin`.
 pub fn changes_since(
-    conn: &Connection,
+    conn: &mut dyn Reads,
     after: u64,
     limit: usize,
     exclude_origin: &str,
-) -> rusqlite::Result<ChangesPage> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, kind, origin, at, body FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-    )?;
-    let mut rows = stmt.query(params![after as i64, limit as i64])?;
-    let mut page = ChangesPage {
-        next: after,
-        ..ChangesPage::default()
-    };
-    while let Some(row) = rows.next()? {
-        let seq = row.get::<_, i64>(0)? as u64;
-        page.next = seq;
-        let origin: String = row.get(2)?;
-        if origin == exclude_origin {
-            continue;
-        }
-        let kind: String = row.get(1)?;
-        let body: String = row.get(4)?;
-        let record = match kind.as_str() {
-            "message" => Record::Message(json(&body, 4)?),
-            "chat" => Record::Chat(json(&body, 4)?),
-            "note" => Record::Note(json(&body, 4)?),
-            "account" => Record::Account(json(&body, 4)?),
-            _ => continue,
-        };
-        page.changes.push(Change {
-            seq,
-            origin,
-            at: Millis(row.get::<_, i64>(3)? as u64),
-            record,
-        });
-    }
-    page.head = head(conn)?.max(page.next);
-    Ok(page)
+) -> Result<ChangesPage, StoreError> {
+    conn.changes_since(after, limit, exclude_origin)
 }
 
 /// Counts, for tests and the replication benchmark: (chats, messages, notes, accounts).
-pub fn counts(conn: &Connection) -> rusqlite::Result<(u64, u64, u64, u64)> {
-    conn.query_row(
-        "SELECT (SELECT COUNT(*) FROM chats), (SELECT COUNT(*) FROM messages),
-                (SELECT COUNT(*) FROM notes), (SELECT COUNT(*) FROM accounts)",
-        [],
-        |row| {
-            Ok((
-                row.get::<_, i64>(0)? as u64,
-                row.get::<_, i64>(1)? as u64,
-                row.get::<_, i64>(2)? as u64,
-                row.get::<_, i64>(3)? as u64,
-            ))
-        },
-    )
+pub fn counts(conn: &mut dyn Reads) -> Result<(u64, u64, u64, u64), StoreError> {
+    conn.counts()
 }
 
-/// Every message id of a chat (for digests).
-pub fn message_ids(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    let mut stmt = conn.prepare("SELECT id FROM messages ORDER BY id")?;
-    stmt.query_map([], |row| row.get::<_, String>(0))?.collect()
+/// Every message id (for digests).
+pub fn message_ids(conn: &mut dyn Reads) -> Result<Vec<String>, StoreError> {
+    conn.message_ids()
 }

@@ -7,6 +7,7 @@
 //! [`Record`] path, so replication cannot disagree with what clients did.
 
 use serde::{Deserialize, Serialize};
+use twinline_core::model::{RecordError, bounded_stamp, bounded_time};
 use twinline_core::{
     ChatId, ChatStatus, Hlc, Message, Millis, OfflineNote, VisitorId, VisitorInfo,
 };
@@ -26,19 +27,70 @@ pub struct ChatRecord {
     pub status: ChatStatus,
     /// Name, email, page (last writer wins).
     pub info: VisitorInfo,
+    /// Where the visitor came from, as a keyed hash of its address's
+    /// network (an IPv4 address, an IPv6 /64): the queue takes chats from
+    /// each source in turn, so one address opening hundreds of chats does
+    /// not hide everyone else. Set with the header, like `site`.
+    #[serde(default)]
+    pub source: String,
 }
 
-/// An operator account. The hash is argon2's PHC string.
+/// An operator account: a last-writer-wins register, replicated like every
+/// record, so a password change, a new site or a removal made on one
+/// deployment holds on both.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     /// Login name.
     pub username: String,
     /// Name shown to visitors.
     pub name: String,
-    /// argon2id PHC string.
+    /// argon2id PHC string (empty once removed).
     pub hash: String,
     /// Last-writer-wins stamp (password changes replicate).
     pub stamp: Hlc,
+    /// What the operator may do beyond its own chats.
+    #[serde(default)]
+    pub role: OperatorRole,
+    /// The sites an agent serves (an admin serves every site).
+    #[serde(default)]
+    pub sites: Vec<String>,
+    /// Sessions carry the version they were issued at; a change of
+    /// password, sites, role, a logout or a removal moves it on by one, and
+    /// every older session ends (at its next hello, and at once where it is
+    /// connected). A new account starts at 0.
+    #[serde(default)]
+    pub version: u64,
+    /// Removed: kept as a tombstone so the removal replicates and wins.
+    #[serde(default)]
+    pub removed: bool,
+}
+
+/// An operator's role.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorRole {
+    /// Serves the sites named in its account: their queue, inbox and chats.
+    #[default]
+    Agent,
+    /// Serves every site, and may transfer any chat (a supervisor).
+    Admin,
+}
+
+impl OperatorRole {
+    /// The name on the command line and in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperatorRole::Agent => "agent",
+            OperatorRole::Admin => "admin",
+        }
+    }
+}
+
+impl Account {
+    /// Whether this account serves `site`.
+    pub fn serves(&self, site: &str) -> bool {
+        self.role == OperatorRole::Admin || self.sites.iter().any(|s| s == site)
+    }
 }
 
 /// One replicated value.
@@ -75,6 +127,30 @@ impl Record {
             Record::Account(a) => a.username.clone(),
         }
     }
+
+    /// The JSON of the value (without the kind tag): the `body` column of
+    /// its table and of the feed.
+    pub fn body_json(&self) -> String {
+        let value = match self {
+            Record::Message(m) => serde_json::to_string(m),
+            Record::Chat(c) => serde_json::to_string(c),
+            Record::Note(n) => serde_json::to_string(n),
+            Record::Account(a) => serde_json::to_string(a),
+        };
+        value.unwrap_or_default()
+    }
+
+    /// A feed row's value back from its `kind` and `body` columns; `None`
+    /// for a kind this version does not know (a newer relay wrote it).
+    pub fn from_feed(kind: &str, body: &str) -> Result<Option<Record>, serde_json::Error> {
+        Ok(Some(match kind {
+            "message" => Record::Message(serde_json::from_str(body)?),
+            "chat" => Record::Chat(serde_json::from_str(body)?),
+            "note" => Record::Note(serde_json::from_str(body)?),
+            "account" => Record::Account(serde_json::from_str(body)?),
+            _ => return Ok(None),
+        }))
+    }
 }
 
 /// A change in a deployment's feed.
@@ -94,10 +170,58 @@ pub struct Change {
 /// The result of applying one record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Applied {
-    /// Whether the store changed (false: a duplicate or an older write).
+    /// Whether the store changed (false: a duplicate, an older write or a
+    /// refusal).
     pub changed: bool,
-    /// The value as stored after the merge (for a chat: the merged header).
+    /// The value as stored after the merge (for a chat: the merged header;
+    /// for a refusal: the record as it came).
     pub record: Record,
+    /// Why the record was not stored, if it was not: a client gets an error
+    /// instead of an ack, a change from the peer is skipped and logged.
+    pub refused: Option<Refusal>,
+}
+
+/// Why the store refused a record.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Another message or note already has this id (another chat or
+    /// other content): storing this one would lose one of the two, and
+    /// acking it would claim a message is durable that is not.
+    #[error("the id is taken by another {0} (another chat or other content)")]
+    IdTaken(&'static str),
+    /// A number out of range or a Lamport clock too far ahead.
+    #[error(transparent)]
+    Invalid(#[from] RecordError),
+}
+
+impl Record {
+    /// The record as this relay keeps one from its peer: times and stamps
+    /// from further ahead than clocks drift are replaced by `now` (a
+    /// compromised or broken peer cannot date records into the future, nor
+    /// win every later write with a far-future stamp). Ranges and the
+    /// Lamport rule are checked by the store for every record alike.
+    pub fn bounded(self, now: Millis) -> Record {
+        match self {
+            Record::Message(mut msg) => {
+                msg.at = bounded_time(msg.at, now);
+                Record::Message(msg)
+            }
+            Record::Note(mut note) => {
+                note.at = bounded_time(note.at, now);
+                Record::Note(note)
+            }
+            Record::Chat(mut chat) => {
+                chat.created = bounded_time(chat.created, now);
+                chat.status.stamp = bounded_stamp(chat.status.stamp, now);
+                chat.info.stamp = bounded_stamp(chat.info.stamp, now);
+                Record::Chat(chat)
+            }
+            Record::Account(mut account) => {
+                account.stamp = bounded_stamp(account.stamp, now);
+                Record::Account(account)
+            }
+        }
+    }
 }
 
 /// A page of a deployment's feed.

@@ -6,121 +6,47 @@
 //! touch another. Parsing, limits and refusals answer with an error frame
 //! and keep the connection; only a bad token or protocol version ends it.
 //!
-//! Messages are pipelined: a `send` is queued for the store writer at once
-//! and the connection reads on while it commits, so a client that sends
-//! many messages (a console replaying after a failover, a busy operator)
-//! gets them committed together instead of one commit per message. What
-//! follows a commit (fan-out, ack) runs in the order the messages came, and
-//! every other frame, and every refusal, first waits for the messages
-//! before it: what the client sees is the order it sent.
+//! The [`Client`] owns the connection's state (identity, rate buckets, the
+//! reason it will close with, its [`Pipeline`]); the handlers it
+//! dispatches to see only a [`Context`] and the identity they act for.
+//! Every frame but a `send` first waits for the messages before it
+//! ([`super::messages`]).
 
-use super::connection::queue;
+use super::context::Context;
+use super::identity::{Identity, OperatorAuth, Peer, VisitorAuth};
+use super::pipeline::{Committed, Pipeline};
 use super::{operator, visitor};
-use crate::hub::{Closing, ConnKey, Outgoing};
+use crate::authz::Access;
+use crate::hub::{Closing, ConnKey, Outbox};
 use crate::limits::TokenBucket;
 use crate::state::Shared;
-use crate::store::records::Record;
 use crate::tokens::Claim;
-use futures_util::StreamExt;
-use futures_util::stream::FuturesOrdered;
-use std::net::IpAddr;
 use std::ops::ControlFlow;
-use std::pin::Pin;
-use std::sync::Mutex;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
-use tokio::sync::mpsc;
-use twinline_core::model::check_text;
 use twinline_core::protocol::{ClientFrame, ErrorCode, PROTOCOL_VERSION, ServerFrame};
-use twinline_core::{Author, ChatId, Message, MessageId, Role, VisitorId};
+use twinline_core::{MessageId, Role};
 
-/// Where the upgrade came from.
-#[derive(Clone, Debug)]
-pub struct Context {
-    /// The Origin header, if the client sent one.
-    pub origin: Option<String>,
-    /// Whether that origin is this relay (its own console).
-    pub same_origin: bool,
-    /// The client's address.
-    pub ip: IpAddr,
-}
-
-/// A visitor's proven identity.
-#[derive(Clone, Debug)]
-pub struct VisitorAuth {
-    /// Site id.
-    pub site: String,
-    /// Visitor id.
-    pub visitor: VisitorId,
-    /// The one chat they may use.
-    pub chat: ChatId,
-}
-
-/// An operator's proven identity.
-#[derive(Clone, Debug)]
-pub struct OperatorAuth {
-    /// Login name.
-    pub username: String,
-    /// Display name.
-    pub name: String,
-    /// Availability for new chats.
-    pub online: bool,
-}
-
-/// What the connection has proven.
-#[derive(Clone, Debug)]
-pub enum Identity {
-    /// Before `hello`.
-    Anonymous,
-    /// A visitor.
-    Visitor(VisitorAuth),
-    /// An operator.
-    Operator(OperatorAuth),
-}
-
-/// Most messages of one connection waiting for their commit; the
-/// connection stops reading until the oldest is done.
-pub const PIPELINE_DEPTH: usize = 256;
-
-/// A message's commit: resolves once the store has it (or failed to).
-type Completion = Pin<Box<dyn Future<Output = Committed> + Send>>;
-
-/// A message the store has answered for; what follows (fan-out, ack) is
-/// done by [`Client::after_commit`] in the order the messages came.
-pub struct Committed {
-    id: MessageId,
-    chat: ChatId,
-    from_visitor: bool,
-    received: Instant,
-    outcome: Result<crate::store::records::Applied, crate::store::StoreError>,
-}
+/// The error a binary frame gets (frames are JSON text).
+const BINARY_REFUSAL: (ErrorCode, &str) = (ErrorCode::BadFrame, "frames are JSON text, not binary");
 
 /// One connection's protocol state.
 pub struct Client {
-    pub(super) state: Shared,
-    pub(super) key: ConnKey,
-    tx: mpsc::Sender<Outgoing>,
-    pub(super) context: Context,
-    pub(super) identity: Identity,
+    state: Shared,
+    key: ConnKey,
+    outbox: Outbox,
+    peer: Peer,
+    identity: Identity,
     bucket: TokenBucket,
     /// Pings (JSON and WebSocket), before and after hello.
     pings: TokenBucket,
     /// The close frame the last `Break` ends the connection with.
     refusal: Closing,
-    /// Messages submitted to the store, oldest first. Only ever reached
-    /// through `&mut self` (`Mutex::get_mut`, no locking): the mutex is
-    /// there to make `Client` `Sync`, which handlers holding `&Client`
-    /// across an await need.
-    pending: Mutex<FuturesOrdered<Completion>>,
+    pipeline: Pipeline,
 }
 
 impl Client {
-    pub(super) fn new(
-        state: Shared,
-        key: ConnKey,
-        tx: mpsc::Sender<Outgoing>,
-        context: Context,
-    ) -> Client {
+    pub(super) fn new(state: Shared, key: ConnKey, outbox: Outbox, peer: Peer) -> Client {
         let rate = state.config.frame_rate;
         Client {
             bucket: TokenBucket::new(rate, rate.saturating_mul(5), Instant::now()),
@@ -132,69 +58,70 @@ impl Client {
             refusal: Closing::policy("hello refused"),
             state,
             key,
-            tx,
-            context,
+            outbox,
+            peer,
             identity: Identity::Anonymous,
-            pending: Mutex::new(FuturesOrdered::new()),
+            pipeline: Pipeline::default(),
         }
+    }
+
+    /// What a handler gets of this connection.
+    fn context(&mut self) -> Context<'_> {
+        Context {
+            state: self.state.clone(),
+            key: self.key,
+            peer: &self.peer,
+            outbox: &self.outbox,
+            pipeline: &mut self.pipeline,
+        }
+    }
+
+    /// Whether `hello` has not been accepted yet.
+    pub(super) fn is_anonymous(&self) -> bool {
+        matches!(self.identity, Identity::Anonymous)
+    }
+
+    /// This connection's own end of its outgoing queue.
+    pub(super) fn outbox(&self) -> &Outbox {
+        &self.outbox
     }
 
     /// How many messages wait for their commit.
     pub(super) fn pending(&mut self) -> usize {
-        self.pipeline().len()
-    }
-
-    fn pipeline(&mut self) -> &mut FuturesOrdered<Completion> {
-        self.pending
-            .get_mut()
-            .unwrap_or_else(|poison| poison.into_inner())
+        self.pipeline.len()
     }
 
     /// The oldest pending message once it is committed; `None` when
     /// nothing is pending. Cancel-safe (the connection loop selects on it):
     /// hand what it returns to [`Client::after_commit`].
     pub(super) async fn next_committed(&mut self) -> Option<Committed> {
-        self.pipeline().next().await
+        self.pipeline.next_committed().await
     }
 
-    /// Waits until every pending message is committed, fanned out and acked.
-    pub(super) async fn settle(&mut self) {
-        while let Some(done) = self.pipeline().next().await {
-            self.after_commit(done).await;
-        }
+    /// Fans out and acks a committed message.
+    pub(super) async fn after_commit(&mut self, done: Committed) {
+        self.context().after_commit(done).await;
     }
 
-    /// Settles, then queues an error frame: a refusal never overtakes the
-    /// acks of the messages sent before it.
-    pub(super) async fn refuse(
+    async fn settle(&mut self) {
+        self.context().settle().await;
+    }
+
+    async fn refuse(&mut self, code: ErrorCode, message: impl Into<String>, id: Option<MessageId>) {
+        self.context().refuse(code, message, id).await;
+    }
+
+    async fn reply(&mut self, frame: &ServerFrame) {
+        self.context().reply(frame).await;
+    }
+
+    async fn reply_error(
         &mut self,
         code: ErrorCode,
         message: impl Into<String>,
         id: Option<MessageId>,
     ) {
-        self.settle().await;
-        self.reply_error(code, message, id).await;
-    }
-
-    /// Queues a frame to this client.
-    pub(super) async fn reply(&self, frame: &ServerFrame) {
-        queue(&self.tx, frame).await;
-    }
-
-    /// Queues an error frame to this client.
-    pub(super) async fn reply_error(
-        &self,
-        code: ErrorCode,
-        message: impl Into<String>,
-        id: Option<MessageId>,
-    ) {
-        self.state.metrics.errors_sent.fetch_add(1, Relaxed);
-        self.reply(&ServerFrame::Error {
-            code,
-            message: message.into(),
-            id,
-        })
-        .await;
+        self.context().reply_error(code, message, id).await;
     }
 
     /// Handles one text frame; `Break` ends the connection (with
@@ -232,25 +159,46 @@ impl Client {
             .await;
             return ControlFlow::Continue(());
         }
-        match (frame, self.identity.clone()) {
-            (
-                ClientFrame::Hello {
-                    v,
-                    role,
-                    site,
-                    token,
-                    resume,
-                },
-                Identity::Anonymous,
-            ) => self.hello(v, role, site, token, resume).await,
-            (ClientFrame::Hello { .. }, _) => {
+        if let ClientFrame::Hello {
+            v,
+            role,
+            site,
+            token,
+            resume,
+        } = frame
+        {
+            if !anonymous {
                 self.reply_error(ErrorCode::BadFrame, "hello was already accepted", None)
                     .await;
-                ControlFlow::Continue(())
+                return ControlFlow::Continue(());
             }
-            (_, Identity::Anonymous) => self.refuse_before_hello().await,
-            (frame, Identity::Visitor(auth)) => visitor::handle(self, &auth, frame).await,
-            (frame, Identity::Operator(auth)) => operator::handle(self, &auth, frame).await,
+            return self.hello(v, role, site, token, resume).await;
+        }
+        // A session ended meanwhile (logout, password change): its
+        // connection is closing; nothing more is done for it.
+        if matches!(self.identity, Identity::Operator(_)) && !self.state.hub.is_operator(self.key) {
+            return ControlFlow::Break(());
+        }
+        let Client {
+            state,
+            key,
+            outbox,
+            peer,
+            identity,
+            pipeline,
+            ..
+        } = self;
+        let mut client = Context {
+            state: state.clone(),
+            key: *key,
+            peer,
+            outbox,
+            pipeline,
+        };
+        match identity {
+            Identity::Visitor(auth) => visitor::handle(&mut client, auth, frame).await,
+            Identity::Operator(auth) => operator::handle(&mut client, auth, frame).await,
+            Identity::Anonymous => self.refuse_before_hello().await,
         }
     }
 
@@ -269,7 +217,7 @@ impl Client {
         let (code, message) = if anonymous {
             (ErrorCode::HelloFirst, "send hello with a token first")
         } else {
-            super::connection::BINARY_REFUSAL
+            BINARY_REFUSAL
         };
         self.refuse(code, message, None).await;
         self.continue_unless(anonymous, "hello expected first")
@@ -354,8 +302,8 @@ impl Client {
                         .await;
                     return ControlFlow::Break(());
                 }
-                if let Some(origin) = &self.context.origin
-                    && !self.context.same_origin
+                if let Some(origin) = &self.peer.origin
+                    && !self.peer.same_origin
                     && !self.state.config.site_allows(&site, origin)
                 {
                     self.state.metrics.origin_refused.fetch_add(1, Relaxed);
@@ -367,7 +315,10 @@ impl Client {
                     .await;
                     return ControlFlow::Break(());
                 }
-                tracing::debug!(ip = %self.context.ip, %chat, "visitor connected");
+                let span = tracing::Span::current();
+                span.record("site", site.as_str());
+                span.record("chat", tracing::field::display(chat));
+                tracing::debug!("visitor connected");
                 let auth = VisitorAuth {
                     site,
                     visitor,
@@ -376,11 +327,19 @@ impl Client {
                 self.identity = Identity::Visitor(auth.clone());
                 // From here a `Break` is the store failing, not the client.
                 self.refusal = Closing::INTERNAL;
-                visitor::welcome(self, &auth, resume).await
+                visitor::welcome(&mut self.context(), &auth, resume).await
             }
-            (Role::Operator, Claim::Operator { username, name, .. }) => {
-                let origin_ok = self.context.origin.as_deref().is_none_or(|origin| {
-                    self.context.same_origin || self.state.config.peer_origin() == Some(origin)
+            (
+                Role::Operator,
+                Claim::Operator {
+                    username,
+                    name,
+                    ver,
+                    ..
+                },
+            ) => {
+                let origin_ok = self.peer.origin.as_deref().is_none_or(|origin| {
+                    self.peer.same_origin || self.state.config.peer_origin() == Some(origin)
                 });
                 if !origin_ok {
                     self.state.metrics.origin_refused.fetch_add(1, Relaxed);
@@ -392,15 +351,48 @@ impl Client {
                     .await;
                     return ControlFlow::Break(());
                 }
-                tracing::debug!(ip = %self.context.ip, %username, "operator connected");
+                let lookup = username.clone();
+                let account = match self
+                    .state
+                    .store
+                    .read(move |conn| crate::store::reads::account(conn, &lookup))
+                    .await
+                {
+                    Ok(account) => account,
+                    Err(error) => {
+                        tracing::error!(%error, "could not read an operator account");
+                        self.refusal = Closing::INTERNAL;
+                        self.reply_error(
+                            ErrorCode::Unavailable,
+                            "storage unavailable; retry",
+                            None,
+                        )
+                        .await;
+                        return ControlFlow::Break(());
+                    }
+                };
+                let Some(account) = account.filter(|a| !a.removed && a.version == ver) else {
+                    tracing::info!(%username, "revoked operator session refused");
+                    self.reply_error(
+                        ErrorCode::BadToken,
+                        "this session has ended (signed out, password changed or account \
+                         removed): sign in again",
+                        None,
+                    )
+                    .await;
+                    return ControlFlow::Break(());
+                };
+                tracing::Span::current().record("operator", username.as_str());
+                tracing::debug!("operator connected");
                 let auth = OperatorAuth {
-                    username,
+                    access: Access::of(&account),
                     name,
                     online: true,
+                    version: account.version,
                 };
                 self.identity = Identity::Operator(auth.clone());
                 self.refusal = Closing::INTERNAL;
-                operator::welcome(self, &auth, resume).await
+                operator::welcome(&mut self.context(), &auth, resume).await
             }
             _ => {
                 self.reply_error(
@@ -414,159 +406,6 @@ impl Client {
         }
     }
 
-    /// Stores a message (idempotent by id), fans it out, then acks it.
-    /// `author` is the identity the connection proved; the frame must match.
-    pub(super) async fn store_message(&mut self, msg: Message, author: &Author) {
-        if msg.author.role != author.role || msg.author.id != author.id {
-            self.refuse(
-                ErrorCode::Forbidden,
-                "a message's author must be the connection's own identity",
-                Some(msg.id),
-            )
-            .await;
-            return;
-        }
-        self.store_unchecked(msg).await;
-    }
-
-    /// Stores a message someone else wrote that an operator's console
-    /// replays after a failover. Operators are authenticated staff and may
-    /// vouch for any message of a chat they hold; visitors never reach this.
-    pub(super) async fn store_replay(&mut self, msg: Message) {
-        if msg.author.role == Role::System {
-            self.refuse(
-                ErrorCode::Forbidden,
-                "system messages are written by relays only",
-                Some(msg.id),
-            )
-            .await;
-            return;
-        }
-        self.state.metrics.messages_replayed.fetch_add(1, Relaxed);
-        self.store_unchecked(msg).await;
-    }
-
-    /// Checks the text, submits the message to the store and queues what
-    /// follows its commit: fan-out to the chat's other followers, the
-    /// operators' queue if the chat waits, then the ack. A duplicate is
-    /// acked again; a message that could not be stored gets an error frame
-    /// instead of an ack.
-    async fn store_unchecked(&mut self, msg: Message) {
-        let received = Instant::now();
-        let id = msg.id;
-        if let Err(error) = check_text(&msg.text) {
-            self.refuse(ErrorCode::BadText, error.to_string(), Some(id))
-                .await;
-            return;
-        }
-        let chat = msg.chat;
-        let from_visitor = msg.author.role == Role::Visitor;
-        if matches!(self.identity, Identity::Visitor(_)) && !self.may_wait(chat).await {
-            self.state.metrics.rate_limited.fetch_add(1, Relaxed);
-            self.refuse(
-                ErrorCode::RateLimited,
-                "too many chats are waiting from this address; this message was not \
-                 processed, send it again shortly",
-                Some(id),
-            )
-            .await;
-            return;
-        }
-        let committed = self
-            .state
-            .store
-            .submit(Record::Message(msg), &self.state.config.name);
-        self.pipeline().push_back(Box::pin(async move {
-            Committed {
-                id,
-                chat,
-                from_visitor,
-                received,
-                outcome: committed.await,
-            }
-        }));
-    }
-
-    /// Whether a visitor message may (keep) `chat` in the operators' queue
-    /// under the per-address cap: counted already, room left, or room
-    /// once the address's counted chats that no longer wait are let go.
-    async fn may_wait(&self, chat: ChatId) -> bool {
-        let ip = self.context.ip;
-        let Err(counted) = self.state.waiting.admit(ip, chat) else {
-            return true;
-        };
-        let no_longer_waiting = self
-            .state
-            .store
-            .read(move |conn| {
-                let mut waiting = Vec::new();
-                for chat in counted.iter() {
-                    if let Some(record) = crate::store::reads::chat_in(conn, *chat)?
-                        && record.status.state == twinline_core::ChatState::Waiting
-                    {
-                        waiting.push(*chat);
-                    }
-                }
-                Ok(counted
-                    .into_iter()
-                    .filter(|chat| !waiting.contains(chat))
-                    .collect::<Vec<_>>())
-            })
-            .await;
-        match no_longer_waiting {
-            Ok(gone) => {
-                self.state.waiting.forget(ip, &gone);
-                self.state.waiting.admit(ip, chat).is_ok()
-            }
-            // Cannot tell: do not refuse a visitor for the store's sake.
-            Err(_) => true,
-        }
-    }
-
-    /// What follows a message's commit: fan-out to the chat's other
-    /// followers and the operators' queue if the chat waits, then the ack
-    /// (a duplicate is acked again); an error frame instead of an ack if the
-    /// store failed.
-    pub(super) async fn after_commit(&self, done: Committed) {
-        let Committed {
-            id,
-            chat,
-            from_visitor,
-            received,
-            outcome,
-        } = done;
-        match outcome {
-            Ok(applied) if applied.changed => {
-                self.state.metrics.messages_stored.fetch_add(1, Relaxed);
-                if let Record::Message(msg) = applied.record {
-                    self.state.hub.publish_chat(
-                        chat,
-                        &ServerFrame::Message { msg },
-                        Some(self.key),
-                    );
-                }
-                if from_visitor {
-                    operator::publish_queue_if_waiting(&self.state, chat).await;
-                }
-            }
-            Ok(_) => {
-                self.state.metrics.messages_duplicate.fetch_add(1, Relaxed);
-            }
-            Err(error) => {
-                tracing::error!(%error, "storing a message failed; not acknowledged");
-                self.reply_error(
-                    ErrorCode::Unavailable,
-                    "the message could not be stored; it was not acknowledged, send it again",
-                    Some(id),
-                )
-                .await;
-                return;
-            }
-        }
-        self.reply(&ServerFrame::Ack { id }).await;
-        self.state.metrics.observe_ack(received.elapsed());
-    }
-
     /// Called when the socket ends: messages already submitted are still
     /// committed and fanned out (their acks go nowhere; the client replays
     /// them and gets them acked again).
@@ -574,8 +413,8 @@ impl Client {
         self.settle().await;
         if let Identity::Operator(auth) = &self.identity {
             self.state.hub.unregister(self.key);
-            super::fanout::presence(&self.state).await;
-            tracing::debug!(username = %auth.username, "operator disconnected");
+            crate::fanout::presence(&self.state).await;
+            tracing::debug!(username = %auth.access.username, "operator disconnected");
         }
     }
 }

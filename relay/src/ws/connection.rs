@@ -22,12 +22,21 @@
 //! dropped (clients ping every few seconds, so this only catches dead
 //! peers).
 //!
+//! Everything a connection does, its writer included, runs inside one
+//! `connection` span with its hub key and client address, and, once
+//! `hello` proves them, its site and chat or its operator's username: every
+//! log line of one connection carries them (`RUST_LOG=twinline_relay=debug`
+//! shows them all), so one client's story can be picked out of a busy
+//! relay's log.
+//!
 //! [`run`] takes any `Sink + Stream` of WebSocket messages, not only
 //! axum's socket, so tests drive a connection through channels
 //! (`hostile_tests.rs`).
 
-use super::client::{Client, Context, Identity, PIPELINE_DEPTH};
-use crate::hub::{Closing, OUTGOING_QUEUE, Outgoing};
+use super::client::Client;
+use super::identity::Peer;
+use super::pipeline::PIPELINE_DEPTH;
+use crate::hub::{Closing, Outgoing, Registration};
 use crate::net::Admitted;
 use crate::state::Shared;
 use axum::extract::ws::{CloseFrame, Message};
@@ -36,15 +45,42 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use twinline_core::protocol::{ErrorCode, ServerFrame};
+use tracing::Instrument;
 
 const PING_EVERY: Duration = Duration::from_secs(20);
 const IDLE_LIMIT: Duration = Duration::from_secs(60);
 
 /// Runs one connection until either side ends it. `admitted` is its place
 /// in the per-client WebSocket count, given back when it ends.
-pub(super) async fn run<S>(socket: S, state: Shared, context: Context, admitted: Option<Admitted>)
+pub(super) async fn run<S>(socket: S, state: Shared, peer: Peer, admitted: Option<Admitted>)
 where
+    S: Sink<Message, Error = axum::Error>
+        + Stream<Item = Result<Message, axum::Error>>
+        + Send
+        + 'static,
+{
+    let registration = state.hub.register();
+    // The identity fields are recorded by `hello` (see `Client::hello`).
+    let span = tracing::info_span!(
+        "connection",
+        key = registration.key.0,
+        ip = %peer.ip,
+        site = tracing::field::Empty,
+        chat = tracing::field::Empty,
+        operator = tracing::field::Empty,
+    );
+    serve(socket, state, peer, registration, admitted)
+        .instrument(span)
+        .await;
+}
+
+async fn serve<S>(
+    socket: S,
+    state: Shared,
+    peer: Peer,
+    registration: Registration,
+    admitted: Option<Admitted>,
+) where
     S: Sink<Message, Error = axum::Error>
         + Stream<Item = Result<Message, axum::Error>>
         + Send
@@ -52,16 +88,20 @@ where
 {
     state.metrics.connections_total.fetch_add(1, Relaxed);
     let (sink, mut stream) = socket.split();
-    let (tx, rx) = mpsc::channel::<Outgoing>(OUTGOING_QUEUE);
-    let (key, kick) = state.hub.register(tx.clone());
-    let mut writer = tokio::spawn(write(sink, rx, kick));
+    let Registration {
+        key,
+        outbox,
+        queue,
+        kick,
+    } = registration;
+    let mut writer = tokio::spawn(write(sink, queue, kick).in_current_span());
     let mut writer_done = false;
     let hello_deadline = Instant::now() + state.config.hello_timeout;
-    let mut client = Client::new(state.clone(), key, tx.clone(), context);
+    let mut client = Client::new(state.clone(), key, outbox, peer);
     let mut closing = None;
     loop {
         let pending = client.pending();
-        let anonymous = matches!(client.identity, Identity::Anonymous);
+        let anonymous = client.is_anonymous();
         let deadline = if anonymous {
             hello_deadline
         } else {
@@ -83,7 +123,7 @@ where
                 }
                 Ok(None) => break,
                 Err(_) if anonymous => {
-                    tracing::debug!(ip = %client.context.ip, "no hello in time; closing");
+                    tracing::debug!("no hello in time; closing");
                     closing = Some(Closing::policy("hello expected first, within seconds"));
                     break;
                 }
@@ -114,10 +154,8 @@ where
     if let Some(closing) = closing {
         // Behind any error frame already queued; a client that does not
         // read gets the socket dropped below instead.
-        let _ =
-            tokio::time::timeout(Duration::from_secs(1), tx.send(Outgoing::Close(closing))).await;
+        client.outbox().close(closing, Duration::from_secs(1)).await;
     }
-    drop(tx);
     client.finish().await;
     state.hub.unregister(key);
     drop(client);
@@ -223,13 +261,3 @@ where
     .await?;
     sink.close().await
 }
-
-/// Sends a frame on a connection's own queue (waiting if it is full: a
-/// client's replies pace its own reading).
-pub(super) async fn queue(tx: &mpsc::Sender<Outgoing>, frame: &ServerFrame) {
-    let _ = tx.send(Outgoing::Text(frame.to_json().into())).await;
-}
-
-/// The error a binary frame gets (frames are JSON text).
-pub(super) const BINARY_REFUSAL: (ErrorCode, &str) =
-    (ErrorCode::BadFrame, "frames are JSON text, not binary");

@@ -9,64 +9,30 @@
 //! dispatch, rate limits and store (a real SQLite file in a temp dir) run
 //! without a socket. Checked after each case: the connection task did not
 //! panic, and every message the relay acked is in the store, in the
-//! sender's chat, with the text that was sent.
+//! sender's chat, as it was sent (`Message::same_as`: everything but `at`,
+//! which the relay stamps itself). Some sends reuse a taken id with another
+//! body (text, Lamport clock or author name): such a send is never acked,
+//! because an ack means that message, not another, is stored.
+//!
+//! Each send is answered by exactly one frame naming its id (its ack or
+//! its error), in the order the sends came, until the connection ends; so
+//! the n-th answer naming an id belongs to the n-th send of that id.
 
-use super::client::Context;
 use super::connection;
-use crate::config::{Config, ServeArgs};
-use crate::net::Caps;
-use crate::state::{AppState, Shared};
-use crate::store::{Store, reads};
+use super::identity::Peer;
+use super::test_socket::channel_socket;
+use crate::store::reads;
+use crate::test_relay::TestRelay;
 use crate::tokens::Claim;
 use axum::extract::ws::Message as WsMessage;
-use futures_util::{Sink, Stream};
 use proptest::prelude::*;
 use std::collections::HashMap;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use twinline_core::protocol::{ClientFrame, PROTOCOL_VERSION, ServerFrame};
 use twinline_core::{
     Author, ChatId, Lamport, Message, MessageId, Millis, OfflineId, OfflineNote, Role, Ulid,
     VisitorId,
 };
-
-/// Channels posing as a WebSocket: what the test sends in, what the relay
-/// writes out.
-struct ChannelSocket {
-    incoming: mpsc::UnboundedReceiver<Result<WsMessage, axum::Error>>,
-    outgoing: mpsc::UnboundedSender<WsMessage>,
-}
-
-impl Stream for ChannelSocket {
-    type Item = Result<WsMessage, axum::Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
-        self.incoming.poll_recv(cx)
-    }
-}
-
-impl Sink<WsMessage> for ChannelSocket {
-    type Error = axum::Error;
-
-    fn poll_ready(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn start_send(self: Pin<&mut Self>, item: WsMessage) -> Result<(), Self::Error> {
-        self.outgoing.send(item).map_err(axum::Error::new)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_close(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-}
 
 /// One hostile input after the hello.
 #[derive(Clone, Debug)]
@@ -97,6 +63,12 @@ enum Hostile {
     },
     /// An honest message among the hostile ones (what must stay acked).
     Honest(String),
+    /// The id of the message sent `back` sends ago with another body: a
+    /// taken id, which must be refused, never acked.
+    Conflict {
+        back: usize,
+        change: Change,
+    },
     Typing(bool, bool),
     SetVisitor(String, String, String),
     Offline(String, u64),
@@ -106,6 +78,14 @@ enum Hostile {
     SetAvailability(bool),
     Hello,
     JsonPing(u64),
+}
+
+/// What a conflicting send changes in the message whose id it takes.
+#[derive(Clone, Copy, Debug)]
+enum Change {
+    Text,
+    Lamport,
+    AuthorName,
 }
 
 fn hostile_text() -> impl Strategy<Value = String> {
@@ -154,6 +134,11 @@ fn hostile_frame() -> impl Strategy<Value = Hostile> {
                 Hostile::Send { other_chat, role, forged_author, lamport, at, text, reuse }
             }),
         4 => "[a-z ]{1,30}".prop_map(Hostile::Honest),
+        2 => (
+            0usize..4,
+            prop_oneof![Just(Change::Text), Just(Change::Lamport), Just(Change::AuthorName)],
+        )
+            .prop_map(|(back, change)| Hostile::Conflict { back, change }),
         1 => (any::<bool>(), any::<bool>()).prop_map(|(other, on)| Hostile::Typing(other, on)),
         1 => (hostile_text(), hostile_text(), hostile_text())
             .prop_map(|(name, email, page)| Hostile::SetVisitor(name, email, page)),
@@ -175,24 +160,6 @@ fn input() -> impl Strategy<Value = Input> {
         1 => Just(Input::Ping),
         6 => hostile_frame().prop_map(Input::Frame),
     ]
-}
-
-/// A relay's state on a fresh store, and the store's writer thread.
-fn relay(dir: &std::path::Path) -> (Shared, crate::store::WriterThread) {
-    let config = Config::from_args(ServeArgs {
-        secret: Some("0123456789abcdef0123".into()),
-        admin_token: Some("admin-token-0123456789".into()),
-        data_dir: Some(dir.to_path_buf()),
-        sites: vec!["demo=http://site.test".into()],
-        ..ServeArgs::default()
-    })
-    .expect("a config");
-    let (store, writer) = Store::open(dir).expect("a store");
-    let caps = Caps {
-        total: 100,
-        per_ip: 100,
-    };
-    (Arc::new(AppState::new(config, store, caps)), writer)
 }
 
 struct Visitor {
@@ -254,6 +221,19 @@ fn frame_of(hostile: &Hostile, me: &Visitor, sent: &mut Vec<Message>, n: u128) -
             sent.push(msg.clone());
             ClientFrame::Send { msg }
         }
+        Hostile::Conflict { back, change } => {
+            // With nothing sent yet there is no id to take: an honest one.
+            let Some(mut msg) = sent.iter().rev().nth(back).cloned() else {
+                return frame_of(&Hostile::Honest("first".into()), me, sent, n);
+            };
+            match change {
+                Change::Text => msg.text.push_str(" (another body)"),
+                Change::Lamport => msg.lamport = Lamport(msg.lamport.0 ^ 1),
+                Change::AuthorName => msg.author.name.push_str("someone else"),
+            }
+            sent.push(msg.clone());
+            ClientFrame::Send { msg }
+        }
         Hostile::Typing(other_chat, on) => ClientFrame::Typing {
             chat: chat_of(other_chat),
             on,
@@ -299,13 +279,8 @@ fn hello(me: &Visitor) -> ClientFrame {
 
 /// Runs one case; returns what was acked and what is stored.
 async fn run_case(inputs: Vec<Input>) {
-    let dir = std::env::temp_dir().join(format!(
-        "twinline-hostile-{}-{}",
-        std::process::id(),
-        rand::random::<u64>()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (state, writer) = relay(&dir);
+    let relay = TestRelay::start();
+    let state = relay.state.clone();
     let me = Visitor {
         visitor: VisitorId(Ulid::new(Millis(1), 1)),
         chat: ChatId(Ulid::new(Millis(1), 2)),
@@ -320,13 +295,8 @@ async fn run_case(inputs: Vec<Input>) {
         }),
         ..me
     };
-    let (in_tx, in_rx) = mpsc::unbounded_channel();
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel();
-    let socket = ChannelSocket {
-        incoming: in_rx,
-        outgoing: out_tx,
-    };
-    let context = Context {
+    let (socket, in_tx, mut out_rx) = channel_socket();
+    let context = Peer {
         origin: Some("http://site.test".into()),
         same_origin: false,
         ip: "127.0.0.1".parse().unwrap(),
@@ -355,12 +325,17 @@ async fn run_case(inputs: Vec<Input>) {
     let ended = outcome.expect("the connection ends when its input does");
     assert!(ended.is_ok(), "the connection task panicked: {ended:?}");
 
-    let mut acked = Vec::new();
+    // The answers naming a message, in order: acked or refused.
+    let mut answers: HashMap<MessageId, Vec<bool>> = HashMap::new();
     while let Ok(message) = out_rx.try_recv() {
-        if let WsMessage::Text(text) = message
-            && let Ok(ServerFrame::Ack { id }) = ServerFrame::parse(text.as_str())
-        {
-            acked.push(id);
+        if let WsMessage::Text(text) = message {
+            match ServerFrame::parse(text.as_str()) {
+                Ok(ServerFrame::Ack { id }) => answers.entry(id).or_default().push(true),
+                Ok(ServerFrame::Error { id: Some(id), .. }) => {
+                    answers.entry(id).or_default().push(false)
+                }
+                _ => {}
+            }
         }
     }
     let chat = me.chat;
@@ -372,22 +347,31 @@ async fn run_case(inputs: Vec<Input>) {
         .into_iter()
         .map(|msg| (msg.id, msg))
         .collect();
-    for id in acked {
-        let stored = stored
-            .get(&id)
-            .unwrap_or_else(|| panic!("message {id} was acked but is not stored"));
-        let original = sent
-            .iter()
-            .find(|m| m.id == id)
-            .expect("only messages this client sent are acked to it");
-        assert_eq!(stored.text, original.text, "acked text differs from stored");
-        assert_eq!(stored.chat, chat);
+    for (id, answers) in answers {
+        let sends: Vec<&Message> = sent.iter().filter(|m| m.id == id).collect();
+        assert!(
+            answers.len() <= sends.len(),
+            "message {id}: {} answers to {} sends",
+            answers.len(),
+            sends.len()
+        );
+        for (send, acked) in sends.into_iter().zip(answers) {
+            if !acked {
+                continue;
+            }
+            let stored = stored
+                .get(&id)
+                .unwrap_or_else(|| panic!("message {id} was acked but is not stored"));
+            assert!(
+                stored.same_as(send),
+                "an ack for a send that is not what is stored (a taken id with another \
+                 body must be refused): sent {send:?}, stored {stored:?}"
+            );
+            assert_eq!(stored.chat, chat);
+        }
     }
     drop(state);
-    tokio::task::spawn_blocking(move || writer.join())
-        .await
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    relay.stop().await;
 }
 
 proptest! {

@@ -4,31 +4,51 @@
 //!   its count of open WebSockets before upgrading.
 //! - [`connection`] runs one socket: a reader loop, a writer task, idle
 //!   detection.
-//! - [`client`] holds what a connection has proven (its token's claim) and
-//!   dispatches frames; [`visitor`] and [`operator`] do each side's work;
-//!   [`sync`] builds the catch-up a client gets in `welcome`; [`fanout`]
-//!   tells connected clients about changes, local or replicated.
+//! - [`client`] holds what a connection has proven ([`identity`]: its
+//!   token's claim) and dispatches frames; [`visitor`] and [`operator`] do
+//!   each side's work, seeing only a [`context::Context`];
+//!   [`messages`] stores a client's messages and acks them in order, over
+//!   its [`pipeline`] of commits;
+//!   [`status`] writes a chat's status; [`refusal`] names the error codes
+//!   of refused records.
+//!
+//! What a client lacks of a chat is [`crate::catchup`]'s, what connected
+//! clients are told of a change [`crate::fanout`]'s, and who follows what
+//! [`crate::hub`]'s. The modules depend on each other one way only, top to
+//! bottom: `connection` → `client` → `visitor`, `operator` → `status` →
+//! `messages` → `context` → `pipeline`, `identity`, `refusal`;
+//! `layering_tests.rs` fails if a `use` line closes a circle.
 
 mod client;
 mod connection;
-pub mod fanout;
+mod context;
+mod identity;
+mod messages;
 mod operator;
-mod sync;
+mod pipeline;
+mod refusal;
+mod status;
 mod visitor;
 
 #[cfg(test)]
 mod hostile_tests;
+#[cfg(test)]
+mod layering_tests;
+#[cfg(test)]
+mod span_tests;
+#[cfg(test)]
+mod test_socket;
 
 use crate::http::{ApiError, is_same_origin, origin_of};
 use crate::net::ClientIp;
-use crate::net::refusal::{busy, with_retry_after};
+use crate::net::refusal::busy;
 use crate::state::Shared;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Messages larger than this close the socket with 1009 (the protocol's
 /// own limit, `MAX_FRAME_BYTES`, is smaller and answered with a
@@ -53,20 +73,22 @@ pub async fn upgrade(
         if !allowed {
             state.metrics.origin_refused.fetch_add(1, Relaxed);
             tracing::warn!(%origin, %ip, "WebSocket upgrade from a foreign origin refused");
-            return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+            return ApiError::new(StatusCode::FORBIDDEN, "forbidden", "origin not allowed")
+                .into_response();
         }
     }
     if let Err(limited) = state.rates.by_address(ip, Instant::now()) {
         state.metrics.rate_limited.fetch_add(1, Relaxed);
-        let refusal = ApiError::new(
+        return ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             format!(
                 "too many connections from this {}; retry shortly",
                 limited.scope
             ),
-        );
-        return with_retry_after(refusal.into_response(), limited.retry_after_secs);
+        )
+        .retry_after(Duration::from_secs(limited.retry_after_secs))
+        .into_response();
     }
     let admitted = match state.websockets.admit(ip, false) {
         Ok(admitted) => admitted,
@@ -78,7 +100,7 @@ pub async fn upgrade(
     let same_origin = origin
         .as_deref()
         .is_some_and(|origin| is_same_origin(&headers, origin));
-    let context = client::Context {
+    let peer = identity::Peer {
         origin,
         same_origin,
         ip,
@@ -90,5 +112,5 @@ pub async fn upgrade(
         .max_frame_size(SOCKET_MESSAGE_LIMIT)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(4 * 1024)
-        .on_upgrade(move |socket| connection::run(socket, state, context, Some(admitted)))
+        .on_upgrade(move |socket| connection::run(socket, state, peer, Some(admitted)))
 }

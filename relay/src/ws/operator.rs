@@ -1,56 +1,84 @@
 //! The operator side: presence, the queue of waiting chats, the inbox of
-//! offline notes, and accept / reply / transfer / close.
+//! offline notes, and accept / reply / transfer / close, each limited to
+//! what the operator's account allows ([`crate::authz`] decides, this
+//! carries it out).
 
-use super::client::{Client, OperatorAuth};
-use super::fanout;
-use super::sync::{
-    WELCOME_MISSING_BUDGET, chat_frames, chat_record, chat_sync, split_welcome, write_chat,
-};
+use super::context::Context;
+use super::identity::OperatorAuth;
+use super::status::store_status;
+use crate::authz::{self, Write};
+use crate::catchup::{WELCOME_MISSING_BUDGET, chat_frames, chat_record, chat_sync, split_welcome};
+use crate::fanout;
 use crate::hub::OperatorPresence;
-use crate::state::Shared;
 use crate::store::reads;
+use crate::store::records::ChatRecord;
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
+use std::sync::atomic::Ordering::Relaxed;
 use twinline_core::protocol::{ChatResume, ClientFrame, ErrorCode, PROTOCOL_VERSION, ServerFrame};
-use twinline_core::{Author, ChatId, ChatState, ChatStatus, Role};
-
-/// Most waiting chats listed in a queue frame.
-pub(super) const QUEUE_LIMIT: usize = 200;
-/// Most offline notes listed in an inbox frame.
-pub(super) const INBOX_LIMIT: usize = 100;
+use twinline_core::{Author, ChatId, ChatState, ChatStatus, Message, Role, VisitorId, VisitorInfo};
 
 fn author(auth: &OperatorAuth) -> Author {
     Author {
         role: Role::Operator,
-        id: auth.username.clone(),
+        id: auth.access.username.clone(),
         name: auth.name.clone(),
     }
 }
 
-/// Answers an accepted operator `hello`: their open chats (and any they say
-/// they hold), the queue, the inbox and presence.
+fn presence(auth: &OperatorAuth) -> OperatorPresence {
+    OperatorPresence {
+        username: auth.access.username.clone(),
+        name: auth.name.clone(),
+        online: auth.online,
+        access: auth.access.clone(),
+        version: auth.version,
+    }
+}
+
+/// Answers an accepted operator `hello`: the chats it holds (and those it
+/// names that it may see: a waiting chat of its sites, a chat this relay
+/// does not know yet), the queue, the inbox and presence.
 pub(super) async fn welcome(
-    client: &mut Client,
+    client: &mut Context<'_>,
     auth: &OperatorAuth,
     resume: Vec<ChatResume>,
 ) -> ControlFlow<()> {
     let state = client.state.clone();
-    state.hub.set_operator(
-        client.key,
-        OperatorPresence {
-            username: auth.username.clone(),
-            name: auth.name.clone(),
-            online: auth.online,
-        },
-    );
-    let username = auth.username.clone();
-    let assigned = state
+    state.hub.set_operator(client.key, presence(auth));
+    let username = auth.access.username.clone();
+    let named: Vec<ChatId> = resume.iter().map(|r| r.chat).collect();
+    let visible = state
         .store
-        .read(move |conn| reads::chats_of_operator(conn, &username))
-        .await
-        .unwrap_or_default();
-    let mut chats: BTreeSet<ChatId> = assigned.iter().map(|c| c.id).collect();
-    chats.extend(resume.iter().map(|r| r.chat));
+        .read(move |conn| {
+            let mut chats: BTreeSet<ChatId> = reads::chats_of_operator(conn, &username)?
+                .into_iter()
+                .map(|c| c.id)
+                .collect();
+            let mut headers = Vec::new();
+            for &chat in &named {
+                headers.push((chat, reads::chat_in(conn, chat)?));
+            }
+            Ok((std::mem::take(&mut chats), headers))
+        })
+        .await;
+    let (mut chats, named) = match visible {
+        Ok(found) => found,
+        Err(error) => {
+            tracing::error!(%error, "could not read an operator's chats");
+            client
+                .reply_error(ErrorCode::Unavailable, "storage unavailable; retry", None)
+                .await;
+            return ControlFlow::Break(());
+        }
+    };
+    for (chat, header) in named {
+        if authz::may_see(&auth.access, header.as_ref()) {
+            chats.insert(chat);
+        } else {
+            state.metrics.operator_forbidden.fetch_add(1, Relaxed);
+        }
+    }
     let mut syncs = Vec::with_capacity(chats.len());
     for chat in chats {
         let have = resume
@@ -89,19 +117,8 @@ pub(super) async fn welcome(
         client.reply(&ServerFrame::Message { msg }).await;
     }
     state.hub.mark_welcomed(client.key);
-    if let Ok(chats) = state
-        .store
-        .read(|conn| reads::queue(conn, QUEUE_LIMIT))
-        .await
-    {
-        client.reply(&ServerFrame::Queue { chats }).await;
-    }
-    if let Ok(notes) = state
-        .store
-        .read(|conn| reads::notes(conn, INBOX_LIMIT))
-        .await
-    {
-        client.reply(&ServerFrame::Inbox { notes }).await;
+    for frame in fanout::queue_and_inbox(&state, &auth.access).await {
+        client.reply(&frame).await;
     }
     fanout::presence(&state).await;
     if let Some(to) = state.drain_target() {
@@ -117,68 +134,35 @@ pub(super) async fn welcome(
 
 /// Handles an operator's frame after `hello`.
 pub(super) async fn handle(
-    client: &mut Client,
-    auth: &OperatorAuth,
+    client: &mut Context<'_>,
+    auth: &mut OperatorAuth,
     frame: ClientFrame,
 ) -> ControlFlow<()> {
     match frame {
-        ClientFrame::Send { msg } => {
-            // A chat named in this operator's hello may be unknown here: it
-            // lived on a deployment that failed before replicating it, and
-            // the console is now the copy of record (the white paper's
-            // "pushed from the Operator's side").
-            let held = client.state.hub.follows(client.key, msg.chat);
-            if !held && !chat_exists(client, msg.chat).await {
-                client
-                    .refuse(ErrorCode::Forbidden, "no such chat", Some(msg.id))
-                    .await;
-                return ControlFlow::Continue(());
-            }
-            let chat = msg.chat;
-            let me = author(auth);
-            if msg.author.role == me.role && msg.author.id == me.id {
-                client.store_message(msg, &me).await;
-            } else {
-                client.store_replay(msg).await;
-            }
-            client.state.hub.subscribe(client.key, chat);
-        }
+        ClientFrame::Send { msg } => send(client, auth, msg).await,
         ClientFrame::Typing { chat, on } => {
-            client.state.hub.publish_chat(
-                chat,
-                &ServerFrame::Typing {
+            let header = chat_record(&client.state, chat).await.ok().flatten();
+            if authz::may_write(&auth.access, header.as_ref()) == Write::Allow {
+                let frame = ServerFrame::Typing {
                     chat,
                     who: author(auth),
                     on,
-                },
-                Some(client.key),
-            );
+                };
+                client
+                    .state
+                    .hub
+                    .publish_chat(chat, &frame, Some(client.key));
+                crate::cluster::bus::chat_frame(&client.state, chat, &frame);
+            }
         }
         ClientFrame::SetAvailability { online } => {
-            let mut updated = auth.clone();
-            updated.online = online;
-            client.state.hub.set_operator(
-                client.key,
-                OperatorPresence {
-                    username: updated.username.clone(),
-                    name: updated.name.clone(),
-                    online,
-                },
-            );
-            client.identity = super::client::Identity::Operator(updated);
+            auth.online = online;
+            client.state.hub.set_operator(client.key, presence(auth));
             fanout::presence(&client.state).await;
         }
         ClientFrame::Accept { chat } => accept(client, auth, chat).await,
-        ClientFrame::Close { chat } => {
-            let stamp = client.state.stamp();
-            change_status(client, chat, move |status| ChatStatus {
-                state: ChatState::Closed,
-                operator: status.operator.clone(),
-                stamp,
-            })
-            .await;
-        }
-        ClientFrame::Transfer { chat, to } => transfer(client, chat, to).await,
+        ClientFrame::Close { chat } => close(client, auth, chat).await,
+        ClientFrame::Transfer { chat, to } => transfer(client, auth, chat, to).await,
         ClientFrame::SetVisitor { .. } | ClientFrame::Offline { .. } => {
             client
                 .reply_error(ErrorCode::Forbidden, "only visitors may do that", None)
@@ -189,76 +173,173 @@ pub(super) async fn handle(
     ControlFlow::Continue(())
 }
 
-async fn chat_exists(client: &Client, chat: ChatId) -> bool {
-    matches!(chat_record(&client.state, chat).await, Ok(Some(record)) if !record.site.is_empty())
+/// A refusal by authorisation, counted.
+async fn forbid(client: &mut Context<'_>, message: String, id: Option<twinline_core::MessageId>) {
+    client
+        .state
+        .metrics
+        .operator_forbidden
+        .fetch_add(1, Relaxed);
+    client.refuse(ErrorCode::Forbidden, message, id).await;
 }
 
-async fn accept(client: &Client, auth: &OperatorAuth, chat: ChatId) {
+/// An operator's message, or its console's replay of someone else's after
+/// a failover, into a chat it holds (or takes by writing: see
+/// [`crate::authz`]).
+async fn send(client: &mut Context<'_>, auth: &OperatorAuth, msg: Message) {
+    let chat = msg.chat;
+    let header = match chat_record(&client.state, chat).await {
+        Ok(header) => header,
+        Err(error) => {
+            tracing::error!(%error, "could not read a chat header");
+            client
+                .refuse(
+                    ErrorCode::Unavailable,
+                    "storage unavailable; retry",
+                    Some(msg.id),
+                )
+                .await;
+            return;
+        }
+    };
+    match authz::may_write(&auth.access, header.as_ref()) {
+        Write::Allow => {}
+        Write::AssignFirst => {
+            if !assign(client, auth, chat, header).await {
+                return;
+            }
+        }
+        Write::Refuse(reason) => {
+            tracing::info!(username = %auth.access.username, %chat, %reason, "operator write refused");
+            forbid(client, reason, Some(msg.id)).await;
+            return;
+        }
+    }
+    let me = author(auth);
+    if msg.author.role == me.role && msg.author.id == me.id {
+        client.store_message(msg, &me).await;
+    } else {
+        tracing::info!(
+            username = %auth.access.username,
+            %chat,
+            author = %msg.author.id,
+            id = %msg.id,
+            "operator replays a message written by someone else"
+        );
+        client.store_replay(msg).await;
+    }
+    client.state.hub.subscribe(client.key, chat);
+}
+
+/// Assigns a chat to the operator (an accept) and hands it the whole
+/// chat; creates the header of a chat this relay has none for. Returns
+/// whether it was written.
+async fn assign(
+    client: &Context<'_>,
+    auth: &OperatorAuth,
+    chat: ChatId,
+    header: Option<ChatRecord>,
+) -> bool {
     let state = &client.state;
-    let Ok(Some(record)) = chat_record(state, chat).await else {
+    let mut record = header.unwrap_or_else(|| ChatRecord {
+        id: chat,
+        site: String::new(),
+        visitor: VisitorId::default(),
+        created: crate::clock::now(),
+        status: ChatStatus::default(),
+        info: VisitorInfo::default(),
+        source: String::new(),
+    });
+    record.status = ChatStatus {
+        state: ChatState::Active,
+        operator: Some(auth.access.username.clone()),
+        stamp: state.stamp(),
+    };
+    if !store_status(client, record).await {
+        return false;
+    }
+    state.hub.subscribe(client.key, chat);
+    if let Ok(sync) = chat_sync(state, chat, &[]).await {
+        for frame in chat_frames(sync) {
+            state.hub.publish_operator(&auth.access.username, &frame);
+        }
+    }
+    true
+}
+
+async fn accept(client: &mut Context<'_>, auth: &OperatorAuth, chat: ChatId) {
+    let header = match chat_record(&client.state, chat).await {
+        Ok(header) => header,
+        Err(_) => {
+            client
+                .reply_error(ErrorCode::Unavailable, "storage unavailable; retry", None)
+                .await;
+            return;
+        }
+    };
+    if let Err(reason) = authz::may_accept(&auth.access, header.as_ref()) {
+        forbid(client, reason, None).await;
+        return;
+    }
+    assign(client, auth, chat, header).await;
+}
+
+async fn close(client: &mut Context<'_>, auth: &OperatorAuth, chat: ChatId) {
+    let Ok(Some(mut record)) = chat_record(&client.state, chat).await else {
         client
             .reply_error(ErrorCode::Forbidden, "no such chat", None)
             .await;
         return;
     };
-    if record.status.state == ChatState::Active
-        && let Some(owner) = &record.status.operator
-        && owner != &auth.username
-    {
-        client
-            .reply_error(
-                ErrorCode::Forbidden,
-                format!("{owner} has already accepted this chat"),
-                None,
-            )
-            .await;
+    if let Err(reason) = authz::may_close(&auth.access, &record) {
+        forbid(client, reason, None).await;
         return;
     }
-    let username = auth.username.clone();
-    let stamp = state.stamp();
-    change_status(client, chat, move |_| ChatStatus {
-        state: ChatState::Active,
-        operator: Some(username),
-        stamp,
-    })
-    .await;
-    state.hub.subscribe(client.key, chat);
-    if let Ok(sync) = chat_sync(state, chat, &[]).await {
-        for frame in chat_frames(sync) {
-            state.hub.publish_operator(&auth.username, &frame);
-        }
-    }
+    record.status = ChatStatus {
+        state: ChatState::Closed,
+        operator: record.status.operator.clone(),
+        stamp: client.state.stamp(),
+    };
+    store_status(client, record).await;
 }
 
-async fn transfer(client: &Client, chat: ChatId, to: String) {
-    let state = &client.state;
+async fn transfer(client: &mut Context<'_>, auth: &OperatorAuth, chat: ChatId, to: String) {
+    let state = client.state.clone();
     let lookup = to.clone();
-    let exists = state
+    let found = state
         .store
-        .read(move |conn| reads::account(conn, &lookup))
-        .await
-        .ok()
-        .flatten()
-        .is_some();
-    if !exists {
+        .read(move |conn| Ok((reads::chat_in(conn, chat)?, reads::account(conn, &lookup)?)))
+        .await;
+    let (header, target) = match found {
+        Ok(found) => found,
+        Err(_) => {
+            client
+                .reply_error(ErrorCode::Unavailable, "storage unavailable; retry", None)
+                .await;
+            return;
+        }
+    };
+    let Some(mut record) = header else {
         client
-            .reply_error(
-                ErrorCode::Forbidden,
-                format!("no operator named {to:?}"),
-                None,
-            )
+            .reply_error(ErrorCode::Forbidden, "no such chat", None)
             .await;
         return;
+    };
+    if let Err(reason) = authz::may_transfer(&auth.access, &record, target.as_ref()) {
+        let reason = if target.is_none() {
+            format!("no operator named {to:?}")
+        } else {
+            reason
+        };
+        forbid(client, reason, None).await;
+        return;
     }
-    let target = to.clone();
-    let stamp = state.stamp();
-    if !change_status(client, chat, move |_| ChatStatus {
+    record.status = ChatStatus {
         state: ChatState::Active,
-        operator: Some(target),
-        stamp,
-    })
-    .await
-    {
+        operator: Some(to.clone()),
+        stamp: state.stamp(),
+    };
+    if !store_status(client, record).await {
         return;
     }
     // The new owner's connections follow the chat before it is read, so a
@@ -267,59 +348,9 @@ async fn transfer(client: &Client, chat: ChatId, to: String) {
     for key in state.hub.operator_keys(&to) {
         state.hub.subscribe(key, chat);
     }
-    if let Ok(sync) = chat_sync(state, chat, &[]).await {
+    if let Ok(sync) = chat_sync(&state, chat, &[]).await {
         for frame in chat_frames(sync) {
             state.hub.publish_operator(&to, &frame);
         }
-    }
-}
-
-/// Sets a chat's status from its current one, tells its followers and the
-/// queue. Returns whether it was written.
-pub(super) async fn change_status(
-    client: &Client,
-    chat: ChatId,
-    next: impl FnOnce(&ChatStatus) -> ChatStatus,
-) -> bool {
-    let state = &client.state;
-    let Ok(Some(mut record)) = chat_record(state, chat).await else {
-        client
-            .reply_error(ErrorCode::Forbidden, "no such chat", None)
-            .await;
-        return false;
-    };
-    record.status = next(&record.status);
-    match write_chat(state, record).await {
-        Ok(merged) => {
-            state.hub.publish_chat(
-                chat,
-                &ServerFrame::Status {
-                    chat,
-                    status: merged.status,
-                },
-                None,
-            );
-            fanout::queue(state).await;
-            true
-        }
-        Err(error) => {
-            tracing::error!(%error, "storing a chat status failed");
-            client
-                .reply_error(ErrorCode::Unavailable, "storage unavailable; retry", None)
-                .await;
-            false
-        }
-    }
-}
-
-/// Sends the queue if `chat` is waiting (a visitor wrote in it).
-pub async fn publish_queue_if_waiting(state: &Shared, chat: ChatId) {
-    if state.hub.operator_names().is_empty() {
-        return;
-    }
-    if let Ok(Some(record)) = chat_record(state, chat).await
-        && record.status.state == ChatState::Waiting
-    {
-        fanout::queue(state).await;
     }
 }

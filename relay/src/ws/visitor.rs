@@ -1,16 +1,29 @@
 //! The visitor side: one chat, bound by the token.
 
-use super::client::{Client, VisitorAuth};
-use super::operator;
-use super::sync::{WELCOME_MISSING_BUDGET, chat_record, chat_sync, split_welcome, write_chat};
-use crate::store::records::{ChatRecord, Record};
+use super::context::Context;
+use super::identity::VisitorAuth;
+use super::refusal::{record_error_code, refusal_code};
+use super::status::change_status;
+use crate::catchup::{WELCOME_MISSING_BUDGET, chat_record, chat_sync, split_welcome, write_chat};
+use crate::fanout;
+use crate::store::records::{Applied, ChatRecord, Record};
 use std::ops::ControlFlow;
-use twinline_core::model::{check_field, check_text};
+use twinline_core::model::check_field;
 use twinline_core::protocol::{ChatResume, ClientFrame, ErrorCode, PROTOCOL_VERSION, ServerFrame};
-use twinline_core::{Author, ChatState, ChatStatus, Role, VisitorInfo};
+use twinline_core::{Author, ChatState, ChatStatus, OfflineNote, Role, VisitorInfo};
 
-/// Longest page URL kept in visitor details.
-const MAX_PAGE_CHARS: usize = 500;
+/// The queue's fairness key for a visitor at `ip`: a keyed hash of its
+/// network (an IPv4 address, an IPv6 /64), the same on both deployments
+/// (they share the secret), and no address kept in the store.
+pub(crate) fn source_key(secret: &str, ip: std::net::IpAddr) -> String {
+    use sha2::{Digest, Sha256};
+    let network = crate::net::admission::AddrKey::of(ip);
+    let digest = Sha256::digest(format!("twinline-source-v1:{secret}:{network}").as_bytes());
+    digest[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
 
 fn author(auth: &VisitorAuth, name: &str) -> Author {
     Author {
@@ -22,7 +35,7 @@ fn author(auth: &VisitorAuth, name: &str) -> Author {
 
 /// Answers an accepted visitor `hello`.
 pub(super) async fn welcome(
-    client: &mut Client,
+    client: &mut Context<'_>,
     auth: &VisitorAuth,
     resume: Vec<ChatResume>,
 ) -> ControlFlow<()> {
@@ -34,7 +47,9 @@ pub(super) async fn welcome(
         created: crate::clock::now(),
         status: ChatStatus::default(),
         info: VisitorInfo::default(),
+        source: source_key(&state.config.secret, client.peer.ip),
     };
+    state.hub.set_visitor(client.key, &auth.site);
     // Creates the chat on first contact; on any later hello (here or after
     // a failover) the merge keeps what is stored.
     if let Err(error) = write_chat(state, header).await {
@@ -74,7 +89,7 @@ pub(super) async fn welcome(
         epoch: state.store.epoch(),
         you,
         chats,
-        operators_online: state.hub.operators_online().len() as u32,
+        operators_online: fanout::operators_serving(state, &auth.site).await,
     };
     client.reply(&welcome).await;
     for msg in overflow {
@@ -94,7 +109,7 @@ pub(super) async fn welcome(
 
 /// Handles a visitor's frame after `hello`.
 pub(super) async fn handle(
-    client: &mut Client,
+    client: &mut Context<'_>,
     auth: &VisitorAuth,
     frame: ClientFrame,
 ) -> ControlFlow<()> {
@@ -113,15 +128,16 @@ pub(super) async fn handle(
         ClientFrame::Typing { chat, on } if own_chat(chat) => {
             let info = chat_record(&client.state, chat).await.ok().flatten();
             let name = info.map(|r| r.info.name).unwrap_or_default();
-            client.state.hub.publish_chat(
+            let frame = ServerFrame::Typing {
                 chat,
-                &ServerFrame::Typing {
-                    chat,
-                    who: author(auth, &name),
-                    on,
-                },
-                Some(client.key),
-            );
+                who: author(auth, &name),
+                on,
+            };
+            client
+                .state
+                .hub
+                .publish_chat(chat, &frame, Some(client.key));
+            crate::cluster::bus::chat_frame(&client.state, chat, &frame);
         }
         ClientFrame::SetVisitor {
             chat,
@@ -129,50 +145,10 @@ pub(super) async fn handle(
             email,
             page,
         } if own_chat(chat) => set_visitor(client, auth, name, email, page).await,
-        ClientFrame::Offline { note } => {
-            if note.site != auth.site {
-                client
-                    .reply_error(ErrorCode::Forbidden, "the note is for another site", None)
-                    .await;
-                return ControlFlow::Continue(());
-            }
-            let checked = check_field(&note.name)
-                .and_then(|()| check_field(&note.email))
-                .and_then(|()| check_text(&note.text));
-            if let Err(error) = checked {
-                client
-                    .reply_error(ErrorCode::BadText, error.to_string(), None)
-                    .await;
-                return ControlFlow::Continue(());
-            }
-            let id = note.id;
-            let state = &client.state;
-            match state
-                .store
-                .apply(Record::Note(note), &state.config.name)
-                .await
-            {
-                Ok(applied) => {
-                    if applied.changed {
-                        super::fanout::inbox(state).await;
-                    }
-                    client.reply(&ServerFrame::OfflineAck { id }).await;
-                }
-                Err(error) => {
-                    tracing::error!(%error, "storing an offline note failed");
-                    client
-                        .reply_error(
-                            ErrorCode::Unavailable,
-                            "the note could not be stored; send it again",
-                            None,
-                        )
-                        .await;
-                }
-            }
-        }
+        ClientFrame::Offline { note } => offline(client, auth, note).await,
         ClientFrame::Close { chat } if own_chat(chat) => {
             let stamp = client.state.stamp();
-            operator::change_status(client, chat, move |status| ChatStatus {
+            change_status(client, chat, move |status| ChatStatus {
                 state: ChatState::Closed,
                 operator: status.operator.clone(),
                 stamp,
@@ -197,13 +173,16 @@ pub(super) async fn handle(
 }
 
 async fn set_visitor(
-    client: &Client,
+    client: &Context<'_>,
     auth: &VisitorAuth,
     name: String,
     email: String,
     page: String,
 ) {
-    if let Err(error) = check_field(&name).and_then(|()| check_field(&email)) {
+    let checked = check_field(&name)
+        .and_then(|()| check_field(&email))
+        .and_then(|()| check_field(&page));
+    if let Err(error) = checked {
         client
             .reply_error(ErrorCode::BadText, error.to_string(), None)
             .await;
@@ -219,7 +198,7 @@ async fn set_visitor(
     record.info = VisitorInfo {
         name: name.trim().to_string(),
         email: email.trim().to_string(),
-        page: page.chars().take(MAX_PAGE_CHARS).collect(),
+        page,
         stamp: state.stamp(),
     };
     match write_chat(state, record).await {
@@ -229,12 +208,61 @@ async fn set_visitor(
                 info: merged.info,
             };
             state.hub.publish_chat(auth.chat, &frame, None);
-            super::fanout::queue(state).await;
+            fanout::queue(state).await;
         }
         Err(error) => {
             tracing::error!(%error, "storing visitor details failed");
             client
                 .reply_error(ErrorCode::Unavailable, "storage unavailable; retry", None)
+                .await;
+        }
+    }
+}
+
+/// Stores an offline note, dated by this relay, and tells the operators.
+async fn offline(client: &Context<'_>, auth: &VisitorAuth, mut note: OfflineNote) {
+    if note.site != auth.site {
+        client
+            .reply_error(ErrorCode::Forbidden, "the note is for another site", None)
+            .await;
+        return;
+    }
+    note.at = crate::clock::now();
+    if let Err(error) = note.check() {
+        client
+            .reply_error(record_error_code(&error), error.to_string(), None)
+            .await;
+        return;
+    }
+    let id = note.id;
+    let state = &client.state;
+    match state
+        .store
+        .apply(Record::Note(note), &state.config.name)
+        .await
+    {
+        Ok(Applied {
+            refused: Some(refusal),
+            ..
+        }) => {
+            client
+                .reply_error(refusal_code(&refusal), refusal.to_string(), None)
+                .await;
+        }
+        Ok(applied) => {
+            if applied.changed {
+                fanout::inbox(state).await;
+            }
+            client.reply(&ServerFrame::OfflineAck { id }).await;
+        }
+        Err(error) => {
+            tracing::error!(%error, "storing an offline note failed");
+            client
+                .reply_error(
+                    ErrorCode::Unavailable,
+                    "the note could not be stored; send it again",
+                    None,
+                )
                 .await;
         }
     }

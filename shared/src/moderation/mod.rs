@@ -22,10 +22,15 @@
 //!   restarted moderator never answers with an epoch older than one its
 //!   clients have seen: they ignore stale epochs) and increases by one at
 //!   every change of the active deployment.
-//! - A deployment is *up* while it answers and says it is ready. It is down
-//!   after `down_after` failed probes in a row (one refused connection may be
-//!   a blip), or at once when it answers "not ready": that is the relay
-//!   saying it is shutting down, not a guess.
+//! - A deployment is *up* while it answers and says it is ready, or not
+//!   ready only because it drains (a relay answers `ready: false,
+//!   draining: true` while it drains; a drain is this machine's own doing
+//!   and an undrain ends it, so it is no reason to count the relay out: a
+//!   crash of the active during the drain that follows a failback must
+//!   still find the other one fit). It is down after `down_after` failed
+//!   probes in a row (one refused connection may be a blip), or at once
+//!   when it answers not ready without draining: that is the relay saying
+//!   it is shutting down, not a guess.
 //! - Active down and the other answered its last probe ready: the other
 //!   becomes active (a deployment that is itself failing probes is no place
 //!   to send clients). If an administrator held the failed one, the hold
@@ -184,27 +189,28 @@ impl Tracked {
             Reachability::Unreachable
         } else if self.failures > 0 {
             Reachability::Failing
-        } else if self.health.as_ref().is_some_and(|health| health.ready) {
+        } else if self.health.as_ref().is_some_and(serves) {
             Reachability::Up
         } else {
             Reachability::NotReady
         }
     }
 
-    /// Not known to be down, and its last answer said ready.
+    /// Not known to be down, and its last answer said it serves.
     fn up(&self, down_after: u32) -> bool {
-        self.failures < down_after && self.health.as_ref().is_some_and(|health| health.ready)
+        self.failures < down_after && self.health.as_ref().is_some_and(serves)
     }
 
-    /// Known to be down: failed `down_after` probes, or said not ready. A
-    /// deployment not probed often enough yet is neither up nor down.
+    /// Known to be down: failed `down_after` probes, or said it does not
+    /// serve (shutting down). A deployment not probed often enough yet is
+    /// neither up nor down.
     fn down(&self, down_after: u32) -> bool {
-        self.failures >= down_after || self.health.as_ref().is_some_and(|health| !health.ready)
+        self.failures >= down_after || self.health.as_ref().is_some_and(|health| !serves(health))
     }
 
-    /// Answered its last probe ready: fit to take clients over.
+    /// Answered its last probe as serving: fit to take clients over.
     fn answering(&self) -> bool {
-        self.failures == 0 && self.health.as_ref().is_some_and(|health| health.ready)
+        self.failures == 0 && self.health.as_ref().is_some_and(serves)
     }
 
     fn why_down(&self, down_after: u32) -> String {
@@ -236,6 +242,12 @@ pub struct Moderation {
     drain: Option<PendingDrain>,
     actions: VecDeque<Action>,
     history: VecDeque<Failover>,
+}
+
+/// Whether a health answer says the relay can take clients: ready, or not
+/// ready only because it drains (see the module docs).
+fn serves(health: &Health) -> bool {
+    health.ready || health.draining
 }
 
 fn caught_up(health: &Health) -> bool {
@@ -316,7 +328,7 @@ impl Moderation {
             Some(health) => {
                 tracked.failures = 0;
                 tracked.last_answer = Some(now);
-                if health.ready && caught_up(&health) {
+                if serves(&health) && caught_up(&health) {
                     tracked.caught_up_streak = tracked.caught_up_streak.saturating_add(1);
                 } else {
                     tracked.caught_up_streak = 0;

@@ -26,6 +26,14 @@ fn health(role: DeploymentRole, ready: bool, lag: Option<ReplicationLag>) -> Hea
     }
 }
 
+/// What a relay answers while it drains: not ready, draining.
+fn drained(role: DeploymentRole, lag: Option<ReplicationLag>) -> Health {
+    Health {
+        draining: true,
+        ..health(role, false, lag)
+    }
+}
+
 fn synced() -> Option<ReplicationLag> {
     Some(ReplicationLag {
         changes: 0,
@@ -350,19 +358,53 @@ fn failover_during_a_drain_undrains_the_new_active_at_once() {
     h.both_up();
     h.both_up();
     assert_eq!(h.actions(), vec![drain("us", "eu")]);
-    // The primary dies again while the redundant's clients are leaving it.
-    h.round(None, Some(health(Redundant, true, synced())));
-    h.round(None, Some(health(Redundant, true, synced())));
+    // The primary dies again while the redundant's clients are leaving it;
+    // the redundant answers as a draining relay does (not ready, draining),
+    // and is still the place to go.
+    h.round(None, Some(drained(Redundant, synced())));
+    h.round(None, Some(drained(Redundant, synced())));
     assert_eq!(h.active(), "us");
     assert_eq!(h.actions(), vec![undrain("us")]);
     assert_eq!(h.m.drain_in_progress(), None);
 }
 
+/// The failover benchmark's crash rounds caught this: once relays answered
+/// `ready: false` while draining, a crash of the primary within the 30 s
+/// drain that follows a failback left the moderator pointing at the dead
+/// primary until the drain expired.
+#[test]
+fn a_draining_deployment_is_fit_to_take_over_but_a_stopping_one_is_not() {
+    let mut h = Harness::new();
+    h.both_up();
+    h.round(
+        Some(health(Primary, true, synced())),
+        Some(drained(Redundant, synced())),
+    );
+    assert_eq!(h.m.status(h.now).probes[1].reachability, Reachability::Up);
+    assert!(h.m.active().deployments[1].up);
+    h.round(None, Some(drained(Redundant, synced())));
+    h.round(None, Some(drained(Redundant, synced())));
+    assert_eq!(h.active(), "us", "the draining redundant takes over");
+
+    let mut h = Harness::new();
+    h.both_up();
+    h.round(
+        Some(health(Primary, true, synced())),
+        Some(health(Redundant, false, synced())),
+    );
+    h.round(None, Some(health(Redundant, false, synced())));
+    h.round(None, Some(health(Redundant, false, synced())));
+    assert_eq!(
+        h.active(),
+        "eu",
+        "a redundant shutting down is no place to go"
+    );
+}
+
 #[test]
 fn a_draining_active_deployment_is_undrained_with_bounded_retries() {
     let mut h = Harness::new();
-    let mut draining = health(Primary, true, synced());
-    draining.draining = true;
+    let draining = drained(Primary, synced());
     h.round(
         Some(draining.clone()),
         Some(health(Redundant, true, synced())),

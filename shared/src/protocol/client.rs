@@ -112,7 +112,10 @@ impl ClientFrame {
 }
 
 impl ClientFrame {
-    /// Parses a text frame; never panics.
+    /// Parses a text frame; never panics. (A message's numbers are checked
+    /// where it is stored, which can name it in the refusal. A ping's
+    /// nonce is not bounded: its pong goes back only to the client that
+    /// made it, which holds it already.)
     pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
         parse_frame(text, Self::TYPES)
     }

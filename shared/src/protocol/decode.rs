@@ -1,33 +1,29 @@
-//! Reading a [`ServerFrame`] without serde's buffering of internally tagged
-//! enums.
+//! Reading a [`ServerFrame`] tag first, without serde: its `type`, then
+//! that variant's fields, each through [`FromJson`] (see `decode_json`).
 //!
 //! The derived `Deserialize` of an enum tagged by a field (`"type"` here)
 //! first reads the whole frame into serde's private `Content` tree, because
 //! the tag may come after the other fields, and then reads the variant from
-//! that tree. In the browser bundle that costs a second deserialiser for
-//! every payload type (a good third of the widget's size). This decoder
-//! reads the frame twice instead: once as a one-field struct for the tag,
-//! then once as the struct of that variant's fields (the `"type"` key is
-//! ignored there like any unknown field). Each payload type is then read by
-//! one deserialiser only.
+//! that tree; in the browser bundle that was a second deserialiser for
+//! every payload type. Reading a parsed value ([`JsonView`]) needs neither:
+//! the tag is one member, the variant's fields are others.
 //!
-//! The wire format is the derive's: same field names, same defaults, unknown
-//! fields ignored, an unknown `type` reported as
+//! The wire format is the derive's: same field names, same defaults,
+//! unknown fields ignored, an unknown `type` reported as
 //! [`FrameError::UnknownType`]. The tests compare the two on every
-//! documented example and on generated frames. The one shape the derive
-//! reads and this does not is a frame written as a JSON array (serde's
-//! internally tagged enums also take `["type", field, ...]`); frames are
-//! objects (docs/PROTOCOL.md), nothing sends arrays.
+//! documented example, altered, and on generated frames. The one shape the
+//! derive reads and this does not is a frame written as a JSON array
+//! (serde's internally tagged enums also take `["type", field, ...]`);
+//! frames are objects (docs/PROTOCOL.md), nothing sends arrays.
 //!
-//! [`FrameSource`] abstracts over where the frame is read from, so the
-//! browser can read it through its own `JSON.parse` and native code through
-//! serde_json ([`ServerFrame::decode`]).
+//! The browser reads the frame out of `JSON.parse`'s result; native code
+//! out of a `serde_json::Value` ([`ServerFrame::decode`]).
 //!
 //! # Records no reader can show
 //! One more difference from the derive: a record holding an integer beyond
 //! [`MAX_SAFE_INTEGER`] (a message's `lamport` or `at`, a note's `at`, a
 //! queue entry's `since`) is left out of the list it came in, and the
-//! source is told ([`FrameSource::skipped`], which the browser logs). Such a
+//! caller is told (the browser logs it). Such a
 //! number cannot be a JavaScript number, so a console handed one failed as a
 //! whole, on every deployment, for as long as the record was stored.
 //! Relays refuse such values, but a reader does not trust the relay (a
@@ -36,17 +32,13 @@
 //! it is the one fix for all of them. A `message` frame whose message is
 //! such a record is refused as malformed (it carries nothing else).
 
-use super::{ErrorCode, FrameError, MAX_FRAME_BYTES, ServerFrame};
-use crate::id::{ChatId, MessageId, OfflineId, Ulid};
-use crate::model::{Author, ChatStatus, Message, OfflineNote, VisitorInfo};
-use crate::protocol::{ChatSync, DeploymentRole, QueueEntry};
+use super::decode_json::{Fields, JsonError, JsonView, strict_value};
+use super::{FrameError, MAX_FRAME_BYTES, QueueEntry, ServerFrame};
+use crate::id::Ulid;
+pub use crate::model::MAX_SAFE_INTEGER;
+use crate::model::{Message, OfflineNote};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use std::fmt::{self, Display};
-
-/// The largest integer every reader holds exactly: JavaScript's
-/// `Number.MAX_SAFE_INTEGER`, 2^53 - 1.
-pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// A record left out of a frame because one of its integers is beyond
 /// [`MAX_SAFE_INTEGER`] (which one is left to the record's kind: a few
@@ -91,145 +83,83 @@ impl Display for Unreadable {
     }
 }
 
-/// One frame's JSON, readable as any struct (fields the struct does not
-/// name are ignored).
-pub trait FrameSource {
-    /// Why the frame did not read as the struct asked for.
-    type Error: Display;
-
-    /// Reads the whole frame as `T`.
-    fn read<T: DeserializeOwned>(&mut self) -> Result<T, Self::Error>;
-
-    /// Told of each record the decoder leaves out of the frame (see
-    /// [`Unreadable`]), for the caller to log; the default forgets it.
-    fn skipped(&mut self, record: &Unreadable) {
-        let _ = record;
-    }
+/// The variant tagged `tag`, read from the frame's fields; `None` for a tag
+/// this side does not know. Each arm builds its variant with every field
+/// named, so a field added to a frame does not compile here until it is
+/// read.
+fn read_variant<V: JsonView>(
+    tag: &str,
+    f: &Fields<'_, V>,
+) -> Result<Option<ServerFrame>, JsonError> {
+    Ok(Some(match tag {
+        "welcome" => ServerFrame::Welcome {
+            v: f.get("v")?,
+            deployment: f.get("deployment")?,
+            role: f.get("role")?,
+            epoch: f.get("epoch")?,
+            you: f.get("you")?,
+            chats: f.get("chats")?,
+            operators_online: f.get("operators_online")?,
+        },
+        "chat" => ServerFrame::Chat {
+            sync: f.get("sync")?,
+        },
+        "message" => ServerFrame::Message { msg: f.get("msg")? },
+        "ack" => ServerFrame::Ack { id: f.get("id")? },
+        "offline_ack" => ServerFrame::OfflineAck { id: f.get("id")? },
+        "typing" => ServerFrame::Typing {
+            chat: f.get("chat")?,
+            who: f.get("who")?,
+            on: f.get("on")?,
+        },
+        "status" => ServerFrame::Status {
+            chat: f.get("chat")?,
+            status: f.get("status")?,
+        },
+        "visitor" => ServerFrame::Visitor {
+            chat: f.get("chat")?,
+            info: f.get("info")?,
+        },
+        "queue" => ServerFrame::Queue {
+            chats: f.get("chats")?,
+        },
+        "presence" => ServerFrame::Presence {
+            operators_online: f.get("operators_online")?,
+            operators: f.or_default("operators")?,
+        },
+        "inbox" => ServerFrame::Inbox {
+            notes: f.get("notes")?,
+        },
+        "migrate" => ServerFrame::Migrate {
+            to: f.get("to")?,
+            reason: f.get("reason")?,
+        },
+        "pong" => ServerFrame::Pong {
+            nonce: f.get("nonce")?,
+        },
+        "error" => ServerFrame::Error {
+            code: f.get("code")?,
+            message: f.get("message")?,
+            id: f.or_default("id")?,
+        },
+        _ => return Ok(None),
+    }))
 }
 
-/// A frame as JSON text, read with serde_json.
-#[derive(Clone, Copy, Debug)]
-pub struct JsonText<'a>(pub &'a str);
-
-impl FrameSource for JsonText<'_> {
-    type Error = serde_json::Error;
-
-    fn read<T: DeserializeOwned>(&mut self) -> Result<T, Self::Error> {
-        serde_json::from_str(self.0)
-    }
-}
-
-/// The frame's `type` alone.
-#[derive(Deserialize)]
-struct Tag {
-    #[serde(rename = "type")]
-    kind: String,
-}
-
-/// Declares one body struct per variant (the variant's fields, with the
-/// same serde attributes) and the match from `type` to variant. The struct
-/// literal building each variant names every field, so a field missing here
-/// does not compile; a missing attribute is what the tests are for.
-macro_rules! server_bodies {
-    ($($tag:literal => $variant:ident $body:ident {
-        $($(#[$attr:meta])* $field:ident: $ty:ty,)*
-    })*) => {
-        $(
-            #[derive(Deserialize)]
-            struct $body {
-                $($(#[$attr])* $field: $ty,)*
-            }
-        )*
-
-        /// The variant for `tag` read from `source`; `None` for a tag this
-        /// side does not know.
-        fn read_variant<S: FrameSource>(
-            tag: &str,
-            source: &mut S,
-        ) -> Option<Result<ServerFrame, S::Error>> {
-            match tag {
-                $($tag => Some(source.read::<$body>().map(|body| ServerFrame::$variant {
-                    $($field: body.$field,)*
-                })),)*
-                _ => None,
-            }
-        }
+/// Reads a server frame out of a parsed JSON `value`: its `type`, then
+/// that variant's fields, then leaves out the records no reader can show,
+/// telling `skipped` of each (see the module docs). Never panics; the size
+/// limit is the caller's (the text is not visible here).
+pub fn decode_server_frame<V: JsonView>(
+    value: &V,
+    mut skipped: impl FnMut(Unreadable),
+) -> Result<ServerFrame, FrameError> {
+    let malformed = |error: JsonError| FrameError::Malformed(error.to_string());
+    let fields = Fields::of(value).map_err(malformed)?;
+    let tag: String = fields.get("type").map_err(malformed)?;
+    let Some(mut frame) = read_variant(&tag, &fields).map_err(malformed)? else {
+        return Err(FrameError::UnknownType(tag));
     };
-}
-
-server_bodies! {
-    "welcome" => Welcome WelcomeBody {
-        v: u32,
-        deployment: String,
-        role: DeploymentRole,
-        epoch: u64,
-        you: Author,
-        chats: Vec<ChatSync>,
-        operators_online: u32,
-    }
-    "chat" => Chat ChatBody {
-        sync: ChatSync,
-    }
-    "message" => Message MessageBody {
-        msg: Message,
-    }
-    "ack" => Ack AckBody {
-        id: MessageId,
-    }
-    "offline_ack" => OfflineAck OfflineAckBody {
-        id: OfflineId,
-    }
-    "typing" => Typing TypingBody {
-        chat: ChatId,
-        who: Author,
-        on: bool,
-    }
-    "status" => Status StatusBody {
-        chat: ChatId,
-        status: ChatStatus,
-    }
-    "visitor" => Visitor VisitorBody {
-        chat: ChatId,
-        info: VisitorInfo,
-    }
-    "queue" => Queue QueueBody {
-        chats: Vec<QueueEntry>,
-    }
-    "presence" => Presence PresenceBody {
-        operators_online: u32,
-        #[serde(default)]
-        operators: Vec<String>,
-    }
-    "inbox" => Inbox InboxBody {
-        notes: Vec<OfflineNote>,
-    }
-    "migrate" => Migrate MigrateBody {
-        to: String,
-        reason: String,
-    }
-    "pong" => Pong PongBody {
-        nonce: u64,
-    }
-    "error" => Error ErrorBody {
-        code: ErrorCode,
-        message: String,
-        #[serde(default)]
-        id: Option<MessageId>,
-    }
-}
-
-/// Reads a server frame from `source`: its `type`, then that variant's
-/// fields, then leaves out the records no reader can show (see the module
-/// docs). Never panics; the size limit is the caller's (the text is not
-/// visible here).
-pub fn decode_server_frame<S: FrameSource>(mut source: S) -> Result<ServerFrame, FrameError> {
-    let malformed = |error: S::Error| FrameError::Malformed(error.to_string());
-    let tag: Tag = source.read().map_err(malformed)?;
-    let mut frame = match read_variant(&tag.kind, &mut source) {
-        Some(frame) => frame.map_err(malformed)?,
-        None => return Err(FrameError::UnknownType(tag.kind)),
-    };
-    let mut skipped = |record: Unreadable| source.skipped(&record);
     match &mut frame {
         ServerFrame::Welcome { chats, .. } => {
             for sync in chats {
@@ -269,13 +199,15 @@ fn keep_readable<T>(
 }
 
 impl ServerFrame {
-    /// Parses a text frame like [`ServerFrame::parse`], without serde's
-    /// tagged-enum buffering (see [`decode_server_frame`]); never panics.
+    /// Parses a text frame like [`ServerFrame::parse`], through
+    /// [`decode_server_frame`] (what the browser runs), forgetting the
+    /// records it leaves out; never panics.
     pub fn decode(text: &str) -> Result<ServerFrame, FrameError> {
         if text.len() > MAX_FRAME_BYTES {
             return Err(FrameError::TooLarge(text.len()));
         }
-        decode_server_frame(JsonText(text))
+        let value = strict_value(text).map_err(|e| FrameError::Malformed(e.to_string()))?;
+        decode_server_frame(&&value, |_| {})
     }
 }
 
@@ -283,8 +215,8 @@ impl ServerFrame {
 /// flat record of all variants' fields (see `Intent` in the session's
 /// outbox): its text when it is a string; any other value is skipped, as
 /// serde's derive skips fields a variant does not name. Reading a tagged
-/// enum through such a record avoids serde's buffering as
-/// [`decode_server_frame`] does.
+/// enum through such a record avoids serde's buffering (the serde path the
+/// relay and the tests take; the browser reads through [`FromJson`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VariantText(pub Option<String>);
 

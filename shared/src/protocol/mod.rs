@@ -9,13 +9,16 @@
 
 mod client;
 mod decode;
+mod decode_json;
+mod decode_types;
 mod http;
+pub mod reference;
+pub mod samples;
 mod server;
 
 pub use client::{ChatResume, ClientFrame};
-pub use decode::{
-    FrameSource, JsonText, MAX_SAFE_INTEGER, Unreadable, VariantText, decode_server_frame,
-};
+pub use decode::{MAX_SAFE_INTEGER, Unreadable, VariantText, decode_server_frame};
+pub use decode_json::{Fields, FromJson, JsonError, JsonView, UnitVariants, strict_value};
 pub use http::{
     ActiveDeployment, ConsoleConfig, ConsolePeer, DeploymentRole, DeploymentState, Health,
     LoginRequest, LoginResponse, ReplicationLag, VisitorTokenRequest, VisitorTokenResponse,

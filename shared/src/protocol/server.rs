@@ -67,6 +67,13 @@ pub enum ErrorCode {
     HelloFirst,
     /// The relay could not store the frame; retry (nothing was acked).
     Unavailable,
+    /// The message's id is taken by another message (another chat or
+    /// another text): this one is not stored, and sending it again cannot
+    /// change that.
+    Conflict,
+    /// A number no reader holds exactly (over 2^53 - 1), or a Lamport clock
+    /// too far past its chat's: not stored, for good.
+    OutOfRange,
 }
 
 /// A frame from a relay to a client.

@@ -70,3 +70,13 @@ fn frames_round_trip() {
     };
     assert_eq!(ServerFrame::parse(&ack.to_json()), Ok(ack));
 }
+
+#[test]
+fn a_ping_nonce_may_be_any_64_bit_number() {
+    // Sessions draw their nonces at random; the pong goes back only to the
+    // client that made it.
+    assert_eq!(
+        ClientFrame::parse(r#"{"type":"ping","nonce":18446744073709551615}"#),
+        Ok(ClientFrame::Ping { nonce: u64::MAX })
+    );
+}

@@ -201,7 +201,14 @@ impl Session {
                 self.resend_at = Some(self.resend_at.map_or(at, |t| t.min(at)));
             }
             // Resending cannot fix these.
-            (ErrorCode::BadText | ErrorCode::Forbidden | ErrorCode::TooLarge, Some(id)) => {
+            (
+                ErrorCode::BadText
+                | ErrorCode::Forbidden
+                | ErrorCode::TooLarge
+                | ErrorCode::Conflict
+                | ErrorCode::OutOfRange,
+                Some(id),
+            ) => {
                 if let Some(chat) = self.chats.refuse(id) {
                     self.mark_dirty();
                     self.event(SessionEvent::Refused { chat, id });

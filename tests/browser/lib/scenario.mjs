@@ -14,11 +14,13 @@ export const ARTIFACTS = path.join(REPO, 'tests', 'browser', 'artifacts');
 
 /**
  * Runs `body({cluster, visitor, operator, openVisitor})` on a fresh cluster.
- * `visitor: false` leaves opening the page to the body (`openVisitor()`).
+ * `visitor: false` leaves opening the page to the body (`openVisitor()`);
+ * `nodes: 2` makes each deployment PostgreSQL, two relay nodes and HAProxy.
  */
-export async function withStage(browser, name, { proxies = false, visitor: autoVisitor = true, beforeClients, consoleHome } = {}, body) {
+export async function withStage(browser, name, { proxies = false, nodes = 1, visitor: autoVisitor = true, beforeClients, consoleHome } = {}, body) {
   const cluster = await Cluster.start({
     proxies,
+    nodes,
     operators: [OPERATOR],
     www: process.env.TWINLINE_WWW,
     // Only for working on the tests against a build without the moderator.

@@ -12,12 +12,14 @@
 //!   (resource use over time).
 //! - Twinline alone: [`replication`] (lag, catch-up), [`failover`]
 //!   (failover time seen by clients), [`incidents`] (what one incident of
-//!   each kind costs each client, for the availability arithmetic).
+//!   each kind costs each client, for the availability arithmetic),
+//!   [`nodes`] (cross-node fan-out on PostgreSQL).
 //! - [`stats`] holds the percentiles of latency samples.
 
 pub mod failover;
 pub mod incidents;
 pub mod load;
+pub mod nodes;
 pub mod peer;
 pub mod replication;
 pub mod restart;

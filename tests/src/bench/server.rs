@@ -9,6 +9,7 @@
 use super::peer::{PeerMode, PeerProcess};
 use super::wire::{Conn, Hello, Protocol, WireError};
 use crate::client::{login, random_u128, visitor_token_with};
+use crate::nodes::Deployment;
 use crate::pair::Pair;
 use crate::process::{RelayOptions, RelayProcess};
 use serde::Serialize;
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use twinline_core::protocol::ChatSync;
 use twinline_core::{Author, ChatId, Message, MessageId, Millis, Role, Ulid};
+use twinline_relay::store::postgres::cluster::{Cluster, Durability};
 
 /// Which server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
@@ -23,6 +25,14 @@ use twinline_core::{Author, ChatId, Message, MessageId, Millis, Role, Ulid};
 pub enum Kind {
     /// Twinline's relay (SQLite WAL, synchronous=FULL).
     Twinline,
+    /// One Twinline relay node on PostgreSQL (fsync on, synchronous_commit
+    /// on), clients connected to it directly (only when named).
+    TwinlinePostgres,
+    /// Two Twinline relay nodes on one PostgreSQL behind HAProxy, clients
+    /// through the balancer (only when named).
+    #[value(name = "twinline-postgres-2")]
+    #[serde(rename = "twinline-postgres-2")]
+    TwinlinePostgres2,
     /// The Socket.IO peer with SQLite (WAL, synchronous=FULL).
     SocketioSqlite,
     /// The Socket.IO peer in memory.
@@ -37,6 +47,8 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Twinline => "twinline",
+            Kind::TwinlinePostgres => "twinline-postgres",
+            Kind::TwinlinePostgres2 => "twinline-postgres-2",
             Kind::SocketioSqlite => "socketio-sqlite",
             Kind::SocketioMemory => "socketio-memory",
         }
@@ -45,7 +57,7 @@ impl Kind {
     /// Its wire protocol.
     pub fn protocol(self) -> Protocol {
         match self {
-            Kind::Twinline => Protocol::Twinline,
+            Kind::Twinline | Kind::TwinlinePostgres | Kind::TwinlinePostgres2 => Protocol::Twinline,
             Kind::SocketioSqlite | Kind::SocketioMemory => Protocol::SocketIo,
         }
     }
@@ -55,6 +67,12 @@ enum Processes {
     Relay(RelayProcess),
     Pair(Pair),
     Peer(PeerProcess),
+    /// Relay nodes on a PostgreSQL server of their own (declared after
+    /// the deployment, so the nodes stop before their database).
+    Nodes {
+        deployment: Deployment,
+        _server: Cluster,
+    },
 }
 
 /// A visitor the server knows (or, for the peer, will know on connect).
@@ -137,6 +155,8 @@ impl Server {
                 extra: unlimited().iter().map(|s| s.to_string()).collect(),
                 ..RelayOptions::primary()
             })),
+            Kind::TwinlinePostgres => nodes(1),
+            Kind::TwinlinePostgres2 => nodes(2),
             Kind::SocketioSqlite => Processes::Peer(PeerProcess::start(PeerMode::Durable)),
             Kind::SocketioMemory => Processes::Peer(PeerProcess::start(PeerMode::Memory)),
         };
@@ -158,6 +178,12 @@ impl Server {
             Processes::Relay(relay) => relay.port(),
             Processes::Pair(pair) => pair.primary.port(),
             Processes::Peer(peer) => peer.port(),
+            // One node: to it directly, as to a relay on SQLite; more:
+            // through the balancer, as in production.
+            Processes::Nodes { deployment, .. } => match deployment.nodes.as_slice() {
+                [one] => one.port(),
+                _ => deployment.balancer.port(),
+            },
         };
         let base = format!("http://127.0.0.1:{port}");
         let ws = match kind.protocol() {
@@ -243,13 +269,19 @@ impl Server {
     pub async fn new_operator(&self, username: &str) -> OperatorId {
         match self.kind.protocol() {
             Protocol::Twinline => {
-                let dir = match &*self.processes.lock().unwrap() {
-                    Processes::Relay(relay) => relay.data_dir().to_path_buf(),
-                    Processes::Pair(pair) => pair.primary.data_dir().to_path_buf(),
+                let store: Vec<std::ffi::OsString> = match &*self.processes.lock().unwrap() {
+                    Processes::Relay(relay) => vec!["--data-dir".into(), relay.data_dir().into()],
+                    Processes::Pair(pair) => {
+                        vec!["--data-dir".into(), pair.primary.data_dir().into()]
+                    }
+                    Processes::Nodes { deployment, .. } => {
+                        deployment.store_flags().map(Into::into).to_vec()
+                    }
                     Processes::Peer(_) => unreachable!("a peer speaks Socket.IO"),
                 };
+                let store: Vec<&std::ffi::OsStr> = store.iter().map(|s| s.as_os_str()).collect();
                 tokio::task::block_in_place(|| {
-                    crate::process::add_operator(&dir, username, username, PASSWORD)
+                    crate::process::add_operator_on(&store, username, username, PASSWORD)
                 });
                 let session = login(&self.base, username, PASSWORD)
                     .await
@@ -295,6 +327,13 @@ impl Server {
                 add("redundant", pair.redundant.pid(), pair.redundant.data_dir());
             }
             Processes::Peer(peer) => add("peer", peer.pid(), peer.data_dir()),
+            // The relay nodes only: PostgreSQL's own processes are not
+            // counted (the figures say so).
+            Processes::Nodes { deployment, .. } => {
+                for (i, node) in deployment.nodes.iter().enumerate() {
+                    add(&format!("node-{}", i + 1), node.pid(), node.data_dir());
+                }
+            }
         }
         found
     }
@@ -337,7 +376,28 @@ impl Server {
             Processes::Relay(relay) => relay.restart(),
             Processes::Pair(pair) => pair.primary.restart(),
             Processes::Peer(peer) => peer.restart(),
+            Processes::Nodes { deployment, .. } => deployment.nodes[0].restart(),
         }
+    }
+}
+
+/// `count` relay nodes on a new PostgreSQL server (fsync on: durable as
+/// in production), no rate limits.
+fn nodes(count: usize) -> Processes {
+    let server = Cluster::start("bench", Durability::Durable)
+        .unwrap_or_else(|error| panic!("a PostgreSQL server: {error}"));
+    let url = crate::nodes::database_on(&server, "bench");
+    let deployment = Deployment::start(
+        &url,
+        RelayOptions {
+            extra: unlimited().iter().map(|s| s.to_string()).collect(),
+            ..RelayOptions::primary()
+        },
+        count,
+    );
+    Processes::Nodes {
+        deployment,
+        _server: server,
     }
 }
 

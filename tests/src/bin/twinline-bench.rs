@@ -16,7 +16,7 @@ use twinline_tests::pair::Pair;
 #[command(
     name = "twinline-bench",
     about,
-    after_help = "Servers: twinline (the relay), socketio-sqlite and socketio-memory (the \
+    after_help = "Servers: twinline (the relay), twinline-postgres and twinline-postgres-2 (one relay node on PostgreSQL, two behind HAProxy; with `compare --servers`, not by default), socketio-sqlite and socketio-memory (the \
                   Socket.IO 4.8 reference peer in tests/peer/socketio, durable or in memory; \
                   needs node and `npm ci`).\n\
                   Figures are written as JSON to --out; `npm run bench` runs the lot and \
@@ -64,6 +64,10 @@ enum Command {
     /// clients that saw anything but "connected". Also writes
     /// incidents.json beside --out (the soak's prediction reads it).
     Incidents(IncidentArgs),
+    /// Cross-node fan-out on PostgreSQL: 50 visitors on one relay node at
+    /// 10 msg/s each, their operator on another node (needs PostgreSQL
+    /// and HAProxy: scripts/ensure-toolchain.sh --servers).
+    Nodes,
 }
 
 #[derive(Clone, Debug, clap::Args)]
@@ -196,6 +200,17 @@ fn main() {
                 .await;
                 write_json(&args.out.with_file_name("incidents.json"), &rows);
                 figures.extend(found);
+            }
+            Command::Nodes => {
+                let seconds = if quick { 3 } else { 10 };
+                figures.extend(
+                    twinline_tests::bench::nodes::cross_node_latency(
+                        50,
+                        10,
+                        Duration::from_secs(seconds),
+                    )
+                    .await,
+                );
             }
             Command::Steady(steady_args) => {
                 let config = SteadyConfig {

@@ -71,7 +71,8 @@ impl Console {
     /// session at once.
     #[wasm_bindgen(constructor)]
     pub fn new(config: JsValue) -> Result<Console, JsValue> {
-        let mut raw: RawConfig = js::from_js(config).map_err(error)?;
+        // Read as the widget reads `window.TwinlineConfig` (one reader).
+        let mut raw = RawConfig::from_object(&config).map_err(|e| error(e.to_string()))?;
         if raw.site.trim().is_empty() {
             raw.site = "console".into();
         }
@@ -116,10 +117,7 @@ impl Console {
                 let on = inner.engine.as_ref().and_then(Engine::deployment);
                 (inner.config.clone(), inner.store.clone(), on)
             };
-            let first = match on {
-                Some(role) => role,
-                None => login::active_deployment(&config).await,
-            };
+            let first = login::first_to_ask(&config, on).await;
             let login = login::login(&config, &store, first, &username, &password)
                 .await
                 .map_err(error)?;
@@ -139,15 +137,37 @@ impl Console {
         })
     }
 
-    /// Logs out: closes the connection and forgets the stored login. The
-    /// operator's chats stay stored for the next login.
-    pub fn logout(&self) {
-        let mut inner = self.inner.borrow_mut();
-        if let Some(mut engine) = inner.engine.take() {
-            engine.stop();
-        }
-        login::forget(&inner.store);
-        inner.changed();
+    /// Logs out: at once closes the connection and forgets the stored
+    /// login (the operator's chats stay stored for the next login), then
+    /// ends the session on the relays (`POST /v1/operator/logout`, which
+    /// both deployments honour), so the token is refused everywhere, not
+    /// only forgotten here. Resolves once a relay has ended it (or there
+    /// was no session); rejects with an Error whose message can be shown as
+    /// it is when no deployment answered.
+    pub fn logout(&self) -> Promise {
+        let ended = {
+            let mut inner = self.inner.borrow_mut();
+            let ended = inner.engine.take().map(|mut engine| {
+                engine.stop();
+                (engine.deployment(), engine.token())
+            });
+            login::forget(&inner.store);
+            inner.changed();
+            ended.map(|(on, token)| (inner.config.clone(), on, token))
+        };
+        wasm_bindgen_futures::future_to_promise(async move {
+            let Some((config, on, token)) = ended else {
+                return Ok(JsValue::UNDEFINED);
+            };
+            if token.is_empty() {
+                return Ok(JsValue::UNDEFINED);
+            }
+            let first = login::first_to_ask(&config, on).await;
+            login::logout(&config, first, &token)
+                .await
+                .map(|()| JsValue::UNDEFINED)
+                .map_err(error)
+        })
     }
 
     /// Online (takes new chats) or away.

@@ -186,6 +186,11 @@ impl Engine {
         &self.host.session().identity().author.id
     }
 
+    /// The session token it says hello with.
+    pub fn token(&self) -> String {
+        self.host.session().identity().token.clone()
+    }
+
     /// The deployment the session is on (or was last on).
     pub fn deployment(&self) -> Option<DeploymentRole> {
         self.host.session().status().deployment

@@ -1,5 +1,7 @@
 //! Operator login: `POST /v1/operator/login` on the active deployment, then
-//! on the other, and the answer kept in localStorage.
+//! on the other, and the answer kept in localStorage; and logout,
+//! `POST /v1/operator/logout` the same way, which ends the session on both
+//! deployments (the account's new version replicates), not only here.
 //!
 //! Both deployments sign tokens the other accepts, so one login serves the
 //! whole session: after a failover the session says `hello` to the other
@@ -17,19 +19,22 @@ use crate::js;
 use crate::storage::Store;
 use gloo_timers::callback::Timeout;
 use serde::Deserialize;
-use twinline_core::protocol::{ActiveDeployment, DeploymentRole, LoginRequest, LoginResponse};
+use twinline_core::protocol::{
+    ActiveDeployment, DeploymentRole, Fields, FromJson, JsonError, JsonView, LoginRequest,
+    LoginResponse,
+};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Request, RequestInit, Response};
 
-/// Per deployment, how long to wait for a login answer, ms.
+/// Per deployment, how long to wait for a login or logout answer, ms.
 const LOGIN_TIMEOUT_MS: u32 = 5_000;
 /// How long to wait for the moderator's opinion before trying anyway, ms.
 const MODERATOR_TIMEOUT_MS: u32 = 1_500;
 /// A stored login this close to expiry is not used, ms.
 const EXPIRY_MARGIN_MS: u64 = 60_000;
 
-/// Why a login failed.
+/// Why a login or logout got no answer to use.
 #[derive(Debug)]
 enum Failure {
     /// A relay answered and said no (bad credentials, rate limit): final.
@@ -43,6 +48,14 @@ enum Failure {
 struct ApiError {
     #[serde(default)]
     message: String,
+}
+
+impl FromJson for ApiError {
+    fn from_json<V: JsonView>(value: &V) -> Result<ApiError, JsonError> {
+        Ok(ApiError {
+            message: Fields::of(value)?.or_default("message")?,
+        })
+    }
 }
 
 /// The storage key of the stored login.
@@ -88,7 +101,7 @@ pub fn forget(store: &Store) {
 
 /// Which deployment to ask first when no session says: the moderator's
 /// active one if it answers quickly, else the primary.
-pub async fn active_deployment(config: &WidgetConfig) -> DeploymentRole {
+async fn active_deployment(config: &WidgetConfig) -> DeploymentRole {
     let Some(moderator) = &config.moderator else {
         return DeploymentRole::Primary;
     };
@@ -96,6 +109,15 @@ pub async fn active_deployment(config: &WidgetConfig) -> DeploymentRole {
     match crate::net::json::<(), ActiveDeployment>(&url, None, MODERATOR_TIMEOUT_MS).await {
         Ok(active) if active.active == config.redundant.0 => DeploymentRole::Redundant,
         _ => DeploymentRole::Primary,
+    }
+}
+
+/// Which deployment to ask first: the one the session is on (`on`), else
+/// the moderator's active one.
+pub async fn first_to_ask(config: &WidgetConfig, on: Option<DeploymentRole>) -> DeploymentRole {
+    match on {
+        Some(role) => role,
+        None => active_deployment(config).await,
     }
 }
 
@@ -112,6 +134,75 @@ pub async fn login(
         username: username.trim().to_string(),
         password: password.to_string(),
     };
+    let request = &request;
+    let answer = first_answer(config, first, "/v1/operator/login", |url| async move {
+        let body = js::to_json(request).map_err(Failure::Unreachable)?;
+        match post(&url, Some(body), None).await? {
+            (200..=299, text) => {
+                js::from_json::<LoginResponse>(&text).map_err(Failure::Unreachable)
+            }
+            (status, text) => Err(refusal(status, &text)),
+        }
+    })
+    .await;
+    match answer {
+        Ok(login) => {
+            let kept = js::to_json(&login).is_ok_and(|text| {
+                store.set(&bound_key(store), &deployments(config)) && store.set(&key(store), &text)
+            });
+            if !kept {
+                js::warn("localStorage refused the login; a reload will ask again");
+            }
+            Ok(login)
+        }
+        Err(Failure::Refused(message)) => Err(message),
+        Err(Failure::Unreachable(errors)) => Err(format!(
+            "no deployment answers ({errors}); try again in a moment"
+        )),
+    }
+}
+
+/// Ends the session `token` stands for on the relays: on `first`, then on
+/// the other deployment if `first` does not answer. One answer is enough:
+/// the relay that ends it replicates the account's new version, and the
+/// other ends its sessions when that arrives. A token a relay already
+/// refuses (401) has ended too.
+pub async fn logout(
+    config: &WidgetConfig,
+    first: DeploymentRole,
+    token: &str,
+) -> Result<(), String> {
+    let answer = first_answer(config, first, "/v1/operator/logout", |url| async move {
+        match post(&url, None, Some(token)).await? {
+            (200..=299 | 401, _) => Ok(()),
+            (status, text) => Err(refusal(status, &text)),
+        }
+    })
+    .await;
+    match answer {
+        Ok(()) => Ok(()),
+        Err(Failure::Refused(message)) => Err(message),
+        Err(Failure::Unreachable(errors)) => Err(format!(
+            "logged out here, but no deployment answered ({errors}): the session \
+             stays valid on the relays until it expires"
+        )),
+    }
+}
+
+/// Asks `first`'s relay at `path` (`ask` gets the whole URL), then the
+/// other deployment's if `first` gives no usable answer. A refusal is
+/// final; when neither answers, the [`Failure::Unreachable`] names each
+/// deployment and why.
+async fn first_answer<T, F, Fut>(
+    config: &WidgetConfig,
+    first: DeploymentRole,
+    path: &str,
+    ask: F,
+) -> Result<T, Failure>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Failure>>,
+{
     let mut unreachable = Vec::new();
     for role in [first, first.other()] {
         let (name, base) = match role {
@@ -121,25 +212,12 @@ pub async fn login(
         if role != first && base == base_of(config, first) {
             break; // one deployment configured twice: nothing else to try
         }
-        match post(&format!("{base}/v1/operator/login"), &request).await {
-            Ok(login) => {
-                let kept = js::to_json(&login).is_ok_and(|text| {
-                    store.set(&bound_key(store), &deployments(config))
-                        && store.set(&key(store), &text)
-                });
-                if !kept {
-                    js::warn("localStorage refused the login; a reload will ask again");
-                }
-                return Ok(login);
-            }
-            Err(Failure::Refused(message)) => return Err(message),
+        match ask(format!("{base}{path}")).await {
             Err(Failure::Unreachable(error)) => unreachable.push(format!("{name}: {error}")),
+            answer => return answer,
         }
     }
-    Err(format!(
-        "no deployment answers ({}); try again in a moment",
-        unreachable.join("; ")
-    ))
+    Err(Failure::Unreachable(unreachable.join("; ")))
 }
 
 fn base_of(config: &WidgetConfig, role: DeploymentRole) -> &String {
@@ -149,8 +227,29 @@ fn base_of(config: &WidgetConfig, role: DeploymentRole) -> &String {
     }
 }
 
-/// POSTs the login as JSON, with a deadline.
-async fn post(url: &str, request: &LoginRequest) -> Result<LoginResponse, Failure> {
+/// A relay's refusal: final for a 4xx (it answered and said no), else
+/// worth trying the other deployment.
+fn refusal(status: u16, text: &str) -> Failure {
+    let message = js::from_json::<ApiError>(text)
+        .map(|e| e.message)
+        .unwrap_or_default();
+    match status {
+        400..=499 => Failure::Refused(if message.is_empty() {
+            format!("refused (HTTP {status})")
+        } else {
+            message
+        }),
+        _ => Failure::Unreachable(format!("HTTP {status} {message}")),
+    }
+}
+
+/// POSTs `body` (JSON) with an optional bearer token, with a deadline; the
+/// status and text of the answer, or why there is none.
+async fn post(
+    url: &str,
+    body: Option<String>,
+    bearer: Option<&str>,
+) -> Result<(u16, String), Failure> {
     let unreachable = |what: &str| Failure::Unreachable(what.to_string());
     let window = web_sys::window().ok_or_else(|| unreachable("no window"))?;
     let controller = AbortController::new().map_err(|_| unreachable("no AbortController"))?;
@@ -159,9 +258,14 @@ async fn post(url: &str, request: &LoginRequest) -> Result<LoginResponse, Failur
     init.set_signal(Some(&controller.signal()));
     init.set_cache(web_sys::RequestCache::NoStore);
     let headers = web_sys::Headers::new().map_err(|_| unreachable("no Headers"))?;
-    let _ = headers.set("content-type", "application/json");
+    if let Some(token) = bearer {
+        let _ = headers.set("authorization", &format!("Bearer {token}"));
+    }
+    if let Some(body) = body {
+        let _ = headers.set("content-type", "application/json");
+        init.set_body(&body.into());
+    }
     init.set_headers(&headers);
-    init.set_body(&js::to_json(request).map_err(Failure::Unreachable)?.into());
     let request = Request::new_with_str_and_init(url, &init)
         .map_err(|_| Failure::Unreachable(format!("bad URL {url}")))?;
     let _deadline = Timeout::new(LOGIN_TIMEOUT_MS, move || controller.abort());
@@ -174,19 +278,5 @@ async fn post(url: &str, request: &LoginRequest) -> Result<LoginResponse, Failur
         .map_err(|_| unreachable("answer cut off"))?
         .as_string()
         .unwrap_or_default();
-    let status = response.status();
-    if response.ok() {
-        return js::from_json(&text).map_err(Failure::Unreachable);
-    }
-    let message = js::from_json::<ApiError>(&text)
-        .map(|e| e.message)
-        .unwrap_or_default();
-    match status {
-        400..=499 => Err(Failure::Refused(if message.is_empty() {
-            format!("refused (HTTP {status})")
-        } else {
-            message
-        })),
-        _ => Err(Failure::Unreachable(format!("HTTP {status} {message}"))),
-    }
+    Ok((response.status(), text))
 }

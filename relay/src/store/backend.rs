@@ -1,0 +1,238 @@
+//! What a storage engine provides to the store: the primitives the merge
+//! rules run on, and the queries that need SQL of their own.
+//!
+//! The split is the point of this module. Everything that decides (which
+//! copy of a record wins, what is refused, what goes into the change feed)
+//! lives once, in Rust, in [`super::merge`] and [`super::kinds`]; a backend
+//! only moves rows. So a new replicated kind of record is a
+//! [`Kind`](super::kinds::Kind) and a table in each schema, never a second
+//! copy of its merge, and a behaviour added to one engine fails the shared
+//! test suite ([`super::tests`]) on the other until it is ported.
+//!
+//! Two backends implement it: [`super::sqlite`] (embedded, one machine, one
+//! writer thread) and [`super::postgres`] (a deployment of many relay
+//! nodes sharing one database, each with its own writer). The primitives are
+//! bulk ones (a slice of keys or rows at a time) because for PostgreSQL each
+//! call is a round trip: a batch of many messages costs a handful of round
+//! trips, not a few per message.
+
+use super::StoreError;
+use super::records::{Account, ChangesPage, ChatRecord};
+use twinline_core::protocol::QueueEntry;
+use twinline_core::{ChatId, Lamport, Message, Millis, OfflineNote};
+
+/// A table the merge rules write: one row per record, keyed by the record's
+/// key, holding the record's JSON (`body`) and the columns the backend's
+/// own queries filter and sort on.
+#[derive(Debug)]
+pub struct Table {
+    /// Table name (the same in every backend's schema).
+    pub name: &'static str,
+    /// Key column.
+    pub key: &'static str,
+    /// Columns kept beside the body, in the order of [`Row::cells`].
+    pub columns: &'static [(&'static str, ColumnType)],
+}
+
+/// The type of a [`Table`] column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColumnType {
+    /// Text (may be NULL).
+    Text,
+    /// A 64-bit integer (may be NULL).
+    Int,
+}
+
+/// One column value of a row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cell {
+    /// A text column's value.
+    Text(Option<String>),
+    /// An integer column's value.
+    Int(Option<i64>),
+}
+
+/// A row to write: key, columns in the table's order, and the JSON body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    /// The record's key.
+    pub key: String,
+    /// Column values, in [`Table::columns`] order.
+    pub cells: Vec<Cell>,
+    /// The record as JSON.
+    pub body: String,
+}
+
+/// A change to append to the feed.
+#[derive(Clone, Debug)]
+pub struct NewChange {
+    /// The record kind ([`super::records::Record::kind`]).
+    pub kind: &'static str,
+    /// The record's key.
+    pub key: String,
+    /// The deployment where it first happened.
+    pub origin: String,
+    /// When this deployment wrote it.
+    pub at: Millis,
+    /// The record's JSON.
+    pub body: String,
+}
+
+/// What new messages do to their chat's row: the latest activity and the
+/// queue's preview. Commutative (the greatest time wins, the preview goes
+/// with the latest visitor message of a batch), so backends write touches
+/// without reading the row first, and two nodes touching one chat at once
+/// end as either order would.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Touch {
+    /// The chat.
+    pub chat: ChatId,
+    /// The first new message's time: `created` of a row made for a chat
+    /// whose header has not arrived yet.
+    pub first_at: Millis,
+    /// The newest new message's time.
+    pub last_at: Millis,
+    /// The preview: the last new visitor message's text, shortened.
+    pub preview: Option<String>,
+    /// The newest new visitor message's time: the chat waits from then.
+    pub visitor_at: Option<Millis>,
+    /// The body of a row made for a chat whose header has not arrived yet.
+    pub placeholder: String,
+}
+
+/// The write primitives, inside one transaction of a backend.
+///
+/// Every method takes its keys and rows sorted by key, and callers call
+/// them in one fixed order of tables (see [`super::merge`]): with several
+/// writers on one database, locks are then always taken in the same order
+/// and two transactions cannot wait on each other in a circle.
+pub trait Tx {
+    /// The stored bodies of those of `keys` that exist, as (key, body).
+    /// Where other writers run at the same time, the rows stay locked
+    /// until the transaction ends, so the merge that reads them decides
+    /// on what it will overwrite.
+    fn load(&mut self, table: &Table, keys: &[String])
+    -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Inserts rows whose keys are new; returns the keys that went in. A
+    /// key missing from the answer was stored by another writer since
+    /// [`Tx::load`] looked.
+    fn insert_new(&mut self, table: &Table, rows: &[Row]) -> Result<Vec<String>, StoreError>;
+
+    /// Overwrites rows loaded (and locked) by [`Tx::load`].
+    fn update(&mut self, table: &Table, rows: &[Row]) -> Result<(), StoreError>;
+
+    /// The highest Lamport clock stored in each of `chats` (in range, so
+    /// never negative), for the chats that have messages.
+    fn highest_lamports(&mut self, chats: &[ChatId]) -> Result<Vec<(ChatId, Lamport)>, StoreError>;
+
+    /// Applies touches to chat rows, creating a placeholder row for a chat
+    /// not stored yet.
+    fn touch_chats(&mut self, touches: &[Touch]) -> Result<(), StoreError>;
+
+    /// Appends changes to the feed, in this order, after every change
+    /// committed before. Where several writers share the feed, positions
+    /// are handed out in commit order (see the backend).
+    fn append(&mut self, changes: &[NewChange]) -> Result<(), StoreError>;
+
+    /// Moves the replication checkpoint for `peer` to `seq` (never back).
+    fn advance_checkpoint(&mut self, peer: &str, seq: u64) -> Result<(), StoreError>;
+}
+
+/// A storage engine's write side: the connection the store's writer owns.
+pub trait Backend: Send + 'static {
+    /// Runs `work` in one transaction and commits it (rolled back when
+    /// `work` fails). A broken connection is reopened first.
+    fn transaction(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+
+    /// The feed's newest position, read after a commit.
+    fn head(&mut self) -> Result<u64, StoreError>;
+
+    /// Called after each commit (SQLite copies its log on another thread).
+    fn committed(&mut self) {}
+}
+
+/// A chat row's activity columns, as the queue sees them (tests compare
+/// them across backends).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatSummary {
+    /// The chat.
+    pub chat: ChatId,
+    /// Its site ("" until the header arrives).
+    pub site: String,
+    /// When it was created (its first message's time for a placeholder).
+    pub created: Millis,
+    /// waiting, active or closed.
+    pub state: String,
+    /// Latest activity.
+    pub last_at: Option<Millis>,
+    /// The queue's preview.
+    pub preview: String,
+    /// When the visitor last wrote.
+    pub visitor_at: Option<Millis>,
+}
+
+/// A feed entry with the node that wrote it (PostgreSQL: each relay node
+/// of the deployment; SQLite: always "").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeChange {
+    /// The change.
+    pub change: super::records::Change,
+    /// The node whose writer committed it.
+    pub node: String,
+}
+
+/// The reads: what handlers ask of the store, one query each (or a few).
+/// They run on reader connections, beside the writer.
+pub trait Reads {
+    /// One chat's header.
+    fn chat(&mut self, chat: ChatId) -> Result<Option<ChatRecord>, StoreError>;
+    /// Every message of a chat, in Lamport order.
+    fn messages(&mut self, chat: ChatId) -> Result<Vec<Message>, StoreError>;
+    /// Chats an operator holds open (active and assigned to them).
+    fn chats_of_operator(&mut self, username: &str) -> Result<Vec<ChatRecord>, StoreError>;
+    /// Waiting chats in which the visitor has written, of the given sites
+    /// (all when `None`), in fair order: the oldest chat of each source
+    /// first, then each source's second oldest, and so on.
+    fn queue(
+        &mut self,
+        limit: usize,
+        sites: Option<&[String]>,
+    ) -> Result<Vec<QueueEntry>, StoreError>;
+    /// The newest offline notes of the given sites (all when `None`).
+    fn notes(
+        &mut self,
+        limit: usize,
+        sites: Option<&[String]>,
+    ) -> Result<Vec<OfflineNote>, StoreError>;
+    /// An operator account.
+    fn account(&mut self, username: &str) -> Result<Option<Account>, StoreError>;
+    /// Every account, removed ones too, by username.
+    fn accounts(&mut self) -> Result<Vec<Account>, StoreError>;
+    /// The feed's newest position.
+    fn head(&mut self) -> Result<u64, StoreError>;
+    /// How far this deployment has pulled `peer`'s feed.
+    fn checkpoint(&mut self, peer: &str) -> Result<u64, StoreError>;
+    /// Up to `limit` changes after `after`, leaving out those that
+    /// originated at `exclude_origin` (the asking peer's own: no echo).
+    fn changes_since(
+        &mut self,
+        after: u64,
+        limit: usize,
+        exclude_origin: &str,
+    ) -> Result<ChangesPage, StoreError>;
+    /// Up to `limit` changes after `after` with the node that wrote each
+    /// (the cross-node fan-out).
+    fn node_changes(&mut self, after: u64, limit: usize) -> Result<Vec<NodeChange>, StoreError>;
+    /// (chats, messages, notes, accounts), for tests and benchmarks.
+    fn counts(&mut self) -> Result<(u64, u64, u64, u64), StoreError>;
+    /// Every message id, sorted (digests in tests).
+    fn message_ids(&mut self) -> Result<Vec<String>, StoreError>;
+    /// Every chat row's activity columns, by chat id.
+    fn summaries(&mut self) -> Result<Vec<ChatSummary>, StoreError>;
+    /// A trivial query: is the engine there?
+    fn ping(&mut self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,373 @@
+//! Applying a batch of write jobs in one transaction: the merge rules of
+//! [`super::kinds`] run over what a backend loads, and what they decide is
+//! written back in bulk.
+//!
+//! One batch is one transaction, in five steps, the same on every backend:
+//!
+//! 1. gather the keys every record of the batch names;
+//! 2. load what is stored under them, kind by kind in a fixed order
+//!    (accounts, chats, messages, notes; keys sorted), with the highest
+//!    Lamport clock of each chat a message goes to;
+//! 3. merge record by record in job order, in memory: each record meets
+//!    the stored copy as the records before it left it, exactly as if they
+//!    had been applied one at a time, and its [`Applied`] is decided here;
+//! 4. write what changed, kind by kind in the same order: new rows inserted
+//!    if still absent, loaded rows overwritten;
+//! 5. touch the chat rows new messages went to, append the feed entries in
+//!    order, move replication checkpoints.
+//!
+//! With several writers on one database (relay nodes on PostgreSQL), the
+//! fixed order means locks are always taken in one order, and a row that
+//! another writer inserted between steps 2 and 4 makes step 4 fail with
+//! [`StoreError::Raced`]: the writer then runs the batch again in a new
+//! transaction, which loads that row and merges against it. Two nodes that
+//! receive the same message id at once therefore store it once, and the
+//! second gets the duplicate's answer.
+//!
+//! The JSON of messages and notes, which are stored as they come, is made
+//! by the caller ([`Queued::new`]) off the writer's thread; chats and
+//! accounts are stored as merged, so theirs is made after the merge.
+
+use super::StoreError;
+use super::backend::{NewChange, Row, Touch, Tx};
+use super::kinds::{ChatClock, Kind, Outcome};
+use super::records::{Account, Applied, ChatRecord, Record, Refusal};
+use std::collections::{BTreeMap, BTreeSet};
+use twinline_core::{ChatId, ChatStatus, Lamport, Message, Millis, OfflineNote, Role, VisitorInfo};
+
+/// Longest preview of a waiting chat shown in operators' queues.
+const PREVIEW_CHARS: usize = 120;
+
+/// A record on its way to the writer.
+#[derive(Clone, Debug)]
+pub struct Queued {
+    /// The record.
+    pub record: Record,
+    /// The deployment where it first happened.
+    pub origin: String,
+    /// Its JSON, for records stored as they come (messages and notes); the
+    /// same text goes into their table and into the feed.
+    body: Option<String>,
+}
+
+impl Queued {
+    /// Makes what the writer would otherwise make, on the caller's thread.
+    pub fn new(record: Record, origin: String) -> Queued {
+        let body = match &record {
+            Record::Message(_) | Record::Note(_) => Some(record.body_json()),
+            Record::Chat(_) | Record::Account(_) => None,
+        };
+        Queued {
+            record,
+            origin,
+            body,
+        }
+    }
+}
+
+/// A batch of records to apply atomically, from one caller.
+#[derive(Debug)]
+pub struct Job {
+    /// The records, applied in this order.
+    pub records: Vec<Queued>,
+    /// A peer's feed position to store with them (replication).
+    pub checkpoint: Option<(String, u64)>,
+    /// When the job was queued: the feed's `at`.
+    pub now: Millis,
+}
+
+/// Applies `jobs` in one transaction (see the module docs); one
+/// [`Applied`] per record, per job.
+pub fn apply(tx: &mut dyn Tx, jobs: &[&Job]) -> Result<Vec<Vec<Applied>>, StoreError> {
+    let mut batch = Batch::load(tx, jobs)?;
+    let results: Vec<Vec<Applied>> = jobs
+        .iter()
+        .map(|job| {
+            job.records
+                .iter()
+                .map(|queued| batch.merge(queued, job.now))
+                .collect()
+        })
+        .collect();
+    batch.write(tx)?;
+    for job in jobs {
+        if let Some((peer, seq)) = &job.checkpoint {
+            tx.advance_checkpoint(peer, *seq)?;
+        }
+    }
+    Ok(results)
+}
+
+/// The stored copies of one kind's records the batch names, as the batch
+/// leaves them.
+struct Working<K> {
+    values: BTreeMap<String, K>,
+    /// Keys with a row (before the batch), parsed or not.
+    existed: BTreeSet<String>,
+    /// Keys to write, with the body to store.
+    dirty: BTreeMap<String, String>,
+}
+
+impl<K: Kind> Working<K> {
+    fn load(tx: &mut dyn Tx, keys: BTreeSet<String>) -> Result<Working<K>, StoreError> {
+        let keys: Vec<String> = keys.into_iter().collect();
+        let mut working = Working {
+            values: BTreeMap::new(),
+            existed: BTreeSet::new(),
+            dirty: BTreeMap::new(),
+        };
+        if keys.is_empty() {
+            return Ok(working);
+        }
+        for (key, body) in tx.load(K::TABLE, &keys)? {
+            // A row that does not parse is overwritten by the next value,
+            // as if it were absent (never inserted again beside it).
+            if let Ok(value) = serde_json::from_str::<K>(&body) {
+                working.values.insert(key.clone(), value);
+            }
+            working.existed.insert(key);
+        }
+        Ok(working)
+    }
+
+    /// Merges one incoming value; returns the outcome and, if the feed gets
+    /// it, its body.
+    fn merge(
+        &mut self,
+        incoming: K,
+        made: Option<&str>,
+        chats: &dyn ChatClock,
+    ) -> (Outcome<K>, Option<String>) {
+        if let Err(error) = incoming.admit(chats) {
+            return (Outcome::Refused(incoming, Refusal::Invalid(error)), None);
+        }
+        let key = incoming.key();
+        let outcome = K::merge(self.values.get(&key), incoming);
+        let stored = match &outcome {
+            Outcome::Changed(value) | Outcome::Rewritten(value) => value,
+            Outcome::Unchanged(_) | Outcome::Refused(..) => return (outcome, None),
+        };
+        let body = made.map_or_else(|| to_json(stored), str::to_string);
+        self.values.insert(key.clone(), stored.clone());
+        self.dirty.insert(key, body.clone());
+        let feed = matches!(outcome, Outcome::Changed(_)).then_some(body);
+        (outcome, feed)
+    }
+
+    fn write(self, tx: &mut dyn Tx) -> Result<(), StoreError> {
+        let mut new = Vec::new();
+        let mut old = Vec::new();
+        for (key, body) in self.dirty {
+            let row = Row {
+                cells: self.values[&key].cells(),
+                key,
+                body,
+            };
+            if self.existed.contains(&row.key) {
+                old.push(row);
+            } else {
+                new.push(row);
+            }
+        }
+        if !new.is_empty() {
+            let inserted = tx.insert_new(K::TABLE, &new)?;
+            if inserted.len() != new.len() {
+                // Another writer stored one of these since the load.
+                return Err(StoreError::Raced);
+            }
+        }
+        if !old.is_empty() {
+            tx.update(K::TABLE, &old)?;
+        }
+        Ok(())
+    }
+}
+
+fn to_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// Everything a batch has loaded and decided so far.
+struct Batch {
+    accounts: Working<Account>,
+    chats: Working<ChatRecord>,
+    messages: Working<Message>,
+    notes: Working<OfflineNote>,
+    touches: Touches,
+    feed: Vec<NewChange>,
+}
+
+impl Batch {
+    fn load(tx: &mut dyn Tx, jobs: &[&Job]) -> Result<Batch, StoreError> {
+        let mut accounts = BTreeSet::new();
+        let mut chats = BTreeSet::new();
+        let mut messages = BTreeSet::new();
+        let mut notes = BTreeSet::new();
+        let mut message_chats = BTreeSet::new();
+        for queued in jobs.iter().flat_map(|job| &job.records) {
+            match &queued.record {
+                Record::Message(m) => {
+                    messages.insert(m.key());
+                    message_chats.insert(m.chat);
+                    // Locked with the headers: its row is touched in step 5.
+                    chats.insert(m.chat.to_string());
+                }
+                Record::Chat(c) => {
+                    chats.insert(c.key());
+                }
+                Record::Note(n) => {
+                    notes.insert(n.key());
+                }
+                Record::Account(a) => {
+                    accounts.insert(a.key());
+                }
+            }
+        }
+        let accounts = Working::load(tx, accounts)?;
+        let chats = Working::load(tx, chats)?;
+        let messages = Working::load(tx, messages)?;
+        let notes = Working::load(tx, notes)?;
+        let message_chats: Vec<ChatId> = message_chats.into_iter().collect();
+        let highest = if message_chats.is_empty() {
+            BTreeMap::new()
+        } else {
+            tx.highest_lamports(&message_chats)?.into_iter().collect()
+        };
+        Ok(Batch {
+            accounts,
+            chats,
+            messages,
+            notes,
+            touches: Touches {
+                highest,
+                touched: BTreeMap::new(),
+            },
+            feed: Vec::new(),
+        })
+    }
+
+    fn merge(&mut self, queued: &Queued, now: Millis) -> Applied {
+        let made = queued.body.as_deref();
+        let (applied, feed) = match queued.record.clone() {
+            Record::Message(message) => {
+                let (outcome, feed) = self.messages.merge(message, made, &self.touches);
+                if let Outcome::Changed(message) = &outcome {
+                    self.touches.add(message);
+                }
+                (applied(outcome), feed)
+            }
+            Record::Note(note) => {
+                let (outcome, feed) = self.notes.merge(note, made, &self.touches);
+                (applied(outcome), feed)
+            }
+            Record::Chat(chat) => {
+                let (outcome, feed) = self.chats.merge(chat, made, &self.touches);
+                (applied(outcome), feed)
+            }
+            Record::Account(account) => {
+                let (outcome, feed) = self.accounts.merge(account, made, &self.touches);
+                (applied(outcome), feed)
+            }
+        };
+        if let Some(body) = feed {
+            self.feed.push(NewChange {
+                kind: applied.record.kind(),
+                key: applied.record.key(),
+                origin: queued.origin.clone(),
+                at: now,
+                body,
+            });
+        }
+        applied
+    }
+
+    fn write(self, tx: &mut dyn Tx) -> Result<(), StoreError> {
+        self.accounts.write(tx)?;
+        self.chats.write(tx)?;
+        self.messages.write(tx)?;
+        self.notes.write(tx)?;
+        let touches = self.touches.into_touches();
+        if !touches.is_empty() {
+            tx.touch_chats(&touches)?;
+        }
+        if !self.feed.is_empty() {
+            tx.append(&self.feed)?;
+        }
+        Ok(())
+    }
+}
+
+fn applied<K: Kind>(outcome: Outcome<K>) -> Applied {
+    match outcome {
+        Outcome::Changed(value) => Applied {
+            changed: true,
+            record: value.into_record(),
+            refused: None,
+        },
+        Outcome::Rewritten(value) | Outcome::Unchanged(value) => Applied {
+            changed: false,
+            record: value.into_record(),
+            refused: None,
+        },
+        Outcome::Refused(value, refusal) => Applied {
+            changed: false,
+            record: value.into_record(),
+            refused: Some(refusal),
+        },
+    }
+}
+
+/// What a batch's new messages do to their chats' rows, gathered per chat:
+/// the same result as writing after every message.
+struct Touches {
+    /// The highest Lamport clock of each chat a message of this batch goes
+    /// to, kept up to date as messages are stored.
+    highest: BTreeMap<ChatId, Lamport>,
+    touched: BTreeMap<ChatId, Touch>,
+}
+
+impl ChatClock for Touches {
+    fn highest(&self, chat: ChatId) -> Lamport {
+        self.highest.get(&chat).copied().unwrap_or_default()
+    }
+}
+
+impl Touches {
+    fn add(&mut self, message: &Message) {
+        let highest = self.highest.entry(message.chat).or_default();
+        *highest = (*highest).max(message.lamport);
+        let touch = self.touched.entry(message.chat).or_insert_with(|| Touch {
+            chat: message.chat,
+            first_at: message.at,
+            last_at: message.at,
+            preview: None,
+            visitor_at: None,
+            placeholder: String::new(),
+        });
+        touch.last_at = touch.last_at.max(message.at);
+        if message.author.role == Role::Visitor {
+            touch.preview = Some(message.text.chars().take(PREVIEW_CHARS).collect());
+            touch.visitor_at = Some(touch.visitor_at.unwrap_or(message.at).max(message.at));
+        }
+    }
+
+    fn into_touches(self) -> Vec<Touch> {
+        self.touched
+            .into_values()
+            .map(|mut touch| {
+                // A message can arrive by replication before its chat
+                // header; the row is made empty and filled when it comes.
+                touch.placeholder = to_json(&ChatRecord {
+                    id: touch.chat,
+                    site: String::new(),
+                    visitor: Default::default(),
+                    created: touch.first_at,
+                    status: ChatStatus::default(),
+                    info: VisitorInfo::default(),
+                    source: String::new(),
+                });
+                touch
+            })
+            .collect()
+    }
+}

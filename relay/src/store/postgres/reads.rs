@@ -1,0 +1,243 @@
+//! The queries on PostgreSQL: the same answers as SQLite's (the store's
+//! test suite runs both), in PostgreSQL's SQL.
+//!
+//! Each runs in its own statement, outside any transaction, and sees what
+//! was committed when it started: a feed page can end before a change that
+//! commits a moment later, never skip one (positions are handed out in
+//! commit order; see the backend's docs).
+
+use super::Conn;
+use crate::store::StoreError;
+use crate::store::backend::{ChatSummary, NodeChange, Reads};
+use crate::store::records::{Account, Change, ChangesPage, ChatRecord, Record};
+use postgres::types::ToSql;
+use twinline_core::protocol::QueueEntry;
+use twinline_core::{ChatId, Message, Millis, OfflineNote};
+
+fn json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|error| {
+        StoreError::Unavailable(format!("a stored record does not parse: {error}"))
+    })
+}
+
+impl Conn {
+    fn rows(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>, StoreError> {
+        let statement = self.statement(sql)?;
+        Ok(self.client.query(&statement, params)?)
+    }
+
+    fn bodies<T: serde::de::DeserializeOwned>(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<T>, StoreError> {
+        self.rows(sql, params)?
+            .iter()
+            .map(|row| json(row.get(0)))
+            .collect()
+    }
+
+    /// The feed's newest position.
+    pub(super) fn reads_head(&mut self) -> Result<u64, StoreError> {
+        let row = self.rows("SELECT COALESCE(max(seq), 0) FROM changes", &[])?;
+        Ok(row[0].get::<_, i64>(0) as u64)
+    }
+
+    /// Up to `limit` feed rows after `after`, and the last position
+    /// scanned.
+    fn scan(&mut self, after: u64, limit: usize) -> Result<(Vec<NodeChange>, u64), StoreError> {
+        let rows = self.rows(
+            "SELECT seq, kind, origin, at, body, node FROM changes
+             WHERE seq > $1 ORDER BY seq LIMIT $2",
+            &[&(after as i64), &(limit as i64)],
+        )?;
+        let mut next = after;
+        let mut changes = Vec::with_capacity(rows.len());
+        for row in rows {
+            let seq = row.get::<_, i64>(0) as u64;
+            next = seq;
+            let record = Record::from_feed(row.get(1), row.get(4))
+                .map_err(|error| StoreError::Unavailable(format!("feed row {seq}: {error}")))?;
+            // A kind this version does not know keeps its place.
+            let Some(record) = record else { continue };
+            changes.push(NodeChange {
+                change: Change {
+                    seq,
+                    origin: row.get(2),
+                    at: Millis(row.get::<_, i64>(3) as u64),
+                    record,
+                },
+                node: row.get(5),
+            });
+        }
+        Ok((changes, next))
+    }
+}
+
+fn sites_param(sites: Option<&[String]>) -> Vec<String> {
+    sites.map(<[String]>::to_vec).unwrap_or_default()
+}
+
+impl Reads for Conn {
+    fn chat(&mut self, chat: ChatId) -> Result<Option<ChatRecord>, StoreError> {
+        Ok(self
+            .bodies("SELECT body FROM chats WHERE id = $1", &[&chat.to_string()])?
+            .pop())
+    }
+
+    fn messages(&mut self, chat: ChatId) -> Result<Vec<Message>, StoreError> {
+        self.bodies(
+            "SELECT body FROM messages WHERE chat = $1 ORDER BY lamport, id",
+            &[&chat.to_string()],
+        )
+    }
+
+    fn chats_of_operator(&mut self, username: &str) -> Result<Vec<ChatRecord>, StoreError> {
+        self.bodies(
+            "SELECT body FROM chats WHERE operator = $1 AND state = 'active' ORDER BY created",
+            &[&username],
+        )
+    }
+
+    fn queue(
+        &mut self,
+        limit: usize,
+        sites: Option<&[String]>,
+    ) -> Result<Vec<QueueEntry>, StoreError> {
+        let rows = self.rows(
+            "SELECT body, COALESCE(preview, '') FROM (
+                 SELECT *, ROW_NUMBER() OVER (PARTITION BY source ORDER BY created, id) AS turn
+                 FROM chats
+                 WHERE state = 'waiting' AND visitor_at IS NOT NULL AND site != ''
+                     AND ($2 OR site = ANY($3::text[])))  AS waiting
+             ORDER BY turn, created, id LIMIT $1",
+            &[&(limit as i64), &sites.is_none(), &sites_param(sites)],
+        )?;
+        rows.iter()
+            .map(|row| {
+                let chat: ChatRecord = json(row.get(0))?;
+                Ok(QueueEntry {
+                    chat: chat.id,
+                    status: chat.status,
+                    visitor: chat.info,
+                    since: chat.created,
+                    preview: row.get(1),
+                })
+            })
+            .collect()
+    }
+
+    fn notes(
+        &mut self,
+        limit: usize,
+        sites: Option<&[String]>,
+    ) -> Result<Vec<OfflineNote>, StoreError> {
+        self.bodies(
+            "SELECT body FROM notes WHERE ($2 OR site = ANY($3::text[]))
+             ORDER BY at DESC, id LIMIT $1",
+            &[&(limit as i64), &sites.is_none(), &sites_param(sites)],
+        )
+    }
+
+    fn account(&mut self, username: &str) -> Result<Option<Account>, StoreError> {
+        Ok(self
+            .bodies(
+                "SELECT body FROM accounts WHERE username = $1",
+                &[&username],
+            )?
+            .pop())
+    }
+
+    fn accounts(&mut self) -> Result<Vec<Account>, StoreError> {
+        self.bodies("SELECT body FROM accounts ORDER BY username", &[])
+    }
+
+    fn head(&mut self) -> Result<u64, StoreError> {
+        self.reads_head()
+    }
+
+    fn checkpoint(&mut self, peer: &str) -> Result<u64, StoreError> {
+        let rows = self.rows("SELECT seq FROM checkpoints WHERE peer = $1", &[&peer])?;
+        Ok(rows.first().map_or(0, |row| row.get::<_, i64>(0) as u64))
+    }
+
+    fn changes_since(
+        &mut self,
+        after: u64,
+        limit: usize,
+        exclude_origin: &str,
+    ) -> Result<ChangesPage, StoreError> {
+        let (scanned, next) = self.scan(after, limit)?;
+        let changes = scanned
+            .into_iter()
+            .map(|c| c.change)
+            .filter(|c| c.origin != exclude_origin)
+            .collect();
+        let head = self.reads_head()?;
+        Ok(ChangesPage {
+            changes,
+            next,
+            head: head.max(next),
+        })
+    }
+
+    fn node_changes(&mut self, after: u64, limit: usize) -> Result<Vec<NodeChange>, StoreError> {
+        Ok(self.scan(after, limit)?.0)
+    }
+
+    fn counts(&mut self) -> Result<(u64, u64, u64, u64), StoreError> {
+        let rows = self.rows(
+            "SELECT (SELECT count(*) FROM chats), (SELECT count(*) FROM messages),
+                    (SELECT count(*) FROM notes), (SELECT count(*) FROM accounts)",
+            &[],
+        )?;
+        let row = &rows[0];
+        Ok((
+            row.get::<_, i64>(0) as u64,
+            row.get::<_, i64>(1) as u64,
+            row.get::<_, i64>(2) as u64,
+            row.get::<_, i64>(3) as u64,
+        ))
+    }
+
+    fn message_ids(&mut self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .rows("SELECT id FROM messages ORDER BY id", &[])?
+            .iter()
+            .map(|row| row.get(0))
+            .collect())
+    }
+
+    fn summaries(&mut self) -> Result<Vec<ChatSummary>, StoreError> {
+        let rows = self.rows(
+            "SELECT id, site, created, state, last_at, COALESCE(preview, ''), visitor_at
+             FROM chats ORDER BY id",
+            &[],
+        )?;
+        rows.iter()
+            .map(|row| {
+                Ok(ChatSummary {
+                    chat: row
+                        .get::<_, String>(0)
+                        .parse()
+                        .map_err(|_| StoreError::Unavailable("a chat id does not parse".into()))?,
+                    site: row.get(1),
+                    created: Millis(row.get::<_, i64>(2) as u64),
+                    state: row.get(3),
+                    last_at: row.get::<_, Option<i64>>(4).map(|at| Millis(at as u64)),
+                    preview: row.get(5),
+                    visitor_at: row.get::<_, Option<i64>>(6).map(|at| Millis(at as u64)),
+                })
+            })
+            .collect()
+    }
+
+    fn ping(&mut self) -> Result<(), StoreError> {
+        self.rows("SELECT 1", &[])?;
+        Ok(())
+    }
+}

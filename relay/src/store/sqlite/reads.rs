@@ -1,0 +1,277 @@
+//! The queries on SQLite. They run on the reader connections (WAL lets them
+//! proceed while the writer commits).
+
+use crate::store::StoreError;
+use crate::store::backend::{ChatSummary, NodeChange, Reads};
+use crate::store::records::{Account, Change, ChangesPage, ChatRecord, Record};
+use rusqlite::{Connection, OptionalExtension, params};
+use twinline_core::protocol::QueueEntry;
+use twinline_core::{ChatId, Message, Millis, OfflineNote};
+
+/// A JSON column's value, or the error saying which column.
+pub(super) fn json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    index: usize,
+) -> rusqlite::Result<T> {
+    serde_json::from_str(text).map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            Box::new(error),
+        )
+    })
+}
+
+fn bodies<T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, |row| row.get::<_, String>(0))?;
+    Ok(rows
+        .map(|body| json(&body?, 0))
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// `site IN (?2, ?3, ...)` for a filter, or nothing.
+fn site_filter(sites: Option<&[String]>, joiner: &str) -> String {
+    match sites {
+        None => String::new(),
+        Some(sites) => format!(
+            " {joiner} site IN ({})",
+            (0..sites.len())
+                .map(|i| format!("?{}", i + 2))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    }
+}
+
+fn with_sites<'a>(first: &'a i64, sites: Option<&'a [String]>) -> Vec<&'a dyn rusqlite::ToSql> {
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![first];
+    if let Some(sites) = sites {
+        params.extend(sites.iter().map(|s| s as &dyn rusqlite::ToSql));
+    }
+    params
+}
+
+impl Reads for Connection {
+    fn chat(&mut self, chat: ChatId) -> Result<Option<ChatRecord>, StoreError> {
+        let body: Option<String> = self
+            .prepare_cached("SELECT body FROM chats WHERE id = ?1")?
+            .query_row([chat.to_string()], |row| row.get(0))
+            .optional()?;
+        Ok(body.map(|body| json(&body, 0)).transpose()?)
+    }
+
+    fn messages(&mut self, chat: ChatId) -> Result<Vec<Message>, StoreError> {
+        bodies(
+            self,
+            "SELECT body FROM messages WHERE chat = ?1 ORDER BY lamport, id",
+            [chat.to_string()],
+        )
+    }
+
+    fn chats_of_operator(&mut self, username: &str) -> Result<Vec<ChatRecord>, StoreError> {
+        bodies(
+            self,
+            "SELECT body FROM chats WHERE operator = ?1 AND state = 'active' ORDER BY created",
+            [username],
+        )
+    }
+
+    fn queue(
+        &mut self,
+        limit: usize,
+        sites: Option<&[String]>,
+    ) -> Result<Vec<QueueEntry>, StoreError> {
+        let mut stmt = self.prepare_cached(&format!(
+            "SELECT body, preview FROM (
+                 SELECT *, ROW_NUMBER() OVER (PARTITION BY source ORDER BY created, id) AS turn
+                 FROM chats
+                 WHERE state = 'waiting' AND visitor_at IS NOT NULL AND site != ''{})
+             ORDER BY turn, created, id LIMIT ?1",
+            site_filter(sites, "AND")
+        ))?;
+        let limit = limit as i64;
+        let entries = stmt
+            .query_map(with_sites(&limit, sites).as_slice(), |row| {
+                let chat: ChatRecord = json(&row.get::<_, String>(0)?, 0)?;
+                Ok(QueueEntry {
+                    chat: chat.id,
+                    status: chat.status,
+                    visitor: chat.info,
+                    since: chat.created,
+                    preview: row.get(1)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(entries)
+    }
+
+    fn notes(
+        &mut self,
+        limit: usize,
+        sites: Option<&[String]>,
+    ) -> Result<Vec<OfflineNote>, StoreError> {
+        let sql = format!(
+            "SELECT body FROM notes{} ORDER BY at DESC, id LIMIT ?1",
+            site_filter(sites, "WHERE")
+        );
+        let limit = limit as i64;
+        bodies(self, &sql, with_sites(&limit, sites).as_slice())
+    }
+
+    fn account(&mut self, username: &str) -> Result<Option<Account>, StoreError> {
+        let body: Option<String> = self
+            .prepare_cached("SELECT body FROM accounts WHERE username = ?1")?
+            .query_row([username], |row| row.get(0))
+            .optional()?;
+        Ok(body.map(|body| json(&body, 0)).transpose()?)
+    }
+
+    fn accounts(&mut self) -> Result<Vec<Account>, StoreError> {
+        bodies(self, "SELECT body FROM accounts ORDER BY username", [])
+    }
+
+    fn head(&mut self) -> Result<u64, StoreError> {
+        Ok(head(self)?)
+    }
+
+    fn checkpoint(&mut self, peer: &str) -> Result<u64, StoreError> {
+        let seq: Option<i64> = self
+            .query_row(
+                "SELECT seq FROM checkpoints WHERE peer = ?1",
+                [peer],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(seq.unwrap_or(0) as u64)
+    }
+
+    fn changes_since(
+        &mut self,
+        after: u64,
+        limit: usize,
+        exclude_origin: &str,
+    ) -> Result<ChangesPage, StoreError> {
+        let (scanned, next) = scan(self, after, limit)?;
+        let changes = scanned
+            .into_iter()
+            .map(|c| c.change)
+            .filter(|c| c.origin != exclude_origin)
+            .collect();
+        Ok(ChangesPage {
+            changes,
+            next,
+            head: head(self)?.max(next),
+        })
+    }
+
+    fn node_changes(&mut self, after: u64, limit: usize) -> Result<Vec<NodeChange>, StoreError> {
+        Ok(scan(self, after, limit)?.0)
+    }
+
+    fn counts(&mut self) -> Result<(u64, u64, u64, u64), StoreError> {
+        Ok(self.query_row(
+            "SELECT (SELECT COUNT(*) FROM chats), (SELECT COUNT(*) FROM messages),
+                    (SELECT COUNT(*) FROM notes), (SELECT COUNT(*) FROM accounts)",
+            [],
+            |row| {
+                Ok((
+                    row.get::<_, i64>(0)? as u64,
+                    row.get::<_, i64>(1)? as u64,
+                    row.get::<_, i64>(2)? as u64,
+                    row.get::<_, i64>(3)? as u64,
+                ))
+            },
+        )?)
+    }
+
+    fn message_ids(&mut self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.prepare("SELECT id FROM messages ORDER BY id")?;
+        let ids = stmt
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
+    fn summaries(&mut self) -> Result<Vec<ChatSummary>, StoreError> {
+        let mut stmt = self.prepare(
+            "SELECT id, site, created, state, last_at, preview, visitor_at FROM chats ORDER BY id",
+        )?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(ChatSummary {
+                    chat: parse(&row.get::<_, String>(0)?, 0)?,
+                    site: row.get(1)?,
+                    created: Millis(row.get::<_, i64>(2)? as u64),
+                    state: row.get(3)?,
+                    last_at: row.get::<_, Option<i64>>(4)?.map(|at| Millis(at as u64)),
+                    preview: row.get(5)?,
+                    visitor_at: row.get::<_, Option<i64>>(6)?.map(|at| Millis(at as u64)),
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn ping(&mut self) -> Result<(), StoreError> {
+        self.query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+/// Up to `limit` feed rows after `after`, and the last position scanned
+/// (a row of a kind this version does not know is passed over, not
+/// stopped at).
+fn scan(conn: &Connection, after: u64, limit: usize) -> Result<(Vec<NodeChange>, u64), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, kind, origin, at, body FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let mut rows = stmt.query(params![after as i64, limit as i64])?;
+    let mut changes = Vec::new();
+    let mut next = after;
+    while let Some(row) = rows.next()? {
+        let seq = row.get::<_, i64>(0)? as u64;
+        next = seq;
+        let kind: String = row.get(1)?;
+        let body: String = row.get(4)?;
+        let record = Record::from_feed(&kind, &body).map_err(|error| {
+            rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, error.into())
+        })?;
+        let Some(record) = record else { continue };
+        changes.push(NodeChange {
+            node: String::new(),
+            change: Change {
+                seq,
+                origin: row.get(2)?,
+                at: Millis(row.get::<_, i64>(3)? as u64),
+                record,
+            },
+        });
+    }
+    Ok((changes, next))
+}
+
+pub(super) fn parse<T: std::str::FromStr>(text: &str, index: usize) -> rusqlite::Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    text.parse().map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            Box::new(error),
+        )
+    })
+}
+
+/// The feed's newest position.
+pub(super) fn head(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |row| {
+        row.get::<_, i64>(0)
+    })
+    .map(|seq| seq as u64)
+}

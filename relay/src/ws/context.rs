@@ -1,0 +1,56 @@
+//! What a frame handler gets: the one thing it needs of its connection.
+//!
+//! As in mini-redis, where a command is applied to the database and the
+//! connection and nothing else, a handler ([`super::visitor`],
+//! [`super::operator`]) receives a [`Context`]: the relay's shared state,
+//! its connection's key in the hub, where the client connected from, its
+//! reply queue and its store-then-ack pipeline ([`super::pipeline`]). The
+//! connection's identity comes as a separate argument, and its rate
+//! buckets, close reason and hello state stay with the dispatcher
+//! ([`super::client`]), out of a handler's reach.
+
+use super::identity::Peer;
+use super::pipeline::Pipeline;
+use crate::hub::{ConnKey, Outbox};
+use crate::state::Shared;
+use std::sync::atomic::Ordering::Relaxed;
+use twinline_core::MessageId;
+use twinline_core::protocol::{ErrorCode, ServerFrame};
+
+/// A handler's view of its connection (made for each frame: its one
+/// owned field is the state's `Arc`).
+pub(super) struct Context<'a> {
+    /// The relay's shared state.
+    pub state: Shared,
+    /// This connection in the hub (to follow chats, to be skipped by its
+    /// own broadcasts).
+    pub key: ConnKey,
+    /// Where the client connected from.
+    pub peer: &'a Peer,
+    pub(super) outbox: &'a Outbox,
+    pub(super) pipeline: &'a mut Pipeline,
+}
+
+impl Context<'_> {
+    /// Queues a frame to this client.
+    pub async fn reply(&self, frame: &ServerFrame) {
+        self.outbox.send(frame).await;
+    }
+
+    /// Queues an error frame to this client (at once: see
+    /// [`Context::refuse`] for one that waits for pending messages).
+    pub async fn reply_error(
+        &self,
+        code: ErrorCode,
+        message: impl Into<String>,
+        id: Option<MessageId>,
+    ) {
+        self.state.metrics.errors_sent.fetch_add(1, Relaxed);
+        self.reply(&ServerFrame::Error {
+            code,
+            message: message.into(),
+            id,
+        })
+        .await;
+    }
+}

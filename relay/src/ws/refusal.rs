@@ -1,0 +1,22 @@
+//! The error codes of refused records: one mapping from the core's checks
+//! and the store's refusals to the codes of docs/PROTOCOL.md.
+
+use crate::store::records::Refusal;
+use twinline_core::model::RecordError;
+use twinline_core::protocol::ErrorCode;
+
+/// The error code for a record that fails the core's checks.
+pub(super) fn record_error_code(error: &RecordError) -> ErrorCode {
+    match error {
+        RecordError::Text(..) => ErrorCode::BadText,
+        RecordError::OutOfRange { .. } | RecordError::LamportJump { .. } => ErrorCode::OutOfRange,
+    }
+}
+
+/// The error code for a record the store refused.
+pub(super) fn refusal_code(refusal: &Refusal) -> ErrorCode {
+    match refusal {
+        Refusal::IdTaken(_) => ErrorCode::Conflict,
+        Refusal::Invalid(error) => record_error_code(error),
+    }
+}

@@ -1,0 +1,235 @@
+//! A deployment of several relay nodes over one PostgreSQL database, behind
+//! a real HAProxy: what the tests of issue 18's failure rows start.
+//!
+//! PostgreSQL comes from the relay's own harness
+//! (`twinline_relay::store::postgres::cluster`): one throwaway server per
+//! test binary and a fresh database per deployment, or a server of the
+//! test's own when the test stops it. HAProxy is Debian's, started here in
+//! the foreground with a config written to a temporary folder: plain `mode
+//! http` (WebSockets pass through), a health check on `/v1/health?node` every
+//! 200 ms, so a node that is killed, draining or cut from its database is
+//! out of rotation within half a second, and `option redispatch` so a
+//! connection refused by a dead node is tried on another.
+
+use crate::process::{RelayOptions, RelayProcess, TempDir, free_port};
+use std::ffi::OsStr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use twinline_relay::store::postgres::cluster::Cluster;
+
+/// The HAProxy binary: `TWINLINE_HAPROXY`, else `haproxy` on PATH (or
+/// /usr/sbin, where Debian puts it).
+pub fn haproxy_binary() -> String {
+    if let Ok(path) = std::env::var("TWINLINE_HAPROXY") {
+        return path;
+    }
+    if std::path::Path::new("/usr/sbin/haproxy").exists() {
+        return "/usr/sbin/haproxy".into();
+    }
+    "haproxy".into()
+}
+
+/// A running HAProxy in front of some relay nodes.
+#[derive(Debug)]
+pub struct Haproxy {
+    dir: TempDir,
+    port: u16,
+    child: Child,
+}
+
+impl Haproxy {
+    /// Starts HAProxy on `port`, balancing over the nodes on `backends`
+    /// (loopback ports), and waits until it answers.
+    pub fn start_on(port: u16, backends: &[u16]) -> Haproxy {
+        let dir = TempDir::new("haproxy");
+        let config = dir.path().join("haproxy.cfg");
+        std::fs::write(&config, config_text(port, backends)).expect("writing haproxy.cfg");
+        let log = std::fs::File::create(dir.path().join("haproxy.log")).expect("haproxy's log");
+        let child = Command::new(haproxy_binary())
+            .arg("-db")
+            .arg("-f")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting haproxy (scripts/ensure-toolchain.sh installs it)");
+        let mut haproxy = Haproxy { dir, port, child };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = haproxy.child.try_wait() {
+                panic!("haproxy exited ({status}): {}", haproxy.log());
+            }
+            assert!(Instant::now() < deadline, "haproxy never listened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        haproxy
+    }
+
+    /// What HAProxy wrote on stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("haproxy.log")).unwrap_or_default()
+    }
+
+    /// Its port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The deployment's one URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Its WebSocket URL.
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/v1/ws", self.port)
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The configuration: one frontend, one backend of `backends`.
+fn config_text(port: u16, backends: &[u16]) -> String {
+    let servers: String = backends
+        .iter()
+        .enumerate()
+        .map(|(i, backend)| format!("    server node-{} 127.0.0.1:{backend} check\n", i + 1))
+        .collect();
+    format!(
+        "global\n    maxconn 4096\n\n\
+         defaults\n    mode http\n    timeout connect 2s\n    timeout client 1h\n\
+         \x20   timeout server 1h\n    timeout tunnel 1h\n    timeout http-request 10s\n\
+         \x20   option redispatch\n    retries 3\n\n\
+         frontend twinline\n    bind 127.0.0.1:{port}\n    default_backend nodes\n\n\
+         backend nodes\n    balance roundrobin\n    option httpchk GET /v1/health?node\n\
+         \x20   http-check expect status 200\n\
+         \x20   default-server inter 200ms fastinter 100ms downinter 200ms fall 2 rise 1\n\
+         {servers}"
+    )
+}
+
+/// A deployment: relay nodes on one database, HAProxy in front.
+pub struct Deployment {
+    /// The deployment's database.
+    pub database_url: String,
+    /// Its nodes, `node-1`, `node-2`, ….
+    pub nodes: Vec<RelayProcess>,
+    /// The load balancer, the deployment's one URL.
+    pub balancer: Haproxy,
+}
+
+impl Deployment {
+    /// Starts `count` nodes of the deployment `options` describes (its
+    /// name, role, peer, flags) on `database_url`, and HAProxy in front on
+    /// a free port.
+    pub fn start(database_url: &str, options: RelayOptions, count: usize) -> Deployment {
+        Deployment::start_on(database_url, options, count, free_port())
+    }
+
+    /// [`Deployment::start`] with the balancer on `port` (reserved
+    /// beforehand, so a peer can be told the URL before it runs).
+    pub fn start_on(
+        database_url: &str,
+        options: RelayOptions,
+        count: usize,
+        port: u16,
+    ) -> Deployment {
+        let nodes: Vec<RelayProcess> = (1..=count)
+            .map(|n| RelayProcess::start(node_options(&options, database_url, n)))
+            .collect();
+        let ports: Vec<u16> = nodes.iter().map(RelayProcess::port).collect();
+        Deployment {
+            database_url: database_url.to_string(),
+            nodes,
+            balancer: Haproxy::start_on(port, &ports),
+        }
+    }
+
+    /// The deployment's URL (the balancer's).
+    pub fn url(&self) -> String {
+        self.balancer.url()
+    }
+
+    /// The deployment's WebSocket URL (the balancer's).
+    pub fn ws_url(&self) -> String {
+        self.balancer.ws_url()
+    }
+
+    /// The store flags every operator subcommand takes for this deployment.
+    pub fn store_flags(&self) -> [&OsStr; 2] {
+        ["--database-url".as_ref(), self.database_url.as_ref()]
+    }
+
+    /// Adds an operator account through `operator add --database-url`.
+    pub fn add_operator(&self, username: &str, name: &str, password: &str) {
+        crate::process::add_operator_on(&self.store_flags(), username, name, password);
+    }
+}
+
+/// The options of node `n` of a deployment.
+pub fn node_options(deployment: &RelayOptions, database_url: &str, n: usize) -> RelayOptions {
+    let mut options = deployment.clone();
+    options.extra.extend([
+        "--database-url".to_string(),
+        database_url.to_string(),
+        "--node".to_string(),
+        format!("node-{n}"),
+    ]);
+    options
+}
+
+/// A fresh database on this test binary's shared PostgreSQL server.
+pub fn fresh_database(label: &str) -> String {
+    let server = twinline_relay::store::postgres::cluster::shared()
+        .unwrap_or_else(|error| panic!("a PostgreSQL server for the tests: {error}"));
+    database_on(server, label)
+}
+
+/// A fresh database on `server`. The blocking client it uses starts a
+/// runtime of its own, so it runs on a thread of its own: callable from
+/// async tests.
+pub fn database_on(server: &Cluster, label: &str) -> String {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| server.database(label))
+            .join()
+            .expect("the thread creating a database")
+    })
+    .unwrap_or_else(|error| panic!("creating a database: {error}"))
+}
+
+/// Which node answered a request to `base` (its `X-Twinline-Node`).
+pub async fn answering_node(base: &str) -> Option<String> {
+    let response = reqwest::Client::new()
+        .get(format!("{base}/v1/health"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .ok()?;
+    response
+        .headers()
+        .get("x-twinline-node")?
+        .to_str()
+        .ok()
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_node_is_a_checked_server_of_the_backend() {
+        let text = config_text(8000, &[9001, 9002]);
+        assert!(text.contains("bind 127.0.0.1:8000"));
+        assert!(text.contains("server node-1 127.0.0.1:9001 check"));
+        assert!(text.contains("server node-2 127.0.0.1:9002 check"));
+        assert!(text.contains("option httpchk GET /v1/health?node"));
+    }
+}
