@@ -271,7 +271,10 @@ impl RelayProcess {
 
     fn signal(&self, which: &str) {
         if let Some(pid) = self.pid() {
-            let _ = Command::new("kill").arg(which).arg(pid.to_string()).status();
+            let _ = Command::new("kill")
+                .arg(which)
+                .arg(pid.to_string())
+                .status();
         }
     }
 

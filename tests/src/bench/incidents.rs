@@ -42,8 +42,8 @@ use crate::soak::report::Spread;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 use twinline_core::protocol::{
     ActiveDeployment,
@@ -201,9 +201,10 @@ impl Bench {
                 _ => None,
             });
             if let Some(active) = active {
-                let calm = self.clients.iter().all(|c| {
-                    c.pending() == 0 && c.link() == (LinkState::Connected, Some(active))
-                });
+                let calm = self
+                    .clients
+                    .iter()
+                    .all(|c| c.pending() == 0 && c.link() == (LinkState::Connected, Some(active)));
                 if calm {
                     return active;
                 }
@@ -428,7 +429,9 @@ impl Bench {
                 let visitor = NativeClient::visitor(&target, 90_000 + i as u64).await;
                 let id = visitor.say(visitor.own_chat(), "hello from a fresh page");
                 visitor
-                    .wait(LIMIT, "a fresh visitor's first ack", |s| s.delivery(id) != Delivery::Pending)
+                    .wait(LIMIT, "a fresh visitor's first ack", |s| {
+                        s.delivery(id) != Delivery::Pending
+                    })
                     .await;
                 let seen = visitor.seen();
                 let acked = seen

@@ -324,7 +324,14 @@ mod tests {
             note: String::new(),
         };
         let faults = [
-            fault(Fault::Silent { group: 1, who: Primary }, 1_000, 5_000),
+            fault(
+                Fault::Silent {
+                    group: 1,
+                    who: Primary,
+                },
+                1_000,
+                5_000,
+            ),
             fault(Fault::ModeratorCrash, 2_000, 4_000),
         ];
         let outage = |from| Outage {
@@ -335,7 +342,10 @@ mod tests {
         let blamed = |o: &Outage, group| blame(&faults, o, group).map(|f| f.planned.fault);
         assert_eq!(
             blamed(&outage(Primary), 1),
-            Some(Fault::Silent { group: 1, who: Primary }),
+            Some(Fault::Silent {
+                group: 1,
+                who: Primary
+            }),
             "the silent link, though the moderator crashed later"
         );
         assert_eq!(
@@ -359,8 +369,7 @@ mod tests {
         let all = [sent(0, 100), sent(0, 200), sent(0, 1_100), sent(1, 150)];
         // Chat 0's message at 200 was late; everything else made it.
         let acked = |s: &Sent| Some(Millis(s.at.0 + if s.at.0 == 200 { 5_000 } else { 10 }));
-        let (good, windows) =
-            windowed_uptime(&all, |s| s.chat, acked, 1_000, Millis(0), 1_000);
+        let (good, windows) = windowed_uptime(&all, |s| s.chat, acked, 1_000, Millis(0), 1_000);
         assert_eq!((good, windows), (2, 3), "client 0's first window is down");
     }
 }

@@ -201,7 +201,9 @@ pub enum MixError {
     #[error("{0:?} is not kind=weight")]
     Shape(String),
     /// No such kind.
-    #[error("unknown fault kind {0:?} (kinds: crash, both-down, moderator, silent, slow, planned, hang)")]
+    #[error(
+        "unknown fault kind {0:?} (kinds: crash, both-down, moderator, silent, slow, planned, hang)"
+    )]
     Kind(String),
     /// Every weight is zero.
     #[error("the mix gives no fault kind a weight")]
@@ -420,7 +422,10 @@ fn alternating(
 pub fn renewal(seed: u64, span: Duration, plan: &Renewal) -> Vec<Scheduled> {
     let span_ms = span.as_millis() as u64;
     let mut all = Vec::new();
-    for (stream, who) in [(1u64, DeploymentRole::Primary), (2, DeploymentRole::Redundant)] {
+    for (stream, who) in [
+        (1u64, DeploymentRole::Primary),
+        (2, DeploymentRole::Redundant),
+    ] {
         let mut rng = SplitMix64::new(seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         all.extend(alternating(
             &mut rng,
@@ -485,7 +490,10 @@ mod tests {
     fn a_mix_parses_and_prints_back() {
         let mix: Mix = "crash=3, hang=1".parse().expect("a mix");
         assert_eq!(mix.to_string(), "crash=3,hang=1");
-        assert_eq!(mix.kinds().collect::<Vec<_>>(), vec![Kind::Crash, Kind::Hang]);
+        assert_eq!(
+            mix.kinds().collect::<Vec<_>>(),
+            vec![Kind::Crash, Kind::Hang]
+        );
         assert_eq!("crash=0".parse::<Mix>(), Err(MixError::Empty));
         assert!(matches!("fire=1".parse::<Mix>(), Err(MixError::Kind(_))));
         assert!(matches!("crash".parse::<Mix>(), Err(MixError::Shape(_))));
@@ -508,12 +516,24 @@ mod tests {
         let primary = |faults: &[Scheduled]| -> Vec<String> {
             faults
                 .iter()
-                .filter(|f| f.fault.resources().contains(&0) && f.fault.resources().len() == 1
-                    || f.fault == Fault::Planned { to: DeploymentRole::Redundant })
+                .filter(|f| {
+                    f.fault.resources().contains(&0) && f.fault.resources().len() == 1
+                        || f.fault
+                            == Fault::Planned {
+                                to: DeploymentRole::Redundant,
+                            }
+                })
                 .map(|f| format!("{f:?}"))
                 .collect()
         };
-        let without_moderator = renewal(5, span, &Renewal { moderator: None, ..plan() });
+        let without_moderator = renewal(
+            5,
+            span,
+            &Renewal {
+                moderator: None,
+                ..plan()
+            },
+        );
         assert_eq!(primary(&a), primary(&without_moderator));
         assert!(a.iter().any(|f| f.fault == Fault::ModeratorCrash));
     }
@@ -525,7 +545,14 @@ mod tests {
         let span = Duration::from_secs(900);
         let (mut downs, mut count, mut per_run) = (0u64, 0u64, Vec::new());
         for seed in 0..200 {
-            let faults = renewal(seed, span, &Renewal { moderator: None, ..plan() });
+            let faults = renewal(
+                seed,
+                span,
+                &Renewal {
+                    moderator: None,
+                    ..plan()
+                },
+            );
             per_run.push(faults.len());
             for f in &faults {
                 downs += f.length.as_millis() as u64;
@@ -551,11 +578,20 @@ mod tests {
             }
         }
         let mean_down = downs as f64 / count as f64;
-        assert!((2_600.0..3_400.0).contains(&mean_down), "mean repair {mean_down} ms");
+        assert!(
+            (2_600.0..3_400.0).contains(&mean_down),
+            "mean repair {mean_down} ms"
+        );
         let mean_count = per_run.iter().sum::<usize>() as f64 / per_run.len() as f64;
         // Two deployments, each failing every 30 s + 3 s on average, the
         // first 2 s and the uptime floor aside: about 2 x 26.
-        assert!((46.0..58.0).contains(&mean_count), "failures per run {mean_count}");
-        assert!(per_run.iter().all(|n| *n >= 24), "dozens in every run: {per_run:?}");
+        assert!(
+            (46.0..58.0).contains(&mean_count),
+            "failures per run {mean_count}"
+        );
+        assert!(
+            per_run.iter().all(|n| *n >= 24),
+            "dozens in every run: {per_run:?}"
+        );
     }
 }

@@ -101,7 +101,11 @@ impl Plan {
             Plan::Chaos { faults, mix } => format!("chaos: {faults} faults, mix {mix}"),
             Plan::Renewal(plan) => {
                 let moderator = plan.moderator.map_or("never fails".to_string(), |(f, r)| {
-                    format!("MTBF {:.0} s, MTTR {:.1} s", f.as_secs_f64(), r.as_secs_f64())
+                    format!(
+                        "MTBF {:.0} s, MTTR {:.1} s",
+                        f.as_secs_f64(),
+                        r.as_secs_f64()
+                    )
                 });
                 format!(
                     "seed schedule: each deployment MTBF {:.0} s, MTTR {:.1} s, mix {}; moderator {moderator}",
@@ -401,7 +405,13 @@ fn failover_rows(
                 .links
                 .iter()
                 .filter(|(at, _, _)| at.0 + 3_000 >= outage.left.0 && at.0 <= until)
-                .map(|(at, state, to)| (at.0 as i64 - outage.left.0 as i64, format!("{state:?}"), *to))
+                .map(|(at, state, to)| {
+                    (
+                        at.0 as i64 - outage.left.0 as i64,
+                        format!("{state:?}"),
+                        *to,
+                    )
+                })
                 .collect();
             log.push(OutageRecord {
                 client: index,

@@ -359,8 +359,8 @@ mod tests {
     #[test]
     fn downtime_merges_overlaps_and_finds_both_down() {
         use super::super::faults::Scheduled;
-        use twinline_core::Millis;
         use DeploymentRole::{Primary, Redundant};
+        use twinline_core::Millis;
         let at = |fault, start: u64, end: u64| Applied {
             planned: Scheduled {
                 at: Duration::ZERO,

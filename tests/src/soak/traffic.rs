@@ -9,8 +9,8 @@
 
 use super::faults::GROUPS;
 use super::world::World;
-pub use crate::native::now;
 use crate::native::NativeClient;
+pub use crate::native::now;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
