@@ -35,3 +35,36 @@ async fn a_short_soak_loses_duplicates_reorders_and_diverges_nothing() {
     assert!(report.passed(), "{:?}", report.problems);
     assert!(report.availability.samples > 0, "nothing was measured");
 }
+
+/// The seed schedule (each deployment failing on its own, exponential up
+/// and repair times) runs, keeps every invariant, and reports the figures
+/// the availability arithmetic needs: what was down by the schedule, and
+/// the windowed user-uptime next to the message count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_seed_schedule_soak_keeps_every_invariant_and_reports_uptime() {
+    use std::time::Duration;
+    use twinline_tests::soak::faults::Renewal;
+    let config = Config {
+        chats: 20,
+        per_operator: 5,
+        minutes: 30.0 / 60.0,
+        plan: Plan::Renewal(Renewal {
+            mtbf: Duration::from_secs(6),
+            mttr: Duration::from_secs(2),
+            mix: Mix::deployment(),
+            moderator: Some((Duration::from_secs(10), Duration::from_secs(2))),
+        }),
+        seed: 4,
+        ..Config::default()
+    };
+    let report = run(&config).await;
+    report.print();
+    assert!(report.faults_applied >= 3, "{:?}", report.faults);
+    assert!(report.passed(), "{:?}", report.problems);
+    assert_eq!(report.invariants.lost, 0, "lost messages");
+    assert!(report.downtime.primary_ms + report.downtime.redundant_ms > 0);
+    assert_eq!(report.windowed.len(), 2, "10 s and 60 s windows");
+    for w in &report.windowed {
+        assert!(w.windows > 0 && w.up <= w.windows, "{w:?}");
+    }
+}
