@@ -251,6 +251,12 @@ async fn the_incident_bench_sees_a_crash_and_no_cost_of_a_moderator_crash() {
     assert!(crash.unavailable_ms.p50 > 0, "{crash:?}");
     let first = crash.first_ack_ms.expect("a crash measures the next ack");
     assert!(first.max >= first.p50 && first.p50 > 0, "{first:?}");
+    let phases = crash.phases_ms.expect("a crash splits the first ack");
+    assert!(
+        phases.connect_ms.p50 > 0
+            && phases.notice_ms.max + phases.connect_ms.max + phases.ack_ms.max >= first.p50,
+        "the phases add up to the first ack: {phases:?} {first:?}"
+    );
     assert!(
         figures
             .iter()

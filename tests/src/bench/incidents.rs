@@ -20,6 +20,13 @@
 //! - **first ack**: from the event the issue names to the client's next
 //!   ack: the kill (crash), the restarted deployment answering (both down),
 //!   the page load (primary unreachable).
+//! - **where the time goes** (crash only): the first ack split into the
+//!   client noticing (kill to its link leaving `connected`: the socket's
+//!   close, then the session's jittered reconnect start), connecting
+//!   (from there to the other deployment's `welcome`: TCP, the WebSocket
+//!   upgrade, `hello`, the relay storing the chat's header and reading
+//!   what the client lacks) and the ack (from `welcome` to the ack of the
+//!   resent message: one durable commit on the new relay).
 //!
 //! The kinds ([`Kind`]): crash of the deployment the clients are on
 //! (SIGKILL, restarted after [`DOWN`]); hang of it (SIGSTOP, SIGCONT after
@@ -145,8 +152,21 @@ pub struct Row {
     pub saw_not_connected: f64,
     /// From the event of [`Kind::first_ack_from`] to the next ack, ms.
     pub first_ack_ms: Option<Spread>,
+    /// The first ack after a crash, split (see the module docs).
+    pub phases_ms: Option<Phases>,
     /// The raw unavailability samples, ms.
     pub samples_ms: Vec<u64>,
+}
+
+/// Where the first ack after a crash spends its time, per client.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Phases {
+    /// The kill to the client's link leaving `connected`.
+    pub notice_ms: Spread,
+    /// From there to the new relay's `welcome`.
+    pub connect_ms: Spread,
+    /// From `welcome` to the ack.
+    pub ack_ms: Spread,
 }
 
 /// One client's measures for one incident.
@@ -155,6 +175,8 @@ struct Sample {
     unavailable: u64,
     not_connected: bool,
     first_ack: Option<u64>,
+    /// Notice, connect, ack (crash only).
+    phases: Option<[u64; 3]>,
 }
 
 struct Bench {
@@ -337,12 +359,17 @@ impl Bench {
                 .first_ack_from()
                 .and_then(|_| seen.acks.iter().find(|(at, _)| *at >= from))
                 .map(|(at, _)| at.since(from));
+            let links = &seen.links[links_before[i]..];
+            let phases = (kind == Kind::Crash)
+                .then(|| phases(links, first_ack.map(|ms| from.plus(ms)), from))
+                .flatten();
             samples.push(Sample {
                 unavailable,
-                not_connected: seen.links[links_before[i]..]
+                not_connected: links
                     .iter()
                     .any(|(_, state, _)| *state != LinkState::Connected),
                 first_ack,
+                phases,
             });
         }
         samples
@@ -445,6 +472,7 @@ impl Bench {
                         !matches!(state, LinkState::Connected | LinkState::Connecting)
                     }),
                     first_ack: Some(acked.since(start)),
+                    phases: None,
                 }
             }));
         }
@@ -454,6 +482,25 @@ impl Bench {
         }
         samples
     }
+}
+
+/// Splits the time from `from` to `acked` at the link leaving `connected`
+/// and coming back (see [`Phases`]); `None` if the link never left.
+fn phases(
+    links: &[(Millis, LinkState, Option<DeploymentRole>)],
+    acked: Option<Millis>,
+    from: Millis,
+) -> Option<[u64; 3]> {
+    let left = links
+        .iter()
+        .find(|(at, state, _)| *at >= from && *state != LinkState::Connected)?
+        .0;
+    let back = links
+        .iter()
+        .find(|(at, state, _)| *at >= left && *state == LinkState::Connected)?
+        .0;
+    let acked = acked?;
+    Some([left.since(from), back.since(left), acked.since(back)])
 }
 
 /// Every client writes one message now.
@@ -531,6 +578,18 @@ pub async fn incidents(clients: usize, rounds: usize, kinds: &[Kind]) -> (Vec<Fi
                 f.p50, f.p99, f.max
             ))
         );
+        if let Some(p) = row.phases_ms {
+            eprintln!(
+                "incidents: {}: p50/p99 notice {}/{} ms, connect {}/{} ms, ack {}/{} ms",
+                row.label,
+                p.notice_ms.p50,
+                p.notice_ms.p99,
+                p.connect_ms.p50,
+                p.connect_ms.p99,
+                p.ack_ms.p50,
+                p.ack_ms.p99
+            );
+        }
         figures.extend(figures_of(&row, clients));
         rows.push(row);
     }
@@ -556,8 +615,19 @@ fn row_of(kind: Kind, rounds: usize, samples: &[Sample]) -> Row {
             / count,
         saw_not_connected: samples.iter().filter(|s| s.not_connected).count() as f64 / count,
         first_ack_ms: (!first.is_empty()).then(|| Spread::of(&first)),
+        phases_ms: phases_of(samples),
         samples_ms: unavailable,
     }
+}
+
+fn phases_of(samples: &[Sample]) -> Option<Phases> {
+    let split: Vec<[u64; 3]> = samples.iter().filter_map(|s| s.phases).collect();
+    let part = |i: usize| Spread::of(&split.iter().map(|p| p[i]).collect::<Vec<_>>());
+    (!split.is_empty()).then(|| Phases {
+        notice_ms: part(0),
+        connect_ms: part(1),
+        ack_ms: part(2),
+    })
 }
 
 fn figures_of(row: &Row, clients: usize) -> Vec<Figure> {
@@ -588,6 +658,20 @@ fn figures_of(row: &Row, clients: usize) -> Vec<Figure> {
             None,
         ),
     ];
+    if let Some(p) = row.phases_ms {
+        for (part, spread) in [
+            ("the kill noticed", p.notice_ms),
+            ("connected to the other", p.connect_ms),
+            ("welcome to ack", p.ack_ms),
+        ] {
+            figures.push(Figure::new(
+                &format!("{part}, {at}, p99"),
+                spread.p99 as f64,
+                "ms",
+                None,
+            ));
+        }
+    }
     if let (Some(first), Some(from)) = (row.first_ack_ms, row.kind.first_ack_from()) {
         let target = match row.kind {
             Kind::Crash => Some("p99 < 300"),
