@@ -28,6 +28,9 @@ const CLIENTS: u64 = 30;
 /// link costs (heartbeat timeout plus reconnection).
 const NORMAL_ACK: u64 = 3_000;
 
+/// What the clients wrote: (client index, when, id).
+type Written = Vec<(usize, Millis, MessageId)>;
+
 /// Both relays, a moderator behind a proxy (so a restarted one keeps the
 /// URL the clients know) and clients connected to the primary.
 struct World {
@@ -99,12 +102,7 @@ impl World {
 
     /// Every client writes every 300 ms until the returned flag is set;
     /// the task returns what was written and when.
-    fn talk(
-        &self,
-    ) -> (
-        Arc<AtomicBool>,
-        tokio::task::JoinHandle<Vec<(usize, Millis, MessageId)>>,
-    ) {
+    fn talk(&self) -> (Arc<AtomicBool>, tokio::task::JoinHandle<Written>) {
         let stop = Arc::new(AtomicBool::new(false));
         let clients = self.clients.clone();
         let flag = stop.clone();
@@ -125,12 +123,7 @@ impl World {
     /// Waits until every message in `sent` is acked (or the limit passes),
     /// then checks the window from `since`: no client left `Connected`,
     /// every message written in it acked within [`NORMAL_ACK`].
-    async fn assert_nobody_noticed(
-        &self,
-        what: &str,
-        since: Millis,
-        sent: &[(usize, Millis, MessageId)],
-    ) {
+    async fn assert_nobody_noticed(&self, what: &str, since: Millis, sent: &Written) {
         let deadline = tokio::time::Instant::now() + LIMIT;
         while self.clients.iter().any(|c| c.pending() > 0) && tokio::time::Instant::now() < deadline
         {
