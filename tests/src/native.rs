@@ -99,6 +99,22 @@ pub struct NativeClient {
 }
 
 impl NativeClient {
+    /// `count` visitors started at once (seeds `first_seed` on), in seed
+    /// order: the benchmarks' crowd.
+    pub async fn visitors(target: &Target, count: usize, first_seed: u64) -> Vec<NativeClient> {
+        let started: Vec<_> = (0..count as u64)
+            .map(|i| {
+                let target = target.clone();
+                tokio::spawn(async move { NativeClient::visitor(&target, first_seed + i).await })
+            })
+            .collect();
+        let mut all = Vec::with_capacity(count);
+        for task in started {
+            all.push(task.await.expect("a visitor starts"));
+        }
+        all
+    }
+
     /// A visitor of [`crate::SITE`]: gets a token, then runs its session.
     pub async fn visitor(target: &Target, seed: u64) -> NativeClient {
         let token = visitor_token_race(target).await;

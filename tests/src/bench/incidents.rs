@@ -200,10 +200,7 @@ type Written = Arc<Mutex<Vec<Vec<(Millis, MessageId)>>>>;
 
 impl Bench {
     fn relay(&mut self, role: DeploymentRole) -> &mut RelayProcess {
-        match role {
-            Primary => &mut self.pair.primary,
-            Redundant => &mut self.pair.redundant,
-        }
+        self.pair.relay_mut(role)
     }
 
     fn proxy(&self, role: DeploymentRole) -> &Link {
@@ -537,17 +534,11 @@ pub async fn incidents(clients: usize, rounds: usize, kinds: &[Kind]) -> (Vec<Fi
         moderator: Some(moderator_proxy.url()),
         timing: Timing::default(),
     };
-    let mut started = Vec::new();
-    for i in 0..clients {
-        let target = target.clone();
-        started.push(tokio::spawn(async move {
-            NativeClient::visitor(&target, 7_000 + i as u64).await
-        }));
-    }
-    let mut all = Vec::new();
-    for task in started {
-        all.push(Arc::new(task.await.expect("a client starts")));
-    }
+    let all = NativeClient::visitors(&target, clients, 7_000)
+        .await
+        .into_iter()
+        .map(Arc::new)
+        .collect();
     let mut bench = Bench {
         pair,
         moderator: Some(moderator),

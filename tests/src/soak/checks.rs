@@ -309,20 +309,9 @@ mod tests {
 
     #[test]
     fn an_outage_goes_to_the_fault_that_hits_its_deployment() {
-        use super::super::faults::{Fault, Scheduled};
-        use std::time::Duration;
+        use super::super::faults::Fault;
         use twinline_core::protocol::DeploymentRole::{Primary, Redundant};
-        let fault = |fault, start: u64, end: u64| Applied {
-            planned: Scheduled {
-                at: Duration::ZERO,
-                length: Duration::ZERO,
-                fault,
-            },
-            start: Millis(start),
-            end: Millis(end),
-            applied: true,
-            note: String::new(),
-        };
+        let fault = Applied::carried_out;
         let faults = [
             fault(
                 Fault::Silent {

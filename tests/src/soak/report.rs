@@ -358,20 +358,8 @@ mod tests {
 
     #[test]
     fn downtime_merges_overlaps_and_finds_both_down() {
-        use super::super::faults::Scheduled;
         use DeploymentRole::{Primary, Redundant};
-        use twinline_core::Millis;
-        let at = |fault, start: u64, end: u64| Applied {
-            planned: Scheduled {
-                at: Duration::ZERO,
-                length: Duration::ZERO,
-                fault,
-            },
-            start: Millis(start),
-            end: Millis(end),
-            applied: true,
-            note: String::new(),
-        };
+        let at = Applied::carried_out;
         let applied = [
             at(Fault::Crash { who: Primary }, 0, 1_000),
             at(Fault::Hang { who: Primary }, 500, 1_500),

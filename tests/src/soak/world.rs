@@ -49,6 +49,25 @@ pub struct Applied {
     pub note: String,
 }
 
+#[cfg(test)]
+impl Applied {
+    /// `fault`, carried out from `start` to `end` (ms), for the tests of
+    /// what reads applied faults.
+    pub(crate) fn carried_out(fault: Fault, start: u64, end: u64) -> Applied {
+        Applied {
+            planned: Scheduled {
+                at: Duration::ZERO,
+                length: Duration::ZERO,
+                fault,
+            },
+            start: Millis(start),
+            end: Millis(end),
+            applied: true,
+            note: String::new(),
+        }
+    }
+}
+
 /// See the module docs.
 pub struct World {
     /// Only the primary runs.
