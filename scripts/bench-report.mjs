@@ -17,7 +17,8 @@
 // existing docs/benchmarks.md are kept when this run has nothing for them
 // (the profile section is written by hand from scripts/profile-relay.sh, the
 // nodes section from the PostgreSQL commands it names, the availability
-// section from twinline-bench incidents and the seed-schedule soaks), and
+// section from twinline-bench incidents and the seed-schedule soaks, the
+// browser section from the browser tests it names), and
 // with --only peer only the comparison section is replaced.
 //
 //   node scripts/bench-report.mjs [DIR] [--only peer]
@@ -483,6 +484,10 @@ const nodesSection = sectionOf(previous, "nodes");
 // of an hour).
 const availabilitySection = sectionOf(previous, "availability");
 
+// Kept as it is (written by hand from the browser tests and the session's
+// scenarios it names: issue 19's browser side).
+const browserSection = sectionOf(previous, "browser");
+
 const md = `# Benchmarks
 
 Measured by \`npm run bench\` (scripts/bench.sh), which builds everything in
@@ -542,7 +547,7 @@ client's link was not connected while the moderator moved everyone.
 | --- | ---: | --- |
 ${figureRows(failoverFigures)}
 
-${peerSection}
+${browserSection ? `${browserSection}\n\n` : ""}${peerSection}
 
 ${profileSection}
 ${nodesSection ? `\n${nodesSection}\n` : ""}
