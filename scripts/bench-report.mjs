@@ -16,8 +16,9 @@
 // Sections between <!-- NAME:begin --> and <!-- NAME:end --> markers in the
 // existing docs/benchmarks.md are kept when this run has nothing for them
 // (the profile section is written by hand from scripts/profile-relay.sh, the
-// nodes section from the PostgreSQL commands it names, the browser section
-// from the browser tests it names), and
+// nodes section from the PostgreSQL commands it names, the availability
+// section from twinline-bench incidents and the seed-schedule soaks, the
+// browser section from the browser tests it names), and
 // with --only peer only the comparison section is replaced.
 //
 //   node scripts/bench-report.mjs [DIR] [--only peer]
@@ -478,6 +479,10 @@ Not measured yet: run \`bash scripts/profile-relay.sh\` and write the result her
 // twinline,twinline-postgres,twinline-postgres-2` and `twinline-bench nodes`,
 // which npm run bench does not run: they need PostgreSQL and HAProxy).
 const nodesSection = sectionOf(previous, "nodes");
+// Kept as it is (written from `twinline-bench incidents` and the seed-schedule
+// soaks it names, which npm run bench does not run: together they take most
+// of an hour).
+const availabilitySection = sectionOf(previous, "availability");
 
 // Kept as it is (written by hand from the browser tests and the session's
 // scenarios it names: issue 19's browser side).
@@ -530,7 +535,7 @@ Client outages in the two-deployment soak, by the fault they followed:
 
 ${soakFailoverTable(soak)}
 ![Failover time distributions](bench-failover.svg)
-
+${availabilitySection ? `\n${availabilitySection}\n` : ""}
 ## Failover time seen by clients
 
 ${samples ? `${samples.crash_ms.length} crash samples, ${samples.silent_ms.length} silent-loss samples, ${samples.planned_interruption_ms.length} planned-switch samples (clients x rounds).` : ""}

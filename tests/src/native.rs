@@ -99,25 +99,25 @@ pub struct NativeClient {
 }
 
 impl NativeClient {
+    /// `count` visitors started at once (seeds `first_seed` on), in seed
+    /// order: the benchmarks' crowd.
+    pub async fn visitors(target: &Target, count: usize, first_seed: u64) -> Vec<NativeClient> {
+        let started: Vec<_> = (0..count as u64)
+            .map(|i| {
+                let target = target.clone();
+                tokio::spawn(async move { NativeClient::visitor(&target, first_seed + i).await })
+            })
+            .collect();
+        let mut all = Vec::with_capacity(count);
+        for task in started {
+            all.push(task.await.expect("a visitor starts"));
+        }
+        all
+    }
+
     /// A visitor of [`crate::SITE`]: gets a token, then runs its session.
     pub async fn visitor(target: &Target, seed: u64) -> NativeClient {
-        let http = reqwest::Client::new();
-        let mut token = None;
-        for base in [&target.primary, &target.redundant] {
-            if let Ok(t) = crate::client::visitor_token_with(
-                &http,
-                base,
-                crate::SITE,
-                None,
-                Some(crate::SITE_ORIGIN),
-            )
-            .await
-            {
-                token = Some(t);
-                break;
-            }
-        }
-        let token = token.expect("a visitor token from either deployment");
+        let token = visitor_token_race(target).await;
         let identity = Identity {
             token: token.token,
             author: Author {
@@ -140,7 +140,11 @@ impl NativeClient {
     ) -> NativeClient {
         let mut login = None;
         for base in [&target.primary, &target.redundant] {
-            if let Ok(l) = crate::client::login(base, username, password).await {
+            let attempt = tokio::time::timeout(
+                TOKEN_TIMEOUT,
+                crate::client::login(base, username, password),
+            );
+            if let Ok(Ok(l)) = attempt.await {
                 login = Some(l);
                 break;
             }
@@ -292,6 +296,66 @@ impl NativeClient {
 impl Drop for NativeClient {
     fn drop(&mut self) {
         self.driver.abort();
+    }
+}
+
+/// How long the primary has the token request to itself before the
+/// redundant is asked too (RFC 8305's connection attempt delay).
+const TOKEN_HEAD_START: Duration = Duration::from_millis(250);
+/// How long one token request may take.
+const TOKEN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A visitor token from whichever deployment answers first: the primary
+/// alone for [`TOKEN_HEAD_START`] (or until it fails), then both at once;
+/// again until one answers. A black-holed primary costs a quarter of a
+/// second, not a hung client.
+async fn visitor_token_race(target: &Target) -> twinline_core::protocol::VisitorTokenResponse {
+    let http = reqwest::Client::builder()
+        .timeout(TOKEN_TIMEOUT)
+        .build()
+        .expect("an HTTP client");
+    let ask = |base: String| {
+        let http = http.clone();
+        async move {
+            crate::client::visitor_token_with(
+                &http,
+                &base,
+                crate::SITE,
+                None,
+                Some(crate::SITE_ORIGIN),
+            )
+            .await
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let primary = ask(target.primary.clone());
+        tokio::pin!(primary);
+        let early = tokio::select! {
+            result = &mut primary => Some(result),
+            () = tokio::time::sleep(TOKEN_HEAD_START) => None,
+        };
+        let found = match early {
+            Some(Ok(token)) => Some(token),
+            Some(Err(_)) => ask(target.redundant.clone()).await.ok(),
+            None => {
+                let redundant = ask(target.redundant.clone());
+                tokio::pin!(redundant);
+                tokio::select! {
+                    Ok(token) = &mut primary => Some(token),
+                    Ok(token) = &mut redundant => Some(token),
+                    else => None,
+                }
+            }
+        };
+        if let Some(token) = found {
+            return token;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no visitor token from either deployment"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

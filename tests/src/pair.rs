@@ -5,7 +5,7 @@ use crate::process::{RelayOptions, RelayProcess, free_port};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use twinline_core::Message;
-use twinline_core::protocol::Health;
+use twinline_core::protocol::{DeploymentRole, Health};
 
 /// Two relays naming each other as peers.
 pub struct Pair {
@@ -41,6 +41,14 @@ impl Pair {
             redundant_port,
         );
         Pair { primary, redundant }
+    }
+
+    /// The relay of `role`.
+    pub fn relay_mut(&mut self, role: DeploymentRole) -> &mut RelayProcess {
+        match role {
+            DeploymentRole::Primary => &mut self.primary,
+            DeploymentRole::Redundant => &mut self.redundant,
+        }
     }
 }
 

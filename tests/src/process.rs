@@ -265,6 +265,29 @@ impl RelayProcess {
         }
     }
 
+    /// SIGSTOP: the process stops where it is. The kernel still completes
+    /// TCP handshakes into its listen backlog, and its sockets stay open,
+    /// but nothing is read or answered: a hung machine, or a data center
+    /// whose network black-holes everything, to every client and peer.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT after [`RelayProcess::freeze`]: it carries on as if nothing
+    /// happened, and finds what piled up meanwhile.
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, which: &str) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill")
+                .arg(which)
+                .arg(pid.to_string())
+                .status();
+        }
+    }
+
     /// SIGTERM, and wait (at most 10 s) for a clean exit; returns its status
     /// code.
     pub fn terminate(&mut self) -> Option<i32> {

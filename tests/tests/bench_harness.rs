@@ -227,3 +227,40 @@ async fn the_steady_state_samples_resources_and_finds_nothing_lost() {
         tokio::task::block_in_place(|| drop(server));
     }
 }
+
+/// `twinline-bench incidents`, small: the measure sees what a crash of the
+/// active deployment costs (every client left connected, and a message
+/// waited), and finds that a moderator crash costs nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_incident_bench_sees_a_crash_and_no_cost_of_a_moderator_crash() {
+    use twinline_tests::bench::incidents::{Kind, incidents};
+    let (figures, rows) = incidents(20, 1, &[Kind::Moderator, Kind::Crash]).await;
+    let row = |kind| {
+        rows.iter()
+            .find(|r| r.kind == kind)
+            .unwrap_or_else(|| panic!("no row for {kind:?}: {rows:?}"))
+    };
+    let moderator = row(Kind::Moderator);
+    assert_eq!(moderator.samples, 20, "one sample per client");
+    assert_eq!(
+        moderator.saw_not_connected, 0.0,
+        "a moderator crash moved a client: {moderator:?}"
+    );
+    let crash = row(Kind::Crash);
+    assert_eq!(crash.saw_not_connected, 1.0, "every client lost its relay");
+    assert!(crash.unavailable_ms.p50 > 0, "{crash:?}");
+    let first = crash.first_ack_ms.expect("a crash measures the next ack");
+    assert!(first.max >= first.p50 && first.p50 > 0, "{first:?}");
+    let phases = crash.phases_ms.expect("a crash splits the first ack");
+    assert!(
+        phases.connect_ms.p50 > 0
+            && phases.notice_ms.max + phases.connect_ms.max + phases.ack_ms.max >= first.p50,
+        "the phases add up to the first ack: {phases:?} {first:?}"
+    );
+    assert!(
+        figures
+            .iter()
+            .any(|f| f.name.starts_with("the kill to the next ack")),
+        "{figures:?}"
+    );
+}

@@ -54,10 +54,7 @@ struct Bench {
 
 impl Bench {
     fn relay(&mut self, role: DeploymentRole) -> &mut RelayProcess {
-        match role {
-            Primary => &mut self.pair.primary,
-            Redundant => &mut self.pair.redundant,
-        }
+        self.pair.relay_mut(role)
     }
 
     fn proxy(&self, role: DeploymentRole) -> &Link {
@@ -263,17 +260,7 @@ pub async fn failover(clients: usize, rounds: usize) -> (Vec<Figure>, FailoverSa
         moderator: Some(moderator.url()),
         timing: Timing::default(),
     };
-    let mut started = Vec::new();
-    for i in 0..clients {
-        let target = target.clone();
-        started.push(tokio::spawn(async move {
-            NativeClient::visitor(&target, 7_000 + i as u64).await
-        }));
-    }
-    let mut all = Vec::new();
-    for task in started {
-        all.push(task.await.expect("a client starts"));
-    }
+    let all = NativeClient::visitors(&target, clients, 7_000).await;
     let mut bench = Bench {
         pair,
         moderator,

@@ -11,11 +11,13 @@
 //!   idle connections), [`restart`] (SIGKILL and restart), [`steady`]
 //!   (resource use over time).
 //! - Twinline alone: [`replication`] (lag, catch-up), [`failover`]
-//!   (failover time seen by clients), [`nodes`] (cross-node fan-out on
-//!   PostgreSQL).
+//!   (failover time seen by clients), [`incidents`] (what one incident of
+//!   each kind costs each client, for the availability arithmetic),
+//!   [`nodes`] (cross-node fan-out on PostgreSQL).
 //! - [`stats`] holds the percentiles of latency samples.
 
 pub mod failover;
+pub mod incidents;
 pub mod load;
 pub mod nodes;
 pub mod peer;

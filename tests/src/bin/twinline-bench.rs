@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use twinline_tests::bench::server::{Kind, Server};
 use twinline_tests::bench::steady::SteadyConfig;
-use twinline_tests::bench::{Figure, failover, load, replication, restart, steady};
+use twinline_tests::bench::{Figure, failover, incidents, load, replication, restart, steady};
 use twinline_tests::pair::Pair;
 
 /// Twinline's benchmarks: figures, never pass/fail (except lost messages).
@@ -57,10 +57,30 @@ enum Command {
     /// Failover time seen by native clients (crash, silent loss, planned
     /// switch); also writes failover-samples.json beside --out.
     Failover,
+    /// What one incident of each kind costs each client (crash, hang,
+    /// silent loss and planned switch of the active deployment, moderator
+    /// crash, standby crash, both down then one back, primary unreachable
+    /// from page load): unavailability p50/p99/max and the share of
+    /// clients that saw anything but "connected". Also writes
+    /// incidents.json beside --out (the soak's prediction reads it).
+    Incidents(IncidentArgs),
     /// Cross-node fan-out on PostgreSQL: 50 visitors on one relay node at
     /// 10 msg/s each, their operator on another node (needs PostgreSQL
     /// and HAProxy: scripts/ensure-toolchain.sh --servers).
     Nodes,
+}
+
+#[derive(Clone, Debug, clap::Args)]
+struct IncidentArgs {
+    /// Clients living through each incident.
+    #[arg(long, default_value_t = 1000)]
+    clients: usize,
+    /// Incidents of each kind.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Kinds to run, in order.
+    #[arg(long, value_delimiter = ',', default_values_t = incidents::Kind::ALL.to_vec(), value_enum)]
+    kinds: Vec<incidents::Kind>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -171,6 +191,16 @@ fn main() {
             }
             Command::Replication => figures.extend(replication_figures(quick).await),
             Command::Failover => figures.extend(failover_figures(quick, &args.out).await),
+            Command::Incidents(incident_args) => {
+                let (found, rows) = incidents::incidents(
+                    if quick { 100 } else { incident_args.clients },
+                    if quick { 1 } else { incident_args.rounds },
+                    &incident_args.kinds,
+                )
+                .await;
+                write_json(&args.out.with_file_name("incidents.json"), &rows);
+                figures.extend(found);
+            }
             Command::Nodes => {
                 let seconds = if quick { 3 } else { 10 };
                 figures.extend(

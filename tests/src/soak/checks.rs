@@ -146,6 +146,8 @@ pub struct Outage {
     pub left: Millis,
     /// When it was connected (welcomed) again, if it was.
     pub back: Option<Millis>,
+    /// The deployment it was connected to before.
+    pub from: Option<twinline_core::protocol::DeploymentRole>,
 }
 
 /// The outages in a client's link history (the first connection, before
@@ -158,25 +160,33 @@ pub fn outages(
     )],
 ) -> Vec<Outage> {
     let mut out = Vec::new();
-    let mut connected_once = false;
-    let mut open: Option<Millis> = None;
-    for (at, state, _) in links {
+    let mut on = None;
+    let mut open: Option<(Millis, Option<_>)> = None;
+    for (at, state, deployment) in links {
         match state {
             LinkState::Connected => {
-                if let Some(left) = open.take() {
+                if let Some((left, from)) = open.take() {
                     out.push(Outage {
                         left,
                         back: Some(*at),
+                        from,
                     });
                 }
-                connected_once = true;
+                on = Some(*deployment);
             }
-            _ if connected_once && open.is_none() => open = Some(*at),
-            _ => {}
+            _ => {
+                if let (Some(from), None) = (on, open) {
+                    open = Some((*at, from));
+                }
+            }
         }
     }
-    if let Some(left) = open {
-        out.push(Outage { left, back: None });
+    if let Some((left, from)) = open {
+        out.push(Outage {
+            left,
+            back: None,
+            from,
+        });
     }
     out
 }
@@ -184,14 +194,32 @@ pub fn outages(
 /// How long after a fault an outage began that it is blamed on that fault.
 pub const BLAME_AFTER_HEAL_MS: u64 = 3_000;
 
-/// The fault an outage starting at `left` is blamed on: the latest one
+/// The fault an outage of a client of `group` is blamed on: of the faults
 /// that started before it and healed at most [`BLAME_AFTER_HEAL_MS`]
-/// before it.
-pub fn blame(faults: &[Applied], left: Millis) -> Option<&Applied> {
-    faults
+/// before it, the latest that [`Fault::hits`](super::faults::Fault::hits)
+/// the deployment the client was on; only when none does, the latest of
+/// the others (a moderator crash, a fault of the other deployment).
+///
+/// Blaming the latest fault of any kind, as the soak once did, charged a
+/// moderator crash with the outages of a silent link that began a moment
+/// before it and took a heartbeat to notice.
+pub fn blame<'a>(faults: &'a [Applied], outage: &Outage, group: usize) -> Option<&'a Applied> {
+    let near: Vec<&Applied> = faults
         .iter()
-        .filter(|f| f.applied && f.start <= left && left.0 <= f.end.0 + BLAME_AFTER_HEAL_MS)
+        .filter(|f| {
+            f.applied && f.start <= outage.left && outage.left.0 <= f.end.0 + BLAME_AFTER_HEAL_MS
+        })
+        .collect();
+    let hits = |f: &&Applied| {
+        outage
+            .from
+            .is_some_and(|on| f.planned.fault.hits(on, group))
+    };
+    near.iter()
+        .copied()
+        .filter(hits)
         .max_by_key(|f| f.start)
+        .or_else(|| near.iter().copied().max_by_key(|f| f.start))
 }
 
 /// Messages acked within `within_ms` of being written, out of those
@@ -207,6 +235,31 @@ pub fn availability(
         .filter(|s| acked_at(s).is_some_and(|at| at.since(s.at) <= within_ms))
         .count();
     (in_time, measured.len())
+}
+
+/// Client windows in which every message written was acked within
+/// `within_ms` ("user-uptime" over windows, after Hauer et al.,
+/// "Meaningful Availability", NSDI 2020): the writer of each message (a
+/// client index from `writer`), its window (`window_ms` slices of the
+/// fault phase from `phase_start`), and whether it made it. Windows in
+/// which a client wrote nothing are not counted. Returns (good windows,
+/// windows).
+pub fn windowed_uptime(
+    sent: &[Sent],
+    writer: impl Fn(&Sent) -> usize,
+    acked_at: impl Fn(&Sent) -> Option<Millis>,
+    within_ms: u64,
+    phase_start: Millis,
+    window_ms: u64,
+) -> (usize, usize) {
+    let mut windows: HashMap<(usize, u64), bool> = HashMap::new();
+    for s in sent.iter().filter(|s| s.measured) {
+        let good = acked_at(s).is_some_and(|at| at.since(s.at) <= within_ms);
+        let key = (writer(s), s.at.since(phase_start) / window_ms.max(1));
+        *windows.entry(key).or_insert(true) &= good;
+    }
+    let good = windows.values().filter(|g| **g).count();
+    (good, windows.len())
 }
 
 /// The number of leading nines of a fraction: 0.99916 has three.
@@ -252,5 +305,60 @@ mod tests {
             (Millis(100), Some(Millis(130)))
         );
         assert_eq!(found[1].back, None);
+    }
+
+    #[test]
+    fn an_outage_goes_to_the_fault_that_hits_its_deployment() {
+        use super::super::faults::Fault;
+        use twinline_core::protocol::DeploymentRole::{Primary, Redundant};
+        let fault = Applied::carried_out;
+        let faults = [
+            fault(
+                Fault::Silent {
+                    group: 1,
+                    who: Primary,
+                },
+                1_000,
+                5_000,
+            ),
+            fault(Fault::ModeratorCrash, 2_000, 4_000),
+        ];
+        let outage = |from| Outage {
+            left: Millis(3_000),
+            back: Some(Millis(3_200)),
+            from: Some(from),
+        };
+        let blamed = |o: &Outage, group| blame(&faults, o, group).map(|f| f.planned.fault);
+        assert_eq!(
+            blamed(&outage(Primary), 1),
+            Some(Fault::Silent {
+                group: 1,
+                who: Primary
+            }),
+            "the silent link, though the moderator crashed later"
+        );
+        assert_eq!(
+            blamed(&outage(Primary), 0),
+            Some(Fault::ModeratorCrash),
+            "another group's link: nothing that hits it, so the latest"
+        );
+        assert_eq!(blamed(&outage(Redundant), 1), Some(Fault::ModeratorCrash));
+    }
+
+    #[test]
+    fn a_window_is_up_only_if_every_message_in_it_made_it() {
+        let sent = |chat, at| Sent {
+            chat,
+            side: Side::Visitor,
+            id: MessageId::new(Millis(at), chat as u128),
+            seq: 0,
+            at: Millis(at),
+            measured: true,
+        };
+        let all = [sent(0, 100), sent(0, 200), sent(0, 1_100), sent(1, 150)];
+        // Chat 0's message at 200 was late; everything else made it.
+        let acked = |s: &Sent| Some(Millis(s.at.0 + if s.at.0 == 200 { 5_000 } else { 10 }));
+        let (good, windows) = windowed_uptime(&all, |s| s.chat, acked, 1_000, Millis(0), 1_000);
+        assert_eq!((good, windows), (2, 3), "client 0's first window is down");
     }
 }

@@ -12,10 +12,19 @@
 //! 4. heal whatever is left, wait for clients and stores to settle;
 //! 5. check ([`checks`]) and report ([`report`]).
 //!
+//! Two schedules ([`Plan`]): the chaos schedule (a given number of faults of
+//! every kind, packed into the phase), and the seed schedule (each
+//! deployment failing and being repaired on its own, with exponential
+//! times of given means: [`faults::Renewal`]), whose figures can be set
+//! beside the white paper's arithmetic.
+//!
 //! Availability is measured per message: of the messages written during
 //! the fault phase, the fraction acked (durably stored by a relay) within
 //! one second of being written. A client that can send and be acked within
 //! a second is "up" for that message; anything slower counts as downtime.
+//! Beside that count, the windowed user-uptime: the fraction of client
+//! windows (of [`WINDOWS_MS`]) in which every message was acked within the
+//! second ([`checks::windowed_uptime`]).
 
 pub mod checks;
 pub mod faults;
@@ -23,8 +32,11 @@ pub mod report;
 pub mod traffic;
 pub mod world;
 
-use checks::{Holder, Invariants, availability, blame, check_chat, nines, outages, store_of};
-use report::{Availability, FailoverRow, Report, Spread};
+use checks::{
+    Holder, Invariants, availability, blame, check_chat, nines, outages, store_of, windowed_uptime,
+};
+use faults::{Mix, Renewal, Scheduled};
+use report::{Availability, Downtime, FailoverRow, OutageRecord, Report, Spread, Windowed};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -35,6 +47,8 @@ use world::World;
 
 /// How long after writing a message its ack must come for availability.
 pub const AVAILABLE_WITHIN_MS: u64 = 1_000;
+/// The windows of the windowed user-uptime: 10 s and a minute.
+pub const WINDOWS_MS: [u64; 2] = [10_000, 60_000];
 /// How long clients and stores get to settle after healing.
 const SETTLE_LIMIT: Duration = Duration::from_secs(90);
 
@@ -47,8 +61,8 @@ pub struct Config {
     pub per_operator: usize,
     /// Length of the fault phase.
     pub minutes: f64,
-    /// Faults to schedule.
-    pub faults: usize,
+    /// Which faults, when.
+    pub plan: Plan,
     /// Seed of the schedule (and of the clients).
     pub seed: u64,
     /// Only the primary runs.
@@ -57,13 +71,63 @@ pub struct Config {
     pub rate_per_side: f64,
 }
 
+/// Which faults a soak runs, and when.
+#[derive(Clone, Debug)]
+pub enum Plan {
+    /// `faults` faults of kinds drawn from `mix` over the phase, never two
+    /// on one resource at once ([`faults::schedule`]).
+    Chaos {
+        /// How many.
+        faults: usize,
+        /// Of which kinds.
+        mix: Mix,
+    },
+    /// The seed schedule ([`faults::renewal`]).
+    Renewal(Renewal),
+}
+
+impl Plan {
+    /// The faults over `span`.
+    pub fn schedule(&self, seed: u64, span: Duration) -> Vec<Scheduled> {
+        match self {
+            Plan::Chaos { faults, mix } => faults::schedule(seed, *faults, span, mix),
+            Plan::Renewal(plan) => faults::renewal(seed, span, plan),
+        }
+    }
+
+    /// One line for the report.
+    pub fn describe(&self) -> String {
+        match self {
+            Plan::Chaos { faults, mix } => format!("chaos: {faults} faults, mix {mix}"),
+            Plan::Renewal(plan) => {
+                let moderator = plan.moderator.map_or("never fails".to_string(), |(f, r)| {
+                    format!(
+                        "MTBF {:.0} s, MTTR {:.1} s",
+                        f.as_secs_f64(),
+                        r.as_secs_f64()
+                    )
+                });
+                format!(
+                    "seed schedule: each deployment MTBF {:.0} s, MTTR {:.1} s, mix {}; moderator {moderator}",
+                    plan.mtbf.as_secs_f64(),
+                    plan.mttr.as_secs_f64(),
+                    plan.mix
+                )
+            }
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Config {
         Config {
             chats: 200,
             per_operator: 10,
             minutes: 3.0,
-            faults: 50,
+            plan: Plan::Chaos {
+                faults: 50,
+                mix: Mix::chaos(),
+            },
             seed: 1,
             single: false,
             rate_per_side: 1.0,
@@ -78,7 +142,7 @@ pub async fn run(config: &Config) -> Report {
     eprintln!("soak: starting {} chats", config.chats);
     let clients = traffic::start(&world, config.chats, config.per_operator, config.seed).await;
     let span = Duration::from_secs_f64(config.minutes * 60.0);
-    let schedule = faults::schedule(config.seed, config.faults, span);
+    let schedule = config.plan.schedule(config.seed, span);
     eprintln!(
         "soak: {} chats up; {} faults over {:.0} s",
         clients.chats.len(),
@@ -86,6 +150,7 @@ pub async fn run(config: &Config) -> Report {
         span.as_secs_f64()
     );
     let phase = tokio::time::Instant::now();
+    let phase_start = traffic::now();
     let fault_tasks: Vec<_> = schedule
         .iter()
         .map(|planned| {
@@ -102,6 +167,7 @@ pub async fn run(config: &Config) -> Report {
         })
         .collect();
     let stop = Arc::new(AtomicBool::new(false));
+    let lag = tokio::spawn(generator_lag(stop.clone()));
     let stopper = {
         let stop = stop.clone();
         async move {
@@ -111,6 +177,7 @@ pub async fn run(config: &Config) -> Report {
     };
     let period = Duration::from_secs_f64(1.0 / config.rate_per_side);
     let (mut sent, ()) = tokio::join!(clients.talk(period, stop), stopper);
+    let lateness = lag.await.expect("the lag sampler");
     let mut applied = Vec::new();
     for task in fault_tasks {
         applied.push(task.await.expect("a fault task"));
@@ -185,13 +252,48 @@ pub async fn run(config: &Config) -> Report {
         },
         AVAILABLE_WITHIN_MS,
     );
+    let downtime = Downtime::of(&applied, span);
     let fraction = if samples == 0 {
         0.0
     } else {
         in_time as f64 / samples as f64
     };
 
-    let (failover, unblamed_outages) = failover_rows(&clients, &applied);
+    let acked_at = |s: &Sent| match s.side {
+        Side::Visitor => visitor_acks[s.chat].get(&s.id).copied(),
+        Side::Operator => operator_acks[clients.chats[s.chat].operator_index]
+            .get(&s.id)
+            .copied(),
+    };
+    let writer = |s: &Sent| match s.side {
+        Side::Visitor => s.chat,
+        Side::Operator => clients.chats.len() + clients.chats[s.chat].operator_index,
+    };
+    let windowed = WINDOWS_MS
+        .iter()
+        .map(|&window_ms| {
+            let (up, windows) = windowed_uptime(
+                &sent,
+                writer,
+                acked_at,
+                AVAILABLE_WITHIN_MS,
+                phase_start,
+                window_ms,
+            );
+            Windowed {
+                window_ms,
+                up,
+                windows,
+                fraction: if windows == 0 {
+                    0.0
+                } else {
+                    up as f64 / windows as f64
+                },
+            }
+        })
+        .collect();
+
+    let (failover, unblamed_outages, outage_log) = failover_rows(&clients, &applied);
     Report {
         mode: if config.single {
             "single deployment".into()
@@ -199,6 +301,7 @@ pub async fn run(config: &Config) -> Report {
             "two deployments".into()
         },
         seed: config.seed,
+        plan: config.plan.describe(),
         chats: clients.chats.len(),
         operators: clients.operators.len(),
         minutes: config.minutes,
@@ -215,11 +318,30 @@ pub async fn run(config: &Config) -> Report {
             fraction,
             nines: nines(fraction),
         },
+        windowed,
+        downtime,
         failover,
         unblamed_outages,
+        outages: outage_log,
+        generator_lag_ms: Spread::of(&lateness.iter().map(|(_, l)| *l).collect::<Vec<_>>()),
+        generator_stalls: lateness.into_iter().filter(|(_, l)| *l > 250).collect(),
         seconds: began.elapsed().as_secs_f64(),
         problems,
     }
+}
+
+/// Samples how late a 100 ms timer fires until `stop`: (ms since the
+/// start, lateness in ms).
+async fn generator_lag(stop: Arc<AtomicBool>) -> Vec<(u64, u64)> {
+    let start = Instant::now();
+    let mut samples = Vec::new();
+    while !stop.load(Relaxed) {
+        let due = Instant::now() + Duration::from_millis(100);
+        tokio::time::sleep_until(due.into()).await;
+        let late = Instant::now().saturating_duration_since(due);
+        samples.push((start.elapsed().as_millis() as u64, late.as_millis() as u64));
+    }
+    samples
 }
 
 type Store = (
@@ -259,11 +381,12 @@ async fn read_stores(
     stores
 }
 
-/// Client outages grouped by the fault they are blamed on.
+/// Client outages grouped by the fault they are blamed on, how many were
+/// blamed on none, and every outage as a record.
 fn failover_rows(
     clients: &traffic::Clients,
     applied: &[world::Applied],
-) -> (Vec<FailoverRow>, usize) {
+) -> (Vec<FailoverRow>, usize, Vec<OutageRecord>) {
     let mut rows: BTreeMap<&'static str, FailoverRow> = BTreeMap::new();
     for fault in applied.iter().filter(|f| f.applied) {
         let row = rows.entry(fault.planned.fault.label()).or_default();
@@ -272,9 +395,32 @@ fn failover_rows(
     }
     let mut interruptions: BTreeMap<&'static str, Vec<u64>> = BTreeMap::new();
     let mut unblamed = 0;
-    for client in clients.all() {
+    let mut log = Vec::new();
+    for (index, (client, group)) in clients.all().zip(clients.groups()).enumerate() {
         for outage in outages(&client.seen().links) {
-            let Some(fault) = blame(applied, outage.left) else {
+            let blamed = blame(applied, &outage, group);
+            let until = outage.back.unwrap_or(outage.left).0 + 500;
+            let story = client
+                .seen()
+                .links
+                .iter()
+                .filter(|(at, _, _)| at.0 + 3_000 >= outage.left.0 && at.0 <= until)
+                .map(|(at, state, to)| {
+                    (
+                        at.0 as i64 - outage.left.0 as i64,
+                        format!("{state:?}"),
+                        *to,
+                    )
+                })
+                .collect();
+            log.push(OutageRecord {
+                client: index,
+                group,
+                story,
+                outage,
+                fault: blamed.and_then(|f| applied.iter().position(|a| std::ptr::eq(a, f))),
+            });
+            let Some(fault) = blamed else {
                 unblamed += 1;
                 continue;
             };
@@ -298,5 +444,5 @@ fn failover_rows(
         row.recovery_ms = Spread::of(&row.recovery_samples_ms);
         row.recovery_samples_ms.sort_unstable();
     }
-    (rows.into_values().collect(), unblamed)
+    (rows.into_values().collect(), unblamed, log)
 }

@@ -9,7 +9,8 @@
 
 use super::faults::GROUPS;
 use super::world::World;
-use crate::native::{NativeClient, now};
+use crate::native::NativeClient;
+pub use crate::native::now;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
@@ -193,6 +194,13 @@ impl Clients {
             .iter()
             .map(|c| c.visitor.as_ref())
             .chain(self.operators.iter().map(|o| o.as_ref()))
+    }
+
+    /// The group of each client, in the order of [`Clients::all`].
+    pub fn groups(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.chats.len())
+            .chain(0..self.operators.len())
+            .map(|i| i % GROUPS)
     }
 
     /// Both sides of every chat write every `period` until `stop`; returns

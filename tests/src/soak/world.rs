@@ -49,6 +49,25 @@ pub struct Applied {
     pub note: String,
 }
 
+#[cfg(test)]
+impl Applied {
+    /// `fault`, carried out from `start` to `end` (ms), for the tests of
+    /// what reads applied faults.
+    pub(crate) fn carried_out(fault: Fault, start: u64, end: u64) -> Applied {
+        Applied {
+            planned: Scheduled {
+                at: Duration::ZERO,
+                length: Duration::ZERO,
+                fault,
+            },
+            start: Millis(start),
+            end: Millis(end),
+            applied: true,
+            note: String::new(),
+        }
+    }
+}
+
 /// See the module docs.
 pub struct World {
     /// Only the primary runs.
@@ -173,6 +192,15 @@ impl World {
                 self.kill(&[who]).await;
                 tokio::time::sleep(length).await;
                 self.restart(&[who]).await;
+                String::new()
+            }
+            Fault::Hang { who } => {
+                if self.relay(who).is_none() {
+                    return skipped("no such deployment here");
+                }
+                self.on_relays(&[who], |relay| relay.freeze()).await;
+                tokio::time::sleep(length).await;
+                self.on_relays(&[who], |relay| relay.thaw()).await;
                 String::new()
             }
             Fault::BothDown => {
@@ -361,6 +389,7 @@ impl World {
                 .flatten()
             {
                 let mut relay = relay.lock().expect("lock");
+                relay.thaw();
                 if !relay.is_running() {
                     relay.restart();
                 }
