@@ -11,7 +11,7 @@
 //! out of rotation within half a second, and `option redispatch` so a
 //! connection refused by a dead node is tried on another.
 
-use crate::process::{RelayOptions, RelayProcess, TempDir, free_port};
+use crate::process::{RelayOptions, RelayProcess, TempDir, UNLIMITED_CLIENTS, free_port};
 use std::ffi::OsStr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -220,6 +220,97 @@ pub async fn answering_node(base: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Options of a deployment whose clients all come from 127.0.0.1 (through
+/// HAProxy, too): no per-client limit in the way.
+pub fn unlimited(options: RelayOptions) -> RelayOptions {
+    let mut extra: Vec<String> = UNLIMITED_CLIENTS.iter().map(|s| s.to_string()).collect();
+    extra.extend(["--frame-rate".to_string(), "0".to_string()]);
+    RelayOptions { extra, ..options }
+}
+
+/// A primary of `nodes` nodes on `database_url` behind HAProxy, and a
+/// redundant deployment on SQLite, replicating to each other.
+pub fn primary_on_postgres_and_redundant(
+    database_url: &str,
+    nodes: usize,
+) -> (Deployment, RelayProcess) {
+    let balancer_port = free_port();
+    let redundant_port = free_port();
+    let primary = Deployment::start_on(
+        database_url,
+        RelayOptions {
+            peer: Some((
+                format!("http://127.0.0.1:{redundant_port}"),
+                "redundant".into(),
+            )),
+            ..unlimited(RelayOptions::primary())
+        },
+        nodes,
+        balancer_port,
+    );
+    let redundant = RelayProcess::start_on(
+        RelayOptions {
+            peer: Some((
+                format!("http://127.0.0.1:{balancer_port}"),
+                "primary".into(),
+            )),
+            ..unlimited(RelayOptions::redundant())
+        },
+        redundant_port,
+    );
+    (primary, redundant)
+}
+
+/// The WebSocket connections a node holds (its `twinline_connections`).
+pub async fn connections(node: &RelayProcess) -> u64 {
+    crate::client::metrics(&node.url())
+        .await
+        .lines()
+        .find(|line| line.starts_with("twinline_connections{"))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The node of `deployment` holding the most WebSocket connections.
+pub async fn busiest_node(deployment: &Deployment) -> usize {
+    let mut busiest = (0, 0);
+    for (i, node) in deployment.nodes.iter().enumerate() {
+        let held = connections(node).await;
+        if held > busiest.1 {
+            busiest = (i, held);
+        }
+    }
+    busiest.0
+}
+
+/// An admin call to one node (`GET` or `POST`), with the admin token; its
+/// JSON answer.
+pub async fn node_admin(request: reqwest::RequestBuilder) -> serde_json::Value {
+    let response = request
+        .bearer_auth(crate::ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("an admin call");
+    assert!(
+        response.status().is_success(),
+        "admin: {}",
+        response.status()
+    );
+    response.json().await.expect("an admin answer")
+}
+
+/// Whether the balancer at `url` sends any of a few requests to node
+/// `name` (round robin: a few reach every node in rotation).
+pub async fn reaches(url: &str, name: &str) -> bool {
+    for _ in 0..6 {
+        if answering_node(url).await.as_deref() == Some(name) {
+            return true;
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,5 +322,30 @@ mod tests {
         assert!(text.contains("server node-1 127.0.0.1:9001 check"));
         assert!(text.contains("server node-2 127.0.0.1:9002 check"));
         assert!(text.contains("option httpchk GET /v1/health?node"));
+    }
+
+    /// The demo's balancer (`npm start -- --nodes 2`, scripts/lib/nodes.mjs)
+    /// is configured as the tests' one: what the benchmarks measure is what
+    /// the demo runs.
+    #[test]
+    fn the_demo_balancer_has_the_same_settings() {
+        let demo = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/lib/nodes.mjs"),
+        )
+        .expect("reading scripts/lib/nodes.mjs");
+        // The template literal opens on its first line: `return `global`.
+        let settings: Vec<&str> = demo
+            .lines()
+            .map(|line| line.trim().trim_start_matches("return `"))
+            .collect();
+        let text = config_text(8000, &[9001]);
+        for line in text.lines().map(str::trim).filter(|line| {
+            !line.is_empty() && !line.starts_with("bind ") && !line.starts_with("server ")
+        }) {
+            assert!(
+                settings.contains(&line),
+                "scripts/lib/nodes.mjs lacks `{line}` (keep both balancers the same)"
+            );
+        }
     }
 }
