@@ -51,14 +51,37 @@ export function relayBinary() {
   return path.resolve(REPO, target, 'release', 'twinline-relay');
 }
 
-/** A port the OS says is free right now. */
+// Ports freePort draws from: below Linux's ephemeral range (32768-60999), so
+// no outgoing connection (a relay's replication link, another test's
+// clients) can take a port between the moment it is picked and the moment a
+// server binds it. A port from listen(0) is one the kernel may hand to the
+// very next connect(), which made a relay restarted on its port fail now and
+// then.
+const TEST_PORTS = { start: 12000, end: 32000 };
+const given = new Set();
+
+/** A port that is free right now, never the same twice in this process. */
 export async function freePort() {
+  for (let attempt = 0; attempt < 10000; attempt++) {
+    const port = TEST_PORTS.start + Math.floor(Math.random() * (TEST_PORTS.end - TEST_PORTS.start));
+    if (given.has(port)) continue;
+    given.add(port);
+    if (await canBind(port)) return port;
+  }
+  throw new Error(`no free port in ${TEST_PORTS.start}-${TEST_PORTS.end}`);
+}
+
+async function canBind(port) {
   const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  try {
+    server.listen(port, '127.0.0.1');
+    await once(server, 'listening');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await new Promise((resolve) => server.close(() => resolve()));
+  }
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

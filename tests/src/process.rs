@@ -436,10 +436,30 @@ pub fn wait_until_free(port: u16) {
     }
 }
 
-/// A free TCP port on loopback (bound and released).
+/// The ports [`free_port`] draws from: below Linux's ephemeral range
+/// (32768-60999), so no outgoing connection of another test can take a port
+/// between the moment it is picked and the moment a server binds it.
+const TEST_PORTS: std::ops::Range<u16> = 12_000..32_000;
+
+/// A free TCP port on loopback (bound and released), never the same twice
+/// in one test process. Picked at random below the ephemeral range: a port
+/// the kernel hands out for `bind(0)` is one it may hand to the next
+/// outgoing connection too, which made a relay restarted "on the same port"
+/// fail to bind now and then.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
+    use std::hash::{BuildHasher, RandomState};
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let seed = RandomState::new();
+    let span = u64::from(TEST_PORTS.end - TEST_PORTS.start);
+    for attempt in 0u64..10_000 {
+        let offset = u16::try_from(seed.hash_one(attempt) % span).expect("within the span");
+        let port = TEST_PORTS.start + offset;
+        let mut given = GIVEN.lock().expect("the port list is never poisoned");
+        if given.contains(&port) || std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
+        given.push(port);
+        return port;
+    }
+    panic!("no free port in {TEST_PORTS:?}");
 }
