@@ -311,6 +311,25 @@ pub async fn reaches(url: &str, name: &str) -> bool {
     false
 }
 
+/// Notes every deployment the moderator names, every 25 ms, until
+/// `watching` ends: what happens to one node must stay inside the
+/// deployment, so a run that sees anything but the primary failed over.
+pub fn watch_moderator(
+    moderator: std::sync::Arc<crate::moderator::ModeratorProcess>,
+    watching: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<std::collections::BTreeSet<String>> {
+    tokio::spawn(async move {
+        let mut named = std::collections::BTreeSet::new();
+        while watching.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Some(active) = moderator.active().await {
+                named.insert(active.active);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        named
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,27 +344,42 @@ mod tests {
     }
 
     /// The demo's balancer (`npm start -- --nodes 2`, scripts/lib/nodes.mjs)
-    /// is configured as the tests' one: what the benchmarks measure is what
-    /// the demo runs.
+    /// and the README's example are configured as the tests' one: what the
+    /// benchmarks measure is what the demo runs and what the README says.
     #[test]
-    fn the_demo_balancer_has_the_same_settings() {
-        let demo = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/lib/nodes.mjs"),
-        )
-        .expect("reading scripts/lib/nodes.mjs");
-        // The template literal opens on its first line: `return `global`.
-        let settings: Vec<&str> = demo
-            .lines()
-            .map(|line| line.trim().trim_start_matches("return `"))
-            .collect();
+    fn the_demo_and_the_readme_balancers_have_the_same_settings() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let read = |file: &str| {
+            std::fs::read_to_string(root.join(file))
+                .unwrap_or_else(|error| panic!("reading {file}: {error}"))
+        };
         let text = config_text(8000, &[9001]);
-        for line in text.lines().map(str::trim).filter(|line| {
-            !line.is_empty() && !line.starts_with("bind ") && !line.starts_with("server ")
-        }) {
-            assert!(
-                settings.contains(&line),
-                "scripts/lib/nodes.mjs lacks `{line}` (keep both balancers the same)"
-            );
+        let settings = |from: &str| -> Vec<String> {
+            text.lines()
+                .map(str::trim)
+                .skip_while(|line| *line != from)
+                .filter(|line| {
+                    !line.is_empty() && !line.starts_with("bind ") && !line.starts_with("server ")
+                })
+                .map(str::to_string)
+                .collect()
+        };
+        // The demo's template literal opens on its first line: `return `global`.
+        for (file, from) in [
+            ("scripts/lib/nodes.mjs", "global"),
+            ("README.md", "defaults"),
+        ] {
+            let other = read(file);
+            let lines: Vec<&str> = other
+                .lines()
+                .map(|line| line.trim().trim_start_matches("return `"))
+                .collect();
+            for line in settings(from) {
+                assert!(
+                    lines.contains(&line.as_str()),
+                    "{file} lacks `{line}` (keep the balancers the same)"
+                );
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ use twinline_tests::client::{Operator, Visitor, WsClient, make_message, untimed}
 use twinline_tests::moderator::ModeratorProcess;
 use twinline_tests::nodes::{
     Deployment, answering_node, busiest_node, database_on, fresh_database, node_admin,
-    primary_on_postgres_and_redundant, reaches, unlimited,
+    primary_on_postgres_and_redundant, reaches, unlimited, watch_moderator,
 };
 use twinline_tests::pair::{eventually, health, health_at, messages_at, messages_of};
 use twinline_tests::process::{RelayOptions, RelayProcess};
@@ -330,20 +330,7 @@ impl Load {
             )));
         }
         let watching = Arc::new(AtomicBool::new(true));
-        let watcher = {
-            let watching = watching.clone();
-            let moderator = moderator.clone();
-            tokio::spawn(async move {
-                let mut seen = BTreeSet::new();
-                while watching.load(Relaxed) {
-                    if let Some(active) = moderator.active().await {
-                        seen.insert(active.active);
-                    }
-                    tokio::time::sleep(Duration::from_millis(25)).await;
-                }
-                seen
-            })
-        };
+        let watcher = watch_moderator(moderator.clone(), watching.clone());
         Load {
             stop,
             writers,
@@ -624,4 +611,37 @@ async fn postgres_stopped_fails_over_and_the_nodes_recover_without_a_restart() {
     for id in [before.id, during.id, after.id] {
         assert!(held.contains_key(&id.to_string()), "{id} missing");
     }
+}
+
+/// The `twinline-bench node-failover` scenario, run small: what it prints
+/// at 1,000 clients is only worth something if it moves clients, times
+/// them, and checks what it says it checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_failover_bench_moves_clients_and_finds_nothing_lost() {
+    use twinline_tests::bench::node_failover::{NodeFailoverConfig, node_failover};
+    let (figures, report) = node_failover(NodeFailoverConfig {
+        visitors: 18,
+        operators: 2,
+    })
+    .await;
+    assert_eq!(report.clients, 20);
+    assert!(
+        !report.kill_to_ack_ms.is_empty()
+            && report.kill_to_ack_ms.len()
+                == report.moved_within_primary + report.moved_to_redundant,
+        "the killed node's clients were timed: {report:?}"
+    );
+    assert!(
+        report.connections_before_kill.iter().all(|&n| n > 0)
+            && report.connections_before_kill.iter().sum::<u64>() >= 20,
+        "the clients spread over both nodes: {report:?}"
+    );
+    assert!(!report.rolling_ack_ms.is_empty(), "{report:?}");
+    assert!(!report.failed(), "{report:?}");
+    assert!(
+        figures
+            .iter()
+            .any(|f| f.name == "node failover: kill to next ack p99" && f.value > 0.0),
+        "{figures:?}"
+    );
 }

@@ -32,6 +32,7 @@ use crate::moderator::ModeratorProcess;
 use crate::native::{NativeClient, Target, now};
 use crate::nodes::{
     Deployment, connections, database_on, node_admin, primary_on_postgres_and_redundant, reaches,
+    watch_moderator,
 };
 use crate::pair::{messages_at, messages_of};
 use crate::process::RelayProcess;
@@ -503,23 +504,6 @@ fn chat(clients: Arc<Vec<Client>>, stop: Arc<AtomicBool>) -> tokio::task::JoinHa
     })
 }
 
-/// Watches which deployment the moderator names until `watching` ends.
-fn watch(
-    moderator: Arc<ModeratorProcess>,
-    watching: Arc<AtomicBool>,
-) -> tokio::task::JoinHandle<BTreeSet<String>> {
-    tokio::spawn(async move {
-        let mut named = BTreeSet::new();
-        while watching.load(Relaxed) {
-            if let Some(active) = moderator.active().await {
-                named.insert(active.active);
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        named
-    })
-}
-
 /// Starts the deployments, the moderator and the clients; runs the kill
 /// and the rolling restart; checks; returns the figures and the report.
 pub async fn node_failover(config: NodeFailoverConfig) -> (Vec<Figure>, NodeFailoverReport) {
@@ -610,7 +594,7 @@ pub async fn node_failover(config: NodeFailoverConfig) -> (Vec<Figure>, NodeFail
         "clients did not settle on the primary"
     );
     let watching = Arc::new(AtomicBool::new(true));
-    let watcher = watch(moderator.clone(), watching.clone());
+    let watcher = watch_moderator(moderator.clone(), watching.clone());
     let stop = Arc::new(AtomicBool::new(false));
     let chatting = chat(clients.clone(), stop.clone());
     tokio::time::sleep(CHATTING).await;
