@@ -16,7 +16,8 @@
 // Sections between <!-- NAME:begin --> and <!-- NAME:end --> markers in the
 // existing docs/benchmarks.md are kept when this run has nothing for them
 // (the profile section is written by hand from scripts/profile-relay.sh, the
-// nodes section from the PostgreSQL commands it names), and
+// nodes section from the PostgreSQL commands it names, the browser section
+// from the browser tests it names), and
 // with --only peer only the comparison section is replaced.
 //
 //   node scripts/bench-report.mjs [DIR] [--only peer]
@@ -478,6 +479,10 @@ Not measured yet: run \`bash scripts/profile-relay.sh\` and write the result her
 // which npm run bench does not run: they need PostgreSQL and HAProxy).
 const nodesSection = sectionOf(previous, "nodes");
 
+// Kept as it is (written by hand from the browser tests and the session's
+// scenarios it names: issue 19's browser side).
+const browserSection = sectionOf(previous, "browser");
+
 const md = `# Benchmarks
 
 Measured by \`npm run bench\` (scripts/bench.sh), which builds everything in
@@ -537,7 +542,7 @@ client's link was not connected while the moderator moved everyone.
 | --- | ---: | --- |
 ${figureRows(failoverFigures)}
 
-${peerSection}
+${browserSection ? `${browserSection}\n\n` : ""}${peerSection}
 
 ${profileSection}
 ${nodesSection ? `\n${nodesSection}\n` : ""}

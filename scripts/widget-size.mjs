@@ -237,7 +237,7 @@ async function time(assetBase) {
   const cases = [
     ["primary up", assetBase, assetBase],
     ["primary refusing", base(closedPort), assetBase],
-    ["primary silent (3 s fallback)", base(silentPort), assetBase],
+    ["primary silent (raced after 250 ms)", base(silentPort), assetBase],
   ];
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",

@@ -1,38 +1,50 @@
-/* Twinline loader: set window.TwinlineConfig = {site, primary, redundant,
-   moderator?}, then include this (inline, or as <script async src>). It keeps
-   Twinline.* calls made before load and fetches the launcher, and later (by
-   Twinline.load) the chat, from the deployment that served the last part
-   (first the primary), or from the other if it fails or is not done in 3 s. */
+/* Twinline loader: set window.TwinlineConfig (README), then include this.
+   It queues Twinline.* calls until the chat is there (send returns the id)
+   and fetches each part from the deployment that served the last, racing
+   the other after 250 ms or a failure (RFC 8305 happy eyeballs). */
 (function (w) {
   var c = w.TwinlineConfig || {}, T = w.Twinline = w.Twinline || {}, done = {}, busy = {}, tries = {}, failed = {};
   if (T.loaded) return;
   T.q = T.q || [];
-  "open close send setVisitor on".split(" ").forEach(function (m) {
+  "open close setVisitor on".split(" ").forEach(function (m) {
     T[m] = T[m] || function () { T.q.push([m, [].slice.call(arguments)]); };
   });
+  T.send = T.send || function (text) {
+    var A = "0123456789ABCDEFGHJKMNPQRSTVWXYZ", t = Date.now(), r = crypto.getRandomValues(new Uint8Array(16)), id = "", i;
+    for (i = 10; i--; t = Math.floor(t / 32)) id = A[t % 32] + id;
+    for (i = 0; i < 16; ) id += A[r[i++] & 31];
+    T.q.push(["send", [text], id]);
+    return id;
+  };
   T.load = function (name, onFail) {
-    var a = c.servedBy || c.primary, k = tries[name] = (tries[name] || 0) + 1;
+    var a = c.servedBy || c.primary, b = a == c.primary ? c.redundant : c.primary,
+      k = tries[name] = (tries[name] || 0) + 1, won, timer;
     failed[name] = onFail || failed[name];
     if (done[name] || busy[name]) return;
-    function load(from, next) {
-      var timer = setTimeout(fallback, 3000), base = from.replace(/\/$/, "") + "/pkg/" + name;
+    function other() {
+      clearTimeout(timer);
+      if (b) load(b);
+      b = 0;
+    }
+    function load(from) {
+      var base = from.replace(/\/$/, "") + "/pkg/" + name;
       busy[name] = (busy[name] || 0) + 1;
-      function fallback() {
-        clearTimeout(timer);
-        if (next && !done[name]) load(next);
-        next = 0;
-      }
-      // A failed import() stays failed for its URL: a retry asks another.
       import(base + ".js" + (k > 1 ? "?" + k : "")).then(function (m) {
-        return m.default({ module_or_path: base + "_bg.wasm" }).then(function () {
-          clearTimeout(timer);
-          if (!done[name]) { done[name] = 1; c.servedBy = from; m.boot(); }
+        if (won) return;
+        won = from;
+        clearTimeout(timer);
+        return m.default().then(function () {
+          done[name] = 1; c.servedBy = from; m.boot();
         });
-      }).catch(fallback).then(function () {
+      }).catch(function () {
+        if (won == from) won = 0;
+        other();
+      }).then(function () {
         if (!--busy[name] && !done[name] && failed[name]) failed[name]();
       });
     }
-    load(a, a == c.primary ? c.redundant : c.primary);
+    timer = setTimeout(other, 250);
+    load(a);
   };
   if (c.primary) T.load("twinline_launcher");
 })(window);

@@ -93,21 +93,28 @@ describe('launcher first, chat on demand', { timeout: 120_000 }, () => {
     const { page } = visitor;
     // Long enough for anything the page would fetch on its own.
     await page.waitForTimeout(1_000);
-    assert.deepEqual(names(await fetched(page)), [
-      'twinline_launcher.#.js',
-      'twinline_launcher.js',
-      'twinline_launcher_bg.#.wasm',
-    ]);
+    // The launcher only. Its entry may come from both deployments (on a
+    // loaded machine the primary may not answer within the loader's
+    // 250 ms head start, and the redundant is raced); its hashed glue and
+    // wasm from the one that answered first, once.
+    const launcher = await fetched(page);
+    assert.deepEqual(
+      [...new Set(names(launcher))],
+      ['twinline_launcher.#.js', 'twinline_launcher.js', 'twinline_launcher_bg.#.wasm'],
+      `${launcher}`,
+    );
+    const wasm = launcher.filter((f) => f.endsWith(':twinline_launcher_bg.#.wasm'));
+    assert.equal(wasm.length, 1, `the launcher's wasm once: ${launcher}`);
+    const servedBy = wasm[0].split(':')[0];
     assert.notEqual(await page.evaluate(() => window.Twinline.loaded), true);
     assert.equal(await page.evaluate(panelShown), false);
     assert.equal(await page.evaluate(() => document.querySelectorAll('#twinline-widget').length), 1);
 
     await visitor.clickLauncher();
     await visitor.waitBooted();
-    const primaryPort = new URL(cluster.url('primary')).port;
     assert.deepEqual(
       (await fetched(page)).filter((f) => f.includes('twinline_chat')).sort(),
-      [`${primaryPort}:twinline_chat.#.js`, `${primaryPort}:twinline_chat.js`, `${primaryPort}:twinline_chat_bg.#.wasm`],
+      [`${servedBy}:twinline_chat.#.js`, `${servedBy}:twinline_chat.js`, `${servedBy}:twinline_chat_bg.#.wasm`],
       'the chat comes from the deployment that served the launcher',
     );
     await page.waitForFunction(panelShown);

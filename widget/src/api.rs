@@ -15,12 +15,16 @@
 //!
 //! The loader defines a stub whose methods push `[name, args]` onto
 //! `Twinline.q`; [`install`] replaces it and replays the queue in order, so
-//! calls made before the widget arrived are kept.
+//! calls made before the widget arrived are kept. A queued `send` is
+//! `["send", [text], id]`: the loader (or the launcher) made the message's
+//! id and returned it to the page, and the chat writes the message under
+//! that id, so the page's id names the message from the start.
 
 use crate::app::App;
 use crate::js;
 use crate::view::{message_object, status_value};
 use js_sys::{Array, Function, Object, Reflect};
+use twinline_core::MessageId;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
@@ -127,16 +131,23 @@ pub fn install(app: &App) {
     let _ = Reflect::set(&window, &"Twinline".into(), &api);
     let queue = Reflect::get(&stub, &"q".into()).unwrap_or(JsValue::UNDEFINED);
     if Array::is_array(&queue) {
-        replay(&api, &Array::from(&queue));
+        replay(app, &api, &Array::from(&queue));
     }
 }
 
-/// Calls `api[name](...args)` for every `[name, args]` queued by the stub.
-pub fn replay(api: &Object, queue: &Array) {
+/// Calls `api[name](...args)` for every `[name, args]` queued by the stub
+/// (a `send` with the id it was given).
+pub fn replay(app: &App, api: &Object, queue: &Array) {
     for call in queue.iter() {
         let name = Reflect::get(&call, &0.into()).unwrap_or(JsValue::UNDEFINED);
         let args = Reflect::get(&call, &1.into()).unwrap_or(JsValue::UNDEFINED);
         let args = Array::from(&args);
+        if let Some((text, id)) = queued_send(&name, &args, &call) {
+            if let Err(error) = app.send_with_id(&text, id) {
+                js::warn(&format!("queued send {id} refused: {error}"));
+            }
+            continue;
+        }
         let method = Reflect::get(api, &name)
             .ok()
             .and_then(|f| f.dyn_into::<Function>().ok());
@@ -147,6 +158,24 @@ pub fn replay(api: &Object, queue: &Array) {
                 }
             }
             None => js::warn(&format!("queued call to unknown method {name:?}")),
+        }
+    }
+}
+
+/// A queued `["send", [text], id]`, if `call` is one with a valid id.
+fn queued_send(name: &JsValue, args: &Array, call: &JsValue) -> Option<(String, MessageId)> {
+    if name.as_string()? != "send" {
+        return None;
+    }
+    let id = Reflect::get(call, &2.into()).ok()?.as_string()?;
+    let text = args.get(0).as_string().unwrap_or_default();
+    match id.parse() {
+        Ok(id) => Some((text, id)),
+        Err(error) => {
+            js::warn(&format!(
+                "queued send with a bad id {id:?} ({error}): a new id"
+            ));
+            None
         }
     }
 }

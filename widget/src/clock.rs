@@ -12,6 +12,7 @@
 //!   `at`, see `Session::send_with_id`), the tab lease in localStorage,
 //!   token expiry, and the relays' times the console shows waits against.
 
+use gloo_timers::callback::Timeout;
 use twinline_core::Millis;
 
 /// The session's clock: monotonic, starting at the page's wall-clock load
@@ -21,5 +22,31 @@ pub fn session() -> Millis {
     match performance {
         Some(p) => Millis((p.time_origin() + p.now()) as u64),
         None => crate::js::now(),
+    }
+}
+
+/// One timer for a moment on the [`session`] clock, re-armed only when the
+/// moment moves (a session's `poll_timeout`, the panel's next redraw).
+#[derive(Default)]
+pub struct Alarm(Option<(Millis, Timeout)>);
+
+impl Alarm {
+    /// Fires `then` at `at` (replacing the timer if it was set for another
+    /// moment); `None` cancels it.
+    pub fn set(&mut self, at: Option<Millis>, then: impl FnOnce() + 'static) {
+        let Some(at) = at else {
+            self.0 = None;
+            return;
+        };
+        if self.0.as_ref().is_some_and(|(armed, _)| *armed == at) {
+            return;
+        }
+        let delay = at.since(session()).min(i32::MAX as u64) as u32;
+        self.0 = Some((at, Timeout::new(delay, then)));
+    }
+
+    /// Cancels the timer.
+    pub fn clear(&mut self) {
+        self.0 = None;
     }
 }

@@ -17,15 +17,22 @@
 //! cannot even be created, a send on a socket that is gone) are queued and
 //! fed before the drain ends, so the session never sees an input nested
 //! inside `poll_action`.
+//!
+//! The browser's own news is forwarded as inputs, and the session decides
+//! what it means: `online` and `offline` as `Input::Network`, the page
+//! shown again (`visibilitychange` to visible, `pageshow` from the
+//! back/forward cache, `resume` after the page was frozen) as
+//! `Input::Resumed`. Timers are `setTimeout`s armed from the session's
+//! monotonic clock (`clock::session`), so a wall clock that is set back
+//! never holds one up.
 
 use crate::clock;
 use crate::config::WidgetConfig;
 use crate::js;
 use crate::net;
-use gloo_timers::callback::Timeout;
+use gloo_events::EventListener;
 use std::collections::VecDeque;
 use std::rc::Rc;
-use twinline_core::Millis;
 use twinline_core::model::Role;
 use twinline_core::protocol::{ActiveDeployment, DeploymentRole, Health, MAX_FRAME_BYTES};
 use twinline_core::session::{
@@ -81,7 +88,9 @@ pub struct Host {
     wake: Rc<dyn Fn(Wake)>,
     sockets: SortedMap<u64, Socket>,
     queued: VecDeque<Input>,
-    timer: Option<(Millis, Timeout)>,
+    timer: clock::Alarm,
+    /// The page's and the network's events, for as long as the host runs.
+    _listeners: Vec<EventListener>,
     stopped: bool,
 }
 
@@ -92,10 +101,11 @@ impl Host {
     pub fn new(session: Session, wake: Rc<dyn Fn(Wake)>) -> Host {
         Host {
             session,
+            _listeners: browser_news(&wake),
             wake,
             sockets: SortedMap::new(),
             queued: VecDeque::new(),
-            timer: None,
+            timer: clock::Alarm::default(),
             stopped: false,
         }
     }
@@ -118,7 +128,7 @@ impl Host {
         let now = clock::session();
         match wake {
             Wake::Timer => {
-                self.timer = None;
+                self.timer.clear();
                 self.session.handle_timeout(now);
             }
             Wake::Input(input) => {
@@ -264,16 +274,9 @@ impl Host {
     }
 
     fn arm_timer(&mut self) {
-        let Some(at) = self.session.poll_timeout() else {
-            self.timer = None;
-            return;
-        };
-        if self.timer.as_ref().is_some_and(|(armed, _)| *armed == at) {
-            return;
-        }
-        let delay = at.since(clock::session()).min(i32::MAX as u64) as u32;
         let wake = self.wake.clone();
-        self.timer = Some((at, Timeout::new(delay, move || wake(Wake::Timer))));
+        self.timer
+            .set(self.session.poll_timeout(), move || wake(Wake::Timer));
     }
 
     /// Shuts the session down and carries out its last actions (closing
@@ -287,7 +290,8 @@ impl Host {
         self.session.shutdown();
         let drained = self.pump();
         self.stopped = true;
-        self.timer = None;
+        self.timer.clear();
+        self._listeners.clear();
         // Sockets the session no longer named (none, unless it lost track).
         for (_, socket) in std::mem::take(&mut self.sockets) {
             socket.close();
@@ -300,6 +304,52 @@ impl Drop for Host {
     fn drop(&mut self) {
         let _ = self.stop();
     }
+}
+
+/// Listens for what the browser knows about the network and the page, and
+/// hands it to `wake` as the session's inputs (see the module docs).
+fn browser_news(wake: &Rc<dyn Fn(Wake)>) -> Vec<EventListener> {
+    let Some(window) = web_sys::window() else {
+        return Vec::new();
+    };
+    let document = window.document();
+    // (target, event, what it means; `None`: the page shown again, if it is)
+    let news: [(&web_sys::EventTarget, &'static str, Option<bool>); 5] = [
+        (&window, "online", Some(true)),
+        (&window, "offline", Some(false)),
+        (&window, "pageshow", None),
+        (
+            document.as_ref().map_or(&window, |d| d),
+            "visibilitychange",
+            None,
+        ),
+        (document.as_ref().map_or(&window, |d| d), "resume", None),
+    ];
+    news.into_iter()
+        .map(|(target, event, online)| {
+            let wake = wake.clone();
+            EventListener::new(target, event, move |_| tell(&wake, online))
+        })
+        .collect()
+}
+
+/// One piece of the browser's news, as the session's input (a hidden page
+/// has nothing to say).
+#[inline(never)]
+fn tell(wake: &Rc<dyn Fn(Wake)>, online: Option<bool>) {
+    let input = match online {
+        Some(online) => Input::Network { online },
+        None => {
+            let hidden = web_sys::window()
+                .and_then(|w| w.document())
+                .is_some_and(|d| d.hidden());
+            if hidden {
+                return;
+            }
+            Input::Resumed
+        }
+    };
+    wake(Wake::Input(input));
 }
 
 /// The session's configuration for a page's deployments, as `role`.

@@ -17,12 +17,19 @@
 //! - when the visitor points at, touches or focuses the launcher (it is
 //!   fetched while the hand moves) or clicks it (the panel opens as soon as
 //!   the chat is there; the button says it is busy meanwhile);
-//! - when the page calls `Twinline.open()` or `Twinline.send(text)`.
+//! - when the page calls `Twinline.open()` or `Twinline.send(text)`: after
+//!   this bundle booted, through the methods it installs; before, through
+//!   the loader's stubs, whose queue it reads when it boots (a page that
+//!   calls `open` at its load event usually does so before this bundle has
+//!   arrived, and the call must still bring the chat).
 //!
 //! Until then calls stay in the loader's queue (`Twinline.q`) as before, and
-//! the chat bundle replays them when it starts. It takes this launcher's
-//! elements over (`ui::launcher`), so the page sees one button throughout
-//! and a click under way when the chat arrives still opens the panel.
+//! the chat bundle replays them when it starts. A `send` returns its
+//! message id at once (the loader's stub makes it, this bundle keeps the
+//! stub; the chat writes the message under it). The chat takes this
+//! launcher's elements over (`ui::launcher`), so the page sees one button
+//! throughout and a click under way when the chat arrives still opens the
+//! panel.
 
 use crate::config::read_config;
 use crate::i18n::Lang;
@@ -86,6 +93,12 @@ pub fn show(parent: &Element) -> Result<Launcher, JsValue> {
     }
     chat.queue_and_load_on_call("open");
     chat.queue_and_load_on_call("send");
+    // Calls made before this bundle booted wait in the loader's queue.
+    match chat.queued_needs() {
+        Needs::Open => chat.load(true),
+        Needs::Chat => chat.load(false),
+        Needs::Nothing => {}
+    }
 
     let keys = Keys::new(&config.site);
     if has_chat(&window, &keys) {
@@ -118,6 +131,17 @@ fn has_chat(window: &web_sys::Window, keys: &Keys) -> bool {
     [keys.token(), keys.session()]
         .iter()
         .any(|key| matches!(storage.get_item(key), Ok(Some(_))))
+}
+
+/// What the calls already queued ask of the chat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Needs {
+    /// Nothing yet (handlers, visitor details, a close).
+    Nothing,
+    /// The chat, quietly (a `send`).
+    Chat,
+    /// The chat and its panel (an `open`): the launcher says it is busy.
+    Open,
 }
 
 /// Asks the loader for the chat bundle and keeps the launcher honest meanwhile.
@@ -180,17 +204,51 @@ impl ChatLoader {
         }
     }
 
-    /// Makes `Twinline[method](...)` queue the call and fetch the chat.
+    /// What the queue already holds asks of the chat.
+    fn queued_needs(&self) -> Needs {
+        let queue = Reflect::get(&self.api, &"q".into()).map(|q| q.dyn_into::<Array>());
+        let Ok(Ok(queue)) = queue else {
+            return Needs::Nothing;
+        };
+        let mut needs = Needs::Nothing;
+        for call in queue.iter() {
+            let name = Reflect::get(&call, &0.into())
+                .ok()
+                .and_then(|n| n.as_string());
+            needs = match (name.as_deref(), needs) {
+                (Some("open"), _) => Needs::Open,
+                (Some("send"), Needs::Nothing) => Needs::Chat,
+                (_, needs) => needs,
+            };
+        }
+        needs
+    }
+
+    /// Makes `Twinline[method](...)` fetch the chat too: the loader's stub
+    /// still queues the call (and, for `send`, makes the message's id and
+    /// returns it), then the chat is asked for.
     fn queue_and_load_on_call(self: &Rc<Self>, method: &'static str) {
         let chat = self.clone();
-        let call = Closure::<dyn Fn(JsValue)>::new(move |argument: JsValue| {
-            let args = if argument.is_undefined() {
-                Array::new()
-            } else {
-                Array::of1(&argument)
+        let stub = Reflect::get(&self.api, &method.into())
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok());
+        let call = Closure::<dyn Fn(JsValue) -> JsValue>::new(move |argument: JsValue| {
+            let answer = match &stub {
+                Some(stub) => stub
+                    .call1(&chat.api, &argument)
+                    .unwrap_or(JsValue::UNDEFINED),
+                None => {
+                    let args = if argument.is_undefined() {
+                        Array::new()
+                    } else {
+                        Array::of1(&argument)
+                    };
+                    chat.queue(method, &args);
+                    JsValue::UNDEFINED
+                }
             };
-            chat.queue(method, &args);
             chat.load(false);
+            answer
         });
         let _ = Reflect::set(&self.api, &method.into(), &call.into_js_value());
     }

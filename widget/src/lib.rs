@@ -28,7 +28,8 @@
 //! - `driver`: runs the core session: sockets, probes, timers, persistence.
 //! - `host`: the browser I/O loop `driver` and the console share.
 //! - [`console`] (feature `console`): the operator console.
-//! - `token`: the visitor token, kept across reloads.
+//! - `token`: the visitor token, kept across reloads, fetched from both
+//!   deployments raced ([`race`]: the decisions; `net::race` runs them).
 //! - `api`: `window.Twinline`, including the calls queued before loading.
 //! - [`boot`]: the chat's start; [`launcher`]: the launcher's.
 //! - `net`, `js`, `clock`: fetch with a deadline; randomness, JSON; the
@@ -42,6 +43,7 @@
 pub mod app;
 pub mod config;
 pub mod i18n;
+pub mod race;
 pub mod storage;
 pub mod tabs;
 pub mod view;

@@ -57,6 +57,9 @@ pub struct Shown<'a> {
     pub unread: usize,
     /// Show the pre-chat form instead of the composer.
     pub prechat: bool,
+    /// Say that the chat is reconnecting (the link has been down long
+    /// enough for it to matter; see `app::state`).
+    pub banner: bool,
 }
 
 /// Delivery state of a message as the visitor sees it.
@@ -236,13 +239,6 @@ impl View {
         self.notes.iter().any(|n| n.stored)
     }
 
-    /// True if neither deployment answers: the only time the visitor is
-    /// told about the connection at all. A switch from one deployment to
-    /// the other is invisible.
-    pub fn show_reconnecting(&self) -> bool {
-        self.link == Link::Offline
-    }
-
     /// True when the offline form replaces the composer: no operator is
     /// online and no conversation is going on.
     pub fn offline_mode(&self) -> bool {
@@ -357,20 +353,6 @@ mod tests {
         view.operators_online = Some(0);
         view.messages.push(message("A", "visitor", Status::Sent));
         assert!(!view.offline_mode(), "a started chat keeps its composer");
-    }
-
-    #[test]
-    fn reconnecting_only_when_offline() {
-        let mut view = View::default();
-        for (link, shown) in [
-            (Link::Connecting, false),
-            (Link::Connected, false),
-            (Link::Reconnecting, false),
-            (Link::Offline, true),
-        ] {
-            view.link = link;
-            assert_eq!(view.show_reconnecting(), shown, "{link:?}");
-        }
     }
 
     #[test]

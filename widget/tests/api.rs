@@ -82,6 +82,20 @@ fn recorder(sink: &Array) -> Function {
     .unchecked_into()
 }
 
+/// The chat booting on a page whose loader stub queued `queue`, as the
+/// chat bundle does (`boot`): start, install the API (replaying), run.
+fn boot_after_stub(site: &str, queue: &Array) -> App {
+    let window = web_sys::window().unwrap();
+    let stub = Object::new();
+    Reflect::set(&stub, &"q".into(), queue).unwrap();
+    Reflect::set(&window, &"Twinline".into(), &stub).unwrap();
+    let body = window.document().unwrap().body().unwrap();
+    let app = App::start(config(site), &body).unwrap();
+    twinline_widget::api::install(&app);
+    app.run();
+    app
+}
+
 #[wasm_bindgen_test]
 async fn calls_queued_before_load_are_replayed_in_order() {
     let window = web_sys::window().unwrap();
@@ -101,14 +115,7 @@ async fn calls_queued_before_load_are_replayed_in_order() {
         &Array::of1(&"hello before load".into()),
     ));
     queue.push(&Array::of2(&"open".into(), &Array::new()));
-    let stub = Object::new();
-    Reflect::set(&stub, &"q".into(), &queue).unwrap();
-    Reflect::set(&window, &"Twinline".into(), &stub).unwrap();
-
-    let body = window.document().unwrap().body().unwrap();
-    let app = App::start(config("queue-test"), &body).unwrap();
-    twinline_widget::api::install(&app);
-    app.run();
+    let app = boot_after_stub("queue-test", &queue);
 
     let api = Reflect::get(&window, &"Twinline".into()).unwrap();
     assert_eq!(get(&api, "loaded"), JsValue::TRUE);
@@ -188,7 +195,32 @@ async fn events_fire_and_unsubscribe() {
 }
 
 #[wasm_bindgen_test]
+async fn a_queued_send_keeps_the_id_the_loader_returned() {
+    // As www/loader.js queues it: the id made and returned before the chat
+    // existed (its time, a second ago, is the message's).
+    let at = twinline_widget::js::now().0 - 1_000;
+    let id = twinline_core::MessageId::new(twinline_core::Millis(at), 99).to_string();
+    let queue = Array::new();
+    queue.push(&Array::of3(
+        &"send".into(),
+        &Array::of1(&"queued by the loader".into()),
+        &id.clone().into(),
+    ));
+    // The same call read twice is still one message.
+    queue.push(&queue.get(0));
+    let app = boot_after_stub("queued-id-test", &queue);
+    let transcript = app.transcript();
+    assert_eq!(transcript.len(), 1, "{transcript:?}");
+    assert_eq!(transcript[0].id, id);
+    assert_eq!(transcript[0].at, at);
+    assert_eq!(transcript[0].text, "queued by the loader");
+    app.unmount();
+    sleep(10).await;
+}
+
+#[wasm_bindgen_test]
 async fn status_reports_offline_when_neither_deployment_answers() {
+    let started = twinline_widget::clock::session();
     let app = start("status-test");
     let api: JsValue = twinline_widget::api::build(&app).into();
     let statuses = Array::new();
@@ -209,12 +241,31 @@ async fn status_reports_offline_when_neither_deployment_answers() {
         get(&statuses.get(statuses.length() - 1), "state"),
         "offline"
     );
+    // The panel says so only once the chat has been without a link for
+    // the grace (5 s: a failover or a blip shows nothing), then calmly.
     let banner = app
         .shadow_root()
         .query_selector(".banner")
         .unwrap()
         .unwrap();
+    let offline_at = twinline_widget::clock::session();
+    let grace = twinline_widget::app::state::TROUBLE_SHOWN_AFTER_MS;
+    if offline_at.since(started) < grace - 500 {
+        assert!(banner.has_attribute("hidden"), "not yet: within the grace");
+    }
+    for _ in 0..80 {
+        if !banner.has_attribute("hidden") {
+            break;
+        }
+        sleep(100).await;
+    }
+    let shown_at = twinline_widget::clock::session();
     assert!(!banner.has_attribute("hidden"), "calm reconnecting note");
+    assert!(
+        shown_at.since(started) >= grace,
+        "shown {} ms after the start",
+        shown_at.since(started)
+    );
     app.unmount();
 }
 

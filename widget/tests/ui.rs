@@ -60,6 +60,7 @@ impl Mounted {
             view,
             unread,
             prechat,
+            banner: false,
         });
     }
 }
@@ -297,23 +298,29 @@ fn unread_badge_counts_and_labels() {
 }
 
 #[wasm_bindgen_test]
-fn reconnecting_only_when_both_deployments_are_down() {
+fn the_reconnecting_banner_shows_when_the_state_says_whatever_the_link() {
+    // When it is said (only after a grace, so a failover shows nothing) is
+    // the app state's decision, tested natively in app/state_tests.rs.
     let mut m = mount(Prechat::Off);
-    for (link, shown) in [
-        (Link::Connecting, false),
-        (Link::Connected, false),
-        (Link::Reconnecting, false),
-        (Link::Offline, true),
+    for link in [
+        Link::Connecting,
+        Link::Connected,
+        Link::Reconnecting,
+        Link::Offline,
     ] {
-        m.render(
-            &View {
+        for banner in [false, true] {
+            let view = View {
                 link,
                 ..View::default()
-            },
-            0,
-            false,
-        );
-        assert_eq!(m.visible(".banner"), shown, "{link:?}");
+            };
+            m.ui.render(&Shown {
+                view: &view,
+                unread: 0,
+                prechat: false,
+                banner,
+            });
+            assert_eq!(m.visible(".banner"), banner, "{link:?}");
+        }
     }
     assert_eq!(m.find(".banner").get_attribute("role").unwrap(), "status");
 }

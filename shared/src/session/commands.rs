@@ -57,7 +57,7 @@ impl Session {
         };
         self.chats.insert_own(msg.clone());
         self.typing.message_sent(chat);
-        self.send_now(ClientFrame::Send { msg });
+        self.send_now(now, ClientFrame::Send { msg });
         self.mark_dirty();
         self.event(SessionEvent::Message { chat, id });
         self.step(now);
@@ -73,7 +73,7 @@ impl Session {
         }
         let ready = self.link.as_ref().is_some_and(|link| link.is_ready());
         if let Some(on) = self.typing.user(now, chat, on, ready, &self.config.timing) {
-            self.send_now(ClientFrame::Typing { chat, on });
+            self.send_now(now, ClientFrame::Typing { chat, on });
         }
         self.step(now);
     }
@@ -99,12 +99,15 @@ impl Session {
         if !update.name.is_empty() {
             self.identity.author.name = update.name.clone();
         }
-        self.send_now(ClientFrame::SetVisitor {
-            chat,
-            name: update.name.clone(),
-            email: update.email.clone(),
-            page: update.page.clone(),
-        });
+        self.send_now(
+            now,
+            ClientFrame::SetVisitor {
+                chat,
+                name: update.name.clone(),
+                email: update.email.clone(),
+                page: update.page.clone(),
+            },
+        );
         self.outbox.visitor = Some(update);
         self.mark_dirty();
         self.step(now);
@@ -147,7 +150,7 @@ impl Session {
             text: text.to_string(),
             at: id.0.millis(),
         };
-        self.send_now(ClientFrame::Offline { note: note.clone() });
+        self.send_now(now, ClientFrame::Offline { note: note.clone() });
         self.outbox.notes.push(note);
         self.mark_dirty();
         self.step(now);
@@ -160,7 +163,7 @@ impl Session {
             return;
         }
         self.outbox.online = Some(online);
-        self.send_now(ClientFrame::SetAvailability { online });
+        self.send_now(now, ClientFrame::SetAvailability { online });
         self.mark_dirty();
         self.step(now);
     }
@@ -190,7 +193,7 @@ impl Session {
         if self.shut {
             return;
         }
-        self.send_now(intent.frame());
+        self.send_now(now, intent.frame());
         self.outbox.push_intent(intent);
         self.mark_dirty();
         self.step(now);

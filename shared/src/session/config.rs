@@ -42,21 +42,58 @@ impl Endpoint {
 
 /// Every delay the session uses, in milliseconds.
 ///
-/// The defaults aim at the targets in issue 9: a crash is noticed when the
-/// socket closes and the other deployment is tried at once, so a failover
-/// takes one connection set-up; a silent link is noticed after at most
-/// `heartbeat_interval + heartbeat_timeout` (2 s) without a byte.
+/// The defaults aim at issue 9's and issue 19's targets:
+///
+/// - A crash is noticed when the socket closes and the other deployment is
+///   tried at once, so a failover takes one connection set-up.
+/// - A silent link is found within `heartbeat_interval + heartbeat_timeout`
+///   (1.8 s) when idle, and within `reply_grace + heartbeat_timeout`
+///   (1.1 s) of the first message it leaves unanswered, so the loss of a
+///   link in use costs at most about 1.5 s to the next ack, while an idle
+///   visitor still pings once per `heartbeat_interval`, as before.
+/// - A deployment that does not answer at all (black-holed) costs a new
+///   connection `race_delay` (RFC 8305's connection attempt delay), not a
+///   `connect_timeout`: the other deployment is raced after that head
+///   start, or after `race_delay_min` once the other has answered a
+///   health probe this one has not.
+/// - With both deployments down, both are probed every
+///   `outage_probe_interval` (jittered), and the first to answer is
+///   connected to at once: the first ack comes well within a second of it
+///   answering, while the cost to it is one health request per client per
+///   probe round and one connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timing {
     /// Silence on a live link after which a `ping` is sent.
     pub heartbeat_interval: u64,
     /// How long a `ping` may go unanswered before the link counts as dead.
     pub heartbeat_timeout: u64,
+    /// How long a message may wait for its ack before the link is checked
+    /// with a `ping`.
+    pub reply_grace: u64,
+    /// The shortest time between two pings of the heartbeat (relays allow
+    /// 2 a second, docs/PROTOCOL.md's limits). A check the browser asks
+    /// for (`Input::Network`, `Input::Resumed`) goes at once: it is one
+    /// ping, and never while another is out.
+    pub ping_gap: u64,
     /// How long opening a socket, and then getting `welcome`, may each take.
     pub connect_timeout: u64,
-    /// How often both deployments are probed while the moderator is silent.
+    /// Head start of the preferred deployment: a connection not welcomed
+    /// after this long gets a rival to the other deployment (if it is not
+    /// known to be down), and the first welcomed wins.
+    pub race_delay: u64,
+    /// The head start once the other deployment has answered a health
+    /// probe that the preferred one, asked no later, has not: RFC 8305's
+    /// minimum connection attempt delay (it is known to answer, and this
+    /// one is slower right now).
+    pub race_delay_min: u64,
+    /// How often both deployments are probed while the moderator is silent
+    /// (each wait drawn from 3/4 to 5/4 of it).
     pub probe_interval: u64,
-    /// How often the moderator is asked which deployment is active.
+    /// How often both deployments are probed while no link is up (drawn
+    /// the same way): how soon a deployment that comes back is found.
+    pub outage_probe_interval: u64,
+    /// How often the moderator is asked which deployment is active (drawn
+    /// the same way).
     pub moderator_interval: u64,
     /// How long a moderator answer or a probe may take before it counts as
     /// failed (the I/O layer should time out sooner and say so).
@@ -83,9 +120,14 @@ impl Default for Timing {
     fn default() -> Timing {
         Timing {
             heartbeat_interval: 1_000,
-            heartbeat_timeout: 1_000,
+            heartbeat_timeout: 800,
+            reply_grace: 300,
+            ping_gap: 500,
             connect_timeout: 3_000,
+            race_delay: 250,
+            race_delay_min: 100,
             probe_interval: 2_000,
+            outage_probe_interval: 600,
             moderator_interval: 3_000,
             request_timeout: 3_500,
             backoff_min: 100,

@@ -31,7 +31,7 @@ impl Session {
                     self.identity.author = you;
                 }
                 self.operators_online = operators_online;
-                self.on_welcome(chats);
+                self.on_welcome(now, chats);
                 self.event(SessionEvent::Presence);
             }
             // Anything before the welcome of a replacement link is about to
@@ -50,6 +50,7 @@ impl Session {
                 }
             }
             ServerFrame::Ack { id } => {
+                self.message_answered();
                 if let Some(chat) = self.chats.ack(id) {
                     self.mark_dirty();
                     self.event(SessionEvent::Acked { chat, id });
@@ -111,13 +112,18 @@ impl Session {
                 }
             }
             ServerFrame::Pong { .. } => {}
-            ServerFrame::Error { code, message, id } => self.on_error(now, code, message, id),
+            ServerFrame::Error { code, message, id } => {
+                if id.is_some() {
+                    self.message_answered();
+                }
+                self.on_error(now, code, message, id);
+            }
         }
     }
 
     /// After a welcome: merge what the relay has, then send everything it
     /// lacks and everything not yet settled.
-    fn on_welcome(&mut self, syncs: Vec<ChatSync>) {
+    fn on_welcome(&mut self, now: Millis, syncs: Vec<ChatSync>) {
         let me = self.identity.author.clone();
         let mut pushes = Vec::new();
         for sync in &syncs {
@@ -147,7 +153,7 @@ impl Session {
         frames.extend(pushes.iter().map(Intent::frame));
         frames.extend(self.outbox.frames());
         for frame in frames {
-            self.send_now(frame);
+            self.send_now(now, frame);
         }
         for sync in &syncs {
             self.settle(sync.chat);

@@ -47,6 +47,22 @@ pub enum Input {
         /// Its answer.
         answer: Option<ActiveDeployment>,
     },
+    /// The platform says the network went (`online: false`, the browser's
+    /// `offline` event) or came back (`online`). Either way the link is
+    /// checked at once; coming back also forgets which deployments failed
+    /// meanwhile (the failures were this client's own network) and
+    /// reconnects without waiting for the backoff.
+    Network {
+        /// True when the network came back.
+        online: bool,
+    },
+    /// The page is in front of the user again after its timers may have
+    /// been throttled or stopped: shown again (`visibilitychange`),
+    /// restored from the back/forward cache (`pageshow`) or resumed after
+    /// being frozen. The link is checked at once, the deployments probed
+    /// and the moderator asked, and a reconnect does not wait for the
+    /// backoff.
+    Resumed,
 }
 
 /// Something the I/O layer must do.

@@ -1,6 +1,24 @@
 //! The session: owns the parts and decides when to connect, where, and
 //! what to send. Frame handling is in `frames.rs`, user actions and queries
 //! in `commands.rs`.
+//!
+//! Connecting follows RFC 8305 ("happy eyeballs") between the two
+//! deployments: the one the routing prefers goes first, and if it has not
+//! welcomed the session after `race_delay`, the other is tried beside it
+//! (unless it is known to be down); the first to welcome wins, the other
+//! is closed, and the loser counts as down until a probe says otherwise,
+//! so a deployment that swallows packets costs a page a quarter of a
+//! second rather than a connect timeout. The moderator's word still
+//! decides where the session ends up once it is known: it is followed
+//! (make before break) as soon as the deployment it names answers here.
+//!
+//! A failed attempt is followed at once by an attempt at the other
+//! deployment while that one is not known to be down; only when both are
+//! does the session back off (exponentially, with jitter). Meanwhile it
+//! probes both at `outage_probe_interval`, and a probe that finds one
+//! answering cuts the backoff short ([`PROBE_HURRIES`] times per outage,
+//! so a deployment whose health answers but whose sockets fail is not
+//! hammered at the probes' pace).
 
 use super::chats::Chats;
 use super::config::{Identity, SessionConfig};
@@ -15,6 +33,10 @@ use crate::protocol::{ClientFrame, DeploymentRole, PROTOCOL_VERSION, QueueEntry}
 use crate::random::SplitMix64;
 use crate::time::Millis;
 use std::collections::VecDeque;
+
+/// How many times per outage a probe that finds a deployment answering
+/// may start a connection before the backoff says so.
+pub(super) const PROBE_HURRIES: u32 = 2;
 
 /// What the relay said about itself in its welcome.
 #[derive(Clone, Debug)]
@@ -39,6 +61,12 @@ pub struct Session {
     reconnect_at: Millis,
     /// Consecutive connection attempts that never reached `welcome`.
     attempts: u32,
+    /// Connections started early on a probe's good news since the last
+    /// welcome (at most [`PROBE_HURRIES`]).
+    hurried: u32,
+    /// The next ping's nonce (a counter: it only has to name the ping, and
+    /// a small number keeps the idle link's frames small).
+    next_nonce: u64,
     pub(super) ever_connected: bool,
     pub(super) welcomed: Option<Welcomed>,
     /// A relay's `migrate`: this deployment until the given time.
@@ -118,16 +146,19 @@ impl Session {
         now: Millis,
         seed: u64,
     ) -> Session {
+        let mut random = SplitMix64::new(seed);
         Session {
-            routing: Routing::new(&config, now),
+            routing: Routing::new(&config, now, random.next_u64()),
             config,
             identity,
-            random: SplitMix64::new(seed),
+            random,
             next_conn: 1,
             link: None,
             next_link: None,
             reconnect_at: now,
             attempts: 0,
+            hurried: 0,
+            next_nonce: 1,
             ever_connected: false,
             welcomed: None,
             migrate_to: None,
@@ -177,14 +208,62 @@ impl Session {
             Input::Closed { conn } => self.on_closed(now, conn),
             Input::Frame { conn, frame } => self.on_frame(now, conn, frame),
             Input::Probe { deployment, health } => {
-                self.routing.on_probe(deployment, health.as_ref(), now);
+                if self.routing.on_probe(deployment, health.as_ref(), now) {
+                    self.found_answering(now);
+                }
             }
             Input::Moderator { answer } => {
                 self.routing
                     .on_moderator(answer.as_ref(), &self.config, now);
             }
+            Input::Network { online } => {
+                if online {
+                    self.routing.forget_failures(now);
+                    self.attempts = 0;
+                    self.hurried = 0;
+                    self.reconnect_at = now;
+                }
+                self.check_link(now);
+            }
+            Input::Resumed => {
+                self.routing.hurry(now);
+                self.reconnect_at = self.reconnect_at.min(now);
+                self.check_link(now);
+            }
         }
         self.step(now);
+    }
+
+    /// A probe found a deployment answering that was not known to: with no
+    /// link up, connect now rather than when the backoff says (bounded by
+    /// [`PROBE_HURRIES`]; jittered a little so that thousands of clients
+    /// whose probes found it in the same round do not arrive in the same
+    /// millisecond).
+    fn found_answering(&mut self, now: Millis) {
+        let up = self.link.as_ref().is_some_and(Link::is_ready);
+        if up || self.hurried >= PROBE_HURRIES {
+            return;
+        }
+        self.hurried += 1;
+        let soon = now.plus(self.random.between(0, self.config.timing.backoff_min));
+        self.reconnect_at = self.reconnect_at.min(soon);
+    }
+
+    /// Asks the relay at once whether the link still works (the network or
+    /// the page came back): a ping now, not at the next heartbeat.
+    fn check_link(&mut self, now: Millis) {
+        let nonce = self.next_nonce;
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        if let Beat::Ping(nonce) = link.check(now, nonce) {
+            self.next_nonce += 1;
+            let conn = link.conn;
+            self.push(Action::Send {
+                conn,
+                frame: ClientFrame::Ping { nonce },
+            });
+        }
     }
 
     /// Call at (or after) [`Session::poll_timeout`].
@@ -215,6 +294,7 @@ impl Session {
         let reconnect = (self.link.is_none() && !self.token_refused).then_some(self.reconnect_at);
         links
             .chain(reconnect)
+            .chain(self.race_at())
             .chain(self.routing.next_deadline())
             .chain(self.resend_at)
             .chain(self.migrate_to.map(|(_, until)| until))
@@ -235,9 +315,16 @@ impl Session {
     }
 
     /// Sends on the ready link, if there is one; false otherwise.
-    pub(super) fn send_now(&mut self, frame: ClientFrame) -> bool {
-        match &self.link {
+    pub(super) fn send_now(&mut self, now: Millis, frame: ClientFrame) -> bool {
+        match self.link.as_mut() {
             Some(link) if link.is_ready() => {
+                // The relay acks these: its silence about them is news.
+                if matches!(
+                    frame,
+                    ClientFrame::Send { .. } | ClientFrame::Offline { .. }
+                ) {
+                    link.asked(now);
+                }
                 let conn = link.conn;
                 self.push(Action::Send { conn, frame });
                 true
@@ -254,7 +341,8 @@ impl Session {
         }
         self.beat(now);
         self.typing_timers(now);
-        for request in self.routing.due(now) {
+        let outage = !self.link.as_ref().is_some_and(Link::is_ready);
+        for request in self.routing.due(now, outage) {
             let action = match request {
                 Request::Probe(role) => match self.config.endpoint(role) {
                     Some(endpoint) => Action::Probe {
@@ -275,7 +363,7 @@ impl Session {
         {
             self.resend_at = None;
             for msg in self.chats.pending_messages() {
-                self.send_now(ClientFrame::Send { msg });
+                self.send_now(now, ClientFrame::Send { msg });
             }
         }
         self.route(now);
@@ -293,7 +381,7 @@ impl Session {
     fn beat(&mut self, now: Millis) {
         let timing = self.config.timing;
         for which in [Which::Current, Which::Next] {
-            let nonce = self.random.next_u64();
+            let nonce = self.next_nonce;
             let Some(link) = self.slot(which).as_mut() else {
                 continue;
             };
@@ -301,6 +389,7 @@ impl Session {
                 Beat::Nothing => {}
                 Beat::Ping(nonce) => {
                     let conn = link.conn;
+                    self.next_nonce += 1;
                     self.push(Action::Send {
                         conn,
                         frame: ClientFrame::Ping { nonce },
@@ -320,7 +409,7 @@ impl Session {
     fn typing_timers(&mut self, now: Millis) {
         let due = self.typing.due(now, &self.config.timing);
         for chat in due.quiet {
-            self.send_now(ClientFrame::Typing { chat, on: false });
+            self.send_now(now, ClientFrame::Typing { chat, on: false });
         }
         for (chat, who) in due.stale {
             self.event(SessionEvent::Typing {
@@ -364,16 +453,26 @@ impl Session {
                 }
             }
             Some(link) if link.role == target => {
-                if let Some(next) = self.next_link.take() {
+                if !link.is_ready() {
+                    self.race(now);
+                } else if let Some(next) = self.next_link.take() {
                     self.push(Action::Disconnect { conn: next.conn });
                 }
             }
             Some(link) if !link.is_ready() => {
                 // Nothing to lose on a link not yet welcomed: go straight to
-                // the target.
+                // the target, keeping a rival already on its way there.
                 let conn = link.conn;
                 self.push(Action::Disconnect { conn });
-                self.link = Some(self.connect(now, target));
+                self.link = match self.next_link.take() {
+                    Some(rival) if rival.role == target => Some(rival),
+                    other => {
+                        if let Some(other) = other {
+                            self.push(Action::Disconnect { conn: other.conn });
+                        }
+                        Some(self.connect(now, target))
+                    }
+                };
             }
             Some(_) => {
                 // Make before break: the old link keeps working until the
@@ -388,6 +487,38 @@ impl Session {
                     self.next_link = Some(self.connect(now, target));
                 }
             }
+        }
+    }
+
+    /// When the link being set up gets a rival, if it is to get one: after
+    /// `race_delay`, to the other deployment, unless that one is known to
+    /// be down (RFC 8305's connection attempt delay); after only
+    /// `race_delay_min` once the rival has answered a probe that the
+    /// preferred one, asked no later, has not.
+    fn race_at(&self) -> Option<Millis> {
+        let link = self.link.as_ref().filter(|l| !l.is_ready())?;
+        let rival = link.role.other();
+        let worth_it = self.next_link.is_none()
+            && !self.token_refused
+            && self.config.endpoint(rival).is_some()
+            && !self.routing.is_down(rival);
+        let timing = &self.config.timing;
+        let delay = if self.routing.outpaced(link.role, rival) {
+            timing.race_delay_min
+        } else {
+            timing.race_delay
+        };
+        worth_it.then(|| link.started.plus(delay))
+    }
+
+    /// Starts the rival when its time has come; the first of the two to be
+    /// welcomed is kept (`promote`).
+    fn race(&mut self, now: Millis) {
+        if let Some(at) = self.race_at()
+            && now >= at
+            && let Some(role) = self.link.as_ref().map(|l| l.role.other())
+        {
+            self.next_link = Some(self.connect(now, role));
         }
     }
 
@@ -443,14 +574,24 @@ impl Session {
             self.routing.mark_down(link.role, now);
         }
         self.routing.hurry(now);
-        if link.is_ready() {
+        let other = link.role.other();
+        let other_untried = self.config.endpoint(other).is_some() && !self.routing.is_down(other);
+        let delay = if link.is_ready() {
             // A working link broke: try again at once (jittered a little so
             // thousands of clients do not arrive in the same millisecond).
             self.attempts = 0;
+            self.random.between(0, self.config.timing.backoff_min)
         } else {
             self.attempts = self.attempts.saturating_add(1);
-        }
-        let delay = self.backoff();
+            if self.attempts == 1 && other_untried {
+                // Not a retry: the other deployment has not failed. (Only
+                // the first time: after that, both have, whatever a probe
+                // says about one of them since.)
+                self.random.between(0, self.config.timing.backoff_min)
+            } else {
+                self.backoff()
+            }
+        };
         self.reconnect_at = now.plus(delay);
         if which == Which::Current {
             self.typing.forget_told();
@@ -487,6 +628,11 @@ impl Session {
         {
             if let Some(old) = self.link.replace(next) {
                 self.push(Action::Disconnect { conn: old.conn });
+                if !old.is_ready() {
+                    // It lost a race: slower than the other by a head
+                    // start at least. Down until a probe says otherwise.
+                    self.routing.mark_down(old.role, now);
+                }
             }
         }
         if let Some(link) = self.link.as_mut() {
@@ -495,6 +641,7 @@ impl Session {
             self.routing.mark_up(role);
         }
         self.attempts = 0;
+        self.hurried = 0;
         self.ever_connected = true;
     }
 
@@ -506,6 +653,13 @@ impl Session {
             Some(Which::Next)
         } else {
             None
+        }
+    }
+
+    /// The relay answered a message on the current link.
+    pub(super) fn message_answered(&mut self) {
+        if let Some(link) = self.link.as_mut() {
+            link.answered();
         }
     }
 

@@ -140,6 +140,8 @@ pub mod config;
 pub mod io;
 pub mod snapshot;
 
+#[cfg(test)]
+mod availability_tests;
 mod chats;
 mod commands;
 mod frames;

@@ -13,9 +13,17 @@
 //! Without the moderator the client leaves the redundant deployment for the
 //! primary only once the primary says it has caught up (its replication lag
 //! is zero), the same rule the moderator applies.
+//!
+//! Probes and questions to the moderator are paced, each wait drawn from
+//! 3/4 to 5/4 of its interval so that clients that all lost their link at
+//! the same moment do not keep asking in step: the moderator every
+//! `moderator_interval`, the deployments every `probe_interval` while the
+//! session probes on its own, and every `outage_probe_interval` while it
+//! has no link at all (how soon a deployment that comes back is found).
 
 use super::config::{SessionConfig, Timing};
 use crate::protocol::{ActiveDeployment, DeploymentRole, Health};
+use crate::random::SplitMix64;
 use crate::time::Millis;
 
 /// What this client knows about one deployment.
@@ -34,6 +42,8 @@ struct Deployment {
     role: DeploymentRole,
     reach: Reach,
     probe_sent: Option<Millis>,
+    /// When a probe last came back with an answer.
+    answered: Option<Millis>,
 }
 
 #[derive(Clone, Debug)]
@@ -59,11 +69,19 @@ pub(crate) struct Routing {
     deployments: Vec<Deployment>,
     moderator: Option<Moderator>,
     next_probe: Option<Millis>,
+    /// Jitter for the waits.
+    random: SplitMix64,
+}
+
+/// A wait of about `interval`: drawn from 3/4 to 5/4 of it.
+fn jittered(random: &mut SplitMix64, interval: u64) -> u64 {
+    random.between(interval - interval / 4, interval + interval / 4)
 }
 
 impl Routing {
-    pub(crate) fn new(config: &SessionConfig, now: Millis) -> Routing {
+    pub(crate) fn new(config: &SessionConfig, now: Millis, seed: u64) -> Routing {
         Routing {
+            random: SplitMix64::new(seed),
             timing: config.timing,
             deployments: config
                 .deployments
@@ -72,6 +90,7 @@ impl Routing {
                     role: e.role,
                     reach: Reach::Unknown,
                     probe_sent: None,
+                    answered: None,
                 })
                 .collect(),
             moderator: config.moderator_url().map(|url| Moderator {
@@ -112,6 +131,19 @@ impl Routing {
 
     pub(crate) fn is_down(&self, role: DeploymentRole) -> bool {
         !self.plausible(role)
+    }
+
+    /// Whether `fast` has shown itself the quicker of the two just now: it
+    /// answered a probe, ready, while `slow`'s probe, sent no later, is
+    /// still out (RFC 8305's "historical RTT data": the race's head start
+    /// need not be the default when the rival is known to answer).
+    pub(crate) fn outpaced(&self, slow: DeploymentRole, fast: DeploymentRole) -> bool {
+        let (Some(slow), Some(answered)) =
+            (self.get(slow), self.get(fast).and_then(|d| d.answered))
+        else {
+            return false;
+        };
+        self.usable(fast) && slow.probe_sent.is_some_and(|sent| sent <= answered)
     }
 
     /// The moderator's current choice, while it answers.
@@ -201,11 +233,20 @@ impl Routing {
         }
     }
 
-    pub(crate) fn on_probe(&mut self, role: DeploymentRole, health: Option<&Health>, now: Millis) {
+    /// Records a probe's answer; returns true if it made a deployment that
+    /// was not known to serve (unknown, down or refusing) usable.
+    pub(crate) fn on_probe(
+        &mut self,
+        role: DeploymentRole,
+        health: Option<&Health>,
+        now: Millis,
+    ) -> bool {
+        let was_usable = self.usable(role);
         let Some(d) = self.get_mut(role) else {
-            return;
+            return false;
         };
         d.probe_sent = None;
+        d.answered = health.is_some().then_some(now);
         d.reach = match health {
             Some(h) => Reach::Up {
                 ready: h.ready && !h.draining,
@@ -219,6 +260,18 @@ impl Routing {
         if !self.needs_own_probes() {
             self.next_probe = None;
         }
+        !was_usable && self.usable(role)
+    }
+
+    /// This client's network was gone: what failed meanwhile says nothing
+    /// about the deployments, so they are unknown again (and probed).
+    pub(crate) fn forget_failures(&mut self, now: Millis) {
+        for d in &mut self.deployments {
+            if matches!(d.reach, Reach::Down { .. }) {
+                d.reach = Reach::Unknown;
+            }
+        }
+        self.hurry(now);
     }
 
     /// Records the moderator's answer; returns true if its choice changed.
@@ -228,7 +281,7 @@ impl Routing {
         config: &SessionConfig,
         now: Millis,
     ) -> bool {
-        let interval = self.timing.moderator_interval;
+        let interval = jittered(&mut self.random, self.timing.moderator_interval);
         let Some(m) = self.moderator.as_mut() else {
             return false;
         };
@@ -262,7 +315,9 @@ impl Routing {
     }
 
     /// Requests due at `now`; also expires requests that never came back.
-    pub(crate) fn due(&mut self, now: Millis) -> Vec<Request> {
+    /// `outage`: the session has no link up, so probes go at the outage
+    /// pace.
+    pub(crate) fn due(&mut self, now: Millis, outage: bool) -> Vec<Request> {
         let timeout = self.timing.request_timeout;
         let mut requests = Vec::new();
         for d in &mut self.deployments {
@@ -289,9 +344,13 @@ impl Routing {
                     requests.push(Request::Probe(d.role));
                 }
             }
-            self.next_probe = self
-                .needs_own_probes()
-                .then(|| now.plus(self.timing.probe_interval));
+            let interval = if outage {
+                self.timing.outage_probe_interval
+            } else {
+                self.timing.probe_interval
+            };
+            let wait = jittered(&mut self.random, interval);
+            self.next_probe = self.needs_own_probes().then(|| now.plus(wait));
         }
         requests
     }
@@ -389,7 +448,7 @@ mod tests {
     #[test]
     fn without_moderator_primary_if_it_answers_else_redundant() {
         let c = config(false);
-        let mut r = Routing::new(&c, Millis(0));
+        let mut r = Routing::new(&c, Millis(0), 1);
         assert_eq!(
             r.choose(None),
             Some(Primary),
@@ -404,7 +463,7 @@ mod tests {
     #[test]
     fn back_to_primary_only_once_it_caught_up() {
         let c = config(false);
-        let mut r = Routing::new(&c, Millis(0));
+        let mut r = Routing::new(&c, Millis(0), 1);
         r.on_probe(Redundant, Some(&health(true, 0)), Millis(1));
         r.on_probe(Primary, Some(&health(true, 5)), Millis(1));
         assert_eq!(r.choose(Some(Redundant)), Some(Redundant));
@@ -415,7 +474,7 @@ mod tests {
     #[test]
     fn moderator_is_followed_unless_its_choice_is_unreachable_here() {
         let c = config(true);
-        let mut r = Routing::new(&c, Millis(0));
+        let mut r = Routing::new(&c, Millis(0), 1);
         assert!(r.on_moderator(Some(&answer("r", 2)), &c, Millis(1)));
         assert_eq!(r.choose(Some(Primary)), Some(Redundant));
         r.mark_down(Redundant, Millis(2));
@@ -435,14 +494,14 @@ mod tests {
     #[test]
     fn a_moderator_choice_seen_down_here_is_probed_until_it_answers() {
         let c = config(true);
-        let mut r = Routing::new(&c, Millis(0));
-        r.due(Millis(0));
+        let mut r = Routing::new(&c, Millis(0), 1);
+        r.due(Millis(0), false);
         r.on_moderator(Some(&answer("r", 2)), &c, Millis(1));
         r.on_probe(Primary, None, Millis(1));
         r.on_probe(Redundant, Some(&health(true, 0)), Millis(1));
         let later = Millis(1 + c.timing.probe_interval);
         assert!(
-            !r.due(later).contains(&Request::Probe(Primary)),
+            !r.due(later, false).contains(&Request::Probe(Primary)),
             "the moderator's choice answers: no probing of our own"
         );
         // The primary is back and caught up; the moderator fails back to it.
@@ -452,13 +511,15 @@ mod tests {
             Some(Redundant),
             "still down here"
         );
-        let probes = r.due(later);
+        let probes = r.due(later, false);
         assert!(probes.contains(&Request::Probe(Primary)), "{probes:?}");
         r.on_probe(Primary, Some(&health(true, 0)), later);
         assert_eq!(r.choose(Some(Redundant)), Some(Primary));
         let quiet = Millis(later.0 + 10 * c.timing.probe_interval);
         assert!(
-            !r.due(quiet).iter().any(|q| matches!(q, Request::Probe(_))),
+            !r.due(quiet, false)
+                .iter()
+                .any(|q| matches!(q, Request::Probe(_))),
             "probing stops once the choice answers"
         );
     }
@@ -466,7 +527,7 @@ mod tests {
     #[test]
     fn stale_epochs_and_silence() {
         let c = config(true);
-        let mut r = Routing::new(&c, Millis(0));
+        let mut r = Routing::new(&c, Millis(0), 1);
         r.on_moderator(Some(&answer("r", 5)), &c, Millis(1));
         r.on_moderator(Some(&answer("p", 4)), &c, Millis(2));
         assert_eq!(r.moderator_choice(), Some(Redundant));
@@ -478,15 +539,15 @@ mod tests {
     #[test]
     fn requests_are_paced_and_expire() {
         let c = config(true);
-        let mut r = Routing::new(&c, Millis(0));
-        let first = r.due(Millis(0));
+        let mut r = Routing::new(&c, Millis(0), 1);
+        let first = r.due(Millis(0), false);
         assert_eq!(first.len(), 3, "moderator and both probes: {first:?}");
         assert!(
-            r.due(Millis(10)).is_empty(),
+            r.due(Millis(10), false).is_empty(),
             "nothing twice while in flight"
         );
         let expiry = Millis(c.timing.request_timeout);
-        r.due(expiry);
+        r.due(expiry, false);
         assert!(matches!(r.reach(Primary), Reach::Down { .. }));
     }
 }

@@ -152,7 +152,7 @@ pub(super) fn establish(s: &mut Session, now: Millis, actions: &[Action]) -> (Co
     (conn, drain(s))
 }
 
-fn health(ready: bool) -> Health {
+pub(super) fn health(ready: bool) -> Health {
     Health {
         deployment: String::new(),
         role: Primary,

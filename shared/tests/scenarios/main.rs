@@ -13,12 +13,16 @@
 //!   the primary comes back.
 //! - `moderator`: it dies alone or with the primary; a planned switch.
 //! - `links`: a silent link; a reload in the middle of a failover.
+//! - `availability`: issue 19's client-side costs: a primary black-holed
+//!   from the start, both down then one back, a silent link in use or
+//!   idle, over many seeds.
 //! - `harness`: the checks themselves catch what they are there for.
 
 #[allow(dead_code)] // Each test binary uses its own part of the harness.
 #[path = "../sim/mod.rs"]
 mod sim;
 
+mod availability;
 mod deployments;
 mod harness;
 mod links;

@@ -5,8 +5,10 @@
 // through the page's public API (`window.Twinline.transcript()` and
 // `.status()`), plus a small recorder injected before the page's scripts run
 // that notes every status change (with whether the panel's "reconnecting"
-// banner is visible) and the moment each visitor message turned
-// from "sending" to acknowledged, with the deployment the widget was on.
+// banner is visible), every moment the banner was shown or hidden (watched
+// by a MutationObserver, so a flash between two polls is not missed), and
+// the moment each visitor message turned from "sending" to acknowledged,
+// with the deployment the widget was on.
 
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
@@ -54,7 +56,7 @@ export async function launchBrowser() {
 
 // Runs in the page before its own scripts: waits for the widget, then records.
 const RECORDER = () => {
-  const rec = (window.__twinlineRecord = { states: [], acks: {}, errors: [] });
+  const rec = (window.__twinlineRecord = { states: [], acks: {}, errors: [], banner: [] });
   window.addEventListener('error', (e) => rec.errors.push(String(e.message)));
   const start = () => {
     const T = window.Twinline;
@@ -83,6 +85,13 @@ const RECORDER = () => {
     T.on('message', note);
     note();
     setInterval(note, 20);
+    const banner = document.getElementById('twinline-widget')?.shadowRoot?.querySelector('.banner');
+    if (banner) {
+      new MutationObserver(() => {
+        const shown = bannerShown();
+        if (rec.banner.at(-1)?.shown !== shown) rec.banner.push({ at: Date.now(), shown });
+      }).observe(banner, { attributes: true, attributeFilter: ['hidden'] });
+    }
     return true;
   };
   if (!start()) {
@@ -97,6 +106,8 @@ export class Visitor {
     this.page = page;
     this.states = [];
     this.acks = new Map();
+    /** Every time the reconnecting banner appeared or went: {at, shown}. */
+    this.banner = [];
     this.pageErrors = [];
     this.console = [];
     page.on('console', (msg) => this.console.push(`${msg.type()}: ${msg.text()}`));
@@ -106,12 +117,14 @@ export class Visitor {
   /**
    * Opens `url` in a fresh context and starts chatting as a visitor does:
    * waits for the launcher, clicks it (which loads the chat bundle and
-   * opens the panel), and waits until the chat has booted.
+   * opens the panel), and waits until the chat has booted. `onPage(page)`
+   * runs before the page loads (to watch its sockets from the first).
    */
-  static async open(browser, url, { timeoutMs = 15_000, viewport = { width: 900, height: 640 } } = {}) {
+  static async open(browser, url, { timeoutMs = 15_000, viewport = { width: 900, height: 640 }, onPage } = {}) {
     const context = await browser.newContext({ viewport });
     await context.addInitScript(RECORDER);
     const page = await context.newPage();
+    onPage?.(page);
     const visitor = new Visitor(context, page);
     visitor.openedAt = Date.now();
     await page.goto(url);
@@ -162,6 +175,10 @@ export class Visitor {
     }
     this.states.sort((a, b) => a.at - b.at);
     for (const [id, ack] of Object.entries(record.acks)) if (!this.acks.has(id)) this.acks.set(id, ack);
+    for (const b of record.banner) {
+      if (!this.banner.some((c) => c.at === b.at && c.shown === b.shown)) this.banner.push(b);
+    }
+    this.banner.sort((a, b) => a.at - b.at);
     this.pageErrors.push(...record.errors.filter((e) => !this.pageErrors.includes(e)));
   }
 
@@ -203,6 +220,16 @@ export class Visitor {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /**
+   * Whether the visitor was shown a state other than connected at any
+   * moment so far: the reconnecting banner (the only place the widget
+   * renders the link), by the poll or the observer.
+   */
+  async nonConnectedShown() {
+    await this.collect();
+    return this.banner.some((b) => b.shown) || this.states.some((s) => s.banner);
   }
 
   async close() {

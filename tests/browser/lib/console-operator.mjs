@@ -41,9 +41,11 @@ export class ConsoleOperator {
   /**
    * @param {import('playwright-core').Browser} browser
    * @param {string} url the console page on one relay (which names the other deployments)
+   * @param {{username: string, password: string, onPage?: (page: import('playwright-core').Page) => void}} who
+   *   `onPage` sees the page before it loads (to watch its sockets from the first)
    */
-  constructor(browser, url, { username, password }) {
-    Object.assign(this, { browser, url, username, password });
+  constructor(browser, url, { username, password, onPage }) {
+    Object.assign(this, { browser, url, username, password, onPage });
     this.errors = [];
     this.closed = false;
   }
@@ -51,6 +53,7 @@ export class ConsoleOperator {
   async start() {
     this.context = await this.browser.newContext({ viewport: { width: 1200, height: 800 } });
     this.page = await this.context.newPage();
+    this.onPage?.(this.page);
     this.page.on('console', (msg) => msg.type() === 'error' && this.errors.push(msg.text()));
     this.page.on('pageerror', (error) => this.errors.push(`pageerror: ${error.message}`));
     await this.page.goto(this.url);

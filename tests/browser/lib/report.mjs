@@ -12,7 +12,7 @@ const rows = [];
 
 /**
  * @param {{row:string, scenario:string, measured:string, ms:number|null, via?:string,
- *          messages?:number, errorShown?:boolean, note?:string}} entry
+ *          messages?:number, errorShown?:boolean, nonConnectedShown?:boolean, note?:string}} entry
  */
 export function record(entry) {
   rows.push({ ...entry, at: new Date().toISOString() });
@@ -29,14 +29,14 @@ export function save() {
 /** The table as Markdown. */
 export function table(all) {
   const lines = [
-    '| row | scenario | measured | ms | via | messages | error shown |',
-    '| --- | --- | --- | ---: | --- | ---: | --- |',
+    '| row | scenario | measured | ms | via | messages | error shown | non-connected shown |',
+    '| --- | --- | --- | ---: | --- | ---: | --- | --- |',
   ];
   for (const r of all) {
     lines.push(
       `| ${r.row} | ${r.scenario} | ${r.measured} | ${r.ms ?? '–'} | ${r.via ?? ''} | ${r.messages ?? ''} | ${
         r.errorShown ? 'yes' : 'no'
-      } |`,
+      } | ${r.nonConnectedShown ? 'yes' : 'no'} |`,
     );
   }
   return lines.join('\n');

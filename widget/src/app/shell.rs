@@ -16,6 +16,7 @@
 
 use super::state::{AppState, EngineCall, Event, Setup};
 use super::state::{Effect, PageEvent};
+use crate::clock;
 use crate::config::WidgetConfig;
 use crate::driver::{Engine, Wake};
 use crate::i18n::Lang;
@@ -31,6 +32,8 @@ use gloo_timers::callback::{Interval, Timeout};
 use js_sys::Function;
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
+use twinline_core::MessageId;
+use twinline_core::protocol::VisitorTokenResponse;
 use wasm_bindgen::JsValue;
 use web_sys::{Element, ShadowRoot};
 
@@ -59,7 +62,29 @@ struct Shell {
     me: Weak<RefCell<Shell>>,
     timers: Vec<Interval>,
     confirm: Option<Timeout>,
+    /// The state's next moment to look at the screen again
+    /// (`AppState::wake_at`), armed.
+    screen: clock::Alarm,
     page: Vec<EventListener>,
+    /// The visitor token asked for while the tab election confirms its
+    /// first claim, for the first fetch the state asks for.
+    early: Rc<RefCell<Early>>,
+}
+
+/// A token request made before this tab knew it would lead: a new page
+/// claims the lease and leads only `CONFIRM_MS` later, and asking for the
+/// token only then would add that wait to every first chat. Nothing is
+/// kept from it unless the state, leading, asks for a token: a tab that
+/// ends up following drops it (another tab's token stays the stored one).
+#[derive(Default)]
+enum Early {
+    /// None asked for, or already used.
+    #[default]
+    Unused,
+    /// Under way; `wanted` once the state asked for a token meanwhile.
+    Pending { wanted: bool },
+    /// Answered before the state asked.
+    Done(Result<VisitorTokenResponse, String>),
 }
 
 impl App {
@@ -115,7 +140,9 @@ impl App {
                 me: me.clone(),
                 timers: Vec::new(),
                 confirm: None,
+                screen: clock::Alarm::default(),
                 page: Vec::new(),
+                early: Rc::default(),
             })
         });
         Ok(App(app))
@@ -127,6 +154,9 @@ impl App {
         let window = web_sys::window().expect("a window");
         self.with(|shell| {
             shell.tick();
+            if !shell.state.leads() && token::stored(&shell.store).is_none() {
+                shell.ask_early();
+            }
             let me = shell.me.clone();
             shell.confirm = Some(Timeout::new(CONFIRM_MS, move || tick(&me)));
             let me = shell.me.clone();
@@ -137,6 +167,27 @@ impl App {
                 .push(EventListener::new(&window, "pagehide", move |_| {
                     dispatch(&me, Event::Leave)
                 }));
+            // Back from the back/forward cache (the page left at pagehide)
+            // or shown again after its timers were throttled: take the
+            // lead back now rather than at the next tick. The engine's own
+            // link is checked by its host (`host::Host`).
+            let me = shell.me.clone();
+            shell
+                .page
+                .push(EventListener::new(&window, "pageshow", move |_| tick(&me)));
+            if let Some(document) = window.document() {
+                let me = shell.me.clone();
+                let shown = document.clone();
+                shell.page.push(EventListener::new(
+                    &document,
+                    "visibilitychange",
+                    move |_| {
+                        if !shown.hidden() {
+                            tick(&me);
+                        }
+                    },
+                ));
+            }
             shell.handle(Event::Ready);
         });
     }
@@ -146,12 +197,21 @@ impl App {
     /// released. `None` if the state is busy (a handler called back while
     /// it was being changed).
     fn with<R>(&self, f: impl FnOnce(&mut Shell) -> R) -> Option<R> {
-        let (result, events, listeners) = {
+        let mut f = Some(f);
+        let mut result = None;
+        self.with_dyn(&mut |shell| result = f.take().map(|f| f(shell)));
+        result
+    }
+
+    /// [`App::with`]'s body, once for every caller (generic, it was copied
+    /// into the bundle once per closure that calls it).
+    fn with_dyn(&self, f: &mut dyn FnMut(&mut Shell)) {
+        let (events, listeners) = {
             let Ok(mut shell) = self.0.try_borrow_mut() else {
                 js::warn("call ignored: the widget is busy");
-                return None;
+                return;
             };
-            let result = f(&mut shell);
+            f(&mut shell);
             shell.carry_out();
             shell.refresh();
             let events = std::mem::take(&mut shell.emit);
@@ -160,7 +220,7 @@ impl App {
             } else {
                 shell.listeners.clone()
             };
-            (result, events, listeners)
+            (events, listeners)
         };
         for event in events {
             let (name, payload) = match &event {
@@ -179,7 +239,6 @@ impl App {
                 }
             }
         }
-        Some(result)
     }
 
     /// Opens the panel.
@@ -195,6 +254,13 @@ impl App {
     /// Sends a message; its id, or why it was refused.
     pub fn send(&self, text: &str) -> Result<String, String> {
         self.with(|shell| shell.state.send(js::now(), text))
+            .unwrap_or_else(|| Err("the widget is busy; try again".into()))
+    }
+
+    /// Sends a message under the id a queued `Twinline.send` returned to
+    /// the page before the chat was here.
+    pub fn send_with_id(&self, text: &str, id: MessageId) -> Result<String, String> {
+        self.with(|shell| shell.state.send_with_id(text, id))
             .unwrap_or_else(|| Err("the widget is busy; try again".into()))
     }
 
@@ -251,6 +317,7 @@ impl App {
             shell.handle(Event::Leave);
             shell.timers.clear();
             shell.confirm = None;
+            shell.screen.clear();
             shell.page.clear();
             shell.ui.host().remove();
         });
@@ -268,6 +335,15 @@ fn tick(me: &Weak<RefCell<Shell>>) {
     if let Some(app) = me.upgrade() {
         App(app).with(Shell::tick);
     }
+}
+
+/// Hands a token fetch's result to the state, keeping a new token first
+/// (as `token::obtain` does).
+fn answer(me: &Weak<RefCell<Shell>>, store: &Store, result: Result<VisitorTokenResponse, String>) {
+    if let Ok(token) = &result {
+        token::keep(store, token);
+    }
+    dispatch(me, Event::Token(result));
 }
 
 fn load_unsent(store: &Store, key: &str) -> Vec<Unsent> {
@@ -288,6 +364,11 @@ impl Shell {
         self.tabs.tick();
         let leads = self.tabs.leads();
         self.handle(Event::Tick { leads });
+        if !leads {
+            // Another tab leads (or the claim is not confirmed yet, and the
+            // request is made after this first tick): not ours to use.
+            *self.early.borrow_mut() = Early::Unused;
+        }
     }
 
     /// Carries out every effect the state queued, in order (answers to its
@@ -335,6 +416,7 @@ impl Shell {
             Effect::ForgetChat => {
                 Engine::forget(&self.store);
                 token::forget(&self.store);
+                *self.early.borrow_mut() = Early::Unused;
             }
             Effect::TickNow => self.tick(),
             Effect::Resign => self.tabs.resign(),
@@ -359,8 +441,21 @@ impl Shell {
     /// One attempt, after `after_ms`; the state decides about the next.
     fn fetch_token(&self, after_ms: u32) {
         let me = self.me.clone();
-        let config = self.config.clone();
         let store = self.store.clone();
+        // The first fetch takes the early request's answer, or waits for it.
+        let early = std::mem::take(&mut *self.early.borrow_mut());
+        match early {
+            Early::Pending { .. } => {
+                *self.early.borrow_mut() = Early::Pending { wanted: true };
+                return;
+            }
+            Early::Done(result) => {
+                wasm_bindgen_futures::spawn_local(async move { answer(&me, &store, result) });
+                return;
+            }
+            Early::Unused => {}
+        }
+        let config = self.config.clone();
         wasm_bindgen_futures::spawn_local(async move {
             if after_ms > 0 {
                 sleep(after_ms).await;
@@ -370,7 +465,38 @@ impl Shell {
         });
     }
 
-    fn start_engine(&mut self, token: twinline_core::protocol::VisitorTokenResponse) {
+    /// Asks for a token now, before the election says whether this tab
+    /// leads ([`Early`]).
+    fn ask_early(&self) {
+        *self.early.borrow_mut() = Early::Pending { wanted: false };
+        let (me, early) = (self.me.clone(), self.early.clone());
+        let (config, store) = (self.config.clone(), self.store.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = token::request(&config, &store).await;
+            let wanted = {
+                let mut slot = early.borrow_mut();
+                match *slot {
+                    Early::Pending { wanted: true } => {
+                        *slot = Early::Unused;
+                        Some(result)
+                    }
+                    Early::Pending { wanted: false } => {
+                        *slot = Early::Done(result);
+                        None
+                    }
+                    // Forgotten meanwhile (a new chat): not this one's.
+                    _ => None,
+                }
+            };
+            if let Some(result) = wanted {
+                answer(&me, &store, result);
+            }
+        });
+    }
+
+    fn start_engine(&mut self, token: VisitorTokenResponse) {
+        // Started with a stored token, or with the early one: none left.
+        *self.early.borrow_mut() = Early::Unused;
         self.generation += 1;
         let generation = self.generation;
         let me = self.me.clone();
@@ -413,9 +539,21 @@ impl Shell {
             .get(&self.store.keys.read())
             .and_then(|r| r.parse().ok())
             .unwrap_or(0);
-        self.state.refresh(engine, read);
+        self.state.refresh(clock::session(), engine, read);
         self.carry_out();
         self.ui.render(&self.state.shown());
+        self.arm_screen();
+    }
+
+    /// A timer for the state's next look at the screen (the banner after
+    /// the grace), if it wants one.
+    fn arm_screen(&mut self) {
+        let me = self.me.clone();
+        self.screen.set(self.state.wake_at(), move || {
+            if let Some(app) = me.upgrade() {
+                App(app).with(|_| {});
+            }
+        });
     }
 }
 

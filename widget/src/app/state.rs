@@ -9,8 +9,10 @@
 //! (into this tab's `unsent` key first, so it never lives only in memory),
 //! which unsent messages of other tabs the leader takes into the session or
 //! shows meanwhile, the visitor details and offline notes held until an
-//! engine runs, the unread count and the pre-chat form, and what the page's
-//! handlers hear.
+//! engine runs, the unread count and the pre-chat form, whether the panel
+//! says the chat is reconnecting (only once the link has been down for
+//! [`TROUBLE_SHOWN_AFTER_MS`]: a failover or a short outage changes nothing
+//! a visitor sees), and what the page's handlers hear.
 //!
 //! It touches nothing: the shell (`shell.rs`) feeds it [`Event`]s, the
 //! commands ([`AppState::send`]) and, once per burst, what it read
@@ -34,6 +36,11 @@ use twinline_core::{ChatId, MessageId, Millis};
 pub const TOKEN_RETRY_FIRST_MS: u32 = 1_000;
 /// The longest wait between token attempts, ms.
 pub const TOKEN_RETRY_MAX_MS: u32 = 30_000;
+/// How long the chat may be without a link before the panel says so (the
+/// banner), ms. Shorter interruptions (a failover, a deployment restarting,
+/// a network blip) show nothing but messages sending until their ack,
+/// while the page's `Twinline.status()` always tells the truth.
+pub const TROUBLE_SHOWN_AFTER_MS: u64 = 5_000;
 
 /// Something that happened, for [`AppState::handle`].
 #[derive(Clone, Debug, PartialEq)]
@@ -201,6 +208,11 @@ pub struct AppState {
     shown: View,
     unread: usize,
     prechat: bool,
+    /// Since when (the monotonic clock of [`AppState::refresh`]) the link
+    /// shown has not been connected.
+    trouble_since: Option<Millis>,
+    /// The panel says the chat is reconnecting.
+    banner: bool,
     /// Messages written in this tab that the view does not hold yet.
     unsent: Vec<Unsent>,
     /// Other tabs' unsent messages, shown while this tab leads without an
@@ -254,6 +266,8 @@ impl AppState {
             shown: View::default(),
             unread: 0,
             prechat: false,
+            trouble_since: None,
+            banner: false,
             unsent: setup.unsent,
             adopted: Vec::new(),
             got_view: false,
@@ -277,6 +291,17 @@ impl AppState {
             view: &self.shown,
             unread: self.unread,
             prechat: self.prechat,
+            banner: self.banner,
+        }
+    }
+
+    /// When [`AppState::refresh`] should run again for the screen to be
+    /// right (the banner's moment), on the monotonic clock; `None`: not
+    /// before something happens.
+    pub fn wake_at(&self) -> Option<Millis> {
+        match self.trouble_since {
+            Some(since) if !self.banner => Some(since.plus(TROUBLE_SHOWN_AFTER_MS)),
+            _ => None,
         }
     }
 
@@ -553,6 +578,19 @@ impl AppState {
     /// `unsent` key first, then the session (leader) or the leader (here,
     /// a follower). Its id, or why the text was refused.
     pub fn send(&mut self, now: Millis, text: &str) -> Result<String, String> {
+        let id = MessageId::new(now, (self.random)());
+        self.send_with_id(text, id)
+    }
+
+    /// Writes a message under an id made before the chat was here (the
+    /// loader's or the launcher's queued `Twinline.send`, which returned
+    /// it to the page); its time is the id's. The same id again is the
+    /// same message: its id, written once.
+    pub fn send_with_id(&mut self, text: &str, id: MessageId) -> Result<String, String> {
+        let id_text = id.to_string();
+        if self.unsent.iter().any(|u| u.id == id_text) || self.view.has(&id_text) {
+            return Ok(id_text);
+        }
         if let Err(error) = check_text(text) {
             let refusal = match error {
                 TextError::Empty => self.texts.error_empty,
@@ -562,11 +600,10 @@ impl AppState {
             return Err(error.to_string());
         }
         self.push(Effect::Refuse(None));
-        let id = MessageId::new(now, (self.random)()).to_string();
         self.unsent.push(Unsent {
-            id: id.clone(),
+            id: id_text.clone(),
             text: text.to_string(),
-            at: now.0,
+            at: id.0.millis().0,
         });
         self.save_unsent();
         if self.leads {
@@ -574,7 +611,7 @@ impl AppState {
         } else {
             self.post(|from| TabMessage::Unsent { from });
         }
-        Ok(id)
+        Ok(id_text)
     }
 
     /// A keystroke, here or in a follower: the leader's session throttles
@@ -632,11 +669,12 @@ impl AppState {
 
     // ---- the screen ---------------------------------------------------------
 
-    /// Once per burst of events, with what the shell read: the engine's
-    /// view (leader with an engine) and the site's count of incoming
-    /// messages seen (shared by all tabs). Decides what is shown, and
-    /// queues what the other tabs and the page must hear.
-    pub fn refresh(&mut self, engine: Option<View>, read: usize) {
+    /// Once per burst of events, with what the shell read: the monotonic
+    /// time (for the banner), the engine's view (leader with an engine) and
+    /// the site's count of incoming messages seen (shared by all tabs).
+    /// Decides what is shown, and queues what the other tabs and the page
+    /// must hear.
+    pub fn refresh(&mut self, now: Millis, engine: Option<View>, read: usize) {
         if let Some(view) = engine {
             self.view = view;
         }
@@ -676,6 +714,14 @@ impl AppState {
             && shown.messages.is_empty()
             && shown.visitor_name.is_empty()
             && shown.visitor_email.is_empty();
+        if shown.link == Link::Connected {
+            self.trouble_since = None;
+        } else {
+            self.trouble_since.get_or_insert(now);
+        }
+        self.banner = self
+            .trouble_since
+            .is_some_and(|since| now.since(since) >= TROUBLE_SHOWN_AFTER_MS);
         self.shown = shown;
         if status_changed {
             self.emit_status();

@@ -170,7 +170,7 @@ fn a_tab_follows_and_asks_for_the_view_until_it_has_one() {
     );
     s.handle(now(), Event::Tick { leads: false });
     assert_eq!(effects(&mut s), vec![], "it has the view: no more hellos");
-    s.refresh(None, 0);
+    s.refresh(now(), None, 0);
     assert_eq!(s.shown().view.messages, view.messages);
 }
 
@@ -202,7 +202,7 @@ fn a_new_leader_without_a_matching_saved_chat_fetches_a_token_backing_off_to_30_
     }
     assert_eq!(waits, [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000]);
     // Every tab shows that neither deployment answers.
-    s.refresh(None, 0);
+    s.refresh(now(), None, 0);
     assert_eq!(s.shown().view.link, Link::Offline);
     assert!(effects(&mut s).iter().any(|e| matches!(
         e,
@@ -252,7 +252,7 @@ fn a_message_is_in_this_tabs_unsent_key_before_it_goes_anywhere() {
         ]
     );
     // Shown at once as sending, and announced to the page.
-    s.refresh(None, 0);
+    s.refresh(now(), None, 0);
     let shown = s.shown().view.messages[0].clone();
     assert_eq!(
         (shown.id.as_str(), shown.status),
@@ -277,7 +277,11 @@ fn the_leaders_own_message_reaches_the_session_even_when_storage_refused_it() {
     s.handle(now(), Event::Unsent(vec![]));
     assert_eq!(effects(&mut s), vec![send_call(&written)]);
     // Once the session's view has it, this tab's key empties.
-    s.refresh(Some(view_with(vec![message(&written.id, "visitor")])), 0);
+    s.refresh(
+        now(),
+        Some(view_with(vec![message(&written.id, "visitor")])),
+        0,
+    );
     assert!(effects(&mut s).contains(&Effect::SaveUnsent(vec![])));
 }
 
@@ -302,7 +306,7 @@ fn the_leader_takes_every_tabs_unsent_messages_into_the_session_and_removes_thei
         "this tab's own key is its own to clear"
     );
     // What the session already holds is not sent again.
-    s.refresh(Some(view_with(vec![message("B1", "visitor")])), 0);
+    s.refresh(now(), Some(view_with(vec![message("B1", "visitor")])), 0);
     let _ = effects(&mut s);
     s.handle(
         now(),
@@ -327,7 +331,7 @@ fn a_leader_without_a_token_yet_shows_other_tabs_messages_as_sending_and_sends_t
         vec![],
         "their key stays until a session holds them"
     );
-    s.refresh(None, 0);
+    s.refresh(now(), None, 0);
     let shown = &s.shown().view.messages;
     assert_eq!(
         (shown[0].id.as_str(), shown[0].status),
@@ -370,7 +374,7 @@ fn a_follower_repairs_its_key_and_announces_its_messages_every_tick_until_the_vi
             view: view_with(vec![message("B1", "visitor")]),
         }),
     );
-    s.refresh(None, 0);
+    s.refresh(now(), None, 0);
     assert!(effects(&mut s).contains(&Effect::SaveUnsent(vec![])));
     s.handle(now(), Event::Tick { leads: false });
     assert_eq!(effects(&mut s), vec![]);
@@ -588,13 +592,13 @@ fn unread_counts_what_arrived_while_the_panel_was_closed_and_opening_reads_it() 
             view,
         }),
     );
-    s.refresh(None, 0);
+    s.refresh(now(), None, 0);
     assert_eq!(s.shown().unread, 2, "own messages do not count");
-    s.refresh(None, 1);
+    s.refresh(now(), None, 1);
     assert_eq!(s.shown().unread, 1, "another tab read one");
     let _ = effects(&mut s);
     s.handle(now(), Event::SetOpen(true));
-    s.refresh(None, 1);
+    s.refresh(now(), None, 1);
     assert!(effects(&mut s).contains(&Effect::Store {
         key: keys().read(),
         value: "2".into()
@@ -605,7 +609,7 @@ fn unread_counts_what_arrived_while_the_panel_was_closed_and_opening_reads_it() 
 #[test]
 fn the_prechat_form_shows_until_it_is_done_or_the_chat_has_started() {
     let mut s = tab_with("b", Lang::En, Prechat::Optional, false, Vec::new());
-    s.refresh(None, 0);
+    s.refresh(now(), None, 0);
     assert!(s.shown().prechat);
     s.handle(
         now(),
@@ -622,7 +626,7 @@ fn the_prechat_form_shows_until_it_is_done_or_the_chat_has_started() {
         }],
         "skipped: nothing to tell the operator"
     );
-    s.refresh(None, 0);
+    s.refresh(now(), None, 0);
     assert!(!s.shown().prechat);
 
     let mut started = tab_with("c", Lang::En, Prechat::Required, false, Vec::new());
@@ -633,13 +637,13 @@ fn the_prechat_form_shows_until_it_is_done_or_the_chat_has_started() {
             view: view_with(vec![message("O1", "operator")]),
         }),
     );
-    started.refresh(None, 0);
+    started.refresh(now(), None, 0);
     assert!(!started.shown().prechat);
     let mut done = tab_with("d", Lang::En, Prechat::Required, true, Vec::new());
-    done.refresh(None, 0);
+    done.refresh(now(), None, 0);
     assert!(!done.shown().prechat);
     let mut off = tab_with("e", Lang::En, Prechat::Off, false, Vec::new());
-    off.refresh(None, 0);
+    off.refresh(now(), None, 0);
     assert!(!off.shown().prechat);
 }
 
@@ -655,7 +659,7 @@ fn the_page_hears_each_message_once_and_each_status_change() {
         })]
     );
     let view = view_with(vec![message("O1", "operator")]);
-    s.refresh(Some(view.clone()), 0);
+    s.refresh(now(), Some(view.clone()), 0);
     assert_eq!(
         effects(&mut s),
         vec![
@@ -670,7 +674,7 @@ fn the_page_hears_each_message_once_and_each_status_change() {
             }),
         ]
     );
-    s.refresh(Some(view), 0);
+    s.refresh(now(), Some(view), 0);
     assert_eq!(effects(&mut s), vec![], "nothing changed, nothing said");
 }
 
@@ -694,14 +698,14 @@ fn bad_text_is_refused_in_the_visitors_language_and_kept_nowhere() {
         &effects(&mut s)[..],
         [Effect::Refuse(Some(_)), Effect::Warn(_)]
     ));
-    s.refresh(None, 0);
+    s.refresh(now(), None, 0);
     assert!(s.shown().view.messages.is_empty());
 }
 
 #[test]
 fn a_new_chat_forgets_the_old_one_everywhere_and_fetches_a_token() {
     let mut s = leader();
-    s.refresh(Some(view_with(vec![message("O1", "operator")])), 0);
+    s.refresh(now(), Some(view_with(vec![message("O1", "operator")])), 0);
     let _ = effects(&mut s);
     s.handle(now(), Event::Ui(UiEvent::NewChat));
     assert_eq!(
@@ -713,10 +717,96 @@ fn a_new_chat_forgets_the_old_one_everywhere_and_fetches_a_token() {
             Effect::FetchToken { after_ms: 0 },
         ]
     );
-    s.refresh(None, 0);
+    s.refresh(now(), None, 0);
     assert!(s.shown().view.messages.is_empty());
     assert!(effects(&mut s).contains(&Effect::Post(TabMessage::View {
         from: "a".into(),
         view: View::default()
     })));
+}
+
+fn view_linked(link: Link) -> View {
+    View {
+        link,
+        ..view_with(vec![message("O1", "operator")])
+    }
+}
+
+#[test]
+fn an_interruption_shorter_than_the_grace_shows_nothing() {
+    let mut s = leader();
+    let t0 = Millis(10_000);
+    s.refresh(t0, Some(view_linked(Link::Connected)), 0);
+    assert!(!s.shown().banner);
+    assert_eq!(s.wake_at(), None, "nothing to wait for");
+    // A failover: reconnecting for 4.9 s, then connected elsewhere.
+    for (at, link) in [
+        (t0.plus(1), Link::Reconnecting),
+        (t0.plus(2_000), Link::Offline),
+        (t0.plus(TROUBLE_SHOWN_AFTER_MS - 100), Link::Reconnecting),
+    ] {
+        s.refresh(at, Some(view_linked(link)), 0);
+        assert!(!s.shown().banner, "{link:?} at +{} ms", at.since(t0));
+        assert_eq!(
+            s.wake_at(),
+            Some(t0.plus(1 + TROUBLE_SHOWN_AFTER_MS)),
+            "the moment it would show"
+        );
+    }
+    s.refresh(
+        t0.plus(TROUBLE_SHOWN_AFTER_MS - 50),
+        Some(view_linked(Link::Connected)),
+        0,
+    );
+    assert!(!s.shown().banner);
+    assert_eq!(s.wake_at(), None);
+    // The page is still told the truth.
+    assert!(effects(&mut s).contains(&Effect::Emit(PageEvent::Status {
+        deployment: Some("primary".into()),
+        link: Link::Reconnecting,
+    })));
+}
+
+#[test]
+fn a_longer_one_shows_the_banner_until_connected_again() {
+    let mut s = leader();
+    let t0 = Millis(10_000);
+    s.refresh(t0, Some(view_linked(Link::Connected)), 0);
+    s.refresh(t0.plus(10), Some(view_linked(Link::Reconnecting)), 0);
+    let due = s.wake_at().expect("a wake-up for the banner");
+    assert_eq!(due, t0.plus(10 + TROUBLE_SHOWN_AFTER_MS));
+    s.refresh(due, None, 0);
+    assert!(s.shown().banner, "shown once the grace is over");
+    assert_eq!(s.wake_at(), None);
+    s.refresh(due.plus(1), Some(view_linked(Link::Connected)), 0);
+    assert!(!s.shown().banner);
+    // A second interruption gets the whole grace again.
+    s.refresh(due.plus(2), Some(view_linked(Link::Reconnecting)), 0);
+    s.refresh(due.plus(TROUBLE_SHOWN_AFTER_MS), None, 0);
+    assert!(!s.shown().banner);
+}
+
+#[test]
+fn a_queued_send_keeps_the_id_the_page_was_given_and_its_time() {
+    let mut s = leader();
+    let _ = effects(&mut s);
+    // The loader made it at page load, a second before the chat arrived.
+    let id = MessageId::new(Millis(now().0 - 1_000), 77);
+    assert_eq!(s.send_with_id("Hi", id), Ok(id.to_string()));
+    let written = effects(&mut s);
+    let saved = Unsent {
+        id: id.to_string(),
+        text: "Hi".into(),
+        at: now().0 - 1_000,
+    };
+    assert_eq!(
+        written[..2],
+        [Effect::Refuse(None), Effect::SaveUnsent(vec![saved])]
+    );
+    // The same call replayed again (a queue read twice) is the same message.
+    assert_eq!(s.send_with_id("Hi", id), Ok(id.to_string()));
+    assert_eq!(effects(&mut s), vec![]);
+    // Text the chat refuses is refused as from the composer.
+    let bad = MessageId::new(now(), 78);
+    assert!(s.send_with_id(" ", bad).is_err());
 }

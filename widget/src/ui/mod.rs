@@ -264,7 +264,7 @@ impl Ui {
             _ => "",
         };
         set_text(&self.subtitle, subtitle);
-        show(&self.banner, view.show_reconnecting());
+        show(&self.banner, shown.banner);
 
         let typing = match view.typing.as_deref() {
             None => String::new(),
