@@ -11,7 +11,7 @@
 //! out of rotation within half a second, and `option redispatch` so a
 //! connection refused by a dead node is tried on another.
 
-use crate::process::{RelayOptions, RelayProcess, TempDir, free_port};
+use crate::process::{RelayOptions, RelayProcess, TempDir, UNLIMITED_CLIENTS, free_port};
 use std::ffi::OsStr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -220,6 +220,116 @@ pub async fn answering_node(base: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Options of a deployment whose clients all come from 127.0.0.1 (through
+/// HAProxy, too): no per-client limit in the way.
+pub fn unlimited(options: RelayOptions) -> RelayOptions {
+    let mut extra: Vec<String> = UNLIMITED_CLIENTS.iter().map(|s| s.to_string()).collect();
+    extra.extend(["--frame-rate".to_string(), "0".to_string()]);
+    RelayOptions { extra, ..options }
+}
+
+/// A primary of `nodes` nodes on `database_url` behind HAProxy, and a
+/// redundant deployment on SQLite, replicating to each other.
+pub fn primary_on_postgres_and_redundant(
+    database_url: &str,
+    nodes: usize,
+) -> (Deployment, RelayProcess) {
+    let balancer_port = free_port();
+    let redundant_port = free_port();
+    let primary = Deployment::start_on(
+        database_url,
+        RelayOptions {
+            peer: Some((
+                format!("http://127.0.0.1:{redundant_port}"),
+                "redundant".into(),
+            )),
+            ..unlimited(RelayOptions::primary())
+        },
+        nodes,
+        balancer_port,
+    );
+    let redundant = RelayProcess::start_on(
+        RelayOptions {
+            peer: Some((
+                format!("http://127.0.0.1:{balancer_port}"),
+                "primary".into(),
+            )),
+            ..unlimited(RelayOptions::redundant())
+        },
+        redundant_port,
+    );
+    (primary, redundant)
+}
+
+/// The WebSocket connections a node holds (its `twinline_connections`).
+pub async fn connections(node: &RelayProcess) -> u64 {
+    crate::client::metrics(&node.url())
+        .await
+        .lines()
+        .find(|line| line.starts_with("twinline_connections{"))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The node of `deployment` holding the most WebSocket connections.
+pub async fn busiest_node(deployment: &Deployment) -> usize {
+    let mut busiest = (0, 0);
+    for (i, node) in deployment.nodes.iter().enumerate() {
+        let held = connections(node).await;
+        if held > busiest.1 {
+            busiest = (i, held);
+        }
+    }
+    busiest.0
+}
+
+/// An admin call to one node (`GET` or `POST`), with the admin token; its
+/// JSON answer.
+pub async fn node_admin(request: reqwest::RequestBuilder) -> serde_json::Value {
+    let response = request
+        .bearer_auth(crate::ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("an admin call");
+    assert!(
+        response.status().is_success(),
+        "admin: {}",
+        response.status()
+    );
+    response.json().await.expect("an admin answer")
+}
+
+/// Whether the balancer at `url` sends any of a few requests to node
+/// `name` (round robin: a few reach every node in rotation).
+pub async fn reaches(url: &str, name: &str) -> bool {
+    for _ in 0..6 {
+        if answering_node(url).await.as_deref() == Some(name) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Notes every deployment the moderator names, every 25 ms, until
+/// `watching` ends: what happens to one node must stay inside the
+/// deployment, so a run that sees anything but the primary failed over.
+pub fn watch_moderator(
+    moderator: std::sync::Arc<crate::moderator::ModeratorProcess>,
+    watching: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<std::collections::BTreeSet<String>> {
+    tokio::spawn(async move {
+        let mut named = std::collections::BTreeSet::new();
+        while watching.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Some(active) = moderator.active().await {
+                named.insert(active.active);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        named
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,5 +341,45 @@ mod tests {
         assert!(text.contains("server node-1 127.0.0.1:9001 check"));
         assert!(text.contains("server node-2 127.0.0.1:9002 check"));
         assert!(text.contains("option httpchk GET /v1/health?node"));
+    }
+
+    /// The demo's balancer (`npm start -- --nodes 2`, scripts/lib/nodes.mjs)
+    /// and the README's example are configured as the tests' one: what the
+    /// benchmarks measure is what the demo runs and what the README says.
+    #[test]
+    fn the_demo_and_the_readme_balancers_have_the_same_settings() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let read = |file: &str| {
+            std::fs::read_to_string(root.join(file))
+                .unwrap_or_else(|error| panic!("reading {file}: {error}"))
+        };
+        let text = config_text(8000, &[9001]);
+        let settings = |from: &str| -> Vec<String> {
+            text.lines()
+                .map(str::trim)
+                .skip_while(|line| *line != from)
+                .filter(|line| {
+                    !line.is_empty() && !line.starts_with("bind ") && !line.starts_with("server ")
+                })
+                .map(str::to_string)
+                .collect()
+        };
+        // The demo's template literal opens on its first line: `return `global`.
+        for (file, from) in [
+            ("scripts/lib/nodes.mjs", "global"),
+            ("README.md", "defaults"),
+        ] {
+            let other = read(file);
+            let lines: Vec<&str> = other
+                .lines()
+                .map(|line| line.trim().trim_start_matches("return `"))
+                .collect();
+            for line in settings(from) {
+                assert!(
+                    lines.contains(&line.as_str()),
+                    "{file} lacks `{line}` (keep the balancers the same)"
+                );
+            }
+        }
     }
 }

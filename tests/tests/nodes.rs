@@ -11,54 +11,16 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use twinline_core::protocol::{ClientFrame, ServerFrame, VisitorTokenResponse};
 use twinline_core::{ChatState, Message, MessageId, Role};
 use twinline_relay::store::postgres::cluster::{Cluster, Durability};
-use twinline_tests::client::{Operator, Visitor, WsClient, make_message, metrics, untimed};
+use twinline_tests::client::{Operator, Visitor, WsClient, make_message, untimed};
 use twinline_tests::moderator::ModeratorProcess;
-use twinline_tests::nodes::{Deployment, answering_node, database_on, fresh_database};
+use twinline_tests::nodes::{
+    Deployment, answering_node, busiest_node, database_on, fresh_database, node_admin,
+    primary_on_postgres_and_redundant, reaches, unlimited, watch_moderator,
+};
 use twinline_tests::pair::{eventually, health, health_at, messages_at, messages_of};
-use twinline_tests::process::{RelayOptions, RelayProcess, UNLIMITED_CLIENTS, free_port};
+use twinline_tests::process::{RelayOptions, RelayProcess};
 
 const PASSWORD: &str = "correct horse";
-
-/// Options of a deployment whose test clients all come from 127.0.0.1
-/// (through HAProxy, too): no per-client limit in the way.
-fn unlimited(options: RelayOptions) -> RelayOptions {
-    let mut extra: Vec<String> = UNLIMITED_CLIENTS.iter().map(|s| s.to_string()).collect();
-    extra.extend(["--frame-rate".to_string(), "0".to_string()]);
-    RelayOptions { extra, ..options }
-}
-
-/// A primary of `nodes` nodes on `database_url` behind HAProxy, and a
-/// redundant deployment on SQLite, replicating to each other.
-fn primary_on_postgres_and_redundant(
-    database_url: &str,
-    nodes: usize,
-) -> (Deployment, RelayProcess) {
-    let balancer_port = free_port();
-    let redundant_port = free_port();
-    let primary = Deployment::start_on(
-        database_url,
-        RelayOptions {
-            peer: Some((
-                format!("http://127.0.0.1:{redundant_port}"),
-                "redundant".into(),
-            )),
-            ..unlimited(RelayOptions::primary())
-        },
-        nodes,
-        balancer_port,
-    );
-    let redundant = RelayProcess::start_on(
-        RelayOptions {
-            peer: Some((
-                format!("http://127.0.0.1:{balancer_port}"),
-                "primary".into(),
-            )),
-            ..unlimited(RelayOptions::redundant())
-        },
-        redundant_port,
-    );
-    (primary, redundant)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visitor_on_one_node_and_an_operator_on_another_chat_live() {
@@ -284,24 +246,6 @@ async fn write_through(
     }
 }
 
-/// The node of `deployment` holding the most WebSocket connections.
-async fn busiest_node(deployment: &Deployment) -> usize {
-    let mut busiest = (0, 0);
-    for (i, node) in deployment.nodes.iter().enumerate() {
-        let text = metrics(&node.url()).await;
-        let connections: u64 = text
-            .lines()
-            .find(|line| line.starts_with("twinline_connections{"))
-            .and_then(|line| line.rsplit(' ').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        if connections > busiest.1 {
-            busiest = (i, connections);
-        }
-    }
-    busiest.0
-}
-
 /// A primary on PostgreSQL behind HAProxy, a redundant on SQLite, and a
 /// moderator watching both that has settled on the primary.
 async fn watched_deployments(label: &str) -> (Deployment, RelayProcess, Arc<ModeratorProcess>) {
@@ -386,20 +330,7 @@ impl Load {
             )));
         }
         let watching = Arc::new(AtomicBool::new(true));
-        let watcher = {
-            let watching = watching.clone();
-            let moderator = moderator.clone();
-            tokio::spawn(async move {
-                let mut seen = BTreeSet::new();
-                while watching.load(Relaxed) {
-                    if let Some(active) = moderator.active().await {
-                        seen.insert(active.active);
-                    }
-                    tokio::time::sleep(Duration::from_millis(25)).await;
-                }
-                seen
-            })
-        };
+        let watcher = watch_moderator(moderator.clone(), watching.clone());
         Load {
             stop,
             writers,
@@ -470,33 +401,6 @@ async fn nothing_lost_or_doubled(
         },
     )
     .await;
-}
-
-/// An admin call to one node (`GET` or `POST`), with the admin token; its
-/// JSON answer.
-async fn node_admin(request: reqwest::RequestBuilder) -> serde_json::Value {
-    let response = request
-        .bearer_auth(twinline_tests::ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("an admin call");
-    assert!(
-        response.status().is_success(),
-        "admin: {}",
-        response.status()
-    );
-    response.json().await.expect("an admin answer")
-}
-
-/// Whether the balancer at `url` sends any of a few requests to node
-/// `name` (round robin: a few reach every node in rotation).
-async fn reaches(url: &str, name: &str) -> bool {
-    for _ in 0..6 {
-        if answering_node(url).await.as_deref() == Some(name) {
-            return true;
-        }
-    }
-    false
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -707,4 +611,37 @@ async fn postgres_stopped_fails_over_and_the_nodes_recover_without_a_restart() {
     for id in [before.id, during.id, after.id] {
         assert!(held.contains_key(&id.to_string()), "{id} missing");
     }
+}
+
+/// The `twinline-bench node-failover` scenario, run small: what it prints
+/// at 1,000 clients is only worth something if it moves clients, times
+/// them, and checks what it says it checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_failover_bench_moves_clients_and_finds_nothing_lost() {
+    use twinline_tests::bench::node_failover::{NodeFailoverConfig, node_failover};
+    let (figures, report) = node_failover(NodeFailoverConfig {
+        visitors: 18,
+        operators: 2,
+    })
+    .await;
+    assert_eq!(report.clients, 20);
+    assert!(
+        !report.kill_to_ack_ms.is_empty()
+            && report.kill_to_ack_ms.len()
+                == report.moved_within_primary + report.moved_to_redundant,
+        "the killed node's clients were timed: {report:?}"
+    );
+    assert!(
+        report.connections_before_kill.iter().all(|&n| n > 0)
+            && report.connections_before_kill.iter().sum::<u64>() >= 20,
+        "the clients spread over both nodes: {report:?}"
+    );
+    assert!(!report.rolling_ack_ms.is_empty(), "{report:?}");
+    assert!(!report.failed(), "{report:?}");
+    assert!(
+        figures
+            .iter()
+            .any(|f| f.name == "node failover: kill to next ack p99" && f.value > 0.0),
+        "{figures:?}"
+    );
 }

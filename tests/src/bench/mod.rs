@@ -13,12 +13,14 @@
 //! - Twinline alone: [`replication`] (lag, catch-up), [`failover`]
 //!   (failover time seen by clients), [`incidents`] (what one incident of
 //!   each kind costs each client, for the availability arithmetic),
-//!   [`nodes`] (cross-node fan-out on PostgreSQL).
+//!   [`nodes`] (cross-node fan-out on PostgreSQL), [`node_failover`] (a
+//!   node SIGKILLed, and a rolling restart, under 1,000 clients).
 //! - [`stats`] holds the percentiles of latency samples.
 
 pub mod failover;
 pub mod incidents;
 pub mod load;
+pub mod node_failover;
 pub mod nodes;
 pub mod peer;
 pub mod replication;
@@ -90,4 +92,23 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
     // after_name starts at field 3, so fields 14 and 15 are at 11 and 12.
     Some((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// CPU time the whole machine has spent busy so far (every core, every
+/// process; Linux /proc/stat, in clock ticks of 1/100 s): set beside a
+/// process's own [`cpu_seconds`], it shows how much of a window others
+/// took.
+pub fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<f64> = stat
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal …: idle and iowait
+    // are not busy.
+    let total: f64 = fields.iter().take(8).sum();
+    Some((total - fields.get(3)? - fields.get(4)?) / 100.0)
 }

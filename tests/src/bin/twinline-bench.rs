@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use twinline_tests::bench::node_failover::{self, NodeFailoverConfig};
 use twinline_tests::bench::server::{Kind, Server};
 use twinline_tests::bench::steady::SteadyConfig;
 use twinline_tests::bench::{Figure, failover, incidents, load, replication, restart, steady};
@@ -68,6 +69,22 @@ enum Command {
     /// 10 msg/s each, their operator on another node (needs PostgreSQL
     /// and HAProxy: scripts/ensure-toolchain.sh --servers).
     Nodes,
+    /// A node of the primary SIGKILLed while 1,000 native clients (950
+    /// visitors, 50 operators) chat at 1 msg/s through HAProxy, then a
+    /// rolling restart with drains: kill to next ack, where moved clients
+    /// went, the longest ack wait, lost messages (needs PostgreSQL and
+    /// HAProxy). Also writes node-failover.json beside --out.
+    NodeFailover(NodeFailoverArgs),
+}
+
+#[derive(Clone, Copy, Debug, clap::Args)]
+struct NodeFailoverArgs {
+    /// Visitors, one chat each (--quick: 190).
+    #[arg(long, default_value_t = 950)]
+    visitors: usize,
+    /// Operators holding the chats between them (--quick: 10).
+    #[arg(long, default_value_t = 50)]
+    operators: usize,
 }
 
 #[derive(Clone, Debug, clap::Args)]
@@ -212,6 +229,16 @@ fn main() {
                     .await,
                 );
             }
+            Command::NodeFailover(sizes) => {
+                let config = NodeFailoverConfig {
+                    visitors: if quick { 190 } else { sizes.visitors },
+                    operators: if quick { 10 } else { sizes.operators },
+                };
+                let (found, report) = node_failover::node_failover(config).await;
+                failed |= report.failed();
+                figures.extend(found);
+                write_json(&args.out.with_file_name("node-failover.json"), &report);
+            }
             Command::Steady(steady_args) => {
                 let config = SteadyConfig {
                     visitors: if quick { 100 } else { steady_args.visitors },
@@ -247,7 +274,9 @@ fn main() {
     println!("\nwritten to {}", args.out.display());
     drop(runtime);
     if failed {
-        eprintln!("twinline-bench: acked messages were lost");
+        eprintln!(
+            "twinline-bench: acked messages were lost (or, node-failover, the moderator left the primary)"
+        );
         std::process::exit(1);
     }
 }
