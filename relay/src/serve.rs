@@ -22,6 +22,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::routing::{get, post};
 use std::sync::Arc;
 use std::time::Duration;
+use tower_http::classify::ServerErrorsFailureClass;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -113,8 +114,31 @@ pub fn router(state: Shared, console: ConsolePage) -> Router {
         ))
         // Every refusal is the documented JSON body, axum's own included.
         .layer(axum::middleware::map_response(http::json_refusals))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().on_failure(log_failure))
         .with_state(state)
+}
+
+/// How a failed response is logged. A 503 is an answer given on purpose
+/// (health while not ready or draining, storage unavailable, a throttle):
+/// at error level every load balancer and moderator probe of a relay that is
+/// not ready wrote about ten error lines a second, burying real failures. It
+/// goes at debug; any other 5xx, or a response that failed while streaming,
+/// stays an error.
+pub(crate) fn log_failure(
+    class: ServerErrorsFailureClass,
+    latency: Duration,
+    _span: &tracing::Span,
+) {
+    let latency_ms = latency.as_millis();
+    match class {
+        ServerErrorsFailureClass::StatusCode(StatusCode::SERVICE_UNAVAILABLE) => {
+            tracing::debug!(
+                latency_ms,
+                "answered 503 (not ready, draining or unavailable)"
+            );
+        }
+        other => tracing::error!(classification = %other, latency_ms, "response failed"),
+    }
 }
 
 /// A request (its body included) that has not been answered within

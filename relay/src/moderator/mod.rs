@@ -83,7 +83,7 @@ pub fn router(state: Arc<ModeratorState>, page: StatusPage, origins: &AllowedOri
         .route("/status.js", get(page::script));
     api.merge(pages)
         .layer(crate::serve::request_timeout())
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().on_failure(crate::serve::log_failure))
 }
 
 /// Runs the moderator on `listener` until `shutdown` completes.

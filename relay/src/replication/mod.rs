@@ -16,6 +16,7 @@
 //! secret; anything else gets 401 and a log line.
 
 pub mod feed;
+pub mod peer_clock;
 pub mod puller;
 pub mod status;
 

@@ -1,6 +1,7 @@
 //! What this relay knows about how far behind its peer it is: read by
 //! `/v1/health` (the moderator decides failback on it) and `/metrics`.
 
+use super::peer_clock::PeerClock;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use twinline_core::Millis;
@@ -27,8 +28,11 @@ pub struct ReplicationStatus {
     leading: AtomicBool,
     /// The lag the replication node reports, on the others.
     relayed: std::sync::Mutex<Option<ReplicationLag>>,
-    /// The peer's clock minus ours (ms), [`NO_OFFSET`] until measured.
+    /// The peer's clock minus ours (ms), [`NO_OFFSET`] until measured:
+    /// the estimate of `peer_clock`, kept for readers that take no lock.
     clock_offset_ms: AtomicI64,
+    /// The samples behind `clock_offset_ms`.
+    peer_clock: std::sync::Mutex<PeerClock>,
 }
 
 /// Peer positions [`ReplicationStatus`] keeps the arrival time of.
@@ -56,11 +60,15 @@ impl ReplicationStatus {
 
     /// Records the peer's clock as read from a feed frame (`peer_now`, its
     /// time when it sent the frame) against ours when it arrived; warns
-    /// when the two first differ by more than [`CLOCK_WARN_MS`] (and says
-    /// when they agree again). The transit time counts as skew, so a
-    /// figure is never smaller than the truth by more than one trip.
+    /// when the estimate ([`PeerClock`]: the least delayed recent frame,
+    /// so a backlog read late is not skew) first differs by more than
+    /// [`CLOCK_WARN_MS`], and says when they agree again.
     pub fn saw_peer_clock(&self, peer_now: Millis, now: Millis) {
-        let offset = (peer_now.0 as i64).saturating_sub(now.0 as i64);
+        let offset = self
+            .peer_clock
+            .lock()
+            .expect("the peer clock lock is never poisoned")
+            .sample(peer_now, now);
         let before = self.clock_offset_ms.swap(offset, Relaxed);
         let skewed = |offset: i64| offset != NO_OFFSET && offset.saturating_abs() > CLOCK_WARN_MS;
         match (skewed(before), skewed(offset)) {
@@ -226,7 +234,9 @@ mod tests {
         assert_eq!(status.peer_clock_offset_ms(), None);
         status.saw_peer_clock(Millis(610_000), Millis(10_000));
         assert_eq!(status.peer_clock_offset_ms(), Some(600_000));
-        status.saw_peer_clock(Millis(7_000), Millis(10_000));
+        // The peer's clock set right: shown once the old samples age out
+        // (two buckets of peer_clock::BUCKET_MS).
+        status.saw_peer_clock(Millis(27_000), Millis(30_000));
         assert_eq!(status.peer_clock_offset_ms(), Some(-3_000));
     }
 }
