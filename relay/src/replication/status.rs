@@ -3,7 +3,7 @@
 
 use super::peer_clock::PeerClock;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use twinline_core::Millis;
 use twinline_core::protocol::ReplicationLag;
 
@@ -28,18 +28,12 @@ pub struct ReplicationStatus {
     leading: AtomicBool,
     /// The lag the replication node reports, on the others.
     relayed: std::sync::Mutex<Option<ReplicationLag>>,
-    /// The peer's clock minus ours (ms), [`NO_OFFSET`] until measured:
-    /// the estimate of `peer_clock`, kept for readers that take no lock.
-    clock_offset_ms: AtomicI64,
-    /// The samples behind `clock_offset_ms`.
+    /// The peer's clock, estimated from the feed's frames.
     peer_clock: std::sync::Mutex<PeerClock>,
 }
 
 /// Peer positions [`ReplicationStatus`] keeps the arrival time of.
 const HEARD_KEPT: usize = 1024;
-
-/// [`ReplicationStatus::clock_offset_ms`] before the first measurement.
-const NO_OFFSET: i64 = i64::MIN;
 
 /// A peer clock further than this from ours is warned about: the
 /// last-writer-wins stamps stay ordered (they never go below what is
@@ -50,10 +44,7 @@ pub const CLOCK_WARN_MS: i64 = 5_000;
 impl ReplicationStatus {
     /// A status for a relay with (or without) a peer.
     pub fn new(configured: bool) -> ReplicationStatus {
-        let status = ReplicationStatus {
-            clock_offset_ms: AtomicI64::new(NO_OFFSET),
-            ..ReplicationStatus::default()
-        };
+        let status = ReplicationStatus::default();
         status.configured.store(configured, Relaxed);
         status
     }
@@ -64,14 +55,16 @@ impl ReplicationStatus {
     /// so a backlog read late is not skew) first differs by more than
     /// [`CLOCK_WARN_MS`], and says when they agree again.
     pub fn saw_peer_clock(&self, peer_now: Millis, now: Millis) {
-        let offset = self
-            .peer_clock
-            .lock()
-            .expect("the peer clock lock is never poisoned")
-            .sample(peer_now, now);
-        let before = self.clock_offset_ms.swap(offset, Relaxed);
-        let skewed = |offset: i64| offset != NO_OFFSET && offset.saturating_abs() > CLOCK_WARN_MS;
-        match (skewed(before), skewed(offset)) {
+        let (before, offset) = {
+            let mut clock = self
+                .peer_clock
+                .lock()
+                .expect("the peer clock lock is never poisoned");
+            (clock.estimate(), clock.sample(peer_now, now))
+        };
+        let skewed =
+            |offset: Option<i64>| offset.is_some_and(|o| o.saturating_abs() > CLOCK_WARN_MS);
+        match (skewed(before), skewed(Some(offset))) {
             (false, true) => tracing::warn!(
                 offset_ms = offset,
                 "the peer's clock differs from ours by more than {CLOCK_WARN_MS} ms: check NTP on both"
@@ -86,7 +79,10 @@ impl ReplicationStatus {
 
     /// The peer's clock minus ours, in ms, once measured.
     pub fn peer_clock_offset_ms(&self) -> Option<i64> {
-        Some(self.clock_offset_ms.load(Relaxed)).filter(|&offset| offset != NO_OFFSET)
+        self.peer_clock
+            .lock()
+            .expect("the peer clock lock is never poisoned")
+            .estimate()
     }
 
     /// Makes this the status of one node of several: only the node
