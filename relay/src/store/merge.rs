@@ -33,7 +33,9 @@ use super::backend::{NewChange, Row, Touch, Tx};
 use super::kinds::{ChatClock, Kind, Outcome};
 use super::records::{Account, Applied, ChatRecord, Record, Refusal};
 use std::collections::{BTreeMap, BTreeSet};
-use twinline_core::{ChatId, ChatStatus, Lamport, Message, Millis, OfflineNote, Role, VisitorInfo};
+use twinline_core::{
+    ChatId, ChatState, ChatStatus, Lamport, Message, Millis, OfflineNote, Role, VisitorInfo,
+};
 
 /// Longest preview of a waiting chat shown in operators' queues.
 const PREVIEW_CHARS: usize = 120;
@@ -259,10 +261,19 @@ impl Batch {
         let (applied, feed) = match queued.record.clone() {
             Record::Message(message) => {
                 let (outcome, feed) = self.messages.merge(message, made, &self.touches);
+                let mut chat_state = None;
                 if let Outcome::Changed(message) = &outcome {
                     self.touches.add(message);
+                    chat_state = Some(
+                        self.chats
+                            .values
+                            .get(&message.chat.to_string())
+                            .map_or(ChatState::default(), |chat| chat.status.state),
+                    );
                 }
-                (applied(outcome), feed)
+                let mut applied = applied(outcome);
+                applied.chat_state = chat_state;
+                (applied, feed)
             }
             Record::Note(note) => {
                 let (outcome, feed) = self.notes.merge(note, made, &self.touches);
@@ -317,16 +328,19 @@ fn applied<K: Kind>(outcome: Outcome<K>) -> Applied {
             changed: true,
             record: value.into_record(),
             refused: None,
+            chat_state: None,
         },
         Outcome::Rewritten(value) | Outcome::Unchanged(value) => Applied {
             changed: false,
             record: value.into_record(),
             refused: None,
+            chat_state: None,
         },
         Outcome::Refused(value, refusal) => Applied {
             changed: false,
             record: value.into_record(),
             refused: Some(refusal),
+            chat_state: None,
         },
     }
 }

@@ -168,6 +168,8 @@ both_backends!(
     a_value_the_engine_refuses_fails_only_its_own_job,
     the_probe_commit_clears_failing_and_keeps_the_boot_epoch,
     a_chat_was_created_when_its_header_first_arrived_here,
+    a_stored_message_says_its_chats_state_at_its_commit,
+    the_head_watch_follows_every_commit_that_appends,
 );
 
 async fn the_probe_commit_clears_failing_and_keeps_the_boot_epoch(mut f: Fixture) -> Fixture {
@@ -237,6 +239,144 @@ async fn a_chat_was_created_when_its_header_first_arrived_here(f: Fixture) -> Fi
         .unwrap()
         .unwrap();
     assert_eq!(again.created, stored.created);
+    f
+}
+
+async fn a_stored_message_says_its_chats_state_at_its_commit(f: Fixture) -> Fixture {
+    let store = f.store();
+    let chat = ChatId(Ulid(41));
+    let state_of = |applied: &super::records::Applied| applied.chat_state;
+    // No header yet: the placeholder row waits, as a read would say.
+    let first = store
+        .apply(Record::Message(message(1, chat, "hello")), "primary")
+        .await
+        .unwrap();
+    assert_eq!(state_of(&first), Some(ChatState::Waiting));
+    let active = ChatStatus {
+        state: ChatState::Active,
+        operator: Some("ada".into()),
+        stamp: stamp(10, 1),
+    };
+    store
+        .apply(Record::Chat(header(chat, active)), "primary")
+        .await
+        .unwrap();
+    let second = store
+        .apply(
+            Record::Message(message(2, chat, "after the accept")),
+            "primary",
+        )
+        .await
+        .unwrap();
+    assert_eq!(state_of(&second), Some(ChatState::Active));
+    // A duplicate stores nothing and says nothing.
+    let again = store
+        .apply(
+            Record::Message(message(2, chat, "after the accept")),
+            "primary",
+        )
+        .await
+        .unwrap();
+    assert_eq!(state_of(&again), None);
+    // A header earlier in the same batch is what the message meets.
+    let closed = ChatStatus {
+        state: ChatState::Closed,
+        operator: Some("ada".into()),
+        stamp: stamp(20, 1),
+    };
+    let batch = store
+        .apply_batch(
+            vec![
+                (Record::Chat(header(chat, closed.clone())), "primary".into()),
+                (
+                    Record::Message(message(3, chat, "closing")),
+                    "primary".into(),
+                ),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(state_of(&batch[0]), None, "only messages say it");
+    assert_eq!(state_of(&batch[1]), Some(ChatState::Closed));
+    // On PostgreSQL another node may change the header: this node's next
+    // message meets what that node committed, never a copy kept here.
+    if let Location::Postgres { .. } = &f.location {
+        let (other, writer) = f.another_node("node-2").await;
+        let reopened = ChatStatus {
+            state: ChatState::Waiting,
+            operator: None,
+            stamp: stamp(30, 2),
+        };
+        other
+            .apply(Record::Chat(header(chat, reopened)), "primary")
+            .await
+            .unwrap();
+        let fourth = store
+            .apply(Record::Message(message(4, chat, "back")), "primary")
+            .await
+            .unwrap();
+        assert_eq!(state_of(&fourth), Some(ChatState::Waiting));
+        drop(other);
+        tokio::task::spawn_blocking(move || writer.join())
+            .await
+            .unwrap();
+    }
+    f
+}
+
+async fn the_head_watch_follows_every_commit_that_appends(mut f: Fixture) -> Fixture {
+    let chat = ChatId(Ulid(42));
+    let feed_head = |store: &Store| {
+        let store = store.clone();
+        async move { store.read(reads::head).await.unwrap() }
+    };
+    for id in 1..=5 {
+        let store = f.store();
+        store
+            .apply(Record::Message(message(id, chat, "one")), "primary")
+            .await
+            .unwrap();
+        assert_eq!(*store.head().borrow(), feed_head(store).await, "after {id}");
+    }
+    let store = f.store();
+    let before = *store.head().borrow();
+    // A batch of several moves it to its last change.
+    store
+        .apply_batch(
+            (10..13)
+                .map(|id| (Record::Message(message(id, chat, "many")), "primary".into()))
+                .collect(),
+            None,
+        )
+        .await
+        .unwrap();
+    let after = *store.head().borrow();
+    assert_eq!(after, feed_head(store).await);
+    assert!(after >= before + 3, "{before} -> {after}");
+    // A duplicate appends nothing; a refused batch neither.
+    store
+        .apply(Record::Message(message(10, chat, "many")), "primary")
+        .await
+        .unwrap();
+    store
+        .apply(Record::Message(message(10, chat, "other text")), "primary")
+        .await
+        .unwrap();
+    assert_eq!(*store.head().borrow(), after);
+    assert_eq!(feed_head(store).await, after);
+    f.reopen().await;
+    assert_eq!(*f.store().head().borrow(), after, "known again at open");
+    f.store()
+        .apply(
+            Record::Message(message(20, chat, "after reopening")),
+            "primary",
+        )
+        .await
+        .unwrap();
+    let store = f.store();
+    assert_eq!(*store.head().borrow(), feed_head(store).await);
+    assert!(*store.head().borrow() > after);
     f
 }
 
