@@ -33,9 +33,7 @@ use super::backend::{NewChange, Row, Touch, Tx};
 use super::kinds::{ChatClock, Kind, Outcome};
 use super::records::{Account, Applied, ChatRecord, Record, Refusal};
 use std::collections::{BTreeMap, BTreeSet};
-use twinline_core::{
-    ChatId, ChatState, ChatStatus, Lamport, Message, Millis, OfflineNote, Role, VisitorInfo,
-};
+use twinline_core::{ChatId, ChatState, Lamport, Message, Millis, OfflineNote, Role};
 
 /// Longest preview of a waiting chat shown in operators' queues.
 const PREVIEW_CHARS: usize = 120;
@@ -370,7 +368,6 @@ impl Touches {
             last_at: message.at,
             preview: None,
             visitor_at: None,
-            placeholder: String::new(),
         });
         touch.last_at = touch.last_at.max(message.at);
         if message.author.role == Role::Visitor {
@@ -380,22 +377,9 @@ impl Touches {
     }
 
     fn into_touches(self) -> Vec<Touch> {
-        self.touched
-            .into_values()
-            .map(|mut touch| {
-                // A message can arrive by replication before its chat
-                // header; the row is made empty and filled when it comes.
-                touch.placeholder = to_json(&ChatRecord {
-                    id: touch.chat,
-                    site: String::new(),
-                    visitor: Default::default(),
-                    created: touch.first_at,
-                    status: ChatStatus::default(),
-                    info: VisitorInfo::default(),
-                    source: String::new(),
-                });
-                touch
-            })
-            .collect()
+        // A message can arrive by replication before its chat header; the
+        // backend then makes the row empty ([`Touch::placeholder`]) and the
+        // header fills it when it comes.
+        self.touched.into_values().collect()
     }
 }

@@ -268,7 +268,7 @@ impl Tx for SqliteTx<'_> {
                     last_at,
                     touch.preview.clone().unwrap_or_default(),
                     visitor_at,
-                    touch.placeholder,
+                    touch.placeholder(),
                 ])?;
             }
         }
