@@ -276,7 +276,7 @@ mod tests {
     fn made() -> (ApiKey, String) {
         let mut random = [0u8; 40];
         for (i, byte) in random.iter_mut().enumerate() {
-            *byte = i as u8 * 7;
+            *byte = (i as u8).wrapping_mul(7);
         }
         new_key(
             " demo ",
