@@ -1,6 +1,7 @@
 //! The REST API on two real relay processes replicating both ways: API
 //! keys made with the CLI on one deployment and revoked on the other, a
-//! message posted through the API reaching a connected visitor live, and
+//! message posted through the API reaching a connected visitor and the
+//! operator's console live, and
 //! the same POST retried on the redundant after the primary is SIGKILLed
 //! creating nothing twice.
 
@@ -8,7 +9,7 @@ use serde_json::{Value, json};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use twinline_core::protocol::ServerFrame;
-use twinline_tests::client::Visitor;
+use twinline_tests::client::{Operator, Visitor};
 use twinline_tests::pair::{Pair, eventually, messages_of};
 use twinline_tests::process::{RelayProcess, relay_binary};
 
@@ -110,7 +111,7 @@ async fn a_key_made_on_the_primary_works_on_both_and_a_revocation_on_the_redunda
     assert!(listed.contains(id) && listed.contains("chats:read") && listed.contains("active"));
     // No secret in the store file: only its hash.
     let stored = std::fs::read(pair.primary.data_dir().join("twinline.sqlite3")).unwrap();
-    let secret = key[21..].as_bytes();
+    let secret = &key.as_bytes()[21..];
     assert!(!stored.windows(secret.len()).any(|w| w == secret));
     // Waited for in the store, not by asking with the key: every refusal
     // counts against this address's throttle.
@@ -150,9 +151,24 @@ async fn a_posted_message_reaches_the_visitor_live_and_a_retry_after_a_failover_
     );
     let key = key.trim().to_string();
     replicated(&pair.redundant, &key[4..20], "active").await;
+    pair.primary.add_operator("ada", "Ada", "correct horse");
+    let mut operator = Operator::join(
+        &pair.primary.url(),
+        &pair.primary.ws_url(),
+        "ada",
+        "correct horse",
+    )
+    .await;
     let mut visitor = Visitor::join(&pair.primary.url(), &pair.primary.ws_url()).await;
     let chat = visitor.token.chat;
     visitor.say("is anyone there?").await;
+    operator
+        .ws
+        .recv_until(
+            |f| matches!(f, ServerFrame::Queue { chats } if chats.iter().any(|c| c.chat == chat)),
+        )
+        .await;
+    operator.accept(chat).await;
     let path = format!("/v1/api/chats/{chat}/messages");
     let (status, _, first) = post(
         &pair.primary,
@@ -174,6 +190,15 @@ async fn a_posted_message_reaches_the_visitor_live_and_a_retry_after_a_failover_
     assert_eq!(msg.text, "Thanks, we got your order");
     assert_eq!(msg.id.to_string(), first["id"]);
     assert_eq!(msg.author.name, "Shop");
+    // And to the console of the operator holding the chat.
+    let got = operator
+        .ws
+        .recv_until(|f| matches!(f, ServerFrame::Message { .. }))
+        .await;
+    let ServerFrame::Message { msg: seen } = got else {
+        unreachable!()
+    };
+    assert_eq!(seen, msg);
     eventually(CONVERGE, "the message reaches the redundant", || async {
         messages_of(&pair.redundant)
             .await
