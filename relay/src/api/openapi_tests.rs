@@ -89,3 +89,52 @@ async fn the_page_is_rendered_from_the_document_and_runs_no_script() {
     drop(app);
     relay.stop().await;
 }
+
+#[test]
+fn docs_api_md_names_every_route_code_and_limit_the_code_enforces() {
+    let doc = include_str!("../../../docs/API.md");
+    for (method, path) in ROUTES {
+        let path = path.split('?').next().unwrap_or(path);
+        assert!(
+            doc.contains(&format!("{} {path}", method.to_uppercase())),
+            "docs/API.md names {method} {path}"
+        );
+    }
+    for limit in [
+        format!("`limit` is 1 to {}", super::paging::MAX_LIMIT),
+        format!("(default {})", super::paging::DEFAULT_LIMIT),
+        format!("(1 to {} visible ASCII", super::idempotency::MAX_KEY_BYTES),
+        format!(
+            "{} back to back",
+            crate::throttle::ADDRESS_ADMIN_FAILURES.burst
+        ),
+    ] {
+        assert!(doc.contains(&limit), "docs/API.md says {limit:?}");
+    }
+    assert_eq!(
+        crate::throttle::ADDRESS_ADMIN_FAILURES.per_hour,
+        60,
+        "docs/API.md says one a minute"
+    );
+    for code in [
+        "bad_request",
+        "bad_cursor",
+        "bad_idempotency_key",
+        "unknown_operator",
+        "bad_key",
+        "forbidden",
+        "not_found",
+        "chat_closed",
+        "idempotency_conflict",
+        "rate_limited",
+        "unavailable",
+    ] {
+        assert!(
+            doc.contains(&format!("`{code}`")),
+            "docs/API.md lists {code}"
+        );
+    }
+    for scope in crate::store::api_keys::Scope::ALL {
+        assert!(doc.contains(&format!("`{}`", scope.as_str())));
+    }
+}
