@@ -140,7 +140,9 @@ fn schemas() -> Value {
             "id": text, "name": text, "email": text, "text": text, "at": int}},
         "PostMessage": {"type": "object", "required": ["text"], "additionalProperties": false,
             "properties": {
-                "text": {"type": "string", "maxLength": twinline_core::model::MAX_TEXT_CHARS},
+                "text": {"type": "string", "maxLength": twinline_core::model::MAX_TEXT_CHARS,
+                    "description": format!("Plain text, 1 to {} characters.",
+                        twinline_core::model::MAX_TEXT_CHARS)},
                 "operator": {"type": "string", "description": "Write as this operator of the site."},
                 "name": {"type": "string", "maxLength": twinline_core::model::MAX_FIELD_CHARS,
                     "description": "The name shown when writing as the site."}}},
@@ -253,11 +255,44 @@ pub fn render(spec: &Value) -> String {
                 if !params.is_empty() {
                     html.push_str(&format!("<ul>{}</ul>", params.concat()));
                 }
+                if let Some(body) = request_body(spec, op) {
+                    html.push_str(&body);
+                }
             }
         }
     }
     html.push_str("</body></html>");
     html
+}
+
+/// A JSON body's fields, as the page lists them.
+fn request_body(spec: &Value, op: &Value) -> Option<String> {
+    let reference = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()?;
+    let name = reference.rsplit('/').next()?;
+    let schema = &spec["components"]["schemas"][name];
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let fields: Vec<String> = schema["properties"]
+        .as_object()?
+        .iter()
+        .map(|(field, property)| {
+            let need = if required.contains(&field.as_str()) {
+                "required"
+            } else {
+                "optional"
+            };
+            format!(
+                "<li><code>{}</code> ({need}): {}</li>",
+                escape(field),
+                escape(property["description"].as_str().unwrap_or_default())
+            )
+        })
+        .collect();
+    Some(format!("<p>JSON body:</p><ul>{}</ul>", fields.concat()))
 }
 
 /// `GET /v1/api/docs`.

@@ -83,6 +83,11 @@ async fn the_page_is_rendered_from_the_document_and_runs_no_script() {
     }
     assert!(!html.contains("<script"));
     assert!(
+        html.contains("<code>text</code> (required)")
+            && html.contains("<code>operator</code> (optional)"),
+        "the POST body's fields"
+    );
+    assert!(
         super::openapi::render(&serde_json::json!({"info": {"description": "<b>"}, "paths": {}}))
             .contains("&lt;b&gt;")
     );
