@@ -1,7 +1,8 @@
 //! The REST API on two real relay processes replicating both ways: API
 //! keys made with the CLI on one deployment and revoked on the other, a
 //! message posted through the API reaching a connected visitor and the
-//! operator's console live, and
+//! operator's console live, a transfer through the API handing the chat
+//! to another operator's console, and
 //! the same POST retried on the redundant after the primary is SIGKILLed
 //! creating nothing twice.
 
@@ -10,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 use twinline_core::protocol::ServerFrame;
 use twinline_tests::client::{Operator, Visitor};
-use twinline_tests::pair::{Pair, eventually, messages_of};
+use twinline_tests::pair::{Pair, eventually, feed_page, messages_of};
 use twinline_tests::process::{RelayProcess, relay_binary};
 
 const CONVERGE: Duration = Duration::from_secs(20);
@@ -33,17 +34,20 @@ fn apikey(relay: &RelayProcess, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Waits until `relay`'s store lists key `id` in `state` (active or revoked).
+/// Waits until `relay`'s feed holds key `id` as `state` (active or
+/// revoked): read over HTTP, so polling writes nothing to its store.
 async fn replicated(relay: &RelayProcess, id: &str, state: &str) {
-    eventually(
-        CONVERGE,
-        &format!("key {id} {state} on {}", relay.name()),
-        || async {
-            apikey(relay, &["list"])
-                .lines()
-                .any(|line| line.starts_with(id) && line.ends_with(state))
-        },
-    )
+    let what = format!("key {id} {state} on {}", relay.name());
+    eventually(CONVERGE, &what, || async {
+        let page = feed_page(relay, 0).await;
+        let latest = page["changes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .rfind(|c| c["kind"] == "api_key" && c["body"]["id"] == id)
+            .map(|c| c["body"]["revoked"] == true);
+        latest == Some(state == "revoked")
+    })
     .await;
 }
 
@@ -199,6 +203,39 @@ async fn a_posted_message_reaches_the_visitor_live_and_a_retry_after_a_failover_
         unreachable!()
     };
     assert_eq!(seen, msg);
+    // A transfer through the API hands the chat to the other operator's
+    // console at once, and tells the one who held it.
+    pair.primary.add_operator("bob", "Bob", "correct horse");
+    let mut bob = Operator::join(
+        &pair.primary.url(),
+        &pair.primary.ws_url(),
+        "bob",
+        "correct horse",
+    )
+    .await;
+    let (status, _, moved) = post(
+        &pair.primary,
+        &key,
+        "to-bob",
+        &format!("/v1/api/chats/{chat}/transfer"),
+        json!({ "to": "bob" }),
+    )
+    .await;
+    assert_eq!(
+        (status, moved["operator"].as_str()),
+        (200, Some("bob")),
+        "{moved}"
+    );
+    bob.ws
+        .recv_until(|f| matches!(f, ServerFrame::Chat { sync } if sync.chat == chat))
+        .await;
+    operator
+        .ws
+        .recv_until(|f| {
+            matches!(f, ServerFrame::Status { chat: c, status }
+                if *c == chat && status.operator.as_deref() == Some("bob"))
+        })
+        .await;
     eventually(CONVERGE, "the message reaches the redundant", || async {
         messages_of(&pair.redundant)
             .await

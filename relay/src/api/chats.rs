@@ -99,12 +99,61 @@ pub async fn close(
         operator: record.status.operator.clone(),
         stamp: state.stamp_over(record.status.stamp),
     };
-    let merged = write_chat(&state, record)
+    let merged = store_status(&state, record).await?;
+    tracing::info!(chat = %merged.id, key = %key.id, "chat closed through the API");
+    Ok(Json(ChatView::from(&merged)))
+}
+
+/// Body of `POST /v1/api/chats/{chat}/transfer`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transfer {
+    /// The operator to hand the chat to (an account serving the site).
+    pub to: String,
+}
+
+/// Hands a chat to an operator of the site (a waiting chat is assigned,
+/// an active one moves); the operator's consoles get it at once, here and
+/// at the peer, as after an operator's own transfer. Transferring to the
+/// holder again changes nothing. Scope `messages:write`.
+pub async fn transfer(
+    State(state): State<Shared>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Path(chat): Path<String>,
+    crate::http::ApiJson(body): crate::http::ApiJson<Transfer>,
+) -> Result<Json<ChatView>, ApiError> {
+    let key = caller(&state, &headers, ip, Scope::MessagesWrite).await?;
+    super::idempotency::key(&headers)?;
+    let mut record = site_chat(&state, &key.site, &chat).await?;
+    let target = super::messages::site_operator(&state, &key.site, &body.to).await?;
+    if record.status.state == ChatState::Closed {
+        return Err(super::messages::chat_closed());
+    }
+    if record.status.state == ChatState::Active
+        && record.status.operator.as_deref() == Some(target.username.as_str())
+    {
+        return Ok(Json(ChatView::from(&record)));
+    }
+    record.status = ChatStatus {
+        state: ChatState::Active,
+        operator: Some(target.username.clone()),
+        stamp: state.stamp_over(record.status.stamp),
+    };
+    let merged = store_status(&state, record).await?;
+    tracing::info!(chat = %merged.id, to = %target.username, key = %key.id, "chat transferred through the API");
+    Ok(Json(ChatView::from(&merged)))
+}
+
+/// Writes a header whose status changed and tells whoever follows the
+/// chat, here and on the deployment's other nodes, as a replicated change
+/// is told: the visitor, the consoles, the queue, a new holder's consoles.
+async fn store_status(state: &Shared, record: ChatRecord) -> Result<ChatRecord, ApiError> {
+    let merged = write_chat(state, record)
         .await
         .map_err(ApiError::unavailable)?;
-    tracing::info!(chat = %merged.id, key = %key.id, "chat closed through the API");
     crate::replication::puller::fan_out(
-        &state,
+        state,
         vec![Applied {
             changed: true,
             record: Record::Chat(merged.clone()),
@@ -112,5 +161,5 @@ pub async fn close(
         }],
     )
     .await;
-    Ok(Json(ChatView::from(&merged)))
+    Ok(merged)
 }

@@ -100,11 +100,7 @@ pub async fn post(
         return replayed(earlier, &author, &body.text);
     }
     if record.status.state == ChatState::Closed {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "chat_closed",
-            "the chat is closed",
-        ));
+        return Err(chat_closed());
     }
     let highest = stored.iter().map(|m| m.lamport).max().unwrap_or_default();
     let msg = Message {
@@ -164,20 +160,7 @@ async fn author(state: &Shared, key: &ApiKey, body: &PostMessage) -> Result<Auth
             name,
         });
     };
-    let lookup = username.clone();
-    let account = state
-        .store
-        .read(move |conn| reads::account(conn, &lookup))
-        .await
-        .map_err(ApiError::unavailable)?
-        .filter(|a| !a.removed && a.serves(&key.site));
-    let Some(account) = account else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "unknown_operator",
-            format!("no operator {username:?} serves this site"),
-        ));
-    };
+    let account = site_operator(state, &key.site, &username).await?;
     Ok(Author {
         role: Role::Operator,
         id: account.username,
@@ -200,4 +183,31 @@ fn replayed(earlier: &Message, author: &Author, text: &str) -> Result<Response, 
         .headers_mut()
         .insert(REPLAYED, HeaderValue::from_static("true"));
     Ok(response)
+}
+
+/// 409 `chat_closed`.
+pub(super) fn chat_closed() -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "chat_closed", "the chat is closed")
+}
+
+/// The account `username` if it serves `site`, or `unknown_operator`.
+pub(super) async fn site_operator(
+    state: &Shared,
+    site: &str,
+    username: &str,
+) -> Result<crate::store::records::Account, ApiError> {
+    let lookup = username.to_string();
+    state
+        .store
+        .read(move |conn| reads::account(conn, &lookup))
+        .await
+        .map_err(ApiError::unavailable)?
+        .filter(|a| !a.removed && a.serves(site))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unknown_operator",
+                format!("no operator {username:?} serves this site"),
+            )
+        })
 }

@@ -20,7 +20,7 @@
 //! - [`paging`]: limits and cursors (pure).
 //! - [`idempotency`]: `Idempotency-Key` to a record id (pure).
 //! - [`views`]: the JSON shapes the API answers with.
-//! - [`chats`], [`messages`], [`notes`]: the handlers.
+//! - [`chats`], [`messages`], [`notes`], [`operators`]: the handlers.
 //! - [`openapi`]: the OpenAPI 3.1 document and its HTML page.
 
 pub mod auth;
@@ -29,6 +29,7 @@ pub mod idempotency;
 pub mod messages;
 pub mod notes;
 pub mod openapi;
+pub mod operators;
 pub mod paging;
 pub mod views;
 
@@ -47,9 +48,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/api/chats"),
     ("get", "/v1/api/chats/{chat}"),
     ("post", "/v1/api/chats/{chat}/close"),
+    ("post", "/v1/api/chats/{chat}/transfer"),
     ("get", "/v1/api/chats/{chat}/messages"),
     ("post", "/v1/api/chats/{chat}/messages"),
     ("get", "/v1/api/notes"),
+    ("get", "/v1/api/operators"),
     ("get", "/v1/api/openapi.json"),
     ("get", "/v1/api/docs"),
 ];
@@ -60,11 +63,13 @@ pub fn routes() -> Router<Shared> {
         .route("/v1/api/chats", get(chats::list))
         .route("/v1/api/chats/{chat}", get(chats::get_one))
         .route("/v1/api/chats/{chat}/close", post(chats::close))
+        .route("/v1/api/chats/{chat}/transfer", post(chats::transfer))
         .route(
             "/v1/api/chats/{chat}/messages",
             get(messages::list).post(messages::post),
         )
         .route("/v1/api/notes", get(notes::list))
+        .route("/v1/api/operators", get(operators::list))
         .route("/v1/api/openapi.json", get(openapi::document))
         .route("/v1/api/docs", get(openapi::page))
 }

@@ -33,7 +33,7 @@ async fn every_documented_operation_is_routed() {
     let app = app(&relay, "192.0.2.20:1000");
     for (method, path) in documented() {
         let uri = path.replace("{chat}", "01ARZ3NDEKTSV4RRFFQ69G5FAV");
-        let json = (method == "post").then(|| serde_json::json!({ "text": "x" }));
+        let json = super::router_tests::body_for(&method, &uri);
         let (status, _, body) = send(&app, request(&method.to_uppercase(), &uri, json, &[])).await;
         // Routed: a handler answered (the key check, or the document);
         // axum's fallback would be 404 not_found, or 405.

@@ -70,8 +70,13 @@ fn scoped_operations(chat: ChatId) -> Vec<(String, String, Scope)> {
     ops
 }
 
-fn body_for(method: &str) -> Option<Value> {
-    (method == "POST").then(|| json!({ "text": "hello" }))
+/// A body each POST would take.
+pub(crate) fn body_for(method: &str, path: &str) -> Option<Value> {
+    match method.to_uppercase().as_str() {
+        "POST" if path.ends_with("/transfer") => Some(json!({ "to": "ada" })),
+        "POST" => Some(json!({ "text": "hello" })),
+        _ => None,
+    }
 }
 
 #[tokio::test]
@@ -89,7 +94,7 @@ async fn every_scope_refusal_names_the_missing_scope_and_writes_nothing() {
             request(
                 &method,
                 &path,
-                body_for(&method),
+                body_for(&method, &path),
                 &[("authorization", &auth(&key))],
             ),
         )
@@ -347,6 +352,118 @@ async fn a_post_with_an_idempotency_key_is_stored_once_and_a_closed_chat_takes_n
     // A retry of a message made before the close still answers as stored.
     let (status, _, _) = send(&app, post(json!({"text": "hello"}), Some("order-1"))).await;
     assert_eq!(status, StatusCode::OK);
+    drop(app);
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_transfer_hands_the_chat_to_an_operator_of_the_site_and_operators_are_listed() {
+    let relay = TestRelay::start();
+    relay.add_operator("ada", "correct horse").await;
+    relay.add_operator("bob", "correct horse").await;
+    let app = app(&relay, "192.0.2.14:1000");
+    let (_, key) = add_key(
+        &relay,
+        "demo",
+        &[Scope::MessagesWrite, Scope::OperatorsManage],
+    )
+    .await;
+    let authorization = auth(&key);
+    let chat = add_chat(&relay, 1, "demo").await;
+    let transfer = |to: &str| {
+        request(
+            "POST",
+            &format!("/v1/api/chats/{chat}/transfer"),
+            Some(json!({ "to": to })),
+            &[("authorization", &authorization)],
+        )
+    };
+    for to in ["ada", "bob", "bob"] {
+        let (status, _, body) = send(&app, transfer(to)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            (body["state"].as_str(), body["operator"].as_str()),
+            (Some("active"), Some(to))
+        );
+    }
+    let stored = crate::catchup::chat_record(&relay.state, chat)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status.operator.as_deref(), Some("bob"));
+    let (status, _, body) = send(&app, transfer("nobody")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unknown_operator"))
+    );
+    let (_, _, listed) = send(
+        &app,
+        request(
+            "GET",
+            "/v1/api/operators",
+            None,
+            &[("authorization", &authorization)],
+        ),
+    )
+    .await;
+    let names: Vec<(&str, &str, bool)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["username"].as_str().unwrap(),
+                o["role"].as_str().unwrap(),
+                o["online"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec![("ada", "agent", false), ("bob", "agent", false)]
+    );
+    // Another site's key sees none of them and cannot move this chat.
+    let (_, other) = add_key(
+        &relay,
+        "other",
+        &[Scope::MessagesWrite, Scope::OperatorsManage],
+    )
+    .await;
+    let other = auth(&other);
+    let (_, _, listed) = send(
+        &app,
+        request(
+            "GET",
+            "/v1/api/operators",
+            None,
+            &[("authorization", &other)],
+        ),
+    )
+    .await;
+    assert_eq!(listed, json!([]));
+    let (status, _, _) = send(
+        &app,
+        request(
+            "POST",
+            &format!("/v1/api/chats/{chat}/transfer"),
+            Some(json!({ "to": "ada" })),
+            &[("authorization", &other)],
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let close = request(
+        "POST",
+        &format!("/v1/api/chats/{chat}/close"),
+        None,
+        &[("authorization", &authorization)],
+    );
+    assert_eq!(send(&app, close).await.0, StatusCode::OK);
+    let (status, _, body) = send(&app, transfer("ada")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("chat_closed"))
+    );
     drop(app);
     relay.stop().await;
 }

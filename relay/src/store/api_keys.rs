@@ -23,10 +23,11 @@ pub enum Scope {
     /// Read chats, their messages and offline notes.
     #[serde(rename = "chats:read")]
     ChatsRead,
-    /// Post messages into chats and close chats.
+    /// Post messages into chats, close and transfer chats.
     #[serde(rename = "messages:write")]
     MessagesWrite,
-    /// Manage operator accounts (no endpoint yet).
+    /// The site's operators (`GET /v1/api/operators`; managing them is
+    /// still the CLI's).
     #[serde(rename = "operators:manage")]
     OperatorsManage,
     /// Manage the site's settings (no endpoint yet).
