@@ -34,6 +34,15 @@ fn apikey(relay: &RelayProcess, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// `apikey add` of site demo with `scopes`, named crm, on `relay`: the key.
+fn make_key(relay: &RelayProcess, scopes: &[&str]) -> String {
+    let mut args = vec!["add", "--site", "demo", "--name", "crm"];
+    for scope in scopes {
+        args.extend(["--scope", scope]);
+    }
+    apikey(relay, &args).trim().to_string()
+}
+
 /// Waits until `relay`'s feed holds key `id` as `state` (active or
 /// revoked): read over HTTP, so polling writes nothing to its store.
 async fn replicated(relay: &RelayProcess, id: &str, state: &str) {
@@ -92,19 +101,7 @@ async fn post(
 #[tokio::test]
 async fn a_key_made_on_the_primary_works_on_both_and_a_revocation_on_the_redundant_holds_on_both() {
     let pair = Pair::start(&[]);
-    let key = apikey(
-        &pair.primary,
-        &[
-            "add",
-            "--site",
-            "demo",
-            "--scope",
-            "chats:read",
-            "--name",
-            "crm",
-        ],
-    );
-    let key = key.trim().to_string();
+    let key = make_key(&pair.primary, &["chats:read"]);
     assert!(key.starts_with("twl_"), "{key:?}");
     let listed = apikey(&pair.primary, &["list"]);
     assert!(
@@ -141,19 +138,7 @@ async fn a_key_made_on_the_primary_works_on_both_and_a_revocation_on_the_redunda
 async fn a_posted_message_reaches_the_visitor_live_and_a_retry_after_a_failover_creates_nothing_twice()
  {
     let mut pair = Pair::start(&[]);
-    let key = apikey(
-        &pair.primary,
-        &[
-            "add",
-            "--site",
-            "demo",
-            "--scope",
-            "chats:read",
-            "--scope",
-            "messages:write",
-        ],
-    );
-    let key = key.trim().to_string();
+    let key = make_key(&pair.primary, &["chats:read", "messages:write"]);
     replicated(&pair.redundant, &key[4..20], "active").await;
     pair.primary.add_operator("ada", "Ada", "correct horse");
     let mut operator = Operator::join(
