@@ -38,8 +38,8 @@ pub use schema::{Epoch, database_path};
 pub const READERS: usize = 4;
 
 /// Prepared statements each connection keeps: more than the writer's hot
-/// path uses (a load, an insert and an update for each of four tables,
-/// the touches, the feed, transaction control), so none is evicted and
+/// path uses (a load, an insert and an update for each table, the
+/// touches, the feed, transaction control), so none is evicted and
 /// compiled again; rusqlite's default of 16 is fewer.
 pub const STATEMENT_CACHE: usize = 64;
 
@@ -109,7 +109,11 @@ impl Backend for Sqlite {
         &mut self,
         work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        control(&self.conn, "BEGIN")?;
+        // IMMEDIATE: the write lock is taken here, where the busy timeout
+        // waits for another connection's write (the CLI's), instead of at
+        // the first write, where SQLite answers "database is locked" at
+        // once rather than risk a deadlock.
+        control(&self.conn, "BEGIN IMMEDIATE")?;
         let mut tx = SqliteTx {
             conn: &self.conn,
             appended: None,
