@@ -1040,6 +1040,49 @@ async fn a_value_the_engine_refuses_fails_only_its_own_job(f: Fixture) -> Fixtur
 mod sqlite_only {
     use super::*;
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_waits_for_another_connections_write_instead_of_failing() {
+        // The CLI writes to a running relay's file (the boot epoch, an
+        // account). The writer's transaction takes the write lock at
+        // BEGIN, where the busy timeout waits; a deferred one would read
+        // first and then fail at once ("database is locked") when the other
+        // write commits under its snapshot.
+        let dir = temp_dir("busy");
+        let (store, writer) = Store::open(&dir).unwrap();
+        let chat = ChatId(Ulid(43));
+        store
+            .apply(Record::Message(message(1, chat, "before")), "primary")
+            .await
+            .unwrap();
+        let other = rusqlite::Connection::open(crate::store::database_path(&dir)).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        other
+            .execute("UPDATE meta SET value = value WHERE key = 'epoch'", [])
+            .unwrap();
+        let waiting = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .apply(Record::Message(message(2, chat, "during")), "primary")
+                    .await
+            })
+        };
+        // Long enough for the writer to be inside its transaction.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        other.execute_batch("COMMIT").unwrap();
+        let applied = waiting
+            .await
+            .unwrap()
+            .expect("the commit waited and went in");
+        assert!(applied.changed);
+        drop(other);
+        drop(store);
+        tokio::task::spawn_blocking(move || writer.join())
+            .await
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[tokio::test]
     async fn the_wal_is_copied_into_the_database_file_while_the_store_runs() {
         // The writer's own checkpoints are off; a thread of its own does
