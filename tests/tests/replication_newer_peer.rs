@@ -45,6 +45,8 @@ async fn newer_peer(listener: tokio::net::TcpListener, sinces: Arc<Mutex<Vec<Str
         };
         let sinces = sinces.clone();
         tokio::spawn(async move {
+            // The callback's type (and its large error) is tungstenite's.
+            #[allow(clippy::result_large_err)]
             let record = |request: &Request, response: Response| {
                 let since = request
                     .uri()
