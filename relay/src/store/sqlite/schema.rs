@@ -106,14 +106,7 @@ pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    let version: i64 = conn
-        .query_row(
-            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema'",
-            [],
-            |row| row.get(0),
-        )
-        .optional()?
-        .unwrap_or(1);
+    let version = schema_version(&conn)?;
     if version < SCHEMA_VERSION {
         return Err(StoreError::Unavailable(format!(
             "the store at {} has schema {version}, this relay reads {SCHEMA_VERSION}: \
@@ -122,6 +115,18 @@ pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
         )));
     }
     Ok(conn)
+}
+
+/// The schema version a store is at (1 had no `meta.schema` row).
+fn schema_version(conn: &Connection) -> rusqlite::Result<i64> {
+    Ok(conn
+        .query_row(
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?
+        .unwrap_or(1))
 }
 
 /// The schema this code writes. Version 1 had no `meta.schema` row.
@@ -146,14 +151,7 @@ pub struct Epoch {
 /// write on a full disk still fails.
 pub fn migrate(conn: &Connection) -> rusqlite::Result<Epoch> {
     conn.execute_batch(SCHEMA)?;
-    let version: i64 = conn
-        .query_row(
-            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema'",
-            [],
-            |row| row.get(0),
-        )
-        .optional()?
-        .unwrap_or(1);
+    let version = schema_version(conn)?;
     if version < SCHEMA_VERSION {
         let tx = conn.unchecked_transaction()?;
         if version < 2 {
