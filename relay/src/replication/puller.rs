@@ -228,6 +228,8 @@ pub(crate) async fn fan_out(state: &Shared, applied: Vec<Applied>) {
                 queue_dirty = true;
             }
             Record::Note(_) => inbox_dirty = true,
+            // Read at each API request: nobody connected to tell.
+            Record::ApiKey(_) => {}
             // A password change, logout or removal made at the peer ends
             // the sessions it revoked here too.
             Record::Account(account) => {

@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! - [`records`]: what is stored, as Rust values.
+//! - [`api_keys`]: API keys as records (hash, site, scopes; a revocation
+//!   wins).
 //! - [`kinds`]: each kind's merge rule (pure, written once).
 //! - [`merge`]: a batch of writes in one transaction, over a backend's
 //!   primitives.
@@ -18,6 +20,7 @@
 //! an `ack` always means durable; reads run on reader connections off the
 //! async threads.
 
+pub mod api_keys;
 pub mod backend;
 pub mod kinds;
 pub mod merge;

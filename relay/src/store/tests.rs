@@ -168,6 +168,8 @@ both_backends!(
     a_value_the_engine_refuses_fails_only_its_own_job,
     the_probe_commit_clears_failing_and_keeps_the_boot_epoch,
     a_chat_was_created_when_its_header_first_arrived_here,
+    an_api_key_revocation_wins_replicates_and_keys_read_by_id,
+    a_sites_chats_page_by_id_greatest_first_with_a_state_filter,
 );
 
 async fn the_probe_commit_clears_failing_and_keeps_the_boot_epoch(mut f: Fixture) -> Fixture {
@@ -1241,4 +1243,128 @@ mod postgres_only {
             .unwrap();
         f.finish().await;
     }
+}
+
+fn api_key(id: &str, site: &str, wall: u64, revoked: bool) -> super::api_keys::ApiKey {
+    super::api_keys::ApiKey {
+        id: id.into(),
+        site: site.into(),
+        name: "crm".into(),
+        scopes: vec![super::api_keys::Scope::ChatsRead],
+        hash: "ab".repeat(32),
+        created: Millis(1),
+        stamp: stamp(wall, 1),
+        revoked,
+    }
+}
+
+async fn an_api_key_revocation_wins_replicates_and_keys_read_by_id(f: Fixture) -> Fixture {
+    let store = f.store();
+    let made = store
+        .apply(Record::ApiKey(api_key("k1", "demo", 20, false)), "primary")
+        .await
+        .unwrap();
+    assert!(made.changed);
+    store
+        .apply(Record::ApiKey(api_key("k2", "other", 5, false)), "primary")
+        .await
+        .unwrap();
+    // The revocation, made where the clock was behind, still wins...
+    let revoked = store
+        .apply(Record::ApiKey(api_key("k1", "demo", 10, true)), "redundant")
+        .await
+        .unwrap();
+    assert!(revoked.changed, "a revocation wins whatever the stamps");
+    // ... and a later copy that is not revoked does not bring it back.
+    let late = store
+        .apply(Record::ApiKey(api_key("k1", "demo", 99, false)), "primary")
+        .await
+        .unwrap();
+    assert!(!late.changed);
+    let stored = store
+        .read(|c| reads::api_key(c, "k1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.revoked);
+    // Another secret under a taken id is refused and changes nothing.
+    let other = super::api_keys::ApiKey {
+        hash: "cd".repeat(32),
+        ..api_key("k1", "demo", 100, true)
+    };
+    let refused = store.apply(Record::ApiKey(other), "primary").await.unwrap();
+    assert_eq!(refused.refused, Some(Refusal::IdTaken("api key")));
+    let listed = store.read(reads::api_keys).await.unwrap();
+    let ids: Vec<(&str, bool)> = listed.iter().map(|k| (k.id.as_str(), k.revoked)).collect();
+    assert_eq!(ids, vec![("k1", true), ("k2", false)]);
+    assert!(
+        store
+            .read(|c| reads::api_key(c, "k3"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The feed carries the key and its revocation, for the peer.
+    let page = store
+        .read(|c| reads::changes_since(c, 0, 100, "nobody"))
+        .await
+        .unwrap();
+    let kinds: Vec<(&str, String)> = page
+        .changes
+        .iter()
+        .map(|c| (c.record.kind(), c.record.key()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("api_key", "k1".to_string()),
+            ("api_key", "k2".to_string()),
+            ("api_key", "k1".to_string())
+        ]
+    );
+    f
+}
+
+async fn a_sites_chats_page_by_id_greatest_first_with_a_state_filter(f: Fixture) -> Fixture {
+    let store = f.store();
+    let closed = ChatStatus {
+        state: ChatState::Closed,
+        operator: None,
+        stamp: stamp(5, 1),
+    };
+    for id in 1..=5u128 {
+        let mut chat = header(ChatId(Ulid(id)), ChatStatus::default());
+        if id == 2 {
+            chat.status = closed.clone();
+        }
+        store.apply(Record::Chat(chat), "primary").await.unwrap();
+    }
+    let mut elsewhere = header(ChatId(Ulid(9)), ChatStatus::default());
+    elsewhere.site = "other".into();
+    store
+        .apply(Record::Chat(elsewhere), "primary")
+        .await
+        .unwrap();
+    let ids = |chats: Vec<ChatRecord>| chats.iter().map(|c| c.id.0.0).collect::<Vec<u128>>();
+    let first = store
+        .read(|c| c.site_chats("demo", None, None, 2))
+        .await
+        .unwrap();
+    assert_eq!(ids(first), vec![5, 4]);
+    let next = store
+        .read(|c| c.site_chats("demo", None, Some(ChatId(Ulid(4))), 10))
+        .await
+        .unwrap();
+    assert_eq!(ids(next), vec![3, 2, 1]);
+    let closed_only = store
+        .read(|c| c.site_chats("demo", Some("closed"), None, 10))
+        .await
+        .unwrap();
+    assert_eq!(ids(closed_only), vec![2]);
+    let waiting = store
+        .read(|c| c.site_chats("demo", Some("waiting"), Some(ChatId(Ulid(3))), 10))
+        .await
+        .unwrap();
+    assert_eq!(ids(waiting), vec![1]);
+    f
 }

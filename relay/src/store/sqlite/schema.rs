@@ -58,6 +58,15 @@ CREATE TABLE IF NOT EXISTS accounts (
     username TEXT PRIMARY KEY,
     body     TEXT NOT NULL
 );
+-- API keys (store/api_keys.rs): the hash of each secret, never the secret.
+-- Made here on older stores too, where it is simply absent.
+CREATE TABLE IF NOT EXISTS api_keys (
+    id   TEXT PRIMARY KEY,
+    site TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+-- The REST API's chat pages (by site, greatest id first).
+CREATE INDEX IF NOT EXISTS chats_by_site ON chats (site, id);
 -- How far this deployment has pulled each peer's feed.
 CREATE TABLE IF NOT EXISTS checkpoints (
     peer TEXT PRIMARY KEY,
