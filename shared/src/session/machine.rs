@@ -634,6 +634,23 @@ impl Session {
         let Some(link) = self.slot(which).take() else {
             return;
         };
+        let relink_failed = which == Which::Next
+            && self.relink_at.is_some()
+            && self
+                .link
+                .as_ref()
+                .is_some_and(|l| l.is_ready() && l.role == link.role);
+        if relink_failed {
+            // A drain's move that reached a node on its way out (still in
+            // the balancer's rotation, or stopping): the working link
+            // carries on, nothing is down, and the move is tried again.
+            let timing = self.config.timing;
+            let wait = self
+                .random
+                .between(timing.backoff_min, timing.migrate_spread);
+            self.relink_at = Some(now.plus(wait));
+            return;
+        }
         let rejoin_failed =
             which == Which::Current && self.rejoin.take() == Some(link.role) && !link.is_ready();
         if !self.token_refused {

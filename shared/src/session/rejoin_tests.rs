@@ -7,6 +7,7 @@
 //! with real nodes, HAProxy and PostgreSQL are tests/tests/nodes.rs and
 //! the `twinline-bench node-failover` benchmark.
 
+use super::availability_tests::welcomes;
 use super::tests::{chat, connects, drain, establish, health, sent, visitor_session};
 use super::*;
 use crate::Millis;
@@ -95,19 +96,6 @@ fn connects_timed(actions: &[(Millis, Action)]) -> Vec<(Millis, ConnId, Deployme
         .collect()
 }
 
-fn welcome_on(s: &mut Session, now: Millis, conn: ConnId, role: DeploymentRole) -> Vec<Action> {
-    let name = if role == Primary { "p" } else { "r" };
-    s.handle(now, Input::Opened { conn });
-    s.handle(
-        now,
-        Input::Frame {
-            conn,
-            frame: super::tests::welcome(name, role, vec![super::tests::sync(vec![], vec![])]),
-        },
-    );
-    drain(s)
-}
-
 #[test]
 fn a_closed_link_to_the_named_deployment_rejoins_it_before_any_failover() {
     let (mut s, conn, now) = on_the_primary();
@@ -130,7 +118,7 @@ fn a_closed_link_to_the_named_deployment_rejoins_it_before_any_failover() {
     assert_ne!(rejoin, conn);
     // A message written meanwhile goes out on the rejoined link.
     let id = s.send(at.plus(1), chat(), "still here").unwrap();
-    let welcomed = welcome_on(&mut s, at.plus(40), rejoin, Primary);
+    let welcomed = welcomes(&mut s, at.plus(40), rejoin, Primary);
     assert!(
         sent(&welcomed, rejoin)
             .iter()
@@ -260,7 +248,7 @@ fn a_drain_to_its_own_deployment_moves_node_to_node_make_before_break() {
             .any(|f| f.ack_id() == Some(id))
     );
     assert_eq!(s.status().state, LinkState::Connected);
-    let moved = welcome_on(&mut s, at.plus(30), next, Primary);
+    let moved = welcomes(&mut s, at.plus(30), next, Primary);
     assert!(moved.contains(&Action::Disconnect { conn }), "{moved:?}");
     assert!(
         sent(&moved, next).iter().any(|f| f.ack_id() == Some(id)),
@@ -301,7 +289,7 @@ fn a_drained_node_stopped_mid_move_is_rejoined_not_failed_over() {
     s.handle(at.plus(5), Input::Closed { conn });
     let closed = drain(&mut s);
     assert!(connects(&closed).is_empty(), "{closed:?}");
-    let moved = welcome_on(&mut s, at.plus(50), next, Primary);
+    let moved = welcomes(&mut s, at.plus(50), next, Primary);
     assert!(!connects(&moved).iter().any(|c| c.1 == Redundant));
     assert_eq!(s.status().state, LinkState::Connected);
     assert_eq!(s.status().deployment, Some(Primary));
@@ -323,4 +311,26 @@ fn a_migrate_to_the_other_deployment_still_fails_over_make_before_break() {
     let moved = drain(&mut s);
     assert_eq!(connects(&moved).first().map(|c| c.1), Some(Redundant));
     assert!(!moved.contains(&Action::Disconnect { conn }));
+}
+
+#[test]
+fn a_move_that_fails_is_tried_again_and_nothing_fails_over() {
+    let (mut s, conn, now) = on_the_primary();
+    let spread = s.config.timing.migrate_spread;
+    migrate_to_own(&mut s, now, conn);
+    let timed = run(&mut s, now.plus(spread));
+    let (at, next, _) = connects_timed(&timed)[0];
+    // It reached a node that is stopping: refused.
+    s.handle(at.plus(3), Input::Closed { conn: next });
+    let refused = drain(&mut s);
+    assert!(connects(&refused).is_empty(), "{refused:?}");
+    assert!(!refused.contains(&Action::Disconnect { conn }));
+    assert_eq!(s.status().state, LinkState::Connected);
+    let retry = run(&mut s, at.plus(3 + spread));
+    let tries = connects_timed(&retry);
+    assert_eq!(
+        tries.iter().map(|t| t.2).collect::<Vec<_>>(),
+        [Primary],
+        "the move again, to the same deployment: {retry:?}"
+    );
 }
