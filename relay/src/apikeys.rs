@@ -36,7 +36,8 @@ pub const SECRET_HEX: usize = 64;
 pub enum ApiKeyCommand {
     /// Make a key for one site; prints it once (only its hash is stored).
     Add(AddArgs),
-    /// List keys: id, site, scopes, name, state (never the secret).
+    /// List keys: id, site, scopes, name, state (never the secret). Reads
+    /// only (the store is opened read-only: safe beside a running relay).
     List {
         /// The deployment's store.
         #[command(flatten)]
@@ -215,12 +216,9 @@ pub fn run_from_cli(command: ApiKeyCommand) -> anyhow::Result<()> {
             Ok(())
         }
         ApiKeyCommand::Revoke(args) => {
-            let (store_handle, writer) = Store::open_at(&args.store.location())?;
-            let id = args.id.clone();
-            let current = store_handle.read_blocking(move |conn| reads::api_key(conn, &id));
-            drop(store_handle);
-            writer.join();
-            let current = current?.ok_or_else(|| ApiKeyError::Unknown(args.id.clone()))?;
+            let current = Store::open_read_only(&args.store.location())?
+                .read(|conn| reads::api_key(conn, &args.id))?
+                .ok_or_else(|| ApiKeyError::Unknown(args.id.clone()))?;
             let stored = store(
                 &args.store,
                 revoked(&current, crate::clock::now(), rand::random()),
@@ -229,11 +227,10 @@ pub fn run_from_cli(command: ApiKeyCommand) -> anyhow::Result<()> {
             Ok(())
         }
         ApiKeyCommand::List { store } => {
-            let (store, writer) = Store::open_at(&store.location())?;
-            let keys = store.read_blocking(reads::api_keys);
-            drop(store);
-            writer.join();
-            for key in keys? {
+            // Reads only: nothing written, no epoch bump (it runs beside
+            // a live relay).
+            let keys = Store::open_read_only(&store.location())?.read(reads::api_keys)?;
+            for key in keys {
                 let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
                 let state = if key.revoked { "revoked" } else { "active" };
                 println!(

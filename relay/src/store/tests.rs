@@ -171,6 +171,7 @@ both_backends!(
     a_stored_message_says_its_chats_state_at_its_commit,
     the_head_watch_follows_every_commit_that_appends,
     an_api_key_revocation_wins_replicates_and_keys_read_by_id,
+    a_read_only_open_reads_and_bumps_no_epoch,
     a_sites_chats_page_by_id_greatest_first_with_a_state_filter,
 );
 
@@ -925,6 +926,45 @@ async fn the_queue_takes_sources_in_turn_and_filters_sites(f: Fixture) -> Fixtur
         .await
         .unwrap();
     assert!(queue.is_empty(), "no sites, no chats");
+    f
+}
+
+async fn a_read_only_open_reads_and_bumps_no_epoch(mut f: Fixture) -> Fixture {
+    use super::records::{Account, OperatorRole};
+    let epoch = f.store().epoch();
+    let account = Account {
+        username: "ada".into(),
+        name: "Ada".into(),
+        hash: "h".into(),
+        stamp: stamp(10, 1),
+        role: OperatorRole::Agent,
+        sites: vec!["demo".into()],
+        version: 0,
+        removed: false,
+    };
+    f.store()
+        .apply(Record::Account(account), "primary")
+        .await
+        .unwrap();
+    f.close().await;
+    let location = f.location.clone();
+    let listed = tokio::task::spawn_blocking(move || {
+        let store = Store::open_read_only(&location).unwrap();
+        (
+            store.read(reads::accounts).unwrap(),
+            store.read(reads::head).unwrap(),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(listed.0.len(), 1, "the read-only store reads");
+    assert!(listed.1 > 0, "and sees the feed");
+    f.open().await;
+    assert_eq!(
+        f.store().epoch(),
+        epoch + 1,
+        "the read-only open did not count as a start"
+    );
     f
 }
 

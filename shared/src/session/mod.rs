@@ -148,6 +148,8 @@ mod frames;
 mod link;
 mod machine;
 mod outbox;
+#[cfg(test)]
+mod rejoin_tests;
 mod routing;
 #[cfg(test)]
 mod tests;
