@@ -10,13 +10,13 @@
 //! a client whichever deployment made it.
 
 use crate::authz::Access;
-use crate::catchup::{chat_frames, chat_record, chat_sync};
+use crate::catchup::{chat_frames, chat_sync};
 use crate::state::Shared;
 use crate::store::backend::Reads;
 use crate::store::records::{Account, ChatRecord};
 use crate::store::{StoreError, reads};
+use twinline_core::ChatState;
 use twinline_core::protocol::ServerFrame;
-use twinline_core::{ChatId, ChatState};
 
 /// Most waiting chats listed in a queue frame.
 pub const QUEUE_LIMIT: usize = 200;
@@ -59,14 +59,12 @@ pub async fn queue(state: &Shared) {
     .await;
 }
 
-/// Sends the queue if `chat` is waiting (a visitor wrote in it).
-pub async fn queue_if_waiting(state: &Shared, chat: ChatId) {
-    if state.hub.operator_names().is_empty() {
-        return;
-    }
-    if let Ok(Some(record)) = chat_record(state, chat).await
-        && record.status.state == ChatState::Waiting
-    {
+/// Sends the queue after a visitor wrote in a chat, if the chat waits:
+/// `chat_state` is its state as the message's commit saw it
+/// ([`Applied::chat_state`](crate::store::records::Applied::chat_state)),
+/// so no read of the header follows every message.
+pub async fn queue_if_waiting(state: &Shared, chat_state: Option<ChatState>) {
+    if chat_state == Some(ChatState::Waiting) && !state.hub.operator_names().is_empty() {
         queue(state).await;
     }
 }

@@ -158,6 +158,7 @@ async fn store_status(state: &Shared, record: ChatRecord) -> Result<ChatRecord, 
             changed: true,
             record: Record::Chat(merged.clone()),
             refused: None,
+            chat_state: None,
         }],
     )
     .await;

@@ -118,6 +118,7 @@ fn from_other_nodes(changes: Vec<NodeChange>, node: &str) -> Vec<Applied> {
             changed: true,
             record: c.change.record,
             refused: None,
+            chat_state: None,
         })
         .collect()
 }

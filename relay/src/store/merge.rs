@@ -34,7 +34,7 @@ use super::backend::{NewChange, Row, Touch, Tx};
 use super::kinds::{ChatClock, Kind, Outcome};
 use super::records::{Account, Applied, ChatRecord, Record, Refusal};
 use std::collections::{BTreeMap, BTreeSet};
-use twinline_core::{ChatId, ChatStatus, Lamport, Message, Millis, OfflineNote, Role, VisitorInfo};
+use twinline_core::{ChatId, ChatState, Lamport, Message, Millis, OfflineNote, Role};
 
 /// Longest preview of a waiting chat shown in operators' queues.
 const PREVIEW_CHARS: usize = 120;
@@ -267,10 +267,19 @@ impl Batch {
         let (applied, feed) = match queued.record.clone() {
             Record::Message(message) => {
                 let (outcome, feed) = self.messages.merge(message, made, &self.touches);
+                let mut chat_state = None;
                 if let Outcome::Changed(message) = &outcome {
                     self.touches.add(message);
+                    chat_state = Some(
+                        self.chats
+                            .values
+                            .get(&message.chat.to_string())
+                            .map_or(ChatState::default(), |chat| chat.status.state),
+                    );
                 }
-                (applied(outcome), feed)
+                let mut applied = applied(outcome);
+                applied.chat_state = chat_state;
+                (applied, feed)
             }
             Record::Note(note) => {
                 let (outcome, feed) = self.notes.merge(note, made, &self.touches);
@@ -330,16 +339,19 @@ fn applied<K: Kind>(outcome: Outcome<K>) -> Applied {
             changed: true,
             record: value.into_record(),
             refused: None,
+            chat_state: None,
         },
         Outcome::Rewritten(value) | Outcome::Unchanged(value) => Applied {
             changed: false,
             record: value.into_record(),
             refused: None,
+            chat_state: None,
         },
         Outcome::Refused(value, refusal) => Applied {
             changed: false,
             record: value.into_record(),
             refused: Some(refusal),
+            chat_state: None,
         },
     }
 }
@@ -369,7 +381,6 @@ impl Touches {
             last_at: message.at,
             preview: None,
             visitor_at: None,
-            placeholder: String::new(),
         });
         touch.last_at = touch.last_at.max(message.at);
         if message.author.role == Role::Visitor {
@@ -379,22 +390,9 @@ impl Touches {
     }
 
     fn into_touches(self) -> Vec<Touch> {
-        self.touched
-            .into_values()
-            .map(|mut touch| {
-                // A message can arrive by replication before its chat
-                // header; the row is made empty and filled when it comes.
-                touch.placeholder = to_json(&ChatRecord {
-                    id: touch.chat,
-                    site: String::new(),
-                    visitor: Default::default(),
-                    created: touch.first_at,
-                    status: ChatStatus::default(),
-                    info: VisitorInfo::default(),
-                    source: String::new(),
-                });
-                touch
-            })
-            .collect()
+        // A message can arrive by replication before its chat header; the
+        // backend then makes the row empty ([`Touch::placeholder`]) and the
+        // header fills it when it comes.
+        self.touched.into_values().collect()
     }
 }

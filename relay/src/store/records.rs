@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use twinline_core::model::{RecordError, bounded_stamp, bounded_time};
 use twinline_core::{
-    ChatId, ChatStatus, Hlc, Message, Millis, OfflineNote, VisitorId, VisitorInfo,
+    ChatId, ChatState, ChatStatus, Hlc, Message, Millis, OfflineNote, VisitorId, VisitorInfo,
 };
 
 /// A chat's header: who it belongs to and its mergeable metadata.
@@ -186,6 +186,13 @@ pub struct Applied {
     /// Why the record was not stored, if it was not: a client gets an error
     /// instead of an ack, a change from the peer is skipped and logged.
     pub refused: Option<Refusal>,
+    /// For a message this commit stored: its chat's state as the same
+    /// transaction saw it (the header is loaded, and on PostgreSQL locked,
+    /// with the message), so the send path knows whether the chat waits in
+    /// the queue without reading the header again. A chat whose header has
+    /// not arrived waits, as a read of its placeholder row would say. `None`
+    /// for every other record and outcome.
+    pub chat_state: Option<ChatState>,
 }
 
 /// Why the store refused a record.

@@ -168,6 +168,8 @@ both_backends!(
     a_value_the_engine_refuses_fails_only_its_own_job,
     the_probe_commit_clears_failing_and_keeps_the_boot_epoch,
     a_chat_was_created_when_its_header_first_arrived_here,
+    a_stored_message_says_its_chats_state_at_its_commit,
+    the_head_watch_follows_every_commit_that_appends,
     an_api_key_revocation_wins_replicates_and_keys_read_by_id,
     a_read_only_open_reads_and_bumps_no_epoch,
     a_sites_chats_page_by_id_greatest_first_with_a_state_filter,
@@ -240,6 +242,144 @@ async fn a_chat_was_created_when_its_header_first_arrived_here(f: Fixture) -> Fi
         .unwrap()
         .unwrap();
     assert_eq!(again.created, stored.created);
+    f
+}
+
+async fn a_stored_message_says_its_chats_state_at_its_commit(f: Fixture) -> Fixture {
+    let store = f.store();
+    let chat = ChatId(Ulid(41));
+    let state_of = |applied: &super::records::Applied| applied.chat_state;
+    // No header yet: the placeholder row waits, as a read would say.
+    let first = store
+        .apply(Record::Message(message(1, chat, "hello")), "primary")
+        .await
+        .unwrap();
+    assert_eq!(state_of(&first), Some(ChatState::Waiting));
+    let active = ChatStatus {
+        state: ChatState::Active,
+        operator: Some("ada".into()),
+        stamp: stamp(10, 1),
+    };
+    store
+        .apply(Record::Chat(header(chat, active)), "primary")
+        .await
+        .unwrap();
+    let second = store
+        .apply(
+            Record::Message(message(2, chat, "after the accept")),
+            "primary",
+        )
+        .await
+        .unwrap();
+    assert_eq!(state_of(&second), Some(ChatState::Active));
+    // A duplicate stores nothing and says nothing.
+    let again = store
+        .apply(
+            Record::Message(message(2, chat, "after the accept")),
+            "primary",
+        )
+        .await
+        .unwrap();
+    assert_eq!(state_of(&again), None);
+    // A header earlier in the same batch is what the message meets.
+    let closed = ChatStatus {
+        state: ChatState::Closed,
+        operator: Some("ada".into()),
+        stamp: stamp(20, 1),
+    };
+    let batch = store
+        .apply_batch(
+            vec![
+                (Record::Chat(header(chat, closed.clone())), "primary".into()),
+                (
+                    Record::Message(message(3, chat, "closing")),
+                    "primary".into(),
+                ),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(state_of(&batch[0]), None, "only messages say it");
+    assert_eq!(state_of(&batch[1]), Some(ChatState::Closed));
+    // On PostgreSQL another node may change the header: this node's next
+    // message meets what that node committed, never a copy kept here.
+    if let Location::Postgres { .. } = &f.location {
+        let (other, writer) = f.another_node("node-2").await;
+        let reopened = ChatStatus {
+            state: ChatState::Waiting,
+            operator: None,
+            stamp: stamp(30, 2),
+        };
+        other
+            .apply(Record::Chat(header(chat, reopened)), "primary")
+            .await
+            .unwrap();
+        let fourth = store
+            .apply(Record::Message(message(4, chat, "back")), "primary")
+            .await
+            .unwrap();
+        assert_eq!(state_of(&fourth), Some(ChatState::Waiting));
+        drop(other);
+        tokio::task::spawn_blocking(move || writer.join())
+            .await
+            .unwrap();
+    }
+    f
+}
+
+async fn the_head_watch_follows_every_commit_that_appends(mut f: Fixture) -> Fixture {
+    let chat = ChatId(Ulid(42));
+    let feed_head = |store: &Store| {
+        let store = store.clone();
+        async move { store.read(reads::head).await.unwrap() }
+    };
+    for id in 1..=5 {
+        let store = f.store();
+        store
+            .apply(Record::Message(message(id, chat, "one")), "primary")
+            .await
+            .unwrap();
+        assert_eq!(*store.head().borrow(), feed_head(store).await, "after {id}");
+    }
+    let store = f.store();
+    let before = *store.head().borrow();
+    // A batch of several moves it to its last change.
+    store
+        .apply_batch(
+            (10..13)
+                .map(|id| (Record::Message(message(id, chat, "many")), "primary".into()))
+                .collect(),
+            None,
+        )
+        .await
+        .unwrap();
+    let after = *store.head().borrow();
+    assert_eq!(after, feed_head(store).await);
+    assert!(after >= before + 3, "{before} -> {after}");
+    // A duplicate appends nothing; a refused batch neither.
+    store
+        .apply(Record::Message(message(10, chat, "many")), "primary")
+        .await
+        .unwrap();
+    store
+        .apply(Record::Message(message(10, chat, "other text")), "primary")
+        .await
+        .unwrap();
+    assert_eq!(*store.head().borrow(), after);
+    assert_eq!(feed_head(store).await, after);
+    f.reopen().await;
+    assert_eq!(*f.store().head().borrow(), after, "known again at open");
+    f.store()
+        .apply(
+            Record::Message(message(20, chat, "after reopening")),
+            "primary",
+        )
+        .await
+        .unwrap();
+    let store = f.store();
+    assert_eq!(*store.head().borrow(), feed_head(store).await);
+    assert!(*store.head().borrow() > after);
     f
 }
 
@@ -939,6 +1079,49 @@ async fn a_value_the_engine_refuses_fails_only_its_own_job(f: Fixture) -> Fixtur
 /// SQLite's own machinery.
 mod sqlite_only {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_waits_for_another_connections_write_instead_of_failing() {
+        // The CLI writes to a running relay's file (the boot epoch, an
+        // account). The writer's transaction takes the write lock at
+        // BEGIN, where the busy timeout waits; a deferred one would read
+        // first and then fail at once ("database is locked") when the other
+        // write commits under its snapshot.
+        let dir = temp_dir("busy");
+        let (store, writer) = Store::open(&dir).unwrap();
+        let chat = ChatId(Ulid(43));
+        store
+            .apply(Record::Message(message(1, chat, "before")), "primary")
+            .await
+            .unwrap();
+        let other = rusqlite::Connection::open(crate::store::database_path(&dir)).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        other
+            .execute("UPDATE meta SET value = value WHERE key = 'epoch'", [])
+            .unwrap();
+        let waiting = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .apply(Record::Message(message(2, chat, "during")), "primary")
+                    .await
+            })
+        };
+        // Long enough for the writer to be inside its transaction.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        other.execute_batch("COMMIT").unwrap();
+        let applied = waiting
+            .await
+            .unwrap()
+            .expect("the commit waited and went in");
+        assert!(applied.changed);
+        drop(other);
+        drop(store);
+        tokio::task::spawn_blocking(move || writer.join())
+            .await
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[tokio::test]
     async fn the_wal_is_copied_into_the_database_file_while_the_store_runs() {

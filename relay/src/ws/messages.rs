@@ -183,7 +183,7 @@ impl Context<'_> {
                     );
                 }
                 if from_visitor {
-                    crate::fanout::queue_if_waiting(&self.state, chat).await;
+                    crate::fanout::queue_if_waiting(&self.state, applied.chat_state).await;
                 }
             }
             Ok(_) => {

@@ -477,7 +477,7 @@ impl Tx for PgTx<'_, '_> {
             .iter()
             .map(|t| t.visitor_at.map(|at| at.0 as i64))
             .collect();
-        let bodies: Vec<&str> = touches.iter().map(|t| t.placeholder.as_str()).collect();
+        let bodies: Vec<String> = touches.iter().map(Touch::placeholder).collect();
         self.tx.execute(
             &statement,
             &[&ids, &first, &last, &previews, &visitor, &bodies],

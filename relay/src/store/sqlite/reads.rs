@@ -165,11 +165,8 @@ impl Reads for Connection {
 
     fn checkpoint(&mut self, peer: &str) -> Result<u64, StoreError> {
         let seq: Option<i64> = self
-            .query_row(
-                "SELECT seq FROM checkpoints WHERE peer = ?1",
-                [peer],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT seq FROM checkpoints WHERE peer = ?1")?
+            .query_row([peer], |row| row.get(0))
             .optional()?;
         Ok(seq.unwrap_or(0) as u64)
     }
@@ -198,23 +195,23 @@ impl Reads for Connection {
     }
 
     fn counts(&mut self) -> Result<(u64, u64, u64, u64), StoreError> {
-        Ok(self.query_row(
-            "SELECT (SELECT COUNT(*) FROM chats), (SELECT COUNT(*) FROM messages),
+        Ok(self
+            .prepare_cached(
+                "SELECT (SELECT COUNT(*) FROM chats), (SELECT COUNT(*) FROM messages),
                     (SELECT COUNT(*) FROM notes), (SELECT COUNT(*) FROM accounts)",
-            [],
-            |row| {
+            )?
+            .query_row([], |row| {
                 Ok((
                     row.get::<_, i64>(0)? as u64,
                     row.get::<_, i64>(1)? as u64,
                     row.get::<_, i64>(2)? as u64,
                     row.get::<_, i64>(3)? as u64,
                 ))
-            },
-        )?)
+            })?)
     }
 
     fn message_ids(&mut self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.prepare("SELECT id FROM messages ORDER BY id")?;
+        let mut stmt = self.prepare_cached("SELECT id FROM messages ORDER BY id")?;
         let ids = stmt
             .query_map([], |row| row.get::<_, String>(0))?
             .collect::<rusqlite::Result<_>>()?;
@@ -222,7 +219,7 @@ impl Reads for Connection {
     }
 
     fn summaries(&mut self) -> Result<Vec<ChatSummary>, StoreError> {
-        let mut stmt = self.prepare(
+        let mut stmt = self.prepare_cached(
             "SELECT id, site, created, state, last_at, preview, visitor_at FROM chats ORDER BY id",
         )?;
         let rows = stmt
@@ -242,7 +239,7 @@ impl Reads for Connection {
     }
 
     fn ping(&mut self) -> Result<(), StoreError> {
-        self.query_row("SELECT 1", [], |_| Ok(()))?;
+        self.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))?;
         Ok(())
     }
 }
@@ -294,8 +291,7 @@ where
 
 /// The feed's newest position.
 pub(super) fn head(conn: &Connection) -> rusqlite::Result<u64> {
-    conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |row| {
-        row.get::<_, i64>(0)
-    })
-    .map(|seq| seq as u64)
+    conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM changes")?
+        .query_row([], |row| row.get::<_, i64>(0))
+        .map(|seq| seq as u64)
 }
