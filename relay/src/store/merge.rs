@@ -379,6 +379,7 @@ impl Touches {
                     status: ChatStatus::default(),
                     info: VisitorInfo::default(),
                     source: String::new(),
+                    rating: None,
                 });
                 touch
             })
