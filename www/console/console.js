@@ -345,6 +345,15 @@ function renderChat(state) {
       ? 'closed'
       : `with ${chat.operator ?? 'nobody'}`;
   setText($('chat-state'), stateWords);
+  const rating = $('chat-rating');
+  rating.hidden = !chat.rating;
+  rating.dataset.score = chat.rating?.score ?? '';
+  setText(
+    rating,
+    chat.rating
+      ? `Rated ${chat.rating.score === 'good' ? '👍 good' : '👎 bad'}${chat.rating.comment ? `: “${chat.rating.comment}”` : ''}`
+      : '',
+  );
   syncList(
     $('transcript'),
     chat.messages,
