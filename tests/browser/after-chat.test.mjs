@@ -10,6 +10,8 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import path from 'node:path';
+import { REPO } from '../../scripts/lib/cluster.mjs';
 import { launchBrowser } from './lib/browser.mjs';
 import { beginChat } from './lib/chat.mjs';
 import { withStage } from './lib/scenario.mjs';
@@ -98,6 +100,9 @@ test('unread preview beside the closed panel; the visitor rates the closed chat,
     assert.equal(await panel.locator('.rate button[data-score="bad"]').getAttribute('aria-pressed'), 'true');
     assert.equal(await panel.locator('.rate button[data-score="good"]').getAttribute('aria-pressed'), 'false');
     await operatorSees(stage, chat, 'bad', HOSTILE);
+    // For a person to look at (gitignored target/).
+    await stage.visitor.page.screenshot({ path: path.join(REPO, 'target', 'after-chat-visitor.png') });
+    await stage.operator.page.screenshot({ path: path.join(REPO, 'target', 'after-chat-console.png') });
 
     // The visitor changes their mind through the page's API.
     await rate('good', 'On second thought: helpful.');

@@ -351,7 +351,7 @@ function renderChat(state) {
   setText(
     rating,
     chat.rating
-      ? `Rated ${chat.rating.score === 'good' ? '👍 good' : '👎 bad'}${chat.rating.comment ? `: “${chat.rating.comment}”` : ''}`
+      ? `Visitor's rating: ${chat.rating.score}${chat.rating.comment ? ` — “${chat.rating.comment}”` : ''}`
       : '',
   );
   syncList(
