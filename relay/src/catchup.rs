@@ -33,7 +33,7 @@ pub async fn chat_sync(
     let stored: BTreeSet<MessageId> = messages.iter().map(|m| m.id).collect();
     let (status, visitor, rating) = record.map_or_else(
         || (ChatStatus::default(), VisitorInfo::default(), None),
-        |r| (r.status, r.info, r.rating),
+        |r| (r.status, r.info, r.rating.map(Box::new)),
     );
     Ok(ChatSync {
         chat,

@@ -96,7 +96,7 @@ async fn a_rating_reaches_the_operator_a_replay_keeps_its_stamp_and_others_are_r
 
     // A new connection's welcome carries the stored rating.
     let syncs = visitor.stored(&relay.ws_url()).await;
-    assert_eq!(syncs[0].rating.as_ref(), Some(&later));
+    assert_eq!(syncs[0].rating.as_deref(), Some(&later));
 }
 
 #[tokio::test]
@@ -113,7 +113,7 @@ async fn a_rating_given_on_one_deployment_is_in_the_others_welcome_under_the_sam
     let deadline = Instant::now() + Duration::from_secs(20);
     let replicated = loop {
         let syncs = visitor.stored(&pair.redundant.ws_url()).await;
-        if let Some(rating) = syncs.first().and_then(|s| s.rating.clone()) {
+        if let Some(rating) = syncs.first().and_then(|s| s.rating.as_deref().cloned()) {
             break rating;
         }
         assert!(Instant::now() < deadline, "the rating did not replicate");

@@ -271,7 +271,7 @@ fn sync(n: Numbers) -> impl Strategy<Value = ChatSync> {
                 visitor,
                 missing,
                 lacking,
-                rating,
+                rating: rating.map(Box::new),
             },
         )
 }

@@ -191,7 +191,7 @@ impl FromJson for ChatSync {
             visitor: f.or_default("visitor")?,
             missing: f.or_default("missing")?,
             lacking: f.or_default("lacking")?,
-            rating: f.or_default("rating")?,
+            rating: f.or_default::<Option<Rating>>("rating")?.map(Box::new),
         })
     }
 }

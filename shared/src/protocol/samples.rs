@@ -89,7 +89,7 @@ pub fn chat_sync() -> ChatSync {
         visitor: visitor(),
         missing: vec![message()],
         lacking: vec![MessageId(id(6))],
-        rating: Some(rating()),
+        rating: Some(Box::new(rating())),
     }
 }
 

@@ -27,9 +27,10 @@ pub struct ChatSync {
     #[serde(default)]
     pub lacking: Vec<MessageId>,
     /// The visitor's rating of the chat, if any (a register, like the
-    /// status).
+    /// status). Boxed: most syncs carry none, and every frame and session
+    /// input is as large as its largest variant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rating: Option<Rating>,
+    pub rating: Option<Box<Rating>>,
 }
 
 /// One chat in an operator's queue view.

@@ -179,7 +179,7 @@ impl Session {
             self.mark_dirty();
             self.event(SessionEvent::Visitor { chat });
         }
-        self.merge_rating(chat, sync.rating.as_ref());
+        self.merge_rating(chat, sync.rating.as_deref());
     }
 
     /// Drops outbox entries the chat's registers now show done.

@@ -144,7 +144,7 @@ impl Session {
                 let mine = self.chats.get(sync.chat)?.rating.as_ref()?;
                 let lacks = sync
                     .rating
-                    .as_ref()
+                    .as_deref()
                     .is_none_or(|theirs| theirs.id != mine.id && theirs.stamp < mine.stamp);
                 let unsent = !self.outbox.ratings.iter().any(|r| r.chat == sync.chat);
                 (lacks && unsent).then(|| RatingRequest::of(sync.chat, mine).frame())

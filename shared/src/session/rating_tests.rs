@@ -142,7 +142,7 @@ fn a_stored_rating_goes_again_to_a_relay_that_lacks_it_and_not_to_one_that_has_i
     let mut theirs = rating;
     theirs.stamp.wall = Millis(99);
     let mut with_rating = sync(vec![], vec![]);
-    with_rating.rating = Some(theirs);
+    with_rating.rating = Some(Box::new(theirs));
     let frame = welcome("r", DeploymentRole::Redundant, vec![with_rating]);
     s.handle(Millis(1_300), Input::Frame { conn, frame });
     assert!(rates(&sent(&drain(&mut s), conn)).is_empty());
