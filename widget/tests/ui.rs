@@ -61,7 +61,6 @@ impl Mounted {
             unread,
             prechat,
             banner: false,
-            preview: None,
         });
     }
 }
@@ -319,7 +318,6 @@ fn the_reconnecting_banner_shows_when_the_state_says_whatever_the_link() {
                 unread: 0,
                 prechat: false,
                 banner,
-                preview: None,
             });
             assert_eq!(m.visible(".banner"), banner, "{link:?}");
         }

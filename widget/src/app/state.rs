@@ -9,8 +9,7 @@
 //! (into this tab's `unsent` key first, so it never lives only in memory),
 //! which unsent messages of other tabs the leader takes into the session or
 //! shows meanwhile, the visitor details and offline notes held until an
-//! engine runs, the unread count and its preview beside the launcher, the
-//! pre-chat form, whether the panel
+//! engine runs, the unread count and the pre-chat form, whether the panel
 //! says the chat is reconnecting (only once the link has been down for
 //! [`TROUBLE_SHOWN_AFTER_MS`]: a failover or a short outage changes nothing
 //! a visitor sees), and what the page's handlers hear.
@@ -33,10 +32,6 @@ use twinline_core::model::{TextError, check_text};
 use twinline_core::protocol::VisitorTokenResponse;
 use twinline_core::rating::check_comment;
 use twinline_core::{ChatId, MessageId, Millis, Score};
-
-/// Longest unread preview beside the launcher, in characters (longer
-/// messages end in "…").
-pub const PREVIEW_CHARS: usize = 80;
 
 /// The first wait before asking for a token again, ms.
 pub const TOKEN_RETRY_FIRST_MS: u32 = 1_000;
@@ -220,8 +215,6 @@ pub struct AppState {
     /// What is on screen: `view` plus messages not yet in it.
     shown: View,
     unread: usize,
-    /// The preview beside the closed panel's launcher, if any.
-    preview: Option<String>,
     prechat: bool,
     /// Since when (the monotonic clock of [`AppState::refresh`]) the link
     /// shown has not been connected.
@@ -280,7 +273,6 @@ impl AppState {
             view: View::default(),
             shown: View::default(),
             unread: 0,
-            preview: None,
             prechat: false,
             trouble_since: None,
             banner: false,
@@ -306,7 +298,6 @@ impl AppState {
         Shown {
             view: &self.shown,
             unread: self.unread,
-            preview: self.preview.as_deref(),
             prechat: self.prechat,
             banner: self.banner,
         }
@@ -770,10 +761,6 @@ impl AppState {
             });
         }
         self.unread = incoming.saturating_sub(read);
-        self.preview = (!self.open && self.unread > 0)
-            .then(|| shown.messages.iter().rev().find(|m| !m.is_own()))
-            .flatten()
-            .map(|m| preview_of(&m.text));
         self.prechat = self.prechat_mode != Prechat::Off
             && !self.prechat_done
             && shown.messages.is_empty()
@@ -799,18 +786,6 @@ impl AppState {
             link: self.shown.link,
         }));
     }
-}
-
-/// The start of `text` for the preview: at most [`PREVIEW_CHARS`]
-/// characters on one line, "…" where it was cut.
-fn preview_of(text: &str) -> String {
-    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if line.chars().count() <= PREVIEW_CHARS {
-        return line;
-    }
-    let mut cut: String = line.chars().take(PREVIEW_CHARS - 1).collect();
-    cut.push('…');
-    cut
 }
 
 #[cfg(test)]
