@@ -34,7 +34,8 @@ pub enum OperatorCommand {
     Passwd(PasswdArgs),
     /// Remove an operator account (ends its sessions on both deployments).
     Remove(RemoveArgs),
-    /// List operator accounts: username, name, role, sites.
+    /// List operator accounts: username, name, role, sites. Reads only
+    /// (the store is opened read-only: safe beside a running relay).
     List {
         /// The deployment's store.
         #[command(flatten)]
@@ -520,8 +521,9 @@ pub fn run_from_cli(command: OperatorCommand) -> anyhow::Result<()> {
             },
         ),
         OperatorCommand::List { store } => {
-            let (store, writer) = Store::open_at(&store.location())?;
-            let accounts = store.read_blocking(reads::accounts)?;
+            // Reads only: nothing written, no epoch bump (it runs beside
+            // a live relay).
+            let accounts = Store::open_read_only(&store.location())?.read(reads::accounts)?;
             for account in accounts.iter().filter(|a| !a.removed) {
                 let sites = match account.role {
                     OperatorRole::Admin => "*".to_string(),
@@ -535,8 +537,6 @@ pub fn run_from_cli(command: OperatorCommand) -> anyhow::Result<()> {
                     sites
                 );
             }
-            drop(store);
-            writer.join();
             Ok(())
         }
     }

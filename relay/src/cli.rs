@@ -1,4 +1,5 @@
-//! The command line: `serve`, `operator add`, `moderator`, `switch`.
+//! The command line: `serve`, `operator add`, `apikey add`, `moderator`,
+//! `switch`.
 //!
 //! main.rs only calls [`main`]; each subcommand hands its parsed arguments to
 //! the module that owns that job, so this file stays a table of contents.
@@ -26,6 +27,12 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::accounts::OperatorCommand,
     },
+    /// Manage API keys (for the REST API) in a deployment's store.
+    Apikey {
+        /// What to do with API keys.
+        #[command(subcommand)]
+        command: crate::apikeys::ApiKeyCommand,
+    },
     /// Run the moderator, which tells clients which deployment is active.
     Moderator(crate::moderator::ModeratorArgs),
     /// Ask the moderator to switch the active deployment (and hold it), or release.
@@ -38,6 +45,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => crate::serve::run_from_cli(*args),
         Command::Operator { command } => crate::accounts::run_from_cli(command),
+        Command::Apikey { command } => crate::apikeys::run_from_cli(command),
         Command::Moderator(args) => crate::moderator::run_from_cli(args),
         Command::Switch(args) => crate::moderator::switch::run_from_cli(args),
     };

@@ -518,7 +518,7 @@ pub async fn operator_logout(
 }
 
 /// The bearer token of a request ("" if there is none).
-fn bearer(headers: &HeaderMap) -> &str {
+pub fn bearer(headers: &HeaderMap) -> &str {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())

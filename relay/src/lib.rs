@@ -23,6 +23,8 @@
 //! - [`replication`]: pulling and streaming the peer's change feed.
 //! - [`tokens`]: HMAC-signed visitor and operator tokens.
 //! - [`accounts`]: operator accounts (argon2, sites, roles) and their CLI.
+//! - [`apikeys`]: API keys (SHA-256 of 256 random bits, scopes) and their CLI.
+//! - [`api`]: the REST API under `/v1/api/`, for keys.
 //! - [`authz`]: who may do what on the operator side (pure decisions).
 //! - [`sessions`]: ending operator sessions an account change revokes.
 //! - [`throttle`]: failure throttling for logins and admin tokens.
@@ -34,6 +36,8 @@
 //! - [`moderator`]: health probing of both deployments, `/v1/active`, manual
 //!   failover and the status page.
 pub mod accounts;
+pub mod api;
+pub mod apikeys;
 pub mod assets;
 pub mod authz;
 pub mod catchup;

@@ -37,6 +37,9 @@ pub struct Metrics {
     pub replicated_in: AtomicU64,
     /// Changes from the peer the store refused (out of range, taken id).
     pub replicated_refused: AtomicU64,
+    /// Changes from the peer of a kind this version does not know (a newer
+    /// peer): skipped, the checkpoint held before them.
+    pub replicated_unknown_kind: AtomicU64,
     ack_buckets: [AtomicU64; ACK_BUCKETS.len()],
     ack_count: AtomicU64,
     ack_sum_micros: AtomicU64,
@@ -91,7 +94,7 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
             let _ = writeln!(out, "{name}{{{label}}} {value}");
         };
-        let counters: [(&str, &str, &AtomicU64); 12] = [
+        let counters: [(&str, &str, &AtomicU64); 13] = [
             (
                 "twinline_connections_total",
                 "WebSocket connections accepted.",
@@ -151,6 +154,11 @@ impl Metrics {
                 "twinline_replication_refused_total",
                 "Changes from the peer refused: numbers out of range or a taken id.",
                 &self.replicated_refused,
+            ),
+            (
+                "twinline_replication_unknown_kind_total",
+                "Changes from a newer peer of a kind this version does not know: skipped until an upgrade.",
+                &self.replicated_unknown_kind,
             ),
         ];
         for (name, help, counter) in counters {

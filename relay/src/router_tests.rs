@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use tower::ServiceExt;
 
 /// The relay's router, its client at `from`.
-fn app(relay: &TestRelay, from: &str) -> Router {
+pub(crate) fn app(relay: &TestRelay, from: &str) -> Router {
     let console = ConsolePage::new(&relay.state.config).expect("a console page");
     crate::serve::router(relay.state.clone(), console).layer(MockConnectInfo(
         from.parse::<SocketAddr>().expect("an address"),
@@ -26,7 +26,7 @@ fn app(relay: &TestRelay, from: &str) -> Router {
 }
 
 /// A request with an optional JSON body and extra headers.
-fn request(
+pub(crate) fn request(
     method: &str,
     uri: &str,
     body: Option<Value>,
@@ -46,7 +46,10 @@ fn request(
 }
 
 /// The answer's status, headers and JSON body (`Null` when it is not JSON).
-async fn send(app: &Router, request: Request<Body>) -> (StatusCode, header::HeaderMap, Value) {
+pub(crate) async fn send(
+    app: &Router,
+    request: Request<Body>,
+) -> (StatusCode, header::HeaderMap, Value) {
     let response = app.clone().oneshot(request).await.expect("an answer");
     let status = response.status();
     let headers = response.headers().clone();

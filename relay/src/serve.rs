@@ -95,6 +95,8 @@ pub fn router(state: Shared, console: ConsolePage) -> Router {
         .route("/v1/admin/undrain", post(http::undrain))
         .route("/metrics", get(http::metrics))
         .merge(replication::routes())
+        // The REST API, for a site's servers: no CORS either.
+        .merge(crate::api::routes())
         .layer(request_timeout());
     // Static assets, compressed and cached by name (see assets.rs).
     let assets = assets::router(&state.config.www);

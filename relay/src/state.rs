@@ -49,6 +49,8 @@ pub struct AppState {
     pub login_throttle: LoginThrottle,
     /// Wrong admin tokens per address.
     pub admin_throttle: AdminThrottle,
+    /// Wrong API keys per address (the admin tokens' budget).
+    pub api_key_throttle: AdminThrottle,
     /// Bounds the password checks running and waiting.
     pub password_gate: PasswordGate,
     /// The link to the deployment's other nodes (PostgreSQL only).
@@ -94,6 +96,7 @@ impl AppState {
             replication,
             login_throttle: LoginThrottle::default(),
             admin_throttle: AdminThrottle::default(),
+            api_key_throttle: AdminThrottle::default(),
             password_gate: PasswordGate::for_this_machine(),
             hub: Hub::default(),
             metrics: Metrics::default(),

@@ -118,7 +118,8 @@ backend nodes
     balance roundrobin
     option httpchk GET /v1/health?node
     http-check expect status 200
-    default-server inter 200ms fastinter 100ms downinter 200ms fall 2 rise 1
+    timeout check 2s
+    default-server inter 1s fastinter 200ms downinter 200ms fall 2 rise 1
 ${servers}
 `;
   }

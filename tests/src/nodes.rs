@@ -7,9 +7,16 @@
 //! test's own when the test stops it. HAProxy is Debian's, started here in
 //! the foreground with a config written to a temporary folder: plain `mode
 //! http` (WebSockets pass through), a health check on `/v1/health?node` every
-//! 200 ms, so a node that is killed, draining or cut from its database is
-//! out of rotation within half a second, and `option redispatch` so a
-//! connection refused by a dead node is tried on another.
+//! second and 200 ms apart once one failed, so a node that is killed,
+//! draining or cut from its database (each refuses or answers 503 at once)
+//! is out of rotation within about 1.2 s, and `option redispatch` so a
+//! connection refused by a dead node meanwhile is tried on another at once.
+//! A check may take 2 s (`timeout check`; its connect, `inter`): HAProxy
+//! otherwise allows only `inter`, and with checks every 200 ms a node
+//! answering slower than that while it took over a dead node's clients
+//! (measured: up to 1.2 s on the loaded 2-core machine) was called down
+//! too, leaving the balancer with no server (every client and the
+//! moderator then got 503, and the moderator failed the deployment over).
 
 use crate::process::{RelayOptions, RelayProcess, TempDir, UNLIMITED_CLIENTS, free_port};
 use std::ffi::OsStr;
@@ -108,8 +115,8 @@ fn config_text(port: u16, backends: &[u16]) -> String {
          \x20   option redispatch\n    retries 3\n\n\
          frontend twinline\n    bind 127.0.0.1:{port}\n    default_backend nodes\n\n\
          backend nodes\n    balance roundrobin\n    option httpchk GET /v1/health?node\n\
-         \x20   http-check expect status 200\n\
-         \x20   default-server inter 200ms fastinter 100ms downinter 200ms fall 2 rise 1\n\
+         \x20   http-check expect status 200\n    timeout check 2s\n\
+         \x20   default-server inter 1s fastinter 200ms downinter 200ms fall 2 rise 1\n\
          {servers}"
     )
 }
@@ -341,6 +348,10 @@ mod tests {
         assert!(text.contains("server node-1 127.0.0.1:9001 check"));
         assert!(text.contains("server node-2 127.0.0.1:9002 check"));
         assert!(text.contains("option httpchk GET /v1/health?node"));
+        assert!(
+            text.contains("timeout check 2s"),
+            "a busy node gets the moderator's probe timeout, not `inter`"
+        );
     }
 
     /// The demo's balancer (`npm start -- --nodes 2`, scripts/lib/nodes.mjs)

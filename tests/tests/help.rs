@@ -102,7 +102,7 @@ fn twinline_soak_prints_its_usage() {
 fn the_relay_and_each_subcommand_print_their_usage() {
     let relay = env!("CARGO_BIN_EXE_relay-under-test");
     let top = help(relay, &["--help"]);
-    for command in ["serve", "operator", "moderator", "switch"] {
+    for command in ["serve", "operator", "apikey", "moderator", "switch"] {
         assert!(
             top.contains(command),
             "the relay's --help names {command}:\n{top}"
@@ -113,6 +113,19 @@ fn the_relay_and_each_subcommand_print_their_usage() {
     help(relay, &["operator", "add", "--help"]);
     help(relay, &["moderator", "--help"]);
     help(relay, &["switch", "--help"]);
+    let apikey_add = help(relay, &["apikey", "add", "--help"]);
+    for scope in [
+        "chats:read",
+        "messages:write",
+        "operators:manage",
+        "settings:manage",
+    ] {
+        assert!(
+            apikey_add.contains(scope),
+            "apikey add --help names {scope}:\n{apikey_add}"
+        );
+    }
+    help(relay, &["apikey", "revoke", "--help"]);
 }
 
 #[test]

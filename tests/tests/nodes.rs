@@ -297,6 +297,43 @@ async fn a_node_sigkilled_while_chatting_loses_nothing_and_the_moderator_stays()
     nothing_lost_or_doubled(&primary, &redundant, &written).await;
 }
 
+/// Every node of the deployment slow at once for a moment, as nodes are
+/// on a loaded machine while one takes over a dead node's clients: frozen
+/// for longer than the 200 ms the balancer's checks used to be given
+/// (HAProxy takes `inter` as a check's timeout unless `timeout check`
+/// says otherwise), shorter than their 2 s now and than the moderator's
+/// probe timeout. Neither node is called down, so the balancer never runs
+/// out of servers (it then answers 503 to every client and to the
+/// moderator's probes, and the moderator fails the deployment over).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_slow_for_a_moment_stay_in_rotation_and_the_moderator_stays() {
+    let (primary, _redundant, moderator) = watched_deployments("slow").await;
+    let watching = Arc::new(AtomicBool::new(true));
+    let watcher = watch_moderator(moderator.clone(), watching.clone());
+    for _ in 0..3 {
+        for node in &primary.nodes {
+            node.freeze();
+        }
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        for node in &primary.nodes {
+            node.thaw();
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    watching.store(false, Relaxed);
+    let named = watcher.await.expect("the moderator's watcher");
+    let log = primary.balancer.log();
+    assert!(
+        !log.contains("is DOWN") && !log.contains("no server available"),
+        "a slow node was taken out of rotation:\n{log}"
+    );
+    assert_eq!(
+        named,
+        BTreeSet::from(["primary".to_string()]),
+        "the moderator never left the primary"
+    );
+}
+
 /// Writers through a deployment's balancer, and a watch on the moderator:
 /// what happens to one node must stay inside the deployment.
 struct Load {
@@ -638,6 +675,15 @@ async fn the_node_failover_bench_moves_clients_and_finds_nothing_lost() {
     );
     assert!(!report.rolling_ack_ms.is_empty(), "{report:?}");
     assert!(!report.failed(), "{report:?}");
+    // A node's death and its restart stay inside the deployment: the
+    // killed node's clients rejoin through the balancer, a drained node's
+    // clients move to the other node before it is stopped.
+    assert_eq!(report.moved_to_redundant, 0, "{report:?}");
+    assert_eq!(report.rolling_to_redundant, 0, "{report:?}");
+    assert!(
+        report.left_on_node_when_stopped.iter().all(|&n| n == 0),
+        "a drain moves every client before the SIGTERM: {report:?}"
+    );
     assert!(
         figures
             .iter()

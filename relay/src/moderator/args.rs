@@ -7,9 +7,12 @@
 //! failures in a row detects a crash in 200–400 ms (well under a second)
 //! while one refused or reset connection alone never moves anybody. A
 //! silent loss (cable cut, black-holed packets) is only seen through the
-//! timeout: a health answer takes about a millisecond on a LAN, so 1 s is a
-//! wide margin against a busy relay, and two timed-out probes in a row make
-//! about 2 s. Failback waits for 2 ready-and-caught-up answers in a row
+//! timeout: probes overlap (one every interval, each given 1 s times
+//! `down_after` to answer), so a silent deployment is called down about 2 s
+//! after it went silent (1 s when new connections to it hang), while a
+//! relay busy enough to answer in more than a second (one taking over a
+//! dead node's thousand clients on a loaded machine) keeps answering and
+//! stays up. Failback waits for 2 ready-and-caught-up answers in a row
 //! (400 ms) so a relay flapping on restart does not pull clients back and
 //! forth. A drain ends when the old relay has no clients left, or after 30 s
 //! at most (clients act on `migrate` within a second; 30 s covers a slow
@@ -55,7 +58,10 @@ pub struct ModeratorArgs {
         default_value_t = 200
     )]
     pub probe_interval_ms: u64,
-    /// Milliseconds a health probe may take before it counts as failed.
+    /// Milliseconds a connection to a deployment may take; a health probe
+    /// may take this times --down-after (probes overlap, one per interval,
+    /// so a slow answer still counts while a silent deployment is called
+    /// down after about that long).
     #[arg(
         long,
         env = "TWINLINE_MODERATOR_PROBE_TIMEOUT_MS",

@@ -132,6 +132,7 @@ pub async fn run(
             url: endpoint.url.clone(),
             interval: config.probe_interval,
             timeout: config.probe_timeout,
+            silence: config.probe_timeout * config.rules.down_after,
             relay_admin_token: config.relay_admin_token.clone(),
         };
         tasks.push(tokio::spawn(prober.run()));

@@ -15,6 +15,7 @@
 //! The endpoints ([`feed`]) require a bearer token derived from the shared
 //! secret; anything else gets 401 and a log line.
 
+pub mod decode;
 pub mod feed;
 pub mod peer_clock;
 pub mod puller;

@@ -2,12 +2,14 @@
 //! checkpoint, fan changes out to local clients, reconnect with backoff.
 
 use super::bearer;
-use super::feed::{KEEPALIVE, StreamFrame};
+use super::decode::{self, Skipped};
+use super::feed::KEEPALIVE;
 use crate::fanout;
 use crate::state::Shared;
 use crate::store::records::{Applied, Record};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
+use std::collections::BTreeSet;
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -107,6 +109,9 @@ async fn read_pages(
     in_flight: &mut FuturesOrdered<PageDone>,
 ) -> anyhow::Result<()> {
     let mut told_operators: Option<Vec<String>> = None;
+    // The checkpoint stays before the oldest change of an unknown kind seen
+    // on this link (`decode`): a reconnect pulls it again.
+    let mut held: Option<u64> = None;
     loop {
         let message = tokio::select! {
             // Committed pages first, in the order they came.
@@ -125,13 +130,18 @@ async fn read_pages(
             Some(Ok(_)) => continue,
             Some(Err(error)) => return Err(error.into()),
         };
-        let frame: StreamFrame = serde_json::from_str(text.as_str())?;
+        let decode::Decoded { frame, skipped } = decode::decode(text.as_str())?;
+        if !skipped.is_empty() {
+            note_skipped(state, &skipped);
+            held = decode::hold(held, &skipped);
+        }
         let now = crate::clock::now();
         if let Some(peer_now) = frame.now {
             state.replication.saw_peer_clock(peer_now, now);
         }
         state.replication.saw_peer_head(frame.page.head, now);
-        in_flight.push_back(submit_page(state, peer_name, frame.page));
+        let checkpoint = decode::held_checkpoint(frame.page.next, held);
+        in_flight.push_back(submit_page(state, peer_name, frame.page, checkpoint));
         if told_operators.as_ref() != Some(&frame.operators) {
             state.hub.set_remote_operators(frame.operators.clone());
             told_operators = Some(frame.operators);
@@ -140,12 +150,37 @@ async fn read_pages(
     }
 }
 
-/// Queues a page for the store with its checkpoint (one transaction: the
-/// checkpoint never runs ahead of the data it covers).
+/// Counts changes of kinds this version does not know, and says so once
+/// per kind for the life of the process (a newer peer sends many).
+fn note_skipped(state: &Shared, skipped: &[Skipped]) {
+    static WARNED: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+    state
+        .metrics
+        .replicated_unknown_kind
+        .fetch_add(skipped.len() as u64, Relaxed);
+    let mut warned = WARNED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    for change in skipped {
+        if warned.insert(change.kind.clone()) {
+            tracing::warn!(
+                kind = %change.kind,
+                seq = change.seq,
+                "the peer sent a kind of record this version does not know (is the peer newer?): \
+                 skipped, and the checkpoint held before it until this relay is upgraded"
+            );
+        }
+    }
+}
+
+/// Queues a page for the store with `checkpoint` (its end, or less where a
+/// change was skipped): one transaction, so the checkpoint never runs ahead
+/// of the data it covers.
 fn submit_page(
     state: &Shared,
     peer_name: &str,
     page: crate::store::records::ChangesPage,
+    checkpoint: u64,
 ) -> PageDone {
     let next = page.next;
     let head = page.head;
@@ -172,7 +207,7 @@ fn submit_page(
     }
     let committed = state
         .store
-        .submit_batch(records, Some((peer_name.to_string(), next)));
+        .submit_batch(records, Some((peer_name.to_string(), checkpoint)));
     Box::pin(async move {
         Ok(PageApplied {
             head,
@@ -229,6 +264,8 @@ pub(crate) async fn fan_out(state: &Shared, applied: Vec<Applied>) {
                 queue_dirty = true;
             }
             Record::Note(_) => inbox_dirty = true,
+            // Read at each API request: nobody connected to tell.
+            Record::ApiKey(_) => {}
             // A password change, logout or removal made at the peer ends
             // the sessions it revoked here too.
             Record::Account(account) => {

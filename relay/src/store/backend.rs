@@ -17,6 +17,7 @@
 //! trips, not a few per message.
 
 use super::StoreError;
+use super::api_keys::ApiKey;
 use super::records::{Account, ChangesPage, ChatRecord};
 use twinline_core::protocol::QueueEntry;
 use twinline_core::{ChatId, Lamport, Message, Millis, OfflineNote};
@@ -217,6 +218,21 @@ pub trait Reads {
     fn account(&mut self, username: &str) -> Result<Option<Account>, StoreError>;
     /// Every account, removed ones too, by username.
     fn accounts(&mut self) -> Result<Vec<Account>, StoreError>;
+    /// An API key by its public id.
+    fn api_key(&mut self, id: &str) -> Result<Option<ApiKey>, StoreError>;
+    /// Every API key, revoked ones too, by site and id.
+    fn api_keys(&mut self) -> Result<Vec<ApiKey>, StoreError>;
+    /// Up to `limit` chats of `site` (placeholders never: they have no
+    /// site), greatest id first, only those with an id below `before` and
+    /// in `state` when given: the REST API's cursor pages, which read the
+    /// same on both deployments because ids are the clients'.
+    fn site_chats(
+        &mut self,
+        site: &str,
+        state: Option<&str>,
+        before: Option<ChatId>,
+        limit: usize,
+    ) -> Result<Vec<ChatRecord>, StoreError>;
     /// The feed's newest position.
     fn head(&mut self) -> Result<u64, StoreError>;
     /// How far this deployment has pulled `peer`'s feed.

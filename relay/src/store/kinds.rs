@@ -13,7 +13,8 @@
 //!   last-writer-wins registers (by hybrid logical clock), and a header
 //!   fills in a
 //!   placeholder row made by messages that arrived before it;
-//! - accounts are last-writer-wins by their stamp.
+//! - accounts are last-writer-wins by their stamp;
+//! - API keys too, except that a revocation wins (`api_keys.rs`).
 //!
 //! Adding a replicated kind (files, ratings, receipts, ...) means a `Kind`
 //! here, a variant of [`Record`], and its table in each backend's schema.

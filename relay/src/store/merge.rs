@@ -6,7 +6,7 @@
 //!
 //! 1. gather the keys every record of the batch names;
 //! 2. load what is stored under them, kind by kind in a fixed order
-//!    (accounts, chats, messages, notes; keys sorted), with the highest
+//!    (accounts, chats, messages, notes, API keys; keys sorted), with the highest
 //!    Lamport clock of each chat a message goes to;
 //! 3. merge record by record in job order, in memory: each record meets
 //!    the stored copy as the records before it left it, exactly as if they
@@ -29,6 +29,7 @@
 //! accounts are stored as merged, so theirs is made after the merge.
 
 use super::StoreError;
+use super::api_keys::ApiKey;
 use super::backend::{NewChange, Row, Touch, Tx};
 use super::kinds::{ChatClock, Kind, Outcome};
 use super::records::{Account, Applied, ChatRecord, Record, Refusal};
@@ -55,7 +56,7 @@ impl Queued {
     pub fn new(record: Record, origin: String) -> Queued {
         let body = match &record {
             Record::Message(_) | Record::Note(_) => Some(record.body_json()),
-            Record::Chat(_) | Record::Account(_) => None,
+            Record::Chat(_) | Record::Account(_) | Record::ApiKey(_) => None,
         };
         Queued {
             record,
@@ -201,6 +202,7 @@ struct Batch {
     chats: Working<ChatRecord>,
     messages: Working<Message>,
     notes: Working<OfflineNote>,
+    api_keys: Working<ApiKey>,
     touches: Touches,
     feed: Vec<NewChange>,
 }
@@ -211,6 +213,7 @@ impl Batch {
         let mut chats = BTreeSet::new();
         let mut messages = BTreeSet::new();
         let mut notes = BTreeSet::new();
+        let mut api_keys = BTreeSet::new();
         let mut message_chats = BTreeSet::new();
         for queued in jobs.iter().flat_map(|job| &job.records) {
             match &queued.record {
@@ -229,12 +232,16 @@ impl Batch {
                 Record::Account(a) => {
                     accounts.insert(a.key());
                 }
+                Record::ApiKey(k) => {
+                    api_keys.insert(k.key());
+                }
             }
         }
         let accounts = Working::load(tx, accounts)?;
         let chats = Working::load(tx, chats)?;
         let messages = Working::load(tx, messages)?;
         let notes = Working::load(tx, notes)?;
+        let api_keys = Working::load(tx, api_keys)?;
         let message_chats: Vec<ChatId> = message_chats.into_iter().collect();
         let highest = if message_chats.is_empty() {
             BTreeMap::new()
@@ -246,6 +253,7 @@ impl Batch {
             chats,
             messages,
             notes,
+            api_keys,
             touches: Touches {
                 highest,
                 touched: BTreeMap::new(),
@@ -282,6 +290,10 @@ impl Batch {
                 let (outcome, feed) = self.accounts.merge(account, made, &self.touches);
                 (applied(outcome), feed)
             }
+            Record::ApiKey(key) => {
+                let (outcome, feed) = self.api_keys.merge(key, made, &self.touches);
+                (applied(outcome), feed)
+            }
         };
         if let Some(body) = feed {
             self.feed.push(NewChange {
@@ -300,6 +312,7 @@ impl Batch {
         self.chats.write(tx)?;
         self.messages.write(tx)?;
         self.notes.write(tx)?;
+        self.api_keys.write(tx)?;
         let touches = self.touches.into_touches();
         if !touches.is_empty() {
             tx.touch_chats(&touches)?;

@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! - [`records`]: what is stored, as Rust values.
+//! - [`api_keys`]: API keys as records (hash, site, scopes; a revocation
+//!   wins).
 //! - [`kinds`]: each kind's merge rule (pure, written once).
 //! - [`merge`]: a batch of writes in one transaction, over a backend's
 //!   primitives.
@@ -18,6 +20,7 @@
 //! an `ack` always means durable; reads run on reader connections off the
 //! async threads.
 
+pub mod api_keys;
 pub mod backend;
 pub mod kinds;
 pub mod merge;
@@ -476,15 +479,49 @@ impl Store {
     /// Runs a read on the calling thread (CLI, tests, blocking threads).
     pub fn read_blocking<T>(
         &self,
-        mut query: impl FnMut(&mut dyn Reads) -> Result<T, StoreError>,
+        query: impl FnMut(&mut dyn Reads) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut answer = None;
-        self.readers.run(&mut |conn| {
-            answer = Some(query(conn)?);
-            Ok(())
-        })?;
-        answer.ok_or(StoreError::Closed)
+        read_on(&*self.readers, query)
     }
+
+    /// Opens the store at `location` only to read (the CLI's `list`
+    /// commands): no writer, no migration, no boot epoch bump. Nothing is
+    /// written, so a `list` beside a live relay cannot take the database
+    /// lock from its writer and fail one of its commits.
+    pub fn open_read_only(location: &Location) -> Result<ReadOnlyStore, StoreError> {
+        let readers: Box<dyn Pool> = match location {
+            Location::Sqlite(dir) => Box::new(sqlite::open_read_only(dir)?),
+            Location::Postgres { url, node } => Box::new(postgres::open_read_only(url, node)?),
+        };
+        Ok(ReadOnlyStore { readers })
+    }
+}
+
+/// A store opened with [`Store::open_read_only`].
+pub struct ReadOnlyStore {
+    readers: Box<dyn Pool>,
+}
+
+impl ReadOnlyStore {
+    /// Runs `query` on this thread.
+    pub fn read<T>(
+        &self,
+        query: impl FnMut(&mut dyn Reads) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        read_on(&*self.readers, query)
+    }
+}
+
+fn read_on<T>(
+    readers: &dyn Pool,
+    mut query: impl FnMut(&mut dyn Reads) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut answer = None;
+    readers.run(&mut |conn| {
+        answer = Some(query(conn)?);
+        Ok(())
+    })?;
+    answer.ok_or(StoreError::Closed)
 }
 
 /// What the writer answered a queued job.

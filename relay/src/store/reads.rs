@@ -4,6 +4,7 @@
 //! [`Reads`] method; the SQL is in the backends.
 
 use super::StoreError;
+use super::api_keys::ApiKey;
 use super::backend::Reads;
 use super::records::{Account, ChangesPage, ChatRecord};
 use twinline_core::protocol::QueueEntry;
@@ -53,6 +54,16 @@ pub fn account(conn: &mut dyn Reads, username: &str) -> Result<Option<Account>, 
 /// Every account, removed ones too, by username.
 pub fn accounts(conn: &mut dyn Reads) -> Result<Vec<Account>, StoreError> {
     conn.accounts()
+}
+
+/// An API key by its public id.
+pub fn api_key(conn: &mut dyn Reads, id: &str) -> Result<Option<ApiKey>, StoreError> {
+    conn.api_key(id)
+}
+
+/// Every API key, revoked ones too.
+pub fn api_keys(conn: &mut dyn Reads) -> Result<Vec<ApiKey>, StoreError> {
+    conn.api_keys()
 }
 
 /// The feed's newest position.

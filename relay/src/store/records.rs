@@ -2,8 +2,8 @@
 //!
 //! Every record is a convergent value: messages are immutable and merge by
 //! id, a chat's status, visitor details and rating are last-writer-wins
-//! registers,
-//! offline notes merge by id, accounts are last-writer-wins by their stamp.
+//! registers, offline notes merge by id, accounts are last-writer-wins by
+//! their stamp, API keys too except that a revocation always wins.
 //! A local write and a change pulled from the peer go through the same
 //! [`Record`] path, so replication cannot disagree with what clients did.
 
@@ -110,6 +110,8 @@ pub enum Record {
     Note(OfflineNote),
     /// An operator account.
     Account(Account),
+    /// An API key (its hash, site and scopes).
+    ApiKey(super::api_keys::ApiKey),
 }
 
 impl Record {
@@ -120,6 +122,7 @@ impl Record {
             Record::Chat(_) => "chat",
             Record::Note(_) => "note",
             Record::Account(_) => "account",
+            Record::ApiKey(_) => "api_key",
         }
     }
 
@@ -130,6 +133,7 @@ impl Record {
             Record::Chat(c) => c.id.to_string(),
             Record::Note(n) => n.id.to_string(),
             Record::Account(a) => a.username.clone(),
+            Record::ApiKey(k) => k.id.clone(),
         }
     }
 
@@ -141,6 +145,7 @@ impl Record {
             Record::Chat(c) => serde_json::to_string(c),
             Record::Note(n) => serde_json::to_string(n),
             Record::Account(a) => serde_json::to_string(a),
+            Record::ApiKey(k) => serde_json::to_string(k),
         };
         value.unwrap_or_default()
     }
@@ -153,6 +158,7 @@ impl Record {
             "chat" => Record::Chat(serde_json::from_str(body)?),
             "note" => Record::Note(serde_json::from_str(body)?),
             "account" => Record::Account(serde_json::from_str(body)?),
+            "api_key" => Record::ApiKey(serde_json::from_str(body)?),
             _ => return Ok(None),
         }))
     }
@@ -227,6 +233,11 @@ impl Record {
             Record::Account(mut account) => {
                 account.stamp = bounded_stamp(account.stamp, now);
                 Record::Account(account)
+            }
+            Record::ApiKey(mut key) => {
+                key.created = bounded_time(key.created, now);
+                key.stamp = bounded_stamp(key.stamp, now);
+                Record::ApiKey(key)
             }
         }
     }

@@ -169,6 +169,9 @@ both_backends!(
     the_probe_commit_clears_failing_and_keeps_the_boot_epoch,
     a_chat_was_created_when_its_header_first_arrived_here,
     a_rating_is_a_register_of_the_header_merged_by_stamp_and_fed_to_the_peer,
+    an_api_key_revocation_wins_replicates_and_keys_read_by_id,
+    a_read_only_open_reads_and_bumps_no_epoch,
+    a_sites_chats_page_by_id_greatest_first_with_a_state_filter,
 );
 
 fn rated(chat: ChatId, id: u128, score: Score, wall: u64) -> ChatRecord {
@@ -877,6 +880,45 @@ async fn the_queue_takes_sources_in_turn_and_filters_sites(f: Fixture) -> Fixtur
     f
 }
 
+async fn a_read_only_open_reads_and_bumps_no_epoch(mut f: Fixture) -> Fixture {
+    use super::records::{Account, OperatorRole};
+    let epoch = f.store().epoch();
+    let account = Account {
+        username: "ada".into(),
+        name: "Ada".into(),
+        hash: "h".into(),
+        stamp: stamp(10, 1),
+        role: OperatorRole::Agent,
+        sites: vec!["demo".into()],
+        version: 0,
+        removed: false,
+    };
+    f.store()
+        .apply(Record::Account(account), "primary")
+        .await
+        .unwrap();
+    f.close().await;
+    let location = f.location.clone();
+    let listed = tokio::task::spawn_blocking(move || {
+        let store = Store::open_read_only(&location).unwrap();
+        (
+            store.read(reads::accounts).unwrap(),
+            store.read(reads::head).unwrap(),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(listed.0.len(), 1, "the read-only store reads");
+    assert!(listed.1 > 0, "and sees the feed");
+    f.open().await;
+    assert_eq!(
+        f.store().epoch(),
+        epoch + 1,
+        "the read-only open did not count as a start"
+    );
+    f
+}
+
 async fn accounts_are_last_writer_wins_and_listed_by_name(f: Fixture) -> Fixture {
     use super::records::{Account, OperatorRole};
     let store = f.store();
@@ -1332,4 +1374,128 @@ mod postgres_only {
             .unwrap();
         f.finish().await;
     }
+}
+
+fn api_key(id: &str, site: &str, wall: u64, revoked: bool) -> super::api_keys::ApiKey {
+    super::api_keys::ApiKey {
+        id: id.into(),
+        site: site.into(),
+        name: "crm".into(),
+        scopes: vec![super::api_keys::Scope::ChatsRead],
+        hash: "ab".repeat(32),
+        created: Millis(1),
+        stamp: stamp(wall, 1),
+        revoked,
+    }
+}
+
+async fn an_api_key_revocation_wins_replicates_and_keys_read_by_id(f: Fixture) -> Fixture {
+    let store = f.store();
+    let made = store
+        .apply(Record::ApiKey(api_key("k1", "demo", 20, false)), "primary")
+        .await
+        .unwrap();
+    assert!(made.changed);
+    store
+        .apply(Record::ApiKey(api_key("k2", "other", 5, false)), "primary")
+        .await
+        .unwrap();
+    // The revocation, made where the clock was behind, still wins...
+    let revoked = store
+        .apply(Record::ApiKey(api_key("k1", "demo", 10, true)), "redundant")
+        .await
+        .unwrap();
+    assert!(revoked.changed, "a revocation wins whatever the stamps");
+    // ... and a later copy that is not revoked does not bring it back.
+    let late = store
+        .apply(Record::ApiKey(api_key("k1", "demo", 99, false)), "primary")
+        .await
+        .unwrap();
+    assert!(!late.changed);
+    let stored = store
+        .read(|c| reads::api_key(c, "k1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.revoked);
+    // Another secret under a taken id is refused and changes nothing.
+    let other = super::api_keys::ApiKey {
+        hash: "cd".repeat(32),
+        ..api_key("k1", "demo", 100, true)
+    };
+    let refused = store.apply(Record::ApiKey(other), "primary").await.unwrap();
+    assert_eq!(refused.refused, Some(Refusal::IdTaken("api key")));
+    let listed = store.read(reads::api_keys).await.unwrap();
+    let ids: Vec<(&str, bool)> = listed.iter().map(|k| (k.id.as_str(), k.revoked)).collect();
+    assert_eq!(ids, vec![("k1", true), ("k2", false)]);
+    assert!(
+        store
+            .read(|c| reads::api_key(c, "k3"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The feed carries the key and its revocation, for the peer.
+    let page = store
+        .read(|c| reads::changes_since(c, 0, 100, "nobody"))
+        .await
+        .unwrap();
+    let kinds: Vec<(&str, String)> = page
+        .changes
+        .iter()
+        .map(|c| (c.record.kind(), c.record.key()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("api_key", "k1".to_string()),
+            ("api_key", "k2".to_string()),
+            ("api_key", "k1".to_string())
+        ]
+    );
+    f
+}
+
+async fn a_sites_chats_page_by_id_greatest_first_with_a_state_filter(f: Fixture) -> Fixture {
+    let store = f.store();
+    let closed = ChatStatus {
+        state: ChatState::Closed,
+        operator: None,
+        stamp: stamp(5, 1),
+    };
+    for id in 1..=5u128 {
+        let mut chat = header(ChatId(Ulid(id)), ChatStatus::default());
+        if id == 2 {
+            chat.status = closed.clone();
+        }
+        store.apply(Record::Chat(chat), "primary").await.unwrap();
+    }
+    let mut elsewhere = header(ChatId(Ulid(9)), ChatStatus::default());
+    elsewhere.site = "other".into();
+    store
+        .apply(Record::Chat(elsewhere), "primary")
+        .await
+        .unwrap();
+    let ids = |chats: Vec<ChatRecord>| chats.iter().map(|c| c.id.0.0).collect::<Vec<u128>>();
+    let first = store
+        .read(|c| c.site_chats("demo", None, None, 2))
+        .await
+        .unwrap();
+    assert_eq!(ids(first), vec![5, 4]);
+    let next = store
+        .read(|c| c.site_chats("demo", None, Some(ChatId(Ulid(4))), 10))
+        .await
+        .unwrap();
+    assert_eq!(ids(next), vec![3, 2, 1]);
+    let closed_only = store
+        .read(|c| c.site_chats("demo", Some("closed"), None, 10))
+        .await
+        .unwrap();
+    assert_eq!(ids(closed_only), vec![2]);
+    let waiting = store
+        .read(|c| c.site_chats("demo", Some("waiting"), Some(ChatId(Ulid(3))), 10))
+        .await
+        .unwrap();
+    assert_eq!(ids(waiting), vec![1]);
+    f
 }

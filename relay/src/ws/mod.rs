@@ -39,6 +39,8 @@ mod layering_tests;
 mod span_tests;
 #[cfg(test)]
 mod test_socket;
+#[cfg(test)]
+mod welcome_tests;
 
 use crate::http::{ApiError, is_same_origin, origin_of};
 use crate::net::ClientIp;

@@ -50,8 +50,8 @@ fn header(client: &Context<'_>, auth: &VisitorAuth) -> ChatRecord {
 
 /// Answers an accepted visitor `hello`.
 ///
-/// The hello stores the chat's header (on first contact; later the merge
-/// keeps what is stored). When that commit fails, the store cannot write
+/// The hello stores the chat's header on first contact (a chat already
+/// stored is only read: the merge would keep what is stored). When that commit fails, the store cannot write
 /// (a full disk: health is not ready and the moderator moves clients
 /// away), but it can still read: the visitor is welcomed with what is
 /// stored, its messages are refused as `unavailable` until the store
@@ -64,7 +64,15 @@ pub(super) async fn welcome(
 ) -> ControlFlow<()> {
     let state = &client.state;
     state.hub.set_visitor(client.key, &auth.site);
-    if let Err(error) = write_chat(state, header(client, auth)).await {
+    // Only a first contact writes: for a chat already stored the merge
+    // keeps every stored field, so the write would change nothing, yet it
+    // waits for a group commit behind every message being stored. That
+    // wait was on every reconnect (a node's thousand clients arriving at
+    // the node that takes them over); a read does not queue for the writer.
+    let stored = matches!(chat_record(state, auth.chat).await, Ok(Some(_)));
+    if stored {
+        tracing::trace!("chat header already stored: nothing to write");
+    } else if let Err(error) = write_chat(state, header(client, auth)).await {
         tracing::warn!(%error, "could not store the chat's header; welcoming from what is stored");
         auth.header_pending = true;
     }

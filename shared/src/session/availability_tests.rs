@@ -61,7 +61,12 @@ fn only_actions(timed: Vec<(Millis, Action)>) -> Vec<Action> {
     timed.into_iter().map(|(_, a)| a).collect()
 }
 
-fn welcomes(s: &mut Session, now: Millis, conn: ConnId, role: DeploymentRole) -> Vec<Action> {
+pub(super) fn welcomes(
+    s: &mut Session,
+    now: Millis,
+    conn: ConnId,
+    role: DeploymentRole,
+) -> Vec<Action> {
     let name = if role == Primary { "p" } else { "r" };
     s.handle(now, Input::Opened { conn });
     s.handle(

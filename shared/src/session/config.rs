@@ -86,6 +86,20 @@ pub struct Timing {
     /// minimum connection attempt delay (it is known to answer, and this
     /// one is slower right now).
     pub race_delay_min: u64,
+    /// Head start of a rejoin: when a working link to the deployment the
+    /// moderator names is closed (its relay node died or restarted), the
+    /// session first reconnects to the same URL, where the deployment's
+    /// load balancer sends it to a live node; only a rejoin not welcomed
+    /// after this long gets a rival to the other deployment. Longer than
+    /// `race_delay`: the deployment is known to be up (the moderator says
+    /// so), and a node taking over hundreds of clients at once is slower
+    /// to welcome each than an idle one.
+    pub rejoin_grace: u64,
+    /// How long a drained node's `migrate` naming its own deployment may
+    /// wait before the session opens its new link (drawn evenly from zero
+    /// to this): every client of the node hears it at once, and the nodes
+    /// that take them over are spared their arriving in the same moment.
+    pub migrate_spread: u64,
     /// How often both deployments are probed while the moderator is silent
     /// (each wait drawn from 3/4 to 5/4 of it).
     pub probe_interval: u64,
@@ -126,6 +140,8 @@ impl Default for Timing {
             connect_timeout: 3_000,
             race_delay: 250,
             race_delay_min: 100,
+            rejoin_grace: 1_500,
+            migrate_spread: 2_000,
             probe_interval: 2_000,
             outage_probe_interval: 600,
             moderator_interval: 3_000,

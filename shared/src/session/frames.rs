@@ -110,6 +110,18 @@ impl Session {
                     if self.routing.is_down(role) {
                         self.routing.hurry(now);
                     }
+                    // Its own deployment: the node drains, the deployment
+                    // serves on. Move to another of its nodes through the
+                    // same URL, make before break, each client at its own
+                    // moment within `migrate_spread`.
+                    let on_it = self
+                        .link
+                        .as_ref()
+                        .is_some_and(|l| l.is_ready() && l.role == role);
+                    if on_it && self.relink_at.is_none() {
+                        let spread = self.config.timing.migrate_spread;
+                        self.relink_at = Some(now.plus(self.random.between(0, spread)));
+                    }
                 }
             }
             ServerFrame::Pong { .. } => {}

@@ -71,6 +71,14 @@ pub struct Session {
     pub(super) welcomed: Option<Welcomed>,
     /// A relay's `migrate`: this deployment until the given time.
     pub(super) migrate_to: Option<(DeploymentRole, Millis)>,
+    /// A rejoin is under way: the working link to this deployment closed
+    /// while the moderator named it, and the session reconnects to the
+    /// same URL before any failover (see [`Session::rejoin`]).
+    rejoin: Option<DeploymentRole>,
+    /// A drained node asked this client to move within its deployment: a
+    /// second link to the same URL, opened at this time, replaces the
+    /// working one once welcomed (make before break).
+    pub(super) relink_at: Option<Millis>,
     /// Resend pending messages at this time (the relay asked to retry).
     pub(super) resend_at: Option<Millis>,
     /// The last token was refused; wait for a new one (`set_token`).
@@ -163,6 +171,8 @@ impl Session {
             ever_connected: false,
             welcomed: None,
             migrate_to: None,
+            rejoin: None,
+            relink_at: None,
             resend_at: None,
             token_refused: false,
             chats,
@@ -294,8 +304,13 @@ impl Session {
             .flatten()
             .map(|l| l.deadline(timing));
         let reconnect = (self.link.is_none() && !self.token_refused).then_some(self.reconnect_at);
+        let relink = self
+            .relink_at
+            .filter(|_| self.next_link.is_none() && self.link.as_ref().is_some_and(Link::is_ready))
+            .map(|at| at.max(self.reconnect_at));
         links
             .chain(reconnect)
+            .chain(relink)
             .chain(self.race_at())
             .chain(self.routing.next_deadline())
             .chain(self.resend_at)
@@ -457,6 +472,19 @@ impl Session {
             Some(link) if link.role == target => {
                 if !link.is_ready() {
                     self.race(now);
+                } else if let Some(at) = self.relink_at {
+                    // A drained node's `migrate` to its own deployment:
+                    // a second link to the same URL (the balancer sends
+                    // it to another node), then the old one closes.
+                    if self.next_link.as_ref().is_some_and(|n| n.role != target) {
+                        let conn = self.next_link.take().map(|n| n.conn);
+                        if let Some(conn) = conn {
+                            self.push(Action::Disconnect { conn });
+                        }
+                    }
+                    if self.next_link.is_none() && now >= at.max(self.reconnect_at) {
+                        self.next_link = Some(self.connect(now, target));
+                    }
                 } else if let Some(next) = self.next_link.take() {
                     self.push(Action::Disconnect { conn: next.conn });
                 }
@@ -505,7 +533,9 @@ impl Session {
             && self.config.endpoint(rival).is_some()
             && !self.routing.is_down(rival);
         let timing = &self.config.timing;
-        let delay = if self.routing.outpaced(link.role, rival) {
+        let delay = if self.rejoin == Some(link.role) {
+            timing.rejoin_grace
+        } else if self.routing.outpaced(link.role, rival) {
             timing.race_delay_min
         } else {
             timing.race_delay
@@ -561,10 +591,44 @@ impl Session {
 
     fn on_closed(&mut self, now: Millis, conn: ConnId) {
         if self.link.as_ref().is_some_and(|l| l.conn == conn) {
-            self.lose(now, Which::Current);
+            let rejoin = self.link.as_ref().is_some_and(|l| {
+                l.is_ready()
+                    && self.next_link.as_ref().is_none_or(|n| n.role == l.role)
+                    && !self.token_refused
+                    && self.routing.moderator_choice() == Some(l.role)
+            });
+            if rejoin {
+                self.rejoin(now);
+            } else {
+                self.lose(now, Which::Current);
+            }
         } else if self.next_link.as_ref().is_some_and(|l| l.conn == conn) {
             self.lose(now, Which::Next);
         }
+    }
+
+    /// The working link to the deployment the moderator names was closed:
+    /// its relay went away, not (as far as anyone knows) the deployment,
+    /// whose load balancer sends a new connection to a node that lives.
+    /// So the first move is a reconnect to the same URL (jittered a little,
+    /// so a node's thousand clients do not arrive in the same millisecond),
+    /// with nothing marked down and nobody probed: only if it fails does
+    /// the usual failover follow, at once, and the other deployment is
+    /// raced beside it only after `rejoin_grace`. A link that went silent
+    /// is not rejoined: that is what a network or a data center lost
+    /// looks like, and the failover goes first.
+    fn rejoin(&mut self, now: Millis) {
+        let Some(link) = self.link.take() else {
+            return;
+        };
+        // A replacement already on its way there (a drain's move) carries
+        // on as the rejoin.
+        self.link = self.next_link.take();
+        self.rejoin = Some(link.role);
+        self.relink_at = None;
+        self.attempts = 0;
+        self.reconnect_at = now.plus(self.random.between(0, self.config.timing.backoff_min));
+        self.typing.forget_told();
     }
 
     /// A link died or never came up.
@@ -572,6 +636,25 @@ impl Session {
         let Some(link) = self.slot(which).take() else {
             return;
         };
+        let relink_failed = which == Which::Next
+            && self.relink_at.is_some()
+            && self
+                .link
+                .as_ref()
+                .is_some_and(|l| l.is_ready() && l.role == link.role);
+        if relink_failed {
+            // A drain's move that reached a node on its way out (still in
+            // the balancer's rotation, or stopping): the working link
+            // carries on, nothing is down, and the move is tried again.
+            let timing = self.config.timing;
+            let wait = self
+                .random
+                .between(timing.backoff_min, timing.migrate_spread);
+            self.relink_at = Some(now.plus(wait));
+            return;
+        }
+        let rejoin_failed =
+            which == Which::Current && self.rejoin.take() == Some(link.role) && !link.is_ready();
         if !self.token_refused {
             self.routing.mark_down(link.role, now);
         }
@@ -585,7 +668,10 @@ impl Session {
             self.random.between(0, self.config.timing.backoff_min)
         } else {
             self.attempts = self.attempts.saturating_add(1);
-            if self.attempts == 1 && other_untried {
+            if rejoin_failed && other_untried {
+                // The rejoin's jitter already spread the clients out.
+                0
+            } else if self.attempts == 1 && other_untried {
                 // Not a retry: the other deployment has not failed. (Only
                 // the first time: after that, both have, whatever a probe
                 // says about one of them since.)
@@ -644,6 +730,8 @@ impl Session {
         }
         self.attempts = 0;
         self.hurried = 0;
+        self.rejoin = None;
+        self.relink_at = None;
         self.ever_connected = true;
     }
 

@@ -152,6 +152,8 @@ mod outbox;
 mod rating;
 #[cfg(test)]
 mod rating_tests;
+#[cfg(test)]
+mod rejoin_tests;
 mod routing;
 #[cfg(test)]
 mod tests;

@@ -218,6 +218,19 @@ pub fn open(url: &str, node: &str) -> Result<Opened, StoreError> {
     })
 }
 
+/// Readers of a database opened only to read (the CLI's `list`
+/// commands): no migration, no epoch, and the server itself refuses any
+/// write on these sessions (`default_transaction_read_only`).
+pub fn open_read_only(url: &str, node: &str) -> Result<Readers, StoreError> {
+    let mut config = config(url, node)?;
+    config.options("-c synchronous_commit=on -c default_transaction_read_only=on");
+    Ok(Readers {
+        config,
+        connections: vec![Mutex::new(None)],
+        next: AtomicUsize::new(0),
+    })
+}
+
 /// The node's write connection (reopened after the database went away).
 pub struct Postgres {
     config: tokio_postgres::Config,

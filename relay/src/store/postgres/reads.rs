@@ -8,6 +8,7 @@
 
 use super::Conn;
 use crate::store::StoreError;
+use crate::store::api_keys::ApiKey;
 use crate::store::backend::{ChatSummary, NodeChange, Reads};
 use crate::store::records::{Account, Change, ChangesPage, ChatRecord, Record};
 use postgres::types::ToSql;
@@ -154,6 +155,35 @@ impl Reads for Conn {
 
     fn accounts(&mut self) -> Result<Vec<Account>, StoreError> {
         self.bodies("SELECT body FROM accounts ORDER BY username", &[])
+    }
+
+    fn api_key(&mut self, id: &str) -> Result<Option<ApiKey>, StoreError> {
+        Ok(self
+            .bodies("SELECT body FROM api_keys WHERE id = $1", &[&id])?
+            .pop())
+    }
+
+    fn api_keys(&mut self) -> Result<Vec<ApiKey>, StoreError> {
+        self.bodies("SELECT body FROM api_keys ORDER BY site, id", &[])
+    }
+
+    fn site_chats(
+        &mut self,
+        site: &str,
+        state: Option<&str>,
+        before: Option<ChatId>,
+        limit: usize,
+    ) -> Result<Vec<ChatRecord>, StoreError> {
+        self.bodies(
+            "SELECT body FROM chats WHERE site = $1 AND ($2::text IS NULL OR state = $2)
+             AND ($3::text IS NULL OR id < $3) ORDER BY id DESC LIMIT $4",
+            &[
+                &site,
+                &state,
+                &before.map(|id| id.to_string()),
+                &(limit as i64),
+            ],
+        )
     }
 
     fn head(&mut self) -> Result<u64, StoreError> {

@@ -15,7 +15,8 @@ use postgres::Client;
 const MIGRATE_LOCK: i64 = 0x7477_6c6e_6d69_6772; // "twlnmigr"
 
 /// Version `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE meta (
     key   TEXT COLLATE \"C\" PRIMARY KEY,
     value TEXT NOT NULL
@@ -78,7 +79,18 @@ CREATE TABLE nodes (
     body TEXT NOT NULL
 );
 INSERT INTO meta (key, value) VALUES ('epoch', '0');
-"];
+",
+    "
+-- API keys (store/api_keys.rs): the hash of each secret, never the secret.
+CREATE TABLE api_keys (
+    id   TEXT COLLATE \"C\" PRIMARY KEY,
+    site TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+-- The REST API's chat pages (by site, greatest id first).
+CREATE INDEX chats_by_site ON chats (site, id);
+",
+];
 
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();

@@ -72,6 +72,17 @@ pub fn open(data_dir: &Path) -> Result<Opened, StoreError> {
     })
 }
 
+/// One reader of an existing store, opened read-only (the CLI's `list`
+/// commands): no migration, no epoch bump, no WAL checkpoint, so nothing
+/// competes with a live relay's writer for the database lock.
+pub fn open_read_only(data_dir: &Path) -> Result<Readers, StoreError> {
+    let conn = schema::open_read_only(&database_path(data_dir))?;
+    Ok(Readers {
+        connections: vec![Mutex::new(conn)],
+        next: AtomicUsize::new(0),
+    })
+}
+
 /// The write connection.
 pub struct Sqlite {
     conn: Connection,

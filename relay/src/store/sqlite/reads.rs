@@ -2,6 +2,7 @@
 //! proceed while the writer commits).
 
 use crate::store::StoreError;
+use crate::store::api_keys::ApiKey;
 use crate::store::backend::{ChatSummary, NodeChange, Reads};
 use crate::store::records::{Account, Change, ChangesPage, ChatRecord, Record};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -133,6 +134,29 @@ impl Reads for Connection {
 
     fn accounts(&mut self) -> Result<Vec<Account>, StoreError> {
         bodies(self, "SELECT body FROM accounts ORDER BY username", [])
+    }
+
+    fn api_key(&mut self, id: &str) -> Result<Option<ApiKey>, StoreError> {
+        Ok(bodies(self, "SELECT body FROM api_keys WHERE id = ?1", [id])?.pop())
+    }
+
+    fn api_keys(&mut self) -> Result<Vec<ApiKey>, StoreError> {
+        bodies(self, "SELECT body FROM api_keys ORDER BY site, id", [])
+    }
+
+    fn site_chats(
+        &mut self,
+        site: &str,
+        state: Option<&str>,
+        before: Option<ChatId>,
+        limit: usize,
+    ) -> Result<Vec<ChatRecord>, StoreError> {
+        bodies(
+            self,
+            "SELECT body FROM chats WHERE site = ?1 AND (?2 IS NULL OR state = ?2)
+             AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4",
+            params![site, state, before.map(|id| id.to_string()), limit as i64],
+        )
     }
 
     fn head(&mut self) -> Result<u64, StoreError> {

@@ -5,8 +5,9 @@
 //! `ack` promises. The writer batches many messages into one commit, so the
 //! fsync cost is paid per batch, not per message.
 
+use crate::store::StoreError;
 use crate::store::records::ChatRecord;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::path::Path;
 use twinline_core::{Millis, VisitorId};
 
@@ -58,6 +59,15 @@ CREATE TABLE IF NOT EXISTS accounts (
     username TEXT PRIMARY KEY,
     body     TEXT NOT NULL
 );
+-- API keys (store/api_keys.rs): the hash of each secret, never the secret.
+-- Made here on older stores too, where it is simply absent.
+CREATE TABLE IF NOT EXISTS api_keys (
+    id   TEXT PRIMARY KEY,
+    site TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+-- The REST API's chat pages (by site, greatest id first).
+CREATE INDEX IF NOT EXISTS chats_by_site ON chats (site, id);
 -- How far this deployment has pulled each peer's feed.
 CREATE TABLE IF NOT EXISTS checkpoints (
     peer TEXT PRIMARY KEY,
@@ -79,6 +89,44 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(conn)
+}
+
+/// Opens an existing store read-only: no file, pragma or row is written.
+/// A store at an older schema is refused (the writing relay migrates it at
+/// its next start).
+pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+    if !path.is_file() {
+        return Err(StoreError::Unavailable(format!(
+            "no store at {}",
+            path.display()
+        )));
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let version = schema_version(&conn)?;
+    if version < SCHEMA_VERSION {
+        return Err(StoreError::Unavailable(format!(
+            "the store at {} has schema {version}, this relay reads {SCHEMA_VERSION}: \
+             start the relay (or run a command that writes) once to migrate it",
+            path.display()
+        )));
+    }
+    Ok(conn)
+}
+
+/// The schema version a store is at (1 had no `meta.schema` row).
+fn schema_version(conn: &Connection) -> rusqlite::Result<i64> {
+    Ok(conn
+        .query_row(
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?
+        .unwrap_or(1))
 }
 
 /// The schema this code writes. Version 1 had no `meta.schema` row.
@@ -103,14 +151,7 @@ pub struct Epoch {
 /// write on a full disk still fails.
 pub fn migrate(conn: &Connection) -> rusqlite::Result<Epoch> {
     conn.execute_batch(SCHEMA)?;
-    let version: i64 = conn
-        .query_row(
-            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema'",
-            [],
-            |row| row.get(0),
-        )
-        .optional()?
-        .unwrap_or(1);
+    let version = schema_version(conn)?;
     if version < SCHEMA_VERSION {
         let tx = conn.unchecked_transaction()?;
         if version < 2 {

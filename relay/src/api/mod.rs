@@ -1,0 +1,75 @@
+//! The REST API under `/v1/api/`, for a site's own systems (a CRM, a ticket
+//! system, a script), authenticated by API keys ([`crate::apikeys`]).
+//!
+//! Every handler starts with [`auth::caller`], which names the one
+//! [`Scope`](crate::store::api_keys::Scope) the endpoint needs, and acts
+//! only on the key's site: a chat of another site is `not_found`, as if it
+//! did not exist. Refusals are the relay's one JSON error body
+//! (`{"error": code, "message": text}`, [`crate::http::ApiError`]).
+//!
+//! Writes go through the store like a client's: a message posted here is
+//! merged by its id, acked only once durable, then fanned out to the chat's
+//! followers (visitor and consoles) as a replicated one would be, and it
+//! replicates to the peer like any other. A POST's `Idempotency-Key` is
+//! turned into the id of what it creates ([`idempotency`]), so a retry of
+//! the same request, on this deployment or on the other after a failover,
+//! names the same record and creates nothing twice.
+//!
+//! # Layout
+//! - [`auth`]: the bearer key, its throttle and the scope check.
+//! - [`paging`]: limits and cursors (pure).
+//! - [`idempotency`]: `Idempotency-Key` to a record id (pure).
+//! - [`views`]: the JSON shapes the API answers with.
+//! - [`chats`], [`messages`], [`notes`], [`operators`]: the handlers.
+//! - [`openapi`]: the OpenAPI 3.1 document and its HTML page.
+
+pub mod auth;
+pub mod chats;
+pub mod idempotency;
+pub mod messages;
+pub mod notes;
+pub mod openapi;
+pub mod operators;
+pub mod paging;
+pub mod views;
+
+#[cfg(test)]
+mod openapi_tests;
+#[cfg(test)]
+mod router_tests;
+
+use crate::state::Shared;
+use axum::Router;
+use axum::routing::{get, post};
+
+/// The API's routes, as `(method, path)` in axum's syntax: what
+/// [`routes`] mounts and what the OpenAPI test holds the document to.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/v1/api/chats"),
+    ("get", "/v1/api/chats/{chat}"),
+    ("post", "/v1/api/chats/{chat}/close"),
+    ("post", "/v1/api/chats/{chat}/transfer"),
+    ("get", "/v1/api/chats/{chat}/messages"),
+    ("post", "/v1/api/chats/{chat}/messages"),
+    ("get", "/v1/api/notes"),
+    ("get", "/v1/api/operators"),
+    ("get", "/v1/api/openapi.json"),
+    ("get", "/v1/api/docs"),
+];
+
+/// The router of `/v1/api/` (no CORS: keys are for servers, never pages).
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/v1/api/chats", get(chats::list))
+        .route("/v1/api/chats/{chat}", get(chats::get_one))
+        .route("/v1/api/chats/{chat}/close", post(chats::close))
+        .route("/v1/api/chats/{chat}/transfer", post(chats::transfer))
+        .route(
+            "/v1/api/chats/{chat}/messages",
+            get(messages::list).post(messages::post),
+        )
+        .route("/v1/api/notes", get(notes::list))
+        .route("/v1/api/operators", get(operators::list))
+        .route("/v1/api/openapi.json", get(openapi::document))
+        .route("/v1/api/docs", get(openapi::page))
+}
