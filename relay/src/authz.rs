@@ -208,6 +208,7 @@ mod tests {
             },
             info: VisitorInfo::default(),
             source: String::new(),
+            rating: None,
         }
     }
 

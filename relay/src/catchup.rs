@@ -31,9 +31,9 @@ pub async fn chat_sync(
         .await?;
     let have: BTreeSet<MessageId> = have.iter().copied().collect();
     let stored: BTreeSet<MessageId> = messages.iter().map(|m| m.id).collect();
-    let (status, visitor) = record.map_or_else(
-        || (ChatStatus::default(), VisitorInfo::default()),
-        |r| (r.status, r.info),
+    let (status, visitor, rating) = record.map_or_else(
+        || (ChatStatus::default(), VisitorInfo::default(), None),
+        |r| (r.status, r.info, r.rating.map(Box::new)),
     );
     Ok(ChatSync {
         chat,
@@ -44,6 +44,7 @@ pub async fn chat_sync(
             .filter(|m| !have.contains(&m.id))
             .collect(),
         lacking: have.difference(&stored).copied().collect(),
+        rating,
     })
 }
 
@@ -137,6 +138,7 @@ mod tests {
                 })
                 .collect(),
             lacking: vec![],
+            rating: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Telling connected clients about changes, whether a local client made
 //! them or they arrived from the peer by replication: queue, inbox,
-//! presence, and chat headers (status, visitor details, a new owner).
+//! presence, and chat headers (status, visitor details, rating, a new
+//! owner).
 //!
 //! The [`crate::hub`] knows who is connected and delivers; this module
 //! decides what each of them is sent (an operator's queue and inbox hold
@@ -161,6 +162,16 @@ pub fn chat_header(state: &Shared, chat: &ChatRecord) {
         },
         None,
     );
+    if let Some(rating) = chat.rating.clone() {
+        state.hub.publish_chat(
+            chat.id,
+            &ServerFrame::Rating {
+                chat: chat.id,
+                rating,
+            },
+            None,
+        );
+    }
     if chat.status.state == ChatState::Active
         && let Some(owner) = chat.status.operator.clone()
     {

@@ -559,9 +559,26 @@ export class Cluster {
 
   /** Every message a relay holds (read through its replication feed), by id. */
   async messagesOf(name) {
+    const messages = new Map();
+    await this.#eachChange(name, (change) => {
+      if (change.kind === 'message') messages.set(change.body.id, change.body);
+    });
+    return messages;
+  }
+
+  /** The header of `chat` as `name` stores it (status, visitor details, rating), or null. */
+  async chatHeader(name, chat) {
+    let header = null;
+    await this.#eachChange(name, (change) => {
+      if (change.kind === 'chat' && change.body.id === chat) header = change.body;
+    });
+    return header;
+  }
+
+  /** Calls `visit` with every change in `name`'s replication feed, oldest first. */
+  async #eachChange(name, visit) {
     const { createHash } = await import('node:crypto');
     const bearer = createHash('sha256').update(`twinline-replication-v1:${this.secret}`).digest('hex');
-    const messages = new Map();
     let since = 0;
     for (;;) {
       const res = await fetch(
@@ -570,11 +587,9 @@ export class Cluster {
       );
       if (!res.ok) throw new Error(`${name} replication feed: HTTP ${res.status}`);
       const page = await res.json();
-      for (const change of page.changes ?? []) {
-        if (change.kind === 'message') messages.set(change.body.id, change.body);
-      }
+      for (const change of page.changes ?? []) visit(change);
       const next = page.next ?? since;
-      if (next === since || next >= (page.head ?? 0)) return messages;
+      if (next === since || next >= (page.head ?? 0)) return;
       since = next;
     }
   }

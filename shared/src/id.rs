@@ -162,6 +162,11 @@ id_type!(
     /// Identifies one offline message left while no operator was online.
     OfflineId
 );
+id_type!(
+    /// Identifies one rating a visitor gave a chat (a changed rating is a
+    /// new id).
+    RatingId
+);
 
 #[cfg(test)]
 mod tests {

@@ -30,13 +30,15 @@ pub mod model;
 pub mod moderation;
 pub mod protocol;
 pub mod random;
+pub mod rating;
 pub mod session;
 pub mod sorted;
 pub mod time;
 pub mod transcript;
 
 pub use clock::{Hlc, Lamport};
-pub use id::{ChatId, MessageId, OfflineId, Ulid, VisitorId};
+pub use id::{ChatId, MessageId, OfflineId, RatingId, Ulid, VisitorId};
 pub use model::{Author, ChatState, ChatStatus, Message, OfflineNote, Role, VisitorInfo};
+pub use rating::{Rating, Score};
 pub use time::Millis;
 pub use transcript::Transcript;

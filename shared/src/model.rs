@@ -326,7 +326,7 @@ pub fn check_field(text: &str) -> Result<(), TextError> {
     check_len(text, MAX_FIELD_CHARS)
 }
 
-fn check_len(text: &str, limit: usize) -> Result<(), TextError> {
+pub(crate) fn check_len(text: &str, limit: usize) -> Result<(), TextError> {
     // Cheap early exit: a char is at most 4 bytes.
     if text.len() <= limit {
         return Ok(());

@@ -202,6 +202,7 @@ fn sync() -> impl Strategy<Value = ChatSync> {
             visitor,
             missing,
             lacking,
+            rating: None,
         })
 }
 

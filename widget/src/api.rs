@@ -9,6 +9,8 @@
 //! Twinline.status();      // {deployment: "primary" | null, state: "connecting" |
 //!                          //   "connected" | "reconnecting" | "offline"}
 //! Twinline.setVisitor({name, email});
+//! Twinline.rate("good", "Thanks!"); // once the chat is closed: "good" | "bad",
+//!                                   //   comment optional (<= 1000 characters)
 //! const off = Twinline.on("message", m => ...);  // also "status", "open", "close"
 //! off();                                          // unsubscribe
 //! ```
@@ -92,6 +94,24 @@ pub fn build(app: &App) -> Object {
             };
             a.set_visitor(&field("name"), &field("email"));
         })
+        .into_js_value(),
+    );
+    let a = app.clone();
+    method(
+        "rate",
+        Closure::<dyn Fn(JsValue, JsValue) -> Result<(), JsValue>>::new(
+            move |score: JsValue, comment: JsValue| {
+                let score = score
+                    .as_string()
+                    .and_then(|s| twinline_core::Score::parse(&s))
+                    .ok_or_else(|| {
+                        js_sys::Error::new("Twinline.rate: score must be \"good\" or \"bad\"")
+                    })?;
+                let comment = comment.as_string().unwrap_or_default();
+                a.rate(score, &comment)
+                    .map_err(|e| js_sys::Error::new(&format!("Twinline.rate: {e}")).into())
+            },
+        )
         .into_js_value(),
     );
     let a = app.clone();

@@ -21,13 +21,13 @@ use crate::config::WidgetConfig;
 use crate::host::{self, Drained, Host};
 use crate::js;
 use crate::storage::Store;
-use crate::view::{ChatPhase, Link, Status, View, ViewMessage, ViewNote};
+use crate::view::{ChatPhase, Link, Status, View, ViewMessage, ViewNote, ViewRating};
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 use twinline_core::model::{Author, ChatState, Role};
 use twinline_core::protocol::{Fields, FromJson, JsonError, JsonView, VisitorTokenResponse};
 use twinline_core::session::{Delivery, Identity, LinkState, Session, SessionEvent, Snapshot};
-use twinline_core::{ChatId, MessageId, OfflineId};
+use twinline_core::{ChatId, MessageId, OfflineId, Score};
 
 /// What is kept in localStorage: the snapshot and the chat it is for.
 #[derive(Serialize, Deserialize)]
@@ -222,6 +222,16 @@ impl Engine {
         Ok(())
     }
 
+    /// Rates the chat (the session makes the rating's id).
+    pub fn rate(&mut self, score: Score, comment: &str) -> Result<(), String> {
+        self.host
+            .session_mut()
+            .rate(clock::session(), self.chat, score, comment)
+            .map_err(|e| e.to_string())?;
+        self.pump();
+        Ok(())
+    }
+
     /// The chat as every tab shows it.
     pub fn view(&self) -> View {
         let session = self.host.session();
@@ -282,6 +292,11 @@ impl Engine {
                     stored: *stored,
                 })
                 .collect(),
+            rating: session.rating(self.chat).map(|r| ViewRating {
+                score: r.score,
+                comment: r.comment.to_string(),
+                stored: r.stored,
+            }),
         }
     }
 }

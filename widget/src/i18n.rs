@@ -111,6 +111,18 @@ pub struct Texts {
     pub chat_ended: &'static str,
     /// Button after the chat was closed.
     pub new_chat: &'static str,
+    /// The rating's question, once the chat is closed.
+    pub rate_prompt: &'static str,
+    /// The rating's "good" button.
+    pub rate_good: &'static str,
+    /// The rating's "bad" button.
+    pub rate_bad: &'static str,
+    /// The rating's comment field.
+    pub rate_comment: &'static str,
+    /// The rating is on its way.
+    pub rate_sending: &'static str,
+    /// The rating is stored.
+    pub rate_thanks: &'static str,
     /// Unread badge label, after the number: "3 unread messages".
     pub unread_suffix: &'static str,
     /// Refusal: empty text.
@@ -147,6 +159,12 @@ static EN: Texts = Texts {
     offline_thanks: "Thank you! We will get back to you by email.",
     chat_ended: "This chat has ended.",
     new_chat: "Start a new chat",
+    rate_prompt: "How was this chat?",
+    rate_good: "Good",
+    rate_bad: "Bad",
+    rate_comment: "Comment",
+    rate_sending: "Sending your rating…",
+    rate_thanks: "Thank you for your rating.",
     unread_suffix: " unread messages",
     error_empty: "Please write something first.",
     error_too_long: "This message is too long.",
@@ -179,6 +197,12 @@ static DE: Texts = Texts {
     offline_thanks: "Danke! Wir melden uns per E-Mail bei Ihnen.",
     chat_ended: "Dieser Chat ist beendet.",
     new_chat: "Neuen Chat starten",
+    rate_prompt: "Wie war dieser Chat?",
+    rate_good: "Gut",
+    rate_bad: "Schlecht",
+    rate_comment: "Kommentar",
+    rate_sending: "Ihre Bewertung wird gesendet…",
+    rate_thanks: "Danke für Ihre Bewertung.",
     unread_suffix: " ungelesene Nachrichten",
     error_empty: "Bitte schreiben Sie zuerst etwas.",
     error_too_long: "Diese Nachricht ist zu lang.",
@@ -230,6 +254,12 @@ mod tests {
                 t.offline_thanks,
                 t.chat_ended,
                 t.new_chat,
+                t.rate_prompt,
+                t.rate_good,
+                t.rate_bad,
+                t.rate_comment,
+                t.rate_sending,
+                t.rate_thanks,
                 t.unread_suffix,
                 t.error_empty,
                 t.error_too_long,

@@ -5,7 +5,7 @@
 //! `tests/json.rs` hold these to); see the core's `decode_json`.
 
 use crate::tabs::message::TabMessage;
-use crate::view::{ChatPhase, Link, Status, Unsent, View, ViewMessage, ViewNote};
+use crate::view::{ChatPhase, Link, Status, Unsent, View, ViewMessage, ViewNote, ViewRating};
 use twinline_core::protocol::{Fields, FromJson, JsonError, JsonView};
 use twinline_core::unit_variants_from_json;
 
@@ -53,6 +53,17 @@ impl FromJson for ViewNote {
     }
 }
 
+impl FromJson for ViewRating {
+    fn from_json<V: JsonView>(value: &V) -> Result<ViewRating, JsonError> {
+        let f = Fields::of(value)?;
+        Ok(ViewRating {
+            score: f.get("score")?,
+            comment: f.get("comment")?,
+            stored: f.get("stored")?,
+        })
+    }
+}
+
 impl FromJson for View {
     fn from_json<V: JsonView>(value: &V) -> Result<View, JsonError> {
         let f = Fields::of(value)?;
@@ -68,6 +79,7 @@ impl FromJson for View {
             visitor_name: f.get("visitor_name")?,
             visitor_email: f.get("visitor_email")?,
             notes: f.get("notes")?,
+            rating: f.or_default("rating")?,
         })
     }
 }
@@ -96,6 +108,7 @@ impl FromJson for TabMessage {
             | TabMessage::Visitor { .. }
             | TabMessage::Offline { .. }
             | TabMessage::NewChat { .. }
+            | TabMessage::Rate { .. }
             | TabMessage::Bye { .. } => (),
         };
         let f = Fields::of(value)?;
@@ -103,6 +116,7 @@ impl FromJson for TabMessage {
             "t",
             &[
                 "view", "hello", "unsent", "typing", "visitor", "offline", "new_chat", "bye",
+                "rate",
             ],
         )?;
         let from = f.get("from")?;
@@ -134,7 +148,12 @@ impl FromJson for TabMessage {
                 text: text("text")?,
             },
             6 => TabMessage::NewChat { from },
-            _ => TabMessage::Bye { from },
+            7 => TabMessage::Bye { from },
+            _ => TabMessage::Rate {
+                from,
+                score: text("score")?,
+                comment: text("comment")?,
+            },
         })
     }
 }

@@ -16,6 +16,7 @@
 //! and [`status_value`].
 
 use serde::{Deserialize, Serialize};
+use twinline_core::Score;
 
 /// Something the visitor did in the panel.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +47,13 @@ pub enum UiEvent {
     },
     /// Asked for a new chat after the last one was closed.
     NewChat,
+    /// Rated the closed chat.
+    Rate {
+        /// Good or bad.
+        score: Score,
+        /// The comment, possibly empty (checked).
+        comment: String,
+    },
 }
 
 /// What the panel shows: the view, and what only this tab decides.
@@ -161,6 +169,17 @@ pub struct ViewNote {
     pub stored: bool,
 }
 
+/// The chat's rating as shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewRating {
+    /// Good or bad.
+    pub score: Score,
+    /// The comment, possibly empty.
+    pub comment: String,
+    /// Stored by a relay (false: on its way).
+    pub stored: bool,
+}
+
 /// The whole visible state of the chat.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct View {
@@ -187,6 +206,9 @@ pub struct View {
     pub visitor_email: String,
     /// Offline notes left from this browser.
     pub notes: Vec<ViewNote>,
+    /// The visitor's rating of the chat, once given.
+    #[serde(default)]
+    pub rating: Option<ViewRating>,
 }
 
 /// A message written in some tab that the leader's session may not hold yet.
@@ -372,6 +394,11 @@ mod tests {
                 id: "N".into(),
                 stored: true,
             }],
+            rating: Some(ViewRating {
+                score: Score::Bad,
+                comment: "slow".into(),
+                stored: false,
+            }),
         };
         let json = serde_json::to_string(&view).unwrap();
         assert_eq!(serde_json::from_str::<View>(&json).unwrap(), view);

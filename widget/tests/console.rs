@@ -91,6 +91,7 @@ fn leave_behind_with(username: &str, transcript: Transcript) {
         intents: vec![],
         visitor: None,
         online: Some(true),
+        ratings: Vec::new(),
     };
     storage()
         .set_item(

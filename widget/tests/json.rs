@@ -15,7 +15,9 @@ use twinline_core::protocol::{
 };
 use twinline_widget::js;
 use twinline_widget::tabs::message::TabMessage;
-use twinline_widget::view::{ChatPhase, Link, Status, Unsent, View, ViewMessage, ViewNote};
+use twinline_widget::view::{
+    ChatPhase, Link, Status, Unsent, View, ViewMessage, ViewNote, ViewRating,
+};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
@@ -158,6 +160,11 @@ fn view() -> View {
             id: "N".into(),
             stored: false,
         }],
+        rating: Some(ViewRating {
+            score: twinline_core::Score::Good,
+            comment: "kind \"and\" quick".into(),
+            stored: true,
+        }),
     }
 }
 
@@ -173,6 +180,7 @@ fn what_tabs_tell_each_other_reads_as_the_derive_reads_it() {
         r#"{"t":"offline","from":"t1","name":"Ann","email":"a@b.c","text":"hi"}"#.into(),
         r#"{"t":"new_chat","from":"t1"}"#.into(),
         r#"{"t":"bye","from":"t1"}"#.into(),
+        r#"{"t":"rate","from":"t1","score":"bad","comment":"slow"}"#.into(),
     ] {
         holds(serde_json::from_str::<TabMessage>(&text).unwrap());
     }

@@ -423,10 +423,46 @@ fn closed_chat_offers_a_new_one() {
         false,
     );
     assert!(!m.visible("form.composer"));
-    let buttons = m.ui.root().query_selector_all(".end .btn").unwrap();
+    let buttons = m.ui.root().query_selector_all(".end > .btn").unwrap();
     let new_chat: HtmlElement = buttons.item(0).unwrap().unchecked_into();
     new_chat.click();
     assert_eq!(m.events.borrow().as_slice(), [UiEvent::NewChat]);
+}
+
+#[wasm_bindgen_test]
+fn a_closed_chat_offers_a_rating_and_says_when_it_is_stored() {
+    let mut m = mount(Prechat::Off);
+    let closed = |rating| View {
+        phase: ChatPhase::Closed,
+        rating,
+        ..View::default()
+    };
+    m.render(&closed(None), 0, false);
+    let bad: HtmlElement = m.find(".rate button[data-score=bad]").unchecked_into();
+    bad.click();
+    assert_eq!(
+        m.events.borrow().as_slice(),
+        [UiEvent::Rate {
+            score: twinline_core::Score::Bad,
+            comment: String::new(),
+        }]
+    );
+    m.render(
+        &closed(Some(twinline_widget::view::ViewRating {
+            score: twinline_core::Score::Bad,
+            comment: String::new(),
+            stored: true,
+        })),
+        0,
+        false,
+    );
+    assert_eq!(bad.get_attribute("aria-pressed").as_deref(), Some("true"));
+    assert!(
+        m.find(".rate")
+            .text_content()
+            .unwrap()
+            .contains("Thank you for your rating.")
+    );
 }
 
 #[wasm_bindgen_test]

@@ -345,6 +345,15 @@ function renderChat(state) {
       ? 'closed'
       : `with ${chat.operator ?? 'nobody'}`;
   setText($('chat-state'), stateWords);
+  const rating = $('chat-rating');
+  rating.hidden = !chat.rating;
+  rating.dataset.score = chat.rating?.score ?? '';
+  setText(
+    rating,
+    chat.rating
+      ? `Visitor's rating: ${chat.rating.score}${chat.rating.comment ? ` — “${chat.rating.comment}”` : ''}`
+      : '',
+  );
   syncList(
     $('transcript'),
     chat.messages,

@@ -37,6 +37,7 @@ async fn add_chat(relay: &TestRelay, id: u128, site: &str) -> ChatId {
             ..VisitorInfo::default()
         },
         source: "s".into(),
+        rating: None,
     };
     relay
         .state

@@ -201,7 +201,8 @@ fn submit_page(
         .collect();
     for (record, _) in &records {
         if let Record::Chat(chat) = record {
-            state.observe(chat.status.stamp.max(chat.info.stamp));
+            let rating = chat.rating.as_ref().map(|r| r.stamp).unwrap_or_default();
+            state.observe(chat.status.stamp.max(chat.info.stamp).max(rating));
         }
     }
     let committed = state

@@ -113,6 +113,7 @@ impl Touch {
             status: Default::default(),
             info: Default::default(),
             source: String::new(),
+            rating: None,
         })
         .unwrap_or_default()
     }

@@ -9,8 +9,9 @@
 //! - messages and offline notes are immutable and merge by id: the same
 //!   record again is a duplicate that keeps the earlier receipt time, other
 //!   content under a taken id is refused;
-//! - a chat header's status and visitor details are last-writer-wins
-//!   registers (by hybrid logical clock), and a header fills in a
+//! - a chat header's status, visitor details and rating are
+//!   last-writer-wins registers (by hybrid logical clock), and a header
+//!   fills in a
 //!   placeholder row made by messages that arrived before it;
 //! - accounts are last-writer-wins by their stamp;
 //! - API keys too, except that a revocation wins (`api_keys.rs`).
@@ -23,6 +24,7 @@ use super::records::{Account, ChatRecord, Record, Refusal};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use twinline_core::model::{LastWriterWins, RecordError};
+use twinline_core::rating::merge_rating;
 use twinline_core::{ChatState, Lamport, Message, OfflineNote};
 
 /// What merging an incoming record into the stored copy decided.
@@ -227,8 +229,16 @@ impl Kind for ChatRecord {
         ]
     }
 
+    /// A rating within its bounds (a client's is checked before it is
+    /// stamped; this holds the peer's to the same).
+    fn admit(&self, _chats: &dyn ChatClock) -> Result<(), RecordError> {
+        self.rating
+            .as_ref()
+            .map_or(Ok(()), twinline_core::Rating::check)
+    }
+
     /// A header fills in a placeholder (a row its messages made before it
-    /// arrived); status and visitor details merge as registers.
+    /// arrived); status, visitor details and rating merge as registers.
     fn merge(stored: Option<&Self>, incoming: Self) -> Outcome<Self> {
         let Some(stored) = stored else {
             return Outcome::Changed(incoming);
@@ -244,6 +254,7 @@ impl Kind for ChatRecord {
         }
         changed |= merged.status.merge_from(&incoming.status);
         changed |= merged.info.merge_from(&incoming.info);
+        changed |= merge_rating(&mut merged.rating, incoming.rating.as_ref());
         if changed {
             Outcome::Changed(merged)
         } else {
@@ -360,6 +371,7 @@ mod tests {
             status: ChatStatus::default(),
             info: VisitorInfo::default(),
             source: String::new(),
+            rating: None,
         };
         let header = ChatRecord {
             site: "demo".into(),

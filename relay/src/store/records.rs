@@ -1,9 +1,9 @@
 //! What the store keeps, as Rust values, and how each merges.
 //!
 //! Every record is a convergent value: messages are immutable and merge by
-//! id, a chat's status and visitor details are last-writer-wins registers,
-//! offline notes merge by id, accounts are last-writer-wins by their stamp,
-//! API keys too except that a revocation always wins.
+//! id, a chat's status, visitor details and rating are last-writer-wins
+//! registers, offline notes merge by id, accounts are last-writer-wins by
+//! their stamp, API keys too except that a revocation always wins.
 //! A local write and a change pulled from the peer go through the same
 //! [`Record`] path, so replication cannot disagree with what clients did.
 
@@ -34,6 +34,10 @@ pub struct ChatRecord {
     /// not hide everyone else. Set with the header, like `site`.
     #[serde(default)]
     pub source: String,
+    /// The visitor's rating (a register: the later stamp wins), once
+    /// rated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<twinline_core::Rating>,
 }
 
 /// An operator account: a last-writer-wins register, replicated like every
@@ -228,6 +232,9 @@ impl Record {
                 chat.created = bounded_time(chat.created, now);
                 chat.status.stamp = bounded_stamp(chat.status.stamp, now);
                 chat.info.stamp = bounded_stamp(chat.info.stamp, now);
+                if let Some(rating) = &mut chat.rating {
+                    rating.stamp = bounded_stamp(rating.stamp, now);
+                }
                 Record::Chat(chat)
             }
             Record::Account(mut account) => {

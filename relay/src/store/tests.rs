@@ -13,7 +13,7 @@ use std::future::Future;
 use std::sync::atomic::Ordering::Relaxed;
 use twinline_core::{
     Author, ChatId, ChatState, ChatStatus, Hlc, Lamport, Message, MessageId, Millis, OfflineId,
-    OfflineNote, Role, Ulid, VisitorId, VisitorInfo,
+    OfflineNote, Rating, RatingId, Role, Score, Ulid, VisitorId, VisitorInfo,
 };
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
@@ -170,10 +170,99 @@ both_backends!(
     a_chat_was_created_when_its_header_first_arrived_here,
     a_stored_message_says_its_chats_state_at_its_commit,
     the_head_watch_follows_every_commit_that_appends,
+    a_rating_is_a_register_of_the_header_merged_by_stamp_and_fed_to_the_peer,
     an_api_key_revocation_wins_replicates_and_keys_read_by_id,
     a_read_only_open_reads_and_bumps_no_epoch,
     a_sites_chats_page_by_id_greatest_first_with_a_state_filter,
 );
+
+fn rated(chat: ChatId, id: u128, score: Score, wall: u64) -> ChatRecord {
+    ChatRecord {
+        rating: Some(Rating {
+            id: RatingId(Ulid(id)),
+            score,
+            comment: format!("rating {id}"),
+            stamp: stamp(wall, 1),
+        }),
+        ..header(chat, ChatStatus::default())
+    }
+}
+
+async fn a_rating_is_a_register_of_the_header_merged_by_stamp_and_fed_to_the_peer(
+    f: Fixture,
+) -> Fixture {
+    let store = f.store();
+    let chat = ChatId(Ulid(41));
+    let read = |store: &Store| {
+        let store = store.clone();
+        async move {
+            store
+                .read(move |c| reads::chat_in(c, chat))
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let first = store
+        .apply(Record::Chat(rated(chat, 1, Score::Bad, 10)), "primary")
+        .await
+        .unwrap();
+    assert!(first.changed);
+    let later = store
+        .apply(Record::Chat(rated(chat, 2, Score::Good, 20)), "redundant")
+        .await
+        .unwrap();
+    assert!(later.changed, "the visitor's later rating wins");
+    for again in [
+        rated(chat, 1, Score::Bad, 10),
+        rated(chat, 2, Score::Good, 20),
+    ] {
+        let applied = store.apply(Record::Chat(again), "redundant").await.unwrap();
+        assert!(
+            !applied.changed,
+            "an older or the same rating changes nothing"
+        );
+    }
+    // A status change (a header without the rating) keeps it.
+    let closed = ChatStatus {
+        state: ChatState::Closed,
+        operator: None,
+        stamp: stamp(30, 1),
+    };
+    store
+        .apply(Record::Chat(header(chat, closed.clone())), "primary")
+        .await
+        .unwrap();
+    let stored = read(store).await;
+    assert_eq!(stored.status, closed);
+    let rating = stored.rating.expect("still rated");
+    assert_eq!(
+        (rating.id, rating.score, rating.comment.as_str()),
+        (RatingId(Ulid(2)), Score::Good, "rating 2")
+    );
+    // The feed carries the header with its rating to the peer.
+    let page = store
+        .read(|c| reads::changes_since(c, 0, 100, "redundant"))
+        .await
+        .unwrap();
+    let fed = page.changes.iter().rev().find_map(|c| match &c.record {
+        Record::Chat(header) if header.id == chat => header.rating.clone(),
+        _ => None,
+    });
+    assert_eq!(fed.map(|r| r.id), Some(RatingId(Ulid(2))));
+    // A peer's rating past the comment limit is refused, the stored one stays.
+    let mut long = rated(chat, 3, Score::Bad, 40);
+    if let Some(r) = &mut long.rating {
+        r.comment = "x".repeat(twinline_core::rating::MAX_COMMENT_CHARS + 1);
+    }
+    let refused = store.apply(Record::Chat(long), "redundant").await.unwrap();
+    assert!(matches!(refused.refused, Some(Refusal::Invalid(_))));
+    assert_eq!(
+        read(store).await.rating.map(|r| r.id),
+        Some(RatingId(Ulid(2)))
+    );
+    f
+}
 
 async fn the_probe_commit_clears_failing_and_keeps_the_boot_epoch(mut f: Fixture) -> Fixture {
     let epoch = f.store().epoch();
@@ -407,6 +496,7 @@ fn header(chat: ChatId, status: ChatStatus) -> ChatRecord {
         status,
         info: VisitorInfo::default(),
         source: String::new(),
+        rating: None,
     }
 }
 
@@ -885,6 +975,7 @@ async fn the_queue_takes_sources_in_turn_and_filters_sites(f: Fixture) -> Fixtur
                 Record::Chat(ChatRecord {
                     site: site.into(),
                     source: source.into(),
+                    rating: None,
                     created: Millis(created),
                     ..header(chat, ChatStatus::default())
                 }),

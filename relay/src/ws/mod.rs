@@ -26,6 +26,7 @@ mod identity;
 mod messages;
 mod operator;
 mod pipeline;
+mod rating;
 mod refusal;
 mod status;
 mod visitor;

@@ -163,7 +163,7 @@ pub(super) async fn handle(
         ClientFrame::Accept { chat } => accept(client, auth, chat).await,
         ClientFrame::Close { chat } => close(client, auth, chat).await,
         ClientFrame::Transfer { chat, to } => transfer(client, auth, chat, to).await,
-        ClientFrame::SetVisitor { .. } | ClientFrame::Offline { .. } => {
+        ClientFrame::SetVisitor { .. } | ClientFrame::Offline { .. } | ClientFrame::Rate { .. } => {
             client
                 .reply_error(ErrorCode::Forbidden, "only visitors may do that", None)
                 .await;
@@ -249,6 +249,7 @@ async fn assign(
         status: ChatStatus::default(),
         info: VisitorInfo::default(),
         source: String::new(),
+        rating: None,
     });
     record.status = ChatStatus {
         state: ChatState::Active,

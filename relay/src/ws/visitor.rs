@@ -44,6 +44,7 @@ fn header(client: &Context<'_>, auth: &VisitorAuth) -> ChatRecord {
         status: ChatStatus::default(),
         info: VisitorInfo::default(),
         source: source_key(&client.state.config.secret, client.peer.ip),
+        rating: None,
     }
 }
 
@@ -176,6 +177,12 @@ pub(super) async fn handle(
             page,
         } if own_chat(chat) => set_visitor(client, auth, name, email, page).await,
         ClientFrame::Offline { note } => offline(client, auth, note).await,
+        ClientFrame::Rate {
+            chat,
+            id,
+            score,
+            comment,
+        } if own_chat(chat) => super::rating::rate(client, auth, id, score, comment).await,
         ClientFrame::Close { chat } if own_chat(chat) => {
             let state = client.state.clone();
             change_status(client, chat, move |status| ChatStatus {
@@ -185,7 +192,10 @@ pub(super) async fn handle(
             })
             .await;
         }
-        ClientFrame::Typing { .. } | ClientFrame::SetVisitor { .. } | ClientFrame::Close { .. } => {
+        ClientFrame::Typing { .. }
+        | ClientFrame::SetVisitor { .. }
+        | ClientFrame::Close { .. }
+        | ClientFrame::Rate { .. } => {
             client
                 .reply_error(ErrorCode::Forbidden, "not your chat", None)
                 .await;

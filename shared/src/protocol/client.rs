@@ -1,8 +1,9 @@
 //! Frames a client (visitor widget or operator console) sends to a relay.
 
 use super::{FrameError, parse_frame, to_json};
-use crate::id::{ChatId, MessageId};
+use crate::id::{ChatId, MessageId, RatingId};
 use crate::model::{Message, OfflineNote, Role};
+use crate::rating::Score;
 use serde::{Deserialize, Serialize};
 
 /// What a client already holds of one chat, so the relay can send exactly
@@ -66,6 +67,19 @@ pub enum ClientFrame {
         /// The note, with its client-made id.
         note: OfflineNote,
     },
+    /// Visitor: rate the chat (a new id each time the visitor changes
+    /// it). Answered by a `rating` frame once stored.
+    Rate {
+        /// The chat.
+        chat: ChatId,
+        /// Client-made id of this rating.
+        id: RatingId,
+        /// Good or bad.
+        score: Score,
+        /// An optional comment, at most `MAX_COMMENT_CHARS` characters.
+        #[serde(default)]
+        comment: String,
+    },
     /// Operator: online (takes chats) or away.
     SetAvailability {
         /// True when taking chats.
@@ -103,6 +117,7 @@ impl ClientFrame {
         "typing",
         "set_visitor",
         "offline",
+        "rate",
         "set_availability",
         "accept",
         "close",

@@ -120,6 +120,10 @@ fn read_variant<V: JsonView>(
             chat: f.get("chat")?,
             info: f.get("info")?,
         },
+        "rating" => ServerFrame::Rating {
+            chat: f.get("chat")?,
+            rating: f.get("rating")?,
+        },
         "queue" => ServerFrame::Queue {
             chats: f.get("chats")?,
         },

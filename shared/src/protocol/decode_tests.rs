@@ -245,6 +245,16 @@ fn note(n: Numbers) -> impl Strategy<Value = OfflineNote> {
     })
 }
 
+fn rating() -> impl Strategy<Value = crate::rating::Rating> {
+    use crate::rating::{Rating, Score};
+    (ulid(), any::<bool>(), text(), hlc()).prop_map(|(id, good, comment, stamp)| Rating {
+        id: crate::id::RatingId(id),
+        score: if good { Score::Good } else { Score::Bad },
+        comment,
+        stamp,
+    })
+}
+
 fn sync(n: Numbers) -> impl Strategy<Value = ChatSync> {
     (
         ulid(),
@@ -252,14 +262,18 @@ fn sync(n: Numbers) -> impl Strategy<Value = ChatSync> {
         visitor(),
         prop::collection::vec(message(n), 0..3),
         prop::collection::vec(ulid().prop_map(MessageId), 0..3),
+        proptest::option::of(rating()),
     )
-        .prop_map(|(chat, status, visitor, missing, lacking)| ChatSync {
-            chat: ChatId(chat),
-            status,
-            visitor,
-            missing,
-            lacking,
-        })
+        .prop_map(
+            |(chat, status, visitor, missing, lacking, rating)| ChatSync {
+                chat: ChatId(chat),
+                status,
+                visitor,
+                missing,
+                lacking,
+                rating: rating.map(Box::new),
+            },
+        )
 }
 
 fn queue_entry(n: Numbers) -> impl Strategy<Value = QueueEntry> {
@@ -329,6 +343,7 @@ fn server_frame(n: Numbers) -> impl Strategy<Value = ServerFrame> {
         }),
         (chat(), status()).prop_map(|(chat, status)| ServerFrame::Status { chat, status }),
         (chat(), visitor()).prop_map(|(chat, info)| ServerFrame::Visitor { chat, info }),
+        (chat(), rating()).prop_map(|(chat, rating)| ServerFrame::Rating { chat, rating }),
         prop::collection::vec(queue_entry(n), 0..3).prop_map(|chats| ServerFrame::Queue { chats }),
         (any::<u32>(), prop::collection::vec(text(), 0..3)).prop_map(
             |(operators_online, operators)| ServerFrame::Presence {

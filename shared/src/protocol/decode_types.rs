@@ -12,10 +12,11 @@ use super::{
     QueueEntry, ReplicationLag, VisitorTokenResponse,
 };
 use crate::clock::{Hlc, Lamport};
-use crate::id::{ChatId, MessageId, OfflineId, Ulid, VisitorId};
+use crate::id::{ChatId, MessageId, OfflineId, RatingId, Ulid, VisitorId};
 use crate::model::{Author, ChatState, ChatStatus, Message, OfflineNote, Role, VisitorInfo};
 use crate::protocol::Fields;
-use crate::session::{Identity, Intent, LocalChat, Snapshot, VisitorUpdate};
+use crate::rating::{Rating, Score};
+use crate::session::{Identity, Intent, LocalChat, RatingRequest, Snapshot, VisitorUpdate};
 use crate::time::Millis;
 use crate::transcript::Transcript;
 
@@ -53,6 +54,11 @@ unit_variants_from_json!(ChatState {
     Waiting => "waiting",
     Active => "active",
     Closed => "closed",
+});
+
+unit_variants_from_json!(Score {
+    Good => "good",
+    Bad => "bad",
 });
 
 unit_variants_from_json!(DeploymentRole {
@@ -98,6 +104,7 @@ transparent!(
     ChatId(Ulid),
     VisitorId(Ulid),
     OfflineId(Ulid),
+    RatingId(Ulid),
     Millis(u64),
     Lamport(u64),
 );
@@ -184,6 +191,19 @@ impl FromJson for ChatSync {
             visitor: f.or_default("visitor")?,
             missing: f.or_default("missing")?,
             lacking: f.or_default("lacking")?,
+            rating: f.or_default::<Option<Rating>>("rating")?.map(Box::new),
+        })
+    }
+}
+
+impl FromJson for Rating {
+    fn from_json<V: JsonView>(value: &V) -> Result<Rating, JsonError> {
+        let f = Fields::of(value)?;
+        Ok(Rating {
+            id: f.get("id")?,
+            score: f.get("score")?,
+            comment: f.or_default("comment")?,
+            stamp: f.get("stamp")?,
         })
     }
 }
@@ -291,6 +311,19 @@ impl FromJson for LocalChat {
             transcript: f.get("transcript")?,
             status: f.or_default("status")?,
             visitor: f.or_default("visitor")?,
+            rating: f.or_default("rating")?,
+        })
+    }
+}
+
+impl FromJson for RatingRequest {
+    fn from_json<V: JsonView>(value: &V) -> Result<RatingRequest, JsonError> {
+        let f = Fields::of(value)?;
+        Ok(RatingRequest {
+            chat: f.get("chat")?,
+            id: f.get("id")?,
+            score: f.get("score")?,
+            comment: f.get("comment")?,
         })
     }
 }
@@ -355,6 +388,7 @@ impl FromJson for Snapshot {
             intents: f.or_default("intents")?,
             visitor: f.or_default("visitor")?,
             online: f.or_default("online")?,
+            ratings: f.or_default("ratings")?,
         })
     }
 }

@@ -4,13 +4,14 @@
 //! the browser. The documented frames are in [`super::reference::server_examples`].
 
 use crate::clock::{Hlc, Lamport};
-use crate::id::{ChatId, MessageId, OfflineId, Ulid, VisitorId};
+use crate::id::{ChatId, MessageId, OfflineId, RatingId, Ulid, VisitorId};
 use crate::model::{Author, ChatState, ChatStatus, Message, OfflineNote, Role, VisitorInfo};
 use crate::protocol::{
     ActiveDeployment, ChatSync, DeploymentRole, DeploymentState, Health, LoginResponse, QueueEntry,
     ReplicationLag, VisitorTokenResponse,
 };
-use crate::session::{Identity, Intent, LocalChat, Snapshot, VisitorUpdate};
+use crate::rating::{Rating, Score};
+use crate::session::{Identity, Intent, LocalChat, RatingRequest, Snapshot, VisitorUpdate};
 use crate::time::Millis;
 use crate::transcript::Transcript;
 
@@ -88,6 +89,17 @@ pub fn chat_sync() -> ChatSync {
         visitor: visitor(),
         missing: vec![message()],
         lacking: vec![MessageId(id(6))],
+        rating: Some(Box::new(rating())),
+    }
+}
+
+/// A visitor's rating, with a comment.
+pub fn rating() -> Rating {
+    Rating {
+        id: RatingId(id(8)),
+        score: Score::Bad,
+        comment: "Too slow \"really\" \u{1f622}".into(),
+        stamp: stamp(),
     }
 }
 
@@ -186,6 +198,7 @@ pub fn snapshot() -> Snapshot {
                 transcript: Transcript::from(vec![message()]),
                 status: status(),
                 visitor: visitor(),
+                rating: Some(rating()),
             },
         )],
         pending: vec![MessageId(id(1))],
@@ -206,5 +219,11 @@ pub fn snapshot() -> Snapshot {
             page: "/".into(),
         }),
         online: Some(false),
+        ratings: vec![RatingRequest {
+            chat,
+            id: RatingId(id(9)),
+            score: Score::Good,
+            comment: "Thanks!".into(),
+        }],
     }
 }

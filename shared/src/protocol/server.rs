@@ -4,6 +4,7 @@ use super::{FrameError, parse_frame, to_json};
 use crate::id::{ChatId, MessageId, OfflineId};
 use crate::model::{Author, ChatStatus, Message, OfflineNote, VisitorInfo};
 use crate::protocol::DeploymentRole;
+use crate::rating::Rating;
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,11 @@ pub struct ChatSync {
     /// Ids from the client's `have` that the relay does not hold.
     #[serde(default)]
     pub lacking: Vec<MessageId>,
+    /// The visitor's rating of the chat, if any (a register, like the
+    /// status). Boxed: most syncs carry none, and every frame and session
+    /// input is as large as its largest variant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<Box<Rating>>,
 }
 
 /// One chat in an operator's queue view.
@@ -141,6 +147,14 @@ pub enum ServerFrame {
         /// The winning value.
         info: VisitorInfo,
     },
+    /// The chat's rating register changed (also the answer to `rate`: the
+    /// rating is stored once a client sees its id here).
+    Rating {
+        /// The chat.
+        chat: ChatId,
+        /// The winning rating.
+        rating: Rating,
+    },
     /// Operators: waiting and active chats.
     Queue {
         /// The queue.
@@ -196,6 +210,7 @@ impl ServerFrame {
         "typing",
         "status",
         "visitor",
+        "rating",
         "queue",
         "presence",
         "inbox",

@@ -24,6 +24,9 @@ pub struct LocalChat {
     /// Visitor details register.
     #[serde(default)]
     pub visitor: VisitorInfo,
+    /// The visitor's rating register.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<crate::rating::Rating>,
 }
 
 /// What merging a relay's view of a chat changed here.

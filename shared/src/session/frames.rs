@@ -84,6 +84,7 @@ impl Session {
                 }
                 self.settle(chat);
             }
+            ServerFrame::Rating { chat, rating } => self.merge_rating(chat, Some(&rating)),
             ServerFrame::Queue { chats } => {
                 self.queue = chats;
                 self.event(SessionEvent::Queue);
@@ -164,6 +165,7 @@ impl Session {
             .collect();
         frames.extend(pushes.iter().map(Intent::frame));
         frames.extend(self.outbox.frames());
+        frames.extend(self.ratings_lacking(&syncs));
         for frame in frames {
             self.send_now(now, frame);
         }
@@ -189,6 +191,7 @@ impl Session {
             self.mark_dirty();
             self.event(SessionEvent::Visitor { chat });
         }
+        self.merge_rating(chat, sync.rating.as_deref());
     }
 
     /// Drops outbox entries the chat's registers now show done.

@@ -152,6 +152,11 @@ pub enum SessionEvent {
         /// True while typing.
         on: bool,
     },
+    /// A chat's rating changed (stored, or replaced here).
+    Rating {
+        /// The chat.
+        chat: ChatId,
+    },
     /// Operators: the queue changed.
     Queue,
     /// Who is online changed.

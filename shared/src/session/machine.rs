@@ -139,6 +139,7 @@ impl Session {
                 intents: snapshot.intents,
                 visitor: snapshot.visitor,
                 online: snapshot.online,
+                ratings: snapshot.ratings,
             };
         }
         let mut session = Session::build(config, snapshot.identity, chats, outbox, now, seed);
@@ -205,6 +206,7 @@ impl Session {
             intents: self.outbox.intents.clone(),
             visitor: self.outbox.visitor.clone(),
             online: self.outbox.online,
+            ratings: self.outbox.ratings.clone(),
         }
     }
 

@@ -132,6 +132,7 @@
 //! - `link`: one socket's phases and its heartbeat.
 //! - `chats`: local transcripts and registers, pending acks, what to replay.
 //! - `outbox`: notes, visitor details, accept/close/transfer until settled.
+//! - `rating`: the visitor's rating, kept until stored, replayed where lacking.
 //! - `typing`: "is typing" both ways: throttle, quiet and stale.
 //! - `machine`: the session itself, tying those together.
 //! - [`snapshot`]: what survives a page reload.
@@ -148,6 +149,9 @@ mod frames;
 mod link;
 mod machine;
 mod outbox;
+mod rating;
+#[cfg(test)]
+mod rating_tests;
 #[cfg(test)]
 mod rejoin_tests;
 mod routing;
@@ -164,4 +168,5 @@ pub use io::{
 };
 pub use machine::Session;
 pub use outbox::{Intent, VisitorUpdate};
+pub use rating::{ChatRating, RatingRequest};
 pub use snapshot::{SNAPSHOT_VERSION, Snapshot};

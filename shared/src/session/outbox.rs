@@ -1,6 +1,6 @@
 //! Requests that are not messages but must survive a failover: offline
-//! notes (acked by id), the visitor's details, and an operator's accept /
-//! close / transfer and availability.
+//! notes (acked by id), the visitor's details and ratings, and an
+//! operator's accept / close / transfer and availability.
 //!
 //! Only messages and notes have acks, so the others are kept until the
 //! client sees their effect (the chat's status or visitor register says
@@ -140,6 +140,7 @@ pub(crate) struct Outbox {
     pub(crate) intents: Vec<Intent>,
     pub(crate) visitor: Option<VisitorUpdate>,
     pub(crate) online: Option<bool>,
+    pub(crate) ratings: Vec<super::rating::RatingRequest>,
 }
 
 impl Outbox {
@@ -151,6 +152,8 @@ impl Outbox {
         }
         frames.extend(self.visitor.iter().map(VisitorUpdate::frame));
         frames.extend(self.intents.iter().map(Intent::frame));
+        // After the intents: a chat is closed before it is rated.
+        frames.extend(self.ratings.iter().map(super::rating::RatingRequest::frame));
         frames.extend(
             self.notes
                 .iter()

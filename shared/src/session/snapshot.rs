@@ -8,6 +8,7 @@
 use super::chats::LocalChat;
 use super::config::Identity;
 use super::outbox::{Intent, VisitorUpdate};
+use super::rating::RatingRequest;
 use crate::id::{ChatId, MessageId};
 use crate::model::OfflineNote;
 use serde::{Deserialize, Serialize};
@@ -42,4 +43,7 @@ pub struct Snapshot {
     /// An operator's chosen availability.
     #[serde(default)]
     pub online: Option<bool>,
+    /// Ratings not yet shown stored by a relay.
+    #[serde(default)]
+    pub ratings: Vec<RatingRequest>,
 }

@@ -257,6 +257,12 @@ impl App {
             .unwrap_or_else(|| Err("the widget is busy; try again".into()))
     }
 
+    /// Rates the closed chat (`Twinline.rate`).
+    pub fn rate(&self, score: twinline_core::Score, comment: &str) -> Result<(), String> {
+        self.with(|shell| shell.state.rate(score, comment))
+            .unwrap_or_else(|| Err("the widget is busy; try again".into()))
+    }
+
     /// Sends a message under the id a queued `Twinline.send` returned to
     /// the page before the chat was here.
     pub fn send_with_id(&self, text: &str, id: MessageId) -> Result<String, String> {
@@ -526,6 +532,11 @@ impl Shell {
             EngineCall::Note(note) => {
                 if let Err(error) = engine.offline(&note.name, &note.email, &note.text) {
                     js::warn(&format!("offline message refused: {error}"));
+                }
+            }
+            EngineCall::Rate { score, comment } => {
+                if let Err(error) = engine.rate(score, &comment) {
+                    js::warn(&format!("rating refused: {error}"));
                 }
             }
         }

@@ -26,11 +26,12 @@ use crate::config::Prechat;
 use crate::i18n::Texts;
 use crate::storage::Keys;
 use crate::tabs::message::TabMessage;
-use crate::view::{Link, Shown, UiEvent, Unsent, View, ViewMessage};
+use crate::view::{ChatPhase, Link, Shown, UiEvent, Unsent, View, ViewMessage};
 use std::collections::VecDeque;
 use twinline_core::model::{TextError, check_text};
 use twinline_core::protocol::VisitorTokenResponse;
-use twinline_core::{ChatId, MessageId, Millis};
+use twinline_core::rating::check_comment;
+use twinline_core::{ChatId, MessageId, Millis, Score};
 
 /// The first wait before asking for a token again, ms.
 pub const TOKEN_RETRY_FIRST_MS: u32 = 1_000;
@@ -104,6 +105,13 @@ pub enum EngineCall {
     },
     /// An offline note.
     Note(Note),
+    /// The visitor's rating of the closed chat.
+    Rate {
+        /// Good or bad.
+        score: Score,
+        /// The comment (checked).
+        comment: String,
+    },
 }
 
 /// An offline note as the visitor wrote it.
@@ -419,6 +427,11 @@ impl AppState {
                 name, email, text, ..
             } if leads => self.leave_note(Note { name, email, text }),
             TabMessage::NewChat { .. } if leads => self.new_chat(),
+            TabMessage::Rate { score, comment, .. } if leads => {
+                if let Some(score) = Score::parse(&score) {
+                    self.apply_rating(score, comment);
+                }
+            }
             TabMessage::Bye { .. } if !leads => self.push(Effect::TickNow),
             _ => {}
         }
@@ -558,6 +571,45 @@ impl AppState {
                     self.post(|from| TabMessage::NewChat { from });
                 }
             }
+            UiEvent::Rate { score, comment } => {
+                if let Err(error) = self.rate(score, &comment) {
+                    self.push(Effect::Warn(error));
+                }
+            }
+        }
+    }
+
+    /// Rates the chat (the panel, `Twinline.rate`): the leader's session
+    /// keeps it until a relay stores it; a follower hands it to the leader.
+    /// Refused while the chat is not closed, or with a comment too long.
+    pub fn rate(&mut self, score: Score, comment: &str) -> Result<(), String> {
+        if self.view.phase != ChatPhase::Closed {
+            return Err("the chat is not closed".into());
+        }
+        check_comment(comment).map_err(|error| format!("comment: {error}"))?;
+        if self.leads {
+            self.apply_rating(score, comment.to_string());
+        } else {
+            let score = score.as_str().to_string();
+            let comment = comment.to_string();
+            self.post(|from| TabMessage::Rate {
+                from,
+                score,
+                comment,
+            });
+        }
+        Ok(())
+    }
+
+    /// Leader: the rating goes to the session (which keeps it until a
+    /// relay stores it). A closed chat has had an engine; a leader still
+    /// getting its token drops it with a warning rather than rate a chat
+    /// it does not hold yet.
+    fn apply_rating(&mut self, score: Score, comment: String) {
+        if self.engine {
+            self.push(Effect::Engine(EngineCall::Rate { score, comment }));
+        } else {
+            self.push(Effect::Warn("no chat to rate yet".into()));
         }
     }
 

@@ -810,3 +810,65 @@ fn a_queued_send_keeps_the_id_the_page_was_given_and_its_time() {
     let bad = MessageId::new(now(), 78);
     assert!(s.send_with_id(" ", bad).is_err());
 }
+
+#[test]
+fn a_rating_is_taken_once_the_chat_is_closed_in_any_tab_and_reaches_the_leaders_session() {
+    let closed = View {
+        phase: ChatPhase::Closed,
+        ..view_with(vec![message("m1", "operator")])
+    };
+    let mut a = leader();
+    assert_eq!(
+        a.rate(Score::Good, ""),
+        Err("the chat is not closed".into()),
+        "not before the chat is closed"
+    );
+    assert_eq!(effects(&mut a), vec![]);
+    a.refresh(now(), Some(closed.clone()), 0);
+    let _ = effects(&mut a);
+    let long = "x".repeat(twinline_core::rating::MAX_COMMENT_CHARS + 1);
+    assert!(a.rate(Score::Bad, &long).is_err());
+    a.handle(
+        now(),
+        Event::Ui(UiEvent::Rate {
+            score: Score::Good,
+            comment: "kind".into(),
+        }),
+    );
+    assert_eq!(
+        effects(&mut a),
+        vec![Effect::Engine(EngineCall::Rate {
+            score: Score::Good,
+            comment: "kind".into(),
+        })]
+    );
+
+    // A follower that holds the closed view hands the rating to the leader.
+    let mut b = follower();
+    b.handle(
+        now(),
+        Event::Tab(TabMessage::View {
+            from: "a".into(),
+            view: closed,
+        }),
+    );
+    b.rate(Score::Bad, "slow").unwrap();
+    let posted: Vec<TabMessage> = effects(&mut b)
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Post(m @ TabMessage::Rate { .. }) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(posted.len(), 1);
+    for message in posted {
+        a.handle(now(), Event::Tab(message));
+    }
+    assert_eq!(
+        effects(&mut a),
+        vec![Effect::Engine(EngineCall::Rate {
+            score: Score::Bad,
+            comment: "slow".into(),
+        })]
+    );
+}

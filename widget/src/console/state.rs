@@ -124,6 +124,17 @@ pub struct ChatView {
     pub messages: Vec<MessageView>,
     /// Messages written here and not yet stored by a relay.
     pub pending: usize,
+    /// The visitor's rating, once given.
+    pub rating: Option<RatingView>,
+}
+
+/// The visitor's rating of a chat.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RatingView {
+    /// `good` or `bad`.
+    pub score: &'static str,
+    /// The comment, possibly empty (shown as text).
+    pub comment: String,
 }
 
 /// What the visitor told us.
@@ -292,6 +303,10 @@ fn chat_view(session: &Session, chat: ChatId) -> Option<ChatView> {
         typing,
         messages,
         pending,
+        rating: local.rating.as_ref().map(|r| RatingView {
+            score: r.score.as_str(),
+            comment: r.comment.clone(),
+        }),
     })
 }
 

@@ -102,6 +102,7 @@ fn connected() -> (Session, ConnId) {
                 visitor: info,
                 missing: vec![first],
                 lacking: vec![],
+                rating: None,
             }],
             operators_online: 2,
         },
@@ -288,4 +289,36 @@ fn a_chat_transferred_away_or_closed_is_no_longer_mine() {
     let state = build(&session, Millis(2_000));
     assert_eq!(state.chats[0].state, "closed");
     assert!(!state.chats[0].mine);
+}
+
+#[test]
+fn the_visitors_rating_shows_beside_the_chat_the_later_one_winning() {
+    let (mut session, conn) = connected();
+    assert_eq!(build(&session, Millis(2_000)).chats[0].rating, None);
+    let rating = |id: u128, score, at| twinline_core::Rating {
+        id: twinline_core::RatingId(twinline_core::Ulid(id)),
+        score,
+        comment: HOSTILE.into(),
+        stamp: stamp(at),
+    };
+    for (id, score, at) in [
+        (2, twinline_core::Score::Good, 20),
+        (1, twinline_core::Score::Bad, 10),
+    ] {
+        frame(
+            &mut session,
+            conn,
+            ServerFrame::Rating {
+                chat: chat(),
+                rating: rating(id, score, at),
+            },
+        );
+    }
+    assert_eq!(
+        build(&session, Millis(2_000)).chats[0].rating,
+        Some(RatingView {
+            score: "good",
+            comment: HOSTILE.into(),
+        })
+    );
 }

@@ -67,6 +67,15 @@ pub enum TabMessage {
         /// Sender tab id.
         from: String,
     },
+    /// The visitor rated the chat in a follower tab.
+    Rate {
+        /// Sender tab id.
+        from: String,
+        /// `good` or `bad`.
+        score: String,
+        /// The comment.
+        comment: String,
+    },
 }
 
 /// A [`TabMessage`] as sent, every variant's fields in one struct. Fields a
@@ -86,6 +95,10 @@ struct TabRecord {
     page: VariantText,
     #[serde(default)]
     text: VariantText,
+    #[serde(default)]
+    score: VariantText,
+    #[serde(default)]
+    comment: VariantText,
 }
 
 impl TryFrom<TabRecord> for TabMessage {
@@ -118,6 +131,11 @@ impl TryFrom<TabRecord> for TabMessage {
             },
             "new_chat" => TabMessage::NewChat { from },
             "bye" => TabMessage::Bye { from },
+            "rate" => TabMessage::Rate {
+                from,
+                score: field(record.score, "score")?,
+                comment: field(record.comment, "comment")?,
+            },
             _ => return Err(format!("unknown tab message `{t}`")),
         })
     }
@@ -134,6 +152,7 @@ impl TabMessage {
             | TabMessage::Visitor { from, .. }
             | TabMessage::Offline { from, .. }
             | TabMessage::NewChat { from }
+            | TabMessage::Rate { from, .. }
             | TabMessage::Bye { from } => from,
         }
     }
@@ -177,6 +196,11 @@ mod tests {
             },
             TabMessage::NewChat { from: from() },
             TabMessage::Bye { from: from() },
+            TabMessage::Rate {
+                from: from(),
+                score: "good".into(),
+                comment: "thanks".into(),
+            },
         ];
         for message in messages {
             let json = serde_json::to_string(&message).unwrap();

@@ -10,12 +10,14 @@
 //! that includes the unread count; the panel is a labelled dialog; the log
 //! is an `aria-live` region (`role=log`), the typing line and the
 //! reconnecting note are polite live regions; opening focuses the first
-//! field, Escape closes, closing returns focus to the launcher.
+//! field, Escape closes, closing returns focus to the launcher. Once the
+//! chat is closed the foot offers a rating (`rating.rs`).
 
 mod dom;
 mod forms;
 pub mod launcher;
 mod messages;
+mod rating;
 pub mod style;
 
 use crate::config::Prechat;
@@ -27,6 +29,7 @@ use forms::{Composer, OfflineForm, PrechatForm};
 use gloo_events::{EventListener, EventListenerOptions};
 use launcher::Launcher;
 use messages::MessageList;
+use rating::RatingForm;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use web_sys::{Document, Element, KeyboardEvent, ShadowRoot};
@@ -59,6 +62,7 @@ pub struct Ui {
     offline: OfflineForm,
     thanks: Element,
     ended: Element,
+    rating: RatingForm,
     foot: Foot,
     open: bool,
     _listeners: Vec<EventListener>,
@@ -134,6 +138,8 @@ impl Ui {
         add(&panel, &thanks);
         let ended = el(doc, "div", "end");
         add(&ended, &el_text(doc, "p", "note", texts.chat_ended));
+        let rating = RatingForm::new(doc, texts, &on);
+        add(&ended, &rating.root);
         let new_chat = el_text(doc, "button", "btn", texts.new_chat);
         attr(&new_chat, "type", "button");
         add(&ended, &new_chat);
@@ -204,6 +210,7 @@ impl Ui {
             offline,
             thanks,
             ended,
+            rating,
             foot: Foot::Composer,
             open: false,
             _listeners: listeners,
@@ -283,6 +290,7 @@ impl Ui {
         };
         attr(&self.launcher, "aria-label", &label);
 
+        self.rating.render(view.rating.as_ref(), texts);
         let foot = if view.phase == ChatPhase::Closed {
             Foot::Ended
         } else if view.note_stored() {

@@ -42,6 +42,8 @@ label{font-size:13px;color:var(--mu);display:flex;flex-direction:column;gap:2px}
 .btn{padding:8px 14px;border:0;border-radius:8px;background:var(--a);color:#fff;cursor:pointer;font-weight:600}
 .err{color:#c5221f;font-size:12px;margin:0}
 .note{margin:0;color:var(--mu);font-size:14px}
+.rate{display:flex;flex-direction:column;gap:6px}
+.rate .btn[aria-pressed=false]{background:var(--in);color:var(--fg)}
 @media (max-width:480px){.panel{position:fixed;inset:0;width:auto;height:auto;border:0;border-radius:0}}
 @media (prefers-reduced-motion:no-preference){.panel{animation:tw-in .15s ease-out}@keyframes tw-in{from{opacity:0;transform:translateY(8px)}}}"#;
 

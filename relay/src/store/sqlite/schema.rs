@@ -234,6 +234,7 @@ fn to_version_3(tx: &Connection) -> rusqlite::Result<()> {
             status: super::reads::json(&status, 4)?,
             info: super::reads::json(&info, 5)?,
             source,
+            rating: None,
         };
         tx.execute(
             "UPDATE chats SET body = ?2 WHERE id = ?1",
