@@ -16,7 +16,7 @@
 use crate::http::ApiError;
 use axum::http::{HeaderMap, StatusCode};
 use sha2::{Digest, Sha256};
-use twinline_core::{ChatId, MessageId, Ulid};
+use twinline_core::{ChatId, MessageId};
 
 /// The header.
 pub const HEADER: &str = "idempotency-key";
@@ -58,13 +58,14 @@ pub fn message_id(site: &str, chat: ChatId, key: &str) -> MessageId {
     let bytes = digest.finalize();
     let mut random = [0u8; 16];
     random[6..].copy_from_slice(&bytes[..10]);
-    MessageId(Ulid::new(chat.0.millis(), u128::from_be_bytes(random)))
+    MessageId::new(chat.0.millis(), u128::from_be_bytes(random))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+    use twinline_core::Ulid;
 
     fn headers(value: &[u8]) -> HeaderMap {
         let mut headers = HeaderMap::new();

@@ -18,7 +18,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use twinline_core::{Author, ChatState, Lamport, Message, MessageId, Role, Ulid};
+use twinline_core::{Author, ChatState, Lamport, Message, MessageId, Role};
 
 /// The response header a replayed POST carries.
 pub const REPLAYED: &str = "idempotent-replayed";
@@ -88,7 +88,7 @@ pub async fn post(
     let author = author(&state, &key, &body).await?;
     let id = match idempotency_key {
         Some(k) => idempotency::message_id(&key.site, record.id, k),
-        None => MessageId(Ulid::new(crate::clock::now(), rand::random())),
+        None => MessageId::new(crate::clock::now(), rand::random()),
     };
     let chat_id = record.id;
     let stored = state

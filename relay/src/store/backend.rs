@@ -105,17 +105,7 @@ impl Touch {
     /// only when one does not (a JSON text per message was 3% of the
     /// relay's instructions at everyday load).
     pub fn placeholder(&self) -> String {
-        serde_json::to_string(&ChatRecord {
-            id: self.chat,
-            site: String::new(),
-            visitor: Default::default(),
-            created: self.first_at,
-            status: Default::default(),
-            info: Default::default(),
-            source: String::new(),
-            rating: None,
-        })
-        .unwrap_or_default()
+        serde_json::to_string(&ChatRecord::empty(self.chat, self.first_at)).unwrap_or_default()
     }
 }
 

@@ -40,6 +40,26 @@ pub struct ChatRecord {
     pub rating: Option<twinline_core::Rating>,
 }
 
+impl ChatRecord {
+    /// The header of a chat known only by its id: no site, no visitor, no
+    /// details yet. What a row holds when a message arrives by
+    /// replication before its chat's header, and what an operator's accept
+    /// starts from when no header is stored; the real header fills it by
+    /// the usual merge when it comes.
+    pub fn empty(id: ChatId, created: Millis) -> ChatRecord {
+        ChatRecord {
+            id,
+            site: String::new(),
+            visitor: VisitorId::default(),
+            created,
+            status: ChatStatus::default(),
+            info: VisitorInfo::default(),
+            source: String::new(),
+            rating: None,
+        }
+    }
+}
+
 /// An operator account: a last-writer-wins register, replicated like every
 /// record, so a password change, a new site or a removal made on one
 /// deployment holds on both.

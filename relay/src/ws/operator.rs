@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 use std::sync::atomic::Ordering::Relaxed;
 use twinline_core::protocol::{ChatResume, ClientFrame, ErrorCode, PROTOCOL_VERSION, ServerFrame};
-use twinline_core::{Author, ChatId, ChatState, ChatStatus, Message, Role, VisitorId, VisitorInfo};
+use twinline_core::{Author, ChatId, ChatState, ChatStatus, Message, Role};
 
 fn author(auth: &OperatorAuth) -> Author {
     Author {
@@ -241,16 +241,7 @@ async fn assign(
     header: Option<ChatRecord>,
 ) -> bool {
     let state = &client.state;
-    let mut record = header.unwrap_or_else(|| ChatRecord {
-        id: chat,
-        site: String::new(),
-        visitor: VisitorId::default(),
-        created: crate::clock::now(),
-        status: ChatStatus::default(),
-        info: VisitorInfo::default(),
-        source: String::new(),
-        rating: None,
-    });
+    let mut record = header.unwrap_or_else(|| ChatRecord::empty(chat, crate::clock::now()));
     record.status = ChatStatus {
         state: ChatState::Active,
         operator: Some(auth.access.username.clone()),
