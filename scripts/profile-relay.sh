@@ -14,6 +14,15 @@
 #   bash scripts/profile-relay.sh [--chats 50] [--seconds 40]
 #   bash scripts/profile-relay.sh --report-only   # part 3's tables again, from the last dump
 #
+# --reconnects measures instead what one reconnect costs: `twinline-bench
+# reconnects` (storms in which every visitor reconnects at once, hello with
+# a token and a resume -> welcome, then hangs up; operators connected) with
+# the relay under callgrind, counters zeroed when the measured storms start
+# and dumped when they end, so the instructions per reconnect are exact:
+#
+#   bash scripts/profile-relay.sh --reconnects [--visitors 100] [--messages 20]
+#        [--missing 0] [--operators 10] [--rounds 3] [--server twinline-postgres]
+#
 # perf would sample the kernel side too, but `perf stat -e instructions true`
 # says "not supported" on these machines (no hardware counters in the VM).
 # Under callgrind the relay runs some 50x slower, so CHATS stays small there
@@ -27,11 +36,15 @@ cd "$(dirname "$0")/.."
 chats=50
 seconds=40
 report_only=""
+reconnects=""
+storm_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --chats) chats=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --report-only) report_only=1; shift ;;
+    --reconnects) reconnects=1; shift ;;
+    --visitors|--messages|--missing|--operators|--rounds|--server) storm_args+=("$1" "$2"); shift 2 ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "profile-relay.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
@@ -109,21 +122,27 @@ window_end() {
 }
 finish() { wait "$bench_pid" || true; }
 
-# annotate: part 3's tables from the last callgrind dump, per message.
+# annotate: part 3's tables from the last callgrind dump, per message (or,
+# after --reconnects, per reconnect: callgrind-count.txt says which).
 annotate() {
-  local dump total messages per
+  local dump total messages per unit
   dump=$(ls -t "$out"/callgrind.out* | head -1)
-  messages=$(cat "$out/callgrind-messages.txt")
+  read -r messages unit <"$out/callgrind-count.txt"
+  if [ "$unit" = reconnect ]; then
+    parts=("${reconnect_parts[@]}")
+  else
+    parts=("${message_parts[@]}")
+  fi
   callgrind_annotate --inclusive=yes --threshold=100 "$dump" >"$out/callgrind-inclusive.txt" 2>/dev/null || true
   callgrind_annotate --threshold=100 "$dump" >"$out/callgrind-self.txt" 2>/dev/null || true
   total=$(awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }' "$out/callgrind-self.txt")
-  say "$messages messages stored in the window; $total instructions = $((total / messages)) per message"
+  say "$messages ${unit}s in the window; $total instructions = $((total / messages)) per $unit"
   # Lines look like "1,234 (12.3%)  file:function [object]".
   per='{ n = $1; gsub(",", "", n); sub(/^ *[0-9,]+ +\( *[0-9.]+%\) +/, ""); sub(/ \[[^]]*\]$/, ""); sub(/^[^:]*:/, ""); printf "  %10.0f  %s\n", n / m, $0 }'
-  say "top functions by instructions including callees (per message):"
+  say "top functions by instructions including callees (per $unit):"
   grep -E '^ *[0-9,]+ +\(' "$out/callgrind-inclusive.txt" | awk 'NR > 1 && NR <= 46' \
     | awk -v m="$messages" "$per" | tee -a "$summary"
-  say "top functions by their own instructions (per message):"
+  say "top functions by their own instructions (per $unit):"
   grep -E '^ *[0-9,]+ +\(' "$out/callgrind-self.txt" | awk 'NR > 1 && NR <= 31' \
     | awk -v m="$messages" "$per" | tee -a "$summary"
   # Parts of the work as subtrees (inclusive, so they overlap where one
@@ -131,9 +150,18 @@ annotate() {
   # the release build's LTO most Rust code is inlined into the threads'
   # entry closures, and callgrind's self costs of those frames are not
   # meaningful after --zero.
-  say "parts of the work, instructions per message including callees (overlapping):"
+  say "parts of the work, instructions per $unit including callees (overlapping):"
   local part
-  for part in \
+  for part in "${parts[@]}"; do
+    awk -v m="$messages" -v label="${part%%|*}" -v re="${part#*|}" "$per" "$out/callgrind-inclusive.txt" 2>/dev/null \
+      | awk -v label="${part%%|*}" -v re="${part#*|}" -v m="$messages" '
+        { n = $1; $1 = ""; sub(/^ +/, ""); if ($0 ~ re) { sum += n; found = 1 } }
+        END { if (found) printf "  %10.0f  %s\n", sum, label }' | tee -a "$summary"
+  done
+}
+
+# Parts of the work as "label|regular expression over function names".
+message_parts=(
     "store writer thread|twinline_relay::store::run_writer$" \
     "  SQL compiled again (sqlite3_prepare_v3)|sqlite3_prepare_v3$" \
     "  execute_batch (SQL text run without a cached statement)|rusqlite::Connection::execute_batch$" \
@@ -148,13 +176,27 @@ annotate() {
     "JSON out: Message serialize|Serialize for twinline_core::model::Message>::serialize$" \
     "WebSocket reads (SplitStream::poll_next)|SplitStream<S> as futures_core::stream::Stream>::poll_next$" \
     "malloc + free|^(malloc|free|_int_malloc|_int_free)$" \
-    "memset + memcpy|^__mem(set|cpy|move)_"; do
-    awk -v m="$messages" -v label="${part%%|*}" -v re="${part#*|}" "$per" "$out/callgrind-inclusive.txt" 2>/dev/null \
-      | awk -v label="${part%%|*}" -v re="${part#*|}" -v m="$messages" '
-        { n = $1; $1 = ""; sub(/^ +/, ""); if ($0 ~ re) { sum += n; found = 1 } }
-        END { if (found) printf "  %10.0f  %s\n", sum, label }' | tee -a "$summary"
-  done
-}
+    "memset + memcpy|^__mem(set|cpy|move)_"
+)
+reconnect_parts=(
+    "WebSocket upgrade (HTTP request, handshake)|WebSocketUpgrade.*from_request|derive_accept_key$"
+    "one connection's task (axum WebSocket upgrade closure)|on_upgrade::\\{\\{closure\\}\\}$"
+    "hello handling (Client::hello)|Client::hello::\\{\\{closure\\}\\}$"
+    "  token check (TokenSigner::verify)|TokenSigner::verify$"
+    "  the visitor's welcome (visitor::welcome)|ws::visitor::welcome::\\{\\{closure\\}\\}$"
+    "  reads run on blocking threads (Store::read_blocking)|Store::read_blocking$"
+    "    chat header (reads::chat_in)|twinline_relay::store::reads::chat_in$"
+    "    messages of the chat (reads::messages)|twinline_relay::store::reads::messages$"
+    "    every account (reads::accounts, for operators_online)|twinline_relay::store::reads::accounts$"
+    "    one call combining header, messages, accounts (reads::welcome)|twinline_relay::store::reads::welcome$"
+    "    SQLite steps (sqlite3_step)|^sqlite3_step$"
+    "  JSON out: ServerFrame serialize|Serialize for twinline_core::protocol::server::ServerFrame>::serialize$"
+    "  JSON in: Message deserialize (stored bodies)|Deserialize for twinline_core::model::Message>::deserialize$"
+    "blocking pool hand-off (spawn_blocking)|tokio::runtime::blocking::pool::Spawner::spawn_blocking$"
+    "the hang-up (Client::finish)|Client::finish::\\{\\{closure\\}\\}$"
+    "malloc + free|^(malloc|free|_int_malloc|_int_free)$"
+    "memset + memcpy|^__mem(set|cpy|move)_"
+)
 
 if [ -n "$report_only" ]; then
   summary=$out/summary-report.txt
@@ -163,6 +205,23 @@ if [ -n "$report_only" ]; then
   exit 0
 fi
 rm -f "$out"/callgrind.out*
+
+if [ -n "$reconnects" ]; then
+  say "== instructions per reconnect under callgrind (twinline-bench reconnects ${storm_args[*]})"
+  PROFILE_TOOL="valgrind --tool=callgrind --callgrind-out-file=$out/callgrind.out --dump-line=no" \
+    TWINLINE_RELAY_BIN=$wrapper "$bin/twinline-bench" --out "$out/reconnects.json" reconnects \
+    "${storm_args[@]}" \
+    --on-window-start 'callgrind_control --zero "$RELAY_PID" >/dev/null' \
+    --on-window-end 'callgrind_control --dump=window "$RELAY_PID" >/dev/null' \
+    >"$out/reconnects.log" 2>&1 || { tail -20 "$out/reconnects.log" >&2; exit 1; }
+  say "$(grep -o 'reconnect storms.*' "$out/reconnects.log" | head -1)"
+  count=$(grep -o '[0-9]* reconnects in' "$out/reconnects.log" | head -1 | awk '{ print $1 }')
+  echo "$count reconnect" >"$out/callgrind-count.txt"
+  annotate
+  say ""
+  say "written to $out (summary.txt, callgrind-inclusive.txt, callgrind-self.txt, reconnects.log)"
+  exit 0
+fi
 
 hz=$(getconf CLK_TCK)
 
@@ -197,7 +256,7 @@ sleep "$seconds"
 window_end
 callgrind_control --dump=window "$pid" >/dev/null
 finish
-echo "$messages" >"$out/callgrind-messages.txt"
+echo "$messages message" >"$out/callgrind-count.txt"
 annotate
 say ""
 say "written to $out (summary.txt, callgrind-inclusive.txt, callgrind-self.txt, strace.txt)"

@@ -14,7 +14,8 @@
 //!   (failover time seen by clients), [`incidents`] (what one incident of
 //!   each kind costs each client, for the availability arithmetic),
 //!   [`nodes`] (cross-node fan-out on PostgreSQL), [`node_failover`] (a
-//!   node SIGKILLed, and a rolling restart, under 1,000 clients).
+//!   node SIGKILLed, and a rolling restart, under 1,000 clients),
+//!   [`reconnects`] (what one reconnect costs the relay, in storms).
 //! - [`stats`] holds the percentiles of latency samples.
 
 pub mod failover;
@@ -23,6 +24,7 @@ pub mod load;
 pub mod node_failover;
 pub mod nodes;
 pub mod peer;
+pub mod reconnects;
 pub mod replication;
 pub mod restart;
 pub mod server;

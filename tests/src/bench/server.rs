@@ -338,6 +338,11 @@ impl Server {
         found
     }
 
+    /// The server's process ids (a relay's, a pair's primary first).
+    pub fn pids(&self) -> Vec<u32> {
+        self.each_process(|_, pid, _| pid)
+    }
+
     /// CPU seconds used so far by every server process, added up.
     pub fn cpu_seconds(&self) -> f64 {
         self.each_process(|_, pid, _| super::cpu_seconds(pid).unwrap_or(0.0))

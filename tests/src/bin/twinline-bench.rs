@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use twinline_tests::bench::node_failover::{self, NodeFailoverConfig};
+use twinline_tests::bench::reconnects::{self, ReconnectConfig};
 use twinline_tests::bench::server::{Kind, Server};
 use twinline_tests::bench::steady::SteadyConfig;
 use twinline_tests::bench::{Figure, failover, incidents, load, replication, restart, steady};
@@ -75,6 +76,40 @@ enum Command {
     /// went, the longest ack wait, lost messages (needs PostgreSQL and
     /// HAProxy). Also writes node-failover.json beside --out.
     NodeFailover(NodeFailoverArgs),
+    /// What a reconnect costs one relay (SQLite, or --servers
+    /// twinline-postgres): storms in which every visitor reconnects at
+    /// once with what it holds, operators connected; relay CPU per
+    /// reconnect and hello -> welcome latency. scripts/profile-relay.sh
+    /// --reconnects counts its instructions under callgrind.
+    Reconnects(ReconnectArgs),
+}
+
+#[derive(Clone, Debug, clap::Args)]
+struct ReconnectArgs {
+    /// The server: twinline (SQLite) or twinline-postgres (one node).
+    #[arg(long, default_value = "twinline", value_enum)]
+    server: Kind,
+    /// Visitors reconnecting in each storm, one chat each.
+    #[arg(long, default_value_t = 500)]
+    visitors: usize,
+    /// Messages stored in each chat.
+    #[arg(long, default_value_t = 20)]
+    messages: usize,
+    /// Of those, how many (the newest) a reconnecting visitor lacks.
+    #[arg(long, default_value_t = 0)]
+    missing: usize,
+    /// Operators connected during the storms.
+    #[arg(long, default_value_t = 10)]
+    operators: usize,
+    /// Storms measured (after one unmeasured).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Shell command run just before the measured storms ($RELAY_PID set).
+    #[arg(long)]
+    on_window_start: Option<String>,
+    /// Shell command run just after them ($RELAY_PID set).
+    #[arg(long)]
+    on_window_end: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, clap::Args)]
@@ -238,6 +273,21 @@ fn main() {
                 failed |= report.failed();
                 figures.extend(found);
                 write_json(&args.out.with_file_name("node-failover.json"), &report);
+            }
+            Command::Reconnects(storm) => {
+                let config = ReconnectConfig {
+                    visitors: if quick { 50 } else { storm.visitors },
+                    messages: storm.messages,
+                    missing: storm.missing,
+                    operators: storm.operators,
+                    rounds: if quick { 1 } else { storm.rounds },
+                    on_window_start: storm.on_window_start,
+                    on_window_end: storm.on_window_end,
+                };
+                let server = Arc::new(tokio::task::block_in_place(|| Server::start(storm.server)));
+                let found = reconnects::reconnects(&server, &config).await;
+                figures.extend(found.into_iter().map(|f| f.on(storm.server.name(), 1)));
+                tokio::task::block_in_place(|| drop(server));
             }
             Command::Steady(steady_args) => {
                 let config = SteadyConfig {
