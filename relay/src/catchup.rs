@@ -13,9 +13,9 @@
 //! frames, which clients merge by id like any other.
 
 use crate::state::Shared;
-use crate::store::records::{ChatRecord, Record};
+use crate::store::backend::Reads;
+use crate::store::records::{Account, ChatRecord, Record};
 use crate::store::{StoreError, reads};
-use std::collections::BTreeSet;
 use twinline_core::protocol::{ChatSync, MAX_FRAME_BYTES};
 use twinline_core::{ChatId, ChatStatus, Message, MessageId, VisitorInfo};
 
@@ -25,27 +25,80 @@ pub async fn chat_sync(
     chat: ChatId,
     have: &[MessageId],
 ) -> Result<ChatSync, StoreError> {
-    let (record, messages) = state
+    let have = have.to_vec();
+    let (record, catch_up) = state
         .store
-        .read(move |conn| Ok((reads::chat_in(conn, chat)?, reads::messages(conn, chat)?)))
+        .read(move |conn| read_chat(conn, chat, &have))
         .await?;
-    let have: BTreeSet<MessageId> = have.iter().copied().collect();
-    let stored: BTreeSet<MessageId> = messages.iter().map(|m| m.id).collect();
+    Ok(sync_of(chat, record, catch_up))
+}
+
+/// What a visitor's welcome reads, in one trip to a reader connection:
+/// its chat's header (None before the first hello stored it), the
+/// catch-up, and the accounts when operators are online (how many serve
+/// the visitor's site). One read instead of three: each is a hand-off to
+/// a reader thread and back, and the header was read twice.
+#[derive(Debug)]
+pub struct VisitorRead {
+    /// The chat's stored header.
+    pub record: Option<ChatRecord>,
+    /// What the visitor lacks and what the store lacks.
+    pub catch_up: reads::CatchUp,
+    /// Every account, if asked for.
+    pub accounts: Vec<Account>,
+}
+
+/// Reads [`VisitorRead`] for a visitor holding `have` of `chat`.
+pub async fn visitor_read(
+    state: &Shared,
+    chat: ChatId,
+    have: Vec<MessageId>,
+    with_accounts: bool,
+) -> Result<VisitorRead, StoreError> {
+    state
+        .store
+        .read(move |conn| {
+            let (record, catch_up) = read_chat(conn, chat, &have)?;
+            let accounts = if with_accounts {
+                reads::accounts(conn)?
+            } else {
+                Vec::new()
+            };
+            Ok(VisitorRead {
+                record,
+                catch_up,
+                accounts,
+            })
+        })
+        .await
+}
+
+fn read_chat(
+    conn: &mut dyn Reads,
+    chat: ChatId,
+    have: &[MessageId],
+) -> Result<(Option<ChatRecord>, reads::CatchUp), StoreError> {
+    Ok((
+        reads::chat_in(conn, chat)?,
+        reads::catch_up(conn, chat, have)?,
+    ))
+}
+
+/// The sync of `chat` from its header (defaults before one is stored) and
+/// its catch-up.
+pub fn sync_of(chat: ChatId, record: Option<ChatRecord>, catch_up: reads::CatchUp) -> ChatSync {
     let (status, visitor, rating) = record.map_or_else(
         || (ChatStatus::default(), VisitorInfo::default(), None),
         |r| (r.status, r.info, r.rating.map(Box::new)),
     );
-    Ok(ChatSync {
+    ChatSync {
         chat,
         status,
         visitor,
-        missing: messages
-            .into_iter()
-            .filter(|m| !have.contains(&m.id))
-            .collect(),
-        lacking: have.difference(&stored).copied().collect(),
+        missing: catch_up.missing,
+        lacking: catch_up.lacking,
         rating,
-    })
+    }
 }
 
 /// Reads a chat header.

@@ -106,8 +106,8 @@ pub async fn inbox(state: &Shared) {
 }
 
 /// How many online operators (here and at the peer) serve `site`, given
-/// the accounts.
-fn serving(names: &[String], accounts: &[Account], site: &str) -> u32 {
+/// the accounts (a visitor's welcome reads them with its chat).
+pub fn serving(names: &[String], accounts: &[Account], site: &str) -> u32 {
     names
         .iter()
         .filter(|name| {
@@ -116,16 +116,6 @@ fn serving(names: &[String], accounts: &[Account], site: &str) -> u32 {
                 .any(|a| &a.username == *name && !a.removed && a.serves(site))
         })
         .count() as u32
-}
-
-/// How many online operators serve `site` (a visitor's welcome).
-pub async fn operators_serving(state: &Shared, site: &str) -> u32 {
-    let names = state.hub.operators_online();
-    if names.is_empty() {
-        return 0;
-    }
-    let accounts = state.store.read(reads::accounts).await.unwrap_or_default();
-    serving(&names, &accounts, site)
 }
 
 /// Tells every client who is online (here and at the peer): operators get

@@ -206,6 +206,15 @@ pub trait Reads {
     fn chat(&mut self, chat: ChatId) -> Result<Option<ChatRecord>, StoreError>;
     /// Every message of a chat, in Lamport order.
     fn messages(&mut self, chat: ChatId) -> Result<Vec<Message>, StoreError>;
+    /// The messages of a chat whose keys `held` does not hold, in any
+    /// order: each stored key is offered to [`Held::holds`](super::reads::Held::holds)
+    /// and only the bodies it does not hold are parsed
+    /// ([`super::reads::catch_up`] orders them).
+    fn catch_up(
+        &mut self,
+        chat: ChatId,
+        held: &mut super::reads::Held,
+    ) -> Result<Vec<Message>, StoreError>;
     /// Chats an operator holds open (active and assigned to them).
     fn chats_of_operator(&mut self, username: &str) -> Result<Vec<ChatRecord>, StoreError>;
     /// Waiting chats in which the visitor has written, of the given sites

@@ -4,7 +4,9 @@ use super::context::Context;
 use super::identity::VisitorAuth;
 use super::refusal::{record_error_code, refusal_code};
 use super::status::change_status;
-use crate::catchup::{WELCOME_MISSING_BUDGET, chat_record, chat_sync, split_welcome, write_chat};
+use crate::catchup::{
+    WELCOME_MISSING_BUDGET, chat_record, split_welcome, sync_of, visitor_read, write_chat,
+};
 use crate::fanout;
 use crate::store::records::{Applied, ChatRecord, Record};
 use std::ops::ControlFlow;
@@ -50,13 +52,15 @@ fn header(client: &Context<'_>, auth: &VisitorAuth) -> ChatRecord {
 
 /// Answers an accepted visitor `hello`.
 ///
-/// The hello stores the chat's header on first contact (a chat already
-/// stored is only read: the merge would keep what is stored). When that commit fails, the store cannot write
-/// (a full disk: health is not ready and the moderator moves clients
-/// away), but it can still read: the visitor is welcomed with what is
-/// stored, its messages are refused as `unavailable` until the store
-/// writes again, and its first message stores the header first
-/// ([`VisitorAuth::header_pending`]).
+/// A welcome costs one read ([`visitor_read`]: the chat's header, the
+/// catch-up, and the accounts when operators are online) and, on first
+/// contact only, one write: the hello stores the chat's header (a chat
+/// already stored is only read: the merge would keep what is stored).
+/// When that commit fails, the store cannot write (a full disk: health is
+/// not ready and the moderator moves clients away), but it can still read:
+/// the visitor is welcomed with what is stored, its messages are refused
+/// as `unavailable` until the store writes again, and its first message
+/// stores the header first ([`VisitorAuth::header_pending`]).
 pub(super) async fn welcome(
     client: &mut Context<'_>,
     auth: &mut VisitorAuth,
@@ -64,18 +68,6 @@ pub(super) async fn welcome(
 ) -> ControlFlow<()> {
     let state = &client.state;
     state.hub.set_visitor(client.key, &auth.site);
-    // Only a first contact writes: for a chat already stored the merge
-    // keeps every stored field, so the write would change nothing, yet it
-    // waits for a group commit behind every message being stored. That
-    // wait was on every reconnect (a node's thousand clients arriving at
-    // the node that takes them over); a read does not queue for the writer.
-    let stored = matches!(chat_record(state, auth.chat).await, Ok(Some(_)));
-    if stored {
-        tracing::trace!("chat header already stored: nothing to write");
-    } else if let Err(error) = write_chat(state, header(client, auth)).await {
-        tracing::warn!(%error, "could not store the chat's header; welcoming from what is stored");
-        auth.header_pending = true;
-    }
     let have = resume
         .into_iter()
         .find(|r| r.chat == auth.chat)
@@ -86,8 +78,9 @@ pub(super) async fn welcome(
     // and one committed before it is in the read. Reading first would lose
     // a message committed between the two until the next reconnect.
     state.hub.subscribe(client.key, auth.chat);
-    let sync = match chat_sync(state, auth.chat, &have).await {
-        Ok(sync) => sync,
+    let online = state.hub.operators_online();
+    let read = match visitor_read(state, auth.chat, have, !online.is_empty()).await {
+        Ok(read) => read,
         Err(error) => {
             tracing::error!(%error, "could not read a chat");
             client
@@ -96,6 +89,26 @@ pub(super) async fn welcome(
             return ControlFlow::Break(());
         }
     };
+    // Only a first contact writes: for a chat already stored the merge
+    // keeps every stored field, so the write would change nothing, yet it
+    // waits for a group commit behind every message being stored. That
+    // wait was on every reconnect (a node's thousand clients arriving at
+    // the node that takes them over); a read does not queue for the writer.
+    let record = match read.record {
+        Some(stored) => {
+            tracing::trace!("chat header already stored: nothing to write");
+            Some(stored)
+        }
+        None => match write_chat(state, header(client, auth)).await {
+            Ok(merged) => Some(merged),
+            Err(error) => {
+                tracing::warn!(%error, "could not store the chat's header; welcoming from what is stored");
+                auth.header_pending = true;
+                None
+            }
+        },
+    };
+    let sync = sync_of(auth.chat, record, read.catch_up);
     let you = author(auth, &sync.visitor.name);
     let mut chats = vec![sync];
     let overflow = split_welcome(&mut chats, WELCOME_MISSING_BUDGET);
@@ -106,7 +119,7 @@ pub(super) async fn welcome(
         epoch: state.store.epoch(),
         you,
         chats,
-        operators_online: fanout::operators_serving(state, &auth.site).await,
+        operators_online: fanout::serving(&online, &read.accounts, &auth.site),
     };
     client.reply(&welcome).await;
     for msg in overflow {

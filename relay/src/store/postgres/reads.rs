@@ -97,6 +97,21 @@ impl Reads for Conn {
         )
     }
 
+    fn catch_up(
+        &mut self,
+        chat: ChatId,
+        held: &mut crate::store::reads::Held,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.rows(
+            "SELECT id, body FROM messages WHERE chat = $1",
+            &[&chat.to_string()],
+        )?
+        .iter()
+        .filter(|row| !held.holds(row.get(0)))
+        .map(|row| json(row.get(1)))
+        .collect()
+    }
+
     fn chats_of_operator(&mut self, username: &str) -> Result<Vec<ChatRecord>, StoreError> {
         self.bodies(
             "SELECT body FROM chats WHERE operator = $1 AND state = 'active' ORDER BY created",

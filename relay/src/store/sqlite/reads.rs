@@ -23,6 +23,17 @@ pub(super) fn json<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// A text column's value, borrowed from the row.
+fn text<'row>(row: &'row rusqlite::Row<'_>, index: usize) -> rusqlite::Result<&'row str> {
+    row.get_ref(index)?.as_str().map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            Box::new(error),
+        )
+    })
+}
+
 fn bodies<T: serde::de::DeserializeOwned>(
     conn: &Connection,
     sql: &str,
@@ -72,6 +83,24 @@ impl Reads for Connection {
             "SELECT body FROM messages WHERE chat = ?1 ORDER BY lamport, id",
             [chat.to_string()],
         )
+    }
+
+    fn catch_up(
+        &mut self,
+        chat: ChatId,
+        held: &mut crate::store::reads::Held,
+    ) -> Result<Vec<Message>, StoreError> {
+        // No ORDER BY: the caller orders the few it keeps, and SQLite reads
+        // the chat's rows from its index without a sort.
+        let mut stmt = self.prepare_cached("SELECT id, body FROM messages WHERE chat = ?1")?;
+        let mut rows = stmt.query([chat.to_string()])?;
+        let mut missing = Vec::new();
+        while let Some(row) = rows.next()? {
+            if !held.holds(text(row, 0)?) {
+                missing.push(json(text(row, 1)?, 1)?);
+            }
+        }
+        Ok(missing)
     }
 
     fn chats_of_operator(&mut self, username: &str) -> Result<Vec<ChatRecord>, StoreError> {
