@@ -27,12 +27,21 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+/// Threads tokio may start for blocking work. The store's reads have
+/// threads of their own (one per reader connection, see
+/// `store::read_threads`); what is left here is the static files under
+/// `--www` (tower-http reads them through `tokio::fs`) and start-up. Each
+/// blocking thread that allocates can get a malloc arena of its own, kept
+/// after the thread idles, so the pool is bounded well below tokio's 512.
+pub const BLOCKING_THREADS: usize = 8;
+
 /// Runs `serve`.
 pub fn run_from_cli(args: ServeArgs) -> anyhow::Result<()> {
     crate::logging::init();
     let config = Config::from_args(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
         .build()?;
     runtime.block_on(run(config))
 }

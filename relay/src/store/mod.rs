@@ -11,6 +11,7 @@
 //! - [`backend`]: what a storage engine provides ([`backend::Tx`] to
 //!   write, [`backend::Reads`] to query).
 //! - [`writer`]: the group-commit writer thread.
+//! - `read_threads`: the threads reads run on, one per reader connection.
 //! - [`sqlite`]: the embedded engine, the default on one machine.
 //! - [`postgres`]: PostgreSQL, for a deployment of several relay nodes.
 //!
@@ -25,6 +26,7 @@ pub mod backend;
 pub mod kinds;
 pub mod merge;
 pub mod postgres;
+mod read_threads;
 pub mod reads;
 pub mod records;
 pub mod sqlite;
@@ -183,6 +185,9 @@ pub(crate) trait Pool: Send + Sync {
         &self,
         read: &mut dyn FnMut(&mut dyn Reads) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
+
+    /// How many reads can run at once (the reader connections).
+    fn size(&self) -> usize;
 }
 
 /// Handle to the store; cheap to clone.
@@ -190,6 +195,7 @@ pub(crate) trait Pool: Send + Sync {
 pub struct Store {
     writer: mpsc::Sender<WriteJob>,
     readers: Arc<dyn Pool>,
+    reads: read_threads::ReadThreads,
     epoch: u64,
     stats: Arc<WriterStats>,
     head: tokio::sync::watch::Receiver<u64>,
@@ -211,6 +217,7 @@ impl std::fmt::Debug for Store {
 pub struct WriterThread {
     writer: std::thread::JoinHandle<()>,
     helper: Option<std::thread::JoinHandle<()>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl WriterThread {
@@ -221,6 +228,10 @@ impl WriterThread {
         // SQLite's checkpointer ends with the writer, after a last copy.
         if let Some(helper) = self.helper {
             let _ = helper.join();
+        }
+        // The reader threads end with the last store handle, as the writer.
+        for reader in self.readers {
+            let _ = reader.join();
         }
     }
 }
@@ -283,10 +294,13 @@ impl Store {
             }
         };
         let (writer, handle) = writer;
+        let (reads, reader_threads) =
+            read_threads::ReadThreads::start(readers.clone(), readers.size())?;
         Ok((
             Store {
                 writer,
                 readers,
+                reads,
                 epoch,
                 stats,
                 head: head.subscribe(),
@@ -296,6 +310,7 @@ impl Store {
             WriterThread {
                 writer: handle,
                 helper,
+                readers: reader_threads,
             },
         ))
     }
@@ -462,7 +477,9 @@ impl Store {
         Ok(answer)
     }
 
-    /// Runs a read on a reader connection, off the async threads. The
+    /// Runs a read on a reader connection, off the async threads: on one
+    /// of the store's reader threads, one per connection (see
+    /// `read_threads`), waiting in their queue when all are busy. The
     /// query may run twice (again on a fresh connection when the first one
     /// turned out broken), so it must only read.
     pub async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
@@ -470,10 +487,14 @@ impl Store {
         T: Send + 'static,
         F: FnMut(&mut dyn Reads) -> Result<T, StoreError> + Send + 'static,
     {
-        let store = self.clone();
-        tokio::task::spawn_blocking(move || store.read_blocking(query))
-            .await
-            .map_err(|_| StoreError::Closed)?
+        let (reply, answer) = oneshot::channel();
+        let queued = self.reads.submit(move |pool| {
+            let _ = reply.send(read_on(pool, query));
+        });
+        if !queued {
+            return Err(StoreError::Closed);
+        }
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Runs a read on the calling thread (CLI, tests, blocking threads).

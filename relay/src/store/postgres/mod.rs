@@ -596,4 +596,8 @@ impl super::Pool for Readers {
             "the reader connection keeps failing".into(),
         ))
     }
+
+    fn size(&self) -> usize {
+        self.connections.len()
+    }
 }

@@ -363,4 +363,8 @@ impl super::Pool for Readers {
         let mut conn = self.take();
         read(&mut *conn)
     }
+
+    fn size(&self) -> usize {
+        self.connections.len()
+    }
 }
