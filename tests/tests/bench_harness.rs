@@ -264,3 +264,49 @@ async fn the_incident_bench_sees_a_crash_and_no_cost_of_a_moderator_crash() {
         "{figures:?}"
     );
 }
+
+/// `twinline-bench reconnects`, small: every visitor of each storm is
+/// welcomed (a panic in the bench otherwise), the window hooks run with
+/// the relay's pid (the profile script zeroes and dumps callgrind with
+/// them), and the relay serves the storms' reads without growing a thread
+/// per read: its reads run on one thread per reader connection and its
+/// blocking pool is bounded (it held 55-68 threads under the steady
+/// bench when the reads went through tokio's blocking pool).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconnect_storm_welcomes_everyone_and_runs_its_hooks() {
+    use twinline_tests::bench::reconnects::{ReconnectConfig, reconnects};
+    let dir = std::env::temp_dir().join(format!("twinline-storm-hooks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let (started, ended) = (dir.join("start"), dir.join("end"));
+    let server = Arc::new(tokio::task::block_in_place(|| {
+        Server::start(Kind::Twinline)
+    }));
+    let config = ReconnectConfig {
+        visitors: 60,
+        messages: 4,
+        missing: 1,
+        operators: 2,
+        rounds: 2,
+        on_window_start: Some(format!("echo $RELAY_PID > {}", started.display())),
+        on_window_end: Some(format!("echo $RELAY_PID > {}", ended.display())),
+    };
+    let figures = reconnects(&server, &config).await;
+    let pid = server.pids()[0].to_string();
+    for hook in [&started, &ended] {
+        let written = std::fs::read_to_string(hook).expect("the hook ran");
+        assert_eq!(written.trim(), pid, "the hook got the relay's pid");
+    }
+    let cpu = figures
+        .iter()
+        .find(|f| f.name.ends_with("relay CPU per reconnect"))
+        .expect("the CPU figure");
+    assert!(cpu.value > 0.0, "{cpu:?}");
+    let threads = server.samples()[0].threads;
+    assert!(
+        threads <= 24,
+        "the relay holds {threads} threads after storms of {} reconnects",
+        config.visitors
+    );
+    tokio::task::block_in_place(|| drop(server));
+    let _ = std::fs::remove_dir_all(dir);
+}
