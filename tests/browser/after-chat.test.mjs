@@ -1,4 +1,5 @@
-// Issue 21, "after the chat", in a real browser: the visitor's rating of a
+// Issue 21, "after the chat", in a real browser: the unread preview beside
+// the closed panel's launcher; the visitor's rating of a
 // closed chat, from the panel and from `Twinline.rate`, shown to the
 // operator in the real console; and the failure-table row "a rating during
 // failover": given while the primary is down, it reaches the redundant and
@@ -68,9 +69,32 @@ async function operatorSees(stage, chat, score, comment, timeoutMs = 10_000) {
   assert.equal(await shown.locator('img').count(), 0, 'the comment is rendered as text');
 }
 
-test('the visitor rates the closed chat in the panel, the operator sees it beside the chat, a later rating wins', async () => {
+test('unread preview beside the closed panel; the visitor rates the closed chat, the operator sees it beside the chat, a later rating wins', async () => {
   await withStage(chromium.browser, 'after-chat-rating', {}, async (stage) => {
     const { chat } = await beginChat(stage.visitor, stage.operator);
+
+    // With the panel closed, the operator's new message is previewed beside
+    // the launcher, as text, in a polite live region (what screen readers
+    // announce); opening the panel clears it, and a read message is not
+    // previewed again.
+    const preview = stage.visitor.page.locator('#twinline-widget .preview');
+    await stage.visitor.page.evaluate(() => window.Twinline.close());
+    assert.equal(await preview.isVisible(), false, 'no preview without an unread message');
+    const question = `Anything else? ${HOSTILE}`;
+    await stage.operator.write(chat, question);
+    await preview.waitFor({ state: 'visible', timeout: 10_000 });
+    assert.equal(await preview.textContent(), question, 'the message, as text');
+    assert.equal(await preview.getAttribute('aria-live'), 'polite');
+    assert.equal(await preview.getAttribute('role'), 'status');
+    assert.equal(await preview.locator('img').count(), 0);
+    await stage.visitor.page.screenshot({ path: path.join(REPO, 'target', 'after-chat-preview.png') });
+    await preview.click();
+    await stage.visitor.page.locator('#twinline-widget .panel').waitFor({ state: 'visible', timeout: 5_000 });
+    await preview.waitFor({ state: 'hidden', timeout: 5_000 });
+    await stage.visitor.page.evaluate(() => window.Twinline.close());
+    await sleep(300);
+    assert.equal(await preview.isVisible(), false, 'read once the panel was open');
+    await stage.visitor.page.evaluate(() => window.Twinline.open());
 
     const rate = (score, comment) => stage.visitor.page.evaluate(([s, c]) => window.Twinline.rate(s, c), [score, comment]);
     await assert.rejects(rate('good', ''), /not closed/, 'no rating before the chat is closed');

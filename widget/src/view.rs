@@ -63,6 +63,9 @@ pub struct Shown<'a> {
     pub view: &'a View,
     /// Unread messages (badge).
     pub unread: usize,
+    /// While the panel is closed, the start of the newest unread message,
+    /// shown beside the launcher (see `app::state::PREVIEW_CHARS`).
+    pub preview: Option<&'a str>,
     /// Show the pre-chat form instead of the composer.
     pub prechat: bool,
     /// Say that the chat is reconnecting (the link has been down long
