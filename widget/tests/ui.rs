@@ -59,6 +59,7 @@ impl Mounted {
         self.ui.render(&Shown {
             view,
             unread,
+            preview: None,
             prechat,
             banner: false,
         });
@@ -316,6 +317,7 @@ fn the_reconnecting_banner_shows_when_the_state_says_whatever_the_link() {
             m.ui.render(&Shown {
                 view: &view,
                 unread: 0,
+                preview: None,
                 prechat: false,
                 banner,
             });
@@ -486,4 +488,26 @@ fn german_texts_when_the_language_is_german() {
     assert_eq!(launcher.get_attribute("aria-label").unwrap(), "Chat öffnen");
     assert_eq!(ui.host().get_attribute("lang").unwrap(), "de");
     ui.host().remove();
+}
+
+#[wasm_bindgen_test]
+fn the_unread_preview_is_a_polite_live_region_of_text_hidden_while_open() {
+    let mut m = mount(Prechat::Off);
+    let view = View::default();
+    let preview = "<b>Hi</b> there";
+    m.ui.render(&Shown {
+        view: &view,
+        unread: 1,
+        preview: Some(preview),
+        prechat: false,
+        banner: false,
+    });
+    let shown = m.find(".preview");
+    assert!(m.visible(".preview"));
+    assert_eq!(shown.text_content().unwrap(), preview, "as text");
+    assert_eq!(shown.child_element_count(), 0, "no markup");
+    assert_eq!(shown.get_attribute("aria-live").unwrap(), "polite");
+    assert_eq!(shown.get_attribute("role").unwrap(), "status");
+    m.render(&view, 0, false);
+    assert!(!m.visible(".preview"), "nothing unread, nothing previewed");
 }
