@@ -96,6 +96,33 @@ test('unread preview beside the closed panel; the visitor rates the closed chat,
     assert.equal(await preview.isVisible(), false, 'read once the panel was open');
     await stage.visitor.page.evaluate(() => window.Twinline.open());
 
+    // Messages grouped by author and minute, in the panel and in the
+    // console, by the one rule (checked against each message's time, so a
+    // minute turning between two messages cannot make this flaky).
+    await stage.operator.write(chat, 'And one more thing.');
+    await until(
+      () => stage.visitor.page.evaluate(() => window.Twinline.transcript().map((m) => m.text)),
+      (texts) => texts.includes('And one more thing.'),
+      10_000,
+      'the second operator message in the panel',
+    );
+    const grouped = (messages, key) =>
+      messages.map((m, i) => {
+        const before = messages[i - 1];
+        return Boolean(before) && m.author !== 'system' && before.author === m.author && key(before) === key(m) && Math.floor(before.at / 60_000) === Math.floor(m.at / 60_000);
+      });
+    const widgetMessages = await stage.visitor.page.evaluate(() => window.Twinline.transcript());
+    const widgetConts = await stage.visitor.page.locator('#twinline-widget .log .msg').evaluateAll((items) => items.map((item) => item.classList.contains('cont')));
+    assert.deepEqual(widgetConts, grouped(widgetMessages, (m) => m.name));
+    const consoleMessages = (await consoleChat(stage.operator, chat)).messages;
+    await until(
+      () => stage.operator.page.locator('#transcript > li').evaluateAll((items) => items.map((item) => item.classList.contains('cont'))),
+      (conts) => JSON.stringify(conts) === JSON.stringify(grouped(consoleMessages, (m) => m.authorId)),
+      5_000,
+      'the console grouping its messages',
+    );
+    assert.ok(consoleMessages.length >= 3, 'messages from both sides');
+
     const rate = (score, comment) => stage.visitor.page.evaluate(([s, c]) => window.Twinline.rate(s, c), [score, comment]);
     await assert.rejects(rate('good', ''), /not closed/, 'no rating before the chat is closed');
     await operatorCloses(stage, chat);

@@ -511,3 +511,104 @@ fn the_unread_preview_is_a_polite_live_region_of_text_hidden_while_open() {
     m.render(&view, 0, false);
     assert!(!m.visible(".preview"), "nothing unread, nothing previewed");
 }
+
+#[wasm_bindgen_test]
+fn messages_are_grouped_by_author_and_minute_and_regrouped_when_one_is_merged_between() {
+    let mut m = mount(Prechat::Off);
+    let at = |msg: ViewMessage, at: u64| ViewMessage { at, ..msg };
+    let t = 1_764_036_000_000;
+    let a = at(
+        message(
+            "01JDQ60AAAAAAAAAAAAAAAAAAA",
+            "operator",
+            "a",
+            Status::Received,
+        ),
+        t,
+    );
+    let b = at(
+        message(
+            "01JDQ60BBBBBBBBBBBBBBBBBBB",
+            "operator",
+            "b",
+            Status::Received,
+        ),
+        t + 1_000,
+    );
+    let c = at(
+        message(
+            "01JDQ60CCCCCCCCCCCCCCCCCCC",
+            "visitor",
+            "c",
+            Status::Sending,
+        ),
+        t + 2_000,
+    );
+    let d = at(
+        message("01JDQ60DDDDDDDDDDDDDDDDDDD", "visitor", "d", Status::Sent),
+        t + 3_000,
+    );
+    let e = at(
+        message("01JDQ60EEEEEEEEEEEEEEEEEEE", "visitor", "e", Status::Sent),
+        t + 60_000,
+    );
+    let shown = |m: &mut Mounted, messages: Vec<ViewMessage>| {
+        m.render(
+            &View {
+                messages,
+                ..View::default()
+            },
+            0,
+            false,
+        );
+        let nodes = m.ui.root().query_selector_all(".log .msg").unwrap();
+        (0..nodes.length())
+            .map(|i| {
+                let item: Element = nodes.item(i).unwrap().dyn_into().unwrap();
+                let meta = item.query_selector(".meta").unwrap().unwrap();
+                (
+                    item.class_list().contains("cont"),
+                    meta.text_content().unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let groups = shown(
+        &mut m,
+        vec![a.clone(), b.clone(), c.clone(), d.clone(), e.clone()],
+    );
+    let conts: Vec<bool> = groups.iter().map(|(cont, _)| *cont).collect();
+    assert_eq!(
+        conts,
+        [false, true, false, true, false],
+        "by author, then by minute"
+    );
+    assert_eq!(
+        groups[1].1, "",
+        "a continued, received message shows no time again"
+    );
+    assert_eq!(
+        groups[3].1, "Sent",
+        "a continued own message keeps its state, not the time"
+    );
+    assert!(groups[2].1.ends_with(" · Sending…"), "{}", groups[2].1);
+    assert!(
+        groups[2].1.contains(':'),
+        "the group's first shows the time: {}",
+        groups[2].1
+    );
+    // A visitor message merged in between (after a failover) splits the
+    // operator's group: b now starts one, with its time.
+    let merged = at(
+        message("01JDQ60ABABABABABABABABABA", "visitor", "m", Status::Sent),
+        t + 500,
+    );
+    let groups = shown(&mut m, vec![a, merged, b, c, d, e]);
+    let conts: Vec<bool> = groups.iter().map(|(cont, _)| *cont).collect();
+    assert_eq!(conts, [false, false, false, false, true, false]);
+    assert!(
+        groups[2].1.contains(':'),
+        "b shows its time again: {}",
+        groups[2].1
+    );
+}

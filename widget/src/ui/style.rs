@@ -30,6 +30,7 @@ header p{margin:0;font-size:12px;opacity:.9}
 .own{align-self:flex-end}
 .who,.meta{display:block;font-size:11px;color:var(--mu)}
 .meta{text-align:right}
+.cont{margin-top:-6px}.cont .who,.meta:empty{display:none}
 .text{margin:0;padding:8px 12px;border-radius:14px;background:var(--in);white-space:pre-wrap;overflow-wrap:anywhere}
 .own .text{background:var(--a);color:#fff}
 .system{align-self:center}
