@@ -363,8 +363,16 @@ impl Store {
             if let Location::Sqlite(dir) = &*self.location {
                 self.check_space(dir);
             }
-            let read = tokio::time::timeout(PROBE_TIMEOUT, self.read(|conn| conn.ping())).await;
-            let reached = matches!(read, Ok(Ok(())));
+            // Health does not queue behind the clients' reads (a storm of
+            // welcomes fills the reader threads' queue, and a probe that
+            // waits out PROBE_TIMEOUT there takes the node out of its
+            // balancer): it takes the next free connection on a blocking
+            // thread of its own, at most one every PROBE_EVERY.
+            let store = self.clone();
+            let probe =
+                tokio::task::spawn_blocking(move || store.read_blocking(|conn| conn.ping()));
+            let read = tokio::time::timeout(PROBE_TIMEOUT, probe).await;
+            let reached = matches!(read, Ok(Ok(Ok(()))));
             let was_unreachable = self.stats.unreachable.swap(!reached, Relaxed);
             if was_unreachable == reached {
                 if reached {
