@@ -55,6 +55,8 @@ pub async fn run(state: Shared) {
         tracing::info!(node = %cluster.node, "this node holds the replication lease");
         state.replication.set_leading(true);
         let puller = tokio::spawn(crate::replication::puller::run(state.clone()));
+        // The deployment's one webhook sender runs with the lease too.
+        let webhooks = tokio::spawn(crate::webhooks::sender::run(state.clone()));
         loop {
             tokio::time::sleep(RETRY).await;
             if client.is_closed() || client.simple_query("SELECT 1").await.is_err() {
@@ -62,6 +64,7 @@ pub async fn run(state: Shared) {
             }
         }
         puller.abort();
+        webhooks.abort();
         let _ = puller.await;
         state.replication.set_leading(false);
         state.replication.set_connected(false);

@@ -30,7 +30,7 @@ pub enum Scope {
     /// still the CLI's).
     #[serde(rename = "operators:manage")]
     OperatorsManage,
-    /// Manage the site's settings (no endpoint yet).
+    /// Manage the site's settings: its webhooks.
     #[serde(rename = "settings:manage")]
     SettingsManage,
 }

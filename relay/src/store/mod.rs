@@ -28,6 +28,7 @@ pub mod postgres;
 pub mod reads;
 pub mod records;
 pub mod sqlite;
+pub mod webhooks;
 pub mod writer;
 
 use backend::Reads;
