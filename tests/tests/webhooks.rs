@@ -130,9 +130,11 @@ async fn replicated(relay: &RelayProcess, kind: &str, key: &str) {
     let what = format!("{kind} {key} on {}", relay.name());
     eventually(CONVERGE, &what, || async {
         let page = feed_page(relay, 0).await;
-        page["changes"].as_array().into_iter().flatten().any(|c| {
-            c["kind"] == kind && (c["body"]["id"] == key || c["body"]["username"] == key)
-        })
+        page["changes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["kind"] == kind && (c["body"]["id"] == key || c["body"]["username"] == key))
     })
     .await;
 }
@@ -171,7 +173,10 @@ async fn subscribe(relay: &RelayProcess, key: &str, port: u16) -> (String, Strin
     )
     .await;
     assert_eq!(status, 201, "{made}");
-    let secret = made["secret"].as_str().expect("the secret, once").to_string();
+    let secret = made["secret"]
+        .as_str()
+        .expect("the secret, once")
+        .to_string();
     assert!(secret.starts_with("whsec_"), "{secret}");
     (made["id"].as_str().unwrap().to_string(), secret)
 }
@@ -298,9 +303,11 @@ async fn a_receiver_killed_while_events_are_pending_gets_every_one_signed_once_b
         "{down}"
     );
     receiver.restart();
-    eventually(CONVERGE, "every event delivered after the restart", || async {
-        all_events(&checked(&receiver.received()).0, &chat, &messages)
-    })
+    eventually(
+        CONVERGE,
+        "every event delivered after the restart",
+        || async { all_events(&checked(&receiver.received()).0, &chat, &messages) },
+    )
     .await;
     eventually(CONVERGE, "the log says delivered", || async {
         let log = log(&pair.primary, &key, &id).await;
@@ -319,7 +326,10 @@ async fn a_receiver_killed_while_events_are_pending_gets_every_one_signed_once_b
     let (bodies, repeats) = checked(&receiver.received());
     assert_eq!(bodies[&test_id]["type"], "webhook.test");
     assert_eq!(bodies.len(), 5, "{bodies:?}");
-    println!("receiver restart: {} events, {repeats} repeats", bodies.len());
+    println!(
+        "receiver restart: {} events, {repeats} repeats",
+        bodies.len()
+    );
     // A deleted subscription gets nothing more.
     let path = format!("/v1/api/sites/demo/webhooks/{id}");
     let (status, _) = call(&pair.primary, &key, reqwest::Method::DELETE, &path, None).await;
@@ -334,7 +344,10 @@ async fn a_receiver_killed_while_events_are_pending_gets_every_one_signed_once_b
         None,
     )
     .await;
-    assert_eq!((status, body["items"].as_array().map(Vec::len)), (200, Some(0)));
+    assert_eq!(
+        (status, body["items"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -390,5 +403,103 @@ async fn a_primary_killed_mid_delivery_hands_over_and_no_event_id_is_two_differe
         "primary killed mid-delivery: {} events, {} arrivals ({before_kill} before the kill), {repeats} repeats of one delivery, 0 different deliveries under one id",
         bodies.len(),
         received.len()
+    );
+}
+
+/// The first ```<lang> block of docs/API.md's "Verifying a delivery".
+fn example(lang: &str) -> String {
+    let doc = include_str!("../../docs/API.md");
+    let section = doc
+        .split("### Verifying a delivery")
+        .nth(1)
+        .expect("docs/API.md has the section");
+    let start = section
+        .find(&format!("```{lang}\n"))
+        .unwrap_or_else(|| panic!("a {lang} example"))
+        + lang.len()
+        + 4;
+    let end = start + section[start..].find("```").expect("the block ends");
+    section[start..end].to_string()
+}
+
+/// Runs `program args` in `dir`; its stdout, or a panic with its stderr.
+fn run_in(dir: &Path, program: &str, args: &[&str]) -> String {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running {program}: {e}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+#[test]
+fn the_javascript_and_python_examples_verify_the_relays_signatures() {
+    use twinline_relay::webhooks::signing::{key_of, new_secret, signature};
+    let secret = new_secret();
+    let key = key_of(&secret).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let body = r#"{"id":"evt_1","type":"message.created","data":{"text":"héllo \"there\""}}"#;
+    // (timestamp, body sent, body signed, secret checked with): true only
+    // for the first.
+    let other = new_secret();
+    let cases = [
+        (now, body, body, secret.as_str(), true),
+        (now, body, "{}", secret.as_str(), false),
+        (now - 3_600, body, body, secret.as_str(), false),
+        (now, body, body, other.as_str(), false),
+    ];
+    let cases: Vec<Value> = cases
+        .iter()
+        .map(|(timestamp, sent, signed, checked_with, valid)| {
+            json!({
+                "secret": checked_with,
+                "headers": {
+                    "webhook-id": "evt_1",
+                    "webhook-timestamp": timestamp.to_string(),
+                    "webhook-signature": format!("v1,bm90IGl0 {}", signature(&key, "evt_1", *timestamp, signed)),
+                },
+                "body": sent,
+                "valid": valid,
+            })
+        })
+        .collect();
+    let scratch = TempDir::new("webhook-examples");
+    let dir = scratch.path();
+    std::fs::write(dir.join("cases.json"), Value::from(cases).to_string()).unwrap();
+    std::fs::write(dir.join("verify.mjs"), example("js")).unwrap();
+    std::fs::write(
+        dir.join("run.mjs"),
+        "import { verify } from './verify.mjs';\n\
+         import { readFileSync } from 'node:fs';\n\
+         const cases = JSON.parse(readFileSync('cases.json', 'utf8'));\n\
+         console.log(cases.every((c) => verify(c.secret, c.headers, Buffer.from(c.body, 'utf8')) === c.valid));\n",
+    )
+    .unwrap();
+    assert_eq!(
+        run_in(dir, "node", &["run.mjs"]),
+        "true",
+        "the JavaScript example"
+    );
+    std::fs::write(dir.join("verify.py"), example("python")).unwrap();
+    std::fs::write(
+        dir.join("run.py"),
+        "import json\nfrom verify import verify\n\
+         cases = json.load(open('cases.json', encoding='utf-8'))\n\
+         print(all(verify(c['secret'], c['headers'], c['body'].encode('utf-8')) == c['valid'] for c in cases))\n",
+    )
+    .unwrap();
+    assert_eq!(
+        run_in(dir, "python3", &["run.py"]),
+        "True",
+        "the Python example"
     );
 }

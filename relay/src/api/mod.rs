@@ -40,6 +40,8 @@ pub mod webhooks;
 mod openapi_tests;
 #[cfg(test)]
 mod router_tests;
+#[cfg(test)]
+mod webhooks_tests;
 
 use crate::state::Shared;
 use axum::Router;
