@@ -178,3 +178,96 @@ async fn inner_targets_bad_urls_unknown_events_and_a_full_site_are_refused() {
     drop(app);
     relay.stop().await;
 }
+
+/// Every webhook limit, as docs/API.md and docs/PROTOCOL.md state it, is
+/// the one the code enforces.
+#[test]
+fn the_docs_give_the_webhook_limits_the_code_enforces() {
+    use crate::webhooks::{CONNECT_TIMEOUT_MS, schedule, sender, target};
+    let api = include_str!("../../../docs/API.md");
+    let protocol = include_str!("../../../docs/PROTOCOL.md");
+    let secs = |ms: u64| format!("{} s", ms / 1000);
+    let thousands = |n: usize| {
+        let text = n.to_string();
+        match text.len() {
+            4..=6 => format!("{},{}", &text[..text.len() - 3], &text[text.len() - 3..]),
+            _ => text,
+        }
+    };
+    let timing = schedule::Timing::default();
+    for (doc, wanted) in [
+        (api, format!("at most {MAX_PER_SITE} per site")),
+        (
+            api,
+            format!("at most {}\n  bytes", thousands(target::MAX_URL_BYTES)),
+        ),
+        (
+            api,
+            format!("{} (5 s to connect)", secs(schedule::ATTEMPT_TIMEOUT_MS)),
+        ),
+        (api, format!("({} to connect)", secs(CONNECT_TIMEOUT_MS))),
+        (
+            api,
+            format!("most {} bytes of an error answer", sender::BODY_CAP),
+        ),
+        (
+            api,
+            format!("after {}, then twice", secs(timing.retry_base_ms)),
+        ),
+        (api, format!("delay ({})", secs(timing.handover_ms))),
+        (
+            api,
+            format!(
+                "`limit` 1 to {}, default {}",
+                super::webhooks::MAX_LOG,
+                super::webhooks::MAX_LOG
+            ),
+        ),
+        (
+            protocol,
+            format!("| webhook subscriptions per site | {MAX_PER_SITE} |"),
+        ),
+        (
+            protocol,
+            format!(
+                "| {} bytes, http or https",
+                thousands(target::MAX_URL_BYTES)
+            ),
+        ),
+        (
+            protocol,
+            format!(
+                "{} to connect, {} in all, {} bytes",
+                secs(CONNECT_TIMEOUT_MS),
+                secs(schedule::ATTEMPT_TIMEOUT_MS),
+                sender::BODY_CAP
+            ),
+        ),
+        (
+            protocol,
+            format!(
+                "now + {}, the attempt's",
+                secs(schedule::ATTEMPT_TIMEOUT_MS)
+            ),
+        ),
+        (
+            protocol,
+            format!("whole timeout, + {})", secs(schedule::LEASE_MARGIN_MS)),
+        ),
+        (
+            protocol,
+            format!(
+                "delay ({}, `--webhooks-handover-ms`)",
+                secs(timing.handover_ms)
+            ),
+        ),
+    ] {
+        assert!(doc.contains(&wanted), "the docs say {wanted:?}");
+    }
+    assert_eq!(schedule::MAX_BACKOFF_MS, 3_600_000, "the docs say an hour");
+    assert_eq!(
+        schedule::RETRY_FOR_MS,
+        24 * 3_600_000,
+        "the docs say 24 hours"
+    );
+}
