@@ -8,8 +8,9 @@
 //! queues one replicated [`crate::store::webhooks::Delivery`] per event and
 //! subscription. Who sends it, when, and when the other deployment takes
 //! over are pure decisions ([`schedule`]); the [`sender`] carries them out
-//! with reqwest (already the moderator's HTTP client, so no new crate to
-//! compile), signing each attempt ([`signing`]) and connecting only to
+//! with reqwest (already the moderator's HTTP client; its `rustls-tls`
+//! feature, added for https targets, is the one new build: rustls and ring,
+//! about two minutes once on two cores), signing each attempt ([`signing`]) and connecting only to
 //! addresses [`target`] allows. docs/PROTOCOL.md, "Webhooks", states the
 //! rule and what a receiver sees.
 //!

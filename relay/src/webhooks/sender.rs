@@ -48,17 +48,7 @@ const ROUND: Duration = Duration::from_millis(500);
 /// Runs forever (aborted at shutdown).
 pub async fn run(state: Shared) {
     let settings = state.config.webhooks;
-    let client = match reqwest::Client::builder()
-        .dns_resolver(Arc::new(GuardedResolver {
-            allow_private: settings.allow_private_targets,
-        }))
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .connect_timeout(Duration::from_millis(super::CONNECT_TIMEOUT_MS))
-        .timeout(Duration::from_millis(schedule::ATTEMPT_TIMEOUT_MS))
-        .user_agent(concat!("Twinline-Webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
+    let client = match client(settings.allow_private_targets) {
         Ok(client) => client,
         Err(error) => {
             tracing::error!(%error, "no HTTP client: webhooks are not sent");
@@ -83,6 +73,21 @@ pub async fn run(state: Shared) {
         }
         let _ = tokio::time::timeout(ROUND, head.changed()).await;
     }
+}
+
+/// The deliveries' HTTP client: http and https (rustls, with the Mozilla
+/// roots built in, so no system store is read), through the
+/// [`GuardedResolver`], no redirects, no proxy from the environment, the
+/// attempt's timeouts.
+pub fn client(allow_private: bool) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .dns_resolver(Arc::new(GuardedResolver { allow_private }))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .connect_timeout(Duration::from_millis(super::CONNECT_TIMEOUT_MS))
+        .timeout(Duration::from_millis(schedule::ATTEMPT_TIMEOUT_MS))
+        .user_agent(concat!("Twinline-Webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
 }
 
 struct Sender {
@@ -436,6 +441,29 @@ mod tests {
             at: Millis(0),
             record,
         }
+    }
+
+    /// An https target is connected to (refused here: nothing listens),
+    /// not turned away for its scheme; a name resolving inward is refused
+    /// before any connection.
+    #[tokio::test]
+    async fn https_targets_are_reached_and_inner_names_are_not() {
+        let allowed = client(true).unwrap();
+        let error = allowed
+            .post("https://127.0.0.1:1/")
+            .send()
+            .await
+            .unwrap_err();
+        let text = error_chain(&error);
+        assert!(text.contains("Connection refused"), "{text}");
+        let guarded = client(false).unwrap();
+        let error = guarded
+            .post("https://localhost:1/")
+            .send()
+            .await
+            .unwrap_err();
+        let text = error_chain(&error);
+        assert!(text.contains("allow_private_targets"), "{text}");
     }
 
     #[test]
