@@ -20,10 +20,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use twinline_tests::client::Visitor;
+use twinline_core::protocol::{ClientFrame, ServerFrame};
+use twinline_core::{ChatState, Millis, RatingId, Score};
+use twinline_tests::client::{Operator, Visitor, offline_note};
 use twinline_tests::pair::{Pair, eventually, feed_page, messages_of};
 use twinline_tests::process::{
-    RelayProcess, TempDir, free_port, listening_port, relay_binary, wait_until_free,
+    RelayOptions, RelayProcess, TempDir, free_port, listening_port, relay_binary, wait_until_free,
 };
 
 const CONVERGE: Duration = Duration::from_secs(60);
@@ -161,6 +163,17 @@ async fn call(
 /// Subscribes `http://127.0.0.1:port/hook` to chat starts and messages on
 /// `relay`: (id, secret).
 async fn subscribe(relay: &RelayProcess, key: &str, port: u16) -> (String, String) {
+    subscribe_to(relay, key, port, &["chat.started", "message.created"]).await
+}
+
+/// Subscribes `http://127.0.0.1:port/hook` to `events` on `relay`: (id,
+/// secret).
+async fn subscribe_to(
+    relay: &RelayProcess,
+    key: &str,
+    port: u16,
+    events: &[&str],
+) -> (String, String) {
     let (status, made) = call(
         relay,
         key,
@@ -168,7 +181,7 @@ async fn subscribe(relay: &RelayProcess, key: &str, port: u16) -> (String, Strin
         "/v1/api/sites/demo/webhooks",
         Some(json!({
             "url": format!("http://127.0.0.1:{port}/hook"),
-            "events": ["chat.started", "message.created"],
+            "events": events,
         })),
     )
     .await;
@@ -403,6 +416,89 @@ async fn a_primary_killed_mid_delivery_hands_over_and_no_event_id_is_two_differe
         "primary killed mid-delivery: {} events, {} arrivals ({before_kill} before the kill), {repeats} repeats of one delivery, 0 different deliveries under one id",
         bodies.len(),
         received.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_type_arrives_once_with_its_data() {
+    let relay = RelayProcess::start(RelayOptions {
+        extra: FLAGS.iter().map(|f| f.to_string()).collect(),
+        ..RelayOptions::primary()
+    });
+    let key = make_key(&relay, &["settings:manage"]);
+    let scratch = TempDir::new("webhook-receiver");
+    let out = scratch.path().join("received.jsonl");
+    let port = free_port();
+    let all = [
+        "chat.started",
+        "message.created",
+        "chat.assigned",
+        "chat.closed",
+        "note.created",
+        "chat.rated",
+    ];
+    let (_, secret) = subscribe_to(&relay, &key, port, &all).await;
+    let receiver = Receiver::start(port, &secret, &out, 0);
+    relay.add_operator("ada", "Ada", "correct horse");
+    let mut operator = Operator::join(&relay.url(), &relay.ws_url(), "ada", "correct horse").await;
+    let mut visitor = Visitor::join(&relay.url(), &relay.ws_url()).await;
+    let chat = visitor.token.chat;
+    let hello = visitor.say("Hello?").await;
+    operator.accept(chat).await;
+    visitor.ws.send(&ClientFrame::Close { chat }).await;
+    operator
+        .ws
+        .recv_until(|f| matches!(f, ServerFrame::Status { status, .. } if status.state == ChatState::Closed))
+        .await;
+    let rating = RatingId::new(Millis(1), 1);
+    visitor
+        .ws
+        .send(&ClientFrame::Rate {
+            chat,
+            id: rating,
+            score: Score::Good,
+            comment: "quick".into(),
+        })
+        .await;
+    visitor
+        .ws
+        .recv_until(|f| matches!(f, ServerFrame::Rating { .. }))
+        .await;
+    let note = offline_note(77, "demo", "call me back");
+    visitor.leave_note(&note).await;
+    eventually(CONVERGE, "one delivery of each type", || async {
+        checked(&receiver.received()).0.len() >= all.len()
+    })
+    .await;
+    // Nothing more comes (each record's later changes hold no new event).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (bodies, repeats) = checked(&receiver.received());
+    assert_eq!(repeats, 0, "{bodies:?}");
+    let by_type: BTreeMap<&str, &Value> = bodies
+        .values()
+        .map(|b| (b["type"].as_str().unwrap(), b))
+        .collect();
+    assert_eq!(by_type.len(), all.len(), "{bodies:?}");
+    let chat = chat.to_string();
+    for (kind, body) in &by_type {
+        assert_eq!(body["site"], "demo", "{kind}");
+        if *kind != "note.created" {
+            assert_eq!(body["data"]["chat"], chat.as_str(), "{kind}");
+        }
+    }
+    assert_eq!(
+        by_type["message.created"]["data"]["message"]["id"],
+        hello.id.to_string()
+    );
+    assert_eq!(
+        by_type["message.created"]["data"]["message"]["text"],
+        "Hello?"
+    );
+    assert_eq!(by_type["chat.assigned"]["data"]["operator"], "ada");
+    assert_eq!(by_type["chat.rated"]["data"]["rating"]["score"], "good");
+    assert_eq!(
+        by_type["note.created"]["data"]["note"]["text"],
+        "call me back"
     );
 }
 

@@ -45,6 +45,9 @@ pub const BODY_CAP: usize = 512;
 /// The longest pause between two rounds (a commit wakes it sooner).
 const ROUND: Duration = Duration::from_millis(500);
 
+/// The shortest pause between two rounds.
+const MIN_ROUND: Duration = Duration::from_millis(100);
+
 /// Runs forever (aborted at shutdown).
 pub async fn run(state: Shared) {
     let settings = state.config.webhooks;
@@ -65,13 +68,23 @@ pub async fn run(state: Shared) {
     };
     let mut head = state.store.head();
     loop {
-        if let Err(error) = sender.queue_events().await {
-            tracing::warn!(%error, "webhooks: reading the feed failed; trying again");
-        }
+        let behind = match sender.queue_events().await {
+            Ok(behind) => behind,
+            Err(error) => {
+                tracing::warn!(%error, "webhooks: reading the feed failed; trying again");
+                false
+            }
+        };
         if let Err(error) = sender.send_due().await {
             tracing::warn!(%error, "webhooks: reading pending deliveries failed");
         }
-        let _ = tokio::time::timeout(ROUND, head.changed()).await;
+        // At most a round per MIN_ROUND however busy the store, so the
+        // sender's reads stay a small share of a busy relay's work; at
+        // once again while the feed has more to read.
+        tokio::time::sleep(MIN_ROUND).await;
+        if !behind {
+            let _ = tokio::time::timeout(ROUND, head.changed()).await;
+        }
     }
 }
 
@@ -102,8 +115,8 @@ struct Sender {
 
 impl Sender {
     /// Reads the feed past the position and queues a delivery for every
-    /// event a live subscription wants.
-    async fn queue_events(&mut self) -> Result<(), crate::store::StoreError> {
+    /// event a live subscription wants; whether the feed has more.
+    async fn queue_events(&mut self) -> Result<bool, crate::store::StoreError> {
         let store = &self.state.store;
         let after = match self.position {
             Some(position) => position,
@@ -114,7 +127,7 @@ impl Sender {
             .read(move |c| reads::changes_since(c, after, PAGE, ""))
             .await?;
         if page.next <= after {
-            return Ok(());
+            return Ok(false);
         }
         let subscriptions: Vec<Subscription> = store
             .read(|c| reads::webhooks(c, None))
@@ -140,7 +153,7 @@ impl Sender {
             self.saved = Instant::now();
         }
         self.position = Some(page.next);
-        Ok(())
+        Ok(page.next < page.head)
     }
 
     /// The site of each chat a message of `changes` went to, where its
