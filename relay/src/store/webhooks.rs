@@ -182,6 +182,38 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// A delivery just queued: pending, owned by `owner`, due now, with the
+    /// zero stamp (any claim is above it), so the copies both deployments
+    /// queue of one event are equal.
+    pub fn queued(
+        subscription: &str,
+        event: &str,
+        site: &str,
+        kind: EventType,
+        payload: String,
+        at: Millis,
+        owner: &str,
+    ) -> Delivery {
+        Delivery {
+            subscription: subscription.to_string(),
+            event: event.to_string(),
+            site: site.to_string(),
+            kind,
+            payload,
+            at,
+            state: DeliveryState::Pending,
+            attempts: 0,
+            owner: owner.to_string(),
+            lease_until: Millis(0),
+            next_attempt: Millis(0),
+            first_attempt: None,
+            last_status: None,
+            last_error: String::new(),
+            delivered_at: None,
+            stamp: Hlc::default(),
+        }
+    }
+
     /// Its key: `<subscription>/<event>`.
     pub fn key_of(subscription: &str, event: &str) -> String {
         format!("{subscription}/{event}")
@@ -276,12 +308,7 @@ impl Kind for Subscription {
         if stored.site != incoming.site {
             return Outcome::Refused(incoming, Refusal::IdTaken("webhook"));
         }
-        match (stored.removed, incoming.removed) {
-            (true, false) => Outcome::Unchanged(stored.clone()),
-            (false, true) => Outcome::Changed(incoming),
-            _ if incoming.stamp <= stored.stamp => Outcome::Unchanged(stored.clone()),
-            _ => Outcome::Changed(incoming),
-        }
+        super::kinds::register_with_tombstone(stored, incoming, |s| s.removed, |s| s.stamp)
     }
 
     fn into_record(self) -> Record {
@@ -374,22 +401,18 @@ mod tests {
 
     fn delivery(state: DeliveryState, wall: u64, attempts: u32) -> Delivery {
         Delivery {
-            subscription: "wh_1".into(),
-            event: "evt_1".into(),
-            site: "demo".into(),
-            kind: EventType::MessageCreated,
-            payload: "{}".into(),
-            at: Millis(1),
             state,
             attempts,
-            owner: "primary".into(),
-            lease_until: Millis(0),
-            next_attempt: Millis(0),
-            first_attempt: None,
-            last_status: None,
-            last_error: String::new(),
-            delivered_at: None,
             stamp: stamp(wall),
+            ..Delivery::queued(
+                "wh_1",
+                "evt_1",
+                "demo",
+                EventType::MessageCreated,
+                "{}".into(),
+                Millis(1),
+                "primary",
+            )
         }
     }
 

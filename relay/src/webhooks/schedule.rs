@@ -216,24 +216,15 @@ mod tests {
     }
 
     fn pending(owner: &str) -> Delivery {
-        Delivery {
-            subscription: "wh_1".into(),
-            event: "evt_1".into(),
-            site: "demo".into(),
-            kind: EventType::MessageCreated,
-            payload: "{}".into(),
-            at: Millis(1),
-            state: DeliveryState::Pending,
-            attempts: 0,
-            owner: owner.into(),
-            lease_until: Millis(0),
-            next_attempt: Millis(0),
-            first_attempt: None,
-            last_status: None,
-            last_error: String::new(),
-            delivered_at: None,
-            stamp: Hlc::default(),
-        }
+        Delivery::queued(
+            "wh_1",
+            "evt_1",
+            "demo",
+            EventType::MessageCreated,
+            "{}".into(),
+            Millis(1),
+            owner,
+        )
     }
 
     const T: Timing = Timing {

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
-use twinline_core::{ChatId, Hlc, Millis};
+use twinline_core::ChatId;
 
 /// The sender's feed checkpoint (the `checkpoints` table's peer column).
 pub const CHECKPOINT: &str = "webhooks";
@@ -280,24 +280,15 @@ pub fn queued(
 /// A delivery just queued: pending, owned by `owner`, due now, with the
 /// zero stamp (any claim is above it).
 pub fn new_delivery(subscription: &Subscription, event: &Event, owner: &str) -> Delivery {
-    Delivery {
-        subscription: subscription.id.clone(),
-        event: event.id.clone(),
-        site: event.site.clone(),
-        kind: event.kind,
-        payload: event.payload.clone(),
-        at: event.at,
-        state: DeliveryState::Pending,
-        attempts: 0,
-        owner: owner.to_string(),
-        lease_until: Millis(0),
-        next_attempt: Millis(0),
-        first_attempt: None,
-        last_status: None,
-        last_error: String::new(),
-        delivered_at: None,
-        stamp: Hlc::default(),
-    }
+    Delivery::queued(
+        &subscription.id,
+        &event.id,
+        &event.site,
+        event.kind,
+        event.payload.clone(),
+        event.at,
+        owner,
+    )
 }
 
 /// One attempt, on a task of its own.
@@ -431,7 +422,7 @@ mod tests {
     use super::*;
     use crate::store::records::ChatRecord;
     use crate::store::webhooks::EventType;
-    use twinline_core::{Author, Lamport, Message, MessageId, Role, Ulid};
+    use twinline_core::{Author, Hlc, Lamport, Message, MessageId, Millis, Role, Ulid};
 
     fn subscription(site: &str, events: Vec<EventType>, created: u64) -> Subscription {
         Subscription {
