@@ -402,10 +402,10 @@ async fn a_primary_killed_mid_delivery_hands_over_and_no_event_id_is_two_differe
         log.len() == 4 && log.iter().all(|d| d["state"] == "delivered")
     })
     .await;
-    let log = log(&pair.redundant, &key, &id).await;
+    let taken_over = log(&pair.redundant, &key, &id).await;
     assert!(
-        log.iter().any(|d| d["owner"] == "redundant"),
-        "the redundant took over: {log:?}"
+        taken_over.iter().any(|d| d["owner"] == "redundant"),
+        "the redundant took over: {taken_over:?}"
     );
     let received = receiver.received();
     let (bodies, repeats) = checked(&received);
@@ -416,6 +416,21 @@ async fn a_primary_killed_mid_delivery_hands_over_and_no_event_id_is_two_differe
         "primary killed mid-delivery: {} events, {} arrivals ({before_kill} before the kill), {repeats} repeats of one delivery, 0 different deliveries under one id",
         bodies.len(),
         received.len()
+    );
+    // Failback: the primary comes back holding its own claims, learns that
+    // the redundant delivered them, and sends nothing again.
+    pair.primary.restart();
+    eventually(CONVERGE, "the primary's log says delivered", || async {
+        let log = log(&pair.primary, &key, &id).await;
+        log.len() == 4 && log.iter().all(|d| d["state"] == "delivered")
+    })
+    .await;
+    // Longer than its lease, its hand-over and a retry.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        receiver.received().len(),
+        received.len(),
+        "nothing sent again after the failback"
     );
 }
 

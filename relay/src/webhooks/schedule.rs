@@ -14,7 +14,11 @@
 //!   whose lease has run out: the owner is gone (or cut off). It then claims
 //!   it the same way, and its claim replicates;
 //! - `delivered` replicated stops the other deployment (it wins every
-//!   merge, [`crate::store::webhooks`]).
+//!   merge, [`crate::store::webhooks`]);
+//! - a sender sends nothing after it starts until its deployment has
+//!   caught up with the peer's feed (or a hand-over delay passed without):
+//!   a deployment back from a crash learns what the other delivered
+//!   meanwhile before it acts on its own old claims ([`may_start`]).
 //!
 //! So a delivery is sent by two deployments only when its owner stopped
 //! mid-attempt (died after sending, before its `delivered` replicated) or
@@ -110,6 +114,16 @@ pub fn decide(
     } else {
         Decision::WaitUntil(free)
     }
+}
+
+/// Whether a sender that started at `started` may send yet: once this
+/// deployment has caught up with its peer's feed (`caught_up`: no peer, or
+/// replication connected with nothing left to apply), or after a
+/// hand-over delay without. A deployment coming back (a restart, a
+/// failback) first learns what the other delivered while it was away,
+/// instead of sending its own stale claims again.
+pub fn may_start(started: Millis, now: Millis, caught_up: bool, timing: &Timing) -> bool {
+    caught_up || now.0 >= started.0.saturating_add(timing.handover_ms)
 }
 
 /// The claim written before an attempt: one attempt more, `me` as owner,
@@ -342,6 +356,14 @@ mod tests {
         assert_eq!(waits[0], 6_250, "5 s and a quarter of jitter");
         assert_eq!(*waits.last().unwrap(), MAX_BACKOFF_MS);
         assert!(waits.len() < 40, "{} attempts", waits.len());
+    }
+
+    #[test]
+    fn a_sender_back_from_a_restart_waits_to_catch_up_or_a_hand_over() {
+        assert!(!may_start(Millis(1_000), Millis(1_000), false, &T));
+        assert!(may_start(Millis(1_000), Millis(1_000), true, &T));
+        assert!(!may_start(Millis(1_000), Millis(30_999), false, &T));
+        assert!(may_start(Millis(1_000), Millis(31_000), false, &T));
     }
 
     #[test]

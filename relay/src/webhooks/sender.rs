@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
-use twinline_core::ChatId;
+use twinline_core::{ChatId, Millis};
 
 /// The sender's feed checkpoint (the `checkpoints` table's peer column).
 pub const CHECKPOINT: &str = "webhooks";
@@ -65,6 +65,8 @@ pub async fn run(state: Shared) {
         in_flight: Arc::new(Mutex::new(BTreeSet::new())),
         position: None,
         saved: Instant::now(),
+        started_at: crate::clock::now(),
+        started: false,
     };
     let mut head = state.store.head();
     loop {
@@ -75,8 +77,10 @@ pub async fn run(state: Shared) {
                 false
             }
         };
-        if let Err(error) = sender.send_due().await {
-            tracing::warn!(%error, "webhooks: reading pending deliveries failed");
+        if sender.started() {
+            if let Err(error) = sender.send_due().await {
+                tracing::warn!(%error, "webhooks: reading pending deliveries failed");
+            }
         }
         // At most a round per MIN_ROUND however busy the store, so the
         // sender's reads stay a small share of a busy relay's work; at
@@ -111,9 +115,30 @@ struct Sender {
     /// Where the feed has been read to (`None` until the checkpoint is).
     position: Option<u64>,
     saved: Instant,
+    started_at: Millis,
+    /// [`schedule::may_start`] said yes (it stays yes).
+    started: bool,
 }
 
 impl Sender {
+    /// Whether it may send yet (see [`schedule::may_start`]).
+    fn started(&mut self) -> bool {
+        if !self.started {
+            let now = crate::clock::now();
+            let caught_up = self
+                .state
+                .replication
+                .lag(now)
+                .is_none_or(|lag| lag.connected && lag.changes == 0);
+            let timing = self.state.config.webhooks.timing();
+            self.started = schedule::may_start(self.started_at, now, caught_up, &timing);
+            if self.started {
+                tracing::info!(caught_up, "webhooks: sending");
+            }
+        }
+        self.started
+    }
+
     /// Reads the feed past the position and queues a delivery for every
     /// event a live subscription wants; whether the feed has more.
     async fn queue_events(&mut self) -> Result<bool, crate::store::StoreError> {
@@ -422,7 +447,7 @@ mod tests {
     use super::*;
     use crate::store::records::ChatRecord;
     use crate::store::webhooks::EventType;
-    use twinline_core::{Author, Hlc, Lamport, Message, MessageId, Millis, Role, Ulid};
+    use twinline_core::{Author, Hlc, Lamport, Message, MessageId, Role, Ulid};
 
     fn subscription(site: &str, events: Vec<EventType>, created: u64) -> Subscription {
         Subscription {
