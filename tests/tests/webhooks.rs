@@ -517,6 +517,55 @@ async fn every_event_type_arrives_once_with_its_data() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_that_resolves_to_the_relays_own_network_is_refused_at_connect_time() {
+    // The default settings: inner targets refused.
+    let relay = RelayProcess::start(RelayOptions::primary());
+    let key = make_key(&relay, &["settings:manage"]);
+    let scratch = TempDir::new("webhook-receiver");
+    let out = scratch.path().join("received.jsonl");
+    let port = free_port();
+    // An address literal is refused when the subscription is made...
+    let (status, body) = call(
+        &relay,
+        &key,
+        reqwest::Method::POST,
+        "/v1/api/sites/demo/webhooks",
+        Some(json!({"url": format!("http://127.0.0.1:{port}/"), "events": ["chat.started"]})),
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")));
+    // ... a name cannot be judged then: it is refused on the address it
+    // resolves to, at each connection.
+    let (status, made) = call(
+        &relay,
+        &key,
+        reqwest::Method::POST,
+        "/v1/api/sites/demo/webhooks",
+        Some(json!({"url": format!("http://localhost:{port}/hook"), "events": ["chat.started"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().unwrap().to_string();
+    let receiver = Receiver::start(port, made["secret"].as_str().unwrap(), &out, 0);
+    let mut visitor = Visitor::join(&relay.url(), &relay.ws_url()).await;
+    visitor.say("hello").await;
+    eventually(CONVERGE, "a refused attempt in the log", || async {
+        let log = log(&relay, &key, &id).await;
+        log.iter().any(|d| {
+            d["state"] == "pending"
+                && d["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("allow_private_targets"))
+        })
+    })
+    .await;
+    assert!(
+        receiver.received().is_empty(),
+        "nothing reached the receiver"
+    );
+}
+
 /// The first ```<lang> block of docs/API.md's "Verifying a delivery".
 fn example(lang: &str) -> String {
     let doc = include_str!("../../docs/API.md");

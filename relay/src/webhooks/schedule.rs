@@ -127,12 +127,17 @@ pub fn may_start(started: Millis, now: Millis, caught_up: bool, timing: &Timing)
 }
 
 /// The claim written before an attempt: one attempt more, `me` as owner,
-/// the lease past the attempt's timeout, stamped above the stored copy.
+/// the lease past the attempt's timeout (and the next attempt with it),
+/// stamped above the stored copy.
 pub fn claim(delivery: &Delivery, me: &str, now: Millis, stamp: Hlc) -> Delivery {
+    let lease_until = Millis(now.0 + ATTEMPT_TIMEOUT_MS + LEASE_MARGIN_MS);
     Delivery {
         attempts: delivery.attempts.saturating_add(1),
         owner: me.to_string(),
-        lease_until: Millis(now.0 + ATTEMPT_TIMEOUT_MS + LEASE_MARGIN_MS),
+        lease_until,
+        // Should the outcome never be stored (a crash, a failing store),
+        // the next attempt is the lease's end, not at once.
+        next_attempt: lease_until,
         first_attempt: Some(delivery.first_attempt.unwrap_or(now)),
         stamp,
         ..delivery.clone()
@@ -185,8 +190,9 @@ pub fn after(
     next
 }
 
-/// The longest `last_error` kept.
-pub const ERROR_CHARS: usize = 300;
+/// The longest `last_error` kept: a record's text field limit, which the
+/// store checks (a longer one would be refused, and the outcome lost).
+pub const ERROR_CHARS: usize = twinline_core::model::MAX_FIELD_CHARS;
 
 /// Since when this deployment has held each pending delivery unchanged:
 /// the clock of the hand-over delay, kept in memory (a restart starts it
@@ -270,6 +276,11 @@ mod tests {
         assert_eq!(claimed.first_attempt, Some(Millis(1_000)));
         let lease = claimed.lease_until;
         assert_eq!(lease, Millis(16_000));
+        assert_eq!(
+            decide(&claimed, "primary", Millis(2_000), Millis(0), &T),
+            Decision::WaitUntil(lease),
+            "an outcome never stored is retried after the lease, not at once"
+        );
         // Held since long ago: still the lease.
         assert_eq!(
             decide(&claimed, "redundant", Millis(2_000), Millis(0), &T),
@@ -297,6 +308,15 @@ mod tests {
             0.0,
         );
         assert_eq!(failed.next_attempt, Millis(7_000));
+        let long = after(
+            &claimed,
+            Attempt::Failed(None, "x".repeat(1_000)),
+            Millis(2_000),
+            stamp(2_000),
+            &T,
+            0.0,
+        );
+        assert_eq!(long.last_error.chars().count(), ERROR_CHARS);
         assert_eq!(failed.lease_until, Millis(7_000 + 15_000));
         assert_eq!(
             decide(&failed, "primary", Millis(6_999), Millis(0), &T),

@@ -378,8 +378,15 @@ impl Attempting {
             &timing,
             rand::random::<f64>(),
         );
-        if let Err(error) = state.store.apply(Record::Delivery(next), me).await {
-            tracing::warn!(%error, "webhooks: the outcome was not stored (the lease runs out, then it is sent again)");
+        match state.store.apply(Record::Delivery(next), me).await {
+            Ok(applied) => {
+                if let Some(refusal) = applied.refused {
+                    tracing::error!(%refusal, "webhooks: the store refused the outcome (sent again after the lease)");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "webhooks: the outcome was not stored (sent again after the lease)");
+            }
         }
     }
 
@@ -429,17 +436,23 @@ impl Attempting {
     }
 }
 
-/// An error with its causes ("error sending request: ... : connection
-/// refused"), for the delivery log.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+/// What went wrong, for the delivery log (at most
+/// [`schedule::ERROR_CHARS`]): what failed (connect, timeout, the request)
+/// and the innermost cause, which says why ("Connection refused", or an
+/// inner address refused), not reqwest's wrappers around it.
+fn error_chain(error: &reqwest::Error) -> String {
+    let mut root: &dyn std::error::Error = error;
+    while let Some(cause) = root.source() {
+        root = cause;
     }
-    text
+    let what = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connect"
+    } else {
+        "request"
+    };
+    format!("{what}: {root}")
 }
 
 #[cfg(test)]

@@ -235,6 +235,10 @@ mod tests {
             "http://[::ffff:10.0.0.1]/",
             "http://0x7f000001/",
             "http://2130706433/",
+            "http://127.1/",
+            "http://0/",
+            "http://[::ffff:7f00:1]/",
+            "http://[fd00::1]:8080/",
         ] {
             assert!(
                 matches!(check_url(inner, false), Err(TargetError::Private(_))),
