@@ -3,7 +3,8 @@
 //! The lease is a session-level advisory lock ([`REPLICATION_LOCK`]) held
 //! on a connection of its own. The node that gets it runs the puller (see
 //! `replication::puller`), which applies the peer's pages with their
-//! checkpoint in one transaction; the others try again every [`RETRY`].
+//! checkpoint in one transaction, and the deployment's one webhook sender
+//! (`webhooks::sender`); the others try again every [`RETRY`].
 //! A node that dies (SIGKILL, power) loses its session, PostgreSQL releases
 //! the lock, and the next try elsewhere takes over from the stored
 //! checkpoint, within about a second.
