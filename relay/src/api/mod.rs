@@ -21,6 +21,8 @@
 //! - [`idempotency`]: `Idempotency-Key` to a record id (pure).
 //! - [`views`]: the JSON shapes the API answers with.
 //! - [`chats`], [`messages`], [`notes`], [`operators`]: the handlers.
+//! - [`webhooks`]: a site's webhook subscriptions, their delivery log and
+//!   the test button (scope `settings:manage`).
 //! - [`openapi`]: the OpenAPI 3.1 document and its HTML page.
 
 pub mod auth;
@@ -32,11 +34,14 @@ pub mod openapi;
 pub mod operators;
 pub mod paging;
 pub mod views;
+pub mod webhooks;
 
 #[cfg(test)]
 mod openapi_tests;
 #[cfg(test)]
 mod router_tests;
+#[cfg(test)]
+mod webhooks_tests;
 
 use crate::state::Shared;
 use axum::Router;
@@ -53,6 +58,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/api/chats/{chat}/messages"),
     ("get", "/v1/api/notes"),
     ("get", "/v1/api/operators"),
+    ("post", "/v1/api/sites/{site}/webhooks"),
+    ("get", "/v1/api/sites/{site}/webhooks"),
+    ("get", "/v1/api/sites/{site}/webhooks/{webhook}"),
+    ("delete", "/v1/api/sites/{site}/webhooks/{webhook}"),
+    ("get", "/v1/api/sites/{site}/webhooks/{webhook}/deliveries"),
+    ("post", "/v1/api/sites/{site}/webhooks/{webhook}/test"),
     ("get", "/v1/api/openapi.json"),
     ("get", "/v1/api/docs"),
 ];
@@ -70,6 +81,22 @@ pub fn routes() -> Router<Shared> {
         )
         .route("/v1/api/notes", get(notes::list))
         .route("/v1/api/operators", get(operators::list))
+        .route(
+            "/v1/api/sites/{site}/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/v1/api/sites/{site}/webhooks/{webhook}",
+            get(webhooks::get_one).delete(webhooks::delete),
+        )
+        .route(
+            "/v1/api/sites/{site}/webhooks/{webhook}/deliveries",
+            get(webhooks::deliveries),
+        )
+        .route(
+            "/v1/api/sites/{site}/webhooks/{webhook}/test",
+            post(webhooks::test),
+        )
         .route("/v1/api/openapi.json", get(openapi::document))
         .route("/v1/api/docs", get(openapi::page))
 }

@@ -62,7 +62,9 @@ fn scoped_operations(chat: ChatId) -> Vec<(String, String, Scope)> {
             if let Some(scope) = op["x-scope"].as_str() {
                 ops.push((
                     method.to_uppercase(),
-                    path.replace("{chat}", &chat.to_string()),
+                    path.replace("{chat}", &chat.to_string())
+                        .replace("{site}", "demo")
+                        .replace("{webhook}", "wh_00"),
                     Scope::parse(scope).unwrap(),
                 ));
             }
@@ -75,6 +77,10 @@ fn scoped_operations(chat: ChatId) -> Vec<(String, String, Scope)> {
 pub(crate) fn body_for(method: &str, path: &str) -> Option<Value> {
     match method.to_uppercase().as_str() {
         "POST" if path.ends_with("/transfer") => Some(json!({ "to": "ada" })),
+        "POST" if path.ends_with("/webhooks") => Some(json!({
+            "url": "https://hooks.example.com/twinline",
+            "events": ["chat.started"],
+        })),
         "POST" => Some(json!({ "text": "hello" })),
         _ => None,
     }

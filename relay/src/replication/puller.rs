@@ -266,6 +266,8 @@ pub(crate) async fn fan_out(state: &Shared, applied: Vec<Applied>) {
             Record::Note(_) => inbox_dirty = true,
             // Read at each API request: nobody connected to tell.
             Record::ApiKey(_) => {}
+            // The webhook sender reads them from the store's feed.
+            Record::Webhook(_) | Record::Delivery(_) => {}
             // A password change, logout or removal made at the peer ends
             // the sessions it revoked here too.
             Record::Account(account) => {

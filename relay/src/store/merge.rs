@@ -6,7 +6,8 @@
 //!
 //! 1. gather the keys every record of the batch names;
 //! 2. load what is stored under them, kind by kind in a fixed order
-//!    (accounts, chats, messages, notes, API keys; keys sorted), with the highest
+//!    (accounts, chats, messages, notes, API keys, webhooks and their
+//!    deliveries; keys sorted), with the highest
 //!    Lamport clock of each chat a message goes to;
 //! 3. merge record by record in job order, in memory: each record meets
 //!    the stored copy as the records before it left it, exactly as if they
@@ -33,6 +34,7 @@ use super::api_keys::ApiKey;
 use super::backend::{NewChange, Row, Touch, Tx};
 use super::kinds::{ChatClock, Kind, Outcome};
 use super::records::{Account, Applied, ChatRecord, Record, Refusal};
+use super::webhooks::{Delivery, Subscription};
 use std::collections::{BTreeMap, BTreeSet};
 use twinline_core::{ChatId, ChatState, Lamport, Message, Millis, OfflineNote, Role};
 
@@ -56,7 +58,11 @@ impl Queued {
     pub fn new(record: Record, origin: String) -> Queued {
         let body = match &record {
             Record::Message(_) | Record::Note(_) => Some(record.body_json()),
-            Record::Chat(_) | Record::Account(_) | Record::ApiKey(_) => None,
+            Record::Chat(_)
+            | Record::Account(_)
+            | Record::ApiKey(_)
+            | Record::Webhook(_)
+            | Record::Delivery(_) => None,
         };
         Queued {
             record,
@@ -203,6 +209,8 @@ struct Batch {
     messages: Working<Message>,
     notes: Working<OfflineNote>,
     api_keys: Working<ApiKey>,
+    webhooks: Working<Subscription>,
+    deliveries: Working<Delivery>,
     touches: Touches,
     feed: Vec<NewChange>,
 }
@@ -214,6 +222,8 @@ impl Batch {
         let mut messages = BTreeSet::new();
         let mut notes = BTreeSet::new();
         let mut api_keys = BTreeSet::new();
+        let mut webhooks = BTreeSet::new();
+        let mut deliveries = BTreeSet::new();
         let mut message_chats = BTreeSet::new();
         for queued in jobs.iter().flat_map(|job| &job.records) {
             match &queued.record {
@@ -235,6 +245,12 @@ impl Batch {
                 Record::ApiKey(k) => {
                     api_keys.insert(k.key());
                 }
+                Record::Webhook(w) => {
+                    webhooks.insert(w.key());
+                }
+                Record::Delivery(d) => {
+                    deliveries.insert(d.key());
+                }
             }
         }
         let accounts = Working::load(tx, accounts)?;
@@ -242,6 +258,8 @@ impl Batch {
         let messages = Working::load(tx, messages)?;
         let notes = Working::load(tx, notes)?;
         let api_keys = Working::load(tx, api_keys)?;
+        let webhooks = Working::load(tx, webhooks)?;
+        let deliveries = Working::load(tx, deliveries)?;
         let message_chats: Vec<ChatId> = message_chats.into_iter().collect();
         let highest = if message_chats.is_empty() {
             BTreeMap::new()
@@ -254,6 +272,8 @@ impl Batch {
             messages,
             notes,
             api_keys,
+            webhooks,
+            deliveries,
             touches: Touches {
                 highest,
                 touched: BTreeMap::new(),
@@ -303,6 +323,14 @@ impl Batch {
                 let (outcome, feed) = self.api_keys.merge(key, made, &self.touches);
                 (applied(outcome), feed)
             }
+            Record::Webhook(hook) => {
+                let (outcome, feed) = self.webhooks.merge(hook, made, &self.touches);
+                (applied(outcome), feed)
+            }
+            Record::Delivery(delivery) => {
+                let (outcome, feed) = self.deliveries.merge(delivery, made, &self.touches);
+                (applied(outcome), feed)
+            }
         };
         if let Some(body) = feed {
             self.feed.push(NewChange {
@@ -322,6 +350,8 @@ impl Batch {
         self.messages.write(tx)?;
         self.notes.write(tx)?;
         self.api_keys.write(tx)?;
+        self.webhooks.write(tx)?;
+        self.deliveries.write(tx)?;
         let touches = self.touches.into_touches();
         if !touches.is_empty() {
             tx.touch_chats(&touches)?;

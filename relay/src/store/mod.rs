@@ -30,6 +30,7 @@ mod read_threads;
 pub mod reads;
 pub mod records;
 pub mod sqlite;
+pub mod webhooks;
 pub mod writer;
 
 use backend::Reads;

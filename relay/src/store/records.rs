@@ -132,6 +132,10 @@ pub enum Record {
     Account(Account),
     /// An API key (its hash, site and scopes).
     ApiKey(super::api_keys::ApiKey),
+    /// A webhook subscription.
+    Webhook(super::webhooks::Subscription),
+    /// A webhook delivery (one event for one subscription).
+    Delivery(super::webhooks::Delivery),
 }
 
 impl Record {
@@ -143,6 +147,8 @@ impl Record {
             Record::Note(_) => "note",
             Record::Account(_) => "account",
             Record::ApiKey(_) => "api_key",
+            Record::Webhook(_) => "webhook",
+            Record::Delivery(_) => "webhook_delivery",
         }
     }
 
@@ -154,6 +160,8 @@ impl Record {
             Record::Note(n) => n.id.to_string(),
             Record::Account(a) => a.username.clone(),
             Record::ApiKey(k) => k.id.clone(),
+            Record::Webhook(w) => w.id.clone(),
+            Record::Delivery(d) => super::kinds::Kind::key(d),
         }
     }
 
@@ -166,6 +174,8 @@ impl Record {
             Record::Note(n) => serde_json::to_string(n),
             Record::Account(a) => serde_json::to_string(a),
             Record::ApiKey(k) => serde_json::to_string(k),
+            Record::Webhook(w) => serde_json::to_string(w),
+            Record::Delivery(d) => serde_json::to_string(d),
         };
         value.unwrap_or_default()
     }
@@ -179,6 +189,8 @@ impl Record {
             "note" => Record::Note(serde_json::from_str(body)?),
             "account" => Record::Account(serde_json::from_str(body)?),
             "api_key" => Record::ApiKey(serde_json::from_str(body)?),
+            "webhook" => Record::Webhook(serde_json::from_str(body)?),
+            "webhook_delivery" => Record::Delivery(serde_json::from_str(body)?),
             _ => return Ok(None),
         }))
     }
@@ -265,6 +277,17 @@ impl Record {
                 key.created = bounded_time(key.created, now);
                 key.stamp = bounded_stamp(key.stamp, now);
                 Record::ApiKey(key)
+            }
+            Record::Webhook(mut hook) => {
+                hook.created = bounded_time(hook.created, now);
+                hook.stamp = bounded_stamp(hook.stamp, now);
+                Record::Webhook(hook)
+            }
+            // Its times are the owner's lease and schedule: a peer's far
+            // future lease only delays a take-over, never a delivery's end.
+            Record::Delivery(mut delivery) => {
+                delivery.stamp = bounded_stamp(delivery.stamp, now);
+                Record::Delivery(delivery)
             }
         }
     }
