@@ -266,6 +266,11 @@ pub(crate) async fn fan_out(state: &Shared, applied: Vec<Applied>) {
             Record::Note(_) => inbox_dirty = true,
             // Read at each API request: nobody connected to tell.
             Record::ApiKey(_) => {}
+            // Erased chats leave the queue, erased notes the inbox.
+            Record::Erasure(_) => {
+                queue_dirty = true;
+                inbox_dirty = true;
+            }
             // A password change, logout or removal made at the peer ends
             // the sessions it revoked here too.
             Record::Account(account) => {

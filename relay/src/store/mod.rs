@@ -5,6 +5,8 @@
 //! - [`records`]: what is stored, as Rust values.
 //! - [`api_keys`]: API keys as records (hash, site, scopes; a revocation
 //!   wins).
+//! - [`erasures`]: the tombstones of erased visitors' data, and the
+//!   guards that drop whatever of it arrives later.
 //! - [`kinds`]: each kind's merge rule (pure, written once).
 //! - [`merge`]: a batch of writes in one transaction, over a backend's
 //!   primitives.
@@ -22,6 +24,7 @@
 
 pub mod api_keys;
 pub mod backend;
+pub mod erasures;
 pub mod kinds;
 pub mod merge;
 pub mod postgres;

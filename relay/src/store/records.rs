@@ -132,6 +132,8 @@ pub enum Record {
     Account(Account),
     /// An API key (its hash, site and scopes).
     ApiKey(super::api_keys::ApiKey),
+    /// An erasure: the tombstone of a visitor's data (`erasures.rs`).
+    Erasure(super::erasures::Erasure),
 }
 
 impl Record {
@@ -143,6 +145,7 @@ impl Record {
             Record::Note(_) => "note",
             Record::Account(_) => "account",
             Record::ApiKey(_) => "api_key",
+            Record::Erasure(_) => "erasure",
         }
     }
 
@@ -154,6 +157,7 @@ impl Record {
             Record::Note(n) => n.id.to_string(),
             Record::Account(a) => a.username.clone(),
             Record::ApiKey(k) => k.id.clone(),
+            Record::Erasure(e) => e.id.to_string(),
         }
     }
 
@@ -166,6 +170,7 @@ impl Record {
             Record::Note(n) => serde_json::to_string(n),
             Record::Account(a) => serde_json::to_string(a),
             Record::ApiKey(k) => serde_json::to_string(k),
+            Record::Erasure(e) => serde_json::to_string(e),
         };
         value.unwrap_or_default()
     }
@@ -179,6 +184,7 @@ impl Record {
             "note" => Record::Note(serde_json::from_str(body)?),
             "account" => Record::Account(serde_json::from_str(body)?),
             "api_key" => Record::ApiKey(serde_json::from_str(body)?),
+            "erasure" => Record::Erasure(serde_json::from_str(body)?),
             _ => return Ok(None),
         }))
     }
@@ -230,6 +236,10 @@ pub enum Refusal {
     /// A number out of range or a Lamport clock too far ahead.
     #[error(transparent)]
     Invalid(#[from] RecordError),
+    /// The chat or note was erased (`erasures.rs`): the tombstone wins
+    /// over every later copy, so sending it again cannot change that.
+    #[error("the chat or note was erased")]
+    Erased,
 }
 
 impl Record {
@@ -265,6 +275,11 @@ impl Record {
                 key.created = bounded_time(key.created, now);
                 key.stamp = bounded_stamp(key.stamp, now);
                 Record::ApiKey(key)
+            }
+            Record::Erasure(mut erasure) => {
+                erasure.at = bounded_time(erasure.at, now);
+                erasure.stamp = bounded_stamp(erasure.stamp, now);
+                Record::Erasure(erasure)
             }
         }
     }

@@ -1682,3 +1682,6 @@ async fn a_sites_chats_page_by_id_greatest_first_with_a_state_filter(f: Fixture)
     assert_eq!(ids(waiting), vec![1]);
     f
 }
+
+#[path = "erasure_tests.rs"]
+mod erasure_tests;

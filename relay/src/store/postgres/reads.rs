@@ -9,7 +9,8 @@
 use super::Conn;
 use crate::store::StoreError;
 use crate::store::api_keys::ApiKey;
-use crate::store::backend::{ChatSummary, NodeChange, Reads};
+use crate::store::backend::{ChatSummary, NodeChange, Reads, VisitorRows, Who};
+use crate::store::erasures::Erasure;
 use crate::store::records::{Account, Change, ChangesPage, ChatRecord, Record};
 use postgres::types::ToSql;
 use twinline_core::protocol::QueueEntry;
@@ -270,4 +271,42 @@ impl Reads for Conn {
         self.rows("SELECT 1", &[])?;
         Ok(())
     }
+
+    fn visitor_rows(&mut self, who: &Who) -> Result<VisitorRows, StoreError> {
+        visitor_rows(&mut self.client, who)
+    }
+
+    fn erasures(&mut self, site: &str) -> Result<Vec<Erasure>, StoreError> {
+        self.bodies(
+            "SELECT body FROM erasures WHERE site = $1 ORDER BY id",
+            &[&site],
+        )
+    }
+}
+
+/// The rows that may be `who`'s (see [`VisitorRows`]); the writer and the
+/// readers ask the same.
+pub(super) fn visitor_rows(
+    client: &mut impl postgres::GenericClient,
+    who: &Who,
+) -> Result<VisitorRows, StoreError> {
+    let pairs = |rows: Vec<postgres::Row>| -> Vec<(String, String)> {
+        rows.iter().map(|row| (row.get(0), row.get(1))).collect()
+    };
+    let chats = client.query(
+        "SELECT id, body FROM chats WHERE site = $1 AND site <> ''
+         AND (($2 <> '' AND visitor = $2)
+              OR ($3 <> '' AND lower(body::jsonb #>> '{info,email}') = $3))
+         ORDER BY id",
+        &[&who.site, &who.visitor, &who.email],
+    )?;
+    let notes = client.query(
+        "SELECT id, body FROM notes WHERE site = $1 AND $2 <> ''
+         AND lower(body::jsonb ->> 'email') = $2 ORDER BY id",
+        &[&who.site, &who.email],
+    )?;
+    Ok(VisitorRows {
+        chats: pairs(chats),
+        notes: pairs(notes),
+    })
 }

@@ -90,6 +90,24 @@ CREATE TABLE api_keys (
 -- The REST API's chat pages (by site, greatest id first).
 CREATE INDEX chats_by_site ON chats (site, id);
 ",
+    "
+-- Erasures (store/erasures.rs): the replicated tombstones, and the guards
+-- they leave (not replicated: each store derives its own).
+CREATE TABLE erasures (
+    id      TEXT COLLATE \"C\" PRIMARY KEY,
+    site    TEXT NOT NULL,
+    visitor TEXT,
+    email   TEXT,
+    at      BIGINT NOT NULL,
+    body    TEXT NOT NULL
+);
+CREATE INDEX erasures_by_site ON erasures (site, id);
+CREATE TABLE erased (
+    key  TEXT COLLATE \"C\" PRIMARY KEY,
+    body TEXT NOT NULL
+);
+CREATE INDEX chats_by_visitor ON chats (site, visitor);
+",
 ];
 
 /// The schema version this code writes.

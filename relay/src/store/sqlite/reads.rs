@@ -3,7 +3,8 @@
 
 use crate::store::StoreError;
 use crate::store::api_keys::ApiKey;
-use crate::store::backend::{ChatSummary, NodeChange, Reads};
+use crate::store::backend::{ChatSummary, NodeChange, Reads, VisitorRows, Who};
+use crate::store::erasures::Erasure;
 use crate::store::records::{Account, Change, ChangesPage, ChatRecord, Record};
 use rusqlite::{Connection, OptionalExtension, params};
 use twinline_core::protocol::QueueEntry;
@@ -242,6 +243,14 @@ impl Reads for Connection {
         self.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))?;
         Ok(())
     }
+
+    fn visitor_rows(&mut self, who: &Who) -> Result<VisitorRows, StoreError> {
+        visitor_rows(self, who)
+    }
+
+    fn erasures(&mut self, site: &str) -> Result<Vec<Erasure>, StoreError> {
+        erasures(self, site)
+    }
 }
 
 /// Up to `limit` feed rows after `after`, and the last position scanned
@@ -294,4 +303,37 @@ pub(super) fn head(conn: &Connection) -> rusqlite::Result<u64> {
     conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM changes")?
         .query_row([], |row| row.get::<_, i64>(0))
         .map(|seq| seq as u64)
+}
+
+/// The rows that may be `who`'s (see [`VisitorRows`]); the writer and the
+/// readers ask the same.
+pub(super) fn visitor_rows(conn: &Connection, who: &Who) -> Result<VisitorRows, StoreError> {
+    let pairs = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> Result<Vec<_>, StoreError> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(args, |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    };
+    Ok(VisitorRows {
+        chats: pairs(
+            "SELECT id, body FROM chats WHERE site = ?1 AND site != ''
+             AND ((?2 != '' AND visitor = ?2)
+                  OR (?3 != '' AND lower(json_extract(body, '$.info.email')) = ?3))
+             ORDER BY id",
+            params![who.site, who.visitor, who.email],
+        )?,
+        notes: pairs(
+            "SELECT id, body FROM notes WHERE site = ?1 AND ?2 != ''
+             AND lower(json_extract(body, '$.email')) = ?2 ORDER BY id",
+            params![who.site, who.email],
+        )?,
+    })
+}
+
+/// Every erasure of a site, oldest first.
+pub(super) fn erasures(conn: &Connection, site: &str) -> Result<Vec<Erasure>, StoreError> {
+    bodies(
+        conn,
+        "SELECT body FROM erasures WHERE site = ?1 ORDER BY id",
+        [site],
+    )
 }

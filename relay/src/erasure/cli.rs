@@ -1,0 +1,87 @@
+//! `twinline-relay visitor export|erase`: a data request answered from the
+//! command line, on one deployment's store (the running relay replicates
+//! an erasure to the peer like any record).
+
+use super::{Subject, erase, export};
+use crate::config::StoreArgs;
+use crate::store::Store;
+use crate::store::erasures::Reason;
+use twinline_core::VisitorId;
+
+/// `twinline-relay visitor ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum VisitorCommand {
+    /// Print everything the store holds of a visitor as one JSON document
+    /// (chats with messages and ratings, notes, visitor details, erasures).
+    Export(WhoArgs),
+    /// Erase a visitor's chats, notes and details on both deployments (a
+    /// replicated tombstone: nothing of it comes back). Prints the erasure.
+    Erase(WhoArgs),
+}
+
+/// Whose data, on which store.
+#[derive(Debug, clap::Args)]
+pub struct WhoArgs {
+    /// The deployment's store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The site.
+    #[arg(long)]
+    pub site: String,
+    /// The visitor id (26 characters, as the chat headers and the API show it).
+    #[arg(long, required_unless_present = "email", conflicts_with = "email")]
+    pub visitor: Option<VisitorId>,
+    /// An email (offline notes and pre-chat forms; compared case-blind).
+    #[arg(long)]
+    pub email: Option<String>,
+}
+
+impl WhoArgs {
+    fn subject(&self) -> Subject {
+        match (&self.visitor, &self.email) {
+            (Some(visitor), _) => Subject::Visitor(*visitor),
+            (None, email) => Subject::Email(email.clone().unwrap_or_default()),
+        }
+    }
+}
+
+/// Runs a `visitor` subcommand.
+pub fn run_from_cli(command: VisitorCommand) -> anyhow::Result<()> {
+    crate::logging::init();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match command {
+        VisitorCommand::Export(args) => {
+            let (store, writer) = Store::open_at(&args.store.location())?;
+            let document = runtime.block_on(export(&store, &args.site, &args.subject()));
+            drop(store);
+            writer.join();
+            println!("{}", serde_json::to_string_pretty(&document?)?);
+        }
+        VisitorCommand::Erase(args) => {
+            let location = args.store.location();
+            let (store, writer) = Store::open_at(&location)?;
+            let origin = format!("cli@{}", location.describe());
+            let erased = runtime.block_on(erase(
+                &store,
+                &origin,
+                &args.site,
+                &args.subject(),
+                Reason::Request,
+            ));
+            drop(store);
+            writer.join();
+            let erasure = erased?;
+            eprintln!(
+                "erased {} chats and {} notes on site {} (erasure {})",
+                erasure.chats.len(),
+                erasure.notes.len(),
+                erasure.site,
+                erasure.id
+            );
+            println!("{}", serde_json::to_string(&erasure)?);
+        }
+    }
+    Ok(())
+}
