@@ -21,10 +21,13 @@
 //! - [`idempotency`]: `Idempotency-Key` to a record id (pure).
 //! - [`views`]: the JSON shapes the API answers with.
 //! - [`chats`], [`messages`], [`notes`], [`operators`]: the handlers.
+//! - [`visitors`], [`export`]: a visitor's data, exported or erased
+//!   (scope `data:manage`).
 //! - [`openapi`]: the OpenAPI 3.1 document and its HTML page.
 
 pub mod auth;
 pub mod chats;
+pub mod export;
 pub mod idempotency;
 pub mod messages;
 pub mod notes;
@@ -32,6 +35,7 @@ pub mod openapi;
 pub mod operators;
 pub mod paging;
 pub mod views;
+pub mod visitors;
 
 #[cfg(test)]
 mod openapi_tests;
@@ -40,7 +44,7 @@ mod router_tests;
 
 use crate::state::Shared;
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 /// The API's routes, as `(method, path)` in axum's syntax: what
 /// [`routes`] mounts and what the OpenAPI test holds the document to.
@@ -53,6 +57,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/api/chats/{chat}/messages"),
     ("get", "/v1/api/notes"),
     ("get", "/v1/api/operators"),
+    ("get", "/v1/api/sites/{site}/visitors/{visitor}/export"),
+    ("delete", "/v1/api/sites/{site}/visitors/{visitor}"),
+    ("get", "/v1/api/sites/{site}/export"),
+    ("delete", "/v1/api/sites/{site}/data"),
     ("get", "/v1/api/openapi.json"),
     ("get", "/v1/api/docs"),
 ];
@@ -70,6 +78,16 @@ pub fn routes() -> Router<Shared> {
         )
         .route("/v1/api/notes", get(notes::list))
         .route("/v1/api/operators", get(operators::list))
+        .route(
+            "/v1/api/sites/{site}/visitors/{visitor}/export",
+            get(visitors::export),
+        )
+        .route(
+            "/v1/api/sites/{site}/visitors/{visitor}",
+            delete(visitors::erase),
+        )
+        .route("/v1/api/sites/{site}/export", get(export::by_email))
+        .route("/v1/api/sites/{site}/data", delete(export::erase_by_email))
         .route("/v1/api/openapi.json", get(openapi::document))
         .route("/v1/api/docs", get(openapi::page))
 }

@@ -14,6 +14,7 @@
 
 pub mod cli;
 
+use crate::state::Shared;
 use crate::store::backend::{VisitorRows, Who};
 use crate::store::erasures::{Erasure, MAX_ERASED_ITEMS, Reason, normal_email};
 use crate::store::records::{ChatRecord, Record};
@@ -157,6 +158,28 @@ pub async fn erase(
         return Err(ErasureError::Refused(refusal.to_string()));
     }
     Ok(erasure)
+}
+
+/// Tells this node's clients about an erasure it applied (made here, or
+/// replicated: [`crate::replication::puller::fan_out`]): the erased chats
+/// leave the operators' queues and the notes their inboxes.
+pub async fn announce(state: &Shared, erasure: &Erasure) {
+    tell_followers(state, erasure);
+    crate::fanout::queue(state).await;
+    crate::fanout::inbox(state).await;
+}
+
+/// Tells the followers of each erased chat (the visitor's widget, the
+/// consoles that show it) that it is gone: `erased {chat}`, after which
+/// they drop it and never send it again (docs/PROTOCOL.md).
+pub fn tell_followers(state: &Shared, erasure: &Erasure) {
+    for chat in &erasure.chats {
+        state.hub.publish_chat(
+            *chat,
+            &twinline_core::protocol::ServerFrame::Erased { chat: *chat },
+            None,
+        );
+    }
 }
 
 /// One chat in an export.

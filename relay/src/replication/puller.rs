@@ -267,7 +267,8 @@ pub(crate) async fn fan_out(state: &Shared, applied: Vec<Applied>) {
             // Read at each API request: nobody connected to tell.
             Record::ApiKey(_) => {}
             // Erased chats leave the queue, erased notes the inbox.
-            Record::Erasure(_) => {
+            Record::Erasure(erasure) => {
+                crate::erasure::tell_followers(state, &erasure);
                 queue_dirty = true;
                 inbox_dirty = true;
             }

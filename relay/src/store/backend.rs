@@ -315,4 +315,7 @@ pub trait Reads {
     fn visitor_rows(&mut self, who: &Who) -> Result<VisitorRows, StoreError>;
     /// Every erasure of `site`, oldest first.
     fn erasures(&mut self, site: &str) -> Result<Vec<Erasure>, StoreError>;
+    /// Those of `chats` that were erased (a client naming them is told
+    /// `erased`).
+    fn erased_chats(&mut self, chats: &[ChatId]) -> Result<Vec<ChatId>, StoreError>;
 }

@@ -68,6 +68,9 @@ pub enum StoreError {
     /// The writer thread has stopped (shutdown).
     #[error("the store is closed")]
     Closed,
+    /// The chat was erased (`erasures.rs`): nothing of it is stored again.
+    #[error("chat {0} was erased")]
+    Erased(twinline_core::ChatId),
 }
 
 impl StoreError {

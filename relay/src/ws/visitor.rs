@@ -6,7 +6,8 @@ use super::refusal::{record_error_code, refusal_code};
 use super::status::change_status;
 use crate::catchup::{WELCOME_MISSING_BUDGET, chat_record, chat_sync, split_welcome, write_chat};
 use crate::fanout;
-use crate::store::records::{Applied, ChatRecord, Record};
+use crate::store::StoreError;
+use crate::store::records::{Applied, ChatRecord, Record, Refusal};
 use std::ops::ControlFlow;
 use twinline_core::model::check_field;
 use twinline_core::protocol::{ChatResume, ClientFrame, ErrorCode, PROTOCOL_VERSION, ServerFrame};
@@ -72,9 +73,21 @@ pub(super) async fn welcome(
     let stored = matches!(chat_record(state, auth.chat).await, Ok(Some(_)));
     if stored {
         tracing::trace!("chat header already stored: nothing to write");
-    } else if let Err(error) = write_chat(state, header(client, auth)).await {
-        tracing::warn!(%error, "could not store the chat's header; welcoming from what is stored");
-        auth.header_pending = true;
+    } else {
+        match write_chat(state, header(client, auth)).await {
+            Ok(_) => {}
+            // The replay rule (docs/PROTOCOL.md): the browser drops the
+            // chat and never sends it again; this token is done with.
+            Err(StoreError::Erased(chat)) => {
+                tracing::info!(%chat, "hello for an erased chat");
+                client.reply(&ServerFrame::Erased { chat }).await;
+                return ControlFlow::Break(());
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not store the chat's header; welcoming from what is stored");
+                auth.header_pending = true;
+            }
+        }
     }
     let have = resume
         .into_iter()
@@ -281,6 +294,12 @@ async fn offline(client: &Context<'_>, auth: &VisitorAuth, mut note: OfflineNote
         .apply(Record::Note(note), &state.config.name)
         .await
     {
+        // The note's tombstone is what lasts: settled, so the browser
+        // stops sending it.
+        Ok(Applied {
+            refused: Some(Refusal::Erased),
+            ..
+        }) => client.reply(&ServerFrame::OfflineAck { id }).await,
         Ok(Applied {
             refused: Some(refusal),
             ..

@@ -156,17 +156,24 @@ impl Chats {
             .collect()
     }
 
+    /// Drops a chat that was erased, with its messages still unacknowledged
+    /// (they must never be sent).
+    pub(crate) fn erase(&mut self, chat: ChatId) {
+        self.pending.retain(|_, c| *c != chat);
+        if let Some(local) = self.chats.remove(&chat) {
+            for m in local.transcript.iter() {
+                self.refused.remove(&m.id);
+            }
+        }
+    }
+
     /// Drops a chat this client no longer needs; refused while it holds
     /// unacknowledged messages.
     pub(crate) fn forget(&mut self, chat: ChatId) -> bool {
         if self.pending.values().any(|c| *c == chat) {
             return false;
         }
-        if let Some(local) = self.chats.remove(&chat) {
-            for m in local.transcript.iter() {
-                self.refused.remove(&m.id);
-            }
-        }
+        self.erase(chat);
         true
     }
 }

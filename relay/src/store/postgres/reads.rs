@@ -276,6 +276,23 @@ impl Reads for Conn {
         visitor_rows(&mut self.client, who)
     }
 
+    fn erased_chats(&mut self, chats: &[ChatId]) -> Result<Vec<ChatId>, StoreError> {
+        let keys: Vec<String> = chats
+            .iter()
+            .map(|&chat| crate::store::erasures::chat_guard(chat))
+            .collect();
+        let rows = self.rows(
+            "SELECT key FROM erased WHERE key = ANY($1::text[])",
+            &[&keys],
+        )?;
+        let found: std::collections::BTreeSet<String> = rows.iter().map(|r| r.get(0)).collect();
+        Ok(chats
+            .iter()
+            .copied()
+            .filter(|&chat| found.contains(&crate::store::erasures::chat_guard(chat)))
+            .collect())
+    }
+
     fn erasures(&mut self, site: &str) -> Result<Vec<Erasure>, StoreError> {
         self.bodies(
             "SELECT body FROM erasures WHERE site = $1 ORDER BY id",

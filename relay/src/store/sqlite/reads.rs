@@ -251,6 +251,18 @@ impl Reads for Connection {
     fn erasures(&mut self, site: &str) -> Result<Vec<Erasure>, StoreError> {
         erasures(self, site)
     }
+
+    fn erased_chats(&mut self, chats: &[ChatId]) -> Result<Vec<ChatId>, StoreError> {
+        let mut stmt = self.prepare_cached("SELECT 1 FROM erased WHERE key = ?1")?;
+        let mut erased = Vec::new();
+        for &chat in chats {
+            let key = crate::store::erasures::chat_guard(chat);
+            if stmt.query_row([key], |_| Ok(())).optional()?.is_some() {
+                erased.push(chat);
+            }
+        }
+        Ok(erased)
+    }
 }
 
 /// Up to `limit` feed rows after `after`, and the last position scanned
