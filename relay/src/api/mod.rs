@@ -41,6 +41,8 @@ pub mod visitors;
 mod openapi_tests;
 #[cfg(test)]
 mod router_tests;
+#[cfg(test)]
+mod visitors_tests;
 
 use crate::state::Shared;
 use axum::Router;
