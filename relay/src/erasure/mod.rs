@@ -13,6 +13,8 @@
 //! here and the rows an erasure deletes in the store's `erase` primitive.
 
 pub mod cli;
+#[cfg(test)]
+mod property_tests;
 
 use crate::state::Shared;
 use crate::store::backend::{VisitorRows, Who};

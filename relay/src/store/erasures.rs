@@ -20,6 +20,14 @@
 //! - by email: every offline note of that site left with that email up to
 //!   `at`, and every chat whose pre-chat email is that one, made up to `at`.
 //!
+//! One order is not covered until it resolves: a message for a chat this
+//! store holds no header of, not listed, arriving after the erasure (the
+//! message does not say whose chat it is) is kept, as a placeholder row,
+//! until the header arrives, which the merge then drops and the chat with
+//! it. A relay stores a chat's header before anything of it (a visitor's
+//! hello) and replication carries the feed in order, so the header comes
+//! first everywhere a chat came from.
+//!
 //! A visitor id erased may chat again: a chat whose id is made after the
 //! erasure is a new chat and is kept. That is also why the cutoff is the
 //! chat id's time and not the header's arrival: a header replicated late
