@@ -2,7 +2,7 @@
 //! command line, on one deployment's store (the running relay replicates
 //! an erasure to the peer like any record).
 
-use super::{Subject, erase, export};
+use super::{Subject, erase, export_from};
 use crate::config::StoreArgs;
 use crate::store::Store;
 use crate::store::erasures::Reason;
@@ -13,6 +13,8 @@ use twinline_core::VisitorId;
 pub enum VisitorCommand {
     /// Print everything the store holds of a visitor as one JSON document
     /// (chats with messages and ratings, notes, visitor details, erasures).
+    /// Reads only (the store is opened read-only: safe beside a running
+    /// relay).
     Export(WhoArgs),
     /// Erase a visitor's chats, notes and details on both deployments (a
     /// replicated tombstone: nothing of it comes back). Prints the erasure.
@@ -48,19 +50,19 @@ impl WhoArgs {
 /// Runs a `visitor` subcommand.
 pub fn run_from_cli(command: VisitorCommand) -> anyhow::Result<()> {
     crate::logging::init();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     match command {
         VisitorCommand::Export(args) => {
-            let (store, writer) = Store::open_at(&args.store.location())?;
-            let document = runtime.block_on(export(&store, &args.site, &args.subject()));
-            drop(store);
-            writer.join();
-            println!("{}", serde_json::to_string_pretty(&document?)?);
+            // Reads only: safe beside a running relay, no epoch bump.
+            let subject = args.subject();
+            let document = Store::open_read_only(&args.store.location())?
+                .read(|conn| export_from(conn, &args.site, &subject, crate::clock::now()))?;
+            println!("{}", serde_json::to_string_pretty(&document)?);
         }
         VisitorCommand::Erase(args) => {
             let location = args.store.location();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             let (store, writer) = Store::open_at(&location)?;
             let origin = format!("cli@{}", location.describe());
             let erased = runtime.block_on(erase(

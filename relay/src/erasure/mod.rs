@@ -17,7 +17,7 @@ pub mod cli;
 mod property_tests;
 
 use crate::state::Shared;
-use crate::store::backend::{VisitorRows, Who};
+use crate::store::backend::{Reads, VisitorRows, Who};
 use crate::store::erasures::{Erasure, MAX_ERASED_ITEMS, Reason, normal_email};
 use crate::store::records::{ChatRecord, Record};
 use crate::store::{Store, StoreError};
@@ -218,41 +218,49 @@ pub struct Export {
 
 /// Everything `store` holds of `subject` on `site`.
 pub async fn export(store: &Store, site: &str, subject: &Subject) -> Result<Export, StoreError> {
-    let who = subject.who(site);
-    let site = site.to_string();
-    let subject = subject.clone();
+    let (site, subject) = (site.to_string(), subject.clone());
+    let now = crate::clock::now();
     store
-        .read(move |conn| {
-            let rows = conn.visitor_rows(&who)?;
-            let mut chats = Vec::new();
-            for header in parsed::<ChatRecord>(&rows.chats) {
-                let messages = conn.messages(header.id)?;
-                chats.push(ExportedChat { header, messages });
-            }
-            let notes: Vec<OfflineNote> = parsed(&rows.notes).collect();
-            let (visitor, email) = match &subject {
-                Subject::Visitor(visitor) => (Some(*visitor), None),
-                Subject::Email(_) => (None, Some(who.email.clone())),
-            };
-            let erasures = conn
-                .erasures(&site)?
-                .into_iter()
-                .filter(|erasure| {
-                    (visitor.is_some() && erasure.visitor == visitor)
-                        || (email.is_some() && erasure.email == email)
-                })
-                .collect();
-            Ok(Export {
-                site: site.clone(),
-                visitor,
-                email,
-                exported_at: crate::clock::now(),
-                chats,
-                notes,
-                erasures,
-            })
-        })
+        .read(move |conn| export_from(conn, &site, &subject, now))
         .await
+}
+
+/// Everything a reader connection holds of `subject` on `site` (the CLI
+/// reads a store it opened read-only beside a running relay).
+pub fn export_from(
+    conn: &mut dyn Reads,
+    site: &str,
+    subject: &Subject,
+    now: Millis,
+) -> Result<Export, StoreError> {
+    let who = subject.who(site);
+    let rows = conn.visitor_rows(&who)?;
+    let mut chats = Vec::new();
+    for header in parsed::<ChatRecord>(&rows.chats) {
+        let messages = conn.messages(header.id)?;
+        chats.push(ExportedChat { header, messages });
+    }
+    let (visitor, email) = match subject {
+        Subject::Visitor(visitor) => (Some(*visitor), None),
+        Subject::Email(_) => (None, Some(who.email.clone())),
+    };
+    let erasures = conn
+        .erasures(site)?
+        .into_iter()
+        .filter(|erasure| {
+            (visitor.is_some() && erasure.visitor == visitor)
+                || (email.is_some() && erasure.email == email)
+        })
+        .collect();
+    Ok(Export {
+        site: site.to_string(),
+        visitor,
+        email,
+        exported_at: now,
+        chats,
+        notes: parsed(&rows.notes).collect(),
+        erasures,
+    })
 }
 
 #[cfg(test)]
