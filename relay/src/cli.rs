@@ -39,6 +39,8 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::erasure::cli::VisitorCommand,
     },
+    /// Count what a retention period would erase on a site now (a dry run).
+    Retention(crate::erasure::cli::RetentionArgs),
     /// Run the moderator, which tells clients which deployment is active.
     Moderator(crate::moderator::ModeratorArgs),
     /// Ask the moderator to switch the active deployment (and hold it), or release.
@@ -53,6 +55,7 @@ pub fn main() -> ExitCode {
         Command::Operator { command } => crate::accounts::run_from_cli(command),
         Command::Apikey { command } => crate::apikeys::run_from_cli(command),
         Command::Visitor { command } => crate::erasure::cli::run_from_cli(command),
+        Command::Retention(args) => crate::erasure::cli::retention_from_cli(args),
         Command::Moderator(args) => crate::moderator::run_from_cli(args),
         Command::Switch(args) => crate::moderator::switch::run_from_cli(args),
     };

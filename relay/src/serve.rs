@@ -204,6 +204,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let cluster = crate::cluster::spawn(&state);
     let health = tokio::spawn(state.store.clone().watch());
     let sessions = tokio::spawn(crate::sessions::watch(state.clone()));
+    let retention = tokio::spawn(crate::erasure::retention::run(state.clone()));
     // The one line scripts and tests wait for.
     println!("twinline-relay listening on http://{address}");
     let shutdown_state = state.clone();
@@ -222,6 +223,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     .await?;
     replication.abort();
     sessions.abort();
+    retention.abort();
     health.abort();
     for task in cluster {
         task.abort();

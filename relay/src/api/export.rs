@@ -1,9 +1,11 @@
 //! A visitor's data by email: `GET /v1/api/sites/{site}/export?email=` and
 //! `DELETE /v1/api/sites/{site}/data?email=` (offline notes carry an email,
 //! and so does a pre-chat form). Scope `data:manage`, as for the routes by
-//! visitor id ([`super::visitors`]).
+//! visitor id ([`super::visitors`]). And the retention's dry run,
+//! `GET /v1/api/sites/{site}/retention`.
 
 use super::visitors::{data_caller, erase_subject};
+use crate::erasure::retention::{self, DryRun};
 use crate::erasure::{self, Export, Subject};
 use crate::http::ApiError;
 use crate::net::ClientIp;
@@ -48,6 +50,25 @@ pub async fn by_email(
         .await
         .map_err(ApiError::unavailable)?;
     Ok(Json(export))
+}
+
+/// What the site's retention period would erase now (a count; nothing is
+/// erased). `days` is null for a site without one.
+pub async fn retention(
+    State(state): State<Shared>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Path(site): Path<String>,
+) -> Result<Json<DryRun>, ApiError> {
+    data_caller(&state, &headers, ip, &site).await?;
+    let days = state.config.retention.get(&site).copied();
+    let now = crate::clock::now();
+    let counted = state
+        .store
+        .read(move |conn| retention::dry_run(conn, &site, days, now))
+        .await
+        .map_err(ApiError::unavailable)?;
+    Ok(Json(counted))
 }
 
 /// Erases what the email covers on both deployments; answers the erasure.

@@ -63,6 +63,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("delete", "/v1/api/sites/{site}/visitors/{visitor}"),
     ("get", "/v1/api/sites/{site}/export"),
     ("delete", "/v1/api/sites/{site}/data"),
+    ("get", "/v1/api/sites/{site}/retention"),
     ("get", "/v1/api/openapi.json"),
     ("get", "/v1/api/docs"),
 ];
@@ -90,6 +91,7 @@ pub fn routes() -> Router<Shared> {
         )
         .route("/v1/api/sites/{site}/export", get(export::by_email))
         .route("/v1/api/sites/{site}/data", delete(export::erase_by_email))
+        .route("/v1/api/sites/{site}/retention", get(export::retention))
         .route("/v1/api/openapi.json", get(openapi::document))
         .route("/v1/api/docs", get(openapi::page))
 }

@@ -135,6 +135,15 @@ const OPS: &[Op] = &[
     },
     Op {
         method: "get",
+        path: "/v1/api/sites/{site}/retention",
+        scope: Some("data:manage"),
+        summary: "The retention's dry run: how many closed chats and offline notes the site's retention period would erase now (days null: the site keeps everything).",
+        params: &["site"],
+        body: None,
+        answer: ("200", "RetentionDryRun"),
+    },
+    Op {
+        method: "get",
         path: "/v1/api/openapi.json",
         scope: None,
         summary: "This document.",
@@ -225,6 +234,9 @@ fn schemas() -> Value {
             "chats": {"type": "array", "items": {"type": "object", "description": "The chat header as stored (visitor details in info, the rating in rating) with its messages."}},
             "notes": {"type": "array", "items": {"type": "object"}},
             "erasures": {"type": "array", "items": {"$ref": "#/components/schemas/Erasure"}}}},
+        "RetentionDryRun": {"type": "object", "required": ["site", "days", "before", "chats", "notes"], "properties": {
+            "site": text, "days": {"type": ["integer", "null"]}, "before": {"type": ["integer", "null"]},
+            "chats": int, "notes": int}},
         "ChatPage": page("Chat"),
         "MessagePage": page("Message"),
         "NotePage": page("Note"),

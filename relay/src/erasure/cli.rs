@@ -87,3 +87,30 @@ pub fn run_from_cli(command: VisitorCommand) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `twinline-relay retention`: the dry run of a retention period.
+#[derive(Debug, clap::Args)]
+pub struct RetentionArgs {
+    /// The deployment's store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The site.
+    #[arg(long)]
+    pub site: String,
+    /// The retention period to count for, in days (the relay's
+    /// `--retention SITE=DAYS`).
+    #[arg(long)]
+    pub days: u32,
+}
+
+/// Prints how many closed chats and notes `--days` of retention would
+/// erase on the site now (reads only: safe beside a running relay).
+pub fn retention_from_cli(args: RetentionArgs) -> anyhow::Result<()> {
+    crate::logging::init();
+    crate::config::check_retention(&args.site, args.days)?;
+    let counted = Store::open_read_only(&args.store.location())?.read(|conn| {
+        super::retention::dry_run(conn, &args.site, Some(args.days), crate::clock::now())
+    })?;
+    println!("{}", serde_json::to_string(&counted)?);
+    Ok(())
+}

@@ -15,6 +15,7 @@
 pub mod cli;
 #[cfg(test)]
 mod property_tests;
+pub mod retention;
 
 use crate::state::Shared;
 use crate::store::backend::{Reads, VisitorRows, Who};

@@ -21,7 +21,7 @@ use super::api_keys::ApiKey;
 use super::erasures::{ErasedRows, Erasure};
 use super::records::{Account, ChangesPage, ChatRecord};
 use twinline_core::protocol::QueueEntry;
-use twinline_core::{ChatId, Lamport, Message, Millis, OfflineNote};
+use twinline_core::{ChatId, Lamport, Message, Millis, OfflineId, OfflineNote};
 
 /// A table the merge rules write: one row per record, keyed by the record's
 /// key, holding the record's JSON (`body`) and the columns the backend's
@@ -315,6 +315,18 @@ pub trait Reads {
     fn visitor_rows(&mut self, who: &Who) -> Result<VisitorRows, StoreError>;
     /// Every erasure of `site`, oldest first.
     fn erasures(&mut self, site: &str) -> Result<Vec<Erasure>, StoreError>;
+    /// Up to `limit` closed chats of `site` last active before `before`,
+    /// and up to `limit` of its notes left before it, oldest first: what
+    /// its retention period erases next.
+    fn expired(
+        &mut self,
+        site: &str,
+        before: Millis,
+        limit: usize,
+    ) -> Result<(Vec<ChatId>, Vec<OfflineId>), StoreError>;
+    /// How many chats and notes [`Reads::expired`] would find without a
+    /// limit (the retention's dry run).
+    fn expired_counts(&mut self, site: &str, before: Millis) -> Result<(u64, u64), StoreError>;
     /// Those of `chats` that were erased (a client naming them is told
     /// `erased`).
     fn erased_chats(&mut self, chats: &[ChatId]) -> Result<Vec<ChatId>, StoreError>;

@@ -17,6 +17,7 @@ both_backends!(
     late_copies_of_an_erased_chat_are_dropped_whatever_their_clocks,
     an_erasure_from_the_peer_erases_what_this_store_holds_and_holds_after_reopening,
     an_erasure_by_email_takes_the_notes_left_with_it,
+    retention_erases_closed_chats_and_notes_past_it_and_nothing_else,
 );
 
 const VISITOR: VisitorId = VisitorId(Ulid(5));
@@ -278,6 +279,75 @@ async fn an_erasure_by_email_takes_the_notes_left_with_it(f: Fixture) -> Fixture
     assert_eq!(held(store, prechat.id).await, (false, 0));
     let late = store
         .apply(Record::Note(note(1, "A@Example.org")), "redundant")
+        .await
+        .unwrap();
+    assert_eq!(late.refused, Some(Refusal::Erased));
+    f
+}
+
+async fn retention_erases_closed_chats_and_notes_past_it_and_nothing_else(f: Fixture) -> Fixture {
+    use crate::erasure::retention::{dry_run, sweep_site};
+    let store = f.store();
+    let closed = |wall| ChatStatus {
+        state: ChatState::Closed,
+        operator: None,
+        stamp: stamp(wall, 1),
+    };
+    // Closed, last active in 1970 (its messages' times): past any period.
+    let old = chat_made(500, 1);
+    seed_chat(store, old, 10).await;
+    store
+        .apply(Record::Chat(header(old, closed(30))), "primary")
+        .await
+        .unwrap();
+    // Active, as old: kept.
+    let open = chat_made(600, 2);
+    seed_chat(store, open, 20).await;
+    // Closed, but it arrived just now and has no message: kept.
+    let fresh = chat_made(700, 3);
+    store
+        .apply(Record::Chat(header(fresh, closed(30))), "primary")
+        .await
+        .unwrap();
+    let note = OfflineNote {
+        id: OfflineId(Ulid(9)),
+        site: "demo".into(),
+        name: "A".into(),
+        email: "a@example.org".into(),
+        text: "call me".into(),
+        at: Millis(900),
+    };
+    store.apply(Record::Note(note), "primary").await.unwrap();
+
+    let now = crate::clock::now();
+    let counted = store
+        .read(move |c| dry_run(c, "demo", Some(30), now))
+        .await
+        .unwrap();
+    assert_eq!((counted.chats, counted.notes), (1, 1), "{counted:?}");
+    let erasures = sweep_site(store, "primary", "demo", 30, now).await.unwrap();
+    assert_eq!(erasures.len(), 1);
+    assert_eq!(erasures[0].chats, vec![old]);
+    assert_eq!(erasures[0].notes, vec![OfflineId(Ulid(9))]);
+    assert_eq!(erasures[0].reason, Reason::Retention);
+    assert_eq!(held(store, old).await, (false, 0));
+    assert_eq!(held(store, open).await, (true, 2));
+    assert_eq!(held(store, fresh).await, (true, 0));
+    assert!(store.read(|c| c.notes(10, None)).await.unwrap().is_empty());
+    let counted = store
+        .read(move |c| dry_run(c, "demo", Some(30), now))
+        .await
+        .unwrap();
+    assert_eq!((counted.chats, counted.notes), (0, 0));
+    assert!(
+        sweep_site(store, "primary", "demo", 30, now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The erased chat's late copies are dropped like a requested erasure's.
+    let late = store
+        .apply(Record::Message(message(10, old, "hello")), "redundant")
         .await
         .unwrap();
     assert_eq!(late.refused, Some(Refusal::Erased));

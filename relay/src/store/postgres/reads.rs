@@ -14,7 +14,7 @@ use crate::store::erasures::Erasure;
 use crate::store::records::{Account, Change, ChangesPage, ChatRecord, Record};
 use postgres::types::ToSql;
 use twinline_core::protocol::QueueEntry;
-use twinline_core::{ChatId, Message, Millis, OfflineNote};
+use twinline_core::{ChatId, Message, Millis, OfflineId, OfflineNote};
 
 fn json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|error| {
@@ -276,6 +276,40 @@ impl Reads for Conn {
         visitor_rows(&mut self.client, who)
     }
 
+    fn expired(
+        &mut self,
+        site: &str,
+        before: Millis,
+        limit: usize,
+    ) -> Result<(Vec<ChatId>, Vec<OfflineId>), StoreError> {
+        let params: [&(dyn ToSql + Sync); 3] = [&site, &(before.0 as i64), &(limit as i64)];
+        let chats = self.rows(
+            &format!("SELECT id FROM chats WHERE {EXPIRED_CHATS} ORDER BY id LIMIT $3"),
+            &params,
+        )?;
+        let notes = self.rows(
+            &format!("SELECT id FROM notes WHERE {EXPIRED_NOTES} ORDER BY at, id LIMIT $3"),
+            &params,
+        )?;
+        Ok((parse_ids(&chats)?, parse_ids(&notes)?))
+    }
+
+    fn expired_counts(&mut self, site: &str, before: Millis) -> Result<(u64, u64), StoreError> {
+        let params: [&(dyn ToSql + Sync); 2] = [&site, &(before.0 as i64)];
+        let chats = self.rows(
+            &format!("SELECT count(*) FROM chats WHERE {EXPIRED_CHATS}"),
+            &params,
+        )?;
+        let notes = self.rows(
+            &format!("SELECT count(*) FROM notes WHERE {EXPIRED_NOTES}"),
+            &params,
+        )?;
+        Ok((
+            chats[0].get::<_, i64>(0) as u64,
+            notes[0].get::<_, i64>(0) as u64,
+        ))
+    }
+
     fn erased_chats(&mut self, chats: &[ChatId]) -> Result<Vec<ChatId>, StoreError> {
         let keys: Vec<String> = chats
             .iter()
@@ -326,4 +360,19 @@ pub(super) fn visitor_rows(
         chats: pairs(chats),
         notes: pairs(notes),
     })
+}
+
+/// Closed chats of site `$1` last active before `$2`.
+const EXPIRED_CHATS: &str = "site = $1 AND state = 'closed' AND COALESCE(last_at, created) < $2";
+/// Notes of site `$1` left before `$2`.
+const EXPIRED_NOTES: &str = "site = $1 AND at < $2";
+
+fn parse_ids<T: std::str::FromStr>(rows: &[postgres::Row]) -> Result<Vec<T>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            let id: String = row.get(0);
+            id.parse()
+                .map_err(|_| StoreError::Unavailable(format!("a stored id does not parse: {id:?}")))
+        })
+        .collect()
 }

@@ -8,7 +8,7 @@ use crate::store::erasures::Erasure;
 use crate::store::records::{Account, Change, ChangesPage, ChatRecord, Record};
 use rusqlite::{Connection, OptionalExtension, params};
 use twinline_core::protocol::QueueEntry;
-use twinline_core::{ChatId, Message, Millis, OfflineNote};
+use twinline_core::{ChatId, Message, Millis, OfflineId, OfflineNote};
 
 /// A JSON column's value, or the error saying which column.
 pub(super) fn json<T: serde::de::DeserializeOwned>(
@@ -252,6 +252,49 @@ impl Reads for Connection {
         erasures(self, site)
     }
 
+    fn expired(
+        &mut self,
+        site: &str,
+        before: Millis,
+        limit: usize,
+    ) -> Result<(Vec<ChatId>, Vec<OfflineId>), StoreError> {
+        let ids = |conn: &Connection, sql: &str| -> Result<Vec<String>, StoreError> {
+            let mut stmt = conn.prepare_cached(sql)?;
+            let rows = stmt.query_map(params![site, before.0 as i64, limit as i64], |row| {
+                row.get::<_, String>(0)
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        };
+        let chats = ids(
+            self,
+            &format!("SELECT id FROM chats WHERE {EXPIRED_CHATS} ORDER BY id LIMIT ?3"),
+        )?;
+        let notes = ids(
+            self,
+            &format!("SELECT id FROM notes WHERE {EXPIRED_NOTES} ORDER BY at, id LIMIT ?3"),
+        )?;
+        Ok((parse_ids(&chats)?, parse_ids(&notes)?))
+    }
+
+    fn expired_counts(&mut self, site: &str, before: Millis) -> Result<(u64, u64), StoreError> {
+        let count = |conn: &Connection, sql: &str| -> Result<u64, StoreError> {
+            let n: i64 = conn
+                .prepare_cached(sql)?
+                .query_row(params![site, before.0 as i64], |row| row.get(0))?;
+            Ok(n.max(0) as u64)
+        };
+        Ok((
+            count(
+                self,
+                &format!("SELECT count(*) FROM chats WHERE {EXPIRED_CHATS}"),
+            )?,
+            count(
+                self,
+                &format!("SELECT count(*) FROM notes WHERE {EXPIRED_NOTES}"),
+            )?,
+        ))
+    }
+
     fn erased_chats(&mut self, chats: &[ChatId]) -> Result<Vec<ChatId>, StoreError> {
         let mut stmt = self.prepare_cached("SELECT 1 FROM erased WHERE key = ?1")?;
         let mut erased = Vec::new();
@@ -348,4 +391,18 @@ pub(super) fn erasures(conn: &Connection, site: &str) -> Result<Vec<Erasure>, St
         "SELECT body FROM erasures WHERE site = ?1 ORDER BY id",
         [site],
     )
+}
+
+/// Closed chats of site `?1` last active before `?2`.
+const EXPIRED_CHATS: &str = "site = ?1 AND state = 'closed' AND COALESCE(last_at, created) < ?2";
+/// Notes of site `?1` left before `?2`.
+const EXPIRED_NOTES: &str = "site = ?1 AND at < ?2";
+
+fn parse_ids<T: std::str::FromStr>(ids: &[String]) -> Result<Vec<T>, StoreError> {
+    ids.iter()
+        .map(|id| {
+            id.parse()
+                .map_err(|_| StoreError::Unavailable(format!("a stored id does not parse: {id:?}")))
+        })
+        .collect()
 }
