@@ -266,7 +266,7 @@ async fn set_visitor(
         Err(error) => {
             tracing::error!(%error, "storing visitor details failed");
             client
-                .reply_error(ErrorCode::Unavailable, "storage unavailable; retry", None)
+                .reply_store_error(&error, "storage unavailable; retry")
                 .await;
         }
     }

@@ -160,11 +160,7 @@ impl Chats {
     /// (they must never be sent).
     pub(crate) fn erase(&mut self, chat: ChatId) {
         self.pending.retain(|_, c| *c != chat);
-        if let Some(local) = self.chats.remove(&chat) {
-            for m in local.transcript.iter() {
-                self.refused.remove(&m.id);
-            }
-        }
+        self.forget(chat);
     }
 
     /// Drops a chat this client no longer needs; refused while it holds
@@ -173,7 +169,11 @@ impl Chats {
         if self.pending.values().any(|c| *c == chat) {
             return false;
         }
-        self.erase(chat);
+        if let Some(local) = self.chats.remove(&chat) {
+            for m in local.transcript.iter() {
+                self.refused.remove(&m.id);
+            }
+        }
         true
     }
 }
