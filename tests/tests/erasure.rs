@@ -36,6 +36,23 @@ fn cli(relay: &RelayProcess, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// `visitor <command> --site demo --visitor <visitor>` on `relay`, its
+/// JSON answer.
+fn visitor_cli(relay: &RelayProcess, command: &str, visitor: &str) -> Value {
+    let out = cli(
+        relay,
+        &[
+            "visitor",
+            command,
+            "--site",
+            twinline_tests::SITE,
+            "--visitor",
+            visitor,
+        ],
+    );
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("visitor {command}: {e}: {out}"))
+}
+
 /// Whether `relay`'s feed carries anything of `chat`, and whether it
 /// carries an erasure of it.
 async fn feed_of(relay: &RelayProcess, chat: &str) -> (bool, bool) {
@@ -99,18 +116,7 @@ async fn a_chat_erased_on_the_redundant_while_the_primary_is_down_never_comes_ba
     // The primary dies; the visitor's data request is carried out on the
     // redundant, from the command line, while the primary is down.
     pair.primary.kill9();
-    let erasure: Value = serde_json::from_str(&cli(
-        &pair.redundant,
-        &[
-            "visitor",
-            "erase",
-            "--site",
-            twinline_tests::SITE,
-            "--visitor",
-            &visitor.token.visitor.to_string(),
-        ],
-    ))
-    .expect("the erasure as JSON");
+    let erasure = visitor_cli(&pair.redundant, "erase", &visitor.token.visitor.to_string());
     assert_eq!(erasure["chats"][0], chat);
     assert_eq!(feed_of(&pair.redundant, &chat).await, (false, true));
     assert!(messages_of(&pair.redundant).await.is_empty());
@@ -167,18 +173,7 @@ async fn the_cli_exports_a_visitor_and_erases_on_both_deployments() {
     visitor.say("where is my order?").await;
     let id = visitor.token.visitor.to_string();
     let chat = visitor.token.chat.to_string();
-    let export: Value = serde_json::from_str(&cli(
-        &pair.primary,
-        &[
-            "visitor",
-            "export",
-            "--site",
-            twinline_tests::SITE,
-            "--visitor",
-            &id,
-        ],
-    ))
-    .expect("the export as JSON");
+    let export = visitor_cli(&pair.primary, "export", &id);
     assert_eq!(export["chats"][0]["id"], chat);
     assert_eq!(
         export["chats"][0]["messages"][0]["text"],
@@ -190,33 +185,12 @@ async fn the_cli_exports_a_visitor_and_erases_on_both_deployments() {
         feed_of(&pair.redundant, &chat).await.0
     })
     .await;
-    cli(
-        &pair.primary,
-        &[
-            "visitor",
-            "erase",
-            "--site",
-            twinline_tests::SITE,
-            "--visitor",
-            &id,
-        ],
-    );
+    visitor_cli(&pair.primary, "erase", &id);
     eventually(CONVERGE, "the erasure reaches the redundant", || async {
         feed_of(&pair.redundant, &chat).await == (false, true)
     })
     .await;
-    let export: Value = serde_json::from_str(&cli(
-        &pair.redundant,
-        &[
-            "visitor",
-            "export",
-            "--site",
-            twinline_tests::SITE,
-            "--visitor",
-            &id,
-        ],
-    ))
-    .unwrap();
+    let export = visitor_cli(&pair.redundant, "export", &id);
     assert_eq!(export["chats"].as_array().map(Vec::len), Some(0));
     assert_eq!(export["erasures"][0]["chats"][0], chat);
 }

@@ -198,4 +198,21 @@ mod tests {
         assert_eq!((erasure.reason, erasure.at), (Reason::Retention, Millis(9)));
         assert!(erasure.visitor.is_none() && erasure.email.is_none());
     }
+
+    #[test]
+    fn a_retention_period_is_1_to_36500_days_as_help_says() {
+        use crate::config::{MAX_RETENTION_DAYS, check_retention};
+        assert_eq!(
+            MAX_RETENTION_DAYS, 36_500,
+            "serve --help and docs/API.md say 36500"
+        );
+        assert!(check_retention("demo", 0).is_err());
+        assert!(check_retention("demo", 1).is_ok());
+        assert!(check_retention("demo", MAX_RETENTION_DAYS).is_ok());
+        assert!(check_retention("demo", MAX_RETENTION_DAYS + 1).is_err());
+        let mut serve =
+            <crate::config::ServeArgs as clap::Args>::augment_args(clap::Command::new("serve"));
+        let help = serve.render_long_help();
+        assert!(help.to_string().contains("1 to 36500 days"), "{help}");
+    }
 }

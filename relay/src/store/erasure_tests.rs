@@ -58,6 +58,19 @@ async fn seed_chat(store: &Store, chat: ChatId, first_message: u128) {
     }
 }
 
+/// [`VISITOR`] erased through `store` as the primary.
+async fn erase_visitor(store: &Store) -> Erasure {
+    erase(
+        store,
+        "primary",
+        "demo",
+        &Subject::Visitor(VISITOR),
+        Reason::Request,
+    )
+    .await
+    .unwrap()
+}
+
 /// What the store holds of `chat`: (header, message count).
 async fn held(store: &Store, chat: ChatId) -> (bool, usize) {
     store
@@ -92,15 +105,7 @@ async fn an_erasure_deletes_the_visitors_chats_and_the_feed_carries_only_the_tom
         .await
         .unwrap();
 
-    let erasure = erase(
-        store,
-        "primary",
-        "demo",
-        &Subject::Visitor(VISITOR),
-        Reason::Request,
-    )
-    .await
-    .unwrap();
+    let erasure = erase_visitor(store).await;
     assert_eq!(erasure.chats, vec![one, two]);
     assert_eq!(held(store, one).await, (false, 0));
     assert_eq!(held(store, two).await, (false, 0));
@@ -137,15 +142,7 @@ async fn late_copies_of_an_erased_chat_are_dropped_whatever_their_clocks(f: Fixt
         .apply(Record::Message(message(40, unheard, "early")), "redundant")
         .await
         .unwrap();
-    let erasure = erase(
-        store,
-        "primary",
-        "demo",
-        &Subject::Visitor(VISITOR),
-        Reason::Request,
-    )
-    .await
-    .unwrap();
+    let erasure = erase_visitor(store).await;
     assert!(erasure.chats.contains(&chat));
 
     // Late replication, a browser's replay, an API retry: far-future stamps

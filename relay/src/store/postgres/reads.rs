@@ -291,7 +291,7 @@ impl Reads for Conn {
             &format!("SELECT id FROM notes WHERE {EXPIRED_NOTES} ORDER BY at, id LIMIT $3"),
             &params,
         )?;
-        Ok((parse_ids(&chats)?, parse_ids(&notes)?))
+        Ok((ids(&chats)?, ids(&notes)?))
     }
 
     fn expired_counts(&mut self, site: &str, before: Millis) -> Result<(u64, u64), StoreError> {
@@ -367,12 +367,6 @@ const EXPIRED_CHATS: &str = "site = $1 AND state = 'closed' AND COALESCE(last_at
 /// Notes of site `$1` left before `$2`.
 const EXPIRED_NOTES: &str = "site = $1 AND at < $2";
 
-fn parse_ids<T: std::str::FromStr>(rows: &[postgres::Row]) -> Result<Vec<T>, StoreError> {
-    rows.iter()
-        .map(|row| {
-            let id: String = row.get(0);
-            id.parse()
-                .map_err(|_| StoreError::Unavailable(format!("a stored id does not parse: {id:?}")))
-        })
-        .collect()
+fn ids<T: std::str::FromStr>(rows: &[postgres::Row]) -> Result<Vec<T>, StoreError> {
+    crate::store::reads::parse_ids(rows.iter().map(|row| row.get::<_, String>(0)))
 }

@@ -5,6 +5,7 @@ use crate::store::StoreError;
 use crate::store::api_keys::ApiKey;
 use crate::store::backend::{ChatSummary, NodeChange, Reads, VisitorRows, Who};
 use crate::store::erasures::Erasure;
+use crate::store::reads::parse_ids;
 use crate::store::records::{Account, Change, ChangesPage, ChatRecord, Record};
 use rusqlite::{Connection, OptionalExtension, params};
 use twinline_core::protocol::QueueEntry;
@@ -273,7 +274,7 @@ impl Reads for Connection {
             self,
             &format!("SELECT id FROM notes WHERE {EXPIRED_NOTES} ORDER BY at, id LIMIT ?3"),
         )?;
-        Ok((parse_ids(&chats)?, parse_ids(&notes)?))
+        Ok((parse_ids(chats)?, parse_ids(notes)?))
     }
 
     fn expired_counts(&mut self, site: &str, before: Millis) -> Result<(u64, u64), StoreError> {
@@ -397,12 +398,3 @@ pub(super) fn erasures(conn: &Connection, site: &str) -> Result<Vec<Erasure>, St
 const EXPIRED_CHATS: &str = "site = ?1 AND state = 'closed' AND COALESCE(last_at, created) < ?2";
 /// Notes of site `?1` left before `?2`.
 const EXPIRED_NOTES: &str = "site = ?1 AND at < ?2";
-
-fn parse_ids<T: std::str::FromStr>(ids: &[String]) -> Result<Vec<T>, StoreError> {
-    ids.iter()
-        .map(|id| {
-            id.parse()
-                .map_err(|_| StoreError::Unavailable(format!("a stored id does not parse: {id:?}")))
-        })
-        .collect()
-}
