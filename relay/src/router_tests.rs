@@ -84,6 +84,35 @@ async fn health_is_ready_and_uncached_then_unavailable_while_shutting_down() {
 }
 
 #[tokio::test]
+async fn no_answer_is_left_to_sniffing_refusals_and_api_pages_included() {
+    let relay = TestRelay::start();
+    let app = app(&relay, "192.0.2.1:1000");
+    for (method, uri, expected) in [
+        ("GET", "/v1/health", StatusCode::OK),
+        ("GET", "/v1/api/docs", StatusCode::OK),
+        ("GET", "/v1/api/openapi.json", StatusCode::OK),
+        // A refusal quoting a hostile value is JSON, never sniffed as HTML.
+        (
+            "GET",
+            "/v1/api/chats?state=%3Cscript%3E",
+            StatusCode::UNAUTHORIZED,
+        ),
+        ("GET", "/no/such/route", StatusCode::NOT_FOUND),
+        ("DELETE", "/v1/health", StatusCode::METHOD_NOT_ALLOWED),
+    ] {
+        let (status, headers, _) = send(&app, request(method, uri, None, &[])).await;
+        assert_eq!(status, expected, "{method} {uri}");
+        assert_eq!(
+            headers[header::X_CONTENT_TYPE_OPTIONS],
+            "nosniff",
+            "{method} {uri}"
+        );
+    }
+    drop(app);
+    relay.stop().await;
+}
+
+#[tokio::test]
 async fn a_visitor_token_is_for_a_known_site_from_its_own_origin_only() {
     let relay = TestRelay::start();
     let app = app(&relay, "192.0.2.1:1000");

@@ -116,6 +116,13 @@ pub fn router(state: Shared, console: ConsolePage) -> Router {
         ))
         // Every refusal is the documented JSON body, axum's own included.
         .layer(axum::middleware::map_response(http::json_refusals))
+        // No answer of the relay is ever to be sniffed into another type:
+        // a JSON refusal quoting a hostile value, or the API's docs page,
+        // must stay what its Content-Type says (the assets set it too).
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(TraceLayer::new_for_http().on_failure(log_failure))
         .with_state(state)
 }

@@ -26,7 +26,7 @@ pub enum IdError {
     #[error("an id has 26 characters, this one has {0}")]
     Length(usize),
     /// Only Crockford base32 characters are allowed.
-    #[error("{0:?} is not a Crockford base32 character")]
+    #[error("'{0}' is not a Crockford base32 character")]
     Character(char),
     /// The first character may only encode 3 bits.
     #[error("the id overflows 128 bits")]

@@ -1,4 +1,5 @@
-// Issue 21, "after the chat", in a real browser: the visitor's rating of a
+// Issue 21, "after the chat", in a real browser: the unread preview beside
+// the closed panel's launcher; the visitor's rating of a
 // closed chat, from the panel and from `Twinline.rate`, shown to the
 // operator in the real console; and the failure-table row "a rating during
 // failover": given while the primary is down, it reaches the redundant and
@@ -68,9 +69,59 @@ async function operatorSees(stage, chat, score, comment, timeoutMs = 10_000) {
   assert.equal(await shown.locator('img').count(), 0, 'the comment is rendered as text');
 }
 
-test('the visitor rates the closed chat in the panel, the operator sees it beside the chat, a later rating wins', async () => {
+test('unread preview beside the closed panel; the visitor rates the closed chat, the operator sees it beside the chat, a later rating wins', async () => {
   await withStage(chromium.browser, 'after-chat-rating', {}, async (stage) => {
     const { chat } = await beginChat(stage.visitor, stage.operator);
+
+    // With the panel closed, the operator's new message is previewed beside
+    // the launcher, as text, in a polite live region (what screen readers
+    // announce); opening the panel clears it, and a read message is not
+    // previewed again.
+    const preview = stage.visitor.page.locator('#twinline-widget .preview');
+    await stage.visitor.page.evaluate(() => window.Twinline.close());
+    assert.equal(await preview.isVisible(), false, 'no preview without an unread message');
+    const question = `Anything else? ${HOSTILE}`;
+    await stage.operator.write(chat, question);
+    await preview.waitFor({ state: 'visible', timeout: 10_000 });
+    assert.equal(await preview.textContent(), question, 'the message, as text');
+    assert.equal(await preview.getAttribute('aria-live'), 'polite');
+    assert.equal(await preview.getAttribute('role'), 'status');
+    assert.equal(await preview.locator('img').count(), 0);
+    await stage.visitor.page.screenshot({ path: path.join(REPO, 'target', 'after-chat-preview.png') });
+    await preview.click();
+    await stage.visitor.page.locator('#twinline-widget .panel').waitFor({ state: 'visible', timeout: 5_000 });
+    await preview.waitFor({ state: 'hidden', timeout: 5_000 });
+    await stage.visitor.page.evaluate(() => window.Twinline.close());
+    await sleep(300);
+    assert.equal(await preview.isVisible(), false, 'read once the panel was open');
+    await stage.visitor.page.evaluate(() => window.Twinline.open());
+
+    // Messages grouped by author and minute, in the panel and in the
+    // console, by the one rule (checked against each message's time, so a
+    // minute turning between two messages cannot make this flaky).
+    await stage.operator.write(chat, 'And one more thing.');
+    await until(
+      () => stage.visitor.page.evaluate(() => window.Twinline.transcript().map((m) => m.text)),
+      (texts) => texts.includes('And one more thing.'),
+      10_000,
+      'the second operator message in the panel',
+    );
+    const grouped = (messages, key) =>
+      messages.map((m, i) => {
+        const before = messages[i - 1];
+        return Boolean(before) && m.author !== 'system' && before.author === m.author && key(before) === key(m) && Math.floor(before.at / 60_000) === Math.floor(m.at / 60_000);
+      });
+    const widgetMessages = await stage.visitor.page.evaluate(() => window.Twinline.transcript());
+    const widgetConts = await stage.visitor.page.locator('#twinline-widget .log .msg').evaluateAll((items) => items.map((item) => item.classList.contains('cont')));
+    assert.deepEqual(widgetConts, grouped(widgetMessages, (m) => m.name));
+    const consoleMessages = (await consoleChat(stage.operator, chat)).messages;
+    await until(
+      () => stage.operator.page.locator('#transcript > li').evaluateAll((items) => items.map((item) => item.classList.contains('cont'))),
+      (conts) => JSON.stringify(conts) === JSON.stringify(grouped(consoleMessages, (m) => m.authorId)),
+      5_000,
+      'the console grouping its messages',
+    );
+    assert.ok(consoleMessages.length >= 3, 'messages from both sides');
 
     const rate = (score, comment) => stage.visitor.page.evaluate(([s, c]) => window.Twinline.rate(s, c), [score, comment]);
     await assert.rejects(rate('good', ''), /not closed/, 'no rating before the chat is closed');

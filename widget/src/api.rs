@@ -122,7 +122,7 @@ pub fn build(app: &App) -> Object {
                 let event = event.as_string().unwrap_or_default();
                 if !["message", "status", "open", "close"].contains(&event.as_str()) {
                     return Err(js_sys::Error::new(&format!(
-                        "Twinline.on: unknown event {event:?} (message, status, open, close)"
+                        "Twinline.on: unknown event \"{event}\" (message, status, open, close)"
                     ))
                     .into());
                 }
@@ -174,10 +174,17 @@ pub fn replay(app: &App, api: &Object, queue: &Array) {
         match method {
             Some(method) => {
                 if let Err(error) = Reflect::apply(&method, api, &args) {
-                    js::warn(&format!("queued call {name:?} failed: {error:?}"));
+                    js::warn(&format!(
+                        "queued call \"{}\" failed: {}",
+                        js::describe(&name),
+                        js::describe(&error)
+                    ));
                 }
             }
-            None => js::warn(&format!("queued call to unknown method {name:?}")),
+            None => js::warn(&format!(
+                "queued call to unknown method \"{}\"",
+                js::describe(&name)
+            )),
         }
     }
 }
@@ -193,7 +200,7 @@ fn queued_send(name: &JsValue, args: &Array, call: &JsValue) -> Option<(String, 
         Ok(id) => Some((text, id)),
         Err(error) => {
             js::warn(&format!(
-                "queued send with a bad id {id:?} ({error}): a new id"
+                "queued send with a bad id \"{id}\" ({error}): a new id"
             ));
             None
         }

@@ -190,7 +190,7 @@ impl RawConfig {
                 "off" => Prechat::Off,
                 "optional" => Prechat::Optional,
                 "required" => Prechat::Required,
-                _ => return Err(bad_prechat(&format!("{mode:?}"))),
+                _ => return Err(bad_prechat(&format!("\"{mode}\""))),
             },
             Field::Null => return Err(bad_prechat("null")),
             Field::Other => return Err(bad_prechat("something that is not a string")),
@@ -251,7 +251,7 @@ fn base_url(field: &str, url: &str) -> Result<String, ConfigError> {
         Ok(url.to_string())
     } else {
         Err(ConfigError(format!(
-            "`{field}` must be an http(s) URL, got {url:?}"
+            "`{field}` must be an http(s) URL, got \"{url}\""
         )))
     }
 }

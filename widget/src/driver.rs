@@ -25,7 +25,9 @@ use crate::view::{ChatPhase, Link, Status, View, ViewMessage, ViewNote, ViewRati
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 use twinline_core::model::{Author, ChatState, Role};
-use twinline_core::protocol::{Fields, FromJson, JsonError, JsonView, VisitorTokenResponse};
+use twinline_core::protocol::{
+    Fields, FromJson, JsonError, JsonView, UnitVariants, VisitorTokenResponse,
+};
 use twinline_core::session::{Delivery, Identity, LinkState, Session, SessionEvent, Snapshot};
 use twinline_core::{ChatId, MessageId, OfflineId, Score};
 
@@ -168,7 +170,7 @@ impl Engine {
             // The next page asks for a new chat (docs/PROTOCOL.md, `erased`).
             SessionEvent::Erased { chat } if chat == self.chat => crate::token::forget(&self.store),
             SessionEvent::Error { code, message } => {
-                js::warn(&format!("relay refused: {code:?}: {message}"));
+                js::warn(&format!("relay refused: {}: {message}", code.wire_name()));
             }
             _ => {}
         }

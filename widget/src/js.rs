@@ -165,3 +165,19 @@ extern "C" {
 pub fn warn(message: &str) {
     web_sys::console::warn_1(&format!("Twinline: {message}").into());
 }
+
+#[wasm_bindgen]
+extern "C" {
+    /// JS's `String(value)`: what a thrown value or a page's argument says
+    /// of itself, for a log line (`{:?}` on a `JsValue` would link
+    /// wasm-bindgen's whole debug formatter, in wasm and in the glue).
+    #[wasm_bindgen(js_name = String, catch)]
+    fn js_string(value: &JsValue) -> Result<String, JsValue>;
+}
+
+/// What `value` says of itself, as JS's `String(value)` would (an error's
+/// `name: message`, a string as itself; an object whose `toString`
+/// throws says so).
+pub fn describe(value: &JsValue) -> String {
+    js_string(value).unwrap_or_else(|_| "a value that cannot be shown".into())
+}

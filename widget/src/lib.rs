@@ -78,3 +78,12 @@ pub mod ui;
 
 #[cfg(target_arch = "wasm32")]
 pub use config::read_config;
+
+/// The bundles' allocator: talc instead of Rust's default for wasm32
+/// (dlmalloc), measured smaller in the chat bundle as served (see
+/// ARCHITECTURE.md, "Size budget"). The page's wasm is single-threaded
+/// (built without `atomics`), which is what `WasmDynamicTalc` is for; it
+/// grows the module's memory as it needs, as dlmalloc did.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();

@@ -63,6 +63,9 @@ pub struct Shown<'a> {
     pub view: &'a View,
     /// Unread messages (badge).
     pub unread: usize,
+    /// While the panel is closed, the start of the newest unread message,
+    /// shown beside the launcher (see `app::state::PREVIEW_CHARS`).
+    pub preview: Option<&'a str>,
     /// Show the pre-chat form instead of the composer.
     pub prechat: bool,
     /// Say that the chat is reconnecting (the link has been down long
@@ -118,6 +121,20 @@ impl ViewMessage {
     pub fn is_own(&self) -> bool {
         self.author == "visitor"
     }
+}
+
+/// Whether a message continues the group of the one shown before it: the
+/// same author (`author`: role, `who`: name or id) in the same minute of
+/// the wall clock (`at`, ms), and neither from the system. The panel and
+/// the console show a group's author and time once, on its first message
+/// (the one rule for both; the time format is one too: hours and minutes,
+/// two digits each, in the interface's language).
+pub fn continues(before: Option<(&str, &str, u64)>, this: (&str, &str, u64)) -> bool {
+    const MINUTE_MS: u64 = 60_000;
+    let Some((author, who, at)) = before else {
+        return false;
+    };
+    author != "system" && author == this.0 && who == this.1 && at / MINUTE_MS == this.2 / MINUTE_MS
 }
 
 /// The connection as the visitor may see it.
@@ -307,6 +324,27 @@ mod browser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_continues_a_group_of_the_same_author_in_the_same_minute() {
+        let ann = |at| ("operator", "Ann", at);
+        assert!(!continues(None, ann(0)), "the first starts one");
+        assert!(continues(Some(ann(60_000)), ann(119_999)), "same minute");
+        assert!(
+            !continues(Some(ann(59_999)), ann(60_000)),
+            "the next minute"
+        );
+        assert!(
+            !continues(Some(ann(0)), ("operator", "Bob", 0)),
+            "another operator"
+        );
+        assert!(
+            !continues(Some(ann(0)), ("visitor", "Ann", 0)),
+            "another side"
+        );
+        let system = ("system", "", 0);
+        assert!(!continues(Some(system), system), "system lines stand alone");
+    }
 
     fn message(id: &str, author: &str, status: Status) -> ViewMessage {
         ViewMessage {

@@ -216,3 +216,18 @@ fn frames_read_through_json_parse_as_through_serde_json() {
         }
     }
 }
+
+/// What the widget logs of a thrown value or a page's argument: JS's own
+/// `String(value)` (not wasm-bindgen's Debug formatter, kept out of the
+/// bundles), and a fallback when even that throws.
+#[wasm_bindgen_test]
+fn thrown_values_are_described_as_js_describes_them() {
+    let error: JsValue = js_sys::Error::new("it broke").into();
+    assert_eq!(js::describe(&error), "Error: it broke");
+    assert_eq!(js::describe(&"send".into()), "send");
+    assert_eq!(js::describe(&JsValue::from(5)), "5");
+    let hostile = js_sys::Function::new_no_args("return {toString() { throw 1; }};")
+        .call0(&JsValue::NULL)
+        .unwrap();
+    assert_eq!(js::describe(&hostile), "a value that cannot be shown");
+}

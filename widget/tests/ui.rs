@@ -59,6 +59,7 @@ impl Mounted {
         self.ui.render(&Shown {
             view,
             unread,
+            preview: None,
             prechat,
             banner: false,
         });
@@ -316,6 +317,7 @@ fn the_reconnecting_banner_shows_when_the_state_says_whatever_the_link() {
             m.ui.render(&Shown {
                 view: &view,
                 unread: 0,
+                preview: None,
                 prechat: false,
                 banner,
             });
@@ -486,4 +488,127 @@ fn german_texts_when_the_language_is_german() {
     assert_eq!(launcher.get_attribute("aria-label").unwrap(), "Chat öffnen");
     assert_eq!(ui.host().get_attribute("lang").unwrap(), "de");
     ui.host().remove();
+}
+
+#[wasm_bindgen_test]
+fn the_unread_preview_is_a_polite_live_region_of_text_hidden_while_open() {
+    let mut m = mount(Prechat::Off);
+    let view = View::default();
+    let preview = "<b>Hi</b> there";
+    m.ui.render(&Shown {
+        view: &view,
+        unread: 1,
+        preview: Some(preview),
+        prechat: false,
+        banner: false,
+    });
+    let shown = m.find(".preview");
+    assert!(m.visible(".preview"));
+    assert_eq!(shown.text_content().unwrap(), preview, "as text");
+    assert_eq!(shown.child_element_count(), 0, "no markup");
+    assert_eq!(shown.get_attribute("aria-live").unwrap(), "polite");
+    assert_eq!(shown.get_attribute("role").unwrap(), "status");
+    m.render(&view, 0, false);
+    assert!(!m.visible(".preview"), "nothing unread, nothing previewed");
+}
+
+#[wasm_bindgen_test]
+fn messages_are_grouped_by_author_and_minute_and_regrouped_when_one_is_merged_between() {
+    let mut m = mount(Prechat::Off);
+    let at = |msg: ViewMessage, at: u64| ViewMessage { at, ..msg };
+    let t = 1_764_036_000_000;
+    let a = at(
+        message(
+            "01JDQ60AAAAAAAAAAAAAAAAAAA",
+            "operator",
+            "a",
+            Status::Received,
+        ),
+        t,
+    );
+    let b = at(
+        message(
+            "01JDQ60BBBBBBBBBBBBBBBBBBB",
+            "operator",
+            "b",
+            Status::Received,
+        ),
+        t + 1_000,
+    );
+    let c = at(
+        message(
+            "01JDQ60CCCCCCCCCCCCCCCCCCC",
+            "visitor",
+            "c",
+            Status::Sending,
+        ),
+        t + 2_000,
+    );
+    let d = at(
+        message("01JDQ60DDDDDDDDDDDDDDDDDDD", "visitor", "d", Status::Sent),
+        t + 3_000,
+    );
+    let e = at(
+        message("01JDQ60EEEEEEEEEEEEEEEEEEE", "visitor", "e", Status::Sent),
+        t + 60_000,
+    );
+    let shown = |m: &mut Mounted, messages: Vec<ViewMessage>| {
+        m.render(
+            &View {
+                messages,
+                ..View::default()
+            },
+            0,
+            false,
+        );
+        let nodes = m.ui.root().query_selector_all(".log .msg").unwrap();
+        (0..nodes.length())
+            .map(|i| {
+                let item: Element = nodes.item(i).unwrap().dyn_into().unwrap();
+                let meta = item.query_selector(".meta").unwrap().unwrap();
+                (
+                    item.class_list().contains("cont"),
+                    meta.text_content().unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let groups = shown(
+        &mut m,
+        vec![a.clone(), b.clone(), c.clone(), d.clone(), e.clone()],
+    );
+    let conts: Vec<bool> = groups.iter().map(|(cont, _)| *cont).collect();
+    assert_eq!(
+        conts,
+        [false, true, false, true, false],
+        "by author, then by minute"
+    );
+    assert_eq!(
+        groups[1].1, "",
+        "a continued, received message shows no time again"
+    );
+    assert_eq!(
+        groups[3].1, "Sent",
+        "a continued own message keeps its state, not the time"
+    );
+    assert!(groups[2].1.ends_with(" · Sending…"), "{}", groups[2].1);
+    assert!(
+        groups[2].1.contains(':'),
+        "the group's first shows the time: {}",
+        groups[2].1
+    );
+    // A visitor message merged in between (after a failover) splits the
+    // operator's group: b now starts one, with its time.
+    let merged = at(
+        message("01JDQ60ABABABABABABABABABA", "visitor", "m", Status::Sent),
+        t + 500,
+    );
+    let groups = shown(&mut m, vec![a, merged, b, c, d, e]);
+    let conts: Vec<bool> = groups.iter().map(|(cont, _)| *cont).collect();
+    assert_eq!(conts, [false, false, false, false, true, false]);
+    assert!(
+        groups[2].1.contains(':'),
+        "b shows its time again: {}",
+        groups[2].1
+    );
 }

@@ -176,6 +176,11 @@ function el(tag, className, text) {
   return node;
 }
 
+/** "14:05" (or "02:05 PM"): the widget's format, hours and minutes in the page's language. */
+function clockTime(at) {
+  return new Date(at).toLocaleTimeString(document.documentElement.lang || undefined, { hour: '2-digit', minute: '2-digit' });
+}
+
 function setText(node, text) {
   if (node.textContent !== text) node.textContent = text;
 }
@@ -367,8 +372,13 @@ function renderChat(state) {
       const [who, text, meta] = li.children;
       setText(who, m.name || m.author);
       setText(text, m.text);
-      const time = new Date(m.at).toLocaleTimeString();
-      setText(meta, m.own ? `${time} · ${m.status}` : time);
+      // Grouped by author and minute (m.cont, decided by the console's
+      // state with the widget's rule): the group's first message shows the
+      // author and the time, the others only their delivery state.
+      li.classList.toggle('cont', m.cont);
+      const time = m.cont ? '' : clockTime(m.at);
+      const status = m.own ? m.status : '';
+      setText(meta, [time, status].filter(Boolean).join(' · '));
       li.dataset.status = m.status;
     },
   );

@@ -165,6 +165,18 @@ pub trait UnitVariants: Copy + 'static {
             .map(|(variant, _)| *variant)
             .ok_or(JsonError::INVALID)
     }
+
+    /// This variant's name on the wire (what logs show: `{:?}` would link
+    /// the variants' Debug names too, a second table of the same words).
+    fn wire_name(self) -> &'static str
+    where
+        Self: PartialEq,
+    {
+        Self::VARIANTS
+            .iter()
+            .find(|(variant, _)| *variant == self)
+            .map_or("", |(_, name)| name)
+    }
 }
 
 impl FromJson for String {

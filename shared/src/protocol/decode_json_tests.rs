@@ -57,6 +57,7 @@ where
     for (variant, name) in T::VARIANTS {
         assert_eq!(serde_json::to_value(variant).unwrap(), json!(name));
         assert_eq!(agree::<T>(&json!(name)), Some(*variant));
+        assert_eq!(variant.wire_name(), *name);
     }
     for odd in odd_values() {
         agree::<T>(&odd);

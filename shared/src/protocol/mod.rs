@@ -47,7 +47,7 @@ pub enum FrameError {
     #[error("malformed frame: {0}")]
     Malformed(String),
     /// Well-formed JSON whose `type` this side does not know.
-    #[error("unknown frame type {0:?}")]
+    #[error("unknown frame type \"{0}\"")]
     UnknownType(String),
 }
 

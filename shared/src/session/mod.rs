@@ -133,6 +133,9 @@
 //! - `chats`: local transcripts and registers, pending acks, what to replay.
 //! - `outbox`: notes, visitor details, accept/close/transfer until settled.
 //! - `rating`: the visitor's rating, kept until stored, replayed where lacking.
+//! - `receipts`: read receipts ("seen up to"), merged by the larger id,
+//!   replayed where a relay lacks them (the decisions only; not wired to a
+//!   frame yet).
 //! - `typing`: "is typing" both ways: throttle, quiet and stale.
 //! - `machine`: the session itself, tying those together.
 //! - [`snapshot`]: what survives a page reload.
@@ -155,6 +158,7 @@ mod outbox;
 mod rating;
 #[cfg(test)]
 mod rating_tests;
+mod receipts;
 #[cfg(test)]
 mod rejoin_tests;
 mod routing;
@@ -172,4 +176,5 @@ pub use io::{
 pub use machine::Session;
 pub use outbox::{Intent, VisitorUpdate};
 pub use rating::{ChatRating, RatingRequest};
+pub use receipts::{Receipt, Receipts, Side, merge_up_to};
 pub use snapshot::{SNAPSHOT_VERSION, Snapshot};

@@ -34,7 +34,7 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use twinline_core::MessageId;
 use twinline_core::protocol::VisitorTokenResponse;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsValue, UnwrapThrowExt};
 use web_sys::{Element, ShadowRoot};
 
 /// How often tabs check the lease and leaders sweep `unsent` keys, ms.
@@ -130,7 +130,7 @@ impl App {
                 state,
                 config,
                 store,
-                ui: ui.expect("mounting the widget"),
+                ui: ui.expect_throw("mounting the widget"),
                 tabs,
                 engine: None,
                 generation: 0,
@@ -234,7 +234,7 @@ impl App {
             for (_, wanted, handler) in &listeners {
                 if wanted == name {
                     if let Err(error) = handler.call1(&JsValue::NULL, &payload) {
-                        js::warn(&format!("a {name} handler threw: {error:?}"));
+                        js::warn(&format!("a {name} handler threw: {}", js::describe(&error)));
                     }
                 }
             }

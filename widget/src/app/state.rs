@@ -9,7 +9,8 @@
 //! (into this tab's `unsent` key first, so it never lives only in memory),
 //! which unsent messages of other tabs the leader takes into the session or
 //! shows meanwhile, the visitor details and offline notes held until an
-//! engine runs, the unread count and the pre-chat form, whether the panel
+//! engine runs, the unread count and its preview beside the launcher, the
+//! pre-chat form, whether the panel
 //! says the chat is reconnecting (only once the link has been down for
 //! [`TROUBLE_SHOWN_AFTER_MS`]: a failover or a short outage changes nothing
 //! a visitor sees), and what the page's handlers hear.
@@ -32,6 +33,10 @@ use twinline_core::model::{TextError, check_text};
 use twinline_core::protocol::VisitorTokenResponse;
 use twinline_core::rating::check_comment;
 use twinline_core::{ChatId, MessageId, Millis, Score};
+
+/// Longest unread preview beside the launcher, in characters (longer
+/// messages end in "…").
+pub const PREVIEW_CHARS: usize = 80;
 
 /// The first wait before asking for a token again, ms.
 pub const TOKEN_RETRY_FIRST_MS: u32 = 1_000;
@@ -215,6 +220,8 @@ pub struct AppState {
     /// What is on screen: `view` plus messages not yet in it.
     shown: View,
     unread: usize,
+    /// The preview beside the closed panel's launcher, if any.
+    preview: Option<String>,
     prechat: bool,
     /// Since when (the monotonic clock of [`AppState::refresh`]) the link
     /// shown has not been connected.
@@ -273,6 +280,7 @@ impl AppState {
             view: View::default(),
             shown: View::default(),
             unread: 0,
+            preview: None,
             prechat: false,
             trouble_since: None,
             banner: false,
@@ -298,6 +306,7 @@ impl AppState {
         Shown {
             view: &self.shown,
             unread: self.unread,
+            preview: self.preview.as_deref(),
             prechat: self.prechat,
             banner: self.banner,
         }
@@ -761,6 +770,10 @@ impl AppState {
             });
         }
         self.unread = incoming.saturating_sub(read);
+        self.preview = (!self.open && self.unread > 0)
+            .then(|| shown.messages.iter().rev().find(|m| !m.is_own()))
+            .flatten()
+            .map(|m| preview_of(&m.text));
         self.prechat = self.prechat_mode != Prechat::Off
             && !self.prechat_done
             && shown.messages.is_empty()
@@ -786,6 +799,34 @@ impl AppState {
             link: self.shown.link,
         }));
     }
+}
+
+/// The start of `text` for the preview: at most [`PREVIEW_CHARS`]
+/// characters on one line (each run of white space one space), "…" where
+/// it was cut. One pass over the characters: splitting into words and
+/// joining them cost the chat bundle half a kilobyte more.
+fn preview_of(text: &str) -> String {
+    let mut line = String::new();
+    let mut count = 0;
+    let mut gap = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            gap = count > 0;
+            continue;
+        }
+        let next: &[char] = if gap { &[' ', c] } else { &[c] };
+        gap = false;
+        for &c in next {
+            if count == PREVIEW_CHARS {
+                line.pop();
+                line.push('…');
+                return line;
+            }
+            line.push(c);
+            count += 1;
+        }
+    }
+    line
 }
 
 #[cfg(test)]

@@ -872,3 +872,63 @@ fn a_rating_is_taken_once_the_chat_is_closed_in_any_tab_and_reaches_the_leaders_
         })]
     );
 }
+
+#[test]
+fn the_newest_unread_message_is_previewed_beside_the_launcher_until_the_panel_opens() {
+    let mut s = follower();
+    let long = format!("{}   and\nmore", "word ".repeat(30));
+    let mut newest = message("O2", "operator");
+    newest.text = long;
+    let show = |s: &mut AppState, messages| {
+        s.handle(
+            now(),
+            Event::Tab(TabMessage::View {
+                from: "a".into(),
+                view: view_with(messages),
+            }),
+        );
+        s.refresh(now(), None, 0);
+    };
+    show(&mut s, vec![message("V1", "visitor")]);
+    assert_eq!(s.shown().preview, None, "nothing unread");
+    show(
+        &mut s,
+        vec![message("O1", "operator"), message("V1", "visitor")],
+    );
+    assert_eq!(
+        s.shown().preview,
+        Some("text O1"),
+        "the newest incoming, not own"
+    );
+    show(
+        &mut s,
+        vec![message("O1", "operator"), message("V1", "visitor"), newest],
+    );
+    let preview = s.shown().preview.unwrap();
+    assert_eq!(preview.chars().count(), PREVIEW_CHARS);
+    assert!(preview.ends_with('…') && !preview.contains('\n') && !preview.contains("  "));
+    s.handle(now(), Event::SetOpen(true));
+    s.refresh(now(), None, 0);
+    assert_eq!(s.shown().preview, None, "opening the panel clears it");
+}
+
+#[test]
+fn a_preview_is_one_line_of_at_most_its_length_cut_with_an_ellipsis() {
+    assert_eq!(preview_of("  Hello,\n\tworld  "), "Hello, world");
+    assert_eq!(preview_of(""), "");
+    assert_eq!(preview_of(" \n "), "");
+    let exact = "é".repeat(PREVIEW_CHARS);
+    assert_eq!(preview_of(&exact), exact, "as long as allowed: not cut");
+    let over = format!("{exact}x");
+    let cut = preview_of(&over);
+    assert_eq!(cut.chars().count(), PREVIEW_CHARS);
+    assert_eq!(cut, format!("{}…", "é".repeat(PREVIEW_CHARS - 1)));
+    let word_after = format!("{} tail", "a".repeat(PREVIEW_CHARS));
+    assert_eq!(
+        preview_of(&word_after),
+        format!("{}…", "a".repeat(PREVIEW_CHARS - 1)),
+        "the space that would be one too many cuts too"
+    );
+    let space_fits = format!("{} b", "a".repeat(PREVIEW_CHARS - 2));
+    assert_eq!(preview_of(&space_fits), space_fits);
+}

@@ -168,6 +168,10 @@ pub struct MessageView {
     pub own: bool,
     /// `sending`, `sent`, `failed` (own messages) or `received`.
     pub status: &'static str,
+    /// Continues the group of the message before it (same author, same
+    /// minute: `crate::view::continues`, the widget's rule): its author
+    /// and time are not shown again.
+    pub cont: bool,
 }
 
 /// One offline note.
@@ -256,10 +260,14 @@ fn chat_view(session: &Session, chat: ChatId) -> Option<ChatView> {
     let me = &session.identity().author;
     let local = session.chat(chat)?;
     let mut pending = 0;
+    let mut before = None;
     let messages = local
         .transcript
         .iter()
         .map(|m| {
+            let key = (role_name(m.author.role), m.author.id.as_str(), m.at.0);
+            let cont = crate::view::continues(before, key);
+            before = Some(key);
             let own = m.author.role == me.role && m.author.id == me.id;
             let status = match (own, session.delivery(m.id)) {
                 (false, _) => "received",
@@ -279,6 +287,7 @@ fn chat_view(session: &Session, chat: ChatId) -> Option<ChatView> {
                 at: m.at.0,
                 own,
                 status,
+                cont,
             }
         })
         .collect();

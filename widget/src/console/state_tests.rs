@@ -322,3 +322,28 @@ fn the_visitors_rating_shows_beside_the_chat_the_later_one_winning() {
         })
     );
 }
+
+#[test]
+fn messages_are_grouped_by_author_and_minute_as_the_widget_groups_them() {
+    let (mut session, _) = connected();
+    for (at, text) in [(1_500, "One"), (1_600, "Two"), (61_000, "Next minute")] {
+        session.send(Millis(at), chat(), text).unwrap();
+    }
+    while session.poll_action().is_some() {}
+    let state = build(&session, Millis(61_100));
+    let groups: Vec<(&str, bool)> = state.chats[0]
+        .messages
+        .iter()
+        .map(|m| (m.text.as_str(), m.cont))
+        .collect();
+    assert_eq!(
+        groups,
+        vec![
+            (HOSTILE, false),
+            ("One", false),
+            ("Two", true),
+            ("Next minute", false)
+        ],
+        "a new author starts a group, so does a new minute"
+    );
+}

@@ -1,13 +1,15 @@
 //! Small DOM helpers. Text goes in with `textContent` only: there is no
 //! helper that takes HTML, so chat text can never become markup.
 
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, UnwrapThrowExt};
 use web_sys::{Document, Element, HtmlElement};
 
 /// A new element with a class (empty for none).
 pub fn el(doc: &Document, tag: &str, class: &str) -> Element {
     // createElement only fails for invalid tag names, and ours are literals.
-    let element = doc.create_element(tag).expect("valid tag name");
+    // (`expect_throw`, not `expect`: the latter would link the formatting of
+    // a `JsValue` for a message no one reads.)
+    let element = doc.create_element(tag).expect_throw("valid tag name");
     if !class.is_empty() {
         element.set_class_name(class);
     }

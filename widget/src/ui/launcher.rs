@@ -14,7 +14,7 @@
 use super::dom::{add, attr, el, el_text, show};
 use super::style::LAUNCHER_CSS;
 use crate::i18n::Texts;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::{JsCast, JsValue, UnwrapThrowExt};
 use web_sys::{Document, Element, ShadowRoot, ShadowRootInit, ShadowRootMode};
 
 /// The id of the widget's host element in the page.
@@ -93,10 +93,12 @@ fn chat_icon(doc: &Document) -> Element {
     const SVG: &str = "http://www.w3.org/2000/svg";
     let svg = doc
         .create_element_ns(Some(SVG), "svg")
-        .expect("svg element");
+        .expect_throw("svg element");
     attr(&svg, "viewBox", "0 0 24 24");
     attr(&svg, "aria-hidden", "true");
-    let path = doc.create_element_ns(Some(SVG), "path").expect("svg path");
+    let path = doc
+        .create_element_ns(Some(SVG), "path")
+        .expect_throw("svg path");
     attr(
         &path,
         "d",

@@ -4,10 +4,17 @@
 //! small element, a replayed or merged message lands in its place without
 //! rebuilding the list, and the composer keeps focus and the log keeps its
 //! scroll position. Text goes in with `textContent`.
+//!
+//! Messages are grouped by author and minute (`view::continues`): one that
+//! continues the group before it has the class `cont`, which hides its
+//! author, and its meta line leaves out the time (its status stays). A
+//! message merged in between can start or end a group, so whether each one
+//! continues is decided again on every render, touching only those that
+//! changed.
 
 use super::dom::{add, attr, el, el_text, set_text};
 use crate::i18n::Texts;
-use crate::view::{Status, ViewMessage};
+use crate::view::{Status, ViewMessage, continues};
 use twinline_core::sorted::SortedMap;
 use wasm_bindgen::JsValue;
 use web_sys::{Document, Element, Node};
@@ -16,6 +23,8 @@ struct Item {
     root: Element,
     meta: Element,
     status: Status,
+    /// Continues the group of the message before it.
+    cont: bool,
 }
 
 /// The rendered log.
@@ -41,18 +50,24 @@ impl MessageList {
         let mut added = false;
         let log: &Node = &self.log;
         let mut cursor = log.first_child();
+        let mut before = None;
         for message in messages {
+            let key = (message.author.as_str(), message.name.as_str(), message.at);
+            let cont = continues(before, key);
+            before = Some(key);
             let item = match self.items.get_mut(&message.id) {
                 Some(item) => {
-                    if item.status != message.status {
+                    if (item.status, item.cont) != (message.status, cont) {
                         item.status = message.status;
-                        set_text(&item.meta, &meta_text(message, texts, self.lang));
+                        item.cont = cont;
+                        let _ = item.root.class_list().toggle_with_force("cont", cont);
+                        set_text(&item.meta, &meta_text(message, cont, texts, self.lang));
                     }
                     item
                 }
                 None => {
                     added = true;
-                    let item = build(doc, message, texts, self.lang);
+                    let item = build(doc, message, cont, texts, self.lang);
                     self.items.get_or_insert_with(message.id.clone(), || item)
                 }
             };
@@ -75,13 +90,16 @@ impl MessageList {
     }
 }
 
-fn build(doc: &Document, message: &ViewMessage, texts: &Texts, lang: &str) -> Item {
+fn build(doc: &Document, message: &ViewMessage, cont: bool, texts: &Texts, lang: &str) -> Item {
     let kind = match message.author.as_str() {
         "visitor" => "msg own",
         "system" => "msg system",
         _ => "msg",
     };
     let root = el(doc, "div", kind);
+    if cont {
+        let _ = root.class_list().add_1("cont");
+    }
     attr(&root, "data-id", &message.id);
     let who = match message.author.as_str() {
         "visitor" => texts.you,
@@ -93,22 +111,34 @@ fn build(doc: &Document, message: &ViewMessage, texts: &Texts, lang: &str) -> It
         add(&root, &el_text(doc, "span", "who", who));
     }
     add(&root, &el_text(doc, "p", "text", &message.text));
-    let meta = el_text(doc, "span", "meta", &meta_text(message, texts, lang));
+    let meta = el_text(doc, "span", "meta", &meta_text(message, cont, texts, lang));
     add(&root, &meta);
     Item {
         root,
         meta,
         status: message.status,
+        cont,
     }
 }
 
-fn meta_text(message: &ViewMessage, texts: &Texts, lang: &str) -> String {
-    let time = clock_time(message.at, lang);
-    match message.status {
-        Status::Sending => format!("{time} · {}", texts.sending),
-        Status::Sent => format!("{time} · {}", texts.sent),
-        Status::Failed => format!("{time} · {}", texts.not_sent),
-        Status::Received => time,
+/// The time (the group's first message only) and the delivery state (own
+/// messages), joined by " · ".
+fn meta_text(message: &ViewMessage, cont: bool, texts: &Texts, lang: &str) -> String {
+    let status = match message.status {
+        Status::Sending => texts.sending,
+        Status::Sent => texts.sent,
+        Status::Failed => texts.not_sent,
+        Status::Received => "",
+    };
+    let time = if cont {
+        String::new()
+    } else {
+        clock_time(message.at, lang)
+    };
+    match (time.is_empty(), status.is_empty()) {
+        (false, false) => format!("{time} · {status}"),
+        (true, _) => status.to_string(),
+        (false, true) => time,
     }
 }
 

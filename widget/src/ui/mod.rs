@@ -9,7 +9,8 @@
 //! Accessibility: the launcher is a button with `aria-expanded` and a label
 //! that includes the unread count; the panel is a labelled dialog; the log
 //! is an `aria-live` region (`role=log`), the typing line and the
-//! reconnecting note are polite live regions; opening focuses the first
+//! reconnecting note are polite live regions, and so is the preview of the
+//! newest unread message beside the closed panel's launcher; opening focuses the first
 //! field, Escape closes, closing returns focus to the launcher. Once the
 //! chat is closed the foot offers a rating (`rating.rs`).
 
@@ -51,6 +52,7 @@ pub struct Ui {
     texts: &'static Texts,
     launcher: Element,
     badge: Element,
+    preview: Element,
     panel: Element,
     subtitle: Element,
     banner: Element,
@@ -93,6 +95,13 @@ impl Ui {
             badge,
         } = shell;
         root.append_child(&el_text(doc, "style", "", style::PANEL_CSS))?;
+        // The unread preview: a polite live region, in the page from the
+        // start so screen readers announce what is written into it.
+        let preview = el(doc, "p", "preview");
+        attr(&preview, "role", "status");
+        attr(&preview, "aria-live", "polite");
+        show(&preview, false);
+        root.append_child(&preview)?;
 
         let panel = el(doc, "div", "panel");
         attr(&panel, "role", "dialog");
@@ -152,6 +161,7 @@ impl Ui {
 
         let mut listeners = vec![
             click(&launcher, &on, UiEvent::Open),
+            click(&preview, &on, UiEvent::Open),
             click(&close, &on, UiEvent::Close),
             click(&new_chat, &on, UiEvent::NewChat),
         ];
@@ -200,6 +210,7 @@ impl Ui {
             texts,
             launcher,
             badge,
+            preview,
             panel,
             subtitle,
             banner,
@@ -289,6 +300,9 @@ impl Ui {
             texts.open_chat.to_string()
         };
         attr(&self.launcher, "aria-label", &label);
+        let preview = if self.open { None } else { shown.preview };
+        set_text(&self.preview, preview.unwrap_or(""));
+        show(&self.preview, preview.is_some());
 
         self.rating.render(view.rating.as_ref(), texts);
         let foot = if view.phase == ChatPhase::Closed {

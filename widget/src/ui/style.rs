@@ -30,6 +30,7 @@ header p{margin:0;font-size:12px;opacity:.9}
 .own{align-self:flex-end}
 .who,.meta{display:block;font-size:11px;color:var(--mu)}
 .meta{text-align:right}
+.cont{margin-top:-6px}.cont .who,.meta:empty{display:none}
 .text{margin:0;padding:8px 12px;border-radius:14px;background:var(--in);white-space:pre-wrap;overflow-wrap:anywhere}
 .own .text{background:var(--a);color:#fff}
 .system{align-self:center}
@@ -42,6 +43,7 @@ label{font-size:13px;color:var(--mu);display:flex;flex-direction:column;gap:2px}
 .btn{padding:8px 14px;border:0;border-radius:8px;background:var(--a);color:#fff;cursor:pointer;font-weight:600}
 .err{color:#c5221f;font-size:12px;margin:0}
 .note{margin:0;color:var(--mu);font-size:14px}
+.preview{position:absolute;right:66px;bottom:6px;width:max-content;max-width:min(260px,calc(100vw - 110px));margin:0;padding:8px 12px;border-radius:12px;background:var(--bg);color:var(--fg);border:1px solid var(--bd);box-shadow:0 4px 14px rgba(0,0,0,.2);font-size:14px;cursor:pointer;overflow-wrap:anywhere}
 .rate{display:flex;flex-direction:column;gap:6px}
 .rate .btn[aria-pressed=false]{background:var(--in);color:var(--fg)}
 @media (max-width:480px){.panel{position:fixed;inset:0;width:auto;height:auto;border:0;border-radius:0}}
