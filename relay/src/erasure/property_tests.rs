@@ -191,12 +191,23 @@ async fn replicate(
     count.max(1)
 }
 
+/// The case's directory, removed however the case ends (proptest runs
+/// many failing cases while it shrinks one).
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 async fn run_case(ops: Vec<Op>) {
-    let base = std::env::temp_dir().join(format!(
+    let scratch = Scratch(std::env::temp_dir().join(format!(
         "twinline-erasure-prop-{}-{}",
         std::process::id(),
         rand::random::<u64>()
-    ));
+    )));
+    let base = scratch.0.clone();
     let mut deps = Vec::new();
     for name in NAMES {
         let mut dep = Deployment {
@@ -283,7 +294,6 @@ async fn run_case(ops: Vec<Op>) {
     for dep in &mut deps {
         dep.close().await;
     }
-    let _ = std::fs::remove_dir_all(&base);
 }
 
 proptest! {
