@@ -94,6 +94,47 @@ pub struct ServeArgs {
     /// of 200 chats and notes per site) [default: 10].
     #[arg(long, env = "TWINLINE_RETENTION_EVERY_MINUTES")]
     pub retention_every_minutes: Option<u64>,
+    /// Webhook delivery (docs/API.md, "Webhooks").
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+}
+
+/// The `[webhooks]` flags of `serve`.
+#[derive(Debug, Default, clap::Args)]
+pub struct WebhookArgs {
+    /// Deliver webhooks to loopback, private (RFC 1918), link-local
+    /// (169.254.0.0/16, fe80::/10), unique-local (fc00::/7) and unspecified
+    /// addresses too, checked on the resolved address at connect time
+    /// [default: false: refused, so a subscription cannot reach the relay's
+    /// own network]
+    #[arg(
+        long,
+        env = "TWINLINE_WEBHOOKS_ALLOW_PRIVATE_TARGETS",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub webhooks_allow_private_targets: Option<bool>,
+    #[arg(long, env = "TWINLINE_WEBHOOKS_RETRY_BASE_MS", help = format!(
+        "Milliseconds before the first retry of a failed webhook delivery, doubled after \
+         each failure up to an hour (plus up to a quarter of jitter); retried for 24 hours, \
+         then failed [default: {}]",
+        crate::webhooks::Settings::default().retry_base_ms))]
+    pub webhooks_retry_base_ms: Option<u64>,
+    #[arg(long, env = "TWINLINE_WEBHOOKS_HANDOVER_MS", help = format!(
+        "Milliseconds the other deployment holds a pending webhook delivery whose owner's \
+         lease ran out before it delivers it itself (docs/PROTOCOL.md, \"Webhooks\") \
+         [default: {}]",
+        crate::webhooks::Settings::default().handover_ms))]
+    pub webhooks_handover_ms: Option<u64>,
+}
+
+/// The `[webhooks]` table of the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhooksFile {
+    allow_private_targets: Option<bool>,
+    retry_base_ms: Option<u64>,
+    handover_ms: Option<u64>,
 }
 
 /// The limit flags of `serve`; each default is in [`defaults`] and shown
@@ -210,6 +251,8 @@ struct FileConfig {
     #[serde(default)]
     retention: BTreeMap<String, u32>,
     retention_every_minutes: Option<u64>,
+    #[serde(default)]
+    webhooks: WebhooksFile,
 }
 
 /// The peer deployment.
@@ -264,6 +307,8 @@ pub struct Config {
     pub retention: BTreeMap<String, u32>,
     /// Time between two retention sweeps.
     pub retention_every: Duration,
+    /// Webhook delivery (`[webhooks]`).
+    pub webhooks: crate::webhooks::Settings,
 }
 
 /// The longest retention period accepted, in days (100 years).
@@ -392,7 +437,25 @@ impl Config {
             check_token("the metrics token (--metrics-token)", token)?;
         }
         let limits = args.limits;
+        let hooks = args.webhooks;
+        let default_hooks = crate::webhooks::Settings::default();
+        let webhooks = crate::webhooks::Settings {
+            allow_private_targets: hooks
+                .webhooks_allow_private_targets
+                .or(file.webhooks.allow_private_targets)
+                .unwrap_or(default_hooks.allow_private_targets),
+            retry_base_ms: hooks
+                .webhooks_retry_base_ms
+                .or(file.webhooks.retry_base_ms)
+                .unwrap_or(default_hooks.retry_base_ms)
+                .max(1),
+            handover_ms: hooks
+                .webhooks_handover_ms
+                .or(file.webhooks.handover_ms)
+                .unwrap_or(default_hooks.handover_ms),
+        };
         Ok(Config {
+            webhooks,
             listen: args
                 .listen
                 .or(file.listen)

@@ -67,4 +67,5 @@ pub mod store;
 mod test_relay;
 pub mod throttle;
 pub mod tokens;
+pub mod webhooks;
 pub mod ws;

@@ -212,6 +212,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let health = tokio::spawn(state.store.clone().watch());
     let sessions = tokio::spawn(crate::sessions::watch(state.clone()));
     let retention = tokio::spawn(crate::erasure::retention::run(state.clone()));
+    let webhooks = crate::webhooks::spawn(&state);
     // The one line scripts and tests wait for.
     println!("twinline-relay listening on http://{address}");
     let shutdown_state = state.clone();
@@ -232,6 +233,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     sessions.abort();
     retention.abort();
     health.abort();
+    if let Some(webhooks) = webhooks {
+        webhooks.abort();
+    }
     for task in cluster {
         task.abort();
     }

@@ -81,6 +81,18 @@ fn twinline_bench_prints_its_usage_and_commands() {
 }
 
 #[test]
+fn the_webhook_receiver_prints_its_usage() {
+    let usage = help(env!("CARGO_BIN_EXE_webhook-receiver"), &["--help"]);
+    for flag in ["--port", "--secret", "--out", "--delay-ms", "--status"] {
+        assert!(
+            usage.contains(flag),
+            "webhook-receiver --help names {flag}:
+{usage}"
+        );
+    }
+}
+
+#[test]
 fn twinline_soak_prints_its_usage() {
     let usage = help(env!("CARGO_BIN_EXE_twinline-soak"), &["--help"]);
     for flag in [
@@ -117,7 +129,14 @@ fn the_relay_and_each_subcommand_print_their_usage() {
         );
     }
     let serve = help(relay, &["serve", "--help"]);
-    for flag in ["--data-dir", "--retention", "--retention-every-minutes"] {
+    for flag in [
+        "--data-dir",
+        "--webhooks-allow-private-targets",
+        "--webhooks-retry-base-ms",
+        "--webhooks-handover-ms",
+        "--retention",
+        "--retention-every-minutes",
+    ] {
         assert!(serve.contains(flag), "serve --help names {flag}:\n{serve}");
     }
     for command in [

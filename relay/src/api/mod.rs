@@ -23,6 +23,8 @@
 //! - [`chats`], [`messages`], [`notes`], [`operators`]: the handlers.
 //! - [`visitors`], [`export`]: a visitor's data, exported or erased
 //!   (scope `data:manage`).
+//! - [`webhooks`]: a site's webhook subscriptions, their delivery log and
+//!   the test button (scope `settings:manage`).
 //! - [`openapi`]: the OpenAPI 3.1 document and its HTML page.
 
 pub mod auth;
@@ -36,6 +38,7 @@ pub mod operators;
 pub mod paging;
 pub mod views;
 pub mod visitors;
+pub mod webhooks;
 
 #[cfg(test)]
 mod openapi_tests;
@@ -43,6 +46,8 @@ mod openapi_tests;
 mod router_tests;
 #[cfg(test)]
 mod visitors_tests;
+#[cfg(test)]
+mod webhooks_tests;
 
 use crate::state::Shared;
 use axum::Router;
@@ -64,6 +69,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/api/sites/{site}/export"),
     ("delete", "/v1/api/sites/{site}/data"),
     ("get", "/v1/api/sites/{site}/retention"),
+    ("post", "/v1/api/sites/{site}/webhooks"),
+    ("get", "/v1/api/sites/{site}/webhooks"),
+    ("get", "/v1/api/sites/{site}/webhooks/{webhook}"),
+    ("delete", "/v1/api/sites/{site}/webhooks/{webhook}"),
+    ("get", "/v1/api/sites/{site}/webhooks/{webhook}/deliveries"),
+    ("post", "/v1/api/sites/{site}/webhooks/{webhook}/test"),
     ("get", "/v1/api/openapi.json"),
     ("get", "/v1/api/docs"),
 ];
@@ -92,6 +103,22 @@ pub fn routes() -> Router<Shared> {
         .route("/v1/api/sites/{site}/export", get(export::by_email))
         .route("/v1/api/sites/{site}/data", delete(export::erase_by_email))
         .route("/v1/api/sites/{site}/retention", get(export::retention))
+        .route(
+            "/v1/api/sites/{site}/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/v1/api/sites/{site}/webhooks/{webhook}",
+            get(webhooks::get_one).delete(webhooks::delete),
+        )
+        .route(
+            "/v1/api/sites/{site}/webhooks/{webhook}/deliveries",
+            get(webhooks::deliveries),
+        )
+        .route(
+            "/v1/api/sites/{site}/webhooks/{webhook}/test",
+            post(webhooks::test),
+        )
         .route("/v1/api/openapi.json", get(openapi::document))
         .route("/v1/api/docs", get(openapi::page))
 }

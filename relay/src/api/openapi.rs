@@ -98,6 +98,60 @@ const OPS: &[Op] = &[
         answer: ("200", "Operators"),
     },
     Op {
+        method: "post",
+        path: "/v1/api/sites/{site}/webhooks",
+        scope: Some("settings:manage"),
+        summary: "Subscribe a URL to some of the site's events. 201 with the signing secret (shown here only); 200 with Idempotent-Replayed: true when the Idempotency-Key names one already made. At most 20 per site; http or https, at most 2,048 bytes; inner addresses refused unless the relay allows them.",
+        params: &["site", "Idempotency-Key"],
+        body: Some("NewWebhook"),
+        answer: ("201", "Webhook"),
+    },
+    Op {
+        method: "get",
+        path: "/v1/api/sites/{site}/webhooks",
+        scope: Some("settings:manage"),
+        summary: "The site's webhook subscriptions (without their secrets).",
+        params: &["site"],
+        body: None,
+        answer: ("200", "WebhookList"),
+    },
+    Op {
+        method: "get",
+        path: "/v1/api/sites/{site}/webhooks/{webhook}",
+        scope: Some("settings:manage"),
+        summary: "One webhook subscription (without its secret).",
+        params: &["site", "webhook"],
+        body: None,
+        answer: ("200", "Webhook"),
+    },
+    Op {
+        method: "delete",
+        path: "/v1/api/sites/{site}/webhooks/{webhook}",
+        scope: Some("settings:manage"),
+        summary: "Delete a subscription (204): nothing more is sent to it from either deployment; its delivery log stays.",
+        params: &["site", "webhook"],
+        body: None,
+        answer: ("204", ""),
+    },
+    Op {
+        method: "get",
+        path: "/v1/api/sites/{site}/webhooks/{webhook}/deliveries",
+        scope: Some("settings:manage"),
+        summary: "The delivery log, newest event first: each event's id and type, attempts, last status or error, next attempt, delivery time.",
+        params: &["site", "webhook", "log_limit"],
+        body: None,
+        answer: ("200", "DeliveryList"),
+    },
+    Op {
+        method: "post",
+        path: "/v1/api/sites/{site}/webhooks/{webhook}/test",
+        scope: Some("settings:manage"),
+        summary: "The test button: a webhook.test event sent to this subscription now (202 with its log line).",
+        params: &["site", "webhook"],
+        body: None,
+        answer: ("202", "Delivery"),
+    },
+    Op {
         method: "get",
         path: "/v1/api/sites/{site}/visitors/{visitor}/export",
         scope: Some("data:manage"),
@@ -175,17 +229,34 @@ fn parameter(name: &str) -> Value {
             "schema": {"type": "string", "enum": ["waiting", "active", "closed"]},
             "description": "Only chats in this state."}),
         "site" => json!({"name": "site", "in": "path", "required": true,
-            "schema": {"type": "string"}, "description": "The API key's site (another is not_found)."}),
+            "schema": {"type": "string"}, "description": "The key's site (another is not_found)."}),
         "visitor" => json!({"name": "visitor", "in": "path", "required": true,
             "schema": {"type": "string", "minLength": 26, "maxLength": 26},
             "description": "The visitor's id, as chats show it."}),
         "email" => json!({"name": "email", "in": "query", "required": true,
             "schema": {"type": "string"}, "description": "Compared case-blind."}),
+        "webhook" => json!({"name": "webhook", "in": "path", "required": true,
+            "schema": {"type": "string"}, "description": "The subscription's id (wh_...)."}),
+        "log_limit" => json!({"name": "limit", "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": super::webhooks::MAX_LOG,
+                "default": super::webhooks::MAX_LOG},
+            "description": "Deliveries in the answer, newest event first."}),
         "Idempotency-Key" => json!({"name": "Idempotency-Key", "in": "header",
             "schema": {"type": "string", "minLength": 1, "maxLength": super::idempotency::MAX_KEY_BYTES},
             "description": "Visible ASCII. A retry with the same key, on either deployment, creates nothing twice."}),
         _ => Value::Null,
     }
+}
+
+/// The event types, as the documents name them (with the test event where
+/// a delivery may carry it).
+fn event_type(with_test: bool) -> Value {
+    use crate::store::webhooks::EventType;
+    let mut names: Vec<&str> = EventType::SUBSCRIBABLE.iter().map(|e| e.as_str()).collect();
+    if with_test {
+        names.push(EventType::Test.as_str());
+    }
+    json!({"type": "string", "enum": names})
 }
 
 fn schemas() -> Value {
@@ -237,6 +308,30 @@ fn schemas() -> Value {
         "RetentionDryRun": {"type": "object", "required": ["site", "days", "before", "chats", "notes"], "properties": {
             "site": text, "days": {"type": ["integer", "null"]}, "before": {"type": ["integer", "null"]},
             "chats": int, "notes": int}},
+        "NewWebhook": {"type": "object", "required": ["url", "events"], "additionalProperties": false,
+            "properties": {
+                "url": {"type": "string", "maxLength": crate::webhooks::target::MAX_URL_BYTES,
+                    "description": "Where deliveries are POSTed: http or https."},
+                "events": {"type": "array", "minItems": 1, "items": event_type(false),
+                    "description": "The events it receives."},
+                "enabled": {"type": "boolean", "default": true,
+                    "description": "Whether it receives events now."}}},
+        "Webhook": {"type": "object", "properties": {
+            "id": text, "site": text, "url": text,
+            "events": {"type": "array", "items": event_type(false)},
+            "enabled": {"type": "boolean"}, "created": int,
+            "secret": {"type": "string", "description": "whsec_...: in the creating answer only."}}},
+        "WebhookList": {"type": "object", "required": ["items"], "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Webhook"}}}},
+        "Delivery": {"type": "object", "properties": {
+            "event": text, "type": event_type(true),
+            "state": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+            "attempts": int, "owner": text,
+            "last_status": {"type": ["integer", "null"]}, "last_error": text,
+            "next_attempt": {"type": ["integer", "null"]},
+            "delivered_at": {"type": ["integer", "null"]}, "at": int}},
+        "DeliveryList": {"type": "object", "required": ["items"], "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Delivery"}}}},
         "ChatPage": page("Chat"),
         "MessagePage": page("Message"),
         "NotePage": page("Note"),
@@ -277,7 +372,7 @@ pub fn spec() -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Twinline REST API", "version": env!("CARGO_PKG_VERSION"),
-            "description": "Chats, messages and offline notes of one site, for API keys made with `twinline-relay apikey add`. Either deployment answers the same."},
+            "description": "Chats, messages, offline notes and webhooks of one site, for API keys made with `twinline-relay apikey add`. Either deployment answers the same."},
         "security": [{"apiKey": []}],
         "components": {
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer",

@@ -30,13 +30,13 @@ fn the_document_lists_exactly_the_api_routes() {
 #[tokio::test]
 async fn every_documented_operation_is_routed() {
     let relay = TestRelay::start();
-    for (i, (method, path)) in documented().into_iter().enumerate() {
-        // One address per request: more operations than the wrong-key
-        // budget of one address.
-        let app = app(&relay, &format!("192.0.2.{}:1000", 100 + i));
+    for (n, (method, path)) in documented().into_iter().enumerate() {
+        // An address each: a wrong key is throttled per address after 10.
+        let app = app(&relay, &format!("192.0.2.{}:1000", 100 + n));
         let uri = path
             .replace("{chat}", "01ARZ3NDEKTSV4RRFFQ69G5FAV")
             .replace("{site}", "demo")
+            .replace("{webhook}", "wh_00")
             .replace("{visitor}", "01ARZ3NDEKTSV4RRFFQ69G5FAW");
         let json = super::router_tests::body_for(&method, &uri);
         let (status, _, body) = send(&app, request(&method.to_uppercase(), &uri, json, &[])).await;

@@ -64,7 +64,8 @@ fn scoped_operations(chat: ChatId) -> Vec<(String, String, Scope)> {
                     method.to_uppercase(),
                     path.replace("{chat}", &chat.to_string())
                         .replace("{site}", "demo")
-                        .replace("{visitor}", &VisitorId(Ulid(7)).to_string()),
+                        .replace("{visitor}", &VisitorId(Ulid(7)).to_string())
+                        .replace("{webhook}", "wh_00"),
                     Scope::parse(scope).unwrap(),
                 ));
             }
@@ -77,6 +78,10 @@ fn scoped_operations(chat: ChatId) -> Vec<(String, String, Scope)> {
 pub(crate) fn body_for(method: &str, path: &str) -> Option<Value> {
     match method.to_uppercase().as_str() {
         "POST" if path.ends_with("/transfer") => Some(json!({ "to": "ada" })),
+        "POST" if path.ends_with("/webhooks") => Some(json!({
+            "url": "https://hooks.example.com/twinline",
+            "events": ["chat.started"],
+        })),
         "POST" => Some(json!({ "text": "hello" })),
         _ => None,
     }

@@ -3,7 +3,8 @@
 //! The lease is a session-level advisory lock ([`REPLICATION_LOCK`]) held
 //! on a connection of its own. The node that gets it runs the puller (see
 //! `replication::puller`), which applies the peer's pages with their
-//! checkpoint in one transaction; the others try again every [`RETRY`].
+//! checkpoint in one transaction, and the deployment's one webhook sender
+//! (`webhooks::sender`); the others try again every [`RETRY`].
 //! A node that dies (SIGKILL, power) loses its session, PostgreSQL releases
 //! the lock, and the next try elsewhere takes over from the stored
 //! checkpoint, within about a second.
@@ -55,6 +56,8 @@ pub async fn run(state: Shared) {
         tracing::info!(node = %cluster.node, "this node holds the replication lease");
         state.replication.set_leading(true);
         let puller = tokio::spawn(crate::replication::puller::run(state.clone()));
+        // The deployment's one webhook sender runs with the lease too.
+        let webhooks = tokio::spawn(crate::webhooks::sender::run(state.clone()));
         loop {
             tokio::time::sleep(RETRY).await;
             if client.is_closed() || client.simple_query("SELECT 1").await.is_err() {
@@ -62,6 +65,7 @@ pub async fn run(state: Shared) {
             }
         }
         puller.abort();
+        webhooks.abort();
         let _ = puller.await;
         state.replication.set_leading(false);
         state.replication.set_connected(false);

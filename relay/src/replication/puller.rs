@@ -272,6 +272,8 @@ pub(crate) async fn fan_out(state: &Shared, applied: Vec<Applied>) {
                 queue_dirty = true;
                 inbox_dirty = true;
             }
+            // The webhook sender reads them from the store's feed.
+            Record::Webhook(_) | Record::Delivery(_) => {}
             // A password change, logout or removal made at the peer ends
             // the sessions it revoked here too.
             Record::Account(account) => {

@@ -30,7 +30,7 @@ pub enum Scope {
     /// still the CLI's).
     #[serde(rename = "operators:manage")]
     OperatorsManage,
-    /// Manage the site's settings (no endpoint yet).
+    /// Manage the site's settings: its webhooks.
     #[serde(rename = "settings:manage")]
     SettingsManage,
     /// Export and erase visitors' data (GDPR requests): everything of a
@@ -143,13 +143,8 @@ impl Kind for ApiKey {
         if stored.site != incoming.site || stored.hash != incoming.hash {
             return Outcome::Refused(incoming, Refusal::IdTaken("api key"));
         }
-        match (stored.revoked, incoming.revoked) {
-            // A revocation wins, whatever the stamps.
-            (true, false) => Outcome::Unchanged(stored.clone()),
-            (false, true) => Outcome::Changed(incoming),
-            _ if incoming.stamp <= stored.stamp => Outcome::Unchanged(stored.clone()),
-            _ => Outcome::Changed(incoming),
-        }
+        // A revocation wins, whatever the stamps.
+        super::kinds::register_with_tombstone(stored, incoming, |k| k.revoked, |k| k.stamp)
     }
 
     fn into_record(self) -> Record {

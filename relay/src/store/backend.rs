@@ -20,6 +20,7 @@ use super::StoreError;
 use super::api_keys::ApiKey;
 use super::erasures::{ErasedRows, Erasure};
 use super::records::{Account, ChangesPage, ChatRecord};
+use super::webhooks::{Delivery, Subscription};
 use twinline_core::protocol::QueueEntry;
 use twinline_core::{ChatId, Lamport, Message, Millis, OfflineId, OfflineNote};
 
@@ -276,6 +277,16 @@ pub trait Reads {
     fn api_key(&mut self, id: &str) -> Result<Option<ApiKey>, StoreError>;
     /// Every API key, revoked ones too, by site and id.
     fn api_keys(&mut self) -> Result<Vec<ApiKey>, StoreError>;
+    /// Webhook subscriptions, deleted ones too, of `site` (all when
+    /// `None`), by site and id.
+    fn webhooks(&mut self, site: Option<&str>) -> Result<Vec<Subscription>, StoreError>;
+    /// One webhook subscription by id.
+    fn webhook(&mut self, id: &str) -> Result<Option<Subscription>, StoreError>;
+    /// The newest `limit` deliveries of a subscription, newest event first.
+    fn deliveries(&mut self, subscription: &str, limit: usize)
+    -> Result<Vec<Delivery>, StoreError>;
+    /// Up to `limit` pending deliveries, soonest due first.
+    fn pending_deliveries(&mut self, limit: usize) -> Result<Vec<Delivery>, StoreError>;
     /// Up to `limit` chats of `site` (placeholders never: they have no
     /// site), greatest id first, only those with an id below `before` and
     /// in `state` when given: the REST API's cursor pages, which read the

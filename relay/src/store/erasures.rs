@@ -202,7 +202,11 @@ pub fn guards_of(record: &Record) -> Vec<(String, Option<Millis>)> {
             }
             keys
         }
-        Record::Account(_) | Record::ApiKey(_) | Record::Erasure(_) => Vec::new(),
+        Record::Account(_)
+        | Record::ApiKey(_)
+        | Record::Webhook(_)
+        | Record::Delivery(_)
+        | Record::Erasure(_) => Vec::new(),
     }
 }
 

@@ -118,6 +118,24 @@ fn int(value: u64) -> Cell {
     Cell::Int(Some(value.min(i64::MAX as u64) as i64))
 }
 
+/// A last-writer-wins register whose tombstone (`dead`: a revoked key, a
+/// deleted webhook) wins over any live copy whatever the stamps, so a
+/// removal made where the clock was behind still holds on both
+/// deployments. Between two live or two dead copies the later stamp wins.
+pub fn register_with_tombstone<T: Clone>(
+    stored: &T,
+    incoming: T,
+    dead: impl Fn(&T) -> bool,
+    stamp: impl Fn(&T) -> twinline_core::Hlc,
+) -> Outcome<T> {
+    match (dead(stored), dead(&incoming)) {
+        (true, false) => Outcome::Unchanged(stored.clone()),
+        (false, true) => Outcome::Changed(incoming),
+        _ if stamp(&incoming) <= stamp(stored) => Outcome::Unchanged(stored.clone()),
+        _ => Outcome::Changed(incoming),
+    }
+}
+
 /// An immutable record merged by id: `same` says whether `incoming` is the
 /// stored record again (differing at most in when it was received).
 fn by_id<T: Clone>(

@@ -7,9 +7,9 @@
 //! 1. gather the keys every record of the batch names;
 //! 2. load the erasure guards they meet (and, for an erasure, the rows its
 //!    rules cover here), then what is stored under them, kind by kind in a
-//!    fixed order (accounts, chats, messages, notes, API keys, erasures;
-//!    keys sorted), with the highest Lamport clock of each chat a message
-//!    goes to;
+//!    fixed order (accounts, chats, messages, notes, API keys, webhooks and
+//!    their deliveries, erasures; keys sorted), with the highest Lamport
+//!    clock of each chat a message goes to;
 //! 3. merge record by record in job order, in memory: each record meets
 //!    the stored copy as the records before it left it, exactly as if they
 //!    had been applied one at a time, and its [`Applied`] is decided here
@@ -38,6 +38,7 @@ use super::backend::{NewChange, Row, Touch, Tx, VisitorRows, Who};
 use super::erasures::{self, ERASED, ErasedRows, Erasure};
 use super::kinds::{ChatClock, Kind, Outcome};
 use super::records::{Account, Applied, ChatRecord, Record, Refusal};
+use super::webhooks::{Delivery, Subscription};
 use std::collections::{BTreeMap, BTreeSet};
 use twinline_core::{ChatId, ChatState, Lamport, Message, Millis, OfflineNote, Role};
 
@@ -61,7 +62,12 @@ impl Queued {
     pub fn new(record: Record, origin: String) -> Queued {
         let body = match &record {
             Record::Message(_) | Record::Note(_) => Some(record.body_json()),
-            Record::Chat(_) | Record::Account(_) | Record::ApiKey(_) | Record::Erasure(_) => None,
+            Record::Chat(_)
+            | Record::Account(_)
+            | Record::ApiKey(_)
+            | Record::Webhook(_)
+            | Record::Delivery(_)
+            | Record::Erasure(_) => None,
         };
         Queued {
             record,
@@ -213,6 +219,8 @@ struct Batch {
     /// For each erasure of the batch, the rows its rules may cover here.
     covered: BTreeMap<String, VisitorRows>,
     erased: ErasedRows,
+    webhooks: Working<Subscription>,
+    deliveries: Working<Delivery>,
     touches: Touches,
     feed: Vec<NewChange>,
 }
@@ -292,6 +300,8 @@ impl Batch {
         let mut api_keys = BTreeSet::new();
         let mut erasure_keys = BTreeSet::new();
         let mut guard_keys = BTreeSet::new();
+        let mut webhooks = BTreeSet::new();
+        let mut deliveries = BTreeSet::new();
         let mut message_chats = BTreeSet::new();
         let mut batch_erasures = Vec::new();
         for queued in jobs.iter().flat_map(|job| &job.records) {
@@ -327,6 +337,12 @@ impl Batch {
                     notes.extend(e.notes.iter().map(ToString::to_string));
                     batch_erasures.push(e);
                 }
+                Record::Webhook(w) => {
+                    webhooks.insert(w.key());
+                }
+                Record::Delivery(d) => {
+                    deliveries.insert(d.key());
+                }
             }
         }
         // Guards before any row is locked (see `Tx::load_guards`).
@@ -356,6 +372,8 @@ impl Batch {
         let notes = Working::load(tx, notes)?;
         let api_keys = Working::load(tx, api_keys)?;
         let erasures = Working::load(tx, erasure_keys)?;
+        let webhooks = Working::load(tx, webhooks)?;
+        let deliveries = Working::load(tx, deliveries)?;
         let message_chats: Vec<ChatId> = message_chats.into_iter().collect();
         let highest = if message_chats.is_empty() {
             BTreeMap::new()
@@ -372,6 +390,8 @@ impl Batch {
             guards,
             covered,
             erased: ErasedRows::default(),
+            webhooks,
+            deliveries,
             touches: Touches {
                 highest,
                 touched: BTreeMap::new(),
@@ -429,6 +449,14 @@ impl Batch {
                 if let Outcome::Changed(erasure) = &outcome {
                     self.apply_erasure(erasure);
                 }
+                (applied(outcome), feed)
+            }
+            Record::Webhook(hook) => {
+                let (outcome, feed) = self.webhooks.merge(hook, made, &self.touches);
+                (applied(outcome), feed)
+            }
+            Record::Delivery(delivery) => {
+                let (outcome, feed) = self.deliveries.merge(delivery, made, &self.touches);
                 (applied(outcome), feed)
             }
         };
@@ -521,6 +549,8 @@ impl Batch {
         self.api_keys.write(tx)?;
         self.erasures.write(tx)?;
         self.guards.write(tx)?;
+        self.webhooks.write(tx)?;
+        self.deliveries.write(tx)?;
         let touches = self.touches.into_touches();
         if !touches.is_empty() {
             tx.touch_chats(&touches)?;

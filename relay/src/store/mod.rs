@@ -31,6 +31,7 @@ pub mod postgres;
 pub mod reads;
 pub mod records;
 pub mod sqlite;
+pub mod webhooks;
 pub mod writer;
 
 use backend::Reads;

@@ -7,6 +7,7 @@ use super::StoreError;
 use super::api_keys::ApiKey;
 use super::backend::Reads;
 use super::records::{Account, ChangesPage, ChatRecord};
+use super::webhooks::{Delivery, Subscription};
 use twinline_core::protocol::QueueEntry;
 use twinline_core::{ChatId, Message, OfflineNote};
 
@@ -64,6 +65,30 @@ pub fn api_key(conn: &mut dyn Reads, id: &str) -> Result<Option<ApiKey>, StoreEr
 /// Every API key, revoked ones too.
 pub fn api_keys(conn: &mut dyn Reads) -> Result<Vec<ApiKey>, StoreError> {
     conn.api_keys()
+}
+
+/// Webhook subscriptions of `site` (all when `None`), deleted ones too.
+pub fn webhooks(conn: &mut dyn Reads, site: Option<&str>) -> Result<Vec<Subscription>, StoreError> {
+    conn.webhooks(site)
+}
+
+/// One webhook subscription.
+pub fn webhook(conn: &mut dyn Reads, id: &str) -> Result<Option<Subscription>, StoreError> {
+    conn.webhook(id)
+}
+
+/// A subscription's newest deliveries (the delivery log).
+pub fn deliveries(
+    conn: &mut dyn Reads,
+    subscription: &str,
+    limit: usize,
+) -> Result<Vec<Delivery>, StoreError> {
+    conn.deliveries(subscription, limit)
+}
+
+/// Pending deliveries, soonest due first (the sender's work).
+pub fn pending_deliveries(conn: &mut dyn Reads, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+    conn.pending_deliveries(limit)
 }
 
 /// The feed's newest position.

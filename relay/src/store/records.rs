@@ -134,6 +134,10 @@ pub enum Record {
     ApiKey(super::api_keys::ApiKey),
     /// An erasure: the tombstone of a visitor's data (`erasures.rs`).
     Erasure(super::erasures::Erasure),
+    /// A webhook subscription.
+    Webhook(super::webhooks::Subscription),
+    /// A webhook delivery (one event for one subscription).
+    Delivery(super::webhooks::Delivery),
 }
 
 impl Record {
@@ -146,6 +150,8 @@ impl Record {
             Record::Account(_) => "account",
             Record::ApiKey(_) => "api_key",
             Record::Erasure(_) => "erasure",
+            Record::Webhook(_) => "webhook",
+            Record::Delivery(_) => "webhook_delivery",
         }
     }
 
@@ -158,6 +164,8 @@ impl Record {
             Record::Account(a) => a.username.clone(),
             Record::ApiKey(k) => k.id.clone(),
             Record::Erasure(e) => e.id.to_string(),
+            Record::Webhook(w) => w.id.clone(),
+            Record::Delivery(d) => super::kinds::Kind::key(d),
         }
     }
 
@@ -171,6 +179,8 @@ impl Record {
             Record::Account(a) => serde_json::to_string(a),
             Record::ApiKey(k) => serde_json::to_string(k),
             Record::Erasure(e) => serde_json::to_string(e),
+            Record::Webhook(w) => serde_json::to_string(w),
+            Record::Delivery(d) => serde_json::to_string(d),
         };
         value.unwrap_or_default()
     }
@@ -185,6 +195,8 @@ impl Record {
             "account" => Record::Account(serde_json::from_str(body)?),
             "api_key" => Record::ApiKey(serde_json::from_str(body)?),
             "erasure" => Record::Erasure(serde_json::from_str(body)?),
+            "webhook" => Record::Webhook(serde_json::from_str(body)?),
+            "webhook_delivery" => Record::Delivery(serde_json::from_str(body)?),
             _ => return Ok(None),
         }))
     }
@@ -280,6 +292,17 @@ impl Record {
                 erasure.at = bounded_time(erasure.at, now);
                 erasure.stamp = bounded_stamp(erasure.stamp, now);
                 Record::Erasure(erasure)
+            }
+            Record::Webhook(mut hook) => {
+                hook.created = bounded_time(hook.created, now);
+                hook.stamp = bounded_stamp(hook.stamp, now);
+                Record::Webhook(hook)
+            }
+            // Its times are the owner's lease and schedule: a peer's far
+            // future lease only delays a take-over, never a delivery's end.
+            Record::Delivery(mut delivery) => {
+                delivery.stamp = bounded_stamp(delivery.stamp, now);
+                Record::Delivery(delivery)
             }
         }
     }

@@ -172,6 +172,7 @@ both_backends!(
     the_head_watch_follows_every_commit_that_appends,
     a_rating_is_a_register_of_the_header_merged_by_stamp_and_fed_to_the_peer,
     an_api_key_revocation_wins_replicates_and_keys_read_by_id,
+    webhooks_and_their_deliveries_merge_read_and_replicate,
     a_read_only_open_reads_and_bumps_no_epoch,
     a_sites_chats_page_by_id_greatest_first_with_a_state_filter,
 );
@@ -1685,3 +1686,165 @@ async fn a_sites_chats_page_by_id_greatest_first_with_a_state_filter(f: Fixture)
 
 #[path = "erasure_tests.rs"]
 mod erasure_tests;
+async fn webhooks_and_their_deliveries_merge_read_and_replicate(f: Fixture) -> Fixture {
+    use super::webhooks::{Delivery, DeliveryState, EventType, Subscription};
+    let store = f.store();
+    let hook = |id: &str, site: &str, wall: u64, removed: bool| Subscription {
+        id: id.into(),
+        site: site.into(),
+        url: "https://hooks.example.com/".into(),
+        events: vec![EventType::MessageCreated],
+        enabled: true,
+        secret: "whsec_c2VjcmV0".into(),
+        created: Millis(1),
+        stamp: stamp(wall, 1),
+        removed,
+    };
+    for record in [
+        hook("wh_a", "demo", 10, false),
+        hook("wh_b", "other", 10, false),
+    ] {
+        assert!(
+            store
+                .apply(Record::Webhook(record), "primary")
+                .await
+                .unwrap()
+                .changed
+        );
+    }
+    // The deletion wins over a later copy, on either order.
+    store
+        .apply(Record::Webhook(hook("wh_a", "demo", 5, true)), "redundant")
+        .await
+        .unwrap();
+    let late = store
+        .apply(Record::Webhook(hook("wh_a", "demo", 99, false)), "primary")
+        .await
+        .unwrap();
+    assert!(!late.changed);
+    let demo = store
+        .read(|c| reads::webhooks(c, Some("demo")))
+        .await
+        .unwrap();
+    assert_eq!(demo.len(), 1);
+    assert!(demo[0].removed);
+    assert_eq!(
+        store
+            .read(|c| reads::webhooks(c, None))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        store
+            .read(|c| reads::webhook(c, "wh_b"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let delivery = |event: &str, at: u64, next: u64, state: DeliveryState, wall: u64| Delivery {
+        subscription: "wh_b".into(),
+        event: event.into(),
+        site: "other".into(),
+        kind: EventType::MessageCreated,
+        payload: format!("{{\"id\":\"{event}\"}}"),
+        at: Millis(at),
+        state,
+        attempts: 0,
+        owner: "primary".into(),
+        lease_until: Millis(0),
+        next_attempt: Millis(next),
+        first_attempt: None,
+        last_status: None,
+        last_error: String::new(),
+        delivered_at: None,
+        stamp: stamp(wall, 1),
+    };
+    store
+        .apply_batch(
+            vec![
+                (
+                    Record::Delivery(delivery("evt_1", 1, 30, DeliveryState::Pending, 0)),
+                    "primary".into(),
+                ),
+                (
+                    Record::Delivery(delivery("evt_2", 2, 20, DeliveryState::Pending, 0)),
+                    "primary".into(),
+                ),
+                (
+                    Record::Delivery(delivery("evt_3", 3, 10, DeliveryState::Pending, 0)),
+                    "primary".into(),
+                ),
+            ],
+            Some(("webhooks".into(), 7)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .read(|c| reads::checkpoint(c, "webhooks"))
+            .await
+            .unwrap(),
+        7
+    );
+    // Delivered wins over a later pending claim.
+    store
+        .apply(
+            Record::Delivery(delivery("evt_3", 3, 10, DeliveryState::Delivered, 5)),
+            "redundant",
+        )
+        .await
+        .unwrap();
+    let claim = store
+        .apply(
+            Record::Delivery(delivery("evt_3", 3, 99, DeliveryState::Pending, 50)),
+            "primary",
+        )
+        .await
+        .unwrap();
+    assert!(!claim.changed);
+    let due: Vec<String> = store
+        .read(|c| reads::pending_deliveries(c, 10))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.event)
+        .collect();
+    assert_eq!(
+        due,
+        vec!["evt_2", "evt_1"],
+        "soonest due first, delivered left out"
+    );
+    let log: Vec<(String, DeliveryState)> = store
+        .read(|c| reads::deliveries(c, "wh_b", 2))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.event, d.state))
+        .collect();
+    assert_eq!(
+        log,
+        vec![
+            ("evt_3".to_string(), DeliveryState::Delivered),
+            ("evt_2".to_string(), DeliveryState::Pending)
+        ],
+        "newest event first"
+    );
+    // The feed carries them for the peer, and they read back from it.
+    let page = store
+        .read(|c| reads::changes_since(c, 0, 100, "nobody"))
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = page.changes.iter().map(|c| c.record.kind()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "webhook").count(), 3);
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "webhook_delivery").count(),
+        4
+    );
+    for change in &page.changes {
+        let again = Record::from_feed(change.record.kind(), &change.record.body_json()).unwrap();
+        assert_eq!(again.as_ref(), Some(&change.record));
+    }
+    f
+}

@@ -12,6 +12,7 @@ use crate::store::api_keys::ApiKey;
 use crate::store::backend::{ChatSummary, NodeChange, Reads, VisitorRows, Who};
 use crate::store::erasures::Erasure;
 use crate::store::records::{Account, Change, ChangesPage, ChatRecord, Record};
+use crate::store::webhooks::{Delivery, Subscription};
 use postgres::types::ToSql;
 use twinline_core::protocol::QueueEntry;
 use twinline_core::{ChatId, Message, Millis, OfflineId, OfflineNote};
@@ -166,6 +167,42 @@ impl Reads for Conn {
 
     fn api_keys(&mut self) -> Result<Vec<ApiKey>, StoreError> {
         self.bodies("SELECT body FROM api_keys ORDER BY site, id", &[])
+    }
+
+    fn webhooks(&mut self, site: Option<&str>) -> Result<Vec<Subscription>, StoreError> {
+        match site {
+            Some(site) => self.bodies(
+                "SELECT body FROM webhooks WHERE site = $1 ORDER BY site, id",
+                &[&site],
+            ),
+            None => self.bodies("SELECT body FROM webhooks ORDER BY site, id", &[]),
+        }
+    }
+
+    fn webhook(&mut self, id: &str) -> Result<Option<Subscription>, StoreError> {
+        Ok(self
+            .bodies("SELECT body FROM webhooks WHERE id = $1", &[&id])?
+            .pop())
+    }
+
+    fn deliveries(
+        &mut self,
+        subscription: &str,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.bodies(
+            "SELECT body FROM webhook_deliveries WHERE subscription = $1
+             ORDER BY at DESC, key DESC LIMIT $2",
+            &[&subscription, &(limit as i64)],
+        )
+    }
+
+    fn pending_deliveries(&mut self, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        self.bodies(
+            "SELECT body FROM webhook_deliveries WHERE state = 'pending'
+             ORDER BY next_attempt, key LIMIT $1",
+            &[&(limit as i64)],
+        )
     }
 
     fn site_chats(

@@ -91,6 +91,25 @@ CREATE TABLE api_keys (
 CREATE INDEX chats_by_site ON chats (site, id);
 ",
     "
+-- Webhook subscriptions and deliveries (store/webhooks.rs); the signing
+-- secret is kept in clear (an HMAC key cannot be a hash).
+CREATE TABLE webhooks (
+    id   TEXT COLLATE \"C\" PRIMARY KEY,
+    site TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE webhook_deliveries (
+    key          TEXT COLLATE \"C\" PRIMARY KEY,
+    subscription TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    next_attempt BIGINT NOT NULL,
+    at           BIGINT NOT NULL,
+    body         TEXT NOT NULL
+);
+CREATE INDEX deliveries_due ON webhook_deliveries (state, next_attempt);
+CREATE INDEX deliveries_by_subscription ON webhook_deliveries (subscription, at);
+",
+    "
 -- Erasures (store/erasures.rs): the replicated tombstones, and the guards
 -- they leave (not replicated: each store derives its own).
 CREATE TABLE erasures (

@@ -7,6 +7,7 @@ use crate::store::backend::{ChatSummary, NodeChange, Reads, VisitorRows, Who};
 use crate::store::erasures::Erasure;
 use crate::store::reads::parse_ids;
 use crate::store::records::{Account, Change, ChangesPage, ChatRecord, Record};
+use crate::store::webhooks::{Delivery, Subscription};
 use rusqlite::{Connection, OptionalExtension, params};
 use twinline_core::protocol::QueueEntry;
 use twinline_core::{ChatId, Message, Millis, OfflineId, OfflineNote};
@@ -144,6 +145,43 @@ impl Reads for Connection {
 
     fn api_keys(&mut self) -> Result<Vec<ApiKey>, StoreError> {
         bodies(self, "SELECT body FROM api_keys ORDER BY site, id", [])
+    }
+
+    fn webhooks(&mut self, site: Option<&str>) -> Result<Vec<Subscription>, StoreError> {
+        match site {
+            Some(site) => bodies(
+                self,
+                "SELECT body FROM webhooks WHERE site = ?1 ORDER BY site, id",
+                [site],
+            ),
+            None => bodies(self, "SELECT body FROM webhooks ORDER BY site, id", []),
+        }
+    }
+
+    fn webhook(&mut self, id: &str) -> Result<Option<Subscription>, StoreError> {
+        Ok(bodies(self, "SELECT body FROM webhooks WHERE id = ?1", [id])?.pop())
+    }
+
+    fn deliveries(
+        &mut self,
+        subscription: &str,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        bodies(
+            self,
+            "SELECT body FROM webhook_deliveries WHERE subscription = ?1
+             ORDER BY at DESC, key DESC LIMIT ?2",
+            rusqlite::params![subscription, limit as i64],
+        )
+    }
+
+    fn pending_deliveries(&mut self, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        bodies(
+            self,
+            "SELECT body FROM webhook_deliveries WHERE state = 'pending'
+             ORDER BY next_attempt, key LIMIT ?1",
+            [limit as i64],
+        )
     }
 
     fn site_chats(

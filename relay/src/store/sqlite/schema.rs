@@ -66,6 +66,23 @@ CREATE TABLE IF NOT EXISTS api_keys (
     site TEXT NOT NULL,
     body TEXT NOT NULL
 );
+-- Webhook subscriptions and deliveries (store/webhooks.rs); the signing
+-- secret is kept in clear (an HMAC key cannot be a hash).
+CREATE TABLE IF NOT EXISTS webhooks (
+    id   TEXT PRIMARY KEY,
+    site TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    key          TEXT PRIMARY KEY,
+    subscription TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    next_attempt INTEGER NOT NULL,
+    at           INTEGER NOT NULL,
+    body         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON webhook_deliveries (state, next_attempt);
+CREATE INDEX IF NOT EXISTS deliveries_by_subscription ON webhook_deliveries (subscription, at);
 -- The REST API's chat pages (by site, greatest id first).
 CREATE INDEX IF NOT EXISTS chats_by_site ON chats (site, id);
 -- Erasures (store/erasures.rs): the replicated tombstones, and the guards
