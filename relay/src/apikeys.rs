@@ -57,7 +57,7 @@ pub struct AddArgs {
     #[arg(long)]
     pub site: String,
     /// What it may do (repeatable): chats:read, messages:write,
-    /// operators:manage, settings:manage.
+    /// operators:manage, settings:manage, data:manage.
     #[arg(long = "scope", required = true, value_parser = Scope::parse)]
     pub scopes: Vec<Scope>,
     /// A label for people (what the key is for).

@@ -110,12 +110,16 @@ pub async fn chat_record(state: &Shared, chat: ChatId) -> Result<Option<ChatReco
 }
 
 /// Writes a changed header (status or visitor details with a new stamp) and
-/// returns the merged result.
+/// returns the merged result; [`StoreError::Erased`] for a chat erased.
 pub async fn write_chat(state: &Shared, record: ChatRecord) -> Result<ChatRecord, StoreError> {
+    let chat = record.id;
     let applied = state
         .store
         .apply(Record::Chat(record), &state.config.name)
         .await?;
+    if applied.refused == Some(crate::store::records::Refusal::Erased) {
+        return Err(StoreError::Erased(chat));
+    }
     match applied.record {
         Record::Chat(merged) => Ok(merged),
         _ => Err(StoreError::Closed),

@@ -1,5 +1,5 @@
-//! The command line: `serve`, `operator add`, `apikey add`, `moderator`,
-//! `switch`.
+//! The command line: `serve`, `operator add`, `apikey add`, `visitor
+//! export|erase`, `moderator`, `switch`.
 //!
 //! main.rs only calls [`main`]; each subcommand hands its parsed arguments to
 //! the module that owns that job, so this file stays a table of contents.
@@ -33,6 +33,14 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::apikeys::ApiKeyCommand,
     },
+    /// Export or erase a visitor's data (GDPR requests), on both deployments.
+    Visitor {
+        /// What to do with the visitor's data.
+        #[command(subcommand)]
+        command: crate::erasure::cli::VisitorCommand,
+    },
+    /// Count what a retention period would erase on a site now (a dry run).
+    Retention(crate::erasure::cli::RetentionArgs),
     /// Run the moderator, which tells clients which deployment is active.
     Moderator(crate::moderator::ModeratorArgs),
     /// Ask the moderator to switch the active deployment (and hold it), or release.
@@ -46,6 +54,8 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => crate::serve::run_from_cli(*args),
         Command::Operator { command } => crate::accounts::run_from_cli(command),
         Command::Apikey { command } => crate::apikeys::run_from_cli(command),
+        Command::Visitor { command } => crate::erasure::cli::run_from_cli(command),
+        Command::Retention(args) => crate::erasure::cli::retention_from_cli(args),
         Command::Moderator(args) => crate::moderator::run_from_cli(args),
         Command::Switch(args) => crate::moderator::switch::run_from_cli(args),
     };

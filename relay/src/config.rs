@@ -85,6 +85,15 @@ pub struct ServeArgs {
     /// Limits on what one client may hold or do (docs/PROTOCOL.md, "Limits").
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// A site's retention period: `demo=30` erases its closed chats and its
+    /// offline notes once older than 30 days, on both deployments, as
+    /// erasures do (1 to 36500 days). Repeatable; off by default.
+    #[arg(long = "retention", env = "TWINLINE_RETENTION", value_delimiter = ';')]
+    pub retention: Vec<String>,
+    /// Minutes between two retention sweeps (each takes at most 20 batches
+    /// of 200 chats and notes per site) [default: 10].
+    #[arg(long, env = "TWINLINE_RETENTION_EVERY_MINUTES")]
+    pub retention_every_minutes: Option<u64>,
     /// Webhook delivery (docs/API.md, "Webhooks").
     #[command(flatten)]
     pub webhooks: WebhookArgs,
@@ -238,6 +247,10 @@ struct FileConfig {
     global_burst: Option<u32>,
     frame_rate: Option<u32>,
     waiting_per_ip: Option<usize>,
+    /// `[retention]`: site = days.
+    #[serde(default)]
+    retention: BTreeMap<String, u32>,
+    retention_every_minutes: Option<u64>,
     #[serde(default)]
     webhooks: WebhooksFile,
 }
@@ -290,8 +303,34 @@ pub struct Config {
     pub frame_rate: u32,
     /// Waiting chats per client address (0 = off).
     pub waiting_per_ip: usize,
+    /// Retention period in days per site (a site absent keeps everything).
+    pub retention: BTreeMap<String, u32>,
+    /// Time between two retention sweeps.
+    pub retention_every: Duration,
     /// Webhook delivery (`[webhooks]`).
     pub webhooks: crate::webhooks::Settings,
+}
+
+/// The longest retention period accepted, in days (100 years).
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+
+fn parse_retention(text: &str) -> anyhow::Result<(String, u32)> {
+    let Some((site, days)) = text.split_once('=') else {
+        bail!("--retention wants SITE=DAYS, got {text:?}");
+    };
+    let days: u32 = days
+        .trim()
+        .parse()
+        .with_context(|| format!("--retention {text:?}: days"))?;
+    Ok((site.trim().to_string(), days))
+}
+
+/// Refuses a retention period outside 1 to [`MAX_RETENTION_DAYS`] days.
+pub fn check_retention(site: &str, days: u32) -> anyhow::Result<()> {
+    if !(1..=MAX_RETENTION_DAYS).contains(&days) {
+        bail!("retention of site {site:?}: {days} days; 1 to {MAX_RETENTION_DAYS}");
+    }
+    Ok(())
 }
 
 /// Shortest admin or metrics token accepted: guessing one must be as hopeless
@@ -351,6 +390,17 @@ impl Config {
             let (id, origins) = parse_site(site)?;
             sites.insert(id, origins);
         }
+        let mut retention = file.retention;
+        for text in &args.retention {
+            let (site, days) = parse_retention(text)?;
+            retention.insert(site, days);
+        }
+        for (site, days) in &retention {
+            check_retention(site, *days)?;
+        }
+        let retention_every_minutes = args
+            .retention_every_minutes
+            .or(file.retention_every_minutes);
         let peer_url = args.peer.or(file.peer);
         let peer = peer_url.map(|url| Peer {
             name: args
@@ -489,6 +539,8 @@ impl Config {
                 .waiting_per_ip
                 .or(file.waiting_per_ip)
                 .unwrap_or(defaults::WAITING_PER_IP),
+            retention,
+            retention_every: Duration::from_secs(60 * retention_every_minutes.unwrap_or(10).max(1)),
         })
     }
 

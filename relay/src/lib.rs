@@ -47,6 +47,7 @@ pub mod cluster;
 pub mod config;
 pub mod console_page;
 pub mod drain;
+pub mod erasure;
 pub mod fanout;
 pub mod http;
 pub mod hub;

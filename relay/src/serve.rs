@@ -220,6 +220,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let cluster = crate::cluster::spawn(&state);
     let health = tokio::spawn(state.store.clone().watch());
     let sessions = tokio::spawn(crate::sessions::watch(state.clone()));
+    let retention = tokio::spawn(crate::erasure::retention::run(state.clone()));
     let webhooks = crate::webhooks::spawn(&state);
     // The one line scripts and tests wait for.
     println!("twinline-relay listening on http://{address}");
@@ -239,6 +240,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     .await?;
     replication.abort();
     sessions.abort();
+    retention.abort();
     health.abort();
     if let Some(webhooks) = webhooks {
         webhooks.abort();

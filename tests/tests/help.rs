@@ -114,7 +114,15 @@ fn twinline_soak_prints_its_usage() {
 fn the_relay_and_each_subcommand_print_their_usage() {
     let relay = env!("CARGO_BIN_EXE_relay-under-test");
     let top = help(relay, &["--help"]);
-    for command in ["serve", "operator", "apikey", "moderator", "switch"] {
+    for command in [
+        "serve",
+        "operator",
+        "apikey",
+        "visitor",
+        "retention",
+        "moderator",
+        "switch",
+    ] {
         assert!(
             top.contains(command),
             "the relay's --help names {command}:\n{top}"
@@ -126,11 +134,21 @@ fn the_relay_and_each_subcommand_print_their_usage() {
         "--webhooks-allow-private-targets",
         "--webhooks-retry-base-ms",
         "--webhooks-handover-ms",
+        "--retention",
+        "--retention-every-minutes",
     ] {
+        assert!(serve.contains(flag), "serve --help names {flag}:\n{serve}");
+    }
+    for command in [
+        &["visitor", "export"][..],
+        &["visitor", "erase"],
+        &["retention"],
+    ] {
+        let args: Vec<&str> = command.iter().copied().chain(["--help"]).collect();
+        let usage = help(relay, &args);
         assert!(
-            serve.contains(flag),
-            "serve --help names {flag}:
-{serve}"
+            usage.contains("--site"),
+            "{command:?} --help names --site:\n{usage}"
         );
     }
     help(relay, &["operator", "--help"]);
@@ -143,6 +161,7 @@ fn the_relay_and_each_subcommand_print_their_usage() {
         "messages:write",
         "operators:manage",
         "settings:manage",
+        "data:manage",
     ] {
         assert!(
             apikey_add.contains(scope),

@@ -167,6 +167,8 @@ impl Engine {
             SessionEvent::Connection(status) if status.state == LinkState::Connected => {
                 self.welcomed = true;
             }
+            // The next page asks for a new chat (docs/PROTOCOL.md, `erased`).
+            SessionEvent::Erased { chat } if chat == self.chat => crate::token::forget(&self.store),
             SessionEvent::Error { code, message } => {
                 js::warn(&format!("relay refused: {}: {message}", code.wire_name()));
             }

@@ -151,7 +151,13 @@ pub async fn transfer(
 async fn store_status(state: &Shared, record: ChatRecord) -> Result<ChatRecord, ApiError> {
     let merged = write_chat(state, record)
         .await
-        .map_err(ApiError::unavailable)?;
+        .map_err(|error| match error {
+            // Erased since it was read: as if it did not exist.
+            crate::store::StoreError::Erased(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such chat")
+            }
+            error => ApiError::unavailable(error),
+        })?;
     crate::replication::puller::fan_out(
         state,
         vec![Applied {

@@ -21,12 +21,15 @@
 //! - [`idempotency`]: `Idempotency-Key` to a record id (pure).
 //! - [`views`]: the JSON shapes the API answers with.
 //! - [`chats`], [`messages`], [`notes`], [`operators`]: the handlers.
+//! - [`visitors`], [`export`]: a visitor's data, exported or erased
+//!   (scope `data:manage`).
 //! - [`webhooks`]: a site's webhook subscriptions, their delivery log and
 //!   the test button (scope `settings:manage`).
 //! - [`openapi`]: the OpenAPI 3.1 document and its HTML page.
 
 pub mod auth;
 pub mod chats;
+pub mod export;
 pub mod idempotency;
 pub mod messages;
 pub mod notes;
@@ -34,6 +37,7 @@ pub mod openapi;
 pub mod operators;
 pub mod paging;
 pub mod views;
+pub mod visitors;
 pub mod webhooks;
 
 #[cfg(test)]
@@ -41,11 +45,13 @@ mod openapi_tests;
 #[cfg(test)]
 mod router_tests;
 #[cfg(test)]
+mod visitors_tests;
+#[cfg(test)]
 mod webhooks_tests;
 
 use crate::state::Shared;
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 /// The API's routes, as `(method, path)` in axum's syntax: what
 /// [`routes`] mounts and what the OpenAPI test holds the document to.
@@ -58,6 +64,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/api/chats/{chat}/messages"),
     ("get", "/v1/api/notes"),
     ("get", "/v1/api/operators"),
+    ("get", "/v1/api/sites/{site}/visitors/{visitor}/export"),
+    ("delete", "/v1/api/sites/{site}/visitors/{visitor}"),
+    ("get", "/v1/api/sites/{site}/export"),
+    ("delete", "/v1/api/sites/{site}/data"),
+    ("get", "/v1/api/sites/{site}/retention"),
     ("post", "/v1/api/sites/{site}/webhooks"),
     ("get", "/v1/api/sites/{site}/webhooks"),
     ("get", "/v1/api/sites/{site}/webhooks/{webhook}"),
@@ -81,6 +92,17 @@ pub fn routes() -> Router<Shared> {
         )
         .route("/v1/api/notes", get(notes::list))
         .route("/v1/api/operators", get(operators::list))
+        .route(
+            "/v1/api/sites/{site}/visitors/{visitor}/export",
+            get(visitors::export),
+        )
+        .route(
+            "/v1/api/sites/{site}/visitors/{visitor}",
+            delete(visitors::erase),
+        )
+        .route("/v1/api/sites/{site}/export", get(export::by_email))
+        .route("/v1/api/sites/{site}/data", delete(export::erase_by_email))
+        .route("/v1/api/sites/{site}/retention", get(export::retention))
         .route(
             "/v1/api/sites/{site}/webhooks",
             get(webhooks::list).post(webhooks::create),

@@ -36,7 +36,8 @@ async fn every_documented_operation_is_routed() {
         let uri = path
             .replace("{chat}", "01ARZ3NDEKTSV4RRFFQ69G5FAV")
             .replace("{site}", "demo")
-            .replace("{webhook}", "wh_00");
+            .replace("{webhook}", "wh_00")
+            .replace("{visitor}", "01ARZ3NDEKTSV4RRFFQ69G5FAW");
         let json = super::router_tests::body_for(&method, &uri);
         let (status, _, body) = send(&app, request(&method.to_uppercase(), &uri, json, &[])).await;
         // Routed: a handler answered (the key check, or the document);
@@ -120,6 +121,12 @@ fn docs_api_md_names_every_route_code_and_limit_the_code_enforces() {
         assert!(doc.contains(&limit), "docs/API.md says {limit:?}");
     }
     assert_eq!(
+        crate::store::erasures::MAX_ERASED_ITEMS,
+        5_000,
+        "docs/API.md says 5,000 chats and notes"
+    );
+    assert!(doc.contains("at most 5,000 chats and notes"));
+    assert_eq!(
         crate::throttle::ADDRESS_ADMIN_FAILURES.per_hour,
         60,
         "docs/API.md says one a minute"
@@ -134,6 +141,8 @@ fn docs_api_md_names_every_route_code_and_limit_the_code_enforces() {
         "not_found",
         "chat_closed",
         "idempotency_conflict",
+        "too_many_rows",
+        "bad_visitor",
         "rate_limited",
         "unavailable",
     ] {

@@ -24,7 +24,7 @@ pub(crate) async fn add_key(relay: &TestRelay, site: &str, scopes: &[Scope]) -> 
     (record, key)
 }
 
-async fn add_chat(relay: &TestRelay, id: u128, site: &str) -> ChatId {
+pub(super) async fn add_chat(relay: &TestRelay, id: u128, site: &str) -> ChatId {
     let chat = ChatId(Ulid::new(Millis(1_700_000_000_000), id));
     let record = ChatRecord {
         id: chat,
@@ -48,12 +48,12 @@ async fn add_chat(relay: &TestRelay, id: u128, site: &str) -> ChatId {
     chat
 }
 
-fn auth(key: &str) -> String {
+pub(super) fn auth(key: &str) -> String {
     format!("Bearer {key}")
 }
 
 /// Every operation of the OpenAPI document that needs a scope, as
-/// (method, path with `{chat}` filled in, scope).
+/// (method, path with `{chat}`, `{site}` and `{visitor}` filled in, scope).
 fn scoped_operations(chat: ChatId) -> Vec<(String, String, Scope)> {
     let spec = super::openapi::spec();
     let mut ops = Vec::new();
@@ -64,6 +64,7 @@ fn scoped_operations(chat: ChatId) -> Vec<(String, String, Scope)> {
                     method.to_uppercase(),
                     path.replace("{chat}", &chat.to_string())
                         .replace("{site}", "demo")
+                        .replace("{visitor}", &VisitorId(Ulid(7)).to_string())
                         .replace("{webhook}", "wh_00"),
                     Scope::parse(scope).unwrap(),
                 ));

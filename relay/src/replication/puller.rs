@@ -266,6 +266,12 @@ pub(crate) async fn fan_out(state: &Shared, applied: Vec<Applied>) {
             Record::Note(_) => inbox_dirty = true,
             // Read at each API request: nobody connected to tell.
             Record::ApiKey(_) => {}
+            // Erased chats leave the queue, erased notes the inbox.
+            Record::Erasure(erasure) => {
+                crate::erasure::tell_followers(state, &erasure);
+                queue_dirty = true;
+                inbox_dirty = true;
+            }
             // The webhook sender reads them from the store's feed.
             Record::Webhook(_) | Record::Delivery(_) => {}
             // A password change, logout or removal made at the peer ends

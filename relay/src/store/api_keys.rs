@@ -33,15 +33,21 @@ pub enum Scope {
     /// Manage the site's settings: its webhooks.
     #[serde(rename = "settings:manage")]
     SettingsManage,
+    /// Export and erase visitors' data (GDPR requests): everything of a
+    /// visitor, and an erasure cannot be undone, so no other scope implies
+    /// it.
+    #[serde(rename = "data:manage")]
+    DataManage,
 }
 
 impl Scope {
     /// Every scope, in the order `--help` and the docs list them.
-    pub const ALL: [Scope; 4] = [
+    pub const ALL: [Scope; 5] = [
         Scope::ChatsRead,
         Scope::MessagesWrite,
         Scope::OperatorsManage,
         Scope::SettingsManage,
+        Scope::DataManage,
     ];
 
     /// The scope's name on the command line, in errors and in the docs.
@@ -51,6 +57,7 @@ impl Scope {
             Scope::MessagesWrite => "messages:write",
             Scope::OperatorsManage => "operators:manage",
             Scope::SettingsManage => "settings:manage",
+            Scope::DataManage => "data:manage",
         }
     }
 

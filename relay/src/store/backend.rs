@@ -18,10 +18,11 @@
 
 use super::StoreError;
 use super::api_keys::ApiKey;
+use super::erasures::{ErasedRows, Erasure};
 use super::records::{Account, ChangesPage, ChatRecord};
 use super::webhooks::{Delivery, Subscription};
 use twinline_core::protocol::QueueEntry;
-use twinline_core::{ChatId, Lamport, Message, Millis, OfflineNote};
+use twinline_core::{ChatId, Lamport, Message, Millis, OfflineId, OfflineNote};
 
 /// A table the merge rules write: one row per record, keyed by the record's
 /// key, holding the record's JSON (`body`) and the columns the backend's
@@ -152,6 +153,51 @@ pub trait Tx {
     /// [`super::merge::Job::epoch`]); always writes, so its commit proves
     /// the engine can store something.
     fn keep_epoch(&mut self, epoch: u64) -> Result<(), StoreError>;
+
+    /// The guards stored under `keys` (see [`super::erasures`]), as (key,
+    /// body). Where other writers run at the same time, this waits for an
+    /// erasure being applied by one of them ([`Tx::lock_for_erasure`]) and
+    /// then reads what it committed, and holds that erasure back until
+    /// this transaction ends: a record is never checked against guards
+    /// that an erasure committing beside it is about to add.
+    fn load_guards(&mut self, keys: &[String]) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Called first in a batch that applies an erasure: waits for every
+    /// transaction that has loaded guards to end, and keeps new ones from
+    /// loading until this one ends (see [`Tx::load_guards`]).
+    fn lock_for_erasure(&mut self) -> Result<(), StoreError>;
+
+    /// The stored rows an erasure's visitor and email rules may cover
+    /// (see [`VisitorRows`]).
+    fn visitor_rows(&mut self, who: &Who) -> Result<VisitorRows, StoreError>;
+
+    /// Deletes the chats (headers, with their ratings, and messages) and
+    /// notes named, and every feed entry of theirs: the one place erasure
+    /// deletes anything (files join here when they land).
+    fn erase(&mut self, rows: &ErasedRows) -> Result<(), StoreError>;
+}
+
+/// Whose rows an erasure or an export looks for on one site.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Who {
+    /// The site.
+    pub site: String,
+    /// A visitor id (`chats.visitor`), or "" for none.
+    pub visitor: String,
+    /// A lowercase email (pre-chat email of chats, email of notes), or ""
+    /// for none.
+    pub email: String,
+}
+
+/// Rows of one site that may be a visitor's, as (key, body): the chats
+/// with that visitor id or pre-chat email, the notes with that email. The
+/// backend's SQL finds candidates; [`super::erasures`] decides in Rust.
+#[derive(Clone, Debug, Default)]
+pub struct VisitorRows {
+    /// Chat headers.
+    pub chats: Vec<(String, String)>,
+    /// Offline notes.
+    pub notes: Vec<(String, String)>,
 }
 
 /// A storage engine's write side: the connection the store's writer owns.
@@ -284,4 +330,24 @@ pub trait Reads {
     fn summaries(&mut self) -> Result<Vec<ChatSummary>, StoreError>;
     /// A trivial query: is the engine there?
     fn ping(&mut self) -> Result<(), StoreError>;
+    /// The rows that may be a visitor's (export; the same query as
+    /// [`Tx::visitor_rows`]).
+    fn visitor_rows(&mut self, who: &Who) -> Result<VisitorRows, StoreError>;
+    /// Every erasure of `site`, oldest first.
+    fn erasures(&mut self, site: &str) -> Result<Vec<Erasure>, StoreError>;
+    /// Up to `limit` closed chats of `site` last active before `before`,
+    /// and up to `limit` of its notes left before it, oldest first: what
+    /// its retention period erases next.
+    fn expired(
+        &mut self,
+        site: &str,
+        before: Millis,
+        limit: usize,
+    ) -> Result<(Vec<ChatId>, Vec<OfflineId>), StoreError>;
+    /// How many chats and notes [`Reads::expired`] would find without a
+    /// limit (the retention's dry run).
+    fn expired_counts(&mut self, site: &str, before: Millis) -> Result<(u64, u64), StoreError>;
+    /// Those of `chats` that were erased (a client naming them is told
+    /// `erased`).
+    fn erased_chats(&mut self, chats: &[ChatId]) -> Result<Vec<ChatId>, StoreError>;
 }

@@ -5,17 +5,20 @@
 //! One batch is one transaction, in five steps, the same on every backend:
 //!
 //! 1. gather the keys every record of the batch names;
-//! 2. load what is stored under them, kind by kind in a fixed order
-//!    (accounts, chats, messages, notes, API keys, webhooks and their
-//!    deliveries; keys sorted), with the highest
-//!    Lamport clock of each chat a message goes to;
+//! 2. load the erasure guards they meet (and, for an erasure, the rows its
+//!    rules cover here), then what is stored under them, kind by kind in a
+//!    fixed order (accounts, chats, messages, notes, API keys, webhooks and
+//!    their deliveries, erasures; keys sorted), with the highest Lamport
+//!    clock of each chat a message goes to;
 //! 3. merge record by record in job order, in memory: each record meets
 //!    the stored copy as the records before it left it, exactly as if they
-//!    had been applied one at a time, and its [`Applied`] is decided here;
+//!    had been applied one at a time, and its [`Applied`] is decided here
+//!    (a record an erasure covers is refused, [`Refusal::Erased`]);
 //! 4. write what changed, kind by kind in the same order: new rows inserted
-//!    if still absent, loaded rows overwritten;
+//!    if still absent, loaded rows overwritten; then the guards;
 //! 5. touch the chat rows new messages went to, append the feed entries in
-//!    order, move replication checkpoints.
+//!    order, delete what erasures erased (with its feed entries, those of
+//!    this batch too), move replication checkpoints.
 //!
 //! With several writers on one database (relay nodes on PostgreSQL), the
 //! fixed order means locks are always taken in one order, and a row that
@@ -31,7 +34,8 @@
 
 use super::StoreError;
 use super::api_keys::ApiKey;
-use super::backend::{NewChange, Row, Touch, Tx};
+use super::backend::{NewChange, Row, Touch, Tx, VisitorRows, Who};
+use super::erasures::{self, ERASED, ErasedRows, Erasure};
 use super::kinds::{ChatClock, Kind, Outcome};
 use super::records::{Account, Applied, ChatRecord, Record, Refusal};
 use super::webhooks::{Delivery, Subscription};
@@ -62,7 +66,8 @@ impl Queued {
             | Record::Account(_)
             | Record::ApiKey(_)
             | Record::Webhook(_)
-            | Record::Delivery(_) => None,
+            | Record::Delivery(_)
+            | Record::Erasure(_) => None,
         };
         Queued {
             record,
@@ -209,10 +214,81 @@ struct Batch {
     messages: Working<Message>,
     notes: Working<OfflineNote>,
     api_keys: Working<ApiKey>,
+    erasures: Working<Erasure>,
+    guards: Guards,
+    /// For each erasure of the batch, the rows its rules may cover here.
+    covered: BTreeMap<String, VisitorRows>,
+    erased: ErasedRows,
     webhooks: Working<Subscription>,
     deliveries: Working<Delivery>,
     touches: Touches,
     feed: Vec<NewChange>,
+}
+
+/// The erasure guards the batch meets, as it leaves them.
+#[derive(Default)]
+struct Guards {
+    /// Key to cutoff.
+    values: BTreeMap<String, Millis>,
+    existed: BTreeSet<String>,
+    dirty: BTreeSet<String>,
+}
+
+impl Guards {
+    fn load(tx: &mut dyn Tx, keys: BTreeSet<String>) -> Result<Guards, StoreError> {
+        let mut guards = Guards::default();
+        if keys.is_empty() {
+            return Ok(guards);
+        }
+        let keys: Vec<String> = keys.into_iter().collect();
+        for (key, body) in tx.load_guards(&keys)? {
+            // A guard that does not parse still guards, from the start.
+            let cutoff = body.parse().map_or(Millis(u64::MAX >> 11), Millis);
+            guards.values.insert(key.clone(), cutoff);
+            guards.existed.insert(key);
+        }
+        Ok(guards)
+    }
+
+    fn cutoff(&self, key: &str) -> Option<Millis> {
+        self.values.get(key).copied()
+    }
+
+    /// Sets a guard, keeping the later cutoff.
+    fn set(&mut self, key: String, cutoff: Millis) {
+        if self
+            .values
+            .get(&key)
+            .is_some_and(|stored| *stored >= cutoff)
+        {
+            return;
+        }
+        self.values.insert(key.clone(), cutoff);
+        self.dirty.insert(key);
+    }
+
+    fn write(self, tx: &mut dyn Tx) -> Result<(), StoreError> {
+        let (mut new, mut old) = (Vec::new(), Vec::new());
+        for key in self.dirty {
+            let row = Row {
+                body: self.values[&key].0.to_string(),
+                key,
+                cells: Vec::new(),
+            };
+            if self.existed.contains(&row.key) {
+                old.push(row);
+            } else {
+                new.push(row);
+            }
+        }
+        if !new.is_empty() && tx.insert_new(&ERASED, &new)?.len() != new.len() {
+            return Err(StoreError::Raced);
+        }
+        if !old.is_empty() {
+            tx.update(&ERASED, &old)?;
+        }
+        Ok(())
+    }
 }
 
 impl Batch {
@@ -222,10 +298,18 @@ impl Batch {
         let mut messages = BTreeSet::new();
         let mut notes = BTreeSet::new();
         let mut api_keys = BTreeSet::new();
+        let mut erasure_keys = BTreeSet::new();
+        let mut guard_keys = BTreeSet::new();
         let mut webhooks = BTreeSet::new();
         let mut deliveries = BTreeSet::new();
         let mut message_chats = BTreeSet::new();
+        let mut batch_erasures = Vec::new();
         for queued in jobs.iter().flat_map(|job| &job.records) {
+            guard_keys.extend(
+                erasures::guards_of(&queued.record)
+                    .into_iter()
+                    .map(|(k, _)| k),
+            );
             match &queued.record {
                 Record::Message(m) => {
                     messages.insert(m.key());
@@ -245,6 +329,14 @@ impl Batch {
                 Record::ApiKey(k) => {
                     api_keys.insert(k.key());
                 }
+                Record::Erasure(e) => {
+                    erasure_keys.insert(e.key());
+                    guard_keys.extend(e.guards());
+                    // Locked like the rows the erasure deletes.
+                    chats.extend(e.chats.iter().map(ToString::to_string));
+                    notes.extend(e.notes.iter().map(ToString::to_string));
+                    batch_erasures.push(e);
+                }
                 Record::Webhook(w) => {
                     webhooks.insert(w.key());
                 }
@@ -253,11 +345,33 @@ impl Batch {
                 }
             }
         }
+        // Guards before any row is locked (see `Tx::load_guards`).
+        if !batch_erasures.is_empty() {
+            tx.lock_for_erasure()?;
+        }
+        let guards = Guards::load(tx, guard_keys)?;
+        let mut covered = BTreeMap::new();
+        for erasure in batch_erasures {
+            let who = Who {
+                site: erasure.site.clone(),
+                visitor: erasure.visitor.map(|v| v.to_string()).unwrap_or_default(),
+                email: erasure
+                    .email
+                    .as_deref()
+                    .map(erasures::normal_email)
+                    .unwrap_or_default(),
+            };
+            let rows = tx.visitor_rows(&who)?;
+            chats.extend(rows.chats.iter().map(|(key, _)| key.clone()));
+            notes.extend(rows.notes.iter().map(|(key, _)| key.clone()));
+            covered.insert(erasure.key(), rows);
+        }
         let accounts = Working::load(tx, accounts)?;
         let chats = Working::load(tx, chats)?;
         let messages = Working::load(tx, messages)?;
         let notes = Working::load(tx, notes)?;
         let api_keys = Working::load(tx, api_keys)?;
+        let erasures = Working::load(tx, erasure_keys)?;
         let webhooks = Working::load(tx, webhooks)?;
         let deliveries = Working::load(tx, deliveries)?;
         let message_chats: Vec<ChatId> = message_chats.into_iter().collect();
@@ -272,6 +386,10 @@ impl Batch {
             messages,
             notes,
             api_keys,
+            erasures,
+            guards,
+            covered,
+            erased: ErasedRows::default(),
             webhooks,
             deliveries,
             touches: Touches {
@@ -283,6 +401,9 @@ impl Batch {
     }
 
     fn merge(&mut self, queued: &Queued, now: Millis) -> Applied {
+        if erasures::is_erased(&queued.record, |key| self.guards.cutoff(key)) {
+            return self.drop_erased(queued.record.clone());
+        }
         let made = queued.body.as_deref();
         let (applied, feed) = match queued.record.clone() {
             Record::Message(message) => {
@@ -323,6 +444,13 @@ impl Batch {
                 let (outcome, feed) = self.api_keys.merge(key, made, &self.touches);
                 (applied(outcome), feed)
             }
+            Record::Erasure(erasure) => {
+                let (outcome, feed) = self.erasures.merge(erasure, made, &self.touches);
+                if let Outcome::Changed(erasure) = &outcome {
+                    self.apply_erasure(erasure);
+                }
+                (applied(outcome), feed)
+            }
             Record::Webhook(hook) => {
                 let (outcome, feed) = self.webhooks.merge(hook, made, &self.touches);
                 (applied(outcome), feed)
@@ -344,12 +472,83 @@ impl Batch {
         applied
     }
 
+    /// Refuses a record an erasure covers. A chat header dropped by a
+    /// visitor or email rule (a chat the erasing deployment had not heard
+    /// of) is erased here too: its messages may have come first.
+    fn drop_erased(&mut self, record: Record) -> Applied {
+        match &record {
+            Record::Chat(chat) if self.guards.cutoff(&erasures::chat_guard(chat.id)).is_none() => {
+                self.guards
+                    .set(erasures::chat_guard(chat.id), chat.id.0.millis());
+                self.erased.chats.insert(chat.key());
+            }
+            _ => {}
+        }
+        Applied {
+            changed: false,
+            record,
+            refused: Some(Refusal::Erased),
+            chat_state: None,
+        }
+    }
+
+    /// A new erasure: its guards, and the rows it deletes here (those it
+    /// lists, those its rules cover as stored, and those this batch has
+    /// stored so far).
+    fn apply_erasure(&mut self, erasure: &Erasure) {
+        for key in erasure.guards() {
+            self.guards.set(key, erasure.at);
+        }
+        let mut chats: BTreeSet<ChatId> = erasure.chats.iter().copied().collect();
+        let mut notes: BTreeSet<String> = erasure.notes.iter().map(ToString::to_string).collect();
+        let covered = self.covered.get(&erasure.key());
+        let stored_chats = covered.into_iter().flat_map(|rows| &rows.chats);
+        for (_, body) in stored_chats {
+            if let Ok(chat) = serde_json::from_str::<ChatRecord>(body)
+                && erasure.covers_chat(&chat)
+            {
+                chats.insert(chat.id);
+            }
+        }
+        chats.extend(
+            self.chats
+                .values
+                .values()
+                .filter(|chat| erasure.covers_chat(chat))
+                .map(|chat| chat.id),
+        );
+        for (key, body) in covered.into_iter().flat_map(|rows| &rows.notes) {
+            if serde_json::from_str::<OfflineNote>(body).is_ok_and(|n| erasure.covers_note(&n)) {
+                notes.insert(key.clone());
+            }
+        }
+        notes.extend(
+            self.notes
+                .values
+                .values()
+                .filter(|note| erasure.covers_note(note))
+                .map(Kind::key),
+        );
+        for chat in chats {
+            self.guards.set(erasures::chat_guard(chat), erasure.at);
+            self.erased.chats.insert(chat.to_string());
+        }
+        for note in notes {
+            if let Ok(id) = note.parse() {
+                self.guards.set(erasures::note_guard(id), erasure.at);
+            }
+            self.erased.notes.insert(note);
+        }
+    }
+
     fn write(self, tx: &mut dyn Tx) -> Result<(), StoreError> {
         self.accounts.write(tx)?;
         self.chats.write(tx)?;
         self.messages.write(tx)?;
         self.notes.write(tx)?;
         self.api_keys.write(tx)?;
+        self.erasures.write(tx)?;
+        self.guards.write(tx)?;
         self.webhooks.write(tx)?;
         self.deliveries.write(tx)?;
         let touches = self.touches.into_touches();
@@ -358,6 +557,11 @@ impl Batch {
         }
         if !self.feed.is_empty() {
             tx.append(&self.feed)?;
+        }
+        // Last: what this batch wrote of an erased chat (a header, a
+        // message, a touch's placeholder row, their feed entries) goes too.
+        if !self.erased.is_empty() {
+            tx.erase(&self.erased)?;
         }
         Ok(())
     }

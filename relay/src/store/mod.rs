@@ -5,6 +5,8 @@
 //! - [`records`]: what is stored, as Rust values.
 //! - [`api_keys`]: API keys as records (hash, site, scopes; a revocation
 //!   wins).
+//! - [`erasures`]: the tombstones of erased visitors' data, and the
+//!   guards that drop whatever of it arrives later.
 //! - [`kinds`]: each kind's merge rule (pure, written once).
 //! - [`merge`]: a batch of writes in one transaction, over a backend's
 //!   primitives.
@@ -23,6 +25,7 @@
 
 pub mod api_keys;
 pub mod backend;
+pub mod erasures;
 pub mod kinds;
 pub mod merge;
 pub mod postgres;
@@ -68,6 +71,9 @@ pub enum StoreError {
     /// The writer thread has stopped (shutdown).
     #[error("the store is closed")]
     Closed,
+    /// The chat was erased (`erasures.rs`): nothing of it is stored again.
+    #[error("chat {0} was erased")]
+    Erased(twinline_core::ChatId),
 }
 
 impl StoreError {

@@ -196,6 +196,18 @@ pub fn message_ids(conn: &mut dyn Reads) -> Result<Vec<String>, StoreError> {
     conn.message_ids()
 }
 
+/// Ids as a backend read them back, parsed (the backends' id lists).
+pub(crate) fn parse_ids<T: std::str::FromStr>(
+    ids: impl IntoIterator<Item = String>,
+) -> Result<Vec<T>, StoreError> {
+    ids.into_iter()
+        .map(|id| {
+            id.parse()
+                .map_err(|_| StoreError::Unavailable(format!("a stored id does not parse: {id:?}")))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -132,6 +132,8 @@ pub enum Record {
     Account(Account),
     /// An API key (its hash, site and scopes).
     ApiKey(super::api_keys::ApiKey),
+    /// An erasure: the tombstone of a visitor's data (`erasures.rs`).
+    Erasure(super::erasures::Erasure),
     /// A webhook subscription.
     Webhook(super::webhooks::Subscription),
     /// A webhook delivery (one event for one subscription).
@@ -147,6 +149,7 @@ impl Record {
             Record::Note(_) => "note",
             Record::Account(_) => "account",
             Record::ApiKey(_) => "api_key",
+            Record::Erasure(_) => "erasure",
             Record::Webhook(_) => "webhook",
             Record::Delivery(_) => "webhook_delivery",
         }
@@ -160,6 +163,7 @@ impl Record {
             Record::Note(n) => n.id.to_string(),
             Record::Account(a) => a.username.clone(),
             Record::ApiKey(k) => k.id.clone(),
+            Record::Erasure(e) => e.id.to_string(),
             Record::Webhook(w) => w.id.clone(),
             Record::Delivery(d) => super::kinds::Kind::key(d),
         }
@@ -174,6 +178,7 @@ impl Record {
             Record::Note(n) => serde_json::to_string(n),
             Record::Account(a) => serde_json::to_string(a),
             Record::ApiKey(k) => serde_json::to_string(k),
+            Record::Erasure(e) => serde_json::to_string(e),
             Record::Webhook(w) => serde_json::to_string(w),
             Record::Delivery(d) => serde_json::to_string(d),
         };
@@ -189,6 +194,7 @@ impl Record {
             "note" => Record::Note(serde_json::from_str(body)?),
             "account" => Record::Account(serde_json::from_str(body)?),
             "api_key" => Record::ApiKey(serde_json::from_str(body)?),
+            "erasure" => Record::Erasure(serde_json::from_str(body)?),
             "webhook" => Record::Webhook(serde_json::from_str(body)?),
             "webhook_delivery" => Record::Delivery(serde_json::from_str(body)?),
             _ => return Ok(None),
@@ -242,6 +248,10 @@ pub enum Refusal {
     /// A number out of range or a Lamport clock too far ahead.
     #[error(transparent)]
     Invalid(#[from] RecordError),
+    /// The chat or note was erased (`erasures.rs`): the tombstone wins
+    /// over every later copy, so sending it again cannot change that.
+    #[error("the chat or note was erased")]
+    Erased,
 }
 
 impl Record {
@@ -277,6 +287,11 @@ impl Record {
                 key.created = bounded_time(key.created, now);
                 key.stamp = bounded_stamp(key.stamp, now);
                 Record::ApiKey(key)
+            }
+            Record::Erasure(mut erasure) => {
+                erasure.at = bounded_time(erasure.at, now);
+                erasure.stamp = bounded_stamp(erasure.stamp, now);
+                Record::Erasure(erasure)
             }
             Record::Webhook(mut hook) => {
                 hook.created = bounded_time(hook.created, now);

@@ -83,9 +83,11 @@ pub fn events_of(record: &Record, message_site: Option<&str>) -> Vec<Event> {
             .unwrap_or_default(),
         Record::Chat(chat) => chat_events(chat),
         Record::Note(note) => vec![note_event(note)],
-        Record::Account(_) | Record::ApiKey(_) | Record::Webhook(_) | Record::Delivery(_) => {
-            Vec::new()
-        }
+        Record::Account(_)
+        | Record::ApiKey(_)
+        | Record::Webhook(_)
+        | Record::Delivery(_)
+        | Record::Erasure(_) => Vec::new(),
     }
 }
 

@@ -53,4 +53,16 @@ impl Context<'_> {
         })
         .await;
     }
+
+    /// Answers a header write the store could not make: `erased {chat}`
+    /// for a chat erased (the replay rule: the client drops it), else
+    /// `unavailable` with `retry`.
+    pub async fn reply_store_error(&self, error: &crate::store::StoreError, retry: &str) {
+        match error {
+            crate::store::StoreError::Erased(chat) => {
+                self.reply(&ServerFrame::Erased { chat: *chat }).await;
+            }
+            _ => self.reply_error(ErrorCode::Unavailable, retry, None).await,
+        }
+    }
 }

@@ -9,7 +9,7 @@
 use super::context::Context;
 use super::pipeline::Committed;
 use super::refusal::{record_error_code, refusal_code};
-use crate::store::records::{Applied, Record};
+use crate::store::records::{Applied, Record, Refusal};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 use twinline_core::protocol::{ErrorCode, ServerFrame};
@@ -171,6 +171,10 @@ impl Context<'_> {
                 tracing::info!(%id, %chat, %refusal, "message refused");
                 self.reply_error(refusal_code(&refusal), refusal.to_string(), Some(id))
                     .await;
+                if refusal == Refusal::Erased {
+                    // The replay rule: the client drops the chat.
+                    self.reply(&ServerFrame::Erased { chat }).await;
+                }
                 return;
             }
             Ok(applied) if applied.changed => {

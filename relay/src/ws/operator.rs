@@ -59,10 +59,23 @@ pub(super) async fn welcome(
             for &chat in &named {
                 headers.push((chat, reads::chat_in(conn, chat)?));
             }
-            Ok((std::mem::take(&mut chats), headers))
+            // A chat named but not stored may have been erased (the
+            // replay rule): told so, never welcomed as one to come.
+            let unknown: Vec<ChatId> = headers
+                .iter()
+                .filter(|(_, header)| header.is_none())
+                .map(|(chat, _)| *chat)
+                .collect();
+            let erased = if unknown.is_empty() {
+                Vec::new()
+            } else {
+                conn.erased_chats(&unknown)?
+            };
+            headers.retain(|(chat, _)| !erased.contains(chat));
+            Ok((std::mem::take(&mut chats), headers, erased))
         })
         .await;
-    let (mut chats, named) = match visible {
+    let (mut chats, named, erased) = match visible {
         Ok(found) => found,
         Err(error) => {
             tracing::error!(%error, "could not read an operator's chats");
@@ -115,6 +128,9 @@ pub(super) async fn welcome(
         .await;
     for msg in overflow {
         client.reply(&ServerFrame::Message { msg }).await;
+    }
+    for chat in erased {
+        client.reply(&ServerFrame::Erased { chat }).await;
     }
     state.hub.mark_welcomed(client.key);
     for frame in fanout::queue_and_inbox(&state, &auth.access).await {

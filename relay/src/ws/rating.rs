@@ -71,11 +71,7 @@ pub(super) async fn rate(
         Err(error) => {
             tracing::error!(%error, "storing a rating failed");
             client
-                .reply_error(
-                    ErrorCode::Unavailable,
-                    "the rating could not be stored; send it again",
-                    None,
-                )
+                .reply_store_error(&error, "the rating could not be stored; send it again")
                 .await;
         }
     }

@@ -16,7 +16,9 @@ pub(super) fn record_error_code(error: &RecordError) -> ErrorCode {
 /// The error code for a record the store refused.
 pub(super) fn refusal_code(refusal: &Refusal) -> ErrorCode {
     match refusal {
-        Refusal::IdTaken(_) => ErrorCode::Conflict,
+        // Final like a taken id: sending it again cannot change that (the
+        // widget drops the chat on the `erased` frame that follows).
+        Refusal::IdTaken(_) | Refusal::Erased => ErrorCode::Conflict,
         Refusal::Invalid(error) => record_error_code(error),
     }
 }

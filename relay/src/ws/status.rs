@@ -30,7 +30,7 @@ pub(super) async fn store_status(client: &Context<'_>, record: ChatRecord) -> bo
         Err(error) => {
             tracing::error!(%error, "storing a chat status failed");
             client
-                .reply_error(ErrorCode::Unavailable, "storage unavailable; retry", None)
+                .reply_store_error(&error, "storage unavailable; retry")
                 .await;
             false
         }

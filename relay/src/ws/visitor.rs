@@ -8,7 +8,8 @@ use crate::catchup::{
     WELCOME_MISSING_BUDGET, chat_record, split_welcome, sync_of, visitor_read, write_chat,
 };
 use crate::fanout;
-use crate::store::records::{Applied, ChatRecord, Record};
+use crate::store::StoreError;
+use crate::store::records::{Applied, ChatRecord, Record, Refusal};
 use std::ops::ControlFlow;
 use twinline_core::model::check_field;
 use twinline_core::protocol::{ChatResume, ClientFrame, ErrorCode, PROTOCOL_VERSION, ServerFrame};
@@ -101,6 +102,13 @@ pub(super) async fn welcome(
         }
         None => match write_chat(state, header(client, auth)).await {
             Ok(merged) => Some(merged),
+            // The replay rule (docs/PROTOCOL.md): the browser drops the
+            // chat and never sends it again; this token is done with.
+            Err(StoreError::Erased(chat)) => {
+                tracing::info!(%chat, "hello for an erased chat");
+                client.reply(&ServerFrame::Erased { chat }).await;
+                return ControlFlow::Break(());
+            }
             Err(error) => {
                 tracing::warn!(%error, "could not store the chat's header; welcoming from what is stored");
                 auth.header_pending = true;
@@ -266,7 +274,7 @@ async fn set_visitor(
         Err(error) => {
             tracing::error!(%error, "storing visitor details failed");
             client
-                .reply_error(ErrorCode::Unavailable, "storage unavailable; retry", None)
+                .reply_store_error(&error, "storage unavailable; retry")
                 .await;
         }
     }
@@ -294,6 +302,12 @@ async fn offline(client: &Context<'_>, auth: &VisitorAuth, mut note: OfflineNote
         .apply(Record::Note(note), &state.config.name)
         .await
     {
+        // The note's tombstone is what lasts: settled, so the browser
+        // stops sending it.
+        Ok(Applied {
+            refused: Some(Refusal::Erased),
+            ..
+        }) => client.reply(&ServerFrame::OfflineAck { id }).await,
         Ok(Applied {
             refused: Some(refusal),
             ..

@@ -138,6 +138,9 @@ fn read_variant<V: JsonView>(
             to: f.get("to")?,
             reason: f.get("reason")?,
         },
+        "erased" => ServerFrame::Erased {
+            chat: f.get("chat")?,
+        },
         "pong" => ServerFrame::Pong {
             nonce: f.get("nonce")?,
         },

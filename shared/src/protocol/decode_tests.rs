@@ -353,6 +353,7 @@ fn server_frame(n: Numbers) -> impl Strategy<Value = ServerFrame> {
         ),
         prop::collection::vec(note(n), 0..3).prop_map(|notes| ServerFrame::Inbox { notes }),
         (text(), text()).prop_map(|(to, reason)| ServerFrame::Migrate { to, reason }),
+        chat().prop_map(|chat| ServerFrame::Erased { chat }),
         any::<u64>().prop_map(|nonce| ServerFrame::Pong { nonce }),
         (
             error_code(),

@@ -181,6 +181,15 @@ pub enum ServerFrame {
         /// Why, for logs.
         reason: String,
     },
+    /// The chat was erased (a data request or retention): the client drops
+    /// it, with whatever it still had to send in it, and never sends it
+    /// again; the relay refuses it from now on. Sent to its followers when
+    /// the erasure is applied, and in answer to a `hello` or a replay that
+    /// names it.
+    Erased {
+        /// The chat.
+        chat: ChatId,
+    },
     /// Heartbeat answer.
     Pong {
         /// The nonce from `ping`.
@@ -215,6 +224,7 @@ impl ServerFrame {
         "presence",
         "inbox",
         "migrate",
+        "erased",
         "pong",
         "error",
     ];

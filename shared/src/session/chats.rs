@@ -156,6 +156,13 @@ impl Chats {
             .collect()
     }
 
+    /// Drops a chat that was erased, with its messages still unacknowledged
+    /// (they must never be sent).
+    pub(crate) fn erase(&mut self, chat: ChatId) {
+        self.pending.retain(|_, c| *c != chat);
+        self.forget(chat);
+    }
+
     /// Drops a chat this client no longer needs; refused while it holds
     /// unacknowledged messages.
     pub(crate) fn forget(&mut self, chat: ChatId) -> bool {

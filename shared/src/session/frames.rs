@@ -124,6 +124,7 @@ impl Session {
                     }
                 }
             }
+            ServerFrame::Erased { chat } => self.on_erased(chat),
             ServerFrame::Pong { .. } => {}
             ServerFrame::Error { code, message, id } => {
                 if id.is_some() {

@@ -163,6 +163,12 @@ pub enum SessionEvent {
     Presence,
     /// Operators: the offline inbox changed.
     Inbox,
+    /// A relay said the chat was erased: it is gone from this session
+    /// (and its storage) and is never sent again.
+    Erased {
+        /// The chat.
+        chat: ChatId,
+    },
     /// An offline note was stored.
     OfflineAcked {
         /// The note.

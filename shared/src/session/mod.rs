@@ -148,6 +148,9 @@ pub mod snapshot;
 mod availability_tests;
 mod chats;
 mod commands;
+mod erased;
+#[cfg(test)]
+mod erased_tests;
 mod frames;
 mod link;
 mod machine;

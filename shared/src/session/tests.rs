@@ -65,7 +65,7 @@ pub(super) fn visitor_session(moderator: bool) -> Session {
     )
 }
 
-fn operator_session() -> Session {
+pub(super) fn operator_session() -> Session {
     Session::new(
         config(Role::Operator, false),
         Identity {

@@ -36,7 +36,8 @@ mod reads;
 mod schema;
 
 use super::StoreError;
-use super::backend::{Backend, Cell, NewChange, Reads, Row, Table, Touch, Tx};
+use super::backend::{Backend, Cell, NewChange, Reads, Row, Table, Touch, Tx, VisitorRows, Who};
+use super::erasures::ErasedRows;
 use ::postgres::types::ToSql;
 use ::postgres::{Client, NoTls, Statement};
 use std::collections::HashMap;
@@ -48,6 +49,12 @@ use twinline_core::{ChatId, Lamport};
 /// The advisory lock a writer holds from its first feed append to its
 /// commit, so positions are handed out in commit order.
 pub const FEED_LOCK: i64 = 0x7477_6c6e_6665_6564; // "twlnfeed"
+
+/// Taken shared by every transaction that checks records against the
+/// erasure guards, exclusively by one that applies an erasure (see
+/// [`Tx::load_guards`]): a record and an erasure of it committing at once
+/// on two nodes cannot both miss each other.
+pub const ERASE_LOCK: i64 = 0x7477_6c6e_6572_6173; // "twlneras"
 
 /// The channel a commit that appended to the feed notifies; the payload is
 /// the writing node's name.
@@ -532,6 +539,50 @@ impl Tx for PgTx<'_, '_> {
             "UPDATE meta SET value = GREATEST(value::bigint, $1)::text WHERE key = 'epoch'",
         )?;
         self.tx.execute(&statement, &[&(epoch as i64)])?;
+        Ok(())
+    }
+
+    fn load_guards(&mut self, keys: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+        // The shared lock in a statement of its own: the guards are read
+        // by the next one, whose snapshot is taken after the lock is
+        // granted, so it sees an erasure that held the lock exclusively.
+        let lock = self.statement("SELECT pg_advisory_xact_lock_shared($1)")?;
+        self.tx.query(&lock, &[&ERASE_LOCK])?;
+        let statement =
+            self.statement("SELECT key, body FROM erased WHERE key = ANY($1::text[])")?;
+        let rows = self.tx.query(&statement, &[&keys])?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    fn lock_for_erasure(&mut self) -> Result<(), StoreError> {
+        let lock = self.statement("SELECT pg_advisory_xact_lock($1)")?;
+        self.tx.query(&lock, &[&ERASE_LOCK])?;
+        Ok(())
+    }
+
+    fn visitor_rows(&mut self, who: &Who) -> Result<VisitorRows, StoreError> {
+        reads::visitor_rows(&mut *self.tx, who)
+    }
+
+    fn erase(&mut self, rows: &ErasedRows) -> Result<(), StoreError> {
+        let chats: Vec<&str> = rows.chats.iter().map(String::as_str).collect();
+        let notes: Vec<&str> = rows.notes.iter().map(String::as_str).collect();
+        // Feed entries first: the messages' are found through their rows.
+        self.tx.execute(
+            "DELETE FROM changes WHERE (kind = 'chat' AND key = ANY($1::text[]))
+                 OR (kind = 'note' AND key = ANY($2::text[]))
+                 OR (kind = 'message' AND key IN
+                     (SELECT id FROM messages WHERE chat = ANY($1::text[])))",
+            &[&chats, &notes],
+        )?;
+        self.tx.execute(
+            "DELETE FROM messages WHERE chat = ANY($1::text[])",
+            &[&chats],
+        )?;
+        self.tx
+            .execute("DELETE FROM chats WHERE id = ANY($1::text[])", &[&chats])?;
+        self.tx
+            .execute("DELETE FROM notes WHERE id = ANY($1::text[])", &[&notes])?;
         Ok(())
     }
 }

@@ -9,12 +9,13 @@
 use super::Conn;
 use crate::store::StoreError;
 use crate::store::api_keys::ApiKey;
-use crate::store::backend::{ChatSummary, NodeChange, Reads};
+use crate::store::backend::{ChatSummary, NodeChange, Reads, VisitorRows, Who};
+use crate::store::erasures::Erasure;
 use crate::store::records::{Account, Change, ChangesPage, ChatRecord, Record};
 use crate::store::webhooks::{Delivery, Subscription};
 use postgres::types::ToSql;
 use twinline_core::protocol::QueueEntry;
-use twinline_core::{ChatId, Message, Millis, OfflineNote};
+use twinline_core::{ChatId, Message, Millis, OfflineId, OfflineNote};
 
 fn json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|error| {
@@ -322,4 +323,102 @@ impl Reads for Conn {
         self.rows("SELECT 1", &[])?;
         Ok(())
     }
+
+    fn visitor_rows(&mut self, who: &Who) -> Result<VisitorRows, StoreError> {
+        visitor_rows(&mut self.client, who)
+    }
+
+    fn expired(
+        &mut self,
+        site: &str,
+        before: Millis,
+        limit: usize,
+    ) -> Result<(Vec<ChatId>, Vec<OfflineId>), StoreError> {
+        let params: [&(dyn ToSql + Sync); 3] = [&site, &(before.0 as i64), &(limit as i64)];
+        let chats = self.rows(
+            &format!("SELECT id FROM chats WHERE {EXPIRED_CHATS} ORDER BY id LIMIT $3"),
+            &params,
+        )?;
+        let notes = self.rows(
+            &format!("SELECT id FROM notes WHERE {EXPIRED_NOTES} ORDER BY at, id LIMIT $3"),
+            &params,
+        )?;
+        Ok((ids(&chats)?, ids(&notes)?))
+    }
+
+    fn expired_counts(&mut self, site: &str, before: Millis) -> Result<(u64, u64), StoreError> {
+        let params: [&(dyn ToSql + Sync); 2] = [&site, &(before.0 as i64)];
+        let chats = self.rows(
+            &format!("SELECT count(*) FROM chats WHERE {EXPIRED_CHATS}"),
+            &params,
+        )?;
+        let notes = self.rows(
+            &format!("SELECT count(*) FROM notes WHERE {EXPIRED_NOTES}"),
+            &params,
+        )?;
+        Ok((
+            chats[0].get::<_, i64>(0) as u64,
+            notes[0].get::<_, i64>(0) as u64,
+        ))
+    }
+
+    fn erased_chats(&mut self, chats: &[ChatId]) -> Result<Vec<ChatId>, StoreError> {
+        let keys: Vec<String> = chats
+            .iter()
+            .map(|&chat| crate::store::erasures::chat_guard(chat))
+            .collect();
+        let rows = self.rows(
+            "SELECT key FROM erased WHERE key = ANY($1::text[])",
+            &[&keys],
+        )?;
+        let found: std::collections::BTreeSet<String> = rows.iter().map(|r| r.get(0)).collect();
+        Ok(chats
+            .iter()
+            .copied()
+            .filter(|&chat| found.contains(&crate::store::erasures::chat_guard(chat)))
+            .collect())
+    }
+
+    fn erasures(&mut self, site: &str) -> Result<Vec<Erasure>, StoreError> {
+        self.bodies(
+            "SELECT body FROM erasures WHERE site = $1 ORDER BY id",
+            &[&site],
+        )
+    }
+}
+
+/// The rows that may be `who`'s (see [`VisitorRows`]); the writer and the
+/// readers ask the same.
+pub(super) fn visitor_rows(
+    client: &mut impl postgres::GenericClient,
+    who: &Who,
+) -> Result<VisitorRows, StoreError> {
+    let pairs = |rows: Vec<postgres::Row>| -> Vec<(String, String)> {
+        rows.iter().map(|row| (row.get(0), row.get(1))).collect()
+    };
+    let chats = client.query(
+        "SELECT id, body FROM chats WHERE site = $1 AND site <> ''
+         AND (($2 <> '' AND visitor = $2)
+              OR ($3 <> '' AND lower(body::jsonb #>> '{info,email}') = $3))
+         ORDER BY id",
+        &[&who.site, &who.visitor, &who.email],
+    )?;
+    let notes = client.query(
+        "SELECT id, body FROM notes WHERE site = $1 AND $2 <> ''
+         AND lower(body::jsonb ->> 'email') = $2 ORDER BY id",
+        &[&who.site, &who.email],
+    )?;
+    Ok(VisitorRows {
+        chats: pairs(chats),
+        notes: pairs(notes),
+    })
+}
+
+/// Closed chats of site `$1` last active before `$2`.
+const EXPIRED_CHATS: &str = "site = $1 AND state = 'closed' AND COALESCE(last_at, created) < $2";
+/// Notes of site `$1` left before `$2`.
+const EXPIRED_NOTES: &str = "site = $1 AND at < $2";
+
+fn ids<T: std::str::FromStr>(rows: &[postgres::Row]) -> Result<Vec<T>, StoreError> {
+    crate::store::reads::parse_ids(rows.iter().map(|row| row.get::<_, String>(0)))
 }

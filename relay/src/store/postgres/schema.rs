@@ -109,6 +109,24 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX deliveries_due ON webhook_deliveries (state, next_attempt);
 CREATE INDEX deliveries_by_subscription ON webhook_deliveries (subscription, at);
 ",
+    "
+-- Erasures (store/erasures.rs): the replicated tombstones, and the guards
+-- they leave (not replicated: each store derives its own).
+CREATE TABLE erasures (
+    id      TEXT COLLATE \"C\" PRIMARY KEY,
+    site    TEXT NOT NULL,
+    visitor TEXT,
+    email   TEXT,
+    at      BIGINT NOT NULL,
+    body    TEXT NOT NULL
+);
+CREATE INDEX erasures_by_site ON erasures (site, id);
+CREATE TABLE erased (
+    key  TEXT COLLATE \"C\" PRIMARY KEY,
+    body TEXT NOT NULL
+);
+CREATE INDEX chats_by_visitor ON chats (site, visitor);
+",
 ];
 
 /// The schema version this code writes.

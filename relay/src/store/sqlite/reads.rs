@@ -3,12 +3,14 @@
 
 use crate::store::StoreError;
 use crate::store::api_keys::ApiKey;
-use crate::store::backend::{ChatSummary, NodeChange, Reads};
+use crate::store::backend::{ChatSummary, NodeChange, Reads, VisitorRows, Who};
+use crate::store::erasures::Erasure;
+use crate::store::reads::parse_ids;
 use crate::store::records::{Account, Change, ChangesPage, ChatRecord, Record};
 use crate::store::webhooks::{Delivery, Subscription};
 use rusqlite::{Connection, OptionalExtension, params};
 use twinline_core::protocol::QueueEntry;
-use twinline_core::{ChatId, Message, Millis, OfflineNote};
+use twinline_core::{ChatId, Message, Millis, OfflineId, OfflineNote};
 
 /// A JSON column's value, or the error saying which column.
 pub(super) fn json<T: serde::de::DeserializeOwned>(
@@ -309,6 +311,69 @@ impl Reads for Connection {
         self.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))?;
         Ok(())
     }
+
+    fn visitor_rows(&mut self, who: &Who) -> Result<VisitorRows, StoreError> {
+        visitor_rows(self, who)
+    }
+
+    fn erasures(&mut self, site: &str) -> Result<Vec<Erasure>, StoreError> {
+        erasures(self, site)
+    }
+
+    fn expired(
+        &mut self,
+        site: &str,
+        before: Millis,
+        limit: usize,
+    ) -> Result<(Vec<ChatId>, Vec<OfflineId>), StoreError> {
+        let ids = |conn: &Connection, sql: &str| -> Result<Vec<String>, StoreError> {
+            let mut stmt = conn.prepare_cached(sql)?;
+            let rows = stmt.query_map(params![site, before.0 as i64, limit as i64], |row| {
+                row.get::<_, String>(0)
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        };
+        let chats = ids(
+            self,
+            &format!("SELECT id FROM chats WHERE {EXPIRED_CHATS} ORDER BY id LIMIT ?3"),
+        )?;
+        let notes = ids(
+            self,
+            &format!("SELECT id FROM notes WHERE {EXPIRED_NOTES} ORDER BY at, id LIMIT ?3"),
+        )?;
+        Ok((parse_ids(chats)?, parse_ids(notes)?))
+    }
+
+    fn expired_counts(&mut self, site: &str, before: Millis) -> Result<(u64, u64), StoreError> {
+        let count = |conn: &Connection, sql: &str| -> Result<u64, StoreError> {
+            let n: i64 = conn
+                .prepare_cached(sql)?
+                .query_row(params![site, before.0 as i64], |row| row.get(0))?;
+            Ok(n.max(0) as u64)
+        };
+        Ok((
+            count(
+                self,
+                &format!("SELECT count(*) FROM chats WHERE {EXPIRED_CHATS}"),
+            )?,
+            count(
+                self,
+                &format!("SELECT count(*) FROM notes WHERE {EXPIRED_NOTES}"),
+            )?,
+        ))
+    }
+
+    fn erased_chats(&mut self, chats: &[ChatId]) -> Result<Vec<ChatId>, StoreError> {
+        let mut stmt = self.prepare_cached("SELECT 1 FROM erased WHERE key = ?1")?;
+        let mut erased = Vec::new();
+        for &chat in chats {
+            let key = crate::store::erasures::chat_guard(chat);
+            if stmt.query_row([key], |_| Ok(())).optional()?.is_some() {
+                erased.push(chat);
+            }
+        }
+        Ok(erased)
+    }
 }
 
 /// Up to `limit` feed rows after `after`, and the last position scanned
@@ -362,3 +427,41 @@ pub(super) fn head(conn: &Connection) -> rusqlite::Result<u64> {
         .query_row([], |row| row.get::<_, i64>(0))
         .map(|seq| seq as u64)
 }
+
+/// The rows that may be `who`'s (see [`VisitorRows`]); the writer and the
+/// readers ask the same.
+pub(super) fn visitor_rows(conn: &Connection, who: &Who) -> Result<VisitorRows, StoreError> {
+    let pairs = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> Result<Vec<_>, StoreError> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(args, |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    };
+    Ok(VisitorRows {
+        chats: pairs(
+            "SELECT id, body FROM chats WHERE site = ?1 AND site != ''
+             AND ((?2 != '' AND visitor = ?2)
+                  OR (?3 != '' AND lower(json_extract(body, '$.info.email')) = ?3))
+             ORDER BY id",
+            params![who.site, who.visitor, who.email],
+        )?,
+        notes: pairs(
+            "SELECT id, body FROM notes WHERE site = ?1 AND ?2 != ''
+             AND lower(json_extract(body, '$.email')) = ?2 ORDER BY id",
+            params![who.site, who.email],
+        )?,
+    })
+}
+
+/// Every erasure of a site, oldest first.
+pub(super) fn erasures(conn: &Connection, site: &str) -> Result<Vec<Erasure>, StoreError> {
+    bodies(
+        conn,
+        "SELECT body FROM erasures WHERE site = ?1 ORDER BY id",
+        [site],
+    )
+}
+
+/// Closed chats of site `?1` last active before `?2`.
+const EXPIRED_CHATS: &str = "site = ?1 AND state = 'closed' AND COALESCE(last_at, created) < ?2";
+/// Notes of site `?1` left before `?2`.
+const EXPIRED_NOTES: &str = "site = ?1 AND at < ?2";

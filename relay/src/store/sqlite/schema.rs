@@ -85,6 +85,23 @@ CREATE INDEX IF NOT EXISTS deliveries_due ON webhook_deliveries (state, next_att
 CREATE INDEX IF NOT EXISTS deliveries_by_subscription ON webhook_deliveries (subscription, at);
 -- The REST API's chat pages (by site, greatest id first).
 CREATE INDEX IF NOT EXISTS chats_by_site ON chats (site, id);
+-- Erasures (store/erasures.rs): the replicated tombstones, and the guards
+-- they leave (not replicated: each store derives its own). Made here on
+-- older stores too, where they are simply absent.
+CREATE TABLE IF NOT EXISTS erasures (
+    id      TEXT PRIMARY KEY,
+    site    TEXT NOT NULL,
+    visitor TEXT,
+    email   TEXT,
+    at      INTEGER NOT NULL,
+    body    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS erasures_by_site ON erasures (site, id);
+CREATE TABLE IF NOT EXISTS erased (
+    key  TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chats_by_visitor ON chats (site, visitor);
 -- How far this deployment has pulled each peer's feed.
 CREATE TABLE IF NOT EXISTS checkpoints (
     peer TEXT PRIMARY KEY,
