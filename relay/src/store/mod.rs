@@ -301,8 +301,7 @@ impl Store {
             }
         };
         let (writer, handle) = writer;
-        let (reads, reader_threads) =
-            read_threads::ReadThreads::start(readers.clone(), readers.size())?;
+        let (reads, reader_threads) = read_threads::ReadThreads::start(&readers, readers.size())?;
         Ok((
             Store {
                 writer,

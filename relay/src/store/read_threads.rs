@@ -11,13 +11,16 @@
 //! so as many reads run at once as before, on a fixed set of threads.
 //!
 //! The threads end when the last [`ReadThreads`] (every store handle)
-//! is gone; [`ReadThreads::stop`]'s handles let the store's
-//! [`super::WriterThread::join`] wait for them, so a closed store has
-//! closed its reader connections too.
+//! is gone, and [`super::WriterThread::join`] waits for them. They hold
+//! the connections only while a read runs (a weak handle otherwise), so
+//! the connections close where the last store handle drops, before the
+//! writer and the checkpointer close theirs: SQLite removes the WAL only
+//! when the last connection closes alone, and readers closing beside the
+//! checkpointer left it behind.
 
 use super::{Pool, StoreError};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, Weak, mpsc};
 use std::thread::JoinHandle;
 
 /// One read, run on a reader thread with the pool.
@@ -33,17 +36,17 @@ impl ReadThreads {
     /// Starts `count` threads running reads on `pool`; returns the queue
     /// and the threads' handles.
     pub(crate) fn start(
-        pool: Arc<dyn Pool>,
+        pool: &Arc<dyn Pool>,
         count: usize,
     ) -> Result<(ReadThreads, Vec<JoinHandle<()>>), StoreError> {
         let (jobs, queue) = mpsc::channel::<ReadJob>();
         let queue = Arc::new(Mutex::new(queue));
         let threads = (0..count.max(1))
             .map(|i| {
-                let (queue, pool) = (queue.clone(), pool.clone());
+                let (queue, pool) = (queue.clone(), Arc::downgrade(pool));
                 std::thread::Builder::new()
                     .name(format!("store-reader-{i}"))
-                    .spawn(move || serve(&queue, &*pool))
+                    .spawn(move || serve(&queue, &pool))
                     .map_err(|error| {
                         StoreError::Unavailable(format!("starting a reader thread: {error}"))
                     })
@@ -61,14 +64,16 @@ impl ReadThreads {
 /// A reader thread: takes the next read from the queue and runs it, until
 /// every sender is gone. A read that panics loses only its own answer (its
 /// caller sees the store closed, as with a panicking blocking task).
-fn serve(queue: &Mutex<mpsc::Receiver<ReadJob>>, pool: &dyn Pool) {
+fn serve(queue: &Mutex<mpsc::Receiver<ReadJob>>, pool: &Weak<dyn Pool>) {
     loop {
         let job = {
             let queue = queue.lock().unwrap_or_else(|poison| poison.into_inner());
             queue.recv()
         };
         let Ok(job) = job else { return };
-        if catch_unwind(AssertUnwindSafe(|| job(pool))).is_err() {
+        // Gone only once every store handle is: the job's caller too.
+        let Some(pool) = pool.upgrade() else { return };
+        if catch_unwind(AssertUnwindSafe(|| job(&*pool))).is_err() {
             tracing::error!("a store read panicked");
         }
     }
