@@ -350,3 +350,40 @@ async fn retention_erases_closed_chats_and_notes_past_it_and_nothing_else(f: Fix
     assert_eq!(late.refused, Some(Refusal::Erased));
     f
 }
+
+/// SQLite's WAL keeps the old image of every page a commit changed: after
+/// an erasure the log is emptied, so the erased text is nowhere in the
+/// files even while the relay keeps running and nothing else commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_erasure_no_old_page_image_is_left_in_the_sqlite_wal() {
+    let dir = super::temp_dir("erasure-wal");
+    let (store, writer) = Store::open(&dir).unwrap();
+    let chat = chat_made(1_000, 7);
+    seed_chat(&store, chat, 900).await;
+    let secret = b"my address is ...";
+    let files = [
+        crate::store::database_path(&dir),
+        dir.join("twinline.sqlite3-wal"),
+    ];
+    let anywhere = |files: &[std::path::PathBuf]| {
+        files.iter().any(|file| {
+            std::fs::read(file).is_ok_and(|bytes| bytes.windows(secret.len()).any(|w| w == secret))
+        })
+    };
+    assert!(anywhere(&files), "the text is stored before the erasure");
+    erase_visitor(&store).await;
+    assert_eq!(held(&store, chat).await, (false, 0));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while anywhere(&files) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the erased text is still in {files:?} 5 s after the erasure"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    drop(store);
+    tokio::task::spawn_blocking(move || writer.join())
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

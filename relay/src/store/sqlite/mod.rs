@@ -135,13 +135,17 @@ impl Backend for Sqlite {
         let mut tx = SqliteTx {
             conn: &self.conn,
             appended: None,
+            erased: false,
         };
         let outcome = work(&mut tx).and_then(|()| Ok(control(&self.conn, "COMMIT")?));
-        let appended = tx.appended;
+        let (appended, erased) = (tx.appended, tx.erased);
         match outcome {
             Ok(()) => {
                 if let Some(seq) = appended {
                     self.head = self.head.max(seq);
+                }
+                if erased {
+                    self.commits.scrub();
                 }
                 Ok(())
             }
@@ -171,6 +175,8 @@ struct SqliteTx<'a> {
     conn: &'a Connection,
     /// The feed position of this transaction's last append.
     appended: Option<u64>,
+    /// Whether it deleted rows for an erasure (the WAL is then scrubbed).
+    erased: bool,
 }
 
 fn value(cell: &Cell) -> Value {
@@ -353,6 +359,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn erase(&mut self, rows: &ErasedRows) -> Result<(), StoreError> {
+        self.erased = true;
         // One JSON array per kind: each statement scans the feed once
         // (SQLite makes an index of the `IN` list), however many rows.
         let chats = serde_json::to_string(&rows.chats).unwrap_or_default();
