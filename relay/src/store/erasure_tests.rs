@@ -7,6 +7,7 @@ use crate::erasure::{Subject, erase};
 use crate::store::Store;
 use crate::store::erasures::{Erasure, Reason};
 use crate::store::records::{Record, Refusal};
+use crate::store::webhooks::{About, Delivery, EventType};
 use twinline_core::{
     ChatId, ChatState, ChatStatus, Millis, OfflineId, OfflineNote, Rating, RatingId, Score, Ulid,
     VisitorId,
@@ -18,6 +19,7 @@ both_backends!(
     an_erasure_from_the_peer_erases_what_this_store_holds_and_holds_after_reopening,
     an_erasure_by_email_takes_the_notes_left_with_it,
     retention_erases_closed_chats_and_notes_past_it_and_nothing_else,
+    the_webhook_deliveries_about_an_erased_chat_go_with_it_and_never_come_back,
 );
 
 const VISITOR: VisitorId = VisitorId(Ulid(5));
@@ -348,6 +350,65 @@ async fn retention_erases_closed_chats_and_notes_past_it_and_nothing_else(f: Fix
         .await
         .unwrap();
     assert_eq!(late.refused, Some(Refusal::Erased));
+    f
+}
+
+/// A delivery about `about`, pending for subscription `wh_1`.
+fn delivery_about(event: &str, about: Option<About>) -> Record {
+    Record::Delivery(Delivery {
+        about,
+        ..Delivery::queued(
+            "wh_1",
+            event,
+            "demo",
+            EventType::MessageCreated,
+            r#"{"data":{"text":"my address is ..."}}"#.into(),
+            Millis(100),
+            "primary",
+        )
+    })
+}
+
+/// The events of subscription `wh_1` this store holds.
+async fn deliveries(store: &Store) -> Vec<String> {
+    let held = store.read(|c| c.deliveries("wh_1", 100)).await.unwrap();
+    let mut events: Vec<String> = held.into_iter().map(|d| d.event).collect();
+    events.sort();
+    events
+}
+
+async fn the_webhook_deliveries_about_an_erased_chat_go_with_it_and_never_come_back(
+    f: Fixture,
+) -> Fixture {
+    // A delivery's body quotes the visitor: pending or delivered, it is
+    // their data too.
+    let store = f.store();
+    let chat = chat_made(500, 1);
+    seed_chat(store, chat, 10).await;
+    for record in [
+        delivery_about("evt_chat", Some(About::Chat(chat))),
+        delivery_about("evt_other", Some(About::Chat(chat_made(550, 3)))),
+        delivery_about("evt_test", None),
+    ] {
+        store.apply(record, "primary").await.unwrap();
+    }
+    erase_visitor(store).await;
+    assert_eq!(deliveries(store).await, ["evt_other", "evt_test"]);
+    let feed = feed(store).await;
+    assert!(
+        !feed.iter().any(|(_, key)| key.ends_with("/evt_chat")),
+        "no feed entry of the erased delivery is left: {feed:?}"
+    );
+    // Replicated late from the other deployment, it is dropped.
+    let late = store
+        .apply(
+            delivery_about("evt_chat", Some(About::Chat(chat))),
+            "redundant",
+        )
+        .await
+        .unwrap();
+    assert_eq!(late.refused, Some(Refusal::Erased), "{late:?}");
+    assert_eq!(deliveries(store).await, ["evt_other", "evt_test"]);
     f
 }
 

@@ -40,6 +40,7 @@
 use super::backend::{Cell, ColumnType, Table};
 use super::kinds::{ChatClock, Kind, Outcome};
 use super::records::{ChatRecord, Record, Refusal};
+use super::webhooks::About;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use twinline_core::model::{RecordError, TextError, check_field, check_number};
@@ -202,11 +203,15 @@ pub fn guards_of(record: &Record) -> Vec<(String, Option<Millis>)> {
             }
             keys
         }
-        Record::Account(_)
-        | Record::ApiKey(_)
-        | Record::Webhook(_)
-        | Record::Delivery(_)
-        | Record::Erasure(_) => Vec::new(),
+        // A delivery quotes what it is about: it goes with it.
+        Record::Delivery(delivery) => match delivery.about {
+            Some(About::Chat(chat)) => vec![(chat_guard(chat), None)],
+            Some(About::Note(note)) => vec![(note_guard(note), None)],
+            None => Vec::new(),
+        },
+        Record::Account(_) | Record::ApiKey(_) | Record::Webhook(_) | Record::Erasure(_) => {
+            Vec::new()
+        }
     }
 }
 
@@ -225,10 +230,11 @@ pub fn is_erased(record: &Record, cutoff: impl Fn(&str) -> Option<Millis>) -> bo
 /// The rows an applied erasure deletes, gathered over a batch.
 #[derive(Debug, Default)]
 pub struct ErasedRows {
-    /// Chats: header, messages (ratings are in the header) and their
-    /// feed entries.
+    /// Chats: header, messages (ratings are in the header), the webhook
+    /// deliveries about them, and their feed entries.
     pub chats: BTreeSet<String>,
-    /// Offline notes and their feed entries.
+    /// Offline notes, the webhook deliveries about them, and their feed
+    /// entries.
     pub notes: BTreeSet<String>,
 }
 

@@ -1749,6 +1749,7 @@ async fn webhooks_and_their_deliveries_merge_read_and_replicate(f: Fixture) -> F
         site: "other".into(),
         kind: EventType::MessageCreated,
         payload: format!("{{\"id\":\"{event}\"}}"),
+        about: None,
         at: Millis(at),
         state,
         attempts: 0,

@@ -25,7 +25,7 @@ use super::kinds::{ChatClock, Kind, Outcome};
 use super::records::{Record, Refusal};
 use serde::{Deserialize, Serialize};
 use twinline_core::model::{RecordError, check_field, check_number};
-use twinline_core::{Hlc, Millis};
+use twinline_core::{ChatId, Hlc, Millis, OfflineId};
 
 /// What a subscription may ask for. `webhook.test` is never subscribed to:
 /// the test button sends it to one subscription.
@@ -138,6 +138,29 @@ impl DeliveryState {
     }
 }
 
+/// Whose data an event carries: the chat or offline note it is about. An
+/// erasure of that chat or note deletes the delivery too (its body quotes
+/// the visitor), and drops a copy of it replicated late.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum About {
+    /// A chat: its start, assignment, close, rating, or one of its messages.
+    Chat(ChatId),
+    /// An offline note.
+    Note(OfflineId),
+}
+
+impl About {
+    /// The id the store's `subject` column holds (chat and note ids are
+    /// ULIDs: they never meet).
+    pub fn id(&self) -> String {
+        match self {
+            About::Chat(chat) => chat.to_string(),
+            About::Note(note) => note.to_string(),
+        }
+    }
+}
+
 /// One event on its way to one subscription.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
@@ -151,6 +174,9 @@ pub struct Delivery {
     pub kind: EventType,
     /// The exact JSON body every attempt sends.
     pub payload: String,
+    /// The chat or note it is about (none for `webhook.test`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<About>,
     /// When the event happened (from its record).
     pub at: Millis,
     /// Where it stands.
@@ -200,6 +226,7 @@ impl Delivery {
             site: site.to_string(),
             kind,
             payload,
+            about: None,
             at,
             state: DeliveryState::Pending,
             attempts: 0,
@@ -249,6 +276,7 @@ pub static DELIVERIES: Table = Table {
         ("state", ColumnType::Text),
         ("next_attempt", ColumnType::Int),
         ("at", ColumnType::Int),
+        ("subject", ColumnType::Text),
     ],
 };
 
@@ -329,6 +357,7 @@ impl Kind for Delivery {
             Cell::Text(Some(self.state.as_str().to_string())),
             int(self.next_attempt),
             int(self.at),
+            Cell::Text(Some(self.about.map(|about| about.id()).unwrap_or_default())),
         ]
     }
 

@@ -14,6 +14,7 @@
 //! Pure: no clock, no store.
 
 use crate::store::records::{ChatRecord, Record};
+use crate::store::webhooks::About;
 use crate::store::webhooks::EventType;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -36,6 +37,8 @@ pub struct Event {
     pub at: Millis,
     /// The exact body every attempt sends.
     pub payload: String,
+    /// The chat or note it is about (an erasure of it takes the delivery).
+    pub about: Option<About>,
 }
 
 /// The id of the event of `kind` named by `parts` (record id, version).
@@ -51,7 +54,14 @@ pub fn event_id(kind: EventType, parts: &[&str]) -> String {
     format!("evt_{hex}")
 }
 
-fn event(kind: EventType, parts: &[&str], site: &str, at: Millis, data: Value) -> Event {
+fn event(
+    kind: EventType,
+    parts: &[&str],
+    site: &str,
+    at: Millis,
+    about: Option<About>,
+    data: Value,
+) -> Event {
     let id = event_id(kind, parts);
     // Field order is fixed (serde_json keeps insertion order off): the
     // same event is the same bytes on both deployments.
@@ -69,6 +79,7 @@ fn event(kind: EventType, parts: &[&str], site: &str, at: Millis, data: Value) -
         site: site.to_string(),
         at,
         payload,
+        about,
     }
 }
 
@@ -98,6 +109,7 @@ fn message_event(message: &Message, site: &str) -> Event {
         &[&id],
         site,
         message.at,
+        Some(About::Chat(message.chat)),
         json!({
             "chat": message.chat.to_string(),
             "message": {
@@ -121,6 +133,7 @@ fn note_event(note: &OfflineNote) -> Event {
         &[&id],
         &note.site,
         note.at,
+        Some(About::Note(note.id)),
         json!({
             "note": {
                 "id": id,
@@ -142,6 +155,7 @@ fn chat_events(chat: &ChatRecord) -> Vec<Event> {
     }
     let id = chat.id.to_string();
     let site = chat.site.as_str();
+    let about = Some(About::Chat(chat.id));
     let mut events = vec![event(
         EventType::ChatStarted,
         &[&id],
@@ -149,6 +163,7 @@ fn chat_events(chat: &ChatRecord) -> Vec<Event> {
         // The chat id is the visitor's, made when the chat began: the same
         // on both deployments, unlike either's receipt time.
         chat.id.0.millis(),
+        about,
         json!({"chat": id, "visitor": chat.visitor.to_string()}),
     )];
     let status = &chat.status;
@@ -162,6 +177,7 @@ fn chat_events(chat: &ChatRecord) -> Vec<Event> {
             &[&id, &stamp],
             site,
             status.stamp.wall,
+            about,
             json!({"chat": id, "operator": operator}),
         )),
         (ChatState::Closed, _) => events.push(event(
@@ -169,6 +185,7 @@ fn chat_events(chat: &ChatRecord) -> Vec<Event> {
             &[&id],
             site,
             status.stamp.wall,
+            about,
             json!({"chat": id}),
         )),
         _ => {}
@@ -180,6 +197,7 @@ fn chat_events(chat: &ChatRecord) -> Vec<Event> {
             &[&id, &rating_id],
             site,
             rating.stamp.wall,
+            about,
             json!({
                 "chat": id,
                 "rating": {"id": rating_id, "score": rating.score, "comment": rating.comment},
@@ -197,6 +215,7 @@ pub fn test_event(site: &str, subscription: &str, nonce: &str, at: Millis) -> Ev
         &[subscription, nonce],
         site,
         at,
+        None,
         json!({"subscription": subscription}),
     )
 }

@@ -305,15 +305,18 @@ pub fn queued(
 /// A delivery just queued: pending, owned by `owner`, due now, with the
 /// zero stamp (any claim is above it).
 pub fn new_delivery(subscription: &Subscription, event: &Event, owner: &str) -> Delivery {
-    Delivery::queued(
-        &subscription.id,
-        &event.id,
-        &event.site,
-        event.kind,
-        event.payload.clone(),
-        event.at,
-        owner,
-    )
+    Delivery {
+        about: event.about,
+        ..Delivery::queued(
+            &subscription.id,
+            &event.id,
+            &event.site,
+            event.kind,
+            event.payload.clone(),
+            event.at,
+            owner,
+        )
+    }
 }
 
 /// One attempt, on a task of its own.

@@ -567,13 +567,21 @@ impl Tx for PgTx<'_, '_> {
     fn erase(&mut self, rows: &ErasedRows) -> Result<(), StoreError> {
         let chats: Vec<&str> = rows.chats.iter().map(String::as_str).collect();
         let notes: Vec<&str> = rows.notes.iter().map(String::as_str).collect();
-        // Feed entries first: the messages' are found through their rows.
+        let subjects: Vec<&str> = chats.iter().chain(&notes).copied().collect();
+        // Feed entries first: the messages' and deliveries' are found
+        // through their rows.
         self.tx.execute(
             "DELETE FROM changes WHERE (kind = 'chat' AND key = ANY($1::text[]))
                  OR (kind = 'note' AND key = ANY($2::text[]))
                  OR (kind = 'message' AND key IN
-                     (SELECT id FROM messages WHERE chat = ANY($1::text[])))",
-            &[&chats, &notes],
+                     (SELECT id FROM messages WHERE chat = ANY($1::text[])))
+                 OR (kind = 'webhook_delivery' AND key IN
+                     (SELECT key FROM webhook_deliveries WHERE subject = ANY($3::text[])))",
+            &[&chats, &notes, &subjects],
+        )?;
+        self.tx.execute(
+            "DELETE FROM webhook_deliveries WHERE subject = ANY($1::text[])",
+            &[&subjects],
         )?;
         self.tx.execute(
             "DELETE FROM messages WHERE chat = ANY($1::text[])",

@@ -104,9 +104,12 @@ CREATE TABLE webhook_deliveries (
     state        TEXT NOT NULL,
     next_attempt BIGINT NOT NULL,
     at           BIGINT NOT NULL,
+    subject      TEXT NOT NULL,
     body         TEXT NOT NULL
 );
 CREATE INDEX deliveries_due ON webhook_deliveries (state, next_attempt);
+-- An erasure deletes the deliveries about its chats and notes.
+CREATE INDEX deliveries_by_subject ON webhook_deliveries (subject);
 CREATE INDEX deliveries_by_subscription ON webhook_deliveries (subscription, at);
 ",
     "

@@ -364,6 +364,9 @@ impl Tx for SqliteTx<'_> {
         // (SQLite makes an index of the `IN` list), however many rows.
         let chats = serde_json::to_string(&rows.chats).unwrap_or_default();
         let notes = serde_json::to_string(&rows.notes).unwrap_or_default();
+        let subjects =
+            serde_json::to_string(&rows.chats.iter().chain(&rows.notes).collect::<Vec<_>>())
+                .unwrap_or_default();
         for (sql, list) in [
             (
                 "DELETE FROM changes WHERE kind = 'message' AND key IN
@@ -373,6 +376,15 @@ impl Tx for SqliteTx<'_> {
             (
                 "DELETE FROM changes WHERE kind = 'chat' AND key IN (SELECT value FROM json_each(?1))",
                 &chats,
+            ),
+            (
+                "DELETE FROM changes WHERE kind = 'webhook_delivery' AND key IN
+                     (SELECT key FROM webhook_deliveries WHERE subject IN (SELECT value FROM json_each(?1)))",
+                &subjects,
+            ),
+            (
+                "DELETE FROM webhook_deliveries WHERE subject IN (SELECT value FROM json_each(?1))",
+                &subjects,
             ),
             (
                 "DELETE FROM messages WHERE chat IN (SELECT value FROM json_each(?1))",

@@ -79,9 +79,12 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     state        TEXT NOT NULL,
     next_attempt INTEGER NOT NULL,
     at           INTEGER NOT NULL,
+    subject      TEXT NOT NULL,
     body         TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON webhook_deliveries (state, next_attempt);
+-- An erasure deletes the deliveries about its chats and notes.
+CREATE INDEX IF NOT EXISTS deliveries_by_subject ON webhook_deliveries (subject);
 CREATE INDEX IF NOT EXISTS deliveries_by_subscription ON webhook_deliveries (subscription, at);
 -- The REST API's chat pages (by site, greatest id first).
 CREATE INDEX IF NOT EXISTS chats_by_site ON chats (site, id);
