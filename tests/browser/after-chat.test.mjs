@@ -16,6 +16,7 @@ import { REPO } from '../../scripts/lib/cluster.mjs';
 import { launchBrowser } from './lib/browser.mjs';
 import { beginChat } from './lib/chat.mjs';
 import { withStage } from './lib/scenario.mjs';
+import { until } from './lib/poll.mjs';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Rendered as text, everywhere: a comment that would run script as HTML. */
@@ -28,20 +29,6 @@ before(async () => {
 after(async () => {
   await chromium?.close();
 });
-
-/** Polls `read()` until `predicate` holds of it. */
-async function until(read, predicate, timeoutMs, what) {
-  const deadline = Date.now() + timeoutMs;
-  let value;
-  for (;;) {
-    try {
-      value = await read();
-      if (predicate(value)) return value;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last ${JSON.stringify(value)}`);
-    await sleep(50);
-  }
-}
 
 /** The console's view of the chat. */
 async function consoleChat(operator, chat) {
