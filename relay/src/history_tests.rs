@@ -267,3 +267,66 @@ async fn the_rest_api_searches_the_keys_site_with_q() {
     drop(app);
     relay.stop().await;
 }
+
+/// The JSON block of docs/PROTOCOL.md whose info string is `kind`.
+fn documented(kind: &str) -> Value {
+    let doc = include_str!("../../docs/PROTOCOL.md");
+    let start = doc
+        .find(&format!("```text {kind}\n"))
+        .unwrap_or_else(|| panic!("docs/PROTOCOL.md has a {kind} example"));
+    let body = &doc[start..].split("```").nth(1).unwrap()[format!("text {kind}\n").len()..];
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{kind}: {e}"))
+}
+
+/// The keys of a JSON object, nested objects' as `outer.inner`.
+fn keys(value: &Value, prefix: &str, out: &mut std::collections::BTreeSet<String>) {
+    if let Some(object) = value.as_object() {
+        for (key, inner) in object {
+            let path = format!("{prefix}{key}");
+            keys(inner, &format!("{path}."), out);
+            out.insert(path);
+        }
+    }
+}
+
+fn key_set(value: &Value) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    keys(value, "", &mut out);
+    out
+}
+
+#[tokio::test]
+async fn docs_protocol_md_shows_the_history_answers_the_relay_gives() {
+    let relay = TestRelay::start();
+    let chat = ChatId::new(Millis(1_000), 1);
+    seed(&relay, chat, "demo", "My parcel ZX81 never arrived", 11).await;
+    let ada = operator(&relay, "ada", &["demo".to_string()]).await;
+    let (_, page) = get(&relay, "/v1/operator/history?q=parcel", &ada).await;
+    let example = documented("history_page");
+    assert_eq!(key_set(&example["items"][0]), key_set(&page["items"][0]));
+    assert_eq!(key_set(&example), key_set(&page));
+    let (_, read) = get(&relay, &format!("/v1/operator/history/{chat}"), &ada).await;
+    let example = documented("history_chat");
+    assert_eq!(key_set(&example["chat"]), {
+        // The example's chat is unrated: the rating's fields aside.
+        let mut keys = key_set(&read["chat"]);
+        keys.retain(|k| !k.starts_with("rating."));
+        keys
+    });
+    assert_eq!(
+        key_set(&example["messages"][0]),
+        key_set(&read["messages"][0])
+    );
+    let doc = include_str!("../../docs/PROTOCOL.md");
+    use crate::store::search::{
+        DEFAULT_LIMIT, MAX_FILTER_CHARS, MAX_LIMIT, MAX_QUERY_CHARS, MAX_WORDS,
+    };
+    for limit in [
+        format!("at most {MAX_QUERY_CHARS} characters and {MAX_WORDS} words"),
+        format!("1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})"),
+        format!("| {MAX_FILTER_CHARS} characters |"),
+    ] {
+        assert!(doc.contains(&limit), "docs/PROTOCOL.md says {limit:?}");
+    }
+    relay.stop().await;
+}

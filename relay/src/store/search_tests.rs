@@ -424,3 +424,53 @@ async fn sqlite_index_rows_follow_the_messages_through_erasure() {
     drop(store);
     f.finish().await;
 }
+
+/// SQLite: a store from before search (schema 1, migrated through every
+/// version) has its old messages indexed, and new ones join them.
+#[tokio::test]
+async fn sqlite_messages_stored_before_search_are_found_after_the_migration() {
+    let dir = super::temp_dir("search_migration");
+    let chat = chat_at(1_000, 1);
+    {
+        let conn = rusqlite::Connection::open(crate::store::database_path(&dir)).unwrap();
+        conn.execute_batch(crate::store::sqlite::SCHEMA_V1).unwrap();
+        let old = message(7, chat, "A legacy Refund question");
+        conn.execute(
+            "INSERT INTO messages (id, chat, lamport, body) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![
+                old.id.to_string(),
+                chat.to_string(),
+                old.lamport.0 as i64,
+                serde_json::to_string(&old).unwrap()
+            ],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO chats (id, site, visitor, created, state, operator, status, info)
+             VALUES (?1, 'demo', ?2, 3, 'closed', 'ada', ?3, ?4)",
+            rusqlite::params![
+                chat.to_string(),
+                VisitorId(Ulid(5)).to_string(),
+                serde_json::to_string(&closed_by("ada", 9)).unwrap(),
+                serde_json::to_string(&VisitorInfo::default()).unwrap(),
+            ],
+        )
+        .unwrap();
+    }
+    let (store, writer) = Store::open(&dir).unwrap();
+    let page = find(&store, q("legacy refund"), None).await;
+    assert_eq!(ids(&page), [chat]);
+    assert_eq!(page.items[0].snippet, "A legacy Refund question");
+    store_all(
+        &store,
+        vec![Record::Message(message(8, chat, "legacy answer"))],
+    )
+    .await;
+    let page = find(&store, q("answer"), None).await;
+    assert_eq!(ids(&page), [chat]);
+    drop(store);
+    tokio::task::spawn_blocking(move || writer.join())
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
