@@ -248,9 +248,15 @@ impl Filters {
         };
         let visitor = bounded("visitor", self.visitor.as_deref())?;
         let operator = bounded("operator", self.operator.as_deref())?;
-        let mut state = self.state.as_deref().map(StateFilter::parse).transpose()?;
+        // An empty parameter (a form's "all") is one not given.
+        let mut state = self
+            .state
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(StateFilter::parse)
+            .transpose()?;
         let date = match self.date.as_deref() {
-            None | Some("started") => DateOf::Started,
+            None | Some("" | "started") => DateOf::Started,
             Some("closed") => DateOf::Closed,
             Some(other) => {
                 return Err(SearchError::Bad(format!(
@@ -595,6 +601,13 @@ mod tests {
         }
         // The same word twice is one.
         assert_eq!(filters("a A a").query(None).unwrap().words, ["a"]);
+        // An empty state or date (a form's "all") is none given.
+        let all = Filters {
+            state: Some(String::new()),
+            date: Some(String::new()),
+            ..Filters::default()
+        };
+        assert_eq!(all.query(None).unwrap().state, None);
     }
 
     #[test]
