@@ -474,3 +474,41 @@ async fn sqlite_messages_stored_before_search_are_found_after_the_migration() {
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// PostgreSQL: a database from before search (schema 4) has its messages'
+/// words filled by the migration, so they are found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_messages_stored_before_search_are_found_after_the_migration() {
+    let mut f = Fixture::new(Engine::Postgres, "search_pg_migration").await;
+    let id = chat_at(1_000, 1);
+    store_all(
+        f.store(),
+        vec![
+            Record::Chat(chat(id, "demo", 7, "", "", closed_by("ada", 9))),
+            Record::Message(message(7, id, "A legacy Refund question")),
+        ],
+    )
+    .await;
+    f.close().await;
+    let super::Location::Postgres { url, .. } = f.location.clone() else {
+        unreachable!()
+    };
+    // Back to schema 4: no words column, no index over it.
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        client
+            .batch_execute(
+                "DROP INDEX messages_words; DROP INDEX chats_by_state_id;
+                 ALTER TABLE messages DROP COLUMN words;
+                 UPDATE meta SET value = '4' WHERE key = 'schema';",
+            )
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    f.open().await;
+    let page = find(f.store(), q("legacy refund"), None).await;
+    assert_eq!(ids(&page), [id]);
+    assert_eq!(page.items[0].snippet, "A legacy Refund question");
+    f.finish().await;
+}
