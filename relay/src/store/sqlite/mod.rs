@@ -20,6 +20,7 @@ mod checkpointer;
 mod cleanup;
 mod reads;
 mod schema;
+mod search;
 
 use super::StoreError;
 use super::backend::{Backend, Cell, NewChange, Reads, Row, Table, Touch, Tx, VisitorRows, Who};
