@@ -406,6 +406,9 @@ impl Tx for SqliteTx<'_> {
         ] {
             self.conn.prepare_cached(sql)?.execute([list])?;
         }
+        if !rows.chats.is_empty() {
+            search::forget_erased(self.conn)?;
+        }
         Ok(())
     }
 }

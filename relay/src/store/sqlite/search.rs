@@ -69,6 +69,19 @@ pub(super) fn reindex(tx: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// Rewrites the index without the rows an erasure deleted. A contentless
+/// index deletes a row by a tombstone and keeps its tokens in the segment
+/// blobs (`message_words_data`) until those segments are merged: an erased
+/// chat's words would stay readable in the file. `optimize` merges every
+/// segment into one without them (the freed pages are zeroed by
+/// `secure_delete`, the WAL emptied by the checkpointer's scrub). It
+/// rewrites the whole index under the write lock, so it runs once per
+/// erasing batch, never on the message path; erasures are rare (a request,
+/// or retention's batch).
+pub(super) fn forget_erased(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("INSERT INTO message_words (message_words) VALUES ('optimize')")
+}
+
 /// The chats `query` finds, greatest id first.
 pub(super) fn search_chats(
     conn: &Connection,
