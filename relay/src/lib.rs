@@ -49,6 +49,7 @@ pub mod console_page;
 pub mod drain;
 pub mod erasure;
 pub mod fanout;
+pub mod files;
 pub mod http;
 pub mod hub;
 pub mod limits;

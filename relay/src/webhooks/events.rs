@@ -98,6 +98,8 @@ pub fn events_of(record: &Record, message_site: Option<&str>) -> Vec<Event> {
         | Record::ApiKey(_)
         | Record::Webhook(_)
         | Record::Delivery(_)
+        | Record::File(_)
+        | Record::FileChunk(_)
         | Record::Erasure(_) => Vec::new(),
     }
 }
