@@ -13,7 +13,7 @@ use twinline_core::{ChatId, ChatState, ChatStatus, FileId, Millis, Ulid, Visitor
 
 both_backends!(
     chunks_and_files_merge_by_id_read_back_and_go_in_the_feed,
-    an_erased_chat_takes_its_files_and_refuses_late_chunks,
+    an_erased_chat_takes_its_files_and_refuses_late_chunks_and_its_export_holds_them,
 );
 
 const FILE: FileId = FileId(Ulid(70));
@@ -109,7 +109,9 @@ async fn chunks_and_files_merge_by_id_read_back_and_go_in_the_feed(f: Fixture) -
     f
 }
 
-async fn an_erased_chat_takes_its_files_and_refuses_late_chunks(f: Fixture) -> Fixture {
+async fn an_erased_chat_takes_its_files_and_refuses_late_chunks_and_its_export_holds_them(
+    f: Fixture,
+) -> Fixture {
     let store = f.store();
     let chat = chat();
     let status = ChatStatus {
@@ -128,6 +130,22 @@ async fn an_erased_chat_takes_its_files_and_refuses_late_chunks(f: Fixture) -> F
     ] {
         assert!(store.apply(record, "primary").await.unwrap().changed);
     }
+    // The visitor's export holds the file, bytes and all.
+    let export = crate::erasure::export(store, "demo", &Subject::Visitor(VisitorId(Ulid(5))))
+        .await
+        .unwrap();
+    let files = &export.chats[0].files;
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].file, stored(chat, 50));
+    let mut bytes = vec![1; CHUNK_BYTES as usize];
+    bytes.extend([2; 10]);
+    use base64::Engine;
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(&files[0].data)
+            .unwrap(),
+        bytes
+    );
     erase(
         store,
         "primary",
