@@ -3,7 +3,8 @@
 //! one deployment downloads byte for byte from the other, and an upload cut
 //! by the primary's SIGKILL after half its chunks finishes on the
 //! redundant, which already holds what had replicated, and replicates back
-//! once the primary returns.
+//! once the primary returns; and on relay nodes over PostgreSQL any node
+//! takes chunks and serves the file.
 
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -212,4 +213,31 @@ async fn an_upload_cut_by_a_primary_kill_after_half_its_chunks_finishes_on_the_r
             .is_some_and(|(_, got)| got == bytes)
     })
     .await;
+}
+
+/// Issue 18: a deployment of relay nodes over one PostgreSQL keeps no file
+/// in a node: chunks sent to either node, the upload completed on one and
+/// the file downloaded from the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_relay_nodes_over_postgres_any_node_takes_chunks_and_serves_the_file() {
+    use twinline_tests::nodes::{Deployment, fresh_database, unlimited};
+    use twinline_tests::process::RelayOptions;
+    let deployment = Deployment::start(
+        &fresh_database("files"),
+        unlimited(RelayOptions::primary()),
+        2,
+    );
+    let (one, two) = (deployment.nodes[0].url(), deployment.nodes[1].url());
+    let visitor = uploader(&one).await;
+    let file = FileId::new(Millis(1_700_000_000_000), 3);
+    let bytes = png(4 * CHUNK_BYTES as usize + 99, 11);
+    for index in 0..chunk_count(bytes.len() as u64) {
+        let node = if index % 2 == 0 { &one } else { &two };
+        assert!(visitor.chunk(node, file, &bytes, index).await.is_success());
+    }
+    let held = visitor.held(&one, file).await.expect("an answer");
+    assert_eq!(held.chunks, (0..5).collect::<Vec<_>>());
+    visitor.complete(&two, file, "nodes.png", &bytes).await;
+    let (_, got) = visitor.download(&one, file).await.expect("the file");
+    assert!(got == bytes, "node 1's answer differs");
 }
