@@ -282,3 +282,65 @@ async fn a_feed_page_of_chunks_ends_near_its_byte_bound_and_the_next_goes_on() {
     assert_eq!(pages.iter().sum::<u64>(), chunks);
     relay.stop().await;
 }
+
+#[tokio::test]
+async fn an_operator_sends_a_file_in_a_chat_of_its_site_and_nowhere_else() {
+    use crate::store::records::{ChatRecord, Record};
+    let relay = TestRelay::start();
+    let app = app(&relay, "192.0.2.1:1000");
+    let account = relay.add_operator("ada", "correct horse battery").await;
+    let operator = relay.state.signer.sign(&Claim::Operator {
+        username: "ada".into(),
+        name: String::new(),
+        exp: FAR,
+        ver: account.version,
+    });
+    let chat = ChatId::new(Millis(1_000), 1);
+    let bytes = pdf(500);
+    let file = FileId::new(Millis(1_000), 3);
+    let chunk_uri = |chat: ChatId| format!("/v1/files/{file}/chunks/0?chat={chat}&size=500");
+    // No header here yet: the chat's site is unknown, so nothing is sent.
+    let (status, _, _) = send(&app, post_bytes(&chunk_uri(chat), &operator, bytes.clone())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let mut header = ChatRecord::empty(chat, Millis(1_000));
+    header.site = "demo".into();
+    header.visitor = VisitorId(Ulid(5));
+    relay
+        .state
+        .store
+        .apply(Record::Chat(header.clone()), "primary")
+        .await
+        .unwrap();
+    let mut elsewhere = ChatRecord::empty(ChatId::new(Millis(1_000), 2), Millis(1_000));
+    elsewhere.site = "other".into();
+    relay
+        .state
+        .store
+        .apply(Record::Chat(elsewhere.clone()), "primary")
+        .await
+        .unwrap();
+    let (status, _, _) = send(
+        &app,
+        post_bytes(&chunk_uri(elsewhere.id), &operator, bytes.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, body) =
+        send(&app, post_bytes(&chunk_uri(chat), &operator, bytes.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let declared = json!({"name": "reply.pdf", "size": 500, "sha256": sha256(&bytes)});
+    let uri = format!("/v1/files/{file}/complete?chat={chat}");
+    let (status, _, body) = send(&app, with_token("POST", &uri, &operator, Some(declared))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The chat's visitor downloads what the operator sent.
+    let visitor = visitor_token(&relay, chat);
+    let (status, headers, _) = send(
+        &app,
+        with_token("GET", &format!("/v1/files/{file}"), &visitor, None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/pdf");
+    drop(app);
+    relay.stop().await;
+}
