@@ -34,7 +34,7 @@ pub const MAX_FILES_PER_CHAT: u64 = 20;
 pub const MAX_CHAT_FILE_BYTES: u64 = 50 * 1024 * 1024;
 
 /// A type a relay accepts, decided from the first bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum FileType {
     /// `image/png`.
     #[serde(rename = "image/png")]
@@ -123,7 +123,7 @@ pub fn missing(size: u64, held: &[u64]) -> Vec<u64> {
 
 /// A file as messages and transcripts carry it once its upload is
 /// complete: what the relay checked and decided.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct FileMeta {
     /// The uploader's id for it.
     pub id: FileId,
@@ -181,6 +181,9 @@ pub enum FileError {
         "this type of file is not accepted (by its content: PNG, JPEG, GIF, WebP, PDF and ZIP are)"
     )]
     Type,
+    /// A message's file of another chat.
+    #[error("the file was sent in another chat")]
+    Chat,
     /// A chunk index past the file's end, or a chunk of the wrong length.
     #[error("chunk {index} of a file of {size} bytes must hold {expected} bytes")]
     Chunk {
@@ -296,6 +299,44 @@ mod tests {
         assert_eq!(missing(size, &[]), vec![0, 1, 2, 3]);
         assert_eq!(missing(size, &[2, 0, 0, 99]), vec![1, 3]);
         assert!(missing(size, &[3, 2, 1, 0]).is_empty());
+    }
+
+    #[test]
+    fn a_message_carries_a_file_of_its_own_chat_and_may_then_have_no_text() {
+        use crate::model::{Author, Message, RecordError, Role};
+        use crate::{Lamport, MessageId, Millis, Ulid};
+        let chat = ChatId(Ulid(1));
+        let file = FileMeta {
+            id: FileId(Ulid(7)),
+            chat,
+            name: "a.pdf".into(),
+            size: 10,
+            kind: FileType::Pdf,
+            sha256: "ab".repeat(32),
+        };
+        let mut msg = Message {
+            lamport: Lamport(1),
+            author: Author {
+                role: Role::Visitor,
+                id: "v".into(),
+                name: String::new(),
+            },
+            id: MessageId(Ulid(2)),
+            chat,
+            text: String::new(),
+            at: Millis(1),
+            file: Some(file.clone()),
+        };
+        assert_eq!(msg.check(), Ok(()));
+        let mut other = msg.clone();
+        other.file.as_mut().unwrap().chat = ChatId(Ulid(9));
+        assert_eq!(other.check(), Err(RecordError::File(FileError::Chat)));
+        other.file.as_mut().unwrap().chat = chat;
+        other.file.as_mut().unwrap().size = 0;
+        assert!(other.check().is_err());
+        assert!(!msg.same_as(&other));
+        msg.file = None;
+        assert!(msg.check().is_err(), "no file, no text");
     }
 
     #[test]

@@ -241,3 +241,44 @@ async fn on_relay_nodes_over_postgres_any_node_takes_chunks_and_serves_the_file(
     let (_, got) = visitor.download(&one, file).await.expect("the file");
     assert!(got == bytes, "node 1's answer differs");
 }
+
+/// A message carries the uploaded file's record: stored with it, and on the
+/// other deployment after replication, file and all.
+#[tokio::test]
+async fn a_message_with_a_file_reaches_the_other_deployment_with_its_file() {
+    use twinline_core::files::FileMeta;
+    use twinline_core::protocol::{ClientFrame, ServerFrame};
+    use twinline_tests::client::Visitor;
+    use twinline_tests::pair::messages_of;
+    let pair = Pair::start(&[]);
+    let primary = pair.primary.url();
+    let mut visitor = Visitor::join(&primary, &pair.primary.ws_url()).await;
+    let upload = Uploader {
+        http: reqwest::Client::new(),
+        token: visitor.token.token.clone(),
+        chat: visitor.token.chat,
+    };
+    let file = FileId::new(Millis(1_700_000_000_000), 4);
+    let bytes = png(1000, 5);
+    assert!(upload.chunk(&primary, file, &bytes, 0).await.is_success());
+    let meta: FileMeta =
+        serde_json::from_value(upload.complete(&primary, file, "shot.png", &bytes).await).unwrap();
+    let mut msg = visitor.message("", 1);
+    msg.file = Some(meta.clone());
+    visitor
+        .ws
+        .send(&ClientFrame::Send { msg: msg.clone() })
+        .await;
+    let id = msg.id;
+    visitor
+        .ws
+        .recv_until(|f| matches!(f, ServerFrame::Ack { id: acked } if *acked == id))
+        .await;
+    eventually(CONVERGE, "the message on the redundant", || async {
+        messages_of(&pair.redundant)
+            .await
+            .get(&id.to_string())
+            .is_some_and(|m| m.file.as_ref() == Some(&meta))
+    })
+    .await;
+}

@@ -40,7 +40,7 @@ fn refused(error: FileError) -> ApiError {
     let (status, code) = match error {
         FileError::Size(_) => (StatusCode::PAYLOAD_TOO_LARGE, "file_too_large"),
         FileError::Type => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "file_type_not_allowed"),
-        FileError::Name | FileError::Hash | FileError::Chunk { .. } => {
+        FileError::Name | FileError::Hash | FileError::Chat | FileError::Chunk { .. } => {
             (StatusCode::BAD_REQUEST, "bad_request")
         }
     };

@@ -377,6 +377,7 @@ mod tests {
             chat: ChatId(Ulid(42)),
             text: "late".into(),
             at: Millis(u64::from(u32::MAX)),
+            file: None,
         };
         assert!(is_erased(&Record::Message(message.clone()), cutoff));
         let mut header = ChatRecord::empty(ChatId(Ulid(42)), Millis(0));

@@ -335,6 +335,7 @@ mod tests {
             chat: ChatId(Ulid(1)),
             text: text.into(),
             at: Millis(at),
+            file: None,
         }
     }
 

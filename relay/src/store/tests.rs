@@ -485,6 +485,7 @@ fn message(id: u128, chat: ChatId, text: &str) -> Message {
         chat,
         text: text.into(),
         at: Millis(1_000 + id as u64),
+        file: None,
     }
 }
 

@@ -324,6 +324,7 @@ mod tests {
             chat: ChatId(Ulid(1)),
             text: "hello \"there\"".into(),
             at: Millis(10),
+            file: None,
         };
         let record = Record::Message(message);
         assert!(events_of(&record, None).is_empty());
