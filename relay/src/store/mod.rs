@@ -10,6 +10,8 @@
 //! - [`files`]: attached files: their chunks and, once checked, their
 //!   records (bytes in the database, on both engines).
 //! - [`kinds`]: each kind's merge rule (pure, written once).
+//! - [`search`]: history search: the words both engines index, the
+//!   bounded filters, the snippets.
 //! - [`merge`]: a batch of writes in one transaction, over a backend's
 //!   primitives.
 //! - [`backend`]: what a storage engine provides ([`backend::Tx`] to
@@ -35,6 +37,7 @@ pub mod postgres;
 mod read_threads;
 pub mod reads;
 pub mod records;
+pub mod search;
 pub mod sqlite;
 pub mod webhooks;
 pub mod writer;

@@ -130,25 +130,27 @@ CREATE TABLE erased (
 );
 CREATE INDEX chats_by_visitor ON chats (site, visitor);
 ",
+    super::search::MIGRATION,
     "
 -- Attached files (store/files.rs): the bytes in chunks of 64 KiB, as
--- base64 in each chunk's body, and a file's record once checked.
-CREATE TABLE files (
+-- base64 in each chunk's body, and a file's record once checked. (IF NOT
+-- EXISTS: a store taken back to an earlier version runs it again.)
+CREATE TABLE IF NOT EXISTS files (
     id   TEXT COLLATE \"C\" PRIMARY KEY,
     chat TEXT COLLATE \"C\" NOT NULL,
     site TEXT NOT NULL,
     body TEXT NOT NULL
 );
-CREATE INDEX files_by_chat ON files (chat, id);
-CREATE TABLE file_chunks (
+CREATE INDEX IF NOT EXISTS files_by_chat ON files (chat, id);
+CREATE TABLE IF NOT EXISTS file_chunks (
     key   TEXT COLLATE \"C\" PRIMARY KEY,
     file  TEXT COLLATE \"C\" NOT NULL,
     chat  TEXT COLLATE \"C\" NOT NULL,
     bytes BIGINT NOT NULL,
     body  TEXT NOT NULL
 );
-CREATE INDEX file_chunks_by_file ON file_chunks (file, key);
-CREATE INDEX file_chunks_by_chat ON file_chunks (chat, file);
+CREATE INDEX IF NOT EXISTS file_chunks_by_file ON file_chunks (file, key);
+CREATE INDEX IF NOT EXISTS file_chunks_by_chat ON file_chunks (chat, file);
 ",
 ];
 
@@ -187,6 +189,9 @@ fn migrate_locked(client: &mut Client) -> Result<u64, StoreError> {
         let mut tx = client.transaction()?;
         tx.batch_execute(MIGRATIONS[version])?;
         version += 1;
+        if MIGRATIONS[version - 1] == super::search::MIGRATION {
+            super::search::fill_words(&mut tx)?;
+        }
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('schema', $1)
              ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",

@@ -21,6 +21,7 @@ mod cleanup;
 mod files;
 mod reads;
 mod schema;
+mod search;
 
 use super::StoreError;
 use super::backend::{Backend, Cell, NewChange, Reads, Row, Table, Touch, Tx, VisitorRows, Who};
