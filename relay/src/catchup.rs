@@ -192,6 +192,7 @@ mod tests {
                     text: "x".repeat(1_000),
                     lamport: Lamport(i as u64 + 1),
                     at: Millis(i as u64),
+                    file: None,
                 })
                 .collect(),
             lacking: vec![],

@@ -58,6 +58,7 @@ async fn seed(relay: &TestRelay, chat: ChatId, site: &str, text: &str, n: u128) 
         text: text.into(),
         lamport: Lamport(1),
         at: Millis(1_500),
+        file: None,
     };
     for record in [Record::Chat(header), Record::Message(message)] {
         relay.state.store.apply(record, "primary").await.unwrap();

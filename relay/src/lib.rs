@@ -50,6 +50,7 @@ pub mod console_page;
 pub mod drain;
 pub mod erasure;
 pub mod fanout;
+pub mod files;
 pub mod history;
 #[cfg(test)]
 mod history_tests;

@@ -87,6 +87,9 @@ pub fn router(state: Shared, console: ConsolePage) -> Router {
     let visitor_api = Router::new()
         .route("/v1/visitor/token", post(http::visitor_token))
         .layer(cors(&state, visitor_origin));
+    // Files: the chat's visitor (on the site's pages) and operators (the
+    // console), like health.
+    let files = crate::files::routes().layer(cors(&state, probe_origin));
     let operator_api = Router::new()
         .route("/v1/operator/login", post(http::operator_login))
         .route("/v1/operator/logout", post(http::operator_logout))
@@ -99,6 +102,7 @@ pub fn router(state: Shared, console: ConsolePage) -> Router {
         .merge(health)
         .merge(visitor_api)
         .merge(operator_api)
+        .merge(files)
         .route(
             "/v1/admin/drain",
             post(http::drain).get(http::drain_progress),

@@ -167,6 +167,11 @@ id_type!(
     /// new id).
     RatingId
 );
+id_type!(
+    /// Identifies one attached file (chosen by the uploading client, so a
+    /// retry or the other deployment meets the same file).
+    FileId
+);
 
 #[cfg(test)]
 mod tests {

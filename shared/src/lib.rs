@@ -13,6 +13,8 @@
 //! - [`clock`]: Lamport clocks for message order, hybrid logical clocks for
 //!   last-writer-wins registers.
 //! - [`model`]: messages, authors, chat status, visitor details, offline notes.
+//! - [`files`]: attachments: their limits, the types allowed by their
+//!   first bytes, and which chunks an upload still has to send.
 //! - [`transcript`]: a chat as a set of messages merged by id.
 //! - [`protocol`]: the frames on the wire and the HTTP bodies.
 //! - [`moderation`]: the moderator's failover decisions.
@@ -25,6 +27,7 @@
 #![deny(missing_docs)]
 
 pub mod clock;
+pub mod files;
 pub mod id;
 pub mod model;
 pub mod moderation;
@@ -37,7 +40,7 @@ pub mod time;
 pub mod transcript;
 
 pub use clock::{Hlc, Lamport};
-pub use id::{ChatId, MessageId, OfflineId, RatingId, Ulid, VisitorId};
+pub use id::{ChatId, FileId, MessageId, OfflineId, RatingId, Ulid, VisitorId};
 pub use model::{Author, ChatState, ChatStatus, Message, OfflineNote, Role, VisitorInfo};
 pub use rating::{Rating, Score};
 pub use time::Millis;

@@ -90,6 +90,10 @@ pub struct Message {
     /// its clock until it merges a relay's, and every copy merges to the
     /// earliest).
     pub at: Millis,
+    /// The file it sends, once uploaded (`crate::files`); the text may then
+    /// be empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<crate::files::FileMeta>,
 }
 
 impl Message {
@@ -102,7 +106,17 @@ impl Message {
     /// text within its limits, the author's name and id within theirs, and
     /// numbers every reader holds.
     pub fn check(&self) -> Result<(), RecordError> {
-        check_text(&self.text).map_err(|error| RecordError::Text("text", error))?;
+        match &self.file {
+            None => check_text(&self.text),
+            Some(_) => check_len(&self.text, MAX_TEXT_CHARS),
+        }
+        .map_err(|error| RecordError::Text("text", error))?;
+        if let Some(file) = &self.file {
+            file.check().map_err(RecordError::File)?;
+            if file.chat != self.chat {
+                return Err(RecordError::File(crate::files::FileError::Chat));
+            }
+        }
         check_field(&self.author.name).map_err(|error| RecordError::Text("author name", error))?;
         check_field(&self.author.id).map_err(|error| RecordError::Text("author id", error))?;
         check_number("lamport", self.lamport.0)?;
@@ -130,6 +144,7 @@ impl Message {
             && self.author == other.author
             && self.chat == other.chat
             && self.text == other.text
+            && self.file == other.file
     }
 }
 
@@ -255,6 +270,9 @@ pub enum RecordError {
         /// Its value.
         value: u64,
     },
+    /// An attached file out of its bounds, or of another chat.
+    #[error("file: {0}")]
+    File(crate::files::FileError),
     /// A Lamport clock too far past its chat's (see [`MAX_LAMPORT_STEP`]).
     #[error("lamport {lamport} is more than {MAX_LAMPORT_STEP} past the chat's highest, {highest}")]
     LamportJump {
@@ -368,6 +386,7 @@ mod tests {
             chat: ChatId::new(Millis(1), 2),
             text: "hi".into(),
             at: Millis(at),
+            file: None,
         }
     }
 

@@ -170,6 +170,7 @@ mod tests {
             chat: ChatId(Ulid(1)),
             text: text.into(),
             at: Millis(0),
+            file: None,
         }
     }
 

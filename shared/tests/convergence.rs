@@ -29,6 +29,7 @@ fn message() -> impl Strategy<Value = Message> {
             chat: chat(),
             text,
             at: Millis(lamport),
+            file: None,
         }
     })
 }

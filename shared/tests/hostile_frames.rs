@@ -70,8 +70,9 @@ fn session(role: Role) -> Session {
 /// What happens next to the session.
 #[derive(Clone, Debug)]
 enum Step {
-    /// A hostile frame on the current socket.
-    Frame(ServerFrame),
+    /// A hostile frame on the current socket (boxed: a message with a
+    /// file makes a frame much larger than the other steps).
+    Frame(Box<ServerFrame>),
     /// An ack for the message the user wrote `back` sends ago (a real
     /// ack, mixed in so that acked messages exist).
     AckOwn(usize),
@@ -185,6 +186,7 @@ fn message() -> impl Strategy<Value = Message> {
             chat,
             text,
             at: Millis(at),
+            file: None,
         })
 }
 
@@ -308,7 +310,7 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        8 => server_frame().prop_map(Step::Frame),
+        8 => server_frame().prop_map(|frame| Step::Frame(Box::new(frame))),
         2 => (0usize..4).prop_map(Step::AckOwn),
         3 => "[a-z ]{1,20}".prop_map(Step::Write),
         1 => Just(Step::Open),
@@ -348,7 +350,13 @@ fn run(role: Role, steps: Vec<Step>) {
         }
         let conn = conns.last().copied().unwrap_or(ConnId(0));
         match step {
-            Step::Frame(frame) => session.handle(now, Input::Frame { conn, frame }),
+            Step::Frame(frame) => session.handle(
+                now,
+                Input::Frame {
+                    conn,
+                    frame: *frame,
+                },
+            ),
             Step::AckOwn(back) => {
                 if let Some((id, _)) = written.iter().rev().nth(back) {
                     session.handle(

@@ -72,6 +72,11 @@ fn every_example_matches_the_types() {
             "http:login_request" => round_trips::<LoginRequest>(kind, body),
             "http:login_response" => round_trips::<LoginResponse>(kind, body),
             "http:console_config" => round_trips::<ConsoleConfig>(kind, body),
+            "http:file_upload" => round_trips::<twinline_core::files::UploadStatus>(kind, body),
+            "http:file_complete" => {
+                round_trips::<twinline_core::files::CompleteRequest>(kind, body)
+            }
+            "http:file" => round_trips::<twinline_core::files::FileMeta>(kind, body),
             other => panic!("unknown example kind {other:?}"),
         }
     }

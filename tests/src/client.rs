@@ -581,6 +581,7 @@ pub fn make_message(author: Author, chat: ChatId, text: &str, lamport: u64) -> M
         chat,
         text: text.into(),
         at: now,
+        file: None,
     }
 }
 

@@ -305,6 +305,7 @@ fn a_saved_message_no_reader_can_show_is_left_out_and_the_chat_shown() {
             chat: chat(),
             text: format!("message {n}"),
             at: Millis(at),
+            file: None,
         });
     }
     leave_behind_with("eve", transcript);

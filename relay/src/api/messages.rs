@@ -110,6 +110,7 @@ pub async fn post(
         chat: chat_id,
         text: body.text.clone(),
         at: crate::clock::now(),
+        file: None,
     };
     msg.check().map_err(|error| {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.to_string())

@@ -34,6 +34,7 @@ async fn a_visitor_is_exported_erased_and_gone_from_every_route() {
                 chat,
                 text: "my address is ...".into(),
                 at: Millis(1_700_000_000_001),
+                file: None,
             }),
             "test",
         )

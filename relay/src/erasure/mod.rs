@@ -193,6 +193,39 @@ pub struct ExportedChat {
     pub header: ChatRecord,
     /// Its messages, in Lamport order.
     pub messages: Vec<Message>,
+    /// Its complete files, by id, with their bytes.
+    pub files: Vec<ExportedFile>,
+}
+
+/// A chat's file in an export: what was checked, and the bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExportedFile {
+    /// Name, size, type, SHA-256, site, when stored.
+    #[serde(flatten)]
+    pub file: crate::store::files::StoredFile,
+    /// Its bytes, base64 (standard alphabet, padded).
+    pub data: String,
+}
+
+/// A chat's complete files with their bytes (chunks of uploads never
+/// completed are left out: they are no file yet, and go with the chat).
+fn exported_files(
+    conn: &mut dyn Reads,
+    chat: twinline_core::ChatId,
+) -> Result<Vec<ExportedFile>, StoreError> {
+    use base64::Engine;
+    let mut out = Vec::new();
+    for file in conn.files().chat_files(chat)? {
+        let mut bytes = Vec::with_capacity(file.meta.size as usize);
+        for chunk in conn.files().chunks(file.meta.id)? {
+            bytes.extend(chunk.bytes().unwrap_or_default());
+        }
+        out.push(ExportedFile {
+            file,
+            data: base64::engine::general_purpose::STANDARD.encode(&bytes),
+        });
+    }
+    Ok(out)
 }
 
 /// A visitor's data as one document.
@@ -239,7 +272,12 @@ pub fn export_from(
     let mut chats = Vec::new();
     for header in parsed::<ChatRecord>(&rows.chats) {
         let messages = conn.messages(header.id)?;
-        chats.push(ExportedChat { header, messages });
+        let files = exported_files(conn, header.id)?;
+        chats.push(ExportedChat {
+            header,
+            messages,
+            files,
+        });
     }
     let (visitor, email) = match subject {
         Subject::Visitor(visitor) => (Some(*visitor), None),

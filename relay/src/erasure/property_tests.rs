@@ -95,6 +95,7 @@ fn record(chat_index: usize, part: usize) -> Record {
             chat: id,
             text: format!("message {n}"),
             at: Millis(2_000 + n as u64),
+            file: None,
         }),
     }
 }

@@ -83,7 +83,7 @@ async fn page(
 ) -> Result<ChangesPage, ApiError> {
     state
         .store
-        .read(move |conn| reads::changes_since(conn, since, limit, &peer))
+        .read(move |conn| bounded_page(conn, since, limit, &peer))
         .await
         .map_err(|error| {
             ApiError::new(
@@ -92,6 +92,62 @@ async fn page(
                 error.to_string(),
             )
         })
+}
+
+/// Most bytes of records in one page, about: a page of file chunks (87 KB
+/// each) ends here rather than at [`PAGE_LIMIT`] changes, so a frame stays
+/// far under the follower's 64 MB limit whatever the feed holds.
+pub const PAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Rows read at a time while a page is gathered: what a page may overshoot
+/// [`PAGE_BYTES`] by in memory before it is cut.
+const PAGE_STEP: usize = 500;
+
+/// A record's size in a page, roughly: its large fields.
+fn weight(record: &crate::store::records::Record) -> usize {
+    use crate::store::records::Record;
+    match record {
+        Record::FileChunk(chunk) => chunk.data.len(),
+        Record::Message(message) => message.text.len(),
+        _ => 256,
+    }
+}
+
+/// Up to `limit` changes after `since` (the asker's own left out), ended
+/// early once they weigh [`PAGE_BYTES`]: `next` is then the last change
+/// sent, and the next page goes on from there.
+pub fn bounded_page(
+    conn: &mut dyn crate::store::backend::Reads,
+    since: u64,
+    limit: usize,
+    peer: &str,
+) -> Result<ChangesPage, crate::store::StoreError> {
+    let mut page = ChangesPage {
+        next: since,
+        ..ChangesPage::default()
+    };
+    let (mut asked, mut bytes) = (0, 0);
+    while asked < limit {
+        let step = PAGE_STEP.min(limit - asked);
+        asked += step;
+        let part = reads::changes_since(conn, page.next, step, peer)?;
+        page.head = part.head;
+        let end = part.next == page.next;
+        for change in part.changes {
+            bytes += weight(&change.record);
+            let seq = change.seq;
+            page.changes.push(change);
+            if bytes >= PAGE_BYTES {
+                page.next = seq;
+                return Ok(page);
+            }
+        }
+        page.next = part.next;
+        if end {
+            break;
+        }
+    }
+    Ok(page)
 }
 
 /// `GET /v1/replication/changes?since=N&peer=NAME`

@@ -274,6 +274,8 @@ pub(crate) async fn fan_out(state: &Shared, applied: Vec<Applied>) {
             }
             // The webhook sender reads them from the store's feed.
             Record::Webhook(_) | Record::Delivery(_) => {}
+            // Read at each request (the resume endpoint, a download).
+            Record::File(_) | Record::FileChunk(_) => {}
             // A password change, logout or removal made at the peer ends
             // the sessions it revoked here too.
             Record::Account(account) => {

@@ -172,8 +172,8 @@ pub trait Tx {
     fn visitor_rows(&mut self, who: &Who) -> Result<VisitorRows, StoreError>;
 
     /// Deletes the chats (headers, with their ratings, and messages) and
-    /// notes named, and every feed entry of theirs: the one place erasure
-    /// deletes anything (files join here when they land).
+    /// notes named (a chat's files and their chunks with it), and every
+    /// feed entry of theirs: the one place erasure deletes anything.
     fn erase(&mut self, rows: &ErasedRows) -> Result<(), StoreError>;
 }
 
@@ -354,4 +354,6 @@ pub trait Reads {
     /// Those of `chats` that were erased (a client naming them is told
     /// `erased`).
     fn erased_chats(&mut self, chats: &[ChatId]) -> Result<Vec<ChatId>, StoreError>;
+    /// The attached files' reads ([`super::files::FileReads`]).
+    fn files(&mut self) -> &mut dyn super::files::FileReads;
 }

@@ -209,6 +209,9 @@ pub fn guards_of(record: &Record) -> Vec<(String, Option<Millis>)> {
             Some(About::Note(note)) => vec![(note_guard(note), None)],
             None => Vec::new(),
         },
+        // A file and its chunks are the chat's, like its messages.
+        Record::File(file) => vec![(chat_guard(file.meta.chat), None)],
+        Record::FileChunk(chunk) => vec![(chat_guard(chunk.chat), None)],
         Record::Account(_) | Record::ApiKey(_) | Record::Webhook(_) | Record::Erasure(_) => {
             Vec::new()
         }
@@ -230,8 +233,9 @@ pub fn is_erased(record: &Record, cutoff: impl Fn(&str) -> Option<Millis>) -> bo
 /// The rows an applied erasure deletes, gathered over a batch.
 #[derive(Debug, Default)]
 pub struct ErasedRows {
-    /// Chats: header, messages (ratings are in the header), the webhook
-    /// deliveries about them, and their feed entries.
+    /// Chats: header, messages (ratings are in the header), files and
+    /// their chunks, the webhook deliveries about them, and their feed
+    /// entries.
     pub chats: BTreeSet<String>,
     /// Offline notes, the webhook deliveries about them, and their feed
     /// entries.
@@ -373,6 +377,7 @@ mod tests {
             chat: ChatId(Ulid(42)),
             text: "late".into(),
             at: Millis(u64::from(u32::MAX)),
+            file: None,
         };
         assert!(is_erased(&Record::Message(message.clone()), cutoff));
         let mut header = ChatRecord::empty(ChatId(Ulid(42)), Millis(0));

@@ -344,6 +344,7 @@ mod tests {
             chat: ChatId(Ulid(1)),
             text: text.into(),
             at: Millis(at),
+            file: None,
         }
     }
 

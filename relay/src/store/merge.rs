@@ -8,7 +8,7 @@
 //! 2. load the erasure guards they meet (and, for an erasure, the rows its
 //!    rules cover here), then what is stored under them, kind by kind in a
 //!    fixed order (accounts, chats, messages, notes, API keys, webhooks and
-//!    their deliveries, erasures; keys sorted), with the highest Lamport
+//!    their deliveries, files and their chunks, erasures; keys sorted), with the highest Lamport
 //!    clock of each chat a message goes to;
 //! 3. merge record by record in job order, in memory: each record meets
 //!    the stored copy as the records before it left it, exactly as if they
@@ -36,6 +36,7 @@ use super::StoreError;
 use super::api_keys::ApiKey;
 use super::backend::{NewChange, Row, Touch, Tx, VisitorRows, Who};
 use super::erasures::{self, ERASED, ErasedRows, Erasure};
+use super::files::{Chunk, StoredFile};
 use super::kinds::{ChatClock, Kind, Outcome};
 use super::records::{Account, Applied, ChatRecord, Record, Refusal};
 use super::webhooks::{Delivery, Subscription};
@@ -61,12 +62,13 @@ impl Queued {
     /// Makes what the writer would otherwise make, on the caller's thread.
     pub fn new(record: Record, origin: String) -> Queued {
         let body = match &record {
-            Record::Message(_) | Record::Note(_) => Some(record.body_json()),
+            Record::Message(_) | Record::Note(_) | Record::FileChunk(_) => Some(record.body_json()),
             Record::Chat(_)
             | Record::Account(_)
             | Record::ApiKey(_)
             | Record::Webhook(_)
             | Record::Delivery(_)
+            | Record::File(_)
             | Record::Erasure(_) => None,
         };
         Queued {
@@ -221,6 +223,8 @@ struct Batch {
     erased: ErasedRows,
     webhooks: Working<Subscription>,
     deliveries: Working<Delivery>,
+    files: Working<StoredFile>,
+    chunks: Working<Chunk>,
     touches: Touches,
     feed: Vec<NewChange>,
 }
@@ -302,6 +306,8 @@ impl Batch {
         let mut guard_keys = BTreeSet::new();
         let mut webhooks = BTreeSet::new();
         let mut deliveries = BTreeSet::new();
+        let mut files = BTreeSet::new();
+        let mut chunks = BTreeSet::new();
         let mut message_chats = BTreeSet::new();
         let mut batch_erasures = Vec::new();
         for queued in jobs.iter().flat_map(|job| &job.records) {
@@ -343,6 +349,12 @@ impl Batch {
                 Record::Delivery(d) => {
                     deliveries.insert(d.key());
                 }
+                Record::File(f) => {
+                    files.insert(f.key());
+                }
+                Record::FileChunk(c) => {
+                    chunks.insert(c.key());
+                }
             }
         }
         // Guards before any row is locked (see `Tx::load_guards`).
@@ -374,6 +386,8 @@ impl Batch {
         let erasures = Working::load(tx, erasure_keys)?;
         let webhooks = Working::load(tx, webhooks)?;
         let deliveries = Working::load(tx, deliveries)?;
+        let files = Working::load(tx, files)?;
+        let chunks = Working::load(tx, chunks)?;
         let message_chats: Vec<ChatId> = message_chats.into_iter().collect();
         let highest = if message_chats.is_empty() {
             BTreeMap::new()
@@ -392,6 +406,8 @@ impl Batch {
             erased: ErasedRows::default(),
             webhooks,
             deliveries,
+            files,
+            chunks,
             touches: Touches {
                 highest,
                 touched: BTreeMap::new(),
@@ -457,6 +473,14 @@ impl Batch {
             }
             Record::Delivery(delivery) => {
                 let (outcome, feed) = self.deliveries.merge(delivery, made, &self.touches);
+                (applied(outcome), feed)
+            }
+            Record::File(file) => {
+                let (outcome, feed) = self.files.merge(file, made, &self.touches);
+                (applied(outcome), feed)
+            }
+            Record::FileChunk(chunk) => {
+                let (outcome, feed) = self.chunks.merge(chunk, made, &self.touches);
                 (applied(outcome), feed)
             }
         };
@@ -551,6 +575,8 @@ impl Batch {
         self.guards.write(tx)?;
         self.webhooks.write(tx)?;
         self.deliveries.write(tx)?;
+        self.files.write(tx)?;
+        self.chunks.write(tx)?;
         let touches = self.touches.into_touches();
         if !touches.is_empty() {
             tx.touch_chats(&touches)?;

@@ -7,6 +7,8 @@
 //!   wins).
 //! - [`erasures`]: the tombstones of erased visitors' data, and the
 //!   guards that drop whatever of it arrives later.
+//! - [`files`]: attached files: their chunks and, once checked, their
+//!   records (bytes in the database, on both engines).
 //! - [`kinds`]: each kind's merge rule (pure, written once).
 //! - [`search`]: history search: the words both engines index, the
 //!   bounded filters, the snippets.
@@ -28,6 +30,7 @@
 pub mod api_keys;
 pub mod backend;
 pub mod erasures;
+pub mod files;
 pub mod kinds;
 pub mod merge;
 pub mod postgres;

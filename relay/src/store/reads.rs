@@ -227,6 +227,7 @@ mod tests {
             text: "hi".into(),
             lamport: Lamport(lamport),
             at: Millis(1),
+            file: None,
         }
     }
 

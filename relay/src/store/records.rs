@@ -138,6 +138,10 @@ pub enum Record {
     Webhook(super::webhooks::Subscription),
     /// A webhook delivery (one event for one subscription).
     Delivery(super::webhooks::Delivery),
+    /// A complete, checked file (`files.rs`).
+    File(super::files::StoredFile),
+    /// One chunk of a file's bytes.
+    FileChunk(super::files::Chunk),
 }
 
 impl Record {
@@ -152,6 +156,8 @@ impl Record {
             Record::Erasure(_) => "erasure",
             Record::Webhook(_) => "webhook",
             Record::Delivery(_) => "webhook_delivery",
+            Record::File(_) => "file",
+            Record::FileChunk(_) => "file_chunk",
         }
     }
 
@@ -166,6 +172,8 @@ impl Record {
             Record::Erasure(e) => e.id.to_string(),
             Record::Webhook(w) => w.id.clone(),
             Record::Delivery(d) => super::kinds::Kind::key(d),
+            Record::File(f) => super::kinds::Kind::key(f),
+            Record::FileChunk(c) => super::kinds::Kind::key(c),
         }
     }
 
@@ -181,6 +189,8 @@ impl Record {
             Record::Erasure(e) => serde_json::to_string(e),
             Record::Webhook(w) => serde_json::to_string(w),
             Record::Delivery(d) => serde_json::to_string(d),
+            Record::File(f) => serde_json::to_string(f),
+            Record::FileChunk(c) => serde_json::to_string(c),
         };
         value.unwrap_or_default()
     }
@@ -197,6 +207,8 @@ impl Record {
             "erasure" => Record::Erasure(serde_json::from_str(body)?),
             "webhook" => Record::Webhook(serde_json::from_str(body)?),
             "webhook_delivery" => Record::Delivery(serde_json::from_str(body)?),
+            "file" => Record::File(serde_json::from_str(body)?),
+            "file_chunk" => Record::FileChunk(serde_json::from_str(body)?),
             _ => return Ok(None),
         }))
     }
@@ -304,6 +316,12 @@ impl Record {
                 delivery.stamp = bounded_stamp(delivery.stamp, now);
                 Record::Delivery(delivery)
             }
+            Record::File(mut file) => {
+                file.at = bounded_time(file.at, now);
+                Record::File(file)
+            }
+            // Nothing in it is a time.
+            Record::FileChunk(chunk) => Record::FileChunk(chunk),
         }
     }
 }

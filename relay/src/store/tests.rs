@@ -485,6 +485,7 @@ fn message(id: u128, chat: ChatId, text: &str) -> Message {
         chat,
         text: text.into(),
         at: Millis(1_000 + id as u64),
+        file: None,
     }
 }
 
@@ -1686,6 +1687,8 @@ async fn a_sites_chats_page_by_id_greatest_first_with_a_state_filter(f: Fixture)
 
 #[path = "erasure_tests.rs"]
 mod erasure_tests;
+#[path = "files_tests.rs"]
+mod files_tests;
 #[path = "search_tests.rs"]
 mod search_tests;
 async fn webhooks_and_their_deliveries_merge_read_and_replicate(f: Fixture) -> Fixture {

@@ -98,6 +98,8 @@ pub fn events_of(record: &Record, message_site: Option<&str>) -> Vec<Event> {
         | Record::ApiKey(_)
         | Record::Webhook(_)
         | Record::Delivery(_)
+        | Record::File(_)
+        | Record::FileChunk(_)
         | Record::Erasure(_) => Vec::new(),
     }
 }
@@ -322,6 +324,7 @@ mod tests {
             chat: ChatId(Ulid(1)),
             text: "hello \"there\"".into(),
             at: Millis(10),
+            file: None,
         };
         let record = Record::Message(message);
         assert!(events_of(&record, None).is_empty());

@@ -525,6 +525,7 @@ mod tests {
             chat,
             text: "hi".into(),
             at: Millis(2_000),
+            file: None,
         };
         let header = ChatRecord {
             site: "demo".into(),

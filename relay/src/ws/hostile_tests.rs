@@ -200,6 +200,7 @@ fn frame_of(hostile: &Hostile, me: &Visitor, sent: &mut Vec<Message>, n: u128) -
                     chat: chat_of(other_chat),
                     text,
                     at: Millis(at),
+                    file: None,
                 },
             };
             sent.push(msg.clone());
@@ -217,6 +218,7 @@ fn frame_of(hostile: &Hostile, me: &Visitor, sent: &mut Vec<Message>, n: u128) -
                 chat: me.chat,
                 text,
                 at: Millis(1_764_036_000_000),
+                file: None,
             };
             sent.push(msg.clone());
             ClientFrame::Send { msg }

@@ -8,7 +8,7 @@ use twinline_core::protocol::ErrorCode;
 /// The error code for a record that fails the core's checks.
 pub(super) fn record_error_code(error: &RecordError) -> ErrorCode {
     match error {
-        RecordError::Text(..) => ErrorCode::BadText,
+        RecordError::Text(..) | RecordError::File(_) => ErrorCode::BadText,
         RecordError::OutOfRange { .. } | RecordError::LamportJump { .. } => ErrorCode::OutOfRange,
     }
 }

@@ -117,6 +117,7 @@ async fn a_reconnect_is_told_what_it_lacks_and_what_the_relay_lacks() {
             text: format!("message {n}"),
             lamport: Lamport(lamport),
             at: Millis(1_000),
+            file: None,
         })
         .collect();
     for msg in &stored {

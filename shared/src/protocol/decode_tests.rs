@@ -202,6 +202,7 @@ fn message(n: Numbers) -> impl Strategy<Value = Message> {
             chat: ChatId(chat),
             text,
             at: Millis(at),
+            file: None,
         },
     )
 }

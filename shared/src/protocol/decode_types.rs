@@ -12,7 +12,7 @@ use super::{
     QueueEntry, ReplicationLag, VisitorTokenResponse,
 };
 use crate::clock::{Hlc, Lamport};
-use crate::id::{ChatId, MessageId, OfflineId, RatingId, Ulid, VisitorId};
+use crate::id::{ChatId, FileId, MessageId, OfflineId, RatingId, Ulid, VisitorId};
 use crate::model::{Author, ChatState, ChatStatus, Message, OfflineNote, Role, VisitorInfo};
 use crate::protocol::Fields;
 use crate::rating::{Rating, Score};
@@ -105,6 +105,7 @@ transparent!(
     VisitorId(Ulid),
     OfflineId(Ulid),
     RatingId(Ulid),
+    FileId(Ulid),
     Millis(u64),
     Lamport(u64),
 );
@@ -141,9 +142,33 @@ impl FromJson for Message {
             chat: f.get("chat")?,
             text: f.get("text")?,
             at: f.get("at")?,
+            file: f.get("file")?,
         })
     }
 }
+
+impl FromJson for crate::files::FileMeta {
+    fn from_json<V: JsonView>(value: &V) -> Result<crate::files::FileMeta, JsonError> {
+        let f = Fields::of(value)?;
+        Ok(crate::files::FileMeta {
+            id: f.get("id")?,
+            chat: f.get("chat")?,
+            name: f.get("name")?,
+            size: f.get("size")?,
+            kind: f.get("type")?,
+            sha256: f.get("sha256")?,
+        })
+    }
+}
+
+unit_variants_from_json!(crate::files::FileType {
+    Png => "image/png",
+    Jpeg => "image/jpeg",
+    Gif => "image/gif",
+    Webp => "image/webp",
+    Pdf => "application/pdf",
+    Zip => "application/zip",
+});
 
 impl FromJson for ChatStatus {
     fn from_json<V: JsonView>(value: &V) -> Result<ChatStatus, JsonError> {

@@ -47,6 +47,7 @@ pub fn message() -> Message {
         chat: chat(),
         text: "Is the blue one in stock? \"quoted\" \u{1f600}".into(),
         at: Millis(1_733_000_000_500),
+        file: None,
     }
 }
 

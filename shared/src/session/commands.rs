@@ -54,6 +54,7 @@ impl Session {
             chat,
             text: text.to_string(),
             at: id.0.millis(),
+            file: None,
         };
         self.chats.insert_own(msg.clone());
         self.typing.message_sent(chat);

@@ -234,6 +234,7 @@ fn a_visitor_replays_only_its_own_messages_and_an_operator_replays_any() {
         chat: chat(),
         text: "from ann".into(),
         at: Millis(1),
+        file: None,
     };
     let mut s = visitor_session(false);
     let start = drain(&mut s);
@@ -495,6 +496,7 @@ fn a_hello_names_at_most_the_limit_of_ids_and_always_the_newest() {
             text: format!("line {i}"),
             lamport: Lamport(i + 1),
             at: Millis(100 + i),
+            file: None,
         })
         .collect();
     let newest = many.last().expect("some").id;

@@ -186,6 +186,7 @@ fn a_notice_heard_lasts_until_off_the_typists_message_or_stale() {
             chat: chat(),
             text: "hi".into(),
             at: Millis(40),
+            file: None,
         },
     };
     let system = Author {

@@ -86,6 +86,7 @@ fn connected() -> (Session, ConnId) {
         chat: chat(),
         text: HOSTILE.into(),
         at: Millis(1_000),
+        file: None,
     };
     frame(
         &mut session,

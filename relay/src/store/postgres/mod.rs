@@ -32,6 +32,7 @@
 //!   nodes, which then read the feed from their own position.
 
 pub mod cluster;
+mod files;
 mod reads;
 mod schema;
 mod search;
@@ -577,8 +578,18 @@ impl Tx for PgTx<'_, '_> {
                  OR (kind = 'message' AND key IN
                      (SELECT id FROM messages WHERE chat = ANY($1::text[])))
                  OR (kind = 'webhook_delivery' AND key IN
-                     (SELECT key FROM webhook_deliveries WHERE subject = ANY($3::text[])))",
+                     (SELECT key FROM webhook_deliveries WHERE subject = ANY($3::text[])))
+                 OR (kind = 'file' AND key IN
+                     (SELECT id FROM files WHERE chat = ANY($1::text[])))
+                 OR (kind = 'file_chunk' AND key IN
+                     (SELECT key FROM file_chunks WHERE chat = ANY($1::text[])))",
             &[&chats, &notes, &subjects],
+        )?;
+        self.tx
+            .execute("DELETE FROM files WHERE chat = ANY($1::text[])", &[&chats])?;
+        self.tx.execute(
+            "DELETE FROM file_chunks WHERE chat = ANY($1::text[])",
+            &[&chats],
         )?;
         self.tx.execute(
             "DELETE FROM webhook_deliveries WHERE subject = ANY($1::text[])",

@@ -33,7 +33,7 @@ impl Conn {
         Ok(self.client.query(&statement, params)?)
     }
 
-    fn bodies<T: serde::de::DeserializeOwned>(
+    pub(super) fn bodies<T: serde::de::DeserializeOwned>(
         &mut self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
@@ -86,6 +86,10 @@ fn sites_param(sites: Option<&[String]>) -> Vec<String> {
 }
 
 impl Reads for Conn {
+    fn files(&mut self) -> &mut dyn crate::store::files::FileReads {
+        self
+    }
+
     fn chat(&mut self, chat: ChatId) -> Result<Option<ChatRecord>, StoreError> {
         Ok(self
             .bodies("SELECT body FROM chats WHERE id = $1", &[&chat.to_string()])?

@@ -131,6 +131,27 @@ CREATE TABLE erased (
 CREATE INDEX chats_by_visitor ON chats (site, visitor);
 ",
     super::search::MIGRATION,
+    "
+-- Attached files (store/files.rs): the bytes in chunks of 64 KiB, as
+-- base64 in each chunk's body, and a file's record once checked. (IF NOT
+-- EXISTS: a store taken back to an earlier version runs it again.)
+CREATE TABLE IF NOT EXISTS files (
+    id   TEXT COLLATE \"C\" PRIMARY KEY,
+    chat TEXT COLLATE \"C\" NOT NULL,
+    site TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_by_chat ON files (chat, id);
+CREATE TABLE IF NOT EXISTS file_chunks (
+    key   TEXT COLLATE \"C\" PRIMARY KEY,
+    file  TEXT COLLATE \"C\" NOT NULL,
+    chat  TEXT COLLATE \"C\" NOT NULL,
+    bytes BIGINT NOT NULL,
+    body  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS file_chunks_by_file ON file_chunks (file, key);
+CREATE INDEX IF NOT EXISTS file_chunks_by_chat ON file_chunks (chat, file);
+",
 ];
 
 /// The schema version this code writes.

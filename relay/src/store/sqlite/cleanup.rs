@@ -253,6 +253,7 @@ mod tests {
             chat: ChatId(Ulid(1)),
             text: format!("message {id}"),
             at: Millis(at),
+            file: None,
         }
     }
 

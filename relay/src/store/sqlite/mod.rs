@@ -18,6 +18,7 @@
 
 mod checkpointer;
 mod cleanup;
+mod files;
 mod reads;
 mod schema;
 mod search;
@@ -386,6 +387,24 @@ impl Tx for SqliteTx<'_> {
             (
                 "DELETE FROM webhook_deliveries WHERE subject IN (SELECT value FROM json_each(?1))",
                 &subjects,
+            ),
+            (
+                "DELETE FROM changes WHERE kind = 'file' AND key IN
+                     (SELECT id FROM files WHERE chat IN (SELECT value FROM json_each(?1)))",
+                &chats,
+            ),
+            (
+                "DELETE FROM changes WHERE kind = 'file_chunk' AND key IN
+                     (SELECT key FROM file_chunks WHERE chat IN (SELECT value FROM json_each(?1)))",
+                &chats,
+            ),
+            (
+                "DELETE FROM files WHERE chat IN (SELECT value FROM json_each(?1))",
+                &chats,
+            ),
+            (
+                "DELETE FROM file_chunks WHERE chat IN (SELECT value FROM json_each(?1))",
+                &chats,
             ),
             (
                 "DELETE FROM messages WHERE chat IN (SELECT value FROM json_each(?1))",

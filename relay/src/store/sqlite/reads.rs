@@ -37,7 +37,7 @@ fn text<'row>(row: &'row rusqlite::Row<'_>, index: usize) -> rusqlite::Result<&'
     })
 }
 
-fn bodies<T: serde::de::DeserializeOwned>(
+pub(super) fn bodies<T: serde::de::DeserializeOwned>(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
@@ -72,6 +72,10 @@ fn with_sites<'a>(first: &'a i64, sites: Option<&'a [String]>) -> Vec<&'a dyn ru
 }
 
 impl Reads for Connection {
+    fn files(&mut self) -> &mut dyn crate::store::files::FileReads {
+        self
+    }
+
     fn chat(&mut self, chat: ChatId) -> Result<Option<ChatRecord>, StoreError> {
         let body: Option<String> = self
             .prepare_cached("SELECT body FROM chats WHERE id = ?1")?

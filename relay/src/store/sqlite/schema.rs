@@ -105,6 +105,25 @@ CREATE TABLE IF NOT EXISTS erased (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chats_by_visitor ON chats (site, visitor);
+-- Attached files (store/files.rs): the bytes in chunks of 64 KiB, as
+-- base64 in each chunk's body, and a file's record once checked. Made here
+-- on older stores too, where they are simply absent.
+CREATE TABLE IF NOT EXISTS files (
+    id   TEXT PRIMARY KEY,
+    chat TEXT NOT NULL,
+    site TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_by_chat ON files (chat, id);
+CREATE TABLE IF NOT EXISTS file_chunks (
+    key   TEXT PRIMARY KEY,
+    file  TEXT NOT NULL,
+    chat  TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    body  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS file_chunks_by_file ON file_chunks (file, key);
+CREATE INDEX IF NOT EXISTS file_chunks_by_chat ON file_chunks (chat, file);
 -- How far this deployment has pulled each peer's feed.
 CREATE TABLE IF NOT EXISTS checkpoints (
     peer TEXT PRIMARY KEY,
