@@ -167,6 +167,10 @@ id_type!(
     /// new id).
     RatingId
 );
+id_type!(
+    /// Identifies one request for a chat's transcript by email.
+    TranscriptId
+);
 
 #[cfg(test)]
 mod tests {

@@ -14,6 +14,7 @@
 //!   last-writer-wins registers.
 //! - [`model`]: messages, authors, chat status, visitor details, offline notes.
 //! - [`transcript`]: a chat as a set of messages merged by id.
+//! - [`transcript_email`]: a visitor's request for the transcript by email.
 //! - [`protocol`]: the frames on the wire and the HTTP bodies.
 //! - [`moderation`]: the moderator's failover decisions.
 //! - [`random`]: [`random::SplitMix64`], the seeded generator the session
@@ -35,9 +36,10 @@ pub mod session;
 pub mod sorted;
 pub mod time;
 pub mod transcript;
+pub mod transcript_email;
 
 pub use clock::{Hlc, Lamport};
-pub use id::{ChatId, MessageId, OfflineId, RatingId, Ulid, VisitorId};
+pub use id::{ChatId, MessageId, OfflineId, RatingId, TranscriptId, Ulid, VisitorId};
 pub use model::{Author, ChatState, ChatStatus, Message, OfflineNote, Role, VisitorInfo};
 pub use rating::{Rating, Score};
 pub use time::Millis;

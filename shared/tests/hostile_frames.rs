@@ -71,7 +71,8 @@ fn session(role: Role) -> Session {
 #[derive(Clone, Debug)]
 enum Step {
     /// A hostile frame on the current socket.
-    Frame(ServerFrame),
+    /// (Boxed: a welcome's sync is far larger than the other steps.)
+    Frame(Box<ServerFrame>),
     /// An ack for the message the user wrote `back` sends ago (a real
     /// ack, mixed in so that acked messages exist).
     AckOwn(usize),
@@ -203,6 +204,7 @@ fn sync() -> impl Strategy<Value = ChatSync> {
             missing,
             lacking,
             rating: None,
+            transcripts: Vec::new(),
         })
 }
 
@@ -252,6 +254,10 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
         message_id().prop_map(|id| ServerFrame::Ack { id }),
         any::<u128>().prop_map(|n| ServerFrame::OfflineAck {
             id: OfflineId(Ulid(n))
+        }),
+        (chat(), any::<u128>()).prop_map(|(chat, n)| ServerFrame::TranscriptAck {
+            chat,
+            id: twinline_core::TranscriptId(Ulid(n))
         }),
         (chat(), any_author(), any::<bool>()).prop_map(|(chat, who, on)| ServerFrame::Typing {
             chat,
@@ -308,7 +314,7 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        8 => server_frame().prop_map(Step::Frame),
+        8 => server_frame().prop_map(|frame| Step::Frame(Box::new(frame))),
         2 => (0usize..4).prop_map(Step::AckOwn),
         3 => "[a-z ]{1,20}".prop_map(Step::Write),
         1 => Just(Step::Open),
@@ -348,7 +354,13 @@ fn run(role: Role, steps: Vec<Step>) {
         }
         let conn = conns.last().copied().unwrap_or(ConnId(0));
         match step {
-            Step::Frame(frame) => session.handle(now, Input::Frame { conn, frame }),
+            Step::Frame(frame) => session.handle(
+                now,
+                Input::Frame {
+                    conn,
+                    frame: *frame,
+                },
+            ),
             Step::AckOwn(back) => {
                 if let Some((id, _)) = written.iter().rev().nth(back) {
                     session.handle(
