@@ -180,32 +180,6 @@ fn mail_flags(smtp: &str) -> Vec<String> {
     flags
 }
 
-/// A replicating pair, each deployment with its own flags.
-fn pair(primary_flags: Vec<String>, redundant_flags: Vec<String>) -> Pair {
-    let primary_port = free_port();
-    let redundant_port = free_port();
-    let primary = RelayProcess::start_on(
-        RelayOptions {
-            peer: Some((
-                format!("http://127.0.0.1:{redundant_port}"),
-                "redundant".into(),
-            )),
-            extra: primary_flags,
-            ..RelayOptions::primary()
-        },
-        primary_port,
-    );
-    let redundant = RelayProcess::start_on(
-        RelayOptions {
-            peer: Some((format!("http://127.0.0.1:{primary_port}"), "primary".into())),
-            extra: redundant_flags,
-            ..RelayOptions::redundant()
-        },
-        redundant_port,
-    );
-    Pair { primary, redundant }
-}
-
 fn request_frame(chat: ChatId, id: TranscriptId, to: &str) -> ClientFrame {
     ClientFrame::EmailTranscript {
         chat,
@@ -285,7 +259,7 @@ fn message_id(id: TranscriptId) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_is_sent_once_when_the_chat_closes_and_one_after_the_close_at_once() {
     let sink = Sink::start(None);
-    let mut pair = pair(mail_flags(&sink.url()), mail_flags(&sink.url()));
+    let mut pair = Pair::start_each(mail_flags(&sink.url()), mail_flags(&sink.url()));
     let (mut visitor, _operator) = chat_on(&pair.primary).await;
     let chat = visitor.token.chat;
 
@@ -371,7 +345,7 @@ async fn the_primary_killed_before_sending_the_redundant_sends_the_email_once() 
     // The primary's SMTP server is unreachable: its attempts fail and are
     // retried under its claims until it is killed.
     let unreachable = format!("smtp://127.0.0.1:{}", free_port());
-    let mut pair = pair(mail_flags(&unreachable), mail_flags(&sink.url()));
+    let mut pair = Pair::start_each(mail_flags(&unreachable), mail_flags(&sink.url()));
     let (mut visitor, _operator) = chat_on(&pair.primary).await;
     let chat = visitor.token.chat;
     let id = TranscriptId::new(Millis(5), 5);

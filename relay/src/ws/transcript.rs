@@ -11,7 +11,7 @@
 
 use super::context::Context;
 use super::identity::VisitorAuth;
-use crate::catchup::{chat_record, write_chat};
+use crate::catchup::write_chat;
 use twinline_core::TranscriptId;
 use twinline_core::protocol::{ErrorCode, ServerFrame};
 use twinline_core::transcript_email::{MAX_PER_CHAT, TranscriptRequest, merge_requests};
@@ -41,21 +41,8 @@ pub(super) async fn email_transcript(
             .await;
         return;
     }
-    let mut record = match chat_record(state, chat).await {
-        Ok(Some(record)) => record,
-        Ok(None) => {
-            client
-                .reply_error(ErrorCode::Forbidden, "no such chat", None)
-                .await;
-            return;
-        }
-        Err(error) => {
-            tracing::error!(%error, "could not read a chat to store a transcript request");
-            client
-                .reply_error(ErrorCode::Unavailable, "storage unavailable; retry", None)
-                .await;
-            return;
-        }
+    let Some(mut record) = client.header_to_change(chat, "email_transcript").await else {
+        return;
     };
     let ack = ServerFrame::TranscriptAck { chat, id };
     if record.transcripts.iter().any(|t| t.id == id) {

@@ -157,13 +157,6 @@ pub enum SessionEvent {
         /// The chat.
         chat: ChatId,
     },
-    /// A relay stored a request for the chat's transcript by email.
-    TranscriptStored {
-        /// The chat.
-        chat: ChatId,
-        /// The request.
-        id: crate::id::TranscriptId,
-    },
     /// Operators: the queue changed.
     Queue,
     /// Who is online changed.
@@ -237,14 +230,12 @@ pub enum SendError {
     /// A message with this id already exists with other content.
     #[error("a different message already has this id")]
     IdTaken,
-    /// An email address out of shape or over its length.
-    #[error(transparent)]
-    Address(#[from] crate::transcript_email::AddressError),
+    /// An email address out of shape or over its length (static texts:
+    /// the chat bundle links every variant's message).
+    #[error("not an email address of at most 254 bytes")]
+    Address,
     /// A chat's transcript was asked for as often as a relay allows.
-    #[error(
-        "the transcript was asked for {} times already",
-        crate::transcript_email::MAX_PER_CHAT
-    )]
+    #[error("the transcript was asked for 3 times already")]
     TooMany,
     /// The session was shut down (`Session::shutdown`); nothing is kept.
     #[error("the session was shut down")]

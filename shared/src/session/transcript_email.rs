@@ -10,7 +10,7 @@
 //! Sending one twice is harmless: a relay answers a stored id with the
 //! ack and stores nothing.
 
-use super::io::{SendError, SessionEvent};
+use super::io::SendError;
 use super::machine::Session;
 use crate::id::{ChatId, TranscriptId};
 use crate::model::Role;
@@ -56,7 +56,7 @@ impl Session {
         if self.shut {
             return Err(SendError::ShutDown);
         }
-        check_address(to)?;
+        check_address(to).map_err(|_| SendError::Address)?;
         if self.chats.get(chat).is_none() {
             return Err(SendError::UnknownChat);
         }
@@ -83,20 +83,18 @@ impl Session {
         self.outbox.emails.iter().filter(move |r| r.chat == chat)
     }
 
-    /// A relay stored request `id`.
+    /// A relay stored request `id` (no event yet: no user interface shows
+    /// it; [`Session::email_requests`] says `stored`).
     pub(super) fn transcript_acked(&mut self, id: TranscriptId) {
-        let Some(request) = self
+        let unstored = self
             .outbox
             .emails
             .iter_mut()
-            .find(|r| r.id == id && !r.stored)
-        else {
-            return;
-        };
-        request.stored = true;
-        let chat = request.chat;
-        self.mark_dirty();
-        self.event(SessionEvent::TranscriptStored { chat, id });
+            .find(|r| r.id == id && !r.stored);
+        if let Some(request) = unstored {
+            request.stored = true;
+            self.mark_dirty();
+        }
     }
 
     /// After a welcome: the requests a relay acked that this relay lacks,
