@@ -1690,6 +1690,10 @@ mod erasure_tests;
 
 #[path = "transcript_tests.rs"]
 mod transcript_tests;
+
+#[path = "search_tests.rs"]
+mod search_tests;
+
 async fn webhooks_and_their_deliveries_merge_read_and_replicate(f: Fixture) -> Fixture {
     use super::webhooks::{Delivery, DeliveryState, EventType, Subscription};
     let store = f.store();

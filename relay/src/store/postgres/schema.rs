@@ -130,6 +130,7 @@ CREATE TABLE erased (
 );
 CREATE INDEX chats_by_visitor ON chats (site, visitor);
 ",
+    super::search::MIGRATION,
 ];
 
 /// The schema version this code writes.
@@ -167,6 +168,9 @@ fn migrate_locked(client: &mut Client) -> Result<u64, StoreError> {
         let mut tx = client.transaction()?;
         tx.batch_execute(MIGRATIONS[version])?;
         version += 1;
+        if MIGRATIONS[version - 1] == super::search::MIGRATION {
+            super::search::fill_words(&mut tx)?;
+        }
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('schema', $1)
              ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
