@@ -4,7 +4,8 @@
 # version of the wasm-bindgen crate in Cargo.lock, Debian's chromium and
 # chromium-driver (only with --browser), Debian's postgresql and haproxy (only
 # with --servers: the tests of a deployment on several nodes start their own
-# PostgreSQL and HAProxy; no service is enabled or used), wasm-pack (only with --wasm-pack: the
+# PostgreSQL and HAProxy; no service is enabled or used; and PyPI's aiosmtpd,
+# the transcript-by-email tests' SMTP server), wasm-pack (only with --wasm-pack: the
 # usual way to run the widget's browser tests, `wasm-pack test --headless
 # --chrome widget`; npm test does without it), and the npm dev dependencies
 # (binaryen's wasm-opt, playwright-core). Safe to run again: each step checks first.
@@ -86,6 +87,12 @@ if $want_servers; then
   fi
   if ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then
     apt_install "HAProxy" haproxy
+  fi
+  # The transcript-by-email tests' SMTP server (tests/smtp_sink.py).
+  if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+    say "installing aiosmtpd (pip)"
+    python3 -m pip install --quiet 'aiosmtpd==1.4.6' \
+      || python3 -m pip install --quiet --break-system-packages 'aiosmtpd==1.4.6'
   fi
 fi
 

@@ -209,6 +209,7 @@ mod tests {
             info: VisitorInfo::default(),
             source: String::new(),
             rating: None,
+            transcripts: Vec::new(),
         }
     }
 

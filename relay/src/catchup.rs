@@ -87,9 +87,19 @@ fn read_chat(
 /// The sync of `chat` from its header (defaults before one is stored) and
 /// its catch-up.
 pub fn sync_of(chat: ChatId, record: Option<ChatRecord>, catch_up: reads::CatchUp) -> ChatSync {
-    let (status, visitor, rating) = record.map_or_else(
-        || (ChatStatus::default(), VisitorInfo::default(), None),
-        |r| (r.status, r.info, r.rating.map(Box::new)),
+    let (status, visitor, rating, transcripts) = record.map_or_else(
+        || {
+            (
+                ChatStatus::default(),
+                VisitorInfo::default(),
+                None,
+                Vec::new(),
+            )
+        },
+        |r| {
+            let ids = r.transcripts.iter().map(|t| t.id).collect();
+            (r.status, r.info, r.rating.map(Box::new), ids)
+        },
     );
     ChatSync {
         chat,
@@ -98,6 +108,7 @@ pub fn sync_of(chat: ChatId, record: Option<ChatRecord>, catch_up: reads::CatchU
         missing: catch_up.missing,
         lacking: catch_up.lacking,
         rating,
+        transcripts,
     }
 }
 
@@ -197,6 +208,7 @@ mod tests {
                 .collect(),
             lacking: vec![],
             rating: None,
+            transcripts: vec![],
         }
     }
 

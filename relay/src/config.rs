@@ -97,6 +97,36 @@ pub struct ServeArgs {
     /// Webhook delivery (docs/API.md, "Webhooks").
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+    /// The transcript by email (README, "The transcript by email").
+    #[command(flatten)]
+    pub mail: MailArgs,
+}
+
+/// The `[mail]` flags of `serve`.
+#[derive(Debug, Default, clap::Args)]
+pub struct MailArgs {
+    /// The SMTP server transcripts are sent through: `smtp://host:25`
+    /// (plain; `?tls=opportunistic` for STARTTLS when offered,
+    /// `?tls=required` to insist), `smtps://host:465` (TLS), credentials as
+    /// `smtp://user:password@host`. Without it (and --mail-from) this
+    /// deployment offers no transcript by email and refuses the request
+    #[arg(long, env = "TWINLINE_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The transcripts' sender (From): `Demo <chat@demo.example>` or an address
+    #[arg(long, env = "TWINLINE_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// Where replies to a transcript go (Reply-To) [default: the sender]
+    #[arg(long, env = "TWINLINE_MAIL_REPLY_TO")]
+    pub mail_reply_to: Option<String>,
+}
+
+/// The `[mail]` table of the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MailFile {
+    smtp_url: Option<String>,
+    from: Option<String>,
+    reply_to: Option<String>,
 }
 
 /// The `[webhooks]` flags of `serve`.
@@ -253,6 +283,8 @@ struct FileConfig {
     retention_every_minutes: Option<u64>,
     #[serde(default)]
     webhooks: WebhooksFile,
+    #[serde(default)]
+    mail: MailFile,
 }
 
 /// The peer deployment.
@@ -309,6 +341,8 @@ pub struct Config {
     pub retention_every: Duration,
     /// Webhook delivery (`[webhooks]`).
     pub webhooks: crate::webhooks::Settings,
+    /// The transcript by email (`[mail]`), if this deployment sends it.
+    pub mail: Option<crate::mail::Settings>,
 }
 
 /// The longest retention period accepted, in days (100 years).
@@ -454,8 +488,27 @@ impl Config {
                 .or(file.webhooks.handover_ms)
                 .unwrap_or(default_hooks.handover_ms),
         };
+        let mail_args = args.mail;
+        let mail = match (
+            mail_args.smtp_url.or(file.mail.smtp_url),
+            mail_args.mail_from.or(file.mail.from),
+        ) {
+            (None, None) => None,
+            (Some(smtp_url), Some(from)) => {
+                let settings = crate::mail::Settings {
+                    smtp_url,
+                    from,
+                    reply_to: mail_args.mail_reply_to.or(file.mail.reply_to),
+                };
+                settings.check().map_err(|error| anyhow::anyhow!(error))?;
+                Some(settings)
+            }
+            (Some(_), None) => bail!("--smtp-url needs --mail-from (the transcripts' sender)"),
+            (None, Some(_)) => bail!("--mail-from needs --smtp-url (the SMTP server)"),
+        };
         Ok(Config {
             webhooks,
+            mail,
             listen: args
                 .listen
                 .or(file.listen)

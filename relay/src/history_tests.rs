@@ -46,6 +46,7 @@ async fn seed(relay: &TestRelay, chat: ChatId, site: &str, text: &str, n: u128) 
             comment: "<b>thanks</b>".into(),
             stamp: stamp(3_000),
         }),
+        transcripts: Vec::new(),
     };
     let message = Message {
         id: MessageId(Ulid(n)),

@@ -58,6 +58,7 @@ pub mod http;
 pub mod hub;
 pub mod limits;
 pub mod logging;
+pub mod mail;
 pub mod metrics;
 pub mod moderator;
 pub mod net;

@@ -172,6 +172,10 @@ id_type!(
     /// retry or the other deployment meets the same file).
     FileId
 );
+id_type!(
+    /// Identifies one request for a chat's transcript by email.
+    TranscriptId
+);
 
 #[cfg(test)]
 mod tests {

@@ -16,6 +16,7 @@
 //! - [`files`]: attachments: their limits, the types allowed by their
 //!   first bytes, and which chunks an upload still has to send.
 //! - [`transcript`]: a chat as a set of messages merged by id.
+//! - [`transcript_email`]: a visitor's request for the transcript by email.
 //! - [`protocol`]: the frames on the wire and the HTTP bodies.
 //! - [`moderation`]: the moderator's failover decisions.
 //! - [`random`]: [`random::SplitMix64`], the seeded generator the session
@@ -38,9 +39,10 @@ pub mod session;
 pub mod sorted;
 pub mod time;
 pub mod transcript;
+pub mod transcript_email;
 
 pub use clock::{Hlc, Lamport};
-pub use id::{ChatId, FileId, MessageId, OfflineId, RatingId, Ulid, VisitorId};
+pub use id::{ChatId, FileId, MessageId, OfflineId, RatingId, TranscriptId, Ulid, VisitorId};
 pub use model::{Author, ChatState, ChatStatus, Message, OfflineNote, Role, VisitorInfo};
 pub use rating::{Rating, Score};
 pub use time::Millis;

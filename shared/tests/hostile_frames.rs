@@ -71,7 +71,8 @@ fn session(role: Role) -> Session {
 #[derive(Clone, Debug)]
 enum Step {
     /// A hostile frame on the current socket (boxed: a message with a
-    /// file makes a frame much larger than the other steps).
+    /// file, or a welcome's sync, makes a frame far larger than the other
+    /// steps).
     Frame(Box<ServerFrame>),
     /// An ack for the message the user wrote `back` sends ago (a real
     /// ack, mixed in so that acked messages exist).
@@ -205,6 +206,7 @@ fn sync() -> impl Strategy<Value = ChatSync> {
             missing,
             lacking,
             rating: None,
+            transcripts: Vec::new(),
         })
 }
 
@@ -254,6 +256,10 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
         message_id().prop_map(|id| ServerFrame::Ack { id }),
         any::<u128>().prop_map(|n| ServerFrame::OfflineAck {
             id: OfflineId(Ulid(n))
+        }),
+        (chat(), any::<u128>()).prop_map(|(chat, n)| ServerFrame::TranscriptAck {
+            chat,
+            id: twinline_core::TranscriptId(Ulid(n))
         }),
         (chat(), any_author(), any::<bool>()).prop_map(|(chat, who, on)| ServerFrame::Typing {
             chat,

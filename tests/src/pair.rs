@@ -18,16 +18,23 @@ pub struct Pair {
 impl Pair {
     /// Starts both with `extra` flags each.
     pub fn start(extra: &[&str]) -> Pair {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        Pair::start_each(extra.clone(), extra)
+    }
+
+    /// Starts the primary with `primary_extra` flags and the redundant
+    /// with `redundant_extra` (a setting one deployment has and the other
+    /// lacks).
+    pub fn start_each(primary_extra: Vec<String>, redundant_extra: Vec<String>) -> Pair {
         let primary_port = free_port();
         let redundant_port = free_port();
-        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let primary = RelayProcess::start_on(
             RelayOptions {
                 peer: Some((
                     format!("http://127.0.0.1:{redundant_port}"),
                     "redundant".into(),
                 )),
-                extra: extra.clone(),
+                extra: primary_extra,
                 ..RelayOptions::primary()
             },
             primary_port,
@@ -35,7 +42,7 @@ impl Pair {
         let redundant = RelayProcess::start_on(
             RelayOptions {
                 peer: Some((format!("http://127.0.0.1:{primary_port}"), "primary".into())),
-                extra,
+                extra: redundant_extra,
                 ..RelayOptions::redundant()
             },
             redundant_port,

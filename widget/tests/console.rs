@@ -92,6 +92,7 @@ fn leave_behind_with(username: &str, transcript: Transcript) {
         visitor: None,
         online: Some(true),
         ratings: Vec::new(),
+        emails: Vec::new(),
     };
     storage()
         .set_item(

@@ -38,6 +38,7 @@ pub(super) async fn add_chat(relay: &TestRelay, id: u128, site: &str) -> ChatId 
         },
         source: "s".into(),
         rating: None,
+        transcripts: Vec::new(),
     };
     relay
         .state

@@ -218,7 +218,11 @@ pub async fn create(
     let mut wanted = body.events.clone();
     wanted.sort();
     wanted.dedup();
-    if wanted.is_empty() || wanted.contains(&EventType::Test) {
+    if wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|event| !EventType::SUBSCRIBABLE.contains(event))
+    {
         let names: Vec<&str> = EventType::SUBSCRIBABLE.iter().map(|e| e.as_str()).collect();
         return Err(bad_request(format!(
             "events: one or more of {}",

@@ -25,6 +25,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use twinline_core::model::{LastWriterWins, RecordError};
 use twinline_core::rating::merge_rating;
+use twinline_core::transcript_email::{MAX_STORED, merge_requests};
 use twinline_core::{ChatState, Lamport, Message, OfflineNote};
 
 /// What merging an incoming record into the stored copy decided.
@@ -256,12 +257,22 @@ impl Kind for ChatRecord {
         ]
     }
 
-    /// A rating within its bounds (a client's is checked before it is
-    /// stamped; this holds the peer's to the same).
+    /// A rating and transcript requests within their bounds (a client's
+    /// are checked before they are stored; this holds the peer's to the
+    /// same).
     fn admit(&self, _chats: &dyn ChatClock) -> Result<(), RecordError> {
         self.rating
             .as_ref()
-            .map_or(Ok(()), twinline_core::Rating::check)
+            .map_or(Ok(()), twinline_core::Rating::check)?;
+        if self.transcripts.len() > MAX_STORED {
+            return Err(RecordError::OutOfRange {
+                field: "transcript requests",
+                value: self.transcripts.len() as u64,
+            });
+        }
+        self.transcripts
+            .iter()
+            .try_for_each(twinline_core::transcript_email::TranscriptRequest::check)
     }
 
     /// A header fills in a placeholder (a row its messages made before it
@@ -282,6 +293,7 @@ impl Kind for ChatRecord {
         changed |= merged.status.merge_from(&incoming.status);
         changed |= merged.info.merge_from(&incoming.info);
         changed |= merge_rating(&mut merged.rating, incoming.rating.as_ref());
+        changed |= merge_requests(&mut merged.transcripts, &incoming.transcripts);
         if changed {
             Outcome::Changed(merged)
         } else {
@@ -400,6 +412,7 @@ mod tests {
             info: VisitorInfo::default(),
             source: String::new(),
             rating: None,
+            transcripts: Vec::new(),
         };
         let header = ChatRecord {
             site: "demo".into(),

@@ -38,6 +38,11 @@ pub struct ChatRecord {
     /// rated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rating: Option<twinline_core::Rating>,
+    /// The visitor's requests for the transcript by email, a set by id in
+    /// id order (`twinline_core::transcript_email`; sent by
+    /// `crate::mail` once the chat is closed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transcripts: Vec<twinline_core::transcript_email::TranscriptRequest>,
 }
 
 impl ChatRecord {
@@ -56,6 +61,7 @@ impl ChatRecord {
             info: VisitorInfo::default(),
             source: String::new(),
             rating: None,
+            transcripts: Vec::new(),
         }
     }
 }

@@ -499,6 +499,7 @@ fn header(chat: ChatId, status: ChatStatus) -> ChatRecord {
         info: VisitorInfo::default(),
         source: String::new(),
         rating: None,
+        transcripts: Vec::new(),
     }
 }
 
@@ -1689,8 +1690,13 @@ async fn a_sites_chats_page_by_id_greatest_first_with_a_state_filter(f: Fixture)
 mod erasure_tests;
 #[path = "files_tests.rs"]
 mod files_tests;
+
+#[path = "transcript_tests.rs"]
+mod transcript_tests;
+
 #[path = "search_tests.rs"]
 mod search_tests;
+
 async fn webhooks_and_their_deliveries_merge_read_and_replicate(f: Fixture) -> Fixture {
     use super::webhooks::{Delivery, DeliveryState, EventType, Subscription};
     let store = f.store();

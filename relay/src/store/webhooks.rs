@@ -52,6 +52,10 @@ pub enum EventType {
     /// The test button's event.
     #[serde(rename = "webhook.test")]
     Test,
+    /// A transcript sent by email (`crate::mail`): never subscribed to,
+    /// the kind of the deliveries of subscription `transcript_email`.
+    #[serde(rename = "transcript.email")]
+    TranscriptEmail,
 }
 
 impl EventType {
@@ -75,6 +79,7 @@ impl EventType {
             EventType::NoteCreated => "note.created",
             EventType::ChatRated => "chat.rated",
             EventType::Test => "webhook.test",
+            EventType::TranscriptEmail => "transcript.email",
         }
     }
 }

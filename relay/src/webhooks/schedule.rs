@@ -152,6 +152,9 @@ pub enum Attempt {
     /// Another answer (its status), or none (`None`: refused, timed out,
     /// unreachable), with why.
     Failed(Option<u16>, String),
+    /// An answer that says no attempt will ever succeed (an SMTP server's
+    /// 5xx for a transcript email), with why: `failed` at once.
+    Refused(Option<u16>, String),
 }
 
 /// The delivery after the attempt `claimed` was written for.
@@ -173,6 +176,11 @@ pub fn after(
             next.last_status = Some(status);
             next.last_error.clear();
             next.delivered_at = Some(now);
+        }
+        Attempt::Refused(status, error) => {
+            next.last_status = status;
+            next.last_error = error.chars().take(ERROR_CHARS).collect();
+            next.state = DeliveryState::Failed;
         }
         Attempt::Failed(status, error) => {
             next.last_status = status;
@@ -348,6 +356,26 @@ mod tests {
                 Decision::WaitUntil(_)
             ));
         }
+    }
+
+    #[test]
+    fn a_permanent_refusal_fails_the_delivery_at_once() {
+        let claimed = claim(&pending("primary"), "primary", Millis(1), stamp(1));
+        let refused = after(
+            &claimed,
+            Attempt::Refused(Some(550), "SMTP: 550 no such mailbox".into()),
+            Millis(2),
+            stamp(2),
+            &T,
+            0.5,
+        );
+        assert_eq!(refused.state, DeliveryState::Failed);
+        assert_eq!(refused.last_status, Some(550));
+        assert_eq!(refused.attempts, 1);
+        assert!(matches!(
+            decide(&refused, "primary", Millis(u64::MAX / 2), Millis(0), &T),
+            Decision::WaitUntil(_)
+        ));
     }
 
     #[test]

@@ -160,12 +160,14 @@ impl Sender {
             .into_iter()
             .filter(|s| s.enabled && !s.removed)
             .collect();
-        let deliveries = if subscriptions.is_empty() {
+        let mut deliveries = if subscriptions.is_empty() {
             Vec::new()
         } else {
             let sites = self.sites_of_messages(&page.changes).await?;
             queued(&page.changes, &sites, &subscriptions)
         };
+        // Transcript emails ride the same deliveries (crate::mail).
+        deliveries.extend(crate::mail::queued(&page.changes));
         let due = !deliveries.is_empty() || self.saved.elapsed() >= CHECKPOINT_EVERY;
         if due {
             let records = deliveries
@@ -232,9 +234,16 @@ impl Sender {
         let me = self.state.config.name.clone();
         let timing = self.state.config.webhooks.timing();
         let now = crate::clock::now();
+        let sends_mail = self.state.config.mail.is_some();
         for delivery in pending {
             let key = delivery_key(&delivery);
             let since = self.holdings.observe(&key, delivery.stamp, now);
+            let mail = delivery.subscription == crate::mail::SUBSCRIPTION;
+            // A deployment without [mail] never claims an email: the one
+            // that took the request sends it.
+            if mail && !sends_mail {
+                continue;
+            }
             if schedule::decide(&delivery, &me, now, since, &timing) != Decision::Send {
                 continue;
             }
@@ -242,6 +251,11 @@ impl Sender {
             if subscription.is_some_and(|s| !s.enabled && !s.removed) {
                 continue;
             }
+            let target = if mail {
+                Target::Mail
+            } else {
+                Target::Webhook(subscription.filter(|s| !s.removed).cloned())
+            };
             {
                 let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
                 if in_flight.len() >= MAX_IN_FLIGHT || !in_flight.insert(key.clone()) {
@@ -251,7 +265,7 @@ impl Sender {
             let attempt = Attempting {
                 state: self.state.clone(),
                 client: self.client.clone(),
-                subscription: subscription.filter(|s| !s.removed).cloned(),
+                target,
                 in_flight: self.in_flight.clone(),
                 key: key.clone(),
             };
@@ -319,11 +333,19 @@ pub fn new_delivery(subscription: &Subscription, event: &Event, owner: &str) -> 
     }
 }
 
+/// Where an attempt goes.
+enum Target {
+    /// A webhook's subscription (`None`: deleted).
+    Webhook(Option<Subscription>),
+    /// A transcript's email, over SMTP ([`crate::mail::send`]).
+    Mail,
+}
+
 /// One attempt, on a task of its own.
 struct Attempting {
     state: Shared,
     client: reqwest::Client,
-    subscription: Option<Subscription>,
+    target: Target,
     in_flight: Arc<Mutex<BTreeSet<String>>>,
     key: String,
 }
@@ -340,16 +362,20 @@ impl Attempting {
     async fn attempt(&self, delivery: Delivery) {
         let state = &self.state;
         let me = &state.config.name;
-        let Some(subscription) = &self.subscription else {
-            // Deleted: nothing more to send.
-            let ended = Delivery {
-                state: DeliveryState::Failed,
-                last_error: "the subscription was deleted".into(),
-                stamp: state.stamp_over(delivery.stamp),
-                ..delivery
-            };
-            let _ = state.store.apply(Record::Delivery(ended), me).await;
-            return;
+        let subscription = match &self.target {
+            Target::Webhook(Some(subscription)) => Some(subscription),
+            Target::Mail => None,
+            Target::Webhook(None) => {
+                // Deleted: nothing more to send.
+                let ended = Delivery {
+                    state: DeliveryState::Failed,
+                    last_error: "the subscription was deleted".into(),
+                    stamp: state.stamp_over(delivery.stamp),
+                    ..delivery
+                };
+                let _ = state.store.apply(Record::Delivery(ended), me).await;
+                return;
+            }
         };
         let now = crate::clock::now();
         let claimed = schedule::claim(&delivery, me, now, state.stamp_over(delivery.stamp));
@@ -365,11 +391,17 @@ impl Attempting {
                 return;
             }
         }
-        let outcome = self.send(subscription, &claimed).await;
+        let outcome = match subscription {
+            Some(subscription) => self.send(subscription, &claimed).await,
+            None => crate::mail::send::attempt(state, &claimed).await,
+        };
         match &outcome {
-            Attempt::Delivered(status) => tracing::info!(status, "webhook delivered"),
+            Attempt::Delivered(status) => tracing::info!(status, "delivered"),
             Attempt::Failed(status, error) => {
-                tracing::warn!(?status, %error, "webhook attempt failed")
+                tracing::warn!(?status, %error, "attempt failed")
+            }
+            Attempt::Refused(status, error) => {
+                tracing::warn!(?status, %error, "attempt refused for good")
             }
         }
         let timing = state.config.webhooks.timing();

@@ -54,6 +54,31 @@ impl Context<'_> {
         .await;
     }
 
+    /// The stored header of `chat`, for a handler to change it; `None`
+    /// once the client is told why not (`forbidden` for a chat not stored,
+    /// `unavailable` when the store could not be read; `what` names the
+    /// change in the log).
+    pub async fn header_to_change(
+        &self,
+        chat: twinline_core::ChatId,
+        what: &str,
+    ) -> Option<crate::store::records::ChatRecord> {
+        match crate::catchup::chat_record(&self.state, chat).await {
+            Ok(Some(record)) => Some(record),
+            Ok(None) => {
+                self.reply_error(ErrorCode::Forbidden, "no such chat", None)
+                    .await;
+                None
+            }
+            Err(error) => {
+                tracing::error!(%error, what, "could not read a chat to change it");
+                self.reply_error(ErrorCode::Unavailable, "storage unavailable; retry", None)
+                    .await;
+                None
+            }
+        }
+    }
+
     /// Answers a header write the store could not make: `erased {chat}`
     /// for a chat erased (the replay rule: the client drops it), else
     /// `unavailable` with `retry`.

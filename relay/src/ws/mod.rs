@@ -29,6 +29,7 @@ mod pipeline;
 mod rating;
 mod refusal;
 mod status;
+mod transcript;
 mod visitor;
 
 #[cfg(test)]

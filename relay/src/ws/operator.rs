@@ -179,7 +179,10 @@ pub(super) async fn handle(
         ClientFrame::Accept { chat } => accept(client, auth, chat).await,
         ClientFrame::Close { chat } => close(client, auth, chat).await,
         ClientFrame::Transfer { chat, to } => transfer(client, auth, chat, to).await,
-        ClientFrame::SetVisitor { .. } | ClientFrame::Offline { .. } | ClientFrame::Rate { .. } => {
+        ClientFrame::SetVisitor { .. }
+        | ClientFrame::Offline { .. }
+        | ClientFrame::Rate { .. }
+        | ClientFrame::EmailTranscript { .. } => {
             client
                 .reply_error(ErrorCode::Forbidden, "only visitors may do that", None)
                 .await;

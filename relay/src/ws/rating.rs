@@ -11,7 +11,7 @@
 
 use super::context::Context;
 use super::identity::VisitorAuth;
-use crate::catchup::{chat_record, write_chat};
+use crate::catchup::write_chat;
 use twinline_core::protocol::{ErrorCode, ServerFrame};
 use twinline_core::rating::check_comment;
 use twinline_core::{ChatId, Hlc, Rating, RatingId, Score};
@@ -32,21 +32,8 @@ pub(super) async fn rate(
         return;
     }
     let state = &client.state;
-    let mut record = match chat_record(state, chat).await {
-        Ok(Some(record)) => record,
-        Ok(None) => {
-            client
-                .reply_error(ErrorCode::Forbidden, "no such chat", None)
-                .await;
-            return;
-        }
-        Err(error) => {
-            tracing::error!(%error, "could not read a chat to rate it");
-            client
-                .reply_error(ErrorCode::Unavailable, "storage unavailable; retry", None)
-                .await;
-            return;
-        }
+    let Some(mut record) = client.header_to_change(chat, "rate").await else {
+        return;
     };
     if let Some(stored) = record.rating.clone().filter(|r| r.id == id) {
         client.reply(&rating_frame(chat, stored)).await;

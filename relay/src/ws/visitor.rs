@@ -48,6 +48,7 @@ fn header(client: &Context<'_>, auth: &VisitorAuth) -> ChatRecord {
         info: VisitorInfo::default(),
         source: source_key(&client.state.config.secret, client.peer.ip),
         rating: None,
+        transcripts: Vec::new(),
     }
 }
 
@@ -204,6 +205,9 @@ pub(super) async fn handle(
             score,
             comment,
         } if own_chat(chat) => super::rating::rate(client, auth, id, score, comment).await,
+        ClientFrame::EmailTranscript { chat, id, to } if own_chat(chat) => {
+            super::transcript::email_transcript(client, auth, id, to).await
+        }
         ClientFrame::Close { chat } if own_chat(chat) => {
             let state = client.state.clone();
             change_status(client, chat, move |status| ChatStatus {
@@ -216,7 +220,8 @@ pub(super) async fn handle(
         ClientFrame::Typing { .. }
         | ClientFrame::SetVisitor { .. }
         | ClientFrame::Close { .. }
-        | ClientFrame::Rate { .. } => {
+        | ClientFrame::Rate { .. }
+        | ClientFrame::EmailTranscript { .. } => {
             client
                 .reply_error(ErrorCode::Forbidden, "not your chat", None)
                 .await;

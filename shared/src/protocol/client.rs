@@ -1,7 +1,7 @@
 //! Frames a client (visitor widget or operator console) sends to a relay.
 
 use super::{FrameError, parse_frame, to_json};
-use crate::id::{ChatId, MessageId, RatingId};
+use crate::id::{ChatId, MessageId, RatingId, TranscriptId};
 use crate::model::{Message, OfflineNote, Role};
 use crate::rating::Score;
 use serde::{Deserialize, Serialize};
@@ -80,6 +80,19 @@ pub enum ClientFrame {
         #[serde(default)]
         comment: String,
     },
+    /// Visitor: send the chat's transcript to this address once the chat
+    /// is closed (at once if it is). Answered by `transcript_ack` once
+    /// stored; refused with `forbidden` where the deployment sends no
+    /// email, `bad_text` for an address out of shape, `rate_limited` past
+    /// `MAX_PER_CHAT` requests.
+    EmailTranscript {
+        /// The chat.
+        chat: ChatId,
+        /// Client-made id of this request.
+        id: TranscriptId,
+        /// The address, at most `MAX_ADDRESS_BYTES` bytes.
+        to: String,
+    },
     /// Operator: online (takes chats) or away.
     SetAvailability {
         /// True when taking chats.
@@ -118,6 +131,7 @@ impl ClientFrame {
         "set_visitor",
         "offline",
         "rate",
+        "email_transcript",
         "set_availability",
         "accept",
         "close",

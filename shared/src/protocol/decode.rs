@@ -124,6 +124,10 @@ fn read_variant<V: JsonView>(
             chat: f.get("chat")?,
             rating: f.get("rating")?,
         },
+        "transcript_ack" => ServerFrame::TranscriptAck {
+            chat: f.get("chat")?,
+            id: f.get("id")?,
+        },
         "queue" => ServerFrame::Queue {
             chats: f.get("chats")?,
         },

@@ -273,6 +273,7 @@ fn sync(n: Numbers) -> impl Strategy<Value = ChatSync> {
                 missing,
                 lacking,
                 rating: rating.map(Box::new),
+                transcripts: vec![],
             },
         )
 }
@@ -345,6 +346,10 @@ fn server_frame(n: Numbers) -> impl Strategy<Value = ServerFrame> {
         (chat(), status()).prop_map(|(chat, status)| ServerFrame::Status { chat, status }),
         (chat(), visitor()).prop_map(|(chat, info)| ServerFrame::Visitor { chat, info }),
         (chat(), rating()).prop_map(|(chat, rating)| ServerFrame::Rating { chat, rating }),
+        (chat(), ulid()).prop_map(|(chat, id)| ServerFrame::TranscriptAck {
+            chat,
+            id: crate::id::TranscriptId(id)
+        }),
         prop::collection::vec(queue_entry(n), 0..3).prop_map(|chats| ServerFrame::Queue { chats }),
         (any::<u32>(), prop::collection::vec(text(), 0..3)).prop_map(
             |(operators_online, operators)| ServerFrame::Presence {

@@ -4,7 +4,7 @@
 //! the browser. The documented frames are in [`super::reference::server_examples`].
 
 use crate::clock::{Hlc, Lamport};
-use crate::id::{ChatId, MessageId, OfflineId, RatingId, Ulid, VisitorId};
+use crate::id::{ChatId, MessageId, OfflineId, RatingId, TranscriptId, Ulid, VisitorId};
 use crate::model::{Author, ChatState, ChatStatus, Message, OfflineNote, Role, VisitorInfo};
 use crate::protocol::{
     ActiveDeployment, ChatSync, DeploymentRole, DeploymentState, Health, LoginResponse, QueueEntry,
@@ -91,6 +91,7 @@ pub fn chat_sync() -> ChatSync {
         missing: vec![message()],
         lacking: vec![MessageId(id(6))],
         rating: Some(Box::new(rating())),
+        transcripts: vec![TranscriptId(id(10))],
     }
 }
 
@@ -225,6 +226,12 @@ pub fn snapshot() -> Snapshot {
             id: RatingId(id(9)),
             score: Score::Good,
             comment: "Thanks!".into(),
+        }],
+        emails: vec![crate::session::EmailRequest {
+            chat,
+            id: TranscriptId(id(11)),
+            to: "g@example.net".into(),
+            stored: true,
         }],
     }
 }

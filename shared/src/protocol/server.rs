@@ -1,7 +1,7 @@
 //! Frames a relay sends to a client.
 
 use super::{FrameError, parse_frame, to_json};
-use crate::id::{ChatId, MessageId, OfflineId};
+use crate::id::{ChatId, MessageId, OfflineId, TranscriptId};
 use crate::model::{Author, ChatStatus, Message, OfflineNote, VisitorInfo};
 use crate::protocol::DeploymentRole;
 use crate::rating::Rating;
@@ -31,6 +31,10 @@ pub struct ChatSync {
     /// input is as large as its largest variant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rating: Option<Box<Rating>>,
+    /// The ids of the visitor's transcript-by-email requests the relay
+    /// holds (the visitor's session sends again those it lacks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transcripts: Vec<TranscriptId>,
 }
 
 /// One chat in an operator's queue view.
@@ -155,6 +159,15 @@ pub enum ServerFrame {
         /// The winning rating.
         rating: Rating,
     },
+    /// The transcript request with this id is durably stored (also sent
+    /// for a replay of one stored already): the email goes out once the
+    /// chat is closed.
+    TranscriptAck {
+        /// The chat.
+        chat: ChatId,
+        /// The request's id.
+        id: TranscriptId,
+    },
     /// Operators: waiting and active chats.
     Queue {
         /// The queue.
@@ -220,6 +233,7 @@ impl ServerFrame {
         "status",
         "visitor",
         "rating",
+        "transcript_ack",
         "queue",
         "presence",
         "inbox",

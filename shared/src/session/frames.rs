@@ -85,6 +85,7 @@ impl Session {
                 self.settle(chat);
             }
             ServerFrame::Rating { chat, rating } => self.merge_rating(chat, Some(&rating)),
+            ServerFrame::TranscriptAck { id, .. } => self.transcript_acked(id),
             ServerFrame::Queue { chats } => {
                 self.queue = chats;
                 self.event(SessionEvent::Queue);
@@ -167,6 +168,7 @@ impl Session {
         frames.extend(pushes.iter().map(Intent::frame));
         frames.extend(self.outbox.frames());
         frames.extend(self.ratings_lacking(&syncs));
+        frames.extend(self.emails_lacking(&syncs));
         for frame in frames {
             self.send_now(now, frame);
         }

@@ -230,6 +230,13 @@ pub enum SendError {
     /// A message with this id already exists with other content.
     #[error("a different message already has this id")]
     IdTaken,
+    /// An email address out of shape or over its length (static texts:
+    /// the chat bundle links every variant's message).
+    #[error("not an email address of at most 254 bytes")]
+    Address,
+    /// A chat's transcript was asked for as often as a relay allows.
+    #[error("the transcript was asked for 3 times already")]
+    TooMany,
     /// The session was shut down (`Session::shutdown`); nothing is kept.
     #[error("the session was shut down")]
     ShutDown,

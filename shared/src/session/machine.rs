@@ -140,6 +140,7 @@ impl Session {
                 visitor: snapshot.visitor,
                 online: snapshot.online,
                 ratings: snapshot.ratings,
+                emails: snapshot.emails,
             };
         }
         let mut session = Session::build(config, snapshot.identity, chats, outbox, now, seed);
@@ -207,6 +208,7 @@ impl Session {
             visitor: self.outbox.visitor.clone(),
             online: self.outbox.online,
             ratings: self.outbox.ratings.clone(),
+            emails: self.outbox.emails.clone(),
         }
     }
 

@@ -136,6 +136,8 @@
 //! - `receipts`: read receipts ("seen up to"), merged by the larger id,
 //!   replayed where a relay lacks them (the decisions only; not wired to a
 //!   frame yet).
+//! - `transcript_email`: the visitor's requests for the transcript by
+//!   email, kept until acked, replayed where a relay lacks them.
 //! - `typing`: "is typing" both ways: throttle, quiet and stale.
 //! - `machine`: the session itself, tying those together.
 //! - [`snapshot`]: what survives a page reload.
@@ -164,6 +166,9 @@ mod rejoin_tests;
 mod routing;
 #[cfg(test)]
 mod tests;
+mod transcript_email;
+#[cfg(test)]
+mod transcript_email_tests;
 mod typing;
 #[cfg(test)]
 mod typing_tests;
@@ -178,3 +183,4 @@ pub use outbox::{Intent, VisitorUpdate};
 pub use rating::{ChatRating, RatingRequest};
 pub use receipts::{Receipt, Receipts, Side, merge_up_to};
 pub use snapshot::{SNAPSHOT_VERSION, Snapshot};
+pub use transcript_email::EmailRequest;

@@ -141,6 +141,8 @@ pub(crate) struct Outbox {
     pub(crate) visitor: Option<VisitorUpdate>,
     pub(crate) online: Option<bool>,
     pub(crate) ratings: Vec<super::rating::RatingRequest>,
+    /// Transcript requests, acked ones too (replayed where lacking).
+    pub(crate) emails: Vec<super::transcript_email::EmailRequest>,
 }
 
 impl Outbox {
@@ -154,6 +156,12 @@ impl Outbox {
         frames.extend(self.intents.iter().map(Intent::frame));
         // After the intents: a chat is closed before it is rated.
         frames.extend(self.ratings.iter().map(super::rating::RatingRequest::frame));
+        frames.extend(
+            self.emails
+                .iter()
+                .filter(|request| !request.stored)
+                .map(super::transcript_email::EmailRequest::frame),
+        );
         frames.extend(
             self.notes
                 .iter()

@@ -1,7 +1,7 @@
 //! The visitor's rating through the session: kept until a relay shows it
 //! stored, replaced by a later one, sent again where a relay lacks it.
 
-use super::tests::{chat, drain, establish, sent, sync, visitor_session, welcome};
+use super::tests::{chat, drain, establish, reconnect, sent, sync, visitor_session, welcome};
 use super::*;
 use crate::clock::Hlc;
 use crate::protocol::{ClientFrame, DeploymentRole, ServerFrame};
@@ -31,18 +31,6 @@ fn stored(id: RatingId, score: Score, wall: u64) -> Rating {
             node: 7,
         },
     }
-}
-
-/// A second connection to `role`, after the first one closed at `at`.
-fn reconnect(s: &mut Session, conn: ConnId, at: u64) -> ConnId {
-    s.handle(Millis(at), Input::Closed { conn });
-    let mut actions = drain(s);
-    s.handle_timeout(Millis(at + 500));
-    actions.extend(drain(s));
-    let (next, _) = *super::tests::connects(&actions).last().expect("a connect");
-    s.handle(Millis(at + 501), Input::Opened { conn: next });
-    drain(s);
-    next
 }
 
 #[test]

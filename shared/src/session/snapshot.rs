@@ -46,4 +46,7 @@ pub struct Snapshot {
     /// Ratings not yet shown stored by a relay.
     #[serde(default)]
     pub ratings: Vec<RatingRequest>,
+    /// Transcript-by-email requests (acked ones too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emails: Vec<super::transcript_email::EmailRequest>,
 }

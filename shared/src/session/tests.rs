@@ -132,6 +132,19 @@ pub(super) fn sync(lacking: Vec<MessageId>, missing: Vec<Message>) -> ChatSync {
     }
 }
 
+/// A second connection, after the first one closed at `at` (opened, not
+/// yet welcomed).
+pub(super) fn reconnect(s: &mut Session, conn: ConnId, at: u64) -> ConnId {
+    s.handle(Millis(at), Input::Closed { conn });
+    let mut actions = drain(s);
+    s.handle_timeout(Millis(at + 500));
+    actions.extend(drain(s));
+    let (next, _) = *connects(&actions).last().expect("a connect");
+    s.handle(Millis(at + 501), Input::Opened { conn: next });
+    drain(s);
+    next
+}
+
 /// Connects the first Connect action it finds and welcomes it.
 pub(super) fn establish(s: &mut Session, now: Millis, actions: &[Action]) -> (ConnId, Vec<Action>) {
     let (conn, role) = *connects(actions).last().expect("a connect");

@@ -104,6 +104,7 @@ fn connected() -> (Session, ConnId) {
                 missing: vec![first],
                 lacking: vec![],
                 rating: None,
+                transcripts: vec![],
             }],
             operators_online: 2,
         },

@@ -294,6 +294,7 @@ fn to_version_3(tx: &Connection) -> rusqlite::Result<()> {
             info: super::reads::json(&info, 5)?,
             source,
             rating: None,
+            transcripts: Vec::new(),
         };
         tx.execute(
             "UPDATE chats SET body = ?2 WHERE id = ?1",
