@@ -14,6 +14,8 @@
 //!   last-writer-wins registers.
 //! - [`model`]: messages, authors, chat status, visitor details, offline notes.
 //! - [`transcript`]: a chat as a set of messages merged by id.
+//! - [`receipt`]: read receipts ("side S has seen chat C up to X"), merged
+//!   by the larger id.
 //! - [`protocol`]: the frames on the wire and the HTTP bodies.
 //! - [`moderation`]: the moderator's failover decisions.
 //! - [`random`]: [`random::SplitMix64`], the seeded generator the session
@@ -31,6 +33,7 @@ pub mod moderation;
 pub mod protocol;
 pub mod random;
 pub mod rating;
+pub mod receipt;
 pub mod session;
 pub mod sorted;
 pub mod time;
@@ -40,5 +43,6 @@ pub use clock::{Hlc, Lamport};
 pub use id::{ChatId, MessageId, OfflineId, RatingId, Ulid, VisitorId};
 pub use model::{Author, ChatState, ChatStatus, Message, OfflineNote, Role, VisitorInfo};
 pub use rating::{Rating, Score};
+pub use receipt::{Receipt, Seen, Side};
 pub use time::Millis;
 pub use transcript::Transcript;

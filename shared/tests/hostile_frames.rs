@@ -71,7 +71,7 @@ fn session(role: Role) -> Session {
 #[derive(Clone, Debug)]
 enum Step {
     /// A hostile frame on the current socket.
-    Frame(ServerFrame),
+    Frame(Box<ServerFrame>),
     /// An ack for the message the user wrote `back` sends ago (a real
     /// ack, mixed in so that acked messages exist).
     AckOwn(usize),
@@ -203,6 +203,7 @@ fn sync() -> impl Strategy<Value = ChatSync> {
             missing,
             lacking,
             rating: None,
+            seen: Default::default(),
         })
 }
 
@@ -308,7 +309,7 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        8 => server_frame().prop_map(Step::Frame),
+        8 => server_frame().prop_map(|frame| Step::Frame(Box::new(frame))),
         2 => (0usize..4).prop_map(Step::AckOwn),
         3 => "[a-z ]{1,20}".prop_map(Step::Write),
         1 => Just(Step::Open),
@@ -348,7 +349,13 @@ fn run(role: Role, steps: Vec<Step>) {
         }
         let conn = conns.last().copied().unwrap_or(ConnId(0));
         match step {
-            Step::Frame(frame) => session.handle(now, Input::Frame { conn, frame }),
+            Step::Frame(frame) => session.handle(
+                now,
+                Input::Frame {
+                    conn,
+                    frame: *frame,
+                },
+            ),
             Step::AckOwn(back) => {
                 if let Some((id, _)) = written.iter().rev().nth(back) {
                     session.handle(

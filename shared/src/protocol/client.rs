@@ -80,6 +80,14 @@ pub enum ClientFrame {
         #[serde(default)]
         comment: String,
     },
+    /// Visitor or operator: this side has seen `chat` up to the message
+    /// `up_to` (a read receipt). Answered by a `receipt` frame once stored.
+    Read {
+        /// The chat.
+        chat: ChatId,
+        /// The newest message seen.
+        up_to: MessageId,
+    },
     /// Operator: online (takes chats) or away.
     SetAvailability {
         /// True when taking chats.
@@ -118,6 +126,7 @@ impl ClientFrame {
         "set_visitor",
         "offline",
         "rate",
+        "read",
         "set_availability",
         "accept",
         "close",

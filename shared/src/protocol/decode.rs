@@ -124,6 +124,11 @@ fn read_variant<V: JsonView>(
             chat: f.get("chat")?,
             rating: f.get("rating")?,
         },
+        "receipt" => ServerFrame::Receipt {
+            chat: f.get("chat")?,
+            side: f.get("side")?,
+            up_to: f.get("up_to")?,
+        },
         "queue" => ServerFrame::Queue {
             chats: f.get("chats")?,
         },

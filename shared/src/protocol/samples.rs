@@ -11,6 +11,7 @@ use crate::protocol::{
     ReplicationLag, VisitorTokenResponse,
 };
 use crate::rating::{Rating, Score};
+use crate::receipt::Seen;
 use crate::session::{Identity, Intent, LocalChat, RatingRequest, Snapshot, VisitorUpdate};
 use crate::time::Millis;
 use crate::transcript::Transcript;
@@ -90,6 +91,10 @@ pub fn chat_sync() -> ChatSync {
         missing: vec![message()],
         lacking: vec![MessageId(id(6))],
         rating: Some(Box::new(rating())),
+        seen: Some(Box::new(Seen {
+            visitor: Some(MessageId(id(6))),
+            operator: None,
+        })),
     }
 }
 

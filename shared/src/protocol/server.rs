@@ -5,6 +5,7 @@ use crate::id::{ChatId, MessageId, OfflineId};
 use crate::model::{Author, ChatStatus, Message, OfflineNote, VisitorInfo};
 use crate::protocol::DeploymentRole;
 use crate::rating::Rating;
+use crate::receipt::{Seen, Side};
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +32,11 @@ pub struct ChatSync {
     /// input is as large as its largest variant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rating: Option<Box<Rating>>,
+    /// The read receipts the relay holds (absent while neither side has
+    /// seen anything): what a client learns of a (new) relay's receipts.
+    /// Boxed, like the rating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<Box<Seen>>,
 }
 
 /// One chat in an operator's queue view.
@@ -155,6 +161,17 @@ pub enum ServerFrame {
         /// The winning rating.
         rating: Rating,
     },
+    /// A read receipt was stored (a `read` here, or replicated): `side`
+    /// of `chat` has seen every message up to `up_to`. Also the answer to
+    /// `read`.
+    Receipt {
+        /// The chat.
+        chat: ChatId,
+        /// Who has seen.
+        side: Side,
+        /// The newest message seen (after the merge: the larger id).
+        up_to: MessageId,
+    },
     /// Operators: waiting and active chats.
     Queue {
         /// The queue.
@@ -220,6 +237,7 @@ impl ServerFrame {
         "status",
         "visitor",
         "rating",
+        "receipt",
         "queue",
         "presence",
         "inbox",

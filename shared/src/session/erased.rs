@@ -19,6 +19,7 @@ impl Session {
         let outbox = &mut self.outbox;
         outbox.intents.retain(|intent| intent.chat() != chat);
         outbox.ratings.retain(|rating| rating.chat != chat);
+        self.receipts.forget(chat);
         if outbox.visitor.as_ref().is_some_and(|v| v.chat == chat) {
             outbox.visitor = None;
         }
