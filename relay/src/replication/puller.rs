@@ -274,6 +274,7 @@ pub(crate) async fn fan_out(state: &Shared, applied: Vec<Applied>) {
             }
             // The webhook sender reads them from the store's feed.
             Record::Webhook(_) | Record::Delivery(_) => {}
+            Record::Receipt(receipt) => fanout::receipt(state, receipt),
             // A password change, logout or removal made at the peer ends
             // the sessions it revoked here too.
             Record::Account(account) => {

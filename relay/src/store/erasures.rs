@@ -209,6 +209,8 @@ pub fn guards_of(record: &Record) -> Vec<(String, Option<Millis>)> {
             Some(About::Note(note)) => vec![(note_guard(note), None)],
             None => Vec::new(),
         },
+        // A receipt goes with its chat.
+        Record::Receipt(receipt) => vec![(chat_guard(receipt.chat), None)],
         Record::Account(_) | Record::ApiKey(_) | Record::Webhook(_) | Record::Erasure(_) => {
             Vec::new()
         }
@@ -230,8 +232,8 @@ pub fn is_erased(record: &Record, cutoff: impl Fn(&str) -> Option<Millis>) -> bo
 /// The rows an applied erasure deletes, gathered over a batch.
 #[derive(Debug, Default)]
 pub struct ErasedRows {
-    /// Chats: header, messages (ratings are in the header), the webhook
-    /// deliveries about them, and their feed entries.
+    /// Chats: header, messages (ratings are in the header), read
+    /// receipts, the webhook deliveries about them, and their feed entries.
     pub chats: BTreeSet<String>,
     /// Offline notes, the webhook deliveries about them, and their feed
     /// entries.

@@ -7,8 +7,8 @@
 //! 1. gather the keys every record of the batch names;
 //! 2. load the erasure guards they meet (and, for an erasure, the rows its
 //!    rules cover here), then what is stored under them, kind by kind in a
-//!    fixed order (accounts, chats, messages, notes, API keys, webhooks and
-//!    their deliveries, erasures; keys sorted), with the highest Lamport
+//!    fixed order (accounts, chats, messages, notes, API keys, erasures,
+//!    webhooks and their deliveries, read receipts; keys sorted), with the highest Lamport
 //!    clock of each chat a message goes to;
 //! 3. merge record by record in job order, in memory: each record meets
 //!    the stored copy as the records before it left it, exactly as if they
@@ -40,7 +40,7 @@ use super::kinds::{ChatClock, Kind, Outcome};
 use super::records::{Account, Applied, ChatRecord, Record, Refusal};
 use super::webhooks::{Delivery, Subscription};
 use std::collections::{BTreeMap, BTreeSet};
-use twinline_core::{ChatId, ChatState, Lamport, Message, Millis, OfflineNote, Role};
+use twinline_core::{ChatId, ChatState, Lamport, Message, Millis, OfflineNote, Receipt, Role};
 
 /// Longest preview of a waiting chat shown in operators' queues.
 const PREVIEW_CHARS: usize = 120;
@@ -67,6 +67,7 @@ impl Queued {
             | Record::ApiKey(_)
             | Record::Webhook(_)
             | Record::Delivery(_)
+            | Record::Receipt(_)
             | Record::Erasure(_) => None,
         };
         Queued {
@@ -221,6 +222,7 @@ struct Batch {
     erased: ErasedRows,
     webhooks: Working<Subscription>,
     deliveries: Working<Delivery>,
+    receipts: Working<Receipt>,
     touches: Touches,
     feed: Vec<NewChange>,
 }
@@ -302,6 +304,7 @@ impl Batch {
         let mut guard_keys = BTreeSet::new();
         let mut webhooks = BTreeSet::new();
         let mut deliveries = BTreeSet::new();
+        let mut receipts = BTreeSet::new();
         let mut message_chats = BTreeSet::new();
         let mut batch_erasures = Vec::new();
         for queued in jobs.iter().flat_map(|job| &job.records) {
@@ -343,6 +346,9 @@ impl Batch {
                 Record::Delivery(d) => {
                     deliveries.insert(d.key());
                 }
+                Record::Receipt(r) => {
+                    receipts.insert(r.key());
+                }
             }
         }
         // Guards before any row is locked (see `Tx::load_guards`).
@@ -374,6 +380,7 @@ impl Batch {
         let erasures = Working::load(tx, erasure_keys)?;
         let webhooks = Working::load(tx, webhooks)?;
         let deliveries = Working::load(tx, deliveries)?;
+        let receipts = Working::load(tx, receipts)?;
         let message_chats: Vec<ChatId> = message_chats.into_iter().collect();
         let highest = if message_chats.is_empty() {
             BTreeMap::new()
@@ -392,6 +399,7 @@ impl Batch {
             erased: ErasedRows::default(),
             webhooks,
             deliveries,
+            receipts,
             touches: Touches {
                 highest,
                 touched: BTreeMap::new(),
@@ -457,6 +465,10 @@ impl Batch {
             }
             Record::Delivery(delivery) => {
                 let (outcome, feed) = self.deliveries.merge(delivery, made, &self.touches);
+                (applied(outcome), feed)
+            }
+            Record::Receipt(receipt) => {
+                let (outcome, feed) = self.receipts.merge(receipt, made, &self.touches);
                 (applied(outcome), feed)
             }
         };
@@ -551,6 +563,7 @@ impl Batch {
         self.guards.write(tx)?;
         self.webhooks.write(tx)?;
         self.deliveries.write(tx)?;
+        self.receipts.write(tx)?;
         let touches = self.touches.into_touches();
         if !touches.is_empty() {
             tx.touch_chats(&touches)?;

@@ -31,6 +31,7 @@ pub mod merge;
 pub mod postgres;
 mod read_threads;
 pub mod reads;
+pub mod receipts;
 pub mod records;
 pub mod sqlite;
 pub mod webhooks;

@@ -3,7 +3,8 @@
 //! Every record is a convergent value: messages are immutable and merge by
 //! id, a chat's status, visitor details and rating are last-writer-wins
 //! registers, offline notes merge by id, accounts are last-writer-wins by
-//! their stamp, API keys too except that a revocation always wins.
+//! their stamp, API keys too except that a revocation always wins, read
+//! receipts by the larger message id.
 //! A local write and a change pulled from the peer go through the same
 //! [`Record`] path, so replication cannot disagree with what clients did.
 
@@ -138,6 +139,9 @@ pub enum Record {
     Webhook(super::webhooks::Subscription),
     /// A webhook delivery (one event for one subscription).
     Delivery(super::webhooks::Delivery),
+    /// A read receipt: one side of a chat has seen it up to a message
+    /// (`receipts.rs`).
+    Receipt(twinline_core::Receipt),
 }
 
 impl Record {
@@ -152,6 +156,7 @@ impl Record {
             Record::Erasure(_) => "erasure",
             Record::Webhook(_) => "webhook",
             Record::Delivery(_) => "webhook_delivery",
+            Record::Receipt(_) => "receipt",
         }
     }
 
@@ -166,6 +171,7 @@ impl Record {
             Record::Erasure(e) => e.id.to_string(),
             Record::Webhook(w) => w.id.clone(),
             Record::Delivery(d) => super::kinds::Kind::key(d),
+            Record::Receipt(r) => super::kinds::Kind::key(r),
         }
     }
 
@@ -181,6 +187,7 @@ impl Record {
             Record::Erasure(e) => serde_json::to_string(e),
             Record::Webhook(w) => serde_json::to_string(w),
             Record::Delivery(d) => serde_json::to_string(d),
+            Record::Receipt(r) => serde_json::to_string(r),
         };
         value.unwrap_or_default()
     }
@@ -197,6 +204,7 @@ impl Record {
             "erasure" => Record::Erasure(serde_json::from_str(body)?),
             "webhook" => Record::Webhook(serde_json::from_str(body)?),
             "webhook_delivery" => Record::Delivery(serde_json::from_str(body)?),
+            "receipt" => Record::Receipt(serde_json::from_str(body)?),
             _ => return Ok(None),
         }))
     }
@@ -304,6 +312,9 @@ impl Record {
                 delivery.stamp = bounded_stamp(delivery.stamp, now);
                 Record::Delivery(delivery)
             }
+            // No time to bound: a message id is a name, and the peer held
+            // its clients' to the clock when it took them.
+            Record::Receipt(receipt) => Record::Receipt(receipt),
         }
     }
 }

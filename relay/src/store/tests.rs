@@ -1686,6 +1686,9 @@ async fn a_sites_chats_page_by_id_greatest_first_with_a_state_filter(f: Fixture)
 
 #[path = "erasure_tests.rs"]
 mod erasure_tests;
+
+#[path = "receipt_tests.rs"]
+mod receipt_tests;
 async fn webhooks_and_their_deliveries_merge_read_and_replicate(f: Fixture) -> Fixture {
     use super::webhooks::{Delivery, DeliveryState, EventType, Subscription};
     let store = f.store();

@@ -98,6 +98,7 @@ pub fn events_of(record: &Record, message_site: Option<&str>) -> Vec<Event> {
         | Record::ApiKey(_)
         | Record::Webhook(_)
         | Record::Delivery(_)
+        | Record::Receipt(_)
         | Record::Erasure(_) => Vec::new(),
     }
 }

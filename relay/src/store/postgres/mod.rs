@@ -576,8 +576,14 @@ impl Tx for PgTx<'_, '_> {
                  OR (kind = 'message' AND key IN
                      (SELECT id FROM messages WHERE chat = ANY($1::text[])))
                  OR (kind = 'webhook_delivery' AND key IN
-                     (SELECT key FROM webhook_deliveries WHERE subject = ANY($3::text[])))",
+                     (SELECT key FROM webhook_deliveries WHERE subject = ANY($3::text[])))
+                 OR (kind = 'receipt' AND key IN
+                     (SELECT key FROM receipts WHERE chat = ANY($1::text[])))",
             &[&chats, &notes, &subjects],
+        )?;
+        self.tx.execute(
+            "DELETE FROM receipts WHERE chat = ANY($1::text[])",
+            &[&chats],
         )?;
         self.tx.execute(
             "DELETE FROM webhook_deliveries WHERE subject = ANY($1::text[])",

@@ -130,6 +130,15 @@ CREATE TABLE erased (
 );
 CREATE INDEX chats_by_visitor ON chats (site, visitor);
 ",
+    "
+-- Read receipts (store/receipts.rs): one per chat and side.
+CREATE TABLE receipts (
+    key  TEXT COLLATE \"C\" PRIMARY KEY,
+    chat TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX receipts_by_chat ON receipts (chat);
+",
 ];
 
 /// The schema version this code writes.
