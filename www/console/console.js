@@ -111,6 +111,9 @@ function render() {
   renderChat(state);
   renderError(state);
   notify(state);
+  // What is on screen; the console decides whether that is a read
+  // receipt (and renders again only when it gave one).
+  ui.console.onScreen(ui.current, document.visibilityState === 'visible');
 }
 
 function renderLink(state) {
@@ -377,9 +380,13 @@ function renderChat(state) {
       // author and the time, the others only their delivery state.
       li.classList.toggle('cont', m.cont);
       const time = m.cont ? '' : clockTime(m.at);
-      const status = m.own ? m.status : '';
+      // The operators' newest message the visitor has seen (chat.seen, a
+      // read receipt, decided by the console's state) says so.
+      const seen = m.id === chat.seen;
+      const status = seen ? 'seen by the visitor' : m.own ? m.status : '';
       setText(meta, [time, status].filter(Boolean).join(' · '));
       li.dataset.status = m.status;
+      li.dataset.seen = String(seen);
     },
   );
   const transcript = $('transcript');
