@@ -55,7 +55,8 @@ test('each side sees what the other has read, and a receipt still shows from the
     await until(() => consoleChat(stage.operator, chat), (c) => c?.seen === answer, 10_000, 'the console state showing the answer seen');
     const seenLine = stage.operator.page.locator(`#transcript > li[data-seen="true"]`);
     await until(() => seenLine.count(), (n) => n === 1, 5_000, 'one message marked seen on screen');
-    assert.match(await seenLine.locator('.meta').textContent(), /seen by the visitor/);
+    assert.equal(await seenLine.locator('.seen').textContent(), 'Seen by the visitor');
+    assert.equal(await seenLine.locator('.seen').isVisible(), true);
 
     // A newer visitor message the console has on screen moves "Seen" to it.
     const later = await stage.visitor.send('And in red?');

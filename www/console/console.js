@@ -368,11 +368,11 @@ function renderChat(state) {
     (m) => m.id,
     (m) => {
       const li = el('li', `msg ${m.author}${m.own ? ' own' : ''}`);
-      li.append(el('span', 'who'), el('p', 'text'), el('span', 'meta'));
+      li.append(el('span', 'who'), el('p', 'text'), el('span', 'meta'), el('span', 'seen'));
       return li;
     },
     (li, m) => {
-      const [who, text, meta] = li.children;
+      const [who, text, meta, seenBy] = li.children;
       setText(who, m.name || m.author);
       setText(text, m.text);
       // Grouped by author and minute (m.cont, decided by the console's
@@ -380,12 +380,14 @@ function renderChat(state) {
       // author and the time, the others only their delivery state.
       li.classList.toggle('cont', m.cont);
       const time = m.cont ? '' : clockTime(m.at);
-      // The operators' newest message the visitor has seen (chat.seen, a
-      // read receipt, decided by the console's state) says so.
-      const seen = m.id === chat.seen;
-      const status = seen ? 'seen by the visitor' : m.own ? m.status : '';
+      const status = m.own ? m.status : '';
       setText(meta, [time, status].filter(Boolean).join(' · '));
       li.dataset.status = m.status;
+      // The operators' newest message the visitor has seen (chat.seen, a
+      // read receipt, decided by the console's state) says so, as text.
+      const seen = m.id === chat.seen;
+      setText(seenBy, seen ? 'Seen by the visitor' : '');
+      seenBy.hidden = !seen;
       li.dataset.seen = String(seen);
     },
   );
