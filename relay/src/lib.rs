@@ -26,6 +26,7 @@
 //! - [`apikeys`]: API keys (SHA-256 of 256 random bits, scopes) and their CLI.
 //! - [`api`]: the REST API under `/v1/api/`, for keys.
 //! - [`authz`]: who may do what on the operator side (pure decisions).
+//! - [`history`]: the console's history search and a chat read whole.
 //! - [`sessions`]: ending operator sessions an account change revokes.
 //! - [`throttle`]: failure throttling for logins and admin tokens.
 //! - [`net`]: the HTTP listener relay and moderator share (header timeout,
@@ -49,6 +50,9 @@ pub mod console_page;
 pub mod drain;
 pub mod erasure;
 pub mod fanout;
+pub mod history;
+#[cfg(test)]
+mod history_tests;
 pub mod http;
 pub mod hub;
 pub mod limits;

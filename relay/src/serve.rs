@@ -90,6 +90,8 @@ pub fn router(state: Shared, console: ConsolePage) -> Router {
     let operator_api = Router::new()
         .route("/v1/operator/login", post(http::operator_login))
         .route("/v1/operator/logout", post(http::operator_logout))
+        .route("/v1/operator/history", get(crate::history::search))
+        .route("/v1/operator/history/{chat}", get(crate::history::chat))
         .layer(cors(&state, operator_origin));
     // Administration and replication are for tools and the peer, never for
     // pages: no CORS at all.

@@ -423,11 +423,11 @@ export class Cluster {
     return Object.keys(this.services);
   }
 
-  async #addOperator(role, { username, name, password }) {
+  async #addOperator(role, { username, name, password, sites = ['demo'] }) {
     await new Promise((resolve, reject) => {
       const child = execFile(
         this.bin,
-        ['operator', 'add', ...this.#storeArgs(role), '--username', username, '--name', name, '--site', 'demo', '--password-stdin'],
+        ['operator', 'add', ...this.#storeArgs(role), '--username', username, '--name', name, ...sites.flatMap((site) => ['--site', site]), '--password-stdin'],
         (error, _stdout, stderr) => (error ? reject(new Error(`operator add failed: ${stderr || error.message}`)) : resolve()),
       );
       child.stdin.end(`${password}\n`);

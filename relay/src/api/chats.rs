@@ -1,8 +1,8 @@
-//! `GET /v1/api/chats`, `GET /v1/api/chats/{chat}`,
+//! `GET /v1/api/chats` (and its history search, `?q=`), `GET /v1/api/chats/{chat}`,
 //! `POST /v1/api/chats/{chat}/close`.
 
 use super::auth::caller;
-use super::paging::{self, PageQuery};
+use super::paging;
 use super::views::{ChatView, Page};
 use crate::catchup::{chat_record, write_chat};
 use crate::http::ApiError;
@@ -10,6 +10,7 @@ use crate::net::ClientIp;
 use crate::state::Shared;
 use crate::store::api_keys::Scope;
 use crate::store::records::{Applied, ChatRecord, Record};
+use crate::store::search;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -44,14 +45,57 @@ fn state_filter(asked: Option<&str>) -> Result<Option<&'static str>, ApiError> {
     }
 }
 
-/// The key's site's chats, greatest id (newest) first. Scope `chats:read`.
+/// The query of `GET /v1/api/chats`: a page (`limit`, `cursor`, `state`),
+/// and the history search's filters (`q`, `visitor`, `operator`, `date`,
+/// `from`, `to`; [`crate::store::search`]).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ListQuery {
+    /// Items wanted.
+    pub limit: Option<usize>,
+    /// Where the previous page ended.
+    pub cursor: Option<String>,
+    /// waiting, active, closed (or, searching, open).
+    pub state: Option<String>,
+    /// Words one message of the chat holds, each as a prefix.
+    pub q: Option<String>,
+    /// A visitor id, pre-chat email or part of a pre-chat name.
+    pub visitor: Option<String>,
+    /// The operator holding or last holding the chat.
+    pub operator: Option<String>,
+    /// started (default) or closed: what `from` and `to` bound.
+    pub date: Option<String>,
+    /// From this time, ms since the epoch.
+    pub from: Option<u64>,
+    /// Before this time, ms since the epoch.
+    pub to: Option<u64>,
+}
+
+impl ListQuery {
+    /// Whether this asks for a search rather than the plain list.
+    fn searches(&self) -> bool {
+        self.q.is_some()
+            || self.visitor.is_some()
+            || self.operator.is_some()
+            || self.date.is_some()
+            || self.from.is_some()
+            || self.to.is_some()
+            || self.state.as_deref() == Some("open")
+    }
+}
+
+/// The key's site's chats, greatest id (newest) first; with `q=` (or any
+/// other search filter) the history search over them, each item with the
+/// snippet of the message its words are in. Scope `chats:read`.
 pub async fn list(
     State(state): State<Shared>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Query(query): Query<PageQuery>,
+    Query(query): Query<ListQuery>,
 ) -> Result<Json<Page<ChatView>>, ApiError> {
     let key = caller(&state, &headers, ip, Scope::ChatsRead).await?;
+    if query.searches() {
+        return search(&state, &key.site, query).await;
+    }
     let limit = paging::limit(query.limit)?;
     let before: Option<ChatId> = paging::cursor(query.cursor.as_deref())?;
     let filter = state_filter(query.state.as_deref())?;
@@ -64,6 +108,42 @@ pub async fn list(
     Ok(Json(Page {
         next_cursor: paging::next_cursor(&chats, limit, |c| c.id.to_string()),
         items: chats.iter().map(ChatView::from).collect(),
+    }))
+}
+
+/// The history search over `site`'s chats, as the list's page.
+async fn search(
+    state: &Shared,
+    site: &str,
+    query: ListQuery,
+) -> Result<Json<Page<ChatView>>, ApiError> {
+    let filters = search::Filters {
+        q: query.q,
+        site: None,
+        visitor: query.visitor,
+        operator: query.operator,
+        state: query.state,
+        date: query.date,
+        from: query.from,
+        to: query.to,
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    let reach = [site.to_string()];
+    let checked = filters.query(Some(&reach)).map_err(|error| match error {
+        search::SearchError::Cursor => paging::bad_cursor(),
+        search::SearchError::Bad(message) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        }
+    })?;
+    let page = state
+        .store
+        .read(move |conn| search::run(conn, &checked))
+        .await
+        .map_err(ApiError::unavailable)?;
+    Ok(Json(Page {
+        next_cursor: page.next_cursor,
+        items: page.items.iter().map(ChatView::found).collect(),
     }))
 }
 

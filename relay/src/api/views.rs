@@ -27,6 +27,19 @@ pub struct ChatView {
     pub email: String,
     /// The page the visitor is on.
     pub page: String,
+    /// A history search's snippet: where its words are (plain text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snippet: Option<String>,
+}
+
+impl ChatView {
+    /// A chat a history search found, with its snippet.
+    pub fn found(found: &crate::store::search::Found) -> ChatView {
+        ChatView {
+            snippet: Some(found.snippet.clone()),
+            ..ChatView::from(&found.chat)
+        }
+    }
 }
 
 impl From<&ChatRecord> for ChatView {
@@ -40,6 +53,7 @@ impl From<&ChatRecord> for ChatView {
             name: chat.info.name.clone(),
             email: chat.info.email.clone(),
             page: chat.info.page.clone(),
+            snippet: None,
         }
     }
 }

@@ -310,6 +310,10 @@ pub trait Reads {
         before: Option<ChatId>,
         limit: usize,
     ) -> Result<Vec<ChatRecord>, StoreError>;
+    /// Up to `query.limit` chats a history search finds, greatest id
+    /// first ([`super::search`]: the words, the filters, the cursor).
+    fn search_chats(&mut self, query: &super::search::Query)
+    -> Result<Vec<ChatRecord>, StoreError>;
     /// The feed's newest position.
     fn head(&mut self) -> Result<u64, StoreError>;
     /// How far this deployment has pulled `peer`'s feed.

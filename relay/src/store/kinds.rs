@@ -72,11 +72,16 @@ pub trait Kind: Clone + Serialize + DeserializeOwned {
     fn into_record(self) -> Record;
 }
 
-/// Messages: `messages (id, chat, lamport, body)`.
+/// Messages: `messages (id, chat, lamport, words, body)`; `words` is what
+/// history search indexes ([`super::search::words`]).
 pub static MESSAGES: Table = Table {
     name: "messages",
     key: "id",
-    columns: &[("chat", ColumnType::Text), ("lamport", ColumnType::Int)],
+    columns: &[
+        ("chat", ColumnType::Text),
+        ("lamport", ColumnType::Int),
+        ("words", ColumnType::Text),
+    ],
 };
 
 /// Offline notes: `notes (id, site, at, body)`.
@@ -167,7 +172,11 @@ impl Kind for Message {
     }
 
     fn cells(&self) -> Vec<Cell> {
-        vec![text(self.chat.to_string()), int(self.lamport.0)]
+        vec![
+            text(self.chat.to_string()),
+            int(self.lamport.0),
+            text(super::search::words(&self.text)),
+        ]
     }
 
     /// In range, and within [`MAX_LAMPORT_STEP`] of its chat's highest

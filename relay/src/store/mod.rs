@@ -8,6 +8,8 @@
 //! - [`erasures`]: the tombstones of erased visitors' data, and the
 //!   guards that drop whatever of it arrives later.
 //! - [`kinds`]: each kind's merge rule (pure, written once).
+//! - [`search`]: history search: the words both engines index, the
+//!   bounded filters, the snippets.
 //! - [`merge`]: a batch of writes in one transaction, over a backend's
 //!   primitives.
 //! - [`backend`]: what a storage engine provides ([`backend::Tx`] to
@@ -33,6 +35,7 @@ mod read_threads;
 pub mod reads;
 pub mod receipts;
 pub mod records;
+pub mod search;
 pub mod sqlite;
 pub mod webhooks;
 pub mod writer;

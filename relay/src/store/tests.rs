@@ -1689,6 +1689,10 @@ mod erasure_tests;
 
 #[path = "receipt_tests.rs"]
 mod receipt_tests;
+
+#[path = "search_tests.rs"]
+mod search_tests;
+
 async fn webhooks_and_their_deliveries_merge_read_and_replicate(f: Fixture) -> Fixture {
     use super::webhooks::{Delivery, DeliveryState, EventType, Subscription};
     let store = f.store();

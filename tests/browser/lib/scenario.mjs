@@ -15,13 +15,15 @@ export const ARTIFACTS = path.join(REPO, 'tests', 'browser', 'artifacts');
 /**
  * Runs `body({cluster, visitor, operator, openVisitor})` on a fresh cluster.
  * `visitor: false` leaves opening the page to the body (`openVisitor()`);
- * `nodes: 2` makes each deployment PostgreSQL, two relay nodes and HAProxy.
+ * `nodes: 2` makes each deployment PostgreSQL, two relay nodes and HAProxy;
+ * `operators` are the accounts made (`{username, name, password, sites}`),
+ * the first of which is the stage's operator.
  */
-export async function withStage(browser, name, { proxies = false, nodes = 1, visitor: autoVisitor = true, beforeClients, consoleHome } = {}, body) {
+export async function withStage(browser, name, { proxies = false, nodes = 1, visitor: autoVisitor = true, beforeClients, consoleHome, operators = [OPERATOR] } = {}, body) {
   const cluster = await Cluster.start({
     proxies,
     nodes,
-    operators: [OPERATOR],
+    operators,
     www: process.env.TWINLINE_WWW,
     // Only for working on the tests against a build without the moderator.
     moderator: !process.env.TWINLINE_NO_MODERATOR,

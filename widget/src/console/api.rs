@@ -16,6 +16,7 @@
 //! call. `state()` is a plain object (see `state::ConsoleState`).
 
 use super::engine::Engine;
+use super::history::{self, HistoryForm};
 use super::login;
 use super::state::ConsoleState;
 use crate::config::{RawConfig, WidgetConfig};
@@ -236,6 +237,33 @@ impl Console {
         Ok(())
     }
 
+    /// Searches the chat history of the operator's sites (`form`: `{q,
+    /// site, visitor, operator, state, date, from, to, cursor}`, all text;
+    /// see `history::HistoryForm`), on the deployment the session is on,
+    /// then the other. Resolves to `{items, next_cursor}`
+    /// (docs/PROTOCOL.md, "History"); rejects with an Error to show as it
+    /// is.
+    #[wasm_bindgen(js_name = historySearch)]
+    pub fn history_search(&self, form: JsValue) -> Promise {
+        let asked = js_sys::JSON::stringify(&form)
+            .ok()
+            .and_then(|text| text.as_string())
+            .ok_or_else(|| "the form is not an object".to_string())
+            .and_then(|text| {
+                serde_json::from_str::<HistoryForm>(&text).map_err(|e| format!("the form: {e}"))
+            })
+            .and_then(|form| form.query_string())
+            .map(|query| format!("/v1/operator/history?{query}"));
+        self.history_get(asked)
+    }
+
+    /// One chat of the history, whole: resolves to `{chat, messages}`
+    /// (docs/PROTOCOL.md, "History").
+    #[wasm_bindgen(js_name = historyChat)]
+    pub fn history_chat(&self, chat: String) -> Promise {
+        self.history_get(history::chat_path(&chat))
+    }
+
     /// Everything the page shows, as a plain object.
     pub fn state(&self) -> Result<JsValue, JsValue> {
         let inner = self.inner.borrow();
@@ -276,6 +304,28 @@ impl Console {
 }
 
 impl Console {
+    /// GETs `path` (or rejects with its error) with the session's token.
+    fn history_get(&self, path: Result<String, String>) -> Promise {
+        let session = {
+            let inner = self.inner.borrow();
+            inner
+                .engine
+                .as_ref()
+                .map(|engine| (inner.config.clone(), engine.deployment(), engine.token()))
+        };
+        wasm_bindgen_futures::future_to_promise(async move {
+            let path = path.map_err(error)?;
+            let Some((config, on, token)) = session else {
+                return Err(error("not logged in"));
+            };
+            let first = login::first_to_ask(&config, on).await;
+            let text = login::get(&config, first, &path, &token)
+                .await
+                .map_err(error)?;
+            js_sys::JSON::parse(&text).map_err(|_| error("the relay's answer is not JSON"))
+        })
+    }
+
     fn with<R>(&self, action: impl FnOnce(&mut Engine) -> R) -> Result<R, JsValue> {
         let mut inner = self.inner.borrow_mut();
         let engine = inner

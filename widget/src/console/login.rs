@@ -243,9 +243,46 @@ fn refusal(status: u16, text: &str) -> Failure {
     }
 }
 
+/// GETs `path` with the session's bearer token, on `first` and then on
+/// the other deployment if `first` does not answer (the console's history,
+/// `history.rs`): the answer's JSON text, or what to show.
+pub async fn get(
+    config: &WidgetConfig,
+    first: DeploymentRole,
+    path: &str,
+    token: &str,
+) -> Result<String, String> {
+    let answer = first_answer(config, first, path, |url| async move {
+        match fetch("GET", &url, None, Some(token)).await? {
+            (200..=299, text) => Ok(text),
+            (status, text) => Err(refusal(status, &text)),
+        }
+    })
+    .await;
+    match answer {
+        Ok(text) => Ok(text),
+        Err(Failure::Refused(message)) => Err(message),
+        Err(Failure::Unreachable(errors)) => Err(format!(
+            "no deployment answers ({errors}); try again in a moment"
+        )),
+    }
+}
+
 /// POSTs `body` (JSON) with an optional bearer token, with a deadline; the
 /// status and text of the answer, or why there is none.
 async fn post(
+    url: &str,
+    body: Option<String>,
+    bearer: Option<&str>,
+) -> Result<(u16, String), Failure> {
+    fetch("POST", url, body, bearer).await
+}
+
+/// Sends `method` to `url` with an optional JSON body and bearer token,
+/// with a deadline; the status and text of the answer, or why there is
+/// none.
+async fn fetch(
+    method: &str,
     url: &str,
     body: Option<String>,
     bearer: Option<&str>,
@@ -254,7 +291,7 @@ async fn post(
     let window = web_sys::window().ok_or_else(|| unreachable("no window"))?;
     let controller = AbortController::new().map_err(|_| unreachable("no AbortController"))?;
     let init = RequestInit::new();
-    init.set_method("POST");
+    init.set_method(method);
     init.set_signal(Some(&controller.signal()));
     init.set_cache(web_sys::RequestCache::NoStore);
     let headers = web_sys::Headers::new().map_err(|_| unreachable("no Headers"))?;

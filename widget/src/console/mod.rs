@@ -10,12 +10,14 @@
 //!
 //! # Layout
 //! - [`state`]: what the page renders, built from the session (pure).
+//! - [`history`]: the History view's search form and what it asks (pure).
 //! - `login`: `POST /v1/operator/login`, active deployment first; the
 //!   answer kept in localStorage so reloads and failovers need no password.
 //! - `engine`: one operator's session: host loop, snapshot per operator,
 //!   typing and errors.
 //! - `api`: the `Console` class for www/console/console.js.
 
+pub mod history;
 pub mod state;
 
 #[cfg(all(feature = "console", target_arch = "wasm32"))]

@@ -34,6 +34,7 @@
 pub mod cluster;
 mod reads;
 mod schema;
+mod search;
 
 use super::StoreError;
 use super::backend::{Backend, Cell, NewChange, Reads, Row, Table, Touch, Tx, VisitorRows, Who};

@@ -24,7 +24,7 @@ fn json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
 }
 
 impl Conn {
-    fn rows(
+    pub(super) fn rows(
         &mut self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
@@ -225,6 +225,13 @@ impl Reads for Conn {
              ORDER BY next_attempt, key LIMIT $1",
             &[&(limit as i64)],
         )
+    }
+
+    fn search_chats(
+        &mut self,
+        query: &crate::store::search::Query,
+    ) -> Result<Vec<ChatRecord>, StoreError> {
+        super::search::search_chats(self, query)
     }
 
     fn site_chats(

@@ -20,6 +20,7 @@ mod checkpointer;
 mod cleanup;
 mod reads;
 mod schema;
+mod search;
 
 use super::StoreError;
 use super::backend::{Backend, Cell, NewChange, Reads, Row, Table, Touch, Tx, VisitorRows, Who};
@@ -413,6 +414,9 @@ impl Tx for SqliteTx<'_> {
             ),
         ] {
             self.conn.prepare_cached(sql)?.execute([list])?;
+        }
+        if !rows.chats.is_empty() {
+            search::forget_erased(self.conn)?;
         }
         Ok(())
     }

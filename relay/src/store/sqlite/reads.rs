@@ -221,6 +221,13 @@ impl Reads for Connection {
         )
     }
 
+    fn search_chats(
+        &mut self,
+        query: &crate::store::search::Query,
+    ) -> Result<Vec<ChatRecord>, StoreError> {
+        super::search::search_chats(self, query)
+    }
+
     fn site_chats(
         &mut self,
         site: &str,

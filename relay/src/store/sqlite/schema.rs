@@ -176,7 +176,7 @@ fn schema_version(conn: &Connection) -> rusqlite::Result<i64> {
 }
 
 /// The schema this code writes. Version 1 had no `meta.schema` row.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The boot epoch after [`migrate`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -204,7 +204,10 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<Epoch> {
             to_version_2(&tx)?;
             super::cleanup::out_of_range(&tx, crate::clock::now())?.log();
         }
-        to_version_3(&tx)?;
+        if version < 3 {
+            to_version_3(&tx)?;
+        }
+        super::search::to_version_4(&tx)?;
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('schema', ?1)
              ON CONFLICT (key) DO UPDATE SET value = ?1",
