@@ -17,7 +17,7 @@ use crate::store::backend::Reads;
 use crate::store::records::{Account, ChatRecord, Record};
 use crate::store::{StoreError, reads};
 use twinline_core::protocol::{ChatSync, MAX_FRAME_BYTES};
-use twinline_core::{ChatId, ChatStatus, Message, MessageId, VisitorInfo};
+use twinline_core::{ChatId, ChatStatus, Message, MessageId, Seen, VisitorInfo};
 
 /// Builds the sync of one chat for a client holding `have`.
 pub async fn chat_sync(
@@ -26,11 +26,11 @@ pub async fn chat_sync(
     have: &[MessageId],
 ) -> Result<ChatSync, StoreError> {
     let have = have.to_vec();
-    let (record, catch_up) = state
+    let (record, catch_up, seen) = state
         .store
         .read(move |conn| read_chat(conn, chat, &have))
         .await?;
-    Ok(sync_of(chat, record, catch_up))
+    Ok(sync_of(chat, record, catch_up, seen))
 }
 
 /// What a visitor's welcome reads, in one trip to a reader connection:
@@ -44,6 +44,8 @@ pub struct VisitorRead {
     pub record: Option<ChatRecord>,
     /// What the visitor lacks and what the store lacks.
     pub catch_up: reads::CatchUp,
+    /// The chat's read receipts.
+    pub seen: Seen,
     /// Every account, if asked for.
     pub accounts: Vec<Account>,
 }
@@ -58,7 +60,7 @@ pub async fn visitor_read(
     state
         .store
         .read(move |conn| {
-            let (record, catch_up) = read_chat(conn, chat, &have)?;
+            let (record, catch_up, seen) = read_chat(conn, chat, &have)?;
             let accounts = if with_accounts {
                 reads::accounts(conn)?
             } else {
@@ -67,6 +69,7 @@ pub async fn visitor_read(
             Ok(VisitorRead {
                 record,
                 catch_up,
+                seen,
                 accounts,
             })
         })
@@ -77,16 +80,22 @@ fn read_chat(
     conn: &mut dyn Reads,
     chat: ChatId,
     have: &[MessageId],
-) -> Result<(Option<ChatRecord>, reads::CatchUp), StoreError> {
+) -> Result<(Option<ChatRecord>, reads::CatchUp, Seen), StoreError> {
     Ok((
         reads::chat_in(conn, chat)?,
         reads::catch_up(conn, chat, have)?,
+        reads::seen(conn, chat)?,
     ))
 }
 
-/// The sync of `chat` from its header (defaults before one is stored) and
-/// its catch-up.
-pub fn sync_of(chat: ChatId, record: Option<ChatRecord>, catch_up: reads::CatchUp) -> ChatSync {
+/// The sync of `chat` from its header (defaults before one is stored), its
+/// catch-up and its read receipts.
+pub fn sync_of(
+    chat: ChatId,
+    record: Option<ChatRecord>,
+    catch_up: reads::CatchUp,
+    seen: Seen,
+) -> ChatSync {
     let (status, visitor, rating, transcripts) = record.map_or_else(
         || {
             (
@@ -109,6 +118,7 @@ pub fn sync_of(chat: ChatId, record: Option<ChatRecord>, catch_up: reads::CatchU
         lacking: catch_up.lacking,
         rating,
         transcripts,
+        seen: (!seen.is_empty()).then(|| Box::new(seen)),
     }
 }
 
@@ -209,6 +219,7 @@ mod tests {
             lacking: vec![],
             rating: None,
             transcripts: vec![],
+            seen: Default::default(),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Telling connected clients about changes, whether a local client made
 //! them or they arrived from the peer by replication: queue, inbox,
-//! presence, and chat headers (status, visitor details, rating, a new
-//! owner).
+//! presence, chat headers (status, visitor details, rating, a new
+//! owner) and read receipts.
 //!
 //! The [`crate::hub`] knows who is connected and delivers; this module
 //! decides what each of them is sent (an operator's queue and inbox hold
@@ -130,6 +130,20 @@ pub async fn presence(state: &Shared) {
     state
         .hub
         .publish_presence(&names, |site| serving(&names, &accounts, site));
+}
+
+/// A read receipt was stored (here, by another node, or replicated): tell
+/// the chat's followers on this node.
+pub fn receipt(state: &Shared, receipt: twinline_core::Receipt) {
+    state.hub.publish_chat(
+        receipt.chat,
+        &ServerFrame::Receipt {
+            chat: receipt.chat,
+            side: receipt.side,
+            up_to: receipt.up_to,
+        },
+        None,
+    );
 }
 
 /// A chat header changed elsewhere: tell its followers, and hand the chat

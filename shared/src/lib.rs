@@ -17,6 +17,8 @@
 //!   first bytes, and which chunks an upload still has to send.
 //! - [`transcript`]: a chat as a set of messages merged by id.
 //! - [`transcript_email`]: a visitor's request for the transcript by email.
+//! - [`receipt`]: read receipts ("side S has seen chat C up to X"), merged
+//!   by the larger id.
 //! - [`protocol`]: the frames on the wire and the HTTP bodies.
 //! - [`moderation`]: the moderator's failover decisions.
 //! - [`random`]: [`random::SplitMix64`], the seeded generator the session
@@ -35,6 +37,7 @@ pub mod moderation;
 pub mod protocol;
 pub mod random;
 pub mod rating;
+pub mod receipt;
 pub mod session;
 pub mod sorted;
 pub mod time;
@@ -45,5 +48,6 @@ pub use clock::{Hlc, Lamport};
 pub use id::{ChatId, FileId, MessageId, OfflineId, RatingId, TranscriptId, Ulid, VisitorId};
 pub use model::{Author, ChatState, ChatStatus, Message, OfflineNote, Role, VisitorInfo};
 pub use rating::{Rating, Score};
+pub use receipt::{Receipt, Seen, Side};
 pub use time::Millis;
 pub use transcript::Transcript;

@@ -207,6 +207,7 @@ fn sync() -> impl Strategy<Value = ChatSync> {
             lacking,
             rating: None,
             transcripts: Vec::new(),
+            seen: Default::default(),
         })
 }
 

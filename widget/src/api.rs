@@ -13,6 +13,8 @@
 //!                                   //   comment optional (<= 1000 characters)
 //! const off = Twinline.on("message", m => ...);  // also "status", "open", "close"
 //! off();                                          // unsubscribe
+//! Twinline.on("read", r => ...);  // r.id: the visitor's newest message the
+//!                                 //   operator has seen (a read receipt)
 //! ```
 //!
 //! The loader defines a stub whose methods push `[name, args]` onto
@@ -120,9 +122,9 @@ pub fn build(app: &App) -> Object {
         Closure::<dyn Fn(JsValue, JsValue) -> Result<JsValue, JsValue>>::new(
             move |event: JsValue, handler: JsValue| {
                 let event = event.as_string().unwrap_or_default();
-                if !["message", "status", "open", "close"].contains(&event.as_str()) {
+                if !["message", "status", "open", "close", "read"].contains(&event.as_str()) {
                     return Err(js_sys::Error::new(&format!(
-                        "Twinline.on: unknown event \"{event}\" (message, status, open, close)"
+                        "Twinline.on: unknown event \"{event}\" (message, status, open, close, read)"
                     ))
                     .into());
                 }

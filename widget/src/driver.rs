@@ -21,7 +21,7 @@ use crate::config::WidgetConfig;
 use crate::host::{self, Drained, Host};
 use crate::js;
 use crate::storage::Store;
-use crate::view::{ChatPhase, Link, Status, View, ViewMessage, ViewNote, ViewRating};
+use crate::view::{ChatPhase, Link, Status, View, ViewMessage, ViewNote, ViewRating, seen_under};
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 use twinline_core::model::{Author, ChatState, Role};
@@ -236,6 +236,18 @@ impl Engine {
         Ok(())
     }
 
+    /// The chat is on screen (the panel open on a visible page, here or in
+    /// a follower tab): a read receipt for what it holds, if that is new.
+    pub fn seen(&mut self) {
+        if self
+            .host
+            .session_mut()
+            .mark_seen(clock::session(), self.chat)
+        {
+            self.pump();
+        }
+    }
+
     /// The chat as every tab shows it.
     pub fn view(&self) -> View {
         let session = self.host.session();
@@ -300,6 +312,14 @@ impl Engine {
                 score: r.score,
                 comment: r.comment.to_string(),
                 stored: r.stored,
+            }),
+            seen: session.transcript(self.chat).and_then(|transcript| {
+                seen_under(
+                    transcript.iter(),
+                    |m| m.author.role == Role::Visitor,
+                    session.seen_by_other(self.chat),
+                )
+                .map(|id| id.to_string())
             }),
         }
     }

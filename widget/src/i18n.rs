@@ -77,6 +77,9 @@ pub struct Texts {
     pub sent: &'static str,
     /// Own message refused by the service.
     pub not_sent: &'static str,
+    /// Under the newest own message the operator has seen (a read
+    /// receipt).
+    pub seen: &'static str,
     /// Shown as the author of the visitor's own messages.
     pub you: &'static str,
     /// Author name when an operator has none.
@@ -142,6 +145,7 @@ static EN: Texts = Texts {
     sending: "Sending…",
     sent: "Sent",
     not_sent: "Not sent",
+    seen: "Seen",
     you: "You",
     support: "Support",
     someone_typing: "Someone is typing…",
@@ -180,6 +184,7 @@ static DE: Texts = Texts {
     sending: "Wird gesendet…",
     sent: "Gesendet",
     not_sent: "Nicht gesendet",
+    seen: "Gesehen",
     you: "Sie",
     support: "Support",
     someone_typing: "Jemand schreibt…",
@@ -237,6 +242,7 @@ mod tests {
                 t.sending,
                 t.sent,
                 t.not_sent,
+                t.seen,
                 t.you,
                 t.support,
                 t.someone_typing,

@@ -80,6 +80,7 @@ impl FromJson for View {
             visitor_email: f.get("visitor_email")?,
             notes: f.get("notes")?,
             rating: f.or_default("rating")?,
+            seen: f.or_default("seen")?,
         })
     }
 }
@@ -109,6 +110,7 @@ impl FromJson for TabMessage {
             | TabMessage::Offline { .. }
             | TabMessage::NewChat { .. }
             | TabMessage::Rate { .. }
+            | TabMessage::Seen { .. }
             | TabMessage::Bye { .. } => (),
         };
         let f = Fields::of(value)?;
@@ -116,7 +118,7 @@ impl FromJson for TabMessage {
             "t",
             &[
                 "view", "hello", "unsent", "typing", "visitor", "offline", "new_chat", "bye",
-                "rate",
+                "rate", "seen",
             ],
         )?;
         let from = f.get("from")?;
@@ -149,6 +151,7 @@ impl FromJson for TabMessage {
             },
             6 => TabMessage::NewChat { from },
             7 => TabMessage::Bye { from },
+            9 => TabMessage::Seen { from },
             _ => TabMessage::Rate {
                 from,
                 score: text("score")?,

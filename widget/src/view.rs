@@ -137,6 +137,22 @@ pub fn continues(before: Option<(&str, &str, u64)>, this: (&str, &str, u64)) -> 
     author != "system" && author == this.0 && who == this.1 && at / MINUTE_MS == this.2 / MINUTE_MS
 }
 
+/// The message "Seen" goes under: the last (in display order) of `own`
+/// messages whose id is at most `up_to`, what the other side has seen
+/// ("seen up to X" covers every message with an id up to X). The one rule
+/// for the panel and the console.
+pub fn seen_under<'a>(
+    messages: impl DoubleEndedIterator<Item = &'a twinline_core::Message>,
+    own: impl Fn(&twinline_core::Message) -> bool,
+    up_to: Option<twinline_core::MessageId>,
+) -> Option<twinline_core::MessageId> {
+    let up_to = up_to?;
+    messages
+        .rev()
+        .find(|m| own(m) && m.id <= up_to)
+        .map(|m| m.id)
+}
+
 /// The connection as the visitor may see it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -226,6 +242,10 @@ pub struct View {
     /// The visitor's rating of the chat, once given.
     #[serde(default)]
     pub rating: Option<ViewRating>,
+    /// The id of the visitor's newest message the operator has seen (a
+    /// read receipt): "Seen" is shown under it.
+    #[serde(default)]
+    pub seen: Option<String>,
 }
 
 /// A message written in some tab that the leader's session may not hold yet.
@@ -288,7 +308,7 @@ impl View {
 }
 
 #[cfg(target_arch = "wasm32")]
-pub use browser::{message_object, status_value};
+pub use browser::{message_object, read_object, status_value};
 
 #[cfg(target_arch = "wasm32")]
 mod browser {
@@ -308,6 +328,14 @@ mod browser {
         set("text", message.text.as_str().into());
         set("status", message.status.as_str().into());
         set("at", (message.at as f64).into());
+        object.into()
+    }
+
+    /// The JS shape of a `read` event: `{id}`, the visitor's newest
+    /// message the operator has seen.
+    pub fn read_object(id: &str) -> JsValue {
+        let object = Object::new();
+        let _ = Reflect::set(&object, &"id".into(), &id.into());
         object.into()
     }
 
@@ -437,6 +465,7 @@ mod tests {
                 comment: "slow".into(),
                 stored: false,
             }),
+            seen: Some("A".into()),
         };
         let json = serde_json::to_string(&view).unwrap();
         assert_eq!(serde_json::from_str::<View>(&json).unwrap(), view);

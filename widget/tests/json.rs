@@ -165,6 +165,7 @@ fn view() -> View {
             comment: "kind \"and\" quick".into(),
             stored: true,
         }),
+        seen: Some("A".into()),
     }
 }
 
@@ -181,6 +182,7 @@ fn what_tabs_tell_each_other_reads_as_the_derive_reads_it() {
         r#"{"t":"new_chat","from":"t1"}"#.into(),
         r#"{"t":"bye","from":"t1"}"#.into(),
         r#"{"t":"rate","from":"t1","score":"bad","comment":"slow"}"#.into(),
+        r#"{"t":"seen","from":"t1"}"#.into(),
     ] {
         holds(serde_json::from_str::<TabMessage>(&text).unwrap());
     }

@@ -111,6 +111,9 @@ function render() {
   renderChat(state);
   renderError(state);
   notify(state);
+  // What is on screen; the console decides whether that is a read
+  // receipt (and renders again only when it gave one).
+  ui.console.onScreen(ui.current, document.visibilityState === 'visible');
 }
 
 function renderLink(state) {
@@ -365,11 +368,11 @@ function renderChat(state) {
     (m) => m.id,
     (m) => {
       const li = el('li', `msg ${m.author}${m.own ? ' own' : ''}`);
-      li.append(el('span', 'who'), el('p', 'text'), el('span', 'meta'));
+      li.append(el('span', 'who'), el('p', 'text'), el('span', 'meta'), el('span', 'seen'));
       return li;
     },
     (li, m) => {
-      const [who, text, meta] = li.children;
+      const [who, text, meta, seenBy] = li.children;
       setText(who, m.name || m.author);
       setText(text, m.text);
       // Grouped by author and minute (m.cont, decided by the console's
@@ -380,6 +383,12 @@ function renderChat(state) {
       const status = m.own ? m.status : '';
       setText(meta, [time, status].filter(Boolean).join(' · '));
       li.dataset.status = m.status;
+      // The operators' newest message the visitor has seen (chat.seen, a
+      // read receipt, decided by the console's state) says so, as text.
+      const seen = m.id === chat.seen;
+      setText(seenBy, seen ? 'Seen by the visitor' : '');
+      seenBy.hidden = !seen;
+      li.dataset.seen = String(seen);
     },
   );
   const transcript = $('transcript');

@@ -276,6 +276,7 @@ pub(crate) async fn fan_out(state: &Shared, applied: Vec<Applied>) {
             Record::Webhook(_) | Record::Delivery(_) => {}
             // Read at each request (the resume endpoint, a download).
             Record::File(_) | Record::FileChunk(_) => {}
+            Record::Receipt(receipt) => fanout::receipt(state, receipt),
             // A password change, logout or removal made at the peer ends
             // the sessions it revoked here too.
             Record::Account(account) => {

@@ -22,7 +22,7 @@ use super::erasures::{ErasedRows, Erasure};
 use super::records::{Account, ChangesPage, ChatRecord};
 use super::webhooks::{Delivery, Subscription};
 use twinline_core::protocol::QueueEntry;
-use twinline_core::{ChatId, Lamport, Message, Millis, OfflineId, OfflineNote};
+use twinline_core::{ChatId, Lamport, Message, Millis, OfflineId, OfflineNote, Receipt};
 
 /// A table the merge rules write: one row per record, keyed by the record's
 /// key, holding the record's JSON (`body`) and the columns the backend's
@@ -171,9 +171,10 @@ pub trait Tx {
     /// (see [`VisitorRows`]).
     fn visitor_rows(&mut self, who: &Who) -> Result<VisitorRows, StoreError>;
 
-    /// Deletes the chats (headers, with their ratings, and messages) and
-    /// notes named (a chat's files and their chunks with it), and every
-    /// feed entry of theirs: the one place erasure deletes anything.
+    /// Deletes the chats (headers, with their ratings, messages and read
+    /// receipts) and notes named (a chat's files and their chunks with it),
+    /// and every feed entry of theirs: the one place erasure deletes
+    /// anything.
     fn erase(&mut self, rows: &ErasedRows) -> Result<(), StoreError>;
 }
 
@@ -251,6 +252,8 @@ pub struct NodeChange {
 pub trait Reads {
     /// One chat's header.
     fn chat(&mut self, chat: ChatId) -> Result<Option<ChatRecord>, StoreError>;
+    /// The read receipts of a chat (at most one per side).
+    fn receipts(&mut self, chat: ChatId) -> Result<Vec<Receipt>, StoreError>;
     /// Every message of a chat, in Lamport order.
     fn messages(&mut self, chat: ChatId) -> Result<Vec<Message>, StoreError>;
     /// The messages of a chat whose keys `held` does not hold, in any

@@ -212,6 +212,8 @@ pub fn guards_of(record: &Record) -> Vec<(String, Option<Millis>)> {
         // A file and its chunks are the chat's, like its messages.
         Record::File(file) => vec![(chat_guard(file.meta.chat), None)],
         Record::FileChunk(chunk) => vec![(chat_guard(chunk.chat), None)],
+        // A receipt goes with its chat.
+        Record::Receipt(receipt) => vec![(chat_guard(receipt.chat), None)],
         Record::Account(_) | Record::ApiKey(_) | Record::Webhook(_) | Record::Erasure(_) => {
             Vec::new()
         }
@@ -233,9 +235,9 @@ pub fn is_erased(record: &Record, cutoff: impl Fn(&str) -> Option<Millis>) -> bo
 /// The rows an applied erasure deletes, gathered over a batch.
 #[derive(Debug, Default)]
 pub struct ErasedRows {
-    /// Chats: header, messages (ratings are in the header), files and
-    /// their chunks, the webhook deliveries about them, and their feed
-    /// entries.
+    /// Chats: header, messages (ratings are in the header), read
+    /// receipts, files and their chunks, the webhook deliveries about them,
+    /// and their feed entries.
     pub chats: BTreeSet<String>,
     /// Offline notes, the webhook deliveries about them, and their feed
     /// entries.

@@ -8,7 +8,7 @@
 //! 2. load the erasure guards they meet (and, for an erasure, the rows its
 //!    rules cover here), then what is stored under them, kind by kind in a
 //!    fixed order (accounts, chats, messages, notes, API keys, webhooks and
-//!    their deliveries, files and their chunks, erasures; keys sorted), with the highest Lamport
+//!    their deliveries, files and their chunks, read receipts, erasures; keys sorted), with the highest Lamport
 //!    clock of each chat a message goes to;
 //! 3. merge record by record in job order, in memory: each record meets
 //!    the stored copy as the records before it left it, exactly as if they
@@ -41,7 +41,7 @@ use super::kinds::{ChatClock, Kind, Outcome};
 use super::records::{Account, Applied, ChatRecord, Record, Refusal};
 use super::webhooks::{Delivery, Subscription};
 use std::collections::{BTreeMap, BTreeSet};
-use twinline_core::{ChatId, ChatState, Lamport, Message, Millis, OfflineNote, Role};
+use twinline_core::{ChatId, ChatState, Lamport, Message, Millis, OfflineNote, Receipt, Role};
 
 /// Longest preview of a waiting chat shown in operators' queues.
 const PREVIEW_CHARS: usize = 120;
@@ -69,6 +69,7 @@ impl Queued {
             | Record::Webhook(_)
             | Record::Delivery(_)
             | Record::File(_)
+            | Record::Receipt(_)
             | Record::Erasure(_) => None,
         };
         Queued {
@@ -225,6 +226,7 @@ struct Batch {
     deliveries: Working<Delivery>,
     files: Working<StoredFile>,
     chunks: Working<Chunk>,
+    receipts: Working<Receipt>,
     touches: Touches,
     feed: Vec<NewChange>,
 }
@@ -308,6 +310,7 @@ impl Batch {
         let mut deliveries = BTreeSet::new();
         let mut files = BTreeSet::new();
         let mut chunks = BTreeSet::new();
+        let mut receipts = BTreeSet::new();
         let mut message_chats = BTreeSet::new();
         let mut batch_erasures = Vec::new();
         for queued in jobs.iter().flat_map(|job| &job.records) {
@@ -355,6 +358,9 @@ impl Batch {
                 Record::FileChunk(c) => {
                     chunks.insert(c.key());
                 }
+                Record::Receipt(r) => {
+                    receipts.insert(r.key());
+                }
             }
         }
         // Guards before any row is locked (see `Tx::load_guards`).
@@ -388,6 +394,7 @@ impl Batch {
         let deliveries = Working::load(tx, deliveries)?;
         let files = Working::load(tx, files)?;
         let chunks = Working::load(tx, chunks)?;
+        let receipts = Working::load(tx, receipts)?;
         let message_chats: Vec<ChatId> = message_chats.into_iter().collect();
         let highest = if message_chats.is_empty() {
             BTreeMap::new()
@@ -408,6 +415,7 @@ impl Batch {
             deliveries,
             files,
             chunks,
+            receipts,
             touches: Touches {
                 highest,
                 touched: BTreeMap::new(),
@@ -481,6 +489,10 @@ impl Batch {
             }
             Record::FileChunk(chunk) => {
                 let (outcome, feed) = self.chunks.merge(chunk, made, &self.touches);
+                (applied(outcome), feed)
+            }
+            Record::Receipt(receipt) => {
+                let (outcome, feed) = self.receipts.merge(receipt, made, &self.touches);
                 (applied(outcome), feed)
             }
         };
@@ -577,6 +589,7 @@ impl Batch {
         self.deliveries.write(tx)?;
         self.files.write(tx)?;
         self.chunks.write(tx)?;
+        self.receipts.write(tx)?;
         let touches = self.touches.into_touches();
         if !touches.is_empty() {
             tx.touch_chats(&touches)?;

@@ -36,6 +36,7 @@ pub mod merge;
 pub mod postgres;
 mod read_threads;
 pub mod reads;
+pub mod receipts;
 pub mod records;
 pub mod search;
 pub mod sqlite;

@@ -9,11 +9,20 @@ use super::backend::Reads;
 use super::records::{Account, ChangesPage, ChatRecord};
 use super::webhooks::{Delivery, Subscription};
 use twinline_core::protocol::QueueEntry;
-use twinline_core::{ChatId, Message, MessageId, OfflineNote};
+use twinline_core::{ChatId, Message, MessageId, OfflineNote, Seen};
 
 /// One chat's header.
 pub fn chat_in(conn: &mut dyn Reads, chat: ChatId) -> Result<Option<ChatRecord>, StoreError> {
     conn.chat(chat)
+}
+
+/// What each side of a chat has seen, from its read receipts.
+pub fn seen(conn: &mut dyn Reads, chat: ChatId) -> Result<Seen, StoreError> {
+    let mut seen = Seen::default();
+    for receipt in conn.receipts(chat)? {
+        seen.add(&receipt);
+    }
+    Ok(seen)
 }
 
 /// Every message of a chat.

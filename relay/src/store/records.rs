@@ -3,7 +3,8 @@
 //! Every record is a convergent value: messages are immutable and merge by
 //! id, a chat's status, visitor details and rating are last-writer-wins
 //! registers, offline notes merge by id, accounts are last-writer-wins by
-//! their stamp, API keys too except that a revocation always wins.
+//! their stamp, API keys too except that a revocation always wins, read
+//! receipts by the larger message id.
 //! A local write and a change pulled from the peer go through the same
 //! [`Record`] path, so replication cannot disagree with what clients did.
 
@@ -148,6 +149,9 @@ pub enum Record {
     File(super::files::StoredFile),
     /// One chunk of a file's bytes.
     FileChunk(super::files::Chunk),
+    /// A read receipt: one side of a chat has seen it up to a message
+    /// (`receipts.rs`).
+    Receipt(twinline_core::Receipt),
 }
 
 impl Record {
@@ -164,6 +168,7 @@ impl Record {
             Record::Delivery(_) => "webhook_delivery",
             Record::File(_) => "file",
             Record::FileChunk(_) => "file_chunk",
+            Record::Receipt(_) => "receipt",
         }
     }
 
@@ -180,6 +185,7 @@ impl Record {
             Record::Delivery(d) => super::kinds::Kind::key(d),
             Record::File(f) => super::kinds::Kind::key(f),
             Record::FileChunk(c) => super::kinds::Kind::key(c),
+            Record::Receipt(r) => super::kinds::Kind::key(r),
         }
     }
 
@@ -197,6 +203,7 @@ impl Record {
             Record::Delivery(d) => serde_json::to_string(d),
             Record::File(f) => serde_json::to_string(f),
             Record::FileChunk(c) => serde_json::to_string(c),
+            Record::Receipt(r) => serde_json::to_string(r),
         };
         value.unwrap_or_default()
     }
@@ -215,6 +222,7 @@ impl Record {
             "webhook_delivery" => Record::Delivery(serde_json::from_str(body)?),
             "file" => Record::File(serde_json::from_str(body)?),
             "file_chunk" => Record::FileChunk(serde_json::from_str(body)?),
+            "receipt" => Record::Receipt(serde_json::from_str(body)?),
             _ => return Ok(None),
         }))
     }
@@ -328,6 +336,9 @@ impl Record {
             }
             // Nothing in it is a time.
             Record::FileChunk(chunk) => Record::FileChunk(chunk),
+            // No time to bound: a message id is a name, and the peer held
+            // its clients' to the clock when it took them.
+            Record::Receipt(receipt) => Record::Receipt(receipt),
         }
     }
 }

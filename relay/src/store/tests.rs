@@ -1694,6 +1694,9 @@ mod files_tests;
 #[path = "transcript_tests.rs"]
 mod transcript_tests;
 
+#[path = "receipt_tests.rs"]
+mod receipt_tests;
+
 #[path = "search_tests.rs"]
 mod search_tests;
 

@@ -100,6 +100,7 @@ pub fn events_of(record: &Record, message_site: Option<&str>) -> Vec<Event> {
         | Record::Delivery(_)
         | Record::File(_)
         | Record::FileChunk(_)
+        | Record::Receipt(_)
         | Record::Erasure(_) => Vec::new(),
     }
 }

@@ -27,6 +27,7 @@ mod messages;
 mod operator;
 mod pipeline;
 mod rating;
+mod receipts;
 mod refusal;
 mod status;
 mod transcript;

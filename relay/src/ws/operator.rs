@@ -179,6 +179,7 @@ pub(super) async fn handle(
         ClientFrame::Accept { chat } => accept(client, auth, chat).await,
         ClientFrame::Close { chat } => close(client, auth, chat).await,
         ClientFrame::Transfer { chat, to } => transfer(client, auth, chat, to).await,
+        ClientFrame::Read { chat, up_to } => read(client, auth, chat, up_to).await,
         ClientFrame::SetVisitor { .. }
         | ClientFrame::Offline { .. }
         | ClientFrame::Rate { .. }
@@ -276,6 +277,47 @@ async fn assign(
         }
     }
     true
+}
+
+/// A read receipt for a chat the operator may see (one stored here: a
+/// receipt for a chat this relay does not know would show nobody).
+async fn read(
+    client: &mut Context<'_>,
+    auth: &OperatorAuth,
+    chat: ChatId,
+    up_to: twinline_core::MessageId,
+) {
+    let header = match chat_record(&client.state, chat).await {
+        Ok(header) => header,
+        Err(_) => {
+            client
+                .reply_error(ErrorCode::Unavailable, "storage unavailable; retry", None)
+                .await;
+            return;
+        }
+    };
+    match header {
+        Some(header) if authz::may_see(&auth.access, Some(&header)) => {
+            super::receipts::read(client, twinline_core::Side::Operator, chat, up_to).await;
+        }
+        Some(_) => forbid(client, "not a chat you may see".into(), None).await,
+        None => {
+            // Erased, or not here yet.
+            let erased = client
+                .state
+                .store
+                .read(move |conn| conn.erased_chats(&[chat]))
+                .await
+                .unwrap_or_default();
+            if erased.contains(&chat) {
+                client.reply(&ServerFrame::Erased { chat }).await;
+            } else {
+                client
+                    .reply_error(ErrorCode::Forbidden, "no such chat", None)
+                    .await;
+            }
+        }
+    }
 }
 
 async fn accept(client: &mut Context<'_>, auth: &OperatorAuth, chat: ChatId) {

@@ -13,7 +13,7 @@ use crate::store::records::{Applied, ChatRecord, Record, Refusal};
 use std::ops::ControlFlow;
 use twinline_core::model::check_field;
 use twinline_core::protocol::{ChatResume, ClientFrame, ErrorCode, PROTOCOL_VERSION, ServerFrame};
-use twinline_core::{Author, ChatState, ChatStatus, OfflineNote, Role, VisitorInfo};
+use twinline_core::{Author, ChatState, ChatStatus, OfflineNote, Role, Side, VisitorInfo};
 
 /// The queue's fairness key for a visitor at `ip`: a keyed hash of its
 /// network (an IPv4 address, an IPv6 /64), the same on both deployments
@@ -117,7 +117,7 @@ pub(super) async fn welcome(
             }
         },
     };
-    let sync = sync_of(auth.chat, record, read.catch_up);
+    let sync = sync_of(auth.chat, record, read.catch_up, read.seen);
     let you = author(auth, &sync.visitor.name);
     let mut chats = vec![sync];
     let overflow = split_welcome(&mut chats, WELCOME_MISSING_BUDGET);
@@ -208,6 +208,9 @@ pub(super) async fn handle(
         ClientFrame::EmailTranscript { chat, id, to } if own_chat(chat) => {
             super::transcript::email_transcript(client, auth, id, to).await
         }
+        ClientFrame::Read { chat, up_to } if own_chat(chat) => {
+            super::receipts::read(client, Side::Visitor, chat, up_to).await;
+        }
         ClientFrame::Close { chat } if own_chat(chat) => {
             let state = client.state.clone();
             change_status(client, chat, move |status| ChatStatus {
@@ -221,7 +224,8 @@ pub(super) async fn handle(
         | ClientFrame::SetVisitor { .. }
         | ClientFrame::Close { .. }
         | ClientFrame::Rate { .. }
-        | ClientFrame::EmailTranscript { .. } => {
+        | ClientFrame::EmailTranscript { .. }
+        | ClientFrame::Read { .. } => {
             client
                 .reply_error(ErrorCode::Forbidden, "not your chat", None)
                 .await;

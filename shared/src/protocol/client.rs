@@ -93,6 +93,14 @@ pub enum ClientFrame {
         /// The address, at most `MAX_ADDRESS_BYTES` bytes.
         to: String,
     },
+    /// Visitor or operator: this side has seen `chat` up to the message
+    /// `up_to` (a read receipt). Answered by a `receipt` frame once stored.
+    Read {
+        /// The chat.
+        chat: ChatId,
+        /// The newest message seen.
+        up_to: MessageId,
+    },
     /// Operator: online (takes chats) or away.
     SetAvailability {
         /// True when taking chats.
@@ -132,6 +140,7 @@ impl ClientFrame {
         "offline",
         "rate",
         "email_transcript",
+        "read",
         "set_availability",
         "accept",
         "close",

@@ -128,6 +128,11 @@ fn read_variant<V: JsonView>(
             chat: f.get("chat")?,
             id: f.get("id")?,
         },
+        "receipt" => ServerFrame::Receipt {
+            chat: f.get("chat")?,
+            side: f.get("side")?,
+            up_to: f.get("up_to")?,
+        },
         "queue" => ServerFrame::Queue {
             chats: f.get("chats")?,
         },

@@ -264,9 +264,10 @@ fn sync(n: Numbers) -> impl Strategy<Value = ChatSync> {
         prop::collection::vec(message(n), 0..3),
         prop::collection::vec(ulid().prop_map(MessageId), 0..3),
         proptest::option::of(rating()),
+        seen(),
     )
         .prop_map(
-            |(chat, status, visitor, missing, lacking, rating)| ChatSync {
+            |(chat, status, visitor, missing, lacking, rating, seen)| ChatSync {
                 chat: ChatId(chat),
                 status,
                 visitor,
@@ -274,8 +275,21 @@ fn sync(n: Numbers) -> impl Strategy<Value = ChatSync> {
                 lacking,
                 rating: rating.map(Box::new),
                 transcripts: vec![],
+                seen: seen.map(Box::new),
             },
         )
+}
+
+fn side() -> impl Strategy<Value = crate::receipt::Side> {
+    use crate::receipt::Side;
+    prop_oneof![Just(Side::Visitor), Just(Side::Operator)]
+}
+
+fn seen() -> impl Strategy<Value = Option<crate::receipt::Seen>> {
+    let id = || proptest::option::of(ulid().prop_map(MessageId));
+    proptest::option::of(
+        (id(), id()).prop_map(|(visitor, operator)| crate::receipt::Seen { visitor, operator }),
+    )
 }
 
 fn queue_entry(n: Numbers) -> impl Strategy<Value = QueueEntry> {
@@ -350,6 +364,8 @@ fn server_frame(n: Numbers) -> impl Strategy<Value = ServerFrame> {
             chat,
             id: crate::id::TranscriptId(id)
         }),
+        (chat(), side(), ulid().prop_map(MessageId))
+            .prop_map(|(chat, side, up_to)| { ServerFrame::Receipt { chat, side, up_to } }),
         prop::collection::vec(queue_entry(n), 0..3).prop_map(|chats| ServerFrame::Queue { chats }),
         (any::<u32>(), prop::collection::vec(text(), 0..3)).prop_map(
             |(operators_online, operators)| ServerFrame::Presence {

@@ -16,6 +16,7 @@ use crate::id::{ChatId, FileId, MessageId, OfflineId, RatingId, TranscriptId, Ul
 use crate::model::{Author, ChatState, ChatStatus, Message, OfflineNote, Role, VisitorInfo};
 use crate::protocol::Fields;
 use crate::rating::{Rating, Score};
+use crate::receipt::{Seen, Side};
 use crate::session::{Identity, Intent, LocalChat, RatingRequest, Snapshot, VisitorUpdate};
 use crate::time::Millis;
 use crate::transcript::Transcript;
@@ -59,6 +60,11 @@ unit_variants_from_json!(ChatState {
 unit_variants_from_json!(Score {
     Good => "good",
     Bad => "bad",
+});
+
+unit_variants_from_json!(Side {
+    Visitor => "visitor",
+    Operator => "operator",
 });
 
 unit_variants_from_json!(DeploymentRole {
@@ -225,6 +231,17 @@ impl FromJson for ChatSync {
                 .into_iter()
                 .map(|id| crate::id::TranscriptId(id.0))
                 .collect(),
+            seen: f.or_default::<Option<Seen>>("seen")?.map(Box::new),
+        })
+    }
+}
+
+impl FromJson for Seen {
+    fn from_json<V: JsonView>(value: &V) -> Result<Seen, JsonError> {
+        let f = Fields::of(value)?;
+        Ok(Seen {
+            visitor: f.or_default("visitor")?,
+            operator: f.or_default("operator")?,
         })
     }
 }

@@ -11,6 +11,7 @@ use crate::protocol::{
     ReplicationLag, VisitorTokenResponse,
 };
 use crate::rating::{Rating, Score};
+use crate::receipt::Seen;
 use crate::session::{Identity, Intent, LocalChat, RatingRequest, Snapshot, VisitorUpdate};
 use crate::time::Millis;
 use crate::transcript::Transcript;
@@ -92,6 +93,10 @@ pub fn chat_sync() -> ChatSync {
         lacking: vec![MessageId(id(6))],
         rating: Some(Box::new(rating())),
         transcripts: vec![TranscriptId(id(10))],
+        seen: Some(Box::new(Seen {
+            visitor: Some(MessageId(id(6))),
+            operator: None,
+        })),
     }
 }
 

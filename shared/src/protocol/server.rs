@@ -5,6 +5,7 @@ use crate::id::{ChatId, MessageId, OfflineId, TranscriptId};
 use crate::model::{Author, ChatStatus, Message, OfflineNote, VisitorInfo};
 use crate::protocol::DeploymentRole;
 use crate::rating::Rating;
+use crate::receipt::{Seen, Side};
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +36,11 @@ pub struct ChatSync {
     /// holds (the visitor's session sends again those it lacks).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transcripts: Vec<TranscriptId>,
+    /// The read receipts the relay holds (absent while neither side has
+    /// seen anything): what a client learns of a (new) relay's receipts.
+    /// Boxed, like the rating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<Box<Seen>>,
 }
 
 /// One chat in an operator's queue view.
@@ -168,6 +174,17 @@ pub enum ServerFrame {
         /// The request's id.
         id: TranscriptId,
     },
+    /// A read receipt was stored (a `read` here, or replicated): `side`
+    /// of `chat` has seen every message up to `up_to`. Also the answer to
+    /// `read`.
+    Receipt {
+        /// The chat.
+        chat: ChatId,
+        /// Who has seen.
+        side: Side,
+        /// The newest message seen (after the merge: the larger id).
+        up_to: MessageId,
+    },
     /// Operators: waiting and active chats.
     Queue {
         /// The queue.
@@ -234,6 +251,7 @@ impl ServerFrame {
         "visitor",
         "rating",
         "transcript_ack",
+        "receipt",
         "queue",
         "presence",
         "inbox",

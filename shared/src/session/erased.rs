@@ -20,6 +20,7 @@ impl Session {
         outbox.intents.retain(|intent| intent.chat() != chat);
         outbox.ratings.retain(|rating| rating.chat != chat);
         outbox.emails.retain(|request| request.chat != chat);
+        self.receipts.forget(chat);
         if outbox.visitor.as_ref().is_some_and(|v| v.chat == chat) {
             outbox.visitor = None;
         }

@@ -86,6 +86,9 @@ impl Session {
             }
             ServerFrame::Rating { chat, rating } => self.merge_rating(chat, Some(&rating)),
             ServerFrame::TranscriptAck { id, .. } => self.transcript_acked(id),
+            ServerFrame::Receipt { chat, side, up_to } => {
+                self.on_receipt(super::receipts::Receipt { chat, side, up_to });
+            }
             ServerFrame::Queue { chats } => {
                 self.queue = chats;
                 self.event(SessionEvent::Queue);
@@ -160,6 +163,7 @@ impl Session {
             }
             self.merge_sync(sync);
         }
+        self.receipts_welcomed(&syncs);
         let replay = self.chats.replay(&syncs, &me);
         let mut frames: Vec<ClientFrame> = replay
             .into_iter()
@@ -169,6 +173,8 @@ impl Session {
         frames.extend(self.outbox.frames());
         frames.extend(self.ratings_lacking(&syncs));
         frames.extend(self.emails_lacking(&syncs));
+        // After the messages they may name.
+        frames.extend(self.receipts_lacking(&syncs));
         for frame in frames {
             self.send_now(now, frame);
         }
@@ -195,6 +201,7 @@ impl Session {
             self.event(SessionEvent::Visitor { chat });
         }
         self.merge_rating(chat, sync.rating.as_deref());
+        self.merge_seen(sync);
     }
 
     /// Drops outbox entries the chat's registers now show done.

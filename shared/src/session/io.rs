@@ -157,6 +157,12 @@ pub enum SessionEvent {
         /// The chat.
         chat: ChatId,
     },
+    /// What the other side has seen of a chat moved forward (a read
+    /// receipt: [`super::Session::seen_by_other`]).
+    Seen {
+        /// The chat.
+        chat: ChatId,
+    },
     /// Operators: the queue changed.
     Queue,
     /// Who is online changed.

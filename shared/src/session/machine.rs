@@ -25,6 +25,7 @@ use super::config::{Identity, SessionConfig};
 use super::io::{Action, ConnId, ConnectionStatus, Input, LinkState, SessionEvent};
 use super::link::{Beat, Link};
 use super::outbox::Outbox;
+use super::receipts::Receipts;
 use super::routing::{Request, Routing};
 use super::snapshot::{SNAPSHOT_VERSION, Snapshot};
 use super::typing::Typing;
@@ -85,6 +86,8 @@ pub struct Session {
     pub(super) token_refused: bool,
     pub(super) chats: Chats,
     pub(super) outbox: Outbox,
+    /// Read receipts: this side's, the other side's, what to replay.
+    pub(super) receipts: Receipts,
     /// Typing notices, sent and heard.
     pub(super) typing: Typing,
     pub(super) queue: Vec<QueueEntry>,
@@ -157,6 +160,7 @@ impl Session {
         seed: u64,
     ) -> Session {
         let mut random = SplitMix64::new(seed);
+        let side = super::reading::side_of(config.role);
         Session {
             routing: Routing::new(&config, now, random.next_u64()),
             config,
@@ -178,6 +182,7 @@ impl Session {
             token_refused: false,
             chats,
             outbox,
+            receipts: Receipts::new(side),
             typing: Typing::default(),
             queue: Vec::new(),
             operators_online: 0,
@@ -631,6 +636,7 @@ impl Session {
         self.attempts = 0;
         self.reconnect_at = now.plus(self.random.between(0, self.config.timing.backoff_min));
         self.typing.forget_told();
+        self.receipts.on_link_lost();
     }
 
     /// A link died or never came up.
@@ -685,6 +691,7 @@ impl Session {
         self.reconnect_at = now.plus(delay);
         if which == Which::Current {
             self.typing.forget_told();
+            self.receipts.on_link_lost();
             if let Some(next) = self.next_link.take() {
                 // The replacement carries on; if it is welcomed, nothing
                 // was interrupted at all.

@@ -134,8 +134,8 @@
 //! - `outbox`: notes, visitor details, accept/close/transfer until settled.
 //! - `rating`: the visitor's rating, kept until stored, replayed where lacking.
 //! - `receipts`: read receipts ("seen up to"), merged by the larger id,
-//!   replayed where a relay lacks them (the decisions only; not wired to a
-//!   frame yet).
+//!   replayed where a relay lacks them (the decisions); `reading` ties them
+//!   to `read` and `receipt` frames.
 //! - `transcript_email`: the visitor's requests for the transcript by
 //!   email, kept until acked, replayed where a relay lacks them.
 //! - `typing`: "is typing" both ways: throttle, quiet and stale.
@@ -160,6 +160,9 @@ mod outbox;
 mod rating;
 #[cfg(test)]
 mod rating_tests;
+mod reading;
+#[cfg(test)]
+mod reading_tests;
 mod receipts;
 #[cfg(test)]
 mod rejoin_tests;

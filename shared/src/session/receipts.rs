@@ -1,11 +1,10 @@
 //! Read receipts in a session: what this side has seen, what the other
 //! side has seen, and what a relay must be told again after a failover.
 //!
-//! A receipt says "side S of chat C has seen every message up to id X".
-//! Message ids are ULIDs, so they order, and a receipt only ever moves
-//! forward: two receipts of one side merge by the larger id, in any order,
-//! any number of times, on any deployment (like a message merges by id).
-//! That is what makes a receipt safe to send twice and to replay.
+//! A receipt says "side S of chat C has seen every message up to id X"
+//! ([`crate::receipt`]): two receipts of one side merge by the larger id,
+//! in any order, any number of times, which is what makes a receipt safe
+//! to send twice and to replay.
 //!
 //! [`Receipts`] is the session's part, pure and driven by its caller:
 //! - [`Receipts::seen`]: this side has shown the chat up to a message (the
@@ -19,37 +18,15 @@
 //!   primary was dying reaches the redundant too.
 //! - [`Receipts::on_link_lost`]: nothing is known of the next relay.
 //!
-//! Not wired yet: the `read` frame, the store kind and the relay's side
-//! are still to come (issue 21); this is the decision part they will drive.
+//! The session ([`super::Session`]) drives it: a `read` frame for each
+//! receipt [`Receipts::seen`] returns and for each of
+//! [`Receipts::to_replay`] after a welcome, [`Receipts::on_receipt`] on a
+//! `receipt` frame, [`Receipts::on_welcome`] on each chat's `seen`.
+
+pub use crate::receipt::{Receipt, Side, merge_up_to};
 
 use crate::id::{ChatId, MessageId};
 use crate::sorted::SortedMap;
-
-/// Which side of a chat a receipt is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Side {
-    /// The visitor has seen the operators' messages up to the id.
-    Visitor,
-    /// The operators have seen the visitor's messages up to the id.
-    Operator,
-}
-
-/// "`side` of `chat` has seen every message up to `up_to`."
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Receipt {
-    /// The chat.
-    pub chat: ChatId,
-    /// Who has seen.
-    pub side: Side,
-    /// The newest message seen (ULID order).
-    pub up_to: MessageId,
-}
-
-/// `held` merged with `other`: the larger, so merging is commutative,
-/// associative and idempotent. `None` is "nothing seen yet".
-pub fn merge_up_to(held: Option<MessageId>, other: Option<MessageId>) -> Option<MessageId> {
-    held.max(other)
-}
 
 /// What one chat's receipts stand at in this session.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -168,6 +145,11 @@ impl Receipts {
     /// The newest message of `chat` this side has seen, if any.
     pub fn mine(&self, chat: ChatId) -> Option<MessageId> {
         self.chats.get(&chat)?.mine
+    }
+
+    /// `chat` is gone (erased): nothing of it is kept or sent again.
+    pub fn forget(&mut self, chat: ChatId) {
+        self.chats.remove(&chat);
     }
 }
 

@@ -26,7 +26,7 @@ use crate::tabs::Tabs;
 use crate::tabs::message::TabMessage;
 use crate::token;
 use crate::ui::{Ui, UiEvent};
-use crate::view::{Link, Unsent, ViewMessage, message_object, status_value};
+use crate::view::{Link, Unsent, ViewMessage, message_object, read_object, status_value};
 use gloo_events::EventListener;
 use gloo_timers::callback::{Interval, Timeout};
 use js_sys::Function;
@@ -229,6 +229,7 @@ impl App {
                     ("status", status_value(deployment.as_deref(), *link))
                 }
                 PageEvent::Open => ("open", JsValue::UNDEFINED),
+                PageEvent::Read(id) => ("read", read_object(id)),
                 PageEvent::Close => ("close", JsValue::UNDEFINED),
             };
             for (_, wanted, handler) in &listeners {
@@ -539,6 +540,7 @@ impl Shell {
                     js::warn(&format!("rating refused: {error}"));
                 }
             }
+            EngineCall::Seen => engine.seen(),
         }
     }
 
@@ -550,6 +552,10 @@ impl Shell {
             .get(&self.store.keys.read())
             .and_then(|r| r.parse().ok())
             .unwrap_or(0);
+        let visible = web_sys::window()
+            .and_then(|w| w.document())
+            .is_none_or(|d| !d.hidden());
+        self.state.set_visible(visible);
         self.state.refresh(clock::session(), engine, read);
         self.carry_out();
         self.ui.render(&self.state.shown());

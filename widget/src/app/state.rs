@@ -117,6 +117,9 @@ pub enum EngineCall {
         /// The comment (checked).
         comment: String,
     },
+    /// The chat is on screen (this tab's panel or a follower's): a read
+    /// receipt for what the session holds, if that is new.
+    Seen,
 }
 
 /// An offline note as the visitor wrote it.
@@ -146,6 +149,9 @@ pub enum PageEvent {
     Open,
     /// The panel closed (`"close"`).
     Close,
+    /// The operator has seen the visitor's messages up to this one
+    /// (`"read"`).
+    Read(String),
 }
 
 /// Something for the shell to do.
@@ -239,6 +245,10 @@ pub struct AppState {
     pending_visitor: Option<(String, String)>,
     pending_notes: Vec<Note>,
     open: bool,
+    /// The page is visible (not a background tab, not minimised).
+    visible: bool,
+    /// The newest incoming message this tab has asked a receipt for.
+    seen_told: Option<String>,
     effects: VecDeque<Effect>,
 }
 
@@ -291,6 +301,8 @@ impl AppState {
             pending_visitor: None,
             pending_notes: Vec::new(),
             open: false,
+            visible: true,
+            seen_told: None,
             effects: VecDeque::new(),
         }
     }
@@ -325,6 +337,13 @@ impl AppState {
     /// True while this tab holds the connection.
     pub fn leads(&self) -> bool {
         self.leads
+    }
+
+    /// Whether the page is visible (`document.hidden` is false): a read
+    /// receipt is given only for a panel open on a visible page. Read by
+    /// the shell before every [`AppState::refresh`].
+    pub fn set_visible(&mut self, visible: bool) {
+        self.visible = visible;
     }
 
     /// True while the panel is open.
@@ -388,6 +407,8 @@ impl AppState {
     fn lead(&mut self) {
         self.got_view = true;
         self.broadcasted = None;
+        // This tab's engine starts with no receipt given.
+        self.seen_told = None;
         self.push(Effect::ReadSaved);
     }
 
@@ -440,6 +461,9 @@ impl AppState {
                 if let Some(score) = Score::parse(&score) {
                     self.apply_rating(score, comment);
                 }
+            }
+            TabMessage::Seen { .. } if leads && self.engine => {
+                self.push(Effect::Engine(EngineCall::Seen));
             }
             TabMessage::Bye { .. } if !leads => self.push(Effect::TickNow),
             _ => {}
@@ -750,6 +774,7 @@ impl AppState {
         if self.unsent.len() != before {
             self.save_unsent();
         }
+        self.give_receipt();
         let shown = self
             .view
             .with_unsent(self.unsent.iter().chain(self.adopted.iter()));
@@ -787,9 +812,40 @@ impl AppState {
         self.banner = self
             .trouble_since
             .is_some_and(|since| now.since(since) >= TROUBLE_SHOWN_AFTER_MS);
+        if shown.seen != self.shown.seen
+            && let Some(id) = &shown.seen
+        {
+            self.push(Effect::Emit(PageEvent::Read(id.clone())));
+        }
         self.shown = shown;
         if status_changed {
             self.emit_status();
+        }
+    }
+
+    /// A read receipt while the panel is open on a visible page and shows
+    /// an operator's message no receipt was asked for yet: the leader's
+    /// session sends it (and again after a failover, to a relay that
+    /// lacks it), a follower asks the leader.
+    fn give_receipt(&mut self) {
+        let newest = self
+            .view
+            .messages
+            .iter()
+            .filter(|m| !m.is_own())
+            .map(|m| &m.id)
+            .max();
+        if !self.open || !self.visible || newest.is_none() || newest <= self.seen_told.as_ref() {
+            return;
+        }
+        if self.leads && !self.engine {
+            return;
+        }
+        self.seen_told = newest.cloned();
+        if self.leads {
+            self.push(Effect::Engine(EngineCall::Seen));
+        } else {
+            self.post(|from| TabMessage::Seen { from });
         }
     }
 

@@ -932,3 +932,91 @@ fn a_preview_is_one_line_of_at_most_its_length_cut_with_an_ellipsis() {
     let space_fits = format!("{} b", "a".repeat(PREVIEW_CHARS - 2));
     assert_eq!(preview_of(&space_fits), space_fits);
 }
+
+fn seen_calls(effects: &[Effect]) -> usize {
+    effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Engine(EngineCall::Seen)))
+        .count()
+}
+
+#[test]
+fn a_receipt_is_given_only_for_an_open_panel_on_a_visible_page_once_per_new_message() {
+    let mut s = leader();
+    let _ = effects(&mut s);
+    let first = view_with(vec![message("V1", "visitor"), message("O1", "operator")]);
+    s.refresh(now(), Some(first.clone()), 0);
+    assert_eq!(seen_calls(&effects(&mut s)), 0, "the panel is closed");
+    s.handle(now(), Event::SetOpen(true));
+    s.set_visible(false);
+    s.refresh(now(), Some(first.clone()), 0);
+    assert_eq!(seen_calls(&effects(&mut s)), 0, "the page is hidden");
+    s.set_visible(true);
+    s.refresh(now(), Some(first.clone()), 0);
+    assert_eq!(seen_calls(&effects(&mut s)), 1, "open and visible");
+    s.refresh(now(), Some(first), 0);
+    assert_eq!(seen_calls(&effects(&mut s)), 0, "nothing new");
+    let own = view_with(vec![
+        message("V1", "visitor"),
+        message("O1", "operator"),
+        message("V2", "visitor"),
+    ]);
+    s.refresh(now(), Some(own), 0);
+    assert_eq!(
+        seen_calls(&effects(&mut s)),
+        0,
+        "the visitor's own message is no news to the operator"
+    );
+    let answered = view_with(vec![
+        message("V1", "visitor"),
+        message("O1", "operator"),
+        message("V2", "visitor"),
+        message("O2", "operator"),
+    ]);
+    s.refresh(now(), Some(answered), 0);
+    assert_eq!(seen_calls(&effects(&mut s)), 1);
+}
+
+#[test]
+fn a_follower_showing_the_chat_asks_the_leader_for_the_receipt() {
+    let mut s = follower();
+    s.handle(now(), Event::SetOpen(true));
+    s.handle(
+        now(),
+        Event::Tab(TabMessage::View {
+            from: "a".into(),
+            view: view_with(vec![message("O1", "operator")]),
+        }),
+    );
+    s.refresh(now(), None, 0);
+    assert!(
+        effects(&mut s).contains(&Effect::Post(TabMessage::Seen { from: "b".into() })),
+        "asked the leader"
+    );
+    let mut leader = leader();
+    let _ = effects(&mut leader);
+    leader.handle(now(), Event::Tab(TabMessage::Seen { from: "b".into() }));
+    assert_eq!(seen_calls(&effects(&mut leader)), 1);
+}
+
+#[test]
+fn the_page_hears_read_when_the_operator_has_seen_a_newer_message() {
+    let mut s = leader();
+    let mut view = view_with(vec![message("V1", "visitor"), message("V2", "visitor")]);
+    s.refresh(now(), Some(view.clone()), 0);
+    let _ = effects(&mut s);
+    view.seen = Some("V1".into());
+    s.refresh(now(), Some(view.clone()), 0);
+    assert!(effects(&mut s).contains(&Effect::Emit(PageEvent::Read("V1".into()))));
+    s.refresh(now(), Some(view.clone()), 0);
+    assert!(
+        !effects(&mut s)
+            .iter()
+            .any(|e| matches!(e, Effect::Emit(PageEvent::Read(_)))),
+        "once"
+    );
+    view.seen = Some("V2".into());
+    s.refresh(now(), Some(view), 0);
+    assert_eq!(s.shown().view.seen.as_deref(), Some("V2"));
+    assert!(effects(&mut s).contains(&Effect::Emit(PageEvent::Read("V2".into()))));
+}

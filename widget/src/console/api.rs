@@ -220,6 +220,23 @@ impl Console {
         self.with(|engine| engine.forget(chat))
     }
 
+    /// What the page shows: the chat open (`null` for none) and whether
+    /// the page is visible. Call it after every render: the console gives
+    /// a read receipt for the chat on a visible page (the decision is
+    /// `state::to_mark_seen`), and renders again only when it did.
+    #[wasm_bindgen(js_name = onScreen)]
+    pub fn on_screen(&self, chat: Option<String>, visible: bool) -> Result<(), JsValue> {
+        let chat = chat.as_deref().map(chat_id).transpose()?;
+        let mut inner = self.inner.borrow_mut();
+        let Some(engine) = inner.engine.as_mut() else {
+            return Ok(());
+        };
+        if engine.on_screen(chat, visible) {
+            inner.changed();
+        }
+        Ok(())
+    }
+
     /// Searches the chat history of the operator's sites (`form`: `{q,
     /// site, visitor, operator, state, date, from, to, cursor}`, all text;
     /// see `history::HistoryForm`), on the deployment the session is on,

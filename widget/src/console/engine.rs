@@ -29,6 +29,8 @@ pub struct Engine {
     online: bool,
     needs_login: bool,
     error: Option<ErrorView>,
+    /// The chat the page shows, and whether the page is visible.
+    screen: (Option<ChatId>, bool),
 }
 
 /// The storage key of an operator's snapshot.
@@ -115,6 +117,7 @@ impl Engine {
             store,
             key,
             online,
+            screen: (None, false),
             needs_login: false,
             error: None,
         };
@@ -127,7 +130,25 @@ impl Engine {
     /// Feeds what woke the engine; true if the page should render again.
     pub fn wake(&mut self, wake: Wake) -> bool {
         let drained = self.host.wake(wake);
-        self.settle(drained)
+        let changed = self.settle(drained);
+        // A message that arrived in the chat on screen is seen.
+        self.mark_seen() || changed
+    }
+
+    /// What the page shows: `chat` open (or none), on a visible page or
+    /// not. True if that gave a read receipt (render again).
+    pub fn on_screen(&mut self, chat: Option<ChatId>, visible: bool) -> bool {
+        self.screen = (chat, visible);
+        self.mark_seen()
+    }
+
+    /// A read receipt for the chat on screen, if it says something new.
+    fn mark_seen(&mut self) -> bool {
+        let (chat, visible) = self.screen;
+        let Some(chat) = state::to_mark_seen(self.host.session(), chat, visible) else {
+            return false;
+        };
+        self.act(|s| s.mark_seen(clock::session(), chat))
     }
 
     /// Notes the drain's events and stores the snapshot if it changed.

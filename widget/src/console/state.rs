@@ -4,7 +4,8 @@
 //! plain JS object (`Console.state()`), with ids as strings, times as
 //! milliseconds and states as lowercase words. Building it is pure (a
 //! session and the wall-clock time, for wait times), so native tests check
-//! it. Who is typing is the session's (`Session::typing_in`).
+//! it. Who is typing is the session's (`Session::typing_in`); when a chat
+//! counts as seen (a read receipt) is [`to_mark_seen`].
 
 use serde::Serialize;
 use twinline_core::model::{ChatState, Role};
@@ -126,6 +127,9 @@ pub struct ChatView {
     pub pending: usize,
     /// The visitor's rating, once given.
     pub rating: Option<RatingView>,
+    /// The id of the operators' newest message the visitor has seen (a
+    /// read receipt): the console shows "Seen" under it.
+    pub seen: Option<String>,
 }
 
 /// The visitor's rating of a chat.
@@ -316,7 +320,23 @@ fn chat_view(session: &Session, chat: ChatId) -> Option<ChatView> {
             score: r.score.as_str(),
             comment: r.comment.clone(),
         }),
+        seen: crate::view::seen_under(
+            local.transcript.iter(),
+            |m| m.author.role == Role::Operator,
+            session.seen_by_other(chat),
+        )
+        .map(|id| id.to_string()),
     })
+}
+
+/// The chat to give a read receipt for, if any: the one the page shows
+/// (`on_screen`, the chat open in the console) while the page is
+/// visible, if this session holds it. The engine asks after every change
+/// (new messages in it included) and the session sends `read` only when
+/// that says something new.
+pub fn to_mark_seen(session: &Session, on_screen: Option<ChatId>, visible: bool) -> Option<ChatId> {
+    let chat = on_screen.filter(|_| visible)?;
+    session.chat(chat).map(|_| chat)
 }
 
 fn state_name(state: ChatState) -> &'static str {

@@ -105,6 +105,7 @@ fn connected() -> (Session, ConnId) {
                 lacking: vec![],
                 rating: None,
                 transcripts: vec![],
+                seen: Default::default(),
             }],
             operators_online: 2,
         },
@@ -348,4 +349,71 @@ fn messages_are_grouped_by_author_and_minute_as_the_widget_groups_them() {
         ],
         "a new author starts a group, so does a new minute"
     );
+}
+
+#[test]
+fn seen_shows_under_the_operators_newest_message_the_visitor_has_seen() {
+    let (mut session, conn) = connected();
+    let first = session.send(Millis(1_500), chat(), "One").unwrap();
+    let second = session.send(Millis(1_600), chat(), "Two").unwrap();
+    while session.poll_action().is_some() {}
+    assert_eq!(build(&session, Millis(2_000)).chats[0].seen, None);
+    let receipt = |up_to| ServerFrame::Receipt {
+        chat: chat(),
+        side: twinline_core::Side::Visitor,
+        up_to,
+    };
+    frame(&mut session, conn, receipt(first));
+    assert_eq!(
+        build(&session, Millis(2_000)).chats[0].seen,
+        Some(first.to_string())
+    );
+    // "Seen up to X" covers the visitor's own messages too, but "Seen"
+    // goes under the operators'.
+    frame(
+        &mut session,
+        conn,
+        receipt(MessageId(Ulid::new(Millis(9_000), 1))),
+    );
+    assert_eq!(
+        build(&session, Millis(9_100)).chats[0].seen,
+        Some(second.to_string())
+    );
+    // The operator's own receipt shows nothing.
+    frame(
+        &mut session,
+        conn,
+        ServerFrame::Receipt {
+            chat: chat(),
+            side: twinline_core::Side::Operator,
+            up_to: MessageId(Ulid::new(Millis(9_500), 1)),
+        },
+    );
+    assert_eq!(
+        build(&session, Millis(9_600)).chats[0].seen,
+        Some(second.to_string())
+    );
+}
+
+#[test]
+fn the_chat_on_screen_is_seen_only_on_a_visible_page_and_only_if_held() {
+    let (mut session, conn) = connected();
+    assert_eq!(to_mark_seen(&session, Some(chat()), true), Some(chat()));
+    assert_eq!(to_mark_seen(&session, Some(chat()), false), None, "hidden");
+    assert_eq!(to_mark_seen(&session, None, true), None, "no chat open");
+    let other = ChatId(Ulid::new(Millis(1_000), 8));
+    assert_eq!(to_mark_seen(&session, Some(other), true), None, "not held");
+    // And the session sends `read` for it once per new message.
+    assert!(session.mark_seen(Millis(1_100), chat()));
+    let sent: Vec<_> = std::iter::from_fn(|| session.poll_action())
+        .filter_map(|a| match a {
+            Action::Send {
+                frame: twinline_core::protocol::ClientFrame::Read { chat: c, .. },
+                conn: on,
+            } if on == conn => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, vec![chat()]);
+    assert!(!session.mark_seen(Millis(1_200), chat()));
 }

@@ -67,6 +67,12 @@ pub enum TabMessage {
         /// Sender tab id.
         from: String,
     },
+    /// A follower tab shows the chat (its panel open on a visible page):
+    /// leader, give a read receipt.
+    Seen {
+        /// Sender tab id.
+        from: String,
+    },
     /// The visitor rated the chat in a follower tab.
     Rate {
         /// Sender tab id.
@@ -117,6 +123,7 @@ impl TryFrom<TabRecord> for TabMessage {
             "hello" => TabMessage::Hello { from },
             "unsent" => TabMessage::Unsent { from },
             "typing" => TabMessage::Typing { from },
+            "seen" => TabMessage::Seen { from },
             "visitor" => TabMessage::Visitor {
                 from,
                 name: field(record.name, "name")?,
@@ -153,6 +160,7 @@ impl TabMessage {
             | TabMessage::Offline { from, .. }
             | TabMessage::NewChat { from }
             | TabMessage::Rate { from, .. }
+            | TabMessage::Seen { from }
             | TabMessage::Bye { from } => from,
         }
     }

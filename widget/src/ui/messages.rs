@@ -11,6 +11,10 @@
 //! message merged in between can start or end a group, so whether each one
 //! continues is decided again on every render, touching only those that
 //! changed.
+//!
+//! The visitor's newest message the operator has seen (`View::seen`, a
+//! read receipt) says "Seen" in its meta line instead of "Sent": text in
+//! the message, read with it by a screen reader.
 
 use super::dom::{add, attr, el, el_text, set_text};
 use crate::i18n::Texts;
@@ -25,6 +29,8 @@ struct Item {
     status: Status,
     /// Continues the group of the message before it.
     cont: bool,
+    /// The newest own message the operator has seen.
+    seen: bool,
 }
 
 /// The rendered log.
@@ -46,7 +52,13 @@ impl MessageList {
 
     /// Brings the log in line with `messages`; returns true if any message
     /// was added.
-    pub fn render(&mut self, doc: &Document, messages: &[ViewMessage], texts: &Texts) -> bool {
+    pub fn render(
+        &mut self,
+        doc: &Document,
+        messages: &[ViewMessage],
+        seen: Option<&str>,
+        texts: &Texts,
+    ) -> bool {
         let mut added = false;
         let log: &Node = &self.log;
         let mut cursor = log.first_child();
@@ -55,19 +67,24 @@ impl MessageList {
             let key = (message.author.as_str(), message.name.as_str(), message.at);
             let cont = continues(before, key);
             before = Some(key);
+            let is_seen = seen == Some(message.id.as_str());
             let item = match self.items.get_mut(&message.id) {
                 Some(item) => {
-                    if (item.status, item.cont) != (message.status, cont) {
+                    if (item.status, item.cont, item.seen) != (message.status, cont, is_seen) {
                         item.status = message.status;
                         item.cont = cont;
+                        item.seen = is_seen;
                         let _ = item.root.class_list().toggle_with_force("cont", cont);
-                        set_text(&item.meta, &meta_text(message, cont, texts, self.lang));
+                        set_text(
+                            &item.meta,
+                            &meta_text(message, cont, is_seen, texts, self.lang),
+                        );
                     }
                     item
                 }
                 None => {
                     added = true;
-                    let item = build(doc, message, cont, texts, self.lang);
+                    let item = build(doc, message, cont, is_seen, texts, self.lang);
                     self.items.get_or_insert_with(message.id.clone(), || item)
                 }
             };
@@ -90,7 +107,14 @@ impl MessageList {
     }
 }
 
-fn build(doc: &Document, message: &ViewMessage, cont: bool, texts: &Texts, lang: &str) -> Item {
+fn build(
+    doc: &Document,
+    message: &ViewMessage,
+    cont: bool,
+    seen: bool,
+    texts: &Texts,
+    lang: &str,
+) -> Item {
     let kind = match message.author.as_str() {
         "visitor" => "msg own",
         "system" => "msg system",
@@ -111,20 +135,27 @@ fn build(doc: &Document, message: &ViewMessage, cont: bool, texts: &Texts, lang:
         add(&root, &el_text(doc, "span", "who", who));
     }
     add(&root, &el_text(doc, "p", "text", &message.text));
-    let meta = el_text(doc, "span", "meta", &meta_text(message, cont, texts, lang));
+    let meta = el_text(
+        doc,
+        "span",
+        "meta",
+        &meta_text(message, cont, seen, texts, lang),
+    );
     add(&root, &meta);
     Item {
         root,
         meta,
         status: message.status,
         cont,
+        seen,
     }
 }
 
 /// The time (the group's first message only) and the delivery state (own
-/// messages), joined by " · ".
-fn meta_text(message: &ViewMessage, cont: bool, texts: &Texts, lang: &str) -> String {
+/// messages: "Seen" for the newest the operator has seen), joined by " · ".
+fn meta_text(message: &ViewMessage, cont: bool, seen: bool, texts: &Texts, lang: &str) -> String {
     let status = match message.status {
+        _ if seen => texts.seen,
         Status::Sending => texts.sending,
         Status::Sent => texts.sent,
         Status::Failed => texts.not_sent,

@@ -272,7 +272,10 @@ impl Ui {
             .root
             .owner_document()
             .expect("shadow root in a document");
-        if self.list.render(&doc, &view.messages, texts) {
+        if self
+            .list
+            .render(&doc, &view.messages, view.seen.as_deref(), texts)
+        {
             self.scroll_to_end();
         }
 

@@ -582,13 +582,19 @@ impl Tx for PgTx<'_, '_> {
                  OR (kind = 'file' AND key IN
                      (SELECT id FROM files WHERE chat = ANY($1::text[])))
                  OR (kind = 'file_chunk' AND key IN
-                     (SELECT key FROM file_chunks WHERE chat = ANY($1::text[])))",
+                     (SELECT key FROM file_chunks WHERE chat = ANY($1::text[])))
+                 OR (kind = 'receipt' AND key IN
+                     (SELECT key FROM receipts WHERE chat = ANY($1::text[])))",
             &[&chats, &notes, &subjects],
         )?;
         self.tx
             .execute("DELETE FROM files WHERE chat = ANY($1::text[])", &[&chats])?;
         self.tx.execute(
             "DELETE FROM file_chunks WHERE chat = ANY($1::text[])",
+            &[&chats],
+        )?;
+        self.tx.execute(
+            "DELETE FROM receipts WHERE chat = ANY($1::text[])",
             &[&chats],
         )?;
         self.tx.execute(

@@ -15,7 +15,7 @@ use crate::store::records::{Account, Change, ChangesPage, ChatRecord, Record};
 use crate::store::webhooks::{Delivery, Subscription};
 use postgres::types::ToSql;
 use twinline_core::protocol::QueueEntry;
-use twinline_core::{ChatId, Message, Millis, OfflineId, OfflineNote};
+use twinline_core::{ChatId, Message, Millis, OfflineId, OfflineNote, Receipt};
 
 fn json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|error| {
@@ -94,6 +94,13 @@ impl Reads for Conn {
         Ok(self
             .bodies("SELECT body FROM chats WHERE id = $1", &[&chat.to_string()])?
             .pop())
+    }
+
+    fn receipts(&mut self, chat: ChatId) -> Result<Vec<Receipt>, StoreError> {
+        self.bodies(
+            "SELECT body FROM receipts WHERE chat = $1 ORDER BY key",
+            &[&chat.to_string()],
+        )
     }
 
     fn messages(&mut self, chat: ChatId) -> Result<Vec<Message>, StoreError> {

@@ -152,6 +152,17 @@ CREATE TABLE IF NOT EXISTS file_chunks (
 CREATE INDEX IF NOT EXISTS file_chunks_by_file ON file_chunks (file, key);
 CREATE INDEX IF NOT EXISTS file_chunks_by_chat ON file_chunks (chat, file);
 ",
+    "
+-- Read receipts (store/receipts.rs): one per chat and side. IF NOT
+-- EXISTS: a test that takes a database back to an older schema by hand
+-- leaves this table, and the migrations run again from there.
+CREATE TABLE IF NOT EXISTS receipts (
+    key  TEXT COLLATE \"C\" PRIMARY KEY,
+    chat TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS receipts_by_chat ON receipts (chat);
+",
 ];
 
 /// The schema version this code writes.

@@ -407,6 +407,15 @@ impl Tx for SqliteTx<'_> {
                 &chats,
             ),
             (
+                "DELETE FROM changes WHERE kind = 'receipt' AND key IN
+                     (SELECT key FROM receipts WHERE chat IN (SELECT value FROM json_each(?1)))",
+                &chats,
+            ),
+            (
+                "DELETE FROM receipts WHERE chat IN (SELECT value FROM json_each(?1))",
+                &chats,
+            ),
+            (
                 "DELETE FROM messages WHERE chat IN (SELECT value FROM json_each(?1))",
                 &chats,
             ),

@@ -10,7 +10,7 @@ use crate::store::records::{Account, Change, ChangesPage, ChatRecord, Record};
 use crate::store::webhooks::{Delivery, Subscription};
 use rusqlite::{Connection, OptionalExtension, params};
 use twinline_core::protocol::QueueEntry;
-use twinline_core::{ChatId, Message, Millis, OfflineId, OfflineNote};
+use twinline_core::{ChatId, Message, Millis, OfflineId, OfflineNote, Receipt};
 
 /// A JSON column's value, or the error saying which column.
 pub(super) fn json<T: serde::de::DeserializeOwned>(
@@ -82,6 +82,14 @@ impl Reads for Connection {
             .query_row([chat.to_string()], |row| row.get(0))
             .optional()?;
         Ok(body.map(|body| json(&body, 0)).transpose()?)
+    }
+
+    fn receipts(&mut self, chat: ChatId) -> Result<Vec<Receipt>, StoreError> {
+        bodies(
+            self,
+            "SELECT body FROM receipts WHERE chat = ?1 ORDER BY key",
+            [chat.to_string()],
+        )
     }
 
     fn messages(&mut self, chat: ChatId) -> Result<Vec<Message>, StoreError> {

@@ -124,6 +124,14 @@ CREATE TABLE IF NOT EXISTS file_chunks (
 );
 CREATE INDEX IF NOT EXISTS file_chunks_by_file ON file_chunks (file, key);
 CREATE INDEX IF NOT EXISTS file_chunks_by_chat ON file_chunks (chat, file);
+-- Read receipts (store/receipts.rs): one per chat and side. Made here on
+-- older stores too, where they are simply absent.
+CREATE TABLE IF NOT EXISTS receipts (
+    key  TEXT PRIMARY KEY,
+    chat TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS receipts_by_chat ON receipts (chat);
 -- How far this deployment has pulled each peer's feed.
 CREATE TABLE IF NOT EXISTS checkpoints (
     peer TEXT PRIMARY KEY,
