@@ -196,9 +196,20 @@ pub enum FileError {
     },
 }
 
-/// Checks a declared name.
+/// The bidirectional formatting characters (U+202A..U+202E, U+2066..U+2069,
+/// U+200E, U+200F, U+061C): in a file name they make "invoice\u{202e}fdp.exe"
+/// show as "invoiceexe.pdf", in the chat and in a browser's download bar.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+}
+
+/// Checks a declared name: not blank, bounded, no control characters and
+/// no bidirectional formatting characters (a name that shows as another).
 pub fn check_name(name: &str) -> Result<(), FileError> {
-    if name.trim().is_empty() || check_field(name).is_err() || name.chars().any(char::is_control) {
+    if name.trim().is_empty()
+        || check_field(name).is_err()
+        || name.chars().any(|c| c.is_control() || is_bidi_control(c))
+    {
         return Err(FileError::Name);
     }
     Ok(())
@@ -345,6 +356,10 @@ mod tests {
         assert_eq!(check_name(""), Err(FileError::Name));
         assert_eq!(check_name("  "), Err(FileError::Name));
         assert_eq!(check_name("a\u{0}b"), Err(FileError::Name));
+        // Shown as "invoiceexe.pdf": a name that pretends to be another.
+        assert_eq!(check_name("invoice\u{202e}fdp.exe"), Err(FileError::Name));
+        assert_eq!(check_name("a\u{2067}b.png"), Err(FileError::Name));
+        assert!(check_name("facture-été.pdf").is_ok());
         assert_eq!(check_name(&"x".repeat(201)), Err(FileError::Name));
         assert_eq!(check_size(0), Err(FileError::Size(0)));
         assert!(check_size(MAX_FILE_BYTES).is_ok());
