@@ -72,6 +72,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/api/sites/{site}/webhooks"),
     ("get", "/v1/api/sites/{site}/webhooks"),
     ("get", "/v1/api/sites/{site}/webhooks/{webhook}"),
+    ("patch", "/v1/api/sites/{site}/webhooks/{webhook}"),
     ("delete", "/v1/api/sites/{site}/webhooks/{webhook}"),
     ("get", "/v1/api/sites/{site}/webhooks/{webhook}/deliveries"),
     ("post", "/v1/api/sites/{site}/webhooks/{webhook}/test"),
@@ -109,7 +110,9 @@ pub fn routes() -> Router<Shared> {
         )
         .route(
             "/v1/api/sites/{site}/webhooks/{webhook}",
-            get(webhooks::get_one).delete(webhooks::delete),
+            get(webhooks::get_one)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
         )
         .route(
             "/v1/api/sites/{site}/webhooks/{webhook}/deliveries",

@@ -135,6 +135,15 @@ const OPS: &[Op] = &[
         answer: ("200", "Webhook"),
     },
     Op {
+        method: "patch",
+        path: "/v1/api/sites/{site}/webhooks/{webhook}",
+        scope: Some("settings:manage"),
+        summary: "Turn a subscription off or on again (200 with it, without its secret). While off, no event is queued for it and its pending deliveries wait; on again, they go on. A new URL or new events is a new subscription.",
+        params: &["site", "webhook"],
+        body: Some("WebhookChange"),
+        answer: ("200", "Webhook"),
+    },
+    Op {
         method: "delete",
         path: "/v1/api/sites/{site}/webhooks/{webhook}",
         scope: Some("settings:manage"),
@@ -349,6 +358,9 @@ fn schemas() -> Value {
                     "description": "The events it receives."},
                 "enabled": {"type": "boolean", "default": true,
                     "description": "Whether it receives events now."}}},
+        "WebhookChange": {"type": "object", "required": ["enabled"], "additionalProperties": false,
+            "properties": {
+                "enabled": {"type": "boolean", "description": "Whether it receives events from now on."}}},
         "Webhook": {"type": "object", "properties": {
             "id": text, "site": text, "url": text,
             "events": {"type": "array", "items": event_type(false)},

@@ -84,6 +84,7 @@ pub(crate) fn body_for(method: &str, path: &str) -> Option<Value> {
             "events": ["chat.started"],
         })),
         "POST" => Some(json!({ "text": "hello" })),
+        "PATCH" if path.contains("/webhooks/") => Some(json!({ "enabled": false })),
         _ => None,
     }
 }

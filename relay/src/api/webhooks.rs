@@ -49,6 +49,16 @@ fn enabled_by_default() -> bool {
     true
 }
 
+/// `PATCH .../webhooks/{id}`'s body: what changes. Only `enabled` today;
+/// a new URL or new events is a new subscription (its own secret, its own
+/// log), so those are refused as unknown fields.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookChange {
+    /// Whether it receives events from now on.
+    pub enabled: bool,
+}
+
 /// A subscription as the API shows it.
 #[derive(Debug, Serialize)]
 pub struct WebhookView {
@@ -339,6 +349,40 @@ pub async fn delete(
         .map_err(ApiError::unavailable)?;
     tracing::info!(webhook = %id, key = %key.id, "webhook subscription deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PATCH /v1/api/sites/{site}/webhooks/{id}`: turns a subscription off
+/// or on again (200 with it, no secret), on both deployments: the change is
+/// the subscription's record again with a later stamp, merged like every
+/// change (last writer wins). While it is off, events are not queued for
+/// it and its pending deliveries wait; on again, those go on.
+pub async fn update(
+    State(state): State<Shared>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Path((site, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<WebhookChange>,
+) -> Result<Json<WebhookView>, ApiError> {
+    let key = manager(&state, &headers, ip, &site).await?;
+    let subscription = subscription_of(&state, &key.site, &id).await?;
+    if subscription.enabled == body.enabled {
+        return Ok(Json(WebhookView::of(&subscription, false)));
+    }
+    let changed = Subscription {
+        enabled: body.enabled,
+        stamp: state.stamp_over(subscription.stamp),
+        ..subscription
+    };
+    let applied = state
+        .store
+        .apply(Record::Webhook(changed.clone()), &state.config.name)
+        .await
+        .map_err(ApiError::unavailable)?;
+    if let Some(refusal) = applied.refused {
+        return Err(bad_request(refusal.to_string()));
+    }
+    tracing::info!(webhook = %id, key = %key.id, enabled = changed.enabled, "webhook subscription changed");
+    Ok(Json(WebhookView::of(&changed, false)))
 }
 
 /// `GET /v1/api/sites/{site}/webhooks/{id}/deliveries`: the delivery log,

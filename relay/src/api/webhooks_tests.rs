@@ -97,6 +97,42 @@ async fn a_webhook_is_made_once_per_idempotency_key_shown_without_its_secret_and
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("bad_request"))
     );
+    // Turned off and on again: the same subscription, shown as it is; a
+    // new URL is a new subscription, not a change.
+    let (status, _, off) = call("PATCH", one.clone(), Some(json!({"enabled": false})), "").await;
+    assert_eq!(
+        (status, &off["enabled"]),
+        (StatusCode::OK, &json!(false)),
+        "{off}"
+    );
+    assert!(off.get("secret").is_none(), "{off}");
+    let (_, _, shown) = call("GET", one.clone(), None, "").await;
+    assert_eq!(shown["enabled"], false);
+    let (status, _, body) = call(
+        "PATCH",
+        one.clone(),
+        Some(json!({"enabled": true, "url": "https://elsewhere.example/"})),
+        "",
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request")),
+        "{body}"
+    );
+    let (status, _, on) = call("PATCH", one.clone(), Some(json!({"enabled": true})), "").await;
+    assert_eq!(
+        (status, &on["enabled"], &on["id"]),
+        (StatusCode::OK, &json!(true), &made["id"])
+    );
+    let (status, _, _) = call(
+        "PATCH",
+        "/v1/api/sites/demo/webhooks/wh_00".into(),
+        Some(json!({"enabled": false})),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     // Another site's webhooks do not exist for this key.
     let (status, _, _) = call("GET", "/v1/api/sites/other/webhooks".into(), None, "").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
