@@ -184,6 +184,7 @@ describe('what a browser downloads, on the wire', { timeout: 120_000 }, () => {
         '/console/',
         '/console/console.css',
         '/console/console.js',
+        '/console/history.js',
         '/console/pkg/twinline_console.#.js',
         '/console/pkg/twinline_console.js',
         '/console/pkg/twinline_console_bg.#.wasm',
