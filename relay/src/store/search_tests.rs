@@ -386,8 +386,12 @@ async fn an_erased_chat_is_not_found_and_its_words_are_gone(f: Fixture) -> Fixtu
 }
 
 /// SQLite: the index holds exactly the stored messages' rows, after an
-/// erasure too (the triggers), and a store from before search is
-/// migrated with its old messages indexed.
+/// erasure too (the triggers), and no word of the erased chat stays in the
+/// index's own pages. A contentless FTS5 table deletes a row by a
+/// tombstone; the tokens stay in the segment blobs (`message_words_data`)
+/// until the segments are merged, readable by anyone who opens the file,
+/// so the erasure merges them (`optimize`). Without it "hello", a word only
+/// the erased chat had, was still in the blobs.
 #[tokio::test]
 async fn sqlite_index_rows_follow_the_messages_through_erasure() {
     let f = Fixture::new(Engine::Sqlite, "search_index_rows").await;
@@ -405,7 +409,25 @@ async fn sqlite_index_rows_follow_the_messages_through_erasure() {
         )
         .unwrap()
     };
+    let blobs_hold = |dir: &std::path::Path, word: &[u8]| -> bool {
+        let conn = rusqlite::Connection::open(crate::store::database_path(dir)).unwrap();
+        let mut select = conn
+            .prepare("SELECT block FROM message_words_data")
+            .unwrap();
+        let blocks: Vec<Vec<u8>> = select
+            .query_map([], |row| row.get::<_, Option<Vec<u8>>>(0))
+            .unwrap()
+            .map(|block| block.unwrap().unwrap_or_default())
+            .collect();
+        blocks
+            .iter()
+            .any(|block| block.windows(word.len()).any(|w| w == word))
+    };
     assert_eq!(count(&dir, "refund"), 3);
+    assert!(
+        blobs_hold(&dir, b"hello"),
+        "the seeded word is in the index's pages (else this test shows nothing)"
+    );
     erase(
         &store,
         "primary",
@@ -421,51 +443,6 @@ async fn sqlite_index_rows_follow_the_messages_through_erasure() {
         "the erased chat's two messages left the index"
     );
     assert!(!ids(&find(&store, q("refund"), None).await).contains(&refund));
-    drop(store);
-    f.finish().await;
-}
-
-/// SQLite: an erasure leaves no word of the erased chat in the index's own
-/// pages. A contentless FTS5 table deletes a row by a tombstone; the
-/// tokens stay in the segment blobs (`message_words_data`) until the
-/// segments are merged, readable by anyone who opens the file, so the
-/// erasure merges them (`optimize`). Without it "hello", a word only the
-/// erased chat had, was still in the blobs.
-#[tokio::test]
-async fn sqlite_an_erasure_leaves_no_word_of_the_chat_in_the_index_pages() {
-    let f = Fixture::new(Engine::Sqlite, "search_erasure_pages").await;
-    let store = f.store().clone();
-    seed(&store).await;
-    let super::Location::Sqlite(dir) = f.location.clone() else {
-        unreachable!()
-    };
-    let blobs_hold = |dir: &std::path::Path, word: &[u8]| -> bool {
-        let conn = rusqlite::Connection::open(crate::store::database_path(dir)).unwrap();
-        let mut select = conn
-            .prepare("SELECT block FROM message_words_data")
-            .unwrap();
-        let blocks: Vec<Vec<u8>> = select
-            .query_map([], |row| row.get::<_, Option<Vec<u8>>>(0))
-            .unwrap()
-            .map(|block| block.unwrap().unwrap_or_default())
-            .collect();
-        blocks
-            .iter()
-            .any(|block| block.windows(word.len()).any(|w| w == word))
-    };
-    assert!(
-        blobs_hold(&dir, b"hello"),
-        "the seeded word is in the index's pages (else this test shows nothing)"
-    );
-    erase(
-        &store,
-        "primary",
-        "demo",
-        &Subject::Visitor(VisitorId(Ulid(7))),
-        Reason::Request,
-    )
-    .await
-    .unwrap();
     assert!(
         !blobs_hold(&dir, b"hello"),
         "an erased chat's word is still in the FTS5 segments"
