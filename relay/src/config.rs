@@ -52,7 +52,8 @@ pub struct ServeArgs {
     /// Base URL of the other deployment (replication and migrate targets).
     #[arg(long, env = "TWINLINE_PEER")]
     pub peer: Option<String>,
-    /// Name of the other deployment.
+    /// Name of the other deployment (not `webhooks`: that name is the
+    /// webhook sender's place in the feed).
     #[arg(long, env = "TWINLINE_PEER_NAME")]
     pub peer_name: Option<String>,
     /// Base URL of the moderator, as browsers reach it. The operator console
@@ -447,6 +448,15 @@ impl Config {
         // Both go into the console's configuration and its CSP header.
         if let Some(peer) = &peer {
             WebOrigin::parse(&peer.url).context("--peer")?;
+            // The puller keeps its place in the peer's feed as a checkpoint
+            // named after the peer, beside the webhook sender's own: a peer
+            // of that name would share (and corrupt) the sender's place.
+            if peer.name == crate::webhooks::sender::CHECKPOINT {
+                bail!(
+                    "--peer-name {:?} is reserved (the webhook sender's checkpoint); name the peer deployment otherwise",
+                    peer.name
+                );
+            }
         }
         let moderator_url = args
             .moderator_url
@@ -702,6 +712,25 @@ mod tests {
         assert!(config.site_allows("demo", "http://localhost:8080"));
         assert!(!config.site_allows("demo", "http://evil.example"));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_peer_named_like_the_webhook_senders_checkpoint_is_refused() {
+        let error = Config::from_args(ServeArgs {
+            peer: Some("http://127.0.0.1:7001".into()),
+            peer_name: Some("webhooks".into()),
+            ..args()
+        })
+        .unwrap_err();
+        assert!(error.to_string().contains("reserved"), "{error:#}");
+        // Any other name is still the operator's choice.
+        let config = Config::from_args(ServeArgs {
+            peer: Some("http://127.0.0.1:7001".into()),
+            peer_name: Some("webhooks-eu".into()),
+            ..args()
+        })
+        .unwrap();
+        assert_eq!(config.peer.unwrap().name, "webhooks-eu");
     }
 
     #[test]
