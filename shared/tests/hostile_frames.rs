@@ -239,10 +239,11 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
             number(),
             any_author(),
             proptest::collection::vec(sync(), 0..3),
-            any::<u32>()
+            any::<u32>(),
+            any::<bool>()
         )
             .prop_map(
-                |(v, deployment, role, epoch, you, chats, operators_online)| ServerFrame::Welcome {
+                |(v, deployment, role, epoch, you, chats, operators_online, mail)| ServerFrame::Welcome {
                     v,
                     deployment,
                     role,
@@ -250,6 +251,7 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
                     you,
                     chats,
                     operators_online,
+                    mail,
                 }
             ),
         sync().prop_map(|sync| ServerFrame::Chat { sync }),
