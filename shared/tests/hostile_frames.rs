@@ -243,15 +243,17 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
             any::<bool>()
         )
             .prop_map(
-                |(v, deployment, role, epoch, you, chats, operators_online, mail)| ServerFrame::Welcome {
-                    v,
-                    deployment,
-                    role,
-                    epoch,
-                    you,
-                    chats,
-                    operators_online,
-                    mail,
+                |(v, deployment, role, epoch, you, chats, operators_online, mail)| {
+                    ServerFrame::Welcome {
+                        v,
+                        deployment,
+                        role,
+                        epoch,
+                        you,
+                        chats,
+                        operators_online,
+                        mail,
+                    }
                 }
             ),
         sync().prop_map(|sync| ServerFrame::Chat { sync }),

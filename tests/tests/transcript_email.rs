@@ -435,7 +435,7 @@ async fn delivered_on(relay: &RelayProcess, id: TranscriptId) {
     eventually(CONVERGE, &what, || async {
         let page = feed_page(relay, 0).await;
         page["changes"].as_array().into_iter().flatten().any(|c| {
-            c["kind"] == "webhook_delivery"
+            c["kind"] == "delivery"
                 && c["body"]["event"] == id.as_str()
                 && c["body"]["state"] == "delivered"
         })
@@ -456,9 +456,11 @@ async fn the_sender_killed_after_the_server_took_the_message_the_other_sends_the
     request(&mut visitor.ws, chat, id, "ada@example.com").await;
     close(&mut visitor).await;
     closed_with_requests(&pair.redundant, chat, 1).await;
-    eventually(CONVERGE, "the server taking the primary's message", || async {
-        !sink.messages().is_empty()
-    })
+    eventually(
+        CONVERGE,
+        "the server taking the primary's message",
+        || async { !sink.messages().is_empty() },
+    )
     .await;
     pair.primary.kill9();
 
@@ -472,11 +474,7 @@ async fn the_sender_killed_after_the_server_took_the_message_the_other_sends_the
     // later, still two copies.
     tokio::time::sleep(Duration::from_secs(8)).await;
     let messages = sink.messages();
-    assert_eq!(
-        messages.len(),
-        2,
-        "the one copy the window allows, no more"
-    );
+    assert_eq!(messages.len(), 2, "the one copy the window allows, no more");
     for (headers, _) in &messages {
         assert_eq!(headers.get("message-id"), Some(&message_id(id)));
     }
@@ -503,6 +501,10 @@ async fn the_sender_killed_once_its_delivered_record_reached_the_other_is_not_se
     let id = TranscriptId::new(Millis(9), 9);
     request(&mut visitor.ws, chat, id, "ada@example.com").await;
     close(&mut visitor).await;
+    eventually(CONVERGE, "the primary's email", || async {
+        !sink.messages().is_empty()
+    })
+    .await;
     delivered_on(&pair.redundant, id).await;
     pair.primary.kill9();
     // Longer than the hand-over and the claim's lease (15 s).

@@ -132,8 +132,17 @@ impl FromJson for TabMessage {
         let (kind, _) = f.tag(
             "t",
             &[
-                "view", "hello", "unsent", "typing", "visitor", "offline", "new_chat", "bye",
-                "rate", "seen", "email_transcript",
+                "view",
+                "hello",
+                "unsent",
+                "typing",
+                "visitor",
+                "offline",
+                "new_chat",
+                "bye",
+                "rate",
+                "seen",
+                "email_transcript",
             ],
         )?;
         let from = f.get("from")?;

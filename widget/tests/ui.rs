@@ -485,7 +485,10 @@ fn a_closed_chat_offers_the_transcript_by_email_only_with_mail_and_checks_the_ad
     let button: HtmlElement = m.find("form.mail button").unchecked_into();
     field.set_value("ada at example.com");
     button.click();
-    assert!(m.events.borrow().is_empty(), "a bad address stays in the form");
+    assert!(
+        m.events.borrow().is_empty(),
+        "a bad address stays in the form"
+    );
     assert!(m.visible("form.mail .err"));
     assert_eq!(
         m.find("form.mail .err").text_content().as_deref(),
@@ -506,7 +509,10 @@ fn a_closed_chat_offers_the_transcript_by_email_only_with_mail_and_checks_the_ad
     };
     m.render(&closed(true, email(false)), 0, false);
     let state = m.find(".end > p[aria-live]");
-    assert_eq!(state.text_content().as_deref(), Some("Sending your request…"));
+    assert_eq!(
+        state.text_content().as_deref(),
+        Some("Sending your request…")
+    );
     m.render(&closed(true, email(true)), 0, false);
     assert_eq!(
         state.text_content().as_deref(),

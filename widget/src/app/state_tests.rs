@@ -1048,7 +1048,11 @@ fn the_transcript_by_email_is_taken_only_where_the_relay_sends_mail_checked_in_a
         "a".repeat(twinline_core::transcript_email::MAX_ADDRESS_BYTES)
     );
     assert!(a.email_transcript(&long).is_err(), "over the limit");
-    assert_eq!(effects(&mut a), vec![], "nothing refused reaches the session");
+    assert_eq!(
+        effects(&mut a),
+        vec![],
+        "nothing refused reaches the session"
+    );
     a.handle(
         now(),
         Event::Ui(UiEvent::EmailTranscript(" ada@example.com ".into())),
