@@ -121,10 +121,16 @@ pub fn build(app: &App) -> Object {
     let a = app.clone();
     method(
         "emailTranscript",
-        Closure::<dyn Fn(JsValue) -> Result<(), JsValue>>::new(move |to: JsValue| {
-            a.email_transcript(&to.as_string().unwrap_or_default())
-                .map_err(|e| js_sys::Error::new(&format!("Twinline.emailTranscript: {e}")).into())
-        })
+        // The signature of `rate`'s closure (the second argument unused):
+        // wasm-bindgen makes one call shim per signature, not per closure.
+        Closure::<dyn Fn(JsValue, JsValue) -> Result<(), JsValue>>::new(
+            move |to: JsValue, _: JsValue| {
+                a.email_transcript(&to.as_string().unwrap_or_default())
+                    .map_err(|e| {
+                        js_sys::Error::new(&format!("Twinline.emailTranscript: {e}")).into()
+                    })
+            },
+        )
         .into_js_value(),
     );
     let a = app.clone();

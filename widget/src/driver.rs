@@ -335,9 +335,11 @@ impl Engine {
                 .map(|id| id.to_string())
             }),
             mail: session.mail_offered(),
-            email: session.email_requests(self.chat).last().map(|r| ViewEmail {
-                to: r.to.clone(),
-                stored: r.stored,
+            email: session.email_requests(self.chat).last().map(|r| {
+                Box::new(ViewEmail {
+                    to: r.to.clone(),
+                    stored: r.stored,
+                })
             }),
         }
     }

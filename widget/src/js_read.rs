@@ -94,7 +94,7 @@ impl FromJson for View {
             rating: f.or_default("rating")?,
             seen: f.or_default("seen")?,
             mail: f.or_default("mail")?,
-            email: f.or_default("email")?,
+            email: f.or_default::<Option<ViewEmail>>("email")?.map(Box::new),
         })
     }
 }

@@ -262,8 +262,10 @@ pub struct View {
     #[serde(default)]
     pub mail: bool,
     /// The visitor's latest request for the transcript by email, if any.
+    /// Boxed: most views carry none, and a tab message is as large as its
+    /// largest variant, this view.
     #[serde(default)]
-    pub email: Option<ViewEmail>,
+    pub email: Option<Box<ViewEmail>>,
 }
 
 /// A message written in some tab that the leader's session may not hold yet.
@@ -485,10 +487,10 @@ mod tests {
             }),
             seen: Some("A".into()),
             mail: true,
-            email: Some(ViewEmail {
+            email: Some(Box::new(ViewEmail {
                 to: "ada@example.com".into(),
                 stored: true,
-            }),
+            })),
         };
         let json = serde_json::to_string(&view).unwrap();
         assert_eq!(serde_json::from_str::<View>(&json).unwrap(), view);

@@ -167,10 +167,10 @@ fn view() -> View {
         }),
         seen: Some("A".into()),
         mail: true,
-        email: Some(ViewEmail {
+        email: Some(Box::new(ViewEmail {
             to: "g@example.net".into(),
             stored: false,
-        }),
+        })),
     }
 }
 

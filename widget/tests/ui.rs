@@ -502,10 +502,10 @@ fn a_closed_chat_offers_the_transcript_by_email_only_with_mail_and_checks_the_ad
     );
     assert!(!m.visible("form.mail .err"));
     let email = |stored| {
-        Some(twinline_widget::view::ViewEmail {
+        Some(Box::new(twinline_widget::view::ViewEmail {
             to: "ada@example.com".into(),
             stored,
-        })
+        }))
     };
     m.render(&closed(true, email(false)), 0, false);
     let state = m.find(".end > p[aria-live]");

@@ -658,7 +658,10 @@ impl AppState {
             return Err("this deployment sends no email".into());
         }
         let to = to.trim();
-        check_address(to).map_err(|error| format!("address: {error}"))?;
+        // A fixed text: the error's Display (with its numbers) costs the chat
+        // bundle more than it tells.
+        check_address(to)
+            .map_err(|_| "address: not local@domain of at most 254 bytes".to_string())?;
         if !self.leads {
             let email = to.to_string();
             self.post(|from| TabMessage::EmailTranscript { from, email });

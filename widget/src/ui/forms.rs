@@ -231,7 +231,9 @@ impl EmailForm {
     pub fn new(doc: &Document, texts: &Texts) -> EmailForm {
         let form = Form::new(doc, "mail");
         let email = field(doc, &form.form, texts.email, "email", "email", false, texts);
-        attr(&email, "maxlength", &MAX_ADDRESS_BYTES.to_string());
+        // The core's limit, as a literal (no number formatting in the bundle).
+        const _: () = assert!(MAX_ADDRESS_BYTES == 254);
+        attr(&email, "maxlength", "254");
         form.finish(doc, texts.email_me);
         let state = el(doc, "p", "note");
         attr(&state, "aria-live", "polite");

@@ -325,7 +325,7 @@ impl Ui {
         show(&self.preview, preview.is_some());
 
         self.rating.render(view.rating.as_ref(), texts);
-        self.email.render(view.mail, view.email.as_ref(), texts);
+        self.email.render(view.mail, view.email.as_deref(), texts);
         let foot = if view.phase == ChatPhase::Closed {
             Foot::Ended
         } else if view.note_stored() {
