@@ -245,6 +245,7 @@ mod tests {
             },
             chats: syncs.clone(),
             operators_online: 1,
+            mail: false,
         };
         let json = serde_json::to_string(&frame).expect("json");
         assert!(

@@ -226,6 +226,7 @@ export class Cluster {
    * @param {boolean} [options.moderatorOptional] carry on without it if it cannot start
    * @param {{username:string,name:string,password:string}[]} [options.operators]
    * @param {string} [options.www] static assets (default <repo>/www)
+   * @param {{primary?:string[], redundant?:string[]}} [options.relayArgs] extra `serve` flags per deployment (e.g. [mail])
    * @param {(line:string)=>void} [options.log]
    */
   static async start(options = {}) {
@@ -414,6 +415,7 @@ export class Cluster {
         // The console each relay serves learns both deployments and the
         // moderator from the relay's config.json, nowhere else.
         ...(this.options.moderator !== false ? ['--moderator-url', this.urls.moderator] : []),
+        ...(this.options.relayArgs?.[role] ?? []),
       ],
     });
   }

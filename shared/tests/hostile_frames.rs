@@ -239,17 +239,21 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
             number(),
             any_author(),
             proptest::collection::vec(sync(), 0..3),
-            any::<u32>()
+            any::<u32>(),
+            any::<bool>()
         )
             .prop_map(
-                |(v, deployment, role, epoch, you, chats, operators_online)| ServerFrame::Welcome {
-                    v,
-                    deployment,
-                    role,
-                    epoch,
-                    you,
-                    chats,
-                    operators_online,
+                |(v, deployment, role, epoch, you, chats, operators_online, mail)| {
+                    ServerFrame::Welcome {
+                        v,
+                        deployment,
+                        role,
+                        epoch,
+                        you,
+                        chats,
+                        operators_online,
+                        mail,
+                    }
                 }
             ),
         sync().prop_map(|sync| ServerFrame::Chat { sync }),

@@ -11,7 +11,14 @@
 //!   redundant takes the delivery over after the lease and the hand-over
 //!   and sends it, still exactly one message (counted, and by Message-ID);
 //! - a permanent refusal (550) is tried once and recorded, not retried;
-//!   a deployment without `[mail]` refuses the request.
+//!   a deployment without `[mail]` refuses the request;
+//! - the sending primary SIGKILLed right after the SMTP server took the
+//!   message (the sink holds its 250 until the primary is dead): the
+//!   at-least-once window of docs/PROTOCOL.md, "The transcript by email".
+//!   The redundant sends it again after the lease, the same email under
+//!   the same `Message-ID`, and nothing more: two copies, one message for
+//!   a mail system that dedupes by `Message-ID`. Killed once its
+//!   `delivered` record reached the redundant: one copy, never again.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,6 +50,14 @@ struct Sink {
 
 impl Sink {
     fn start(reject: Option<&str>) -> Sink {
+        match reject {
+            Some(reply) => Sink::start_with(&["--reject", reply]),
+            None => Sink::start_with(&[]),
+        }
+    }
+
+    /// With more of `sink.py`'s flags (`--reject`, `--hold-first-ms`).
+    fn start_with(flags: &[&str]) -> Sink {
         let dir = TempDir::new("smtp-sink");
         let out = dir.path().join("mail");
         let port = free_port();
@@ -53,9 +68,7 @@ impl Sink {
             .args(["--port", &port.to_string()])
             .arg("--out")
             .arg(&out);
-        if let Some(reply) = reject {
-            command.args(["--reject", reply]);
-        }
+        command.args(flags);
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -412,4 +425,92 @@ async fn a_permanent_refusal_is_tried_once_and_a_deployment_without_mail_refuses
         ))
         .await;
     assert_eq!(error_code(&mut visitor.ws).await, ErrorCode::Forbidden);
+}
+
+/// The redundant's feed holds delivery `id` as delivered (the primary's
+/// record of the 250, replicated).
+async fn delivered_on(relay: &RelayProcess, id: TranscriptId) {
+    let what = format!("transcript delivery {id} delivered on {}", relay.name());
+    let id = id.to_string();
+    eventually(CONVERGE, &what, || async {
+        let page = feed_page(relay, 0).await;
+        page["changes"].as_array().into_iter().flatten().any(|c| {
+            c["kind"] == "delivery"
+                && c["body"]["event"] == id.as_str()
+                && c["body"]["state"] == "delivered"
+        })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sender_killed_after_the_server_took_the_message_the_other_sends_the_same_message_once_more()
+ {
+    // The first message is taken (written) and its 250 held for longer
+    // than the test: the primary never hears that it was delivered.
+    let sink = Sink::start_with(&["--hold-first-ms", "120000"]);
+    let mut pair = Pair::start_each(mail_flags(&sink.url()), mail_flags(&sink.url()));
+    let (mut visitor, _operator) = chat_on(&pair.primary).await;
+    let chat = visitor.token.chat;
+    let id = TranscriptId::new(Millis(8), 8);
+    request(&mut visitor.ws, chat, id, "ada@example.com").await;
+    close(&mut visitor).await;
+    closed_with_requests(&pair.redundant, chat, 1).await;
+    eventually(
+        CONVERGE,
+        "the server taking the primary's message",
+        || async { !sink.messages().is_empty() },
+    )
+    .await;
+    pair.primary.kill9();
+
+    // The redundant takes the claim over once its lease ends (the attempt
+    // timeout and margin, 15 s) and sends the same email again.
+    eventually(CONVERGE, "the redundant's copy", || async {
+        sink.messages().len() >= 2
+    })
+    .await;
+    // Its own 250 is recorded: longer than a hand-over and a few retries
+    // later, still two copies.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 2, "the one copy the window allows, no more");
+    for (headers, _) in &messages {
+        assert_eq!(headers.get("message-id"), Some(&message_id(id)));
+    }
+    assert_eq!(messages[0].1, messages[1].1, "the same email from either");
+    assert!(
+        messages[1].1.contains("Olga: Yes, in all sizes."),
+        "{}",
+        messages[1].1
+    );
+    assert_eq!(sink.attempts(), 2);
+    println!(
+        "sender killed inside the window: {} copies under one Message-ID, {} SMTP attempts",
+        messages.len(),
+        sink.attempts()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sender_killed_once_its_delivered_record_reached_the_other_is_not_sent_again() {
+    let sink = Sink::start(None);
+    let mut pair = Pair::start_each(mail_flags(&sink.url()), mail_flags(&sink.url()));
+    let (mut visitor, _operator) = chat_on(&pair.primary).await;
+    let chat = visitor.token.chat;
+    let id = TranscriptId::new(Millis(9), 9);
+    request(&mut visitor.ws, chat, id, "ada@example.com").await;
+    close(&mut visitor).await;
+    eventually(CONVERGE, "the primary's email", || async {
+        !sink.messages().is_empty()
+    })
+    .await;
+    delivered_on(&pair.redundant, id).await;
+    pair.primary.kill9();
+    // Longer than the hand-over and the claim's lease (15 s).
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 1, "exactly one message");
+    assert_eq!(messages[0].0.get("message-id"), Some(&message_id(id)));
+    assert_eq!(sink.attempts(), 1, "the redundant never tried");
 }

@@ -11,6 +11,8 @@
 //! Twinline.setVisitor({name, email});
 //! Twinline.rate("good", "Thanks!"); // once the chat is closed: "good" | "bad",
 //!                                   //   comment optional (<= 1000 characters)
+//! Twinline.emailTranscript("ada@example.com"); // sent once the chat is closed,
+//!                                   //   where the relay has [mail]; throws otherwise
 //! const off = Twinline.on("message", m => ...);  // also "status", "open", "close"
 //! off();                                          // unsubscribe
 //! Twinline.on("read", r => ...);  // r.id: the visitor's newest message the
@@ -112,6 +114,21 @@ pub fn build(app: &App) -> Object {
                 let comment = comment.as_string().unwrap_or_default();
                 a.rate(score, &comment)
                     .map_err(|e| js_sys::Error::new(&format!("Twinline.rate: {e}")).into())
+            },
+        )
+        .into_js_value(),
+    );
+    let a = app.clone();
+    method(
+        "emailTranscript",
+        // The signature of `rate`'s closure (the second argument unused):
+        // wasm-bindgen makes one call shim per signature, not per closure.
+        Closure::<dyn Fn(JsValue, JsValue) -> Result<(), JsValue>>::new(
+            move |to: JsValue, _: JsValue| {
+                a.email_transcript(&to.as_string().unwrap_or_default())
+                    .map_err(|e| {
+                        js_sys::Error::new(&format!("Twinline.emailTranscript: {e}")).into()
+                    })
             },
         )
         .into_js_value(),

@@ -21,7 +21,9 @@ use crate::config::WidgetConfig;
 use crate::host::{self, Drained, Host};
 use crate::js;
 use crate::storage::Store;
-use crate::view::{ChatPhase, Link, Status, View, ViewMessage, ViewNote, ViewRating, seen_under};
+use crate::view::{
+    ChatPhase, Link, Status, View, ViewEmail, ViewMessage, ViewNote, ViewRating, seen_under,
+};
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 use twinline_core::model::{Author, ChatState, Role};
@@ -236,6 +238,17 @@ impl Engine {
         Ok(())
     }
 
+    /// Asks for the chat's transcript by email at `to` (the session makes
+    /// the request's id and keeps it until a relay stores it).
+    pub fn email_transcript(&mut self, to: &str) -> Result<(), String> {
+        self.host
+            .session_mut()
+            .email_transcript(clock::session(), self.chat, to)
+            .map_err(|e| e.to_string())?;
+        self.pump();
+        Ok(())
+    }
+
     /// The chat is on screen (the panel open on a visible page, here or in
     /// a follower tab): a read receipt for what it holds, if that is new.
     pub fn seen(&mut self) {
@@ -320,6 +333,13 @@ impl Engine {
                     session.seen_by_other(self.chat),
                 )
                 .map(|id| id.to_string())
+            }),
+            mail: session.mail_offered(),
+            email: session.email_requests(self.chat).last().map(|r| {
+                Box::new(ViewEmail {
+                    to: r.to.clone(),
+                    stored: r.stored,
+                })
             }),
         }
     }

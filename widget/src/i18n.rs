@@ -126,6 +126,12 @@ pub struct Texts {
     pub rate_sending: &'static str,
     /// The rating is stored.
     pub rate_thanks: &'static str,
+    /// The closed chat's transcript-by-email button.
+    pub email_me: &'static str,
+    /// The transcript request is on its way.
+    pub email_sending: &'static str,
+    /// The transcript request is stored, before the address.
+    pub email_stored: &'static str,
     /// Unread badge label, after the number: "3 unread messages".
     pub unread_suffix: &'static str,
     /// Refusal: empty text.
@@ -134,6 +140,8 @@ pub struct Texts {
     pub error_too_long: &'static str,
     /// Refusal: a required field is empty.
     pub error_required: &'static str,
+    /// Refusal: not an email address.
+    pub error_email: &'static str,
 }
 
 static EN: Texts = Texts {
@@ -169,10 +177,14 @@ static EN: Texts = Texts {
     rate_comment: "Comment",
     rate_sending: "Sending your rating…",
     rate_thanks: "Thank you for your rating.",
+    email_me: "Email me the transcript",
+    email_sending: "Sending your request…",
+    email_stored: "The transcript will be emailed to ",
     unread_suffix: " unread messages",
     error_empty: "Please write something first.",
     error_too_long: "This message is too long.",
     error_required: "Please fill in this field.",
+    error_email: "Please enter an email address.",
 };
 
 static DE: Texts = Texts {
@@ -208,10 +220,14 @@ static DE: Texts = Texts {
     rate_comment: "Kommentar",
     rate_sending: "Ihre Bewertung wird gesendet…",
     rate_thanks: "Danke für Ihre Bewertung.",
+    email_me: "Protokoll per E-Mail senden",
+    email_sending: "Ihre Anfrage wird gesendet…",
+    email_stored: "Das Protokoll geht per E-Mail an ",
     unread_suffix: " ungelesene Nachrichten",
     error_empty: "Bitte schreiben Sie zuerst etwas.",
     error_too_long: "Diese Nachricht ist zu lang.",
     error_required: "Bitte füllen Sie dieses Feld aus.",
+    error_email: "Bitte geben Sie eine E-Mail-Adresse ein.",
 };
 
 #[cfg(test)]
@@ -266,10 +282,14 @@ mod tests {
                 t.rate_comment,
                 t.rate_sending,
                 t.rate_thanks,
+                t.email_me,
+                t.email_sending,
+                t.email_stored,
                 t.unread_suffix,
                 t.error_empty,
                 t.error_too_long,
                 t.error_required,
+                t.error_email,
             ] {
                 assert!(!text.trim().is_empty(), "{lang:?} lacks a text");
             }

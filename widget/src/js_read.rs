@@ -5,7 +5,9 @@
 //! `tests/json.rs` hold these to); see the core's `decode_json`.
 
 use crate::tabs::message::TabMessage;
-use crate::view::{ChatPhase, Link, Status, Unsent, View, ViewMessage, ViewNote, ViewRating};
+use crate::view::{
+    ChatPhase, Link, Status, Unsent, View, ViewEmail, ViewMessage, ViewNote, ViewRating,
+};
 use twinline_core::protocol::{Fields, FromJson, JsonError, JsonView};
 use twinline_core::unit_variants_from_json;
 
@@ -64,6 +66,16 @@ impl FromJson for ViewRating {
     }
 }
 
+impl FromJson for ViewEmail {
+    fn from_json<V: JsonView>(value: &V) -> Result<ViewEmail, JsonError> {
+        let f = Fields::of(value)?;
+        Ok(ViewEmail {
+            to: f.get("to")?,
+            stored: f.get("stored")?,
+        })
+    }
+}
+
 impl FromJson for View {
     fn from_json<V: JsonView>(value: &V) -> Result<View, JsonError> {
         let f = Fields::of(value)?;
@@ -81,6 +93,8 @@ impl FromJson for View {
             notes: f.get("notes")?,
             rating: f.or_default("rating")?,
             seen: f.or_default("seen")?,
+            mail: f.or_default("mail")?,
+            email: f.or_default::<Option<ViewEmail>>("email")?.map(Box::new),
         })
     }
 }
@@ -110,6 +124,7 @@ impl FromJson for TabMessage {
             | TabMessage::Offline { .. }
             | TabMessage::NewChat { .. }
             | TabMessage::Rate { .. }
+            | TabMessage::EmailTranscript { .. }
             | TabMessage::Seen { .. }
             | TabMessage::Bye { .. } => (),
         };
@@ -117,8 +132,17 @@ impl FromJson for TabMessage {
         let (kind, _) = f.tag(
             "t",
             &[
-                "view", "hello", "unsent", "typing", "visitor", "offline", "new_chat", "bye",
-                "rate", "seen",
+                "view",
+                "hello",
+                "unsent",
+                "typing",
+                "visitor",
+                "offline",
+                "new_chat",
+                "bye",
+                "rate",
+                "seen",
+                "email_transcript",
             ],
         )?;
         let from = f.get("from")?;
@@ -152,6 +176,10 @@ impl FromJson for TabMessage {
             6 => TabMessage::NewChat { from },
             7 => TabMessage::Bye { from },
             9 => TabMessage::Seen { from },
+            10 => TabMessage::EmailTranscript {
+                from,
+                email: text("email")?,
+            },
             _ => TabMessage::Rate {
                 from,
                 score: text("score")?,

@@ -47,6 +47,8 @@ pub enum UiEvent {
     },
     /// Asked for a new chat after the last one was closed.
     NewChat,
+    /// Asked for the transcript by email at this (checked) address.
+    EmailTranscript(String),
     /// Rated the closed chat.
     Rate {
         /// Good or bad.
@@ -213,6 +215,15 @@ pub struct ViewRating {
     pub stored: bool,
 }
 
+/// The visitor's latest request for the transcript by email.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewEmail {
+    /// Where it goes.
+    pub to: String,
+    /// Stored by a relay (`transcript_ack`; false: on its way).
+    pub stored: bool,
+}
+
 /// The whole visible state of the chat.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct View {
@@ -246,6 +257,15 @@ pub struct View {
     /// read receipt): "Seen" is shown under it.
     #[serde(default)]
     pub seen: Option<String>,
+    /// The relay connected to (or last connected to) sends the transcript
+    /// by email: the closed chat's foot offers it.
+    #[serde(default)]
+    pub mail: bool,
+    /// The visitor's latest request for the transcript by email, if any.
+    /// Boxed: most views carry none, and a tab message is as large as its
+    /// largest variant, this view.
+    #[serde(default)]
+    pub email: Option<Box<ViewEmail>>,
 }
 
 /// A message written in some tab that the leader's session may not hold yet.
@@ -466,6 +486,11 @@ mod tests {
                 stored: false,
             }),
             seen: Some("A".into()),
+            mail: true,
+            email: Some(Box::new(ViewEmail {
+                to: "ada@example.com".into(),
+                stored: true,
+            })),
         };
         let json = serde_json::to_string(&view).unwrap();
         assert_eq!(serde_json::from_str::<View>(&json).unwrap(), view);

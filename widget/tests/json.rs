@@ -16,7 +16,7 @@ use twinline_core::protocol::{
 use twinline_widget::js;
 use twinline_widget::tabs::message::TabMessage;
 use twinline_widget::view::{
-    ChatPhase, Link, Status, Unsent, View, ViewMessage, ViewNote, ViewRating,
+    ChatPhase, Link, Status, Unsent, View, ViewEmail, ViewMessage, ViewNote, ViewRating,
 };
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
@@ -166,6 +166,11 @@ fn view() -> View {
             stored: true,
         }),
         seen: Some("A".into()),
+        mail: true,
+        email: Some(Box::new(ViewEmail {
+            to: "g@example.net".into(),
+            stored: false,
+        })),
     }
 }
 
@@ -183,6 +188,7 @@ fn what_tabs_tell_each_other_reads_as_the_derive_reads_it() {
         r#"{"t":"bye","from":"t1"}"#.into(),
         r#"{"t":"rate","from":"t1","score":"bad","comment":"slow"}"#.into(),
         r#"{"t":"seen","from":"t1"}"#.into(),
+        r#"{"t":"email_transcript","from":"t1","email":"a@b.c"}"#.into(),
     ] {
         holds(serde_json::from_str::<TabMessage>(&text).unwrap());
     }

@@ -468,6 +468,63 @@ fn a_closed_chat_offers_a_rating_and_says_when_it_is_stored() {
 }
 
 #[wasm_bindgen_test]
+fn a_closed_chat_offers_the_transcript_by_email_only_with_mail_and_checks_the_address() {
+    let mut m = mount(Prechat::Off);
+    let closed = |mail, email| View {
+        phase: ChatPhase::Closed,
+        mail,
+        email,
+        ..View::default()
+    };
+    m.render(&closed(false, None), 0, false);
+    assert!(!m.visible("form.mail"), "not offered without mail");
+    m.render(&closed(true, None), 0, false);
+    assert!(m.visible("form.mail"));
+    let field: HtmlInputElement = m.find("form.mail input").unchecked_into();
+    assert_eq!(field.get_attribute("maxlength").as_deref(), Some("254"));
+    let button: HtmlElement = m.find("form.mail button").unchecked_into();
+    field.set_value("ada at example.com");
+    button.click();
+    assert!(
+        m.events.borrow().is_empty(),
+        "a bad address stays in the form"
+    );
+    assert!(m.visible("form.mail .err"));
+    assert_eq!(
+        m.find("form.mail .err").text_content().as_deref(),
+        Some("Please enter an email address.")
+    );
+    field.set_value(" ada@example.com ");
+    button.click();
+    assert_eq!(
+        m.events.borrow().as_slice(),
+        [UiEvent::EmailTranscript("ada@example.com".into())]
+    );
+    assert!(!m.visible("form.mail .err"));
+    let email = |stored| {
+        Some(Box::new(twinline_widget::view::ViewEmail {
+            to: "ada@example.com".into(),
+            stored,
+        }))
+    };
+    m.render(&closed(true, email(false)), 0, false);
+    let state = m.find(".end > p[aria-live]");
+    assert_eq!(
+        state.text_content().as_deref(),
+        Some("Sending your request…")
+    );
+    m.render(&closed(true, email(true)), 0, false);
+    assert_eq!(
+        state.text_content().as_deref(),
+        Some("The transcript will be emailed to ada@example.com")
+    );
+    // Failed over to a deployment without mail: the form goes, the line stays.
+    m.render(&closed(false, email(true)), 0, false);
+    assert!(!m.visible("form.mail"));
+    assert!(state.text_content().unwrap().contains("ada@example.com"));
+}
+
+#[wasm_bindgen_test]
 fn german_texts_when_the_language_is_german() {
     let document = web_sys::window().unwrap().document().unwrap();
     let ui = Ui::mount(

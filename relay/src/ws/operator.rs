@@ -124,6 +124,7 @@ pub(super) async fn welcome(
             you: author(auth),
             chats: syncs,
             operators_online: state.hub.operators_online().len() as u32,
+            mail: state.config.mail.is_some(),
         })
         .await;
     for msg in overflow {

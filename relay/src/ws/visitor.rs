@@ -129,6 +129,7 @@ pub(super) async fn welcome(
         you,
         chats,
         operators_online: fanout::serving(&online, &read.accounts, &auth.site),
+        mail: state.config.mail.is_some(),
     };
     client.reply(&welcome).await;
     for msg in overflow {

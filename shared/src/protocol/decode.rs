@@ -100,6 +100,7 @@ fn read_variant<V: JsonView>(
             you: f.get("you")?,
             chats: f.get("chats")?,
             operators_online: f.get("operators_online")?,
+            mail: f.or_default("mail")?,
         },
         "chat" => ServerFrame::Chat {
             sync: f.get("sync")?,

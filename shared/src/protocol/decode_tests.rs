@@ -330,9 +330,10 @@ fn server_frame(n: Numbers) -> impl Strategy<Value = ServerFrame> {
             author(),
             prop::collection::vec(sync(n), 0..3),
             any::<u32>(),
+            any::<bool>(),
         )
             .prop_map(
-                |(v, deployment, primary, epoch, you, chats, operators_online)| {
+                |(v, deployment, primary, epoch, you, chats, operators_online, mail)| {
                     ServerFrame::Welcome {
                         v,
                         deployment,
@@ -345,6 +346,7 @@ fn server_frame(n: Numbers) -> impl Strategy<Value = ServerFrame> {
                         you,
                         chats,
                         operators_online,
+                        mail,
                     }
                 }
             ),
@@ -562,6 +564,7 @@ fn reference(frame: ServerFrame) -> Option<(ServerFrame, Vec<Ulid>)> {
             you,
             mut chats,
             operators_online,
+            mail,
         } => {
             for sync in &mut chats {
                 messages(&mut sync.missing, &mut gone);
@@ -574,6 +577,7 @@ fn reference(frame: ServerFrame) -> Option<(ServerFrame, Vec<Ulid>)> {
                 you,
                 chats,
                 operators_online,
+                mail,
             }
         }
         ServerFrame::Chat { mut sync } => {

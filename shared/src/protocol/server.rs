@@ -112,6 +112,11 @@ pub enum ServerFrame {
         chats: Vec<ChatSync>,
         /// How many operators are online (visitors see the offline form at 0).
         operators_online: u32,
+        /// This deployment sends the transcript by email (`[mail]` is
+        /// configured): a visitor's widget offers it only then. Absent
+        /// (false) otherwise.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        mail: bool,
     },
     /// Full state of a chat that just became visible to this client (an
     /// operator accepted it or had it transferred to them).

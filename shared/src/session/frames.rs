@@ -20,6 +20,7 @@ impl Session {
                 chats,
                 operators_online,
                 you,
+                mail,
                 ..
             } => {
                 self.promote(now, which);
@@ -31,6 +32,7 @@ impl Session {
                     self.identity.author = you;
                 }
                 self.operators_online = operators_online;
+                self.mail = mail;
                 self.on_welcome(now, chats);
                 self.event(SessionEvent::Presence);
             }

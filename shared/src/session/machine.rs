@@ -92,6 +92,8 @@ pub struct Session {
     pub(super) typing: Typing,
     pub(super) queue: Vec<QueueEntry>,
     pub(super) operators_online: u32,
+    /// The last welcome's `mail`: that relay sends the transcript by email.
+    pub(super) mail: bool,
     pub(super) operators: Vec<String>,
     pub(super) inbox: Vec<OfflineNote>,
     actions: VecDeque<Action>,
@@ -186,6 +188,7 @@ impl Session {
             typing: Typing::default(),
             queue: Vec::new(),
             operators_online: 0,
+            mail: false,
             operators: Vec::new(),
             inbox: Vec::new(),
             actions: VecDeque::new(),

@@ -81,6 +81,7 @@
 //!                     you: me.clone(),
 //!                     chats: vec![],
 //!                     operators_online: 1,
+//!                     mail: false,
 //!                 };
 //!                 inputs.push_back(Input::Frame { conn, frame });
 //!             }

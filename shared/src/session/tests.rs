@@ -120,6 +120,7 @@ pub(super) fn welcome(name: &str, role: DeploymentRole, chats: Vec<ChatSync>) ->
         you: visitor(),
         chats,
         operators_online: 1,
+        mail: false,
     }
 }
 

@@ -78,6 +78,15 @@ impl Session {
         Ok(id)
     }
 
+    /// Whether the relay that welcomed this session last sends the
+    /// transcript by email (its welcome's `mail`): a visitor's user
+    /// interface offers it only then. Kept while the link is down (the
+    /// offer stays until another relay's welcome says otherwise); false
+    /// before any welcome.
+    pub fn mail_offered(&self) -> bool {
+        self.mail
+    }
+
     /// The requests made here for `chat`, oldest first.
     pub fn email_requests(&self, chat: ChatId) -> impl Iterator<Item = &EmailRequest> {
         self.outbox.emails.iter().filter(move |r| r.chat == chat)

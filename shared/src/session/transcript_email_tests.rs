@@ -122,3 +122,31 @@ fn a_bad_address_or_one_request_too_many_is_refused_before_anything_is_kept() {
         crate::transcript_email::MAX_PER_CHAT
     );
 }
+
+#[test]
+fn the_offer_follows_the_last_welcome_and_outlives_a_dropped_link() {
+    let with_mail = |name: &str, role, mail| {
+        let mut frame = welcome(name, role, vec![sync(vec![], vec![])]);
+        if let ServerFrame::Welcome { mail: m, .. } = &mut frame {
+            *m = mail;
+        }
+        frame
+    };
+    let mut s = visitor_session(false);
+    let start = drain(&mut s);
+    assert!(!s.mail_offered(), "nothing is offered before a welcome");
+    let (conn, _) = establish(&mut s, Millis(1), &start);
+    assert!(!s.mail_offered(), "a welcome without `mail`");
+    let conn = reconnect(&mut s, conn, 3);
+    let frame = with_mail("p", DeploymentRole::Primary, true);
+    s.handle(Millis(600), Input::Frame { conn, frame });
+    assert!(s.mail_offered());
+    // The link drops: still offered (a request made now waits in the
+    // outbox for the next relay).
+    let conn = reconnect(&mut s, conn, 700);
+    assert!(s.mail_offered(), "kept while no relay answers");
+    // The redundant has no [mail]: no longer offered.
+    let frame = with_mail("r", DeploymentRole::Redundant, false);
+    s.handle(Millis(1_300), Input::Frame { conn, frame });
+    assert!(!s.mail_offered());
+}

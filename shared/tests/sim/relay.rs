@@ -100,6 +100,7 @@ impl Relay {
                         },
                         chats,
                         operators_online: 1,
+                        mail: false,
                     },
                 ));
                 if let Some(to) = &self.draining_to {

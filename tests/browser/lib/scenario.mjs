@@ -19,11 +19,12 @@ export const ARTIFACTS = path.join(REPO, 'tests', 'browser', 'artifacts');
  * `operators` are the accounts made (`{username, name, password, sites}`),
  * the first of which is the stage's operator.
  */
-export async function withStage(browser, name, { proxies = false, nodes = 1, visitor: autoVisitor = true, beforeClients, consoleHome, operators = [OPERATOR] } = {}, body) {
+export async function withStage(browser, name, { proxies = false, nodes = 1, visitor: autoVisitor = true, beforeClients, consoleHome, operators = [OPERATOR], relayArgs } = {}, body) {
   const cluster = await Cluster.start({
     proxies,
     nodes,
     operators,
+    relayArgs,
     www: process.env.TWINLINE_WWW,
     // Only for working on the tests against a build without the moderator.
     moderator: !process.env.TWINLINE_NO_MODERATOR,

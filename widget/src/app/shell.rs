@@ -264,6 +264,12 @@ impl App {
             .unwrap_or_else(|| Err("the widget is busy; try again".into()))
     }
 
+    /// Asks for the transcript by email (`Twinline.emailTranscript`).
+    pub fn email_transcript(&self, to: &str) -> Result<(), String> {
+        self.with(|shell| shell.state.email_transcript(to))
+            .unwrap_or_else(|| Err("the widget is busy; try again".into()))
+    }
+
     /// Sends a message under the id a queued `Twinline.send` returned to
     /// the page before the chat was here.
     pub fn send_with_id(&self, text: &str, id: MessageId) -> Result<String, String> {
@@ -541,6 +547,11 @@ impl Shell {
                 }
             }
             EngineCall::Seen => engine.seen(),
+            EngineCall::EmailTranscript(to) => {
+                if let Err(error) = engine.email_transcript(&to) {
+                    js::warn(&format!("transcript request refused: {error}"));
+                }
+            }
         }
     }
 

@@ -32,6 +32,7 @@ use std::collections::VecDeque;
 use twinline_core::model::{TextError, check_text};
 use twinline_core::protocol::VisitorTokenResponse;
 use twinline_core::rating::check_comment;
+use twinline_core::transcript_email::check_address;
 use twinline_core::{ChatId, MessageId, Millis, Score};
 
 /// Longest unread preview beside the launcher, in characters (longer
@@ -120,6 +121,8 @@ pub enum EngineCall {
     /// The chat is on screen (this tab's panel or a follower's): a read
     /// receipt for what the session holds, if that is new.
     Seen,
+    /// The transcript by email at this (checked) address.
+    EmailTranscript(String),
 }
 
 /// An offline note as the visitor wrote it.
@@ -462,6 +465,11 @@ impl AppState {
                     self.apply_rating(score, comment);
                 }
             }
+            TabMessage::EmailTranscript { email, .. } if leads => {
+                if let Err(error) = self.email_transcript(&email) {
+                    self.push(Effect::Warn(error));
+                }
+            }
             TabMessage::Seen { .. } if leads && self.engine => {
                 self.push(Effect::Engine(EngineCall::Seen));
             }
@@ -609,6 +617,11 @@ impl AppState {
                     self.push(Effect::Warn(error));
                 }
             }
+            UiEvent::EmailTranscript(to) => {
+                if let Err(error) = self.email_transcript(&to) {
+                    self.push(Effect::Warn(error));
+                }
+            }
         }
     }
 
@@ -630,6 +643,32 @@ impl AppState {
                 score,
                 comment,
             });
+        }
+        Ok(())
+    }
+
+    /// Asks for the chat's transcript by email at `to` (the panel,
+    /// `Twinline.emailTranscript`): the leader's session keeps the request
+    /// until a relay stores it, and the relay sends the email once the chat
+    /// is closed; a follower hands it to the leader. Refused while the
+    /// relay connected to (or last connected to) sends no email, before
+    /// the tab holds a chat, or with an address out of shape.
+    pub fn email_transcript(&mut self, to: &str) -> Result<(), String> {
+        if !self.view.mail {
+            return Err("this deployment sends no email".into());
+        }
+        let to = to.trim();
+        // A fixed text: the error's Display (with its numbers) costs the chat
+        // bundle more than it tells.
+        check_address(to)
+            .map_err(|_| "address: not local@domain of at most 254 bytes".to_string())?;
+        if !self.leads {
+            let email = to.to_string();
+            self.post(|from| TabMessage::EmailTranscript { from, email });
+        } else if self.engine {
+            self.push(Effect::Engine(EngineCall::EmailTranscript(to.into())));
+        } else {
+            return Err("no chat yet".into());
         }
         Ok(())
     }

@@ -1020,3 +1020,86 @@ fn the_page_hears_read_when_the_operator_has_seen_a_newer_message() {
     assert_eq!(s.shown().view.seen.as_deref(), Some("V2"));
     assert!(effects(&mut s).contains(&Effect::Emit(PageEvent::Read("V2".into()))));
 }
+
+#[test]
+fn the_transcript_by_email_is_taken_only_where_the_relay_sends_mail_checked_in_any_tab() {
+    let without = View {
+        phase: ChatPhase::Closed,
+        ..view_with(vec![message("m1", "operator")])
+    };
+    let with = View {
+        mail: true,
+        ..without.clone()
+    };
+    let mut a = leader();
+    a.refresh(now(), Some(without), 0);
+    let _ = effects(&mut a);
+    assert_eq!(
+        a.email_transcript("ada@example.com"),
+        Err("this deployment sends no email".into())
+    );
+    assert_eq!(effects(&mut a), vec![]);
+    a.refresh(now(), Some(with.clone()), 0);
+    let _ = effects(&mut a);
+    let refused = a.email_transcript("ada at example.com").unwrap_err();
+    assert!(refused.starts_with("address: "), "{refused}");
+    let long = format!(
+        "{}@example.com",
+        "a".repeat(twinline_core::transcript_email::MAX_ADDRESS_BYTES)
+    );
+    assert!(a.email_transcript(&long).is_err(), "over the limit");
+    assert_eq!(
+        effects(&mut a),
+        vec![],
+        "nothing refused reaches the session"
+    );
+    a.handle(
+        now(),
+        Event::Ui(UiEvent::EmailTranscript(" ada@example.com ".into())),
+    );
+    assert_eq!(
+        effects(&mut a),
+        vec![Effect::Engine(EngineCall::EmailTranscript(
+            "ada@example.com".into()
+        ))]
+    );
+
+    // A follower that holds the view hands the request to the leader,
+    // which checks it again.
+    let mut b = follower();
+    b.handle(
+        now(),
+        Event::Tab(TabMessage::View {
+            from: "a".into(),
+            view: with,
+        }),
+    );
+    b.email_transcript("bob@example.com").unwrap();
+    let posted: Vec<TabMessage> = effects(&mut b)
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Post(m @ TabMessage::EmailTranscript { .. }) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(posted.len(), 1);
+    for message in posted {
+        a.handle(now(), Event::Tab(message));
+    }
+    a.handle(
+        now(),
+        Event::Tab(TabMessage::EmailTranscript {
+            from: "b".into(),
+            email: "not an address".into(),
+        }),
+    );
+    let after = effects(&mut a);
+    assert_eq!(
+        after[0],
+        Effect::Engine(EngineCall::EmailTranscript("bob@example.com".into()))
+    );
+    assert!(
+        matches!(&after[1..], [Effect::Warn(w)] if w.starts_with("address")),
+        "{after:?}"
+    );
+}

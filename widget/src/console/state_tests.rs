@@ -108,6 +108,7 @@ fn connected() -> (Session, ConnId) {
                 seen: Default::default(),
             }],
             operators_online: 2,
+            mail: false,
         },
     );
     (session, conn)

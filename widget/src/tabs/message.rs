@@ -82,6 +82,13 @@ pub enum TabMessage {
         /// The comment.
         comment: String,
     },
+    /// The visitor asked for the transcript by email in a follower tab.
+    EmailTranscript {
+        /// Sender tab id.
+        from: String,
+        /// The address (checked by the follower, again by the leader).
+        email: String,
+    },
 }
 
 /// A [`TabMessage`] as sent, every variant's fields in one struct. Fields a
@@ -143,6 +150,10 @@ impl TryFrom<TabRecord> for TabMessage {
                 score: field(record.score, "score")?,
                 comment: field(record.comment, "comment")?,
             },
+            "email_transcript" => TabMessage::EmailTranscript {
+                from,
+                email: field(record.email, "email")?,
+            },
             _ => return Err(format!("unknown tab message `{t}`")),
         })
     }
@@ -160,6 +171,7 @@ impl TabMessage {
             | TabMessage::Offline { from, .. }
             | TabMessage::NewChat { from }
             | TabMessage::Rate { from, .. }
+            | TabMessage::EmailTranscript { from, .. }
             | TabMessage::Seen { from }
             | TabMessage::Bye { from } => from,
         }
@@ -208,6 +220,10 @@ mod tests {
                 from: from(),
                 score: "good".into(),
                 comment: "thanks".into(),
+            },
+            TabMessage::EmailTranscript {
+                from: from(),
+                email: "ada@example.com".into(),
             },
         ];
         for message in messages {

@@ -1,12 +1,15 @@
-//! The panel's forms: composer, pre-chat form, offline form. Each checks
-//! its own input (empty, too long, required) and shows the refusal in its
-//! own words next to the field, so bad input never leaves the form and
+//! The panel's forms: composer, pre-chat form, offline form, and the
+//! closed chat's transcript by email. Each checks its own input (empty,
+//! too long, required, an address out of shape) and shows the refusal in
+//! its own words next to the field, so bad input never leaves the form and
 //! nothing typed is lost.
 
 use super::dom::{add, attr, el, el_text, set_text, show};
 use crate::config::Prechat;
 use crate::i18n::Texts;
+use crate::view::ViewEmail;
 use twinline_core::model::{TextError, check_text};
+use twinline_core::transcript_email::{AddressError, MAX_ADDRESS_BYTES, check_address};
 use wasm_bindgen::JsCast;
 use web_sys::{Document, Element, HtmlInputElement, HtmlTextAreaElement};
 
@@ -206,6 +209,57 @@ impl OfflineForm {
             return Err((text_refusal(&error, texts), self.text.clone().into()));
         }
         Ok((self.name.value().trim().to_string(), email, text))
+    }
+}
+
+/// The closed chat's "Email me the transcript": an address (checked as
+/// every relay checks it, `twinline_core::transcript_email`) and a polite
+/// live line that says when the request is on its way and when a
+/// deployment stored it (the email goes once the chat is closed). The form
+/// shows only where the relay sends email (`View::mail`); the line stays.
+#[derive(Clone)]
+pub struct EmailForm {
+    /// Form and error line.
+    pub form: Form,
+    /// The request's state.
+    pub state: Element,
+    email: HtmlInputElement,
+}
+
+impl EmailForm {
+    /// Builds the form.
+    pub fn new(doc: &Document, texts: &Texts) -> EmailForm {
+        let form = Form::new(doc, "mail");
+        let email = field(doc, &form.form, texts.email, "email", "email", false, texts);
+        // The core's limit, as a literal (no number formatting in the bundle).
+        const _: () = assert!(MAX_ADDRESS_BYTES == 254);
+        attr(&email, "maxlength", "254");
+        form.finish(doc, texts.email_me);
+        let state = el(doc, "p", "note");
+        attr(&state, "aria-live", "polite");
+        EmailForm { form, state, email }
+    }
+
+    /// The address, or the refusal to show.
+    pub fn take(&self, texts: &Texts) -> Result<String, &'static str> {
+        let to = self.email.value().trim().to_string();
+        check_address(&to).map_err(|error| match error {
+            AddressError::TooLong(_) => texts.error_too_long,
+            AddressError::Malformed => texts.error_email,
+        })?;
+        Ok(to)
+    }
+
+    /// Offers the form where the relay sends email; says where the latest
+    /// request stands.
+    pub fn render(&self, mail: bool, email: Option<&ViewEmail>, texts: &Texts) {
+        show(&self.form.form, mail);
+        let state = match email {
+            None => String::new(),
+            Some(e) if e.stored => format!("{}{}", texts.email_stored, e.to),
+            Some(_) => texts.email_sending.to_string(),
+        };
+        set_text(&self.state, &state);
     }
 }
 

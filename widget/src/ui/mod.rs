@@ -12,7 +12,8 @@
 //! reconnecting note are polite live regions, and so is the preview of the
 //! newest unread message beside the closed panel's launcher; opening focuses the first
 //! field, Escape closes, closing returns focus to the launcher. Once the
-//! chat is closed the foot offers a rating (`rating.rs`).
+//! chat is closed the foot offers a rating (`rating.rs`) and, where the
+//! relay sends email, the transcript by email (`forms.rs`).
 
 mod dom;
 mod forms;
@@ -26,7 +27,7 @@ use crate::i18n::Texts;
 use crate::view::ChatPhase;
 pub use crate::view::{Shown, UiEvent};
 use dom::{add, attr, el, el_text, focus, set_text, show};
-use forms::{Composer, OfflineForm, PrechatForm};
+use forms::{Composer, EmailForm, OfflineForm, PrechatForm};
 use gloo_events::{EventListener, EventListenerOptions};
 use launcher::Launcher;
 use messages::MessageList;
@@ -65,6 +66,7 @@ pub struct Ui {
     thanks: Element,
     ended: Element,
     rating: RatingForm,
+    email: EmailForm,
     foot: Foot,
     open: bool,
     _listeners: Vec<EventListener>,
@@ -149,6 +151,9 @@ impl Ui {
         add(&ended, &el_text(doc, "p", "note", texts.chat_ended));
         let rating = RatingForm::new(doc, texts, &on);
         add(&ended, &rating.root);
+        let email = EmailForm::new(doc, texts);
+        add(&ended, &email.form.form);
+        add(&ended, &email.state);
         let new_chat = el_text(doc, "button", "btn", texts.new_chat);
         attr(&new_chat, "type", "button");
         add(&ended, &new_chat);
@@ -202,6 +207,17 @@ impl Ui {
                 }
             }
         }));
+        listeners.push(submit(&email.form.form, {
+            let on = on.clone();
+            let fields = email.clone();
+            move || {
+                let taken = fields.take(texts);
+                fields.form.refuse(taken.as_ref().err().copied());
+                if let Ok(to) = taken {
+                    on(UiEvent::EmailTranscript(to));
+                }
+            }
+        }));
 
         Ok(Ui {
             list: MessageList::new(log.clone(), lang),
@@ -222,6 +238,7 @@ impl Ui {
             thanks,
             ended,
             rating,
+            email,
             foot: Foot::Composer,
             open: false,
             _listeners: listeners,
@@ -308,6 +325,7 @@ impl Ui {
         show(&self.preview, preview.is_some());
 
         self.rating.render(view.rating.as_ref(), texts);
+        self.email.render(view.mail, view.email.as_deref(), texts);
         let foot = if view.phase == ChatPhase::Closed {
             Foot::Ended
         } else if view.note_stored() {

@@ -44,6 +44,7 @@ header :focus-visible{outline-color:#fff}
 .system .text{background:none;color:var(--mu);font-style:italic;padding:0}
 .typing{margin:0;padding:0 14px 4px;font-size:12px;color:var(--mu);min-height:18px}
 form,.end{padding:10px 14px;border-top:1px solid var(--bd);display:flex;flex-direction:column;gap:8px}
+.end form{padding:0;border:0}
 .row{display:flex;gap:8px;align-items:flex-end}
 textarea,input{width:100%;padding:8px 10px;border:1px solid var(--bd);border-radius:8px;background:var(--bg);color:var(--fg);resize:none}
 label{font-size:13px;color:var(--mu);display:flex;flex-direction:column;gap:2px}
