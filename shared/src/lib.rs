@@ -34,6 +34,7 @@ pub mod files;
 pub mod id;
 pub mod model;
 pub mod moderation;
+pub mod presence;
 pub mod protocol;
 pub mod random;
 pub mod rating;
