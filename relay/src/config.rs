@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use twinline_core::presence;
 use twinline_core::protocol::DeploymentRole;
 
 use crate::limits::{Rates, defaults};
@@ -95,6 +96,15 @@ pub struct ServeArgs {
     /// of 200 chats and notes per site) [default: 10].
     #[arg(long, env = "TWINLINE_RETENTION_EVERY_MINUTES")]
     pub retention_every_minutes: Option<u64>,
+    /// Minutes after the visitor left (closed every tab, went offline) that
+    /// a waiting chat leaves the operators' queue, on both deployments; it
+    /// comes back if the visitor does (1 to 1440).
+    #[arg(long, env = "TWINLINE_VISITOR_LEFT_MINUTES", help = format!(
+        "Minutes after the visitor left (closed every tab, went offline) that a waiting \
+         chat leaves the operators' queue, on both deployments; it comes back if the \
+         visitor does (1 to 1440) [default: {}]",
+        defaults::VISITOR_LEFT_MINUTES))]
+    pub visitor_left_minutes: Option<u64>,
     /// Webhook delivery (docs/API.md, "Webhooks").
     #[command(flatten)]
     pub webhooks: WebhookArgs,
@@ -282,6 +292,7 @@ struct FileConfig {
     #[serde(default)]
     retention: BTreeMap<String, u32>,
     retention_every_minutes: Option<u64>,
+    visitor_left_minutes: Option<u64>,
     #[serde(default)]
     webhooks: WebhooksFile,
     #[serde(default)]
@@ -340,6 +351,9 @@ pub struct Config {
     pub retention: BTreeMap<String, u32>,
     /// Time between two retention sweeps.
     pub retention_every: Duration,
+    /// Milliseconds after the visitor left that a waiting chat leaves the
+    /// queue (`twinline_core::presence::waits`).
+    pub visitor_left_ms: u64,
     /// Webhook delivery (`[webhooks]`).
     pub webhooks: crate::webhooks::Settings,
     /// The transcript by email (`[mail]`), if this deployment sends it.
@@ -366,6 +380,20 @@ pub fn check_retention(site: &str, days: u32) -> anyhow::Result<()> {
         bail!("retention of site {site:?}: {days} days; 1 to {MAX_RETENTION_DAYS}");
     }
     Ok(())
+}
+
+/// Checks `--visitor-left-minutes` against its bounds (docs/PROTOCOL.md,
+/// "Limits").
+pub fn check_visitor_left(minutes: u64) -> anyhow::Result<u64> {
+    let bounds = presence::MIN_ABANDON_MINUTES..=presence::MAX_ABANDON_MINUTES;
+    if !bounds.contains(&minutes) {
+        bail!(
+            "visitor_left_minutes: {minutes}; {} to {}",
+            bounds.start(),
+            bounds.end()
+        );
+    }
+    Ok(minutes)
 }
 
 /// Shortest admin or metrics token accepted: guessing one must be as hopeless
@@ -436,6 +464,11 @@ impl Config {
         let retention_every_minutes = args
             .retention_every_minutes
             .or(file.retention_every_minutes);
+        let visitor_left_minutes = check_visitor_left(
+            args.visitor_left_minutes
+                .or(file.visitor_left_minutes)
+                .unwrap_or(defaults::VISITOR_LEFT_MINUTES),
+        )?;
         let peer_url = args.peer.or(file.peer);
         let peer = peer_url.map(|url| Peer {
             name: args
@@ -604,6 +637,7 @@ impl Config {
                 .unwrap_or(defaults::WAITING_PER_IP),
             retention,
             retention_every: Duration::from_secs(60 * retention_every_minutes.unwrap_or(10).max(1)),
+            visitor_left_ms: presence::abandon_after_ms(visitor_left_minutes),
         })
     }
 

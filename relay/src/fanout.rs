@@ -16,8 +16,8 @@ use crate::state::Shared;
 use crate::store::backend::Reads;
 use crate::store::records::{Account, ChatRecord};
 use crate::store::{StoreError, reads};
-use twinline_core::ChatState;
-use twinline_core::protocol::ServerFrame;
+use twinline_core::protocol::{QueueEntry, ServerFrame};
+use twinline_core::{ChatState, presence};
 
 /// Most waiting chats listed in a queue frame.
 pub const QUEUE_LIMIT: usize = 200;
@@ -51,13 +51,26 @@ async fn per_access<T: Send + 'static>(
 /// Sends the current queue to every operator: each gets the chats of the
 /// sites it serves.
 pub async fn queue(state: &Shared) {
-    per_access(
-        state,
-        |conn, sites| reads::queue(conn, QUEUE_LIMIT, sites),
-        |chats| ServerFrame::Queue { chats },
-        "queue",
-    )
-    .await;
+    let after = state.config.visitor_left_ms;
+    for (access, keys) in state.hub.operator_accesses() {
+        let sites = access.site_filter().map(<[String]>::to_vec);
+        match state
+            .store
+            .read(move |conn| reads::queue(conn, QUEUE_LIMIT, sites.as_deref()))
+            .await
+        {
+            Ok(chats) => state.hub.send_to_all(&keys, &queue_frame(chats, after)),
+            Err(error) => tracing::error!(%error, "could not read the queue"),
+        }
+    }
+}
+
+/// The queue frame: the waiting chats whose visitor has not left
+/// `visitor_left_ms` or more ago (`twinline_core::presence::waits`).
+fn queue_frame(mut chats: Vec<QueueEntry>, visitor_left_ms: u64) -> ServerFrame {
+    let now = crate::clock::now();
+    chats.retain(|entry| presence::waits(&entry.visitor, now, visitor_left_ms));
+    ServerFrame::Queue { chats }
 }
 
 /// Sends the queue after a visitor wrote in a chat, if the chat waits:
@@ -82,7 +95,7 @@ pub async fn queue_and_inbox(state: &Shared, access: &Access) -> Vec<ServerFrame
         .read(move |conn| reads::queue(conn, QUEUE_LIMIT, filter.as_deref()))
         .await
     {
-        frames.push(ServerFrame::Queue { chats });
+        frames.push(queue_frame(chats, state.config.visitor_left_ms));
     }
     if let Ok(notes) = state
         .store

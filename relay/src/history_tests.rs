@@ -37,6 +37,7 @@ async fn seed(relay: &TestRelay, chat: ChatId, site: &str, text: &str, n: u128) 
             name: "Grace".into(),
             email: "grace@example.com".into(),
             page: String::new(),
+            left: None,
             stamp: stamp(1),
         },
         source: String::new(),

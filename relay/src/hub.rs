@@ -89,6 +89,9 @@ struct Connection {
     operator: Option<OperatorPresence>,
     /// A visitor connection's site (presence counts operators per site).
     visitor_site: Option<String>,
+    /// A visitor connection's chat (whether the chat's visitor is
+    /// connected here: `twinline_core::presence`).
+    visitor_chat: Option<ChatId>,
     /// Whether `welcome` has been queued. Broadcasts never precede it:
     /// until then they wait in `early` (a client subscribes before its
     /// catch-up is read, so nothing published in between is missed).
@@ -193,6 +196,7 @@ impl Hub {
                 kick: kick.clone(),
                 operator: None,
                 visitor_site: None,
+                visitor_chat: None,
                 welcomed: false,
                 early: Vec::new(),
             },
@@ -262,10 +266,22 @@ impl Hub {
     }
 
     /// Marks a connection as a visitor's of `site`.
-    pub fn set_visitor(&self, key: ConnKey, site: &str) {
+    pub fn set_visitor(&self, key: ConnKey, site: &str, chat: ChatId) {
         if let Some(connection) = self.lock().connections.get_mut(&key) {
             connection.visitor_site = Some(site.to_string());
+            connection.visitor_chat = Some(chat);
         }
+    }
+
+    /// How many connections of `chat`'s visitor this relay holds (its
+    /// browser's leader tab, and for a moment after a reconnect the old
+    /// socket too).
+    pub fn visitor_connections(&self, chat: ChatId) -> usize {
+        self.lock()
+            .connections
+            .values()
+            .filter(|connection| connection.visitor_chat == Some(chat))
+            .count()
     }
 
     /// The distinct accesses of connected operators, each with its
@@ -713,7 +729,7 @@ mod tests {
                 version: 1,
             },
         );
-        hub.set_visitor(visitor, "demo");
+        hub.set_visitor(visitor, "demo", ChatId::default());
         hub.mark_welcomed(op);
         hub.mark_welcomed(visitor);
         hub.publish_presence(&["ada".to_string()], |site| u32::from(site == "demo"));

@@ -15,6 +15,9 @@
 //!   outgoing queue.
 //! - [`fanout`]: what connected clients are told when something changes,
 //!   here or at the peer (queue, inbox, presence, chat headers).
+//! - [`presence`]: whether a chat's visitor is still there (its last
+//!   connection's close recorded in the header, a left visitor's waiting
+//!   chat out of the queue).
 //! - [`catchup`]: what a client and the relay each lack of a chat.
 //! - [`store`]: the merge rules over SQLite or PostgreSQL, a group-commit
 //!   writer; the change feed.
@@ -62,6 +65,7 @@ pub mod mail;
 pub mod metrics;
 pub mod moderator;
 pub mod net;
+pub mod presence;
 pub mod replication;
 #[cfg(test)]
 mod router_tests;

@@ -72,6 +72,12 @@ pub mod defaults {
     /// hiding other visitors is the queue's fair order, not this cap
     /// (docs/PROTOCOL.md, "The queue under abuse").
     pub const WAITING_PER_IP: usize = MAX_CONNECTIONS_PER_IP;
+    /// Minutes after its visitor left (every tab closed, offline) that a
+    /// waiting chat leaves the operators' queue, within
+    /// `twinline_core::presence::MIN_ABANDON_MINUTES..=MAX_ABANDON_MINUTES`:
+    /// long enough for a phone that lost its signal to come back, short
+    /// enough that operators do not accept chats nobody is in.
+    pub const VISITOR_LEFT_MINUTES: u64 = 5;
     /// Pings (JSON `ping` and WebSocket ping/pong frames) per connection
     /// per second.
     pub const PING_RATE: u32 = 2;
@@ -365,6 +371,10 @@ pub fn documented_defaults() -> Vec<(&'static str, String)> {
         ("--global-rate", rate(GLOBAL_RATE, GLOBAL_BURST)),
         ("--frame-rate", rate(FRAME_RATE, FRAME_RATE * 5)),
         ("--waiting-per-ip", thousands(WAITING_PER_IP as u64)),
+        (
+            "--visitor-left-minutes",
+            format!("{VISITOR_LEFT_MINUTES} min"),
+        ),
     ]
 }
 

@@ -19,6 +19,8 @@
 //! - [`transcript_email`]: a visitor's request for the transcript by email.
 //! - [`receipt`]: read receipts ("side S has seen chat C up to X"), merged
 //!   by the larger id.
+//! - [`presence`]: whether a chat's visitor is there (online, or left
+//!   at T), and when a left visitor's waiting chat leaves the queue.
 //! - [`protocol`]: the frames on the wire and the HTTP bodies.
 //! - [`moderation`]: the moderator's failover decisions.
 //! - [`random`]: [`random::SplitMix64`], the seeded generator the session
@@ -34,6 +36,7 @@ pub mod files;
 pub mod id;
 pub mod model;
 pub mod moderation;
+pub mod presence;
 pub mod protocol;
 pub mod random;
 pub mod rating;

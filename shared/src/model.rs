@@ -188,6 +188,11 @@ pub struct VisitorInfo {
     /// The page the visitor is on.
     #[serde(default)]
     pub page: String,
+    /// When the visitor's last connection to the chat closed (the relay's
+    /// clock), absent while connected: written by the relay, never by the
+    /// visitor (`crate::presence`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left: Option<Millis>,
     /// Last-writer-wins stamp.
     #[serde(default)]
     pub stamp: Hlc,

@@ -150,12 +150,20 @@ fn status() -> impl Strategy<Value = ChatStatus> {
 }
 
 fn info() -> impl Strategy<Value = VisitorInfo> {
-    (text(), text(), text(), hlc()).prop_map(|(name, email, page, stamp)| VisitorInfo {
-        name,
-        email,
-        page,
-        stamp,
-    })
+    (
+        text(),
+        text(),
+        text(),
+        proptest::option::of(number()),
+        hlc(),
+    )
+        .prop_map(|(name, email, page, left, stamp)| VisitorInfo {
+            name,
+            email,
+            page,
+            left: left.map(Millis),
+            stamp,
+        })
 }
 
 fn any_author() -> impl Strategy<Value = Author> {

@@ -208,7 +208,14 @@ function renderQueue(state) {
     (q) => q.chat,
     (q) => {
       const li = el('li', 'entry');
-      li.append(el('strong', 'name'), el('span', 'wait'), el('span', 'email'), el('span', 'page'), el('q', 'preview'));
+      li.append(
+        el('strong', 'name'),
+        el('span', 'wait'),
+        el('span', 'email'),
+        el('span', 'page'),
+        el('span', 'presence'),
+        el('q', 'preview'),
+      );
       const accept = el('button', 'accept', 'Accept');
       accept.type = 'button';
       accept.addEventListener('click', () =>
@@ -223,11 +230,13 @@ function renderQueue(state) {
       return li;
     },
     (li, q) => {
-      const [name, wait, email, page, preview, accept] = li.children;
+      const [name, wait, email, page, presence, preview, accept] = li.children;
       setText(name, visitorLabel(q));
       setText(wait, `waiting ${duration(q.waitMs)}`);
       setText(email, q.email);
       setText(page, q.page);
+      setText(presence, q.presence);
+      presence.classList.toggle('left', q.presence !== 'Visitor online');
       setText(preview, q.preview);
       accept.setAttribute('aria-label', `Accept chat with ${visitorLabel(q)}`);
     },
@@ -345,6 +354,9 @@ function renderChat(state) {
   setText($('chat-name'), visitorLabel(chat.visitor));
   setText($('chat-email'), chat.visitor.email);
   setText($('chat-page'), chat.visitor.page);
+  // "Visitor online" / "Visitor left 3 min ago": the wasm side's words.
+  setText($('chat-presence'), chat.visitor.presence);
+  $('chat-presence').classList.toggle('left', chat.visitor.presence !== 'Visitor online');
   const stateWords = chat.mine
     ? chat.pending
       ? `active · ${chat.pending} sending`

@@ -261,6 +261,7 @@ pub(crate) async fn fan_out(state: &Shared, applied: Vec<Applied>) {
             }
             Record::Chat(chat) => {
                 fanout::chat_header(state, &chat);
+                crate::presence::changed(state, &chat);
                 queue_dirty = true;
             }
             Record::Note(_) => inbox_dirty = true,

@@ -261,6 +261,9 @@ impl Kind for ChatRecord {
     /// are checked before they are stored; this holds the peer's to the
     /// same).
     fn admit(&self, _chats: &dyn ChatClock) -> Result<(), RecordError> {
+        if let Some(left) = self.info.left {
+            twinline_core::model::check_number("visitor.left", left.0)?;
+        }
         self.rating
             .as_ref()
             .map_or(Ok(()), twinline_core::Rating::check)?;

@@ -46,6 +46,7 @@ fn chat(
             name: name.into(),
             email: email.into(),
             page: "https://shop.example/".into(),
+            left: None,
             stamp: stamp(1, 1),
         },
         ..header(id, status)

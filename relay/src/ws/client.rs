@@ -77,6 +77,14 @@ impl Client {
     }
 
     /// Whether `hello` has not been accepted yet.
+    /// A visitor connection's chat, once its hello was accepted.
+    pub(super) fn visitor_chat(&self) -> Option<twinline_core::ChatId> {
+        match &self.identity {
+            Identity::Visitor(auth) => Some(auth.chat),
+            _ => None,
+        }
+    }
+
     pub(super) fn is_anonymous(&self) -> bool {
         matches!(self.identity, Identity::Anonymous)
     }

@@ -156,8 +156,12 @@ async fn serve<S>(
         // read gets the socket dropped below instead.
         client.outbox().close(closing, Duration::from_secs(1)).await;
     }
+    let visitor_chat = client.visitor_chat();
     client.finish().await;
     state.hub.unregister(key);
+    if let Some(chat) = visitor_chat {
+        crate::presence::disconnected(&state, chat).await;
+    }
     drop(client);
     // Let the writer flush what is queued (an error frame before a close),
     // but do not wait on a dead peer.

@@ -69,7 +69,7 @@ pub(super) async fn welcome(
     resume: Vec<ChatResume>,
 ) -> ControlFlow<()> {
     let state = &client.state;
-    state.hub.set_visitor(client.key, &auth.site);
+    state.hub.set_visitor(client.key, &auth.site, auth.chat);
     let have = resume
         .into_iter()
         .find(|r| r.chat == auth.chat)
@@ -117,6 +117,9 @@ pub(super) async fn welcome(
             }
         },
     };
+    if let Some(stored) = &record {
+        crate::presence::connected(state, stored).await;
+    }
     let sync = sync_of(auth.chat, record, read.catch_up, read.seen);
     let you = author(auth, &sync.visitor.name);
     let mut chats = vec![sync];
@@ -270,6 +273,8 @@ async fn set_visitor(
         name: name.trim().to_string(),
         email: email.trim().to_string(),
         page,
+        // The visitor wrote this: connected, whatever was stored.
+        left: None,
         stamp: state.stamp_over(record.info.stamp),
     };
     match write_chat(state, record).await {

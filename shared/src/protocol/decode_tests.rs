@@ -225,12 +225,20 @@ fn status() -> impl Strategy<Value = ChatStatus> {
 }
 
 fn visitor() -> impl Strategy<Value = VisitorInfo> {
-    (text(), text(), text(), hlc()).prop_map(|(name, email, page, stamp)| VisitorInfo {
-        name,
-        email,
-        page,
-        stamp,
-    })
+    (
+        text(),
+        text(),
+        text(),
+        proptest::option::of(0..=MAX_SAFE_INTEGER),
+        hlc(),
+    )
+        .prop_map(|(name, email, page, left, stamp)| VisitorInfo {
+            name,
+            email,
+            page,
+            left: left.map(Millis),
+            stamp,
+        })
 }
 
 fn note(n: Numbers) -> impl Strategy<Value = OfflineNote> {

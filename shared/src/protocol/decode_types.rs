@@ -195,6 +195,7 @@ impl FromJson for VisitorInfo {
             name: f.or_default("name")?,
             email: f.or_default("email")?,
             page: f.or_default("page")?,
+            left: f.or_default("left")?,
             stamp: f.or_default("stamp")?,
         })
     }

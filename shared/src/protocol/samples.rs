@@ -67,6 +67,7 @@ pub fn visitor() -> VisitorInfo {
         name: "Grace".into(),
         email: "grace@example.net".into(),
         page: "/shop".into(),
+        left: Some(Millis(1_764_036_100_000)),
         stamp: stamp(),
     }
 }

@@ -10,6 +10,7 @@
 //!
 //! # Layout
 //! - [`state`]: what the page renders, built from the session (pure).
+//! - [`presence`]: "Visitor online" / "Visitor left 3 min ago" (pure).
 //! - [`history`]: the History view's search form and what it asks (pure).
 //! - `login`: `POST /v1/operator/login`, active deployment first; the
 //!   answer kept in localStorage so reloads and failovers need no password.
@@ -18,6 +19,7 @@
 //! - `api`: the `Console` class for www/console/console.js.
 
 pub mod history;
+pub mod presence;
 pub mod state;
 
 #[cfg(all(feature = "console", target_arch = "wasm32"))]

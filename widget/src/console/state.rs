@@ -7,6 +7,7 @@
 //! it. Who is typing is the session's (`Session::typing_in`); when a chat
 //! counts as seen (a read receipt) is [`to_mark_seen`].
 
+use super::presence::presence_text;
 use serde::Serialize;
 use twinline_core::model::{ChatState, Role};
 use twinline_core::protocol::DeploymentRole;
@@ -97,6 +98,8 @@ pub struct QueueItem {
     pub email: String,
     /// The page the visitor is on.
     pub page: String,
+    /// "Visitor online" or "Visitor left 3 min ago" (`presence`).
+    pub presence: String,
     /// When the chat started, ms.
     pub since: u64,
     /// How long it has waited so far, ms.
@@ -150,6 +153,8 @@ pub struct VisitorView {
     pub email: String,
     /// Page.
     pub page: String,
+    /// "Visitor online" or "Visitor left 3 min ago" (`presence`).
+    pub presence: String,
 }
 
 /// One message.
@@ -210,6 +215,7 @@ pub fn build(session: &Session, now: Millis) -> ConsoleState {
             name: entry.visitor.name.clone(),
             email: entry.visitor.email.clone(),
             page: entry.visitor.page.clone(),
+            presence: presence_text(&entry.visitor, now),
             since: entry.since.0,
             wait_ms: now.since(entry.since),
             preview: entry.preview.clone(),
@@ -218,7 +224,7 @@ pub fn build(session: &Session, now: Millis) -> ConsoleState {
     queue.sort_by_key(|item| (item.state != "waiting", item.since));
     let chats = session
         .chats()
-        .filter_map(|chat| chat_view(session, chat))
+        .filter_map(|chat| chat_view(session, chat, now))
         .collect();
     ConsoleState {
         me: Some(Me {
@@ -260,7 +266,7 @@ pub fn build(session: &Session, now: Millis) -> ConsoleState {
     }
 }
 
-fn chat_view(session: &Session, chat: ChatId) -> Option<ChatView> {
+fn chat_view(session: &Session, chat: ChatId, now: Millis) -> Option<ChatView> {
     let me = &session.identity().author;
     let local = session.chat(chat)?;
     let mut pending = 0;
@@ -312,6 +318,7 @@ fn chat_view(session: &Session, chat: ChatId) -> Option<ChatView> {
             name: local.visitor.name.clone(),
             email: local.visitor.email.clone(),
             page: local.visitor.page.clone(),
+            presence: presence_text(&local.visitor, now),
         },
         typing,
         messages,

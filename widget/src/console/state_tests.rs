@@ -77,6 +77,7 @@ fn connected() -> (Session, ConnId) {
         name: HOSTILE.into(),
         email: "v@example.com".into(),
         page: "https://shop.example/kettle".into(),
+        left: None,
         stamp: stamp(1_002),
     };
     let first = Message {
@@ -182,6 +183,7 @@ fn queue_waiting_first_with_wait_time_and_visitor_details() {
             name: format!("visitor {n}"),
             email: format!("{n}@example.com"),
             page: "https://shop.example/".into(),
+            left: None,
             stamp: stamp(since),
         },
         since: Millis(since),
@@ -417,4 +419,72 @@ fn the_chat_on_screen_is_seen_only_on_a_visible_page_and_only_if_held() {
         .collect();
     assert_eq!(sent, vec![chat()]);
     assert!(!session.mark_seen(Millis(1_200), chat()));
+}
+
+#[test]
+fn a_visitor_who_left_is_shown_as_left_beside_the_chat_and_in_the_queue() {
+    let (mut session, conn) = connected();
+    let state = build(&session, Millis(2_000));
+    assert_eq!(state.chats[0].visitor.presence, "Visitor online");
+    // The relay recorded the close of the visitor's last connection.
+    frame(
+        &mut session,
+        conn,
+        ServerFrame::Visitor {
+            chat: chat(),
+            info: VisitorInfo {
+                name: HOSTILE.into(),
+                left: Some(Millis(3_000)),
+                stamp: stamp(3_000),
+                ..VisitorInfo::default()
+            },
+        },
+    );
+    let state = build(&session, Millis(3_000 + 3 * 60_000));
+    assert_eq!(state.chats[0].visitor.presence, "Visitor left 3 min ago");
+    assert_eq!(
+        state.chats[0].visitor.name, HOSTILE,
+        "the rest kept as text"
+    );
+    // Back: online again.
+    frame(
+        &mut session,
+        conn,
+        ServerFrame::Visitor {
+            chat: chat(),
+            info: VisitorInfo {
+                name: HOSTILE.into(),
+                stamp: stamp(4_000),
+                ..VisitorInfo::default()
+            },
+        },
+    );
+    assert_eq!(
+        build(&session, Millis(900_000)).chats[0].visitor.presence,
+        "Visitor online"
+    );
+    // A queue entry whose visitor left (before the relay drops it).
+    frame(
+        &mut session,
+        conn,
+        ServerFrame::Queue {
+            chats: vec![QueueEntry {
+                chat: ChatId(Ulid::new(Millis(1_500), 9)),
+                status: ChatStatus {
+                    state: ChatState::Waiting,
+                    operator: None,
+                    stamp: stamp(1_500),
+                },
+                visitor: VisitorInfo {
+                    left: Some(Millis(10_000)),
+                    stamp: stamp(10_000),
+                    ..VisitorInfo::default()
+                },
+                since: Millis(1_500),
+                preview: "hi".into(),
+            }],
+        },
+    );
+    let state = build(&session, Millis(10_000 + 61_000));
+    assert_eq!(state.queue[0].presence, "Visitor left 1 min ago");
 }
