@@ -153,8 +153,12 @@ describe('files in the operator console', { timeout: 180_000 }, () => {
     assert.deepEqual(state.uploads, [], 'the finished upload left the list');
     // Shown as a preview from an object URL.
     const img = ada.page.locator(`#transcript .file[data-file="${png.id}"] img.preview`);
-    await img.waitFor();
-    await ada.page.waitForFunction((id) => document.querySelector(`.file[data-file="${id}"] img`)?.src.startsWith('blob:'), png.id);
+    await img.waitFor({ state: 'attached' });
+    // Loaded (the console's CSP lets images come from object URLs).
+    await ada.page.waitForFunction((id) => {
+      const img = document.querySelector(`.file[data-file="${id}"] img`);
+      return img?.src.startsWith('blob:') && img.complete && img.naturalWidth === 1;
+    }, png.id);
   });
 
   it('the other deployment serves the same bytes to the visitor', async () => {
@@ -186,11 +190,11 @@ describe('files in the operator console', { timeout: 180_000 }, () => {
     assert.match(await link.textContent(), /^<img src=x onerror=alert\(1\)>\.pdf \(\d+ B\)$/);
     assert.equal(await link.getAttribute('download'), HOSTILE);
     await ada.page.waitForFunction((id) => document.querySelector(`.file[data-file="${id}"] a`)?.href.startsWith('blob:'), pdf.id);
-    // The download link's bytes are the file's.
-    const bytes = await ada.page.evaluate(async (id) => {
-      const href = document.querySelector(`.file[data-file="${id}"] a`).href;
-      return Array.from(new Uint8Array(await (await fetch(href)).arrayBuffer()));
-    }, pdf.id);
+    // What the link is made of: the bytes the console downloads.
+    const bytes = await ada.page.evaluate(
+      async (id) => Array.from(await window.twinlineConsole.download(id)),
+      pdf.id,
+    );
     assert.equal(sha256(Buffer.from(bytes)), sha256(PDF));
     assert.equal(await ada.page.locator('#transcript img:not(.preview)').count(), 0, 'no element made from a name');
     assert.deepEqual(ada.dialogs, []);

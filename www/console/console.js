@@ -372,7 +372,7 @@ function renderChat(state) {
       return li;
     },
     (li, m) => {
-      const [who, text, meta, seenBy] = li.children;
+      const [who, text, meta, seenBy] = ['.who', '.text', '.meta', '.seen'].map((c) => li.querySelector(c));
       setText(who, m.name || m.author);
       setText(text, m.text);
       text.hidden = !m.text;
