@@ -200,6 +200,43 @@ describe('files in the operator console', { timeout: 180_000 }, () => {
     assert.deepEqual(ada.dialogs, []);
   });
 
+  it('sends a file dropped on the chat', async () => {
+    await ada.page.evaluate((bytes) => {
+      const drop = new DataTransfer();
+      drop.items.add(new File([new Uint8Array(bytes)], 'dropped.pdf', { type: 'application/pdf' }));
+      document.getElementById('chat').dispatchEvent(new DragEvent('drop', { dataTransfer: drop, bubbles: true, cancelable: true }));
+    }, Array.from(PDF));
+    const frame = await visitor.until((f) => f.type === 'message' && f.msg.file?.name === 'dropped.pdf', 20_000, 'the dropped file');
+    assert.equal(frame.msg.file.sha256, sha256(PDF));
+    assert.equal(frame.msg.file.type, 'application/pdf');
+  });
+
+  it("shows the chat's files in the History too", async () => {
+    await ada.page.locator('#history-toggle').click();
+    await ada.page.locator('#history-q').fill('invoice');
+    await ada.page.locator('#history-state').selectOption('open');
+    await ada.page.locator('#history-search').click();
+    const hit = ada.page.locator(`#history-results button[data-chat="${visitor.chat}"]`);
+    await hit.waitFor({ timeout: 10_000 }).catch(async (error) => {
+      const said = await ada.page.locator('#history-error').textContent();
+      const found = await ada.page.locator('#history-results').textContent();
+      throw new Error(`${error.message}; the page said ${JSON.stringify(said)}, found ${JSON.stringify(found)}`);
+    });
+    await hit.click();
+    const files = ada.page.locator('#history-transcript .file');
+    await files.nth(2).waitFor({ state: 'attached', timeout: 10_000 });
+    const shown = await files.evaluateAll((nodes) => nodes.map((n) => [n.dataset.show, n.querySelector('a').textContent]));
+    assert.deepEqual(
+      shown.map(([show, text]) => [show, text.replace(/ \(.*\)$/, '')]),
+      [
+        ['preview', 'screenshot.png'],
+        ['download', HOSTILE],
+        ['download', 'dropped.pdf'],
+      ],
+    );
+    await ada.page.locator('#history-toggle').click();
+  });
+
   it('shows the relay refusing a type it does not accept', async () => {
     await ada.page.setInputFiles('#attach-input', {
       name: 'page.svg',
