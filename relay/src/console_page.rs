@@ -15,6 +15,9 @@
 //! runs only its own scripts (plus `'wasm-unsafe-eval'`, which compiling its
 //! WebAssembly needs), and is in a browsing context group of its own
 //! (`Cross-Origin-Opener-Policy`), so a page that opened it cannot reach it.
+//! Images may also come from `blob:` URLs: the previews of a chat's image
+//! files, fetched with the session's token and shown through an object URL
+//! (the bytes are the relay's own, served sniffed and sandboxed).
 //!
 //! Which requests are the console's is decided on the path as the static
 //! file service resolves it (percent-decoded, empty and `.` segments
@@ -136,7 +139,7 @@ impl ConsolePage {
         }
         let policy = format!(
             "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
-             img-src 'self' data:; connect-src {}; frame-ancestors 'none'; base-uri 'none'; \
+             img-src 'self' data: blob:; connect-src {}; frame-ancestors 'none'; base-uri 'none'; \
              form-action 'none'; object-src 'none'",
             connect.join(" ")
         );

@@ -85,6 +85,8 @@ fn connect_src_names_exactly_the_configured_origins() {
     );
     assert_eq!(directive(policy, "frame-ancestors"), ["'none'"]);
     assert_eq!(directive(policy, "default-src"), ["'self'"]);
+    // Image files' previews are object URLs of bytes fetched with the token.
+    assert_eq!(directive(policy, "img-src"), ["'self'", "data:", "blob:"]);
     assert_eq!(
         directive(policy, "script-src"),
         ["'self'", "'wasm-unsafe-eval'"]

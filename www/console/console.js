@@ -384,9 +384,11 @@ function renderChat(state) {
       return li;
     },
     (li, m) => {
-      const [who, text, meta, seenBy] = li.children;
+      const [who, text, meta, seenBy] = ['.who', '.text', '.meta', '.seen'].map((c) => li.querySelector(c));
       setText(who, m.name || m.author);
       setText(text, m.text);
+      text.hidden = !m.text;
+      if (m.file && !li.querySelector('.file')) li.insertBefore(fileNode(m.file), meta);
       // Grouped by author and minute (m.cont, decided by the console's
       // state with the widget's rule): the group's first message shows the
       // author and the time, the others only their delivery state.
@@ -411,6 +413,9 @@ function renderChat(state) {
   }
   setText($('typing'), chat.typing ? `${chat.typing} is typing…` : '');
   const writable = chat.mine;
+  $('chat').dataset.writable = writable ? 'yes' : '';
+  $('attach').disabled = !writable;
+  renderUploads(state);
   $('text').disabled = !writable;
   $('send').disabled = !writable;
   $('canned').disabled = !writable;
@@ -545,6 +550,103 @@ function onInput() {
   if ($('text').value.trim()) act(() => ui.console.typing(chat, true));
 }
 
+// Files (issue 21): a message's file as the console's state describes it
+// (m.file.show: `preview` for an image, `download` otherwise). The bytes
+// are fetched with the session's token (Console.download) and shown
+// through an object URL; the name is text, and the link's download name.
+const fileUrls = new Map(); // file id -> Promise<object URL>
+
+function fileUrl(file) {
+  if (!fileUrls.has(file.id)) {
+    const url = ui.console
+      .download(file.id)
+      .then((bytes) => URL.createObjectURL(new Blob([bytes], { type: file.mime })));
+    url.catch(() => fileUrls.delete(file.id));
+    fileUrls.set(file.id, url);
+  }
+  return fileUrls.get(file.id);
+}
+
+function fileSize(n) {
+  return n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(0)} KB` : `${(n / 1048576).toFixed(1)} MB`;
+}
+
+/** The node showing `file` ({id, name, size, mime, show}). */
+function fileNode(file) {
+  const box = el('span', 'file');
+  box.dataset.file = file.id;
+  box.dataset.show = file.show;
+  const link = el('a', 'file-link', `${file.name} (${fileSize(file.size)})`);
+  link.download = file.name;
+  link.href = '#';
+  box.append(link);
+  if (file.show === 'preview') {
+    const img = el('img', 'preview');
+    img.alt = file.name;
+    box.prepend(img);
+  }
+  fileUrl(file).then(
+    (url) => {
+      link.href = url;
+      const img = box.querySelector('img');
+      if (img) img.src = url;
+    },
+    (error) => {
+      link.removeAttribute('href');
+      box.append(el('span', 'error', ` ${error.message ?? error}`));
+    },
+  );
+  return box;
+}
+// The History view (history.js) shows a chat's files the same way.
+window.twinlineFileNode = fileNode;
+
+async function sha256Hex(bytes) {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Sends files (from the attach button, a drop or a paste) in the open chat. */
+async function sendFiles(files) {
+  const chat = ui.current;
+  if (!chat || !$('chat').dataset.writable) return;
+  for (const file of files) {
+    try {
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      await ui.console.sendFile(chat, file.name || 'pasted-image.png', bytes, await sha256Hex(bytes));
+      $('send-error').textContent = '';
+    } catch (error) {
+      $('send-error').textContent = error.message ?? String(error);
+    }
+  }
+}
+
+function renderUploads(state) {
+  syncList(
+    $('uploads'),
+    state.uploads.filter((u) => u.chat === ui.current),
+    (u) => u.id,
+    (u) => {
+      const li = el('li', 'upload');
+      const dismiss = el('button', 'dismiss', 'Dismiss');
+      dismiss.type = 'button';
+      dismiss.addEventListener('click', () => act(() => ui.console.dismissUpload(u.id)));
+      li.append(el('span', 'name'), el('progress'), el('span', 'error'), dismiss);
+      return li;
+    },
+    (li, u) => {
+      const [name, progress, error, dismiss] = li.children;
+      setText(name, u.name);
+      progress.max = u.size;
+      progress.value = u.sent;
+      progress.hidden = !!u.error;
+      setText(error, u.error ? `Not sent: ${u.error}` : '');
+      dismiss.hidden = !u.error;
+      li.dataset.state = u.error ? 'refused' : 'sending';
+    },
+  );
+}
+
 function send() {
   const chat = ui.current;
   const text = $('text').value;
@@ -600,6 +702,27 @@ function wire() {
   $('composer').addEventListener('submit', (event) => {
     event.preventDefault();
     send();
+  });
+  $('attach').addEventListener('click', () => $('attach-input').click());
+  $('attach-input').addEventListener('change', (event) => {
+    const files = [...event.target.files];
+    event.target.value = '';
+    sendFiles(files);
+  });
+  $('chat').addEventListener('dragover', (event) => {
+    if ([...(event.dataTransfer?.types ?? [])].includes('Files')) event.preventDefault();
+  });
+  $('chat').addEventListener('drop', (event) => {
+    const files = [...(event.dataTransfer?.files ?? [])];
+    if (!files.length) return;
+    event.preventDefault();
+    sendFiles(files);
+  });
+  $('text').addEventListener('paste', (event) => {
+    const files = [...(event.clipboardData?.files ?? [])];
+    if (!files.length) return;
+    event.preventDefault();
+    sendFiles(files);
   });
   $('text').addEventListener('input', onInput);
   $('text').addEventListener('keydown', (event) => {

@@ -131,6 +131,13 @@ function renderChat({ chat, messages }) {
     li.dataset.key = m.id;
     const name = m.author.name || (m.author.role === 'visitor' ? chat.name || 'Visitor' : m.author.id);
     li.append(el('span', 'who', name), el('p', 'text', m.text), el('span', 'meta', when(m.at)));
+    // A file (the relay's record): shown as the open chats show theirs,
+    // an image as a preview, anything else as a named download.
+    if (m.file && window.twinlineFileNode) {
+      const f = m.file;
+      const show = f.type.startsWith('image/') ? 'preview' : 'download';
+      li.insertBefore(window.twinlineFileNode({ id: f.id, name: f.name, size: f.size, mime: f.type, show }), li.lastChild);
+    }
     transcript.append(li);
   }
 }

@@ -246,4 +246,8 @@ pub enum SendError {
     /// The session was shut down (`Session::shutdown`); nothing is kept.
     #[error("the session was shut down")]
     ShutDown,
+    /// A message's file of another chat, or one out of the file limits
+    /// (`Session::send_file_with_id`).
+    #[error("the file is of another chat or out of the file limits")]
+    File,
 }

@@ -154,6 +154,7 @@ mod commands;
 mod erased;
 #[cfg(test)]
 mod erased_tests;
+mod files;
 mod frames;
 mod link;
 mod machine;

@@ -9,6 +9,8 @@
 //! c.setAvailability(true);
 //! c.accept(chatId);
 //! const id = c.send(chatId, 'Hello!');
+//! const file = await c.sendFile(chatId, 'shot.png', bytes, sha256Hex);
+//! const bytes = await c.download(fileId); // Uint8Array
 //! ```
 //!
 //! Every method changes the session and returns at once; `onChange`
@@ -19,6 +21,7 @@ use super::engine::Engine;
 use super::history::{self, HistoryForm};
 use super::login;
 use super::state::ConsoleState;
+use super::upload::Step;
 use crate::config::{RawConfig, WidgetConfig};
 use crate::host::Wake;
 use crate::js;
@@ -27,8 +30,9 @@ use js_sys::{Function, Promise};
 use serde::Serialize;
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
-use twinline_core::ChatId;
-use twinline_core::protocol::LoginResponse;
+use twinline_core::files::{self, FileMeta, UploadStatus};
+use twinline_core::protocol::{DeploymentRole, LoginResponse};
+use twinline_core::{ChatId, FileId, MessageId};
 use wasm_bindgen::prelude::*;
 
 /// The operator console's session, for the page.
@@ -237,6 +241,73 @@ impl Console {
         Ok(())
     }
 
+    /// Sends a file in a chat: `bytes` (a `Uint8Array`) go up in chunks to
+    /// the deployment the session is on (after a failover, the other one,
+    /// sending only what it lacks: `upload.rs` decides), then a message
+    /// carries it. Resolves to the file's id once the message is in the
+    /// session (shown as sending until a relay stores it); rejects with an
+    /// Error to show as it is (the relay's refusal, e.g. a type it does not
+    /// accept). Progress and refusals are in `state().uploads`.
+    #[wasm_bindgen(js_name = sendFile)]
+    pub fn send_file(
+        &self,
+        chat: &str,
+        name: String,
+        bytes: js_sys::Uint8Array,
+        sha256: String,
+    ) -> Promise {
+        let queued = chat_id(chat).and_then(|chat| {
+            let now = js::now();
+            let file = FileId::new(now, js::random_u128());
+            let message = MessageId::new(now, js::random_u128());
+            let size = u64::from(bytes.length());
+            self.with(|engine| {
+                engine
+                    .uploads
+                    .add(chat, file, message, &name, size, &sha256)
+            })?
+            .map_err(error)?;
+            Ok((chat, file, message))
+        });
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let (chat, file, message) = queued?;
+            drive_upload(&inner, chat, file, message, &bytes).await?;
+            Ok(file.to_string().into())
+        })
+    }
+
+    /// Forgets a refused upload (the page's dismiss button).
+    #[wasm_bindgen(js_name = dismissUpload)]
+    pub fn dismiss_upload(&self, file: &str) -> Result<(), JsValue> {
+        let file: FileId = file.parse().map_err(|_| error("not a file id"))?;
+        self.with(|engine| engine.uploads.dismiss(file))
+    }
+
+    /// The bytes of a file of a chat this operator serves (`GET
+    /// /v1/files/{id}` with the session's token, from the deployment the
+    /// session is on, else the other): a `Uint8Array` for an object URL.
+    pub fn download(&self, file: String) -> Promise {
+        let session = {
+            let inner = self.inner.borrow();
+            inner
+                .engine
+                .as_ref()
+                .map(|engine| (inner.config.clone(), engine.deployment(), engine.token()))
+        };
+        wasm_bindgen_futures::future_to_promise(async move {
+            let file: FileId = file.parse().map_err(|_| error("not a file id"))?;
+            let Some((config, on, token)) = session else {
+                return Err(error("not logged in"));
+            };
+            let first = login::first_to_ask(&config, on).await;
+            login::get_bytes(&config, first, &format!("/v1/files/{file}"), &token)
+                .await
+                .map(JsValue::from)
+                .map_err(error)
+        })
+    }
+
     /// Searches the chat history of the operator's sites (`form`: `{q,
     /// site, visitor, operator, state, date, from, to, cursor}`, all text;
     /// see `history::HistoryForm`), on the deployment the session is on,
@@ -335,6 +406,176 @@ impl Console {
         let result = action(engine);
         inner.changed();
         Ok(result)
+    }
+}
+
+/// How long an upload waits before trying a step again when no deployment
+/// answered, and how many times it tries before giving up.
+const UPLOAD_RETRY_MS: i32 = 1_000;
+const UPLOAD_TRIES: u32 = 120;
+
+async fn pause(ms: i32) {
+    let promise = Promise::new(&mut |resolve, _| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+/// Carries out the steps `Uploads::next` decides for one file, each to the
+/// deployment the session is on at that moment, until the message carrying
+/// it is in the session or a relay refused it.
+async fn drive_upload(
+    inner: &Rc<RefCell<Inner>>,
+    chat: ChatId,
+    file: FileId,
+    message: MessageId,
+    bytes: &js_sys::Uint8Array,
+) -> Result<(), JsValue> {
+    let size = u64::from(bytes.length());
+    let mut failures = 0;
+    loop {
+        let (step, on, config, token) = {
+            let inner = inner.borrow();
+            let engine = inner.engine.as_ref().ok_or_else(|| error("logged out"))?;
+            let on = engine.deployment();
+            (
+                engine.uploads.next(file, on),
+                on,
+                inner.config.clone(),
+                engine.token(),
+            )
+        };
+        let role = on.unwrap_or(DeploymentRole::Primary);
+        let base = format!("/v1/files/{file}");
+        let answer = match &step {
+            Step::Stop => {
+                let inner = inner.borrow();
+                let refused = inner
+                    .engine
+                    .as_ref()
+                    .and_then(|engine| engine.uploads.get(file))
+                    .map(|upload| upload.name.clone());
+                return match refused {
+                    // Still listed: refused (its message is in the state).
+                    Some(name) => Err(error(format!("{name} was not sent"))),
+                    None => Ok(()),
+                };
+            }
+            Step::Send(meta) => {
+                let mut guard = inner.borrow_mut();
+                let engine = guard.engine.as_mut().ok_or_else(|| error("logged out"))?;
+                let sent = engine.send_file(chat, message, meta.clone());
+                match sent {
+                    Ok(_) => engine.uploads.sent(file),
+                    Err(reason) => engine.uploads.refused(file, reason),
+                }
+                guard.changed();
+                continue;
+            }
+            Step::Ask => {
+                login::ask(
+                    &config,
+                    role,
+                    "GET",
+                    &format!("{base}/upload?chat={chat}"),
+                    None,
+                    &token,
+                )
+                .await
+            }
+            Step::Chunk(index) => {
+                let start = (index * files::CHUNK_BYTES) as u32;
+                let end = start + files::chunk_len(size, *index).unwrap_or(0) as u32;
+                let body = JsValue::from(bytes.subarray(start, end));
+                let path = format!("{base}/chunks/{index}?chat={chat}&size={size}");
+                login::ask(
+                    &config,
+                    role,
+                    "POST",
+                    &path,
+                    Some((body, "application/octet-stream")),
+                    &token,
+                )
+                .await
+            }
+            Step::Complete => {
+                let declared = {
+                    let inner = inner.borrow();
+                    inner
+                        .engine
+                        .as_ref()
+                        .and_then(|engine| engine.uploads.get(file))
+                        .map(|u| files::CompleteRequest {
+                            name: u.name.clone(),
+                            size: u.size,
+                            sha256: u.sha256.clone(),
+                        })
+                };
+                let body = declared
+                    .and_then(|d| js::to_json(&d).ok())
+                    .ok_or_else(|| error("the upload is gone"))?;
+                let path = format!("{base}/complete?chat={chat}");
+                login::ask(
+                    &config,
+                    role,
+                    "POST",
+                    &path,
+                    Some((body.into(), "application/json")),
+                    &token,
+                )
+                .await
+            }
+        };
+        let wait = {
+            let mut guard = inner.borrow_mut();
+            let Some(engine) = guard.engine.as_mut() else {
+                return Err(error("logged out"));
+            };
+            match answer {
+                login::Answer::Ok(text) => {
+                    failures = 0;
+                    if step == Step::Complete {
+                        match serde_json::from_str::<FileMeta>(&text) {
+                            Ok(meta) => engine.uploads.completed(file, meta),
+                            Err(e) => engine
+                                .uploads
+                                .refused(file, format!("the relay's answer: {e}")),
+                        }
+                    } else {
+                        match serde_json::from_str::<UploadStatus>(&text) {
+                            Ok(status) => engine.uploads.held(file, on, status),
+                            Err(e) => engine
+                                .uploads
+                                .refused(file, format!("the relay's answer: {e}")),
+                        }
+                    }
+                    guard.changed();
+                    false
+                }
+                login::Answer::Refused(message) => {
+                    engine.uploads.refused(file, message);
+                    guard.changed();
+                    false
+                }
+                login::Answer::Unreachable(why) => {
+                    failures += 1;
+                    if failures >= UPLOAD_TRIES {
+                        engine
+                            .uploads
+                            .refused(file, format!("no deployment answers ({why})"));
+                        guard.changed();
+                        false
+                    } else {
+                        true
+                    }
+                }
+            }
+        };
+        if wait {
+            pause(UPLOAD_RETRY_MS).await;
+        }
     }
 }
 

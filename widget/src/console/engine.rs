@@ -10,6 +10,7 @@
 //! whichever deployment answers.
 
 use super::state::{self, ConsoleState, ErrorView};
+use super::upload::Uploads;
 use crate::clock;
 use crate::config::WidgetConfig;
 use crate::host::{self, Drained, Host, Wake};
@@ -31,6 +32,9 @@ pub struct Engine {
     error: Option<ErrorView>,
     /// The chat the page shows, and whether the page is visible.
     screen: (Option<ChatId>, bool),
+    /// The files this operator is uploading (`Console.sendFile` drives
+    /// them).
+    pub uploads: Uploads,
 }
 
 /// The storage key of an operator's snapshot.
@@ -120,6 +124,7 @@ impl Engine {
             screen: (None, false),
             needs_login: false,
             error: None,
+            uploads: Uploads::default(),
         };
         engine.persist();
         let drained = engine.host.pump();
@@ -241,6 +246,17 @@ impl Engine {
             .map_err(|e| e.to_string())
     }
 
+    /// Sends the message carrying a completed upload.
+    pub fn send_file(
+        &mut self,
+        chat: ChatId,
+        id: MessageId,
+        file: twinline_core::files::FileMeta,
+    ) -> Result<MessageId, String> {
+        self.act(|s| s.send_file_with_id(clock::session(), chat, id, "", file))
+            .map_err(|e| e.to_string())
+    }
+
     /// A keystroke (`on`) or the operator stopped (the session throttles,
     /// and says `off` after a quiet spell by itself).
     pub fn typing(&mut self, chat: ChatId, on: bool) {
@@ -273,6 +289,7 @@ impl Engine {
         state.online = self.online;
         state.needs_login = self.needs_login;
         state.error = self.error.clone();
+        state.uploads = self.uploads.views();
         state
     }
 }

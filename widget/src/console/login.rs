@@ -23,7 +23,7 @@ use twinline_core::protocol::{
     ActiveDeployment, DeploymentRole, Fields, FromJson, JsonError, JsonView, LoginRequest,
     LoginResponse,
 };
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Request, RequestInit, Response};
 
@@ -287,6 +287,28 @@ async fn fetch(
     body: Option<String>,
     bearer: Option<&str>,
 ) -> Result<(u16, String), Failure> {
+    let body = body.map(|text| (JsValue::from(text), "application/json"));
+    let response = respond(method, url, body, bearer).await?;
+    let text = JsFuture::from(
+        response
+            .text()
+            .map_err(|_| Failure::Unreachable("unreadable".into()))?,
+    )
+    .await
+    .map_err(|_| Failure::Unreachable("answer cut off".into()))?
+    .as_string()
+    .unwrap_or_default();
+    Ok((response.status(), text))
+}
+
+/// The response to `method` on `url` with an optional body (and its
+/// content type) and bearer token, with a deadline.
+async fn respond(
+    method: &str,
+    url: &str,
+    body: Option<(JsValue, &str)>,
+    bearer: Option<&str>,
+) -> Result<Response, Failure> {
     let unreachable = |what: &str| Failure::Unreachable(what.to_string());
     let window = web_sys::window().ok_or_else(|| unreachable("no window"))?;
     let controller = AbortController::new().map_err(|_| unreachable("no AbortController"))?;
@@ -298,22 +320,103 @@ async fn fetch(
     if let Some(token) = bearer {
         let _ = headers.set("authorization", &format!("Bearer {token}"));
     }
-    if let Some(body) = body {
-        let _ = headers.set("content-type", "application/json");
-        init.set_body(&body.into());
+    if let Some((body, kind)) = body {
+        let _ = headers.set("content-type", kind);
+        init.set_body(&body);
     }
     init.set_headers(&headers);
     let request = Request::new_with_str_and_init(url, &init)
         .map_err(|_| Failure::Unreachable(format!("bad URL {url}")))?;
     let _deadline = Timeout::new(LOGIN_TIMEOUT_MS, move || controller.abort());
-    let response: Response = JsFuture::from(window.fetch_with_request(&request))
+    Ok(JsFuture::from(window.fetch_with_request(&request))
         .await
         .map_err(|_| unreachable("no answer"))?
-        .unchecked_into();
-    let text = JsFuture::from(response.text().map_err(|_| unreachable("unreadable"))?)
+        .unchecked_into())
+}
+
+/// The answer of one deployment to a file request (an upload step goes to
+/// the deployment the session is on, not to the first that answers).
+pub enum Answer {
+    /// 2xx, with the answer's text.
+    Ok(String),
+    /// 4xx: the relay's message, to show as it is.
+    Refused(String),
+    /// No answer, or 5xx: try again.
+    Unreachable(String),
+}
+
+/// `method` on `path` of deployment `role` with an optional body (bytes
+/// or JSON text, with its content type) and the session's token.
+pub async fn ask(
+    config: &WidgetConfig,
+    role: DeploymentRole,
+    method: &str,
+    path: &str,
+    body: Option<(JsValue, &str)>,
+    token: &str,
+) -> Answer {
+    let url = format!("{}{path}", base_of(config, role));
+    let answer = async {
+        let response = respond(method, &url, body, Some(token)).await?;
+        let text = JsFuture::from(
+            response
+                .text()
+                .map_err(|_| Failure::Unreachable("unreadable".into()))?,
+        )
         .await
-        .map_err(|_| unreachable("answer cut off"))?
+        .map_err(|_| Failure::Unreachable("answer cut off".into()))?
         .as_string()
         .unwrap_or_default();
-    Ok((response.status(), text))
+        match response.status() {
+            200..=299 => Ok(text),
+            status => Err(refusal(status, &text)),
+        }
+    };
+    match answer.await {
+        Ok(text) => Answer::Ok(text),
+        Err(Failure::Refused(message)) => Answer::Refused(message),
+        Err(Failure::Unreachable(error)) => Answer::Unreachable(error),
+    }
+}
+
+/// The bytes at `path` (a file), from the deployment the session is on,
+/// else the other.
+pub async fn get_bytes(
+    config: &WidgetConfig,
+    first: DeploymentRole,
+    path: &str,
+    token: &str,
+) -> Result<js_sys::Uint8Array, String> {
+    let answer = first_answer(config, first, path, |url| async move {
+        let response = respond("GET", &url, None, Some(token)).await?;
+        let status = response.status();
+        if !(200..=299).contains(&status) {
+            let text = JsFuture::from(
+                response
+                    .text()
+                    .map_err(|_| Failure::Unreachable("unreadable".into()))?,
+            )
+            .await
+            .ok()
+            .and_then(|t| t.as_string())
+            .unwrap_or_default();
+            return Err(refusal(status, &text));
+        }
+        let buffer = JsFuture::from(
+            response
+                .array_buffer()
+                .map_err(|_| Failure::Unreachable("unreadable".into()))?,
+        )
+        .await
+        .map_err(|_| Failure::Unreachable("answer cut off".into()))?;
+        Ok(js_sys::Uint8Array::new(&buffer))
+    })
+    .await;
+    match answer {
+        Ok(bytes) => Ok(bytes),
+        Err(Failure::Refused(message)) => Err(message),
+        Err(Failure::Unreachable(errors)) => Err(format!(
+            "no deployment answers ({errors}); try again in a moment"
+        )),
+    }
 }

@@ -12,6 +12,8 @@
 //! - [`state`]: what the page renders, built from the session (pure).
 //! - [`presence`]: "Visitor online" / "Visitor left 3 min ago" (pure).
 //! - [`history`]: the History view's search form and what it asks (pure).
+//! - [`upload`]: the operator's uploads: what to send next, to the
+//!   deployment the session is on (pure).
 //! - `login`: `POST /v1/operator/login`, active deployment first; the
 //!   answer kept in localStorage so reloads and failovers need no password.
 //! - `engine`: one operator's session: host loop, snapshot per operator,
@@ -21,6 +23,7 @@
 pub mod history;
 pub mod presence;
 pub mod state;
+pub mod upload;
 
 #[cfg(all(feature = "console", target_arch = "wasm32"))]
 mod api;

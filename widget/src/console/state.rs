@@ -5,10 +5,13 @@
 //! milliseconds and states as lowercase words. Building it is pure (a
 //! session and the wall-clock time, for wait times), so native tests check
 //! it. Who is typing is the session's (`Session::typing_in`); when a chat
-//! counts as seen (a read receipt) is [`to_mark_seen`].
+//! counts as seen (a read receipt) is [`to_mark_seen`]. A message's file
+//! is shown as [`FileView`] says (a preview or a named download); the
+//! operator's own uploads are `super::upload`'s.
 
 use super::presence::presence_text;
 use serde::Serialize;
+use twinline_core::files::FileMeta;
 use twinline_core::model::{ChatState, Role};
 use twinline_core::protocol::DeploymentRole;
 use twinline_core::session::{Delivery, LinkState, Session};
@@ -39,6 +42,9 @@ pub struct ConsoleState {
     pub inbox: Vec<NoteView>,
     /// The last error a relay reported, for a small notice.
     pub error: Option<ErrorView>,
+    /// Files this operator is uploading (or whose upload was refused),
+    /// oldest first.
+    pub uploads: Vec<super::upload::UploadView>,
 }
 
 /// An error a relay reported.
@@ -181,6 +187,44 @@ pub struct MessageView {
     /// minute: `crate::view::continues`, the widget's rule): its author
     /// and time are not shown again.
     pub cont: bool,
+    /// The file it carries, if any.
+    pub file: Option<FileView>,
+}
+
+/// A message's file as the page shows it: an image as a preview, anything
+/// else as a download link named by its name (text, never markup or a
+/// path). The bytes come from `GET /v1/files/{id}` with the session's
+/// token (`Console.download`); the relay serves them with its own type and
+/// headers, whatever the message says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FileView {
+    /// The file's id (for the download).
+    pub id: String,
+    /// Its name, shown as text.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The media type the relay decided from its first bytes.
+    pub mime: &'static str,
+    /// `preview` (an image) or `download` (anything else).
+    pub show: &'static str,
+}
+
+impl FileView {
+    /// How the page shows `file`.
+    pub fn of(file: &FileMeta) -> FileView {
+        FileView {
+            id: file.id.to_string(),
+            name: file.name.clone(),
+            size: file.size,
+            mime: file.kind.mime(),
+            show: if file.kind.is_image() {
+                "preview"
+            } else {
+                "download"
+            },
+        }
+    }
 }
 
 /// One offline note.
@@ -263,6 +307,7 @@ pub fn build(session: &Session, now: Millis) -> ConsoleState {
             })
             .collect(),
         error: None,
+        uploads: Vec::new(),
     }
 }
 
@@ -298,6 +343,7 @@ fn chat_view(session: &Session, chat: ChatId, now: Millis) -> Option<ChatView> {
                 own,
                 status,
                 cont,
+                file: m.file.as_ref().map(FileView::of),
             }
         })
         .collect();

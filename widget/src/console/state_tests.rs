@@ -488,3 +488,93 @@ fn a_visitor_who_left_is_shown_as_left_beside_the_chat_and_in_the_queue() {
     let state = build(&session, Millis(10_000 + 61_000));
     assert_eq!(state.queue[0].presence, "Visitor left 1 min ago");
 }
+
+fn png(chat: ChatId, name: &str) -> twinline_core::files::FileMeta {
+    twinline_core::files::FileMeta {
+        id: twinline_core::FileId(Ulid::new(Millis(1_000), 40)),
+        chat,
+        name: name.into(),
+        size: 120,
+        kind: twinline_core::files::FileType::Png,
+        sha256: "ab".repeat(32),
+    }
+}
+
+#[test]
+fn a_file_shows_as_a_preview_if_an_image_else_as_a_named_download() {
+    let (mut session, conn) = connected();
+    let mut pdf = png(chat(), HOSTILE);
+    pdf.id = twinline_core::FileId(Ulid::new(Millis(1_000), 41));
+    pdf.kind = twinline_core::files::FileType::Pdf;
+    for (n, file) in [png(chat(), "shot.png"), pdf.clone()]
+        .into_iter()
+        .enumerate()
+    {
+        let msg = Message {
+            lamport: Lamport(2 + n as u64),
+            author: visitor(),
+            id: MessageId(Ulid::new(Millis(1_100), 50 + n as u128)),
+            chat: chat(),
+            text: String::new(),
+            at: Millis(1_100),
+            file: Some(file),
+        };
+        frame(&mut session, conn, ServerFrame::Message { msg });
+    }
+    let state = build(&session, Millis(2_000));
+    let messages = &state.chats[0].messages;
+    let image = messages[1].file.as_ref().unwrap();
+    assert_eq!(
+        (image.show, image.mime, image.name.as_str()),
+        ("preview", "image/png", "shot.png")
+    );
+    let download = messages[2].file.as_ref().unwrap();
+    assert_eq!(
+        (download.show, download.mime),
+        ("download", "application/pdf")
+    );
+    // The name is carried as it is; the page renders it as text.
+    assert_eq!(download.name, HOSTILE);
+    assert_eq!(download.id, pdf.id.to_string());
+    assert_eq!(messages[0].file, None);
+}
+
+#[test]
+fn an_operator_sends_a_completed_file_as_a_message_acked_by_id() {
+    let (mut session, conn) = connected();
+    let id = MessageId(Ulid::new(Millis(1_500), 9));
+    let file = png(chat(), "reply.png");
+    // A file of another chat is not sent.
+    let elsewhere = png(ChatId(Ulid::new(Millis(1_000), 8)), "reply.png");
+    assert!(
+        session
+            .send_file_with_id(Millis(1_500), chat(), id, "", elsewhere)
+            .is_err()
+    );
+    assert_eq!(
+        session.send_file_with_id(Millis(1_500), chat(), id, "", file.clone()),
+        Ok(id)
+    );
+    let sent = std::iter::from_fn(|| session.poll_action()).find_map(|action| match action {
+        Action::Send {
+            frame: twinline_core::protocol::ClientFrame::Send { msg },
+            ..
+        } => Some(msg),
+        _ => None,
+    });
+    assert_eq!(sent.and_then(|m| m.file), Some(file.clone()));
+    // Again with the same file: the same message.
+    assert_eq!(
+        session.send_file_with_id(Millis(1_501), chat(), id, "", file.clone()),
+        Ok(id)
+    );
+    let state = build(&session, Millis(1_600));
+    let mine = state.chats[0].messages.last().unwrap();
+    assert_eq!(
+        (mine.status, mine.file.as_ref().map(|f| f.show)),
+        ("sending", Some("preview"))
+    );
+    frame(&mut session, conn, ServerFrame::Ack { id });
+    let state = build(&session, Millis(1_700));
+    assert_eq!(state.chats[0].messages.last().unwrap().status, "sent");
+}
