@@ -2,8 +2,9 @@
 //! `twinline_core::presence`, which decides.
 //!
 //! The relay holding a visitor's connection writes the visitor details'
-//! `left` when the chat's last visitor connection here closes, and clears
-//! it when the visitor connects. The header is replicated, so the other
+//! `left` when the chat's last visitor connection here has been closed for
+//! the grace period (so quick reconnects write nothing), and clears it when
+//! the visitor connects. The header is replicated, so the other
 //! deployment and the other nodes of this one know it too; a relay that
 //! still holds a connection of the visitor and sees a "left" arrive (a
 //! late close from elsewhere) writes the visitor back online. Operators
@@ -27,9 +28,28 @@ pub async fn connected(state: &Shared, record: &ChatRecord) {
     }
 }
 
-/// A visitor connection of `chat` ended (after the hub forgot it): the
-/// last one records the visitor as left, unless the chat is closed.
+/// A visitor connection of `chat` ended (after the hub forgot it): once
+/// [`presence::LEFT_GRACE_MS`] has passed with no visitor connection of the
+/// chat here, the visitor is recorded as left at the moment it closed,
+/// unless the chat is closed. Waiting first keeps a tab's lease moving and
+/// a reconnect (a failover's storm of them included) free of writes: a
+/// reconnect's welcome is read-only. The wait holds the relay weakly, so a
+/// relay shutting down is not kept alive by it.
 pub async fn disconnected(state: &Shared, chat: ChatId) {
+    if state.hub.visitor_connections(chat) > 0 {
+        return;
+    }
+    let closed_at = crate::clock::now();
+    let relay = std::sync::Arc::downgrade(state);
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(presence::LEFT_GRACE_MS)).await;
+        if let Some(state) = relay.upgrade() {
+            record_left(&state, chat, closed_at).await;
+        }
+    });
+}
+
+async fn record_left(state: &Shared, chat: ChatId, closed_at: Millis) {
     if state.hub.visitor_connections(chat) > 0 {
         return;
     }
@@ -46,7 +66,7 @@ pub async fn disconnected(state: &Shared, chat: ChatId) {
     {
         return;
     }
-    write_left(state, record, Some(crate::clock::now())).await;
+    write_left(state, record, Some(closed_at)).await;
 }
 
 /// A header changed elsewhere (replication, another node): a "left" for a
