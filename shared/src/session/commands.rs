@@ -10,6 +10,7 @@ use super::chats::LocalChat;
 use super::io::{Action, Delivery, SendError, SessionEvent};
 use super::machine::Session;
 use super::outbox::{Intent, VisitorUpdate};
+use crate::files::FileMeta;
 use crate::id::{ChatId, MessageId, OfflineId};
 use crate::model::{ChatStatus, Message, OfflineNote, VisitorInfo, check_field, check_text};
 use crate::protocol::{ClientFrame, QueueEntry};
@@ -39,30 +40,53 @@ impl Session {
             return Err(SendError::ShutDown);
         }
         check_text(text)?;
+        let Some(msg) = self.own_message(chat, id, text, None)? else {
+            return Ok(id);
+        };
+        self.typing.message_sent(chat);
+        self.send_own(now, msg);
+        Ok(id)
+    }
+
+    /// This user's new message `id` in `chat`, numbered after the local
+    /// transcript, or `None` when the transcript already holds it as sent
+    /// (a repeat, a no-op); a different message under that id is refused.
+    /// Shared by text (`file: None`) and file messages (`files.rs`).
+    pub(super) fn own_message(
+        &self,
+        chat: ChatId,
+        id: MessageId,
+        text: &str,
+        file: Option<FileMeta>,
+    ) -> Result<Option<Message>, SendError> {
         let local = self.chats.get(chat).ok_or(SendError::UnknownChat)?;
         if let Some(existing) = local.transcript.get(id) {
-            return if existing.text == text {
-                Ok(id)
+            return if existing.text == text && (file.is_none() || existing.file == file) {
+                Ok(None)
             } else {
                 Err(SendError::IdTaken)
             };
         }
-        let msg = Message {
+        Ok(Some(Message {
             lamport: local.transcript.next_lamport(),
             author: self.identity.author.clone(),
             id,
             chat,
             text: text.to_string(),
             at: id.0.millis(),
-            file: None,
-        };
+            file,
+        }))
+    }
+
+    /// Keeps `msg` as this user's own and sends it: into the transcript as
+    /// pending, out through the outbox (acked and replayed by id).
+    pub(super) fn send_own(&mut self, now: Millis, msg: Message) {
+        let (chat, id) = (msg.chat, msg.id);
         self.chats.insert_own(msg.clone());
-        self.typing.message_sent(chat);
         self.send_now(now, ClientFrame::Send { msg });
         self.mark_dirty();
         self.event(SessionEvent::Message { chat, id });
         self.step(now);
-        Ok(id)
     }
 
     /// A keystroke in `chat` (`on`), or the user stopped (`!on`: the field

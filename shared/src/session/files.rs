@@ -4,12 +4,11 @@
 //! the message goes into the transcript as pending and is sent, acked and
 //! replayed after a failover like any other, by id.
 
-use super::io::{SendError, SessionEvent};
+use super::io::SendError;
 use super::machine::Session;
 use crate::files::FileMeta;
 use crate::id::{ChatId, MessageId};
-use crate::model::{Message, check_text};
-use crate::protocol::ClientFrame;
+use crate::model::check_text;
 use crate::time::Millis;
 
 impl Session {
@@ -33,28 +32,9 @@ impl Session {
         if file.chat != chat || file.check().is_err() {
             return Err(SendError::File);
         }
-        let local = self.chats.get(chat).ok_or(SendError::UnknownChat)?;
-        if let Some(existing) = local.transcript.get(id) {
-            return if existing.text == text && existing.file.as_ref() == Some(&file) {
-                Ok(id)
-            } else {
-                Err(SendError::IdTaken)
-            };
+        if let Some(msg) = self.own_message(chat, id, text, Some(file))? {
+            self.send_own(now, msg);
         }
-        let msg = Message {
-            lamport: local.transcript.next_lamport(),
-            author: self.identity.author.clone(),
-            id,
-            chat,
-            text: text.to_string(),
-            at: id.0.millis(),
-            file: Some(file),
-        };
-        self.chats.insert_own(msg.clone());
-        self.send_now(now, ClientFrame::Send { msg });
-        self.mark_dirty();
-        self.event(SessionEvent::Message { chat, id });
-        self.step(now);
         Ok(id)
     }
 }
