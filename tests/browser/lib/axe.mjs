@@ -27,8 +27,28 @@ export async function axeViolations(page, include) {
     async ({ include, tags }) => {
       // What the visitor reads once the panel has faded in: mid-animation
       // colours are half-transparent and would read as a contrast failure.
-      // (Document.getAnimations includes those inside shadow roots.)
-      await Promise.all(document.getAnimations().map((a) => a.finished.catch(() => {})));
+      // Document.getAnimations does not list animations inside shadow
+      // trees (the widget's fade-in is in one), so every open shadow root is
+      // asked too, and again until a frame passes with none running: an
+      // animation may start on the frame after the one that showed the panel.
+      const running = () => {
+        const roots = [document];
+        for (let i = 0; i < roots.length; i += 1) {
+          for (const el of roots[i].querySelectorAll('*')) if (el.shadowRoot) roots.push(el.shadowRoot);
+        }
+        // An endless animation never settles: it is left out, not waited for.
+        return roots
+          .flatMap((root) => root.getAnimations())
+          .filter((a) => a.playState !== 'finished' && a.effect?.getComputedTiming().endTime !== Infinity);
+      };
+      const frame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
+      for (let tries = 0; tries < 20; tries += 1) {
+        await frame();
+        const animations = running();
+        if (animations.length === 0) break;
+        const settled = Promise.all(animations.map((a) => a.finished.catch(() => {})));
+        await Promise.race([settled, new Promise((resolve) => setTimeout(resolve, 2_000))]);
+      }
       const result = await window.axe.run(include ? { include: [include] } : document, {
         runOnly: { type: 'tag', values: tags },
         resultTypes: ['violations'],
