@@ -78,6 +78,19 @@ pub mod defaults {
     /// long enough for a phone that lost its signal to come back, short
     /// enough that operators do not accept chats nobody is in.
     pub const VISITOR_LEFT_MINUTES: u64 = 5;
+    /// File chunks (64 KiB each) visitors may upload from one client
+    /// address back to back: 1,600 is 100 MiB, ten chats' worth of the
+    /// largest file. Without it, one address could fill the deployment's
+    /// database: every new visitor token is a new chat with its own
+    /// 50 MiB of files.
+    pub const UPLOAD_CHUNKS_BURST_PER_IP: u32 = 1_600;
+    /// ... and the chunks it regains per second: 64 KiB/s, 225 MiB an hour.
+    pub const UPLOAD_CHUNKS_RATE_PER_IP: u32 = 1;
+    /// File chunks visitors may upload to the whole relay back to back
+    /// (16,384 is 1 GiB): the ceiling for a flood spread over addresses.
+    pub const UPLOAD_CHUNKS_BURST: u32 = 16_384;
+    /// ... and the chunks it regains per second: 2 MiB/s, 7 GiB an hour.
+    pub const UPLOAD_CHUNKS_RATE: u32 = 32;
     /// Pings (JSON `ping` and WebSocket ping/pong frames) per connection
     /// per second.
     pub const PING_RATE: u32 = 2;
@@ -282,6 +295,49 @@ impl RateLimits {
     }
 }
 
+/// What visitors may upload: file chunks per client address and for the
+/// whole relay ([`defaults::UPLOAD_CHUNKS_BURST_PER_IP`] and the rest).
+/// Operators are not charged: they signed in, and their uploads are
+/// bounded by the chat's limits. A retried chunk the relay holds already
+/// costs nothing, so an upload resumed after a failover is not charged
+/// twice here.
+#[derive(Debug)]
+pub struct UploadLimits {
+    per_ip: IpLimiter,
+    global: Mutex<TokenBucket>,
+}
+
+impl Default for UploadLimits {
+    fn default() -> UploadLimits {
+        UploadLimits {
+            per_ip: Keyed::new(
+                defaults::UPLOAD_CHUNKS_RATE_PER_IP,
+                defaults::UPLOAD_CHUNKS_BURST_PER_IP,
+            ),
+            global: Mutex::new(TokenBucket::new(
+                defaults::UPLOAD_CHUNKS_RATE,
+                defaults::UPLOAD_CHUNKS_BURST,
+                Instant::now(),
+            )),
+        }
+    }
+}
+
+impl UploadLimits {
+    /// A visitor's new chunk from `ip`: charged to the address, then to
+    /// the relay.
+    pub fn chunk(&self, ip: IpAddr, now: Instant) -> Result<(), Limited> {
+        self.per_ip
+            .try_take(AddrKey::of(ip), now)
+            .map_err(|wait| Limited::new("address", wait))?;
+        self.global
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .try_take(now)
+            .map_err(|wait| Limited::new("relay", wait))
+    }
+}
+
 /// The chats each client address has put in the operators' queue (its
 /// visitors' first messages): a ceiling on what one address may hold
 /// there at all. It is sized for a NAT crowd ([`defaults::WAITING_PER_IP`]);
@@ -440,6 +496,36 @@ mod tests {
         }
         assert_eq!(thousands(20_000), "20,000");
         assert_eq!(thousands(50), "50");
+    }
+
+    #[test]
+    fn visitors_uploads_are_bounded_per_address_then_per_relay() {
+        let limits = UploadLimits::default();
+        let start = Instant::now();
+        let one: IpAddr = "203.0.113.7".parse().unwrap();
+        for _ in 0..defaults::UPLOAD_CHUNKS_BURST_PER_IP {
+            assert!(limits.chunk(one, start).is_ok());
+        }
+        let refused = limits.chunk(one, start).unwrap_err();
+        assert_eq!(refused.scope, "address");
+        assert_eq!(refused.retry_after_secs, 1);
+        // Another address of the same IPv4 has its own budget...
+        let other: IpAddr = "203.0.113.8".parse().unwrap();
+        assert!(limits.chunk(other, start).is_ok());
+        // ... and a second later the first regains a chunk.
+        assert!(limits.chunk(one, start + Duration::from_secs(1)).is_ok());
+        // Spread over many addresses, the relay's ceiling holds.
+        let mut relay_refused = None;
+        for n in 0..20u32 {
+            let ip = IpAddr::from([198, 51, n as u8, 1]);
+            for _ in 0..defaults::UPLOAD_CHUNKS_BURST_PER_IP {
+                if let Err(limited) = limits.chunk(ip, start) {
+                    relay_refused = Some(limited);
+                    break;
+                }
+            }
+        }
+        assert_eq!(relay_refused.map(|l| l.scope), Some("relay"));
     }
 
     #[test]

@@ -32,6 +32,10 @@ pub fn routes() -> Router<Shared> {
 
 #[cfg(test)]
 mod tests {
+    use crate::limits::defaults::{
+        UPLOAD_CHUNKS_BURST, UPLOAD_CHUNKS_BURST_PER_IP, UPLOAD_CHUNKS_RATE,
+        UPLOAD_CHUNKS_RATE_PER_IP,
+    };
     use twinline_core::files::{
         CHUNK_BYTES, MAX_CHAT_FILE_BYTES, MAX_FILE_BYTES, MAX_FILES_PER_CHAT,
     };
@@ -58,6 +62,20 @@ mod tests {
                 thousands(MAX_FILE_BYTES)
             ),
             format!("| a file's chunk | {} bytes", thousands(CHUNK_BYTES)),
+            format!(
+                "(a chunk the relay holds already is free) | {} ({} MiB), then {}/s ({} KiB/s)",
+                thousands(UPLOAD_CHUNKS_BURST_PER_IP.into()),
+                (u64::from(UPLOAD_CHUNKS_BURST_PER_IP) * CHUNK_BYTES) >> 20,
+                UPLOAD_CHUNKS_RATE_PER_IP,
+                (u64::from(UPLOAD_CHUNKS_RATE_PER_IP) * CHUNK_BYTES) >> 10,
+            ),
+            format!(
+                "| file chunks visitors upload, whole relay | {} ({} GiB), then {}/s ({} MiB/s)",
+                thousands(UPLOAD_CHUNKS_BURST.into()),
+                (u64::from(UPLOAD_CHUNKS_BURST) * CHUNK_BYTES) >> 30,
+                UPLOAD_CHUNKS_RATE,
+                (u64::from(UPLOAD_CHUNKS_RATE) * CHUNK_BYTES) >> 20,
+            ),
             format!("| files per chat (complete or being uploaded) | {MAX_FILES_PER_CHAT} |"),
             format!(
                 "| bytes of a chat's files together | {} MiB ({} bytes)",

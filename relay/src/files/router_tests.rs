@@ -344,3 +344,73 @@ async fn an_operator_sends_a_file_in_a_chat_of_its_site_and_nowhere_else() {
     drop(app);
     relay.stop().await;
 }
+
+#[tokio::test]
+async fn one_address_cannot_fill_the_store_by_opening_chat_after_chat() {
+    use crate::limits::defaults::UPLOAD_CHUNKS_BURST_PER_IP;
+    use twinline_core::files::MAX_FILES_PER_CHAT;
+    let relay = TestRelay::start();
+    let greedy = app(&relay, "203.0.113.9:4000");
+    let chunk = |chat: ChatId, n: u128| {
+        let file = FileId::new(Millis(1_000), n);
+        post_bytes(
+            &format!("/v1/files/{file}/chunks/0?chat={chat}&size=10"),
+            &visitor_token(&relay, chat),
+            pdf(10),
+        )
+    };
+    // Every new visitor token is a new chat with its own file limits: the
+    // address's budget is what stops the next one.
+    let chats = u128::from(UPLOAD_CHUNKS_BURST_PER_IP).div_ceil(u128::from(MAX_FILES_PER_CHAT));
+    let mut sent = 0;
+    'chats: for c in 0..chats {
+        let chat = ChatId::new(Millis(1_000), 10 + c);
+        for n in 0..u128::from(MAX_FILES_PER_CHAT) {
+            if sent == UPLOAD_CHUNKS_BURST_PER_IP {
+                break 'chats;
+            }
+            let (status, _, body) = send(&greedy, chunk(chat, c * 100 + n)).await;
+            assert_eq!(status, StatusCode::OK, "chunk {sent}: {body}");
+            sent += 1;
+        }
+    }
+    // The bucket refills a chunk a second while the test runs: a few more
+    // pass, then none.
+    let started = std::time::Instant::now();
+    let last = ChatId::new(Millis(1_000), 9);
+    let mut extra = 0u128;
+    let (status, headers, body) = loop {
+        let spare = ChatId::new(Millis(1_000), 5_000 + extra);
+        let (status, headers, body) = send(&greedy, chunk(spare, 2_000_000 + extra)).await;
+        if status != StatusCode::OK {
+            break (status, headers, body);
+        }
+        extra += 1;
+        assert!(extra <= 100, "the address's budget never ran out");
+    };
+    assert!(
+        extra <= started.elapsed().as_secs() as u128 + 10,
+        "{extra} chunks past the burst"
+    );
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let (status, _, _) = send(&greedy, chunk(last, 1_000_000)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body["error"], "rate_limited");
+    assert_eq!(headers[header::RETRY_AFTER], "1");
+    let held = relay
+        .state
+        .store
+        .read(move |c| c.files().chat_usage(last))
+        .await
+        .unwrap();
+    assert_eq!(held, (0, 0), "the refused chunk was not stored");
+    // A chunk the relay holds already (a retry after a lost answer) is free.
+    let first = ChatId::new(Millis(1_000), 10);
+    let (status, _, body) = send(&greedy, chunk(first, 0)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Another address is not charged for this one.
+    let (status, _, body) = send(&app(&relay, "198.51.100.2:4000"), chunk(last, 1_000_000)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    drop(greedy);
+    relay.stop().await;
+}

@@ -5,10 +5,14 @@
 //! merges by (file, index), a completion by the file's id, so a client
 //! that does not know whether a request arrived sends it again. The limits
 //! (docs/PROTOCOL.md "Files") are checked before each chunk is stored,
-//! against what this deployment holds of the chat.
+//! against what this deployment holds of the chat; a visitor's new chunk
+//! is also charged to its client address and to the relay
+//! ([`crate::limits::UploadLimits`]), so one address cannot fill the
+//! database by opening chat after chat.
 
 use super::access::{Caller, caller, not_found};
 use crate::http::ApiError;
+use crate::net::ClientIp;
 use crate::state::Shared;
 use crate::store::files::{Chunk, HeldChunk, StoredFile};
 use crate::store::reads;
@@ -19,6 +23,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
 use twinline_core::files::{
     self, CompleteRequest, FileError, FileMeta, MAX_CHAT_FILE_BYTES, MAX_FILES_PER_CHAT,
     UploadStatus,
@@ -124,6 +130,7 @@ pub async fn put_chunk(
     State(state): State<Shared>,
     Path((id, index)): Path<(String, u64)>,
     Query(query): Query<UploadQuery>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<UploadStatus>, ApiError> {
@@ -150,6 +157,20 @@ pub async fn put_chunk(
             return Err(store_refusal(refusal));
         }
         return Ok(Json(status_of(id, &held, file)));
+    }
+    if matches!(who, Caller::Visitor { .. }) {
+        state.uploads.chunk(ip, Instant::now()).map_err(|limited| {
+            state.metrics.rate_limited.fetch_add(1, Relaxed);
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "too many file bytes uploaded from this {}; send the chunk again later",
+                    limited.scope
+                ),
+            )
+            .retry_after(Duration::from_secs(limited.retry_after_secs))
+        })?;
     }
     let chat = query.chat;
     let (count, bytes) = state
