@@ -295,46 +295,22 @@ impl RateLimits {
     }
 }
 
-/// What visitors may upload: file chunks per client address and for the
-/// whole relay ([`defaults::UPLOAD_CHUNKS_BURST_PER_IP`] and the rest).
-/// Operators are not charged: they signed in, and their uploads are
-/// bounded by the chat's limits. A retried chunk the relay holds already
-/// costs nothing, so an upload resumed after a failover is not charged
-/// twice here.
-#[derive(Debug)]
-pub struct UploadLimits {
-    per_ip: IpLimiter,
-    global: Mutex<TokenBucket>,
-}
-
-impl Default for UploadLimits {
-    fn default() -> UploadLimits {
-        UploadLimits {
-            per_ip: Keyed::new(
-                defaults::UPLOAD_CHUNKS_RATE_PER_IP,
-                defaults::UPLOAD_CHUNKS_BURST_PER_IP,
-            ),
-            global: Mutex::new(TokenBucket::new(
-                defaults::UPLOAD_CHUNKS_RATE,
-                defaults::UPLOAD_CHUNKS_BURST,
-                Instant::now(),
-            )),
+impl Rates {
+    /// What visitors may upload, in file chunks, per client address and
+    /// for the whole relay ([`defaults::UPLOAD_CHUNKS_BURST_PER_IP`] and
+    /// the rest), charged through [`RateLimits::by_address`]. Operators are
+    /// not charged: they signed in, and their uploads are bounded by the
+    /// chat's limits. A retried chunk the relay holds already costs
+    /// nothing, so an upload resumed after a failover is not charged twice.
+    pub fn uploads() -> Rates {
+        Rates {
+            ip_rate: defaults::UPLOAD_CHUNKS_RATE_PER_IP,
+            ip_burst: defaults::UPLOAD_CHUNKS_BURST_PER_IP,
+            visitor_rate: 0,
+            visitor_burst: 0,
+            global_rate: defaults::UPLOAD_CHUNKS_RATE,
+            global_burst: defaults::UPLOAD_CHUNKS_BURST,
         }
-    }
-}
-
-impl UploadLimits {
-    /// A visitor's new chunk from `ip`: charged to the address, then to
-    /// the relay.
-    pub fn chunk(&self, ip: IpAddr, now: Instant) -> Result<(), Limited> {
-        self.per_ip
-            .try_take(AddrKey::of(ip), now)
-            .map_err(|wait| Limited::new("address", wait))?;
-        self.global
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .try_take(now)
-            .map_err(|wait| Limited::new("relay", wait))
     }
 }
 
@@ -500,26 +476,30 @@ mod tests {
 
     #[test]
     fn visitors_uploads_are_bounded_per_address_then_per_relay() {
-        let limits = UploadLimits::default();
+        let limits = RateLimits::new(Rates::uploads());
         let start = Instant::now();
         let one: IpAddr = "203.0.113.7".parse().unwrap();
         for _ in 0..defaults::UPLOAD_CHUNKS_BURST_PER_IP {
-            assert!(limits.chunk(one, start).is_ok());
+            assert!(limits.by_address(one, start).is_ok());
         }
-        let refused = limits.chunk(one, start).unwrap_err();
+        let refused = limits.by_address(one, start).unwrap_err();
         assert_eq!(refused.scope, "address");
         assert_eq!(refused.retry_after_secs, 1);
         // Another address of the same IPv4 has its own budget...
         let other: IpAddr = "203.0.113.8".parse().unwrap();
-        assert!(limits.chunk(other, start).is_ok());
+        assert!(limits.by_address(other, start).is_ok());
         // ... and a second later the first regains a chunk.
-        assert!(limits.chunk(one, start + Duration::from_secs(1)).is_ok());
+        assert!(
+            limits
+                .by_address(one, start + Duration::from_secs(1))
+                .is_ok()
+        );
         // Spread over many addresses, the relay's ceiling holds.
         let mut relay_refused = None;
         for n in 0..20u32 {
             let ip = IpAddr::from([198, 51, n as u8, 1]);
             for _ in 0..defaults::UPLOAD_CHUNKS_BURST_PER_IP {
-                if let Err(limited) = limits.chunk(ip, start) {
+                if let Err(limited) = limits.by_address(ip, start) {
                     relay_refused = Some(limited);
                     break;
                 }

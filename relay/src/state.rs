@@ -6,7 +6,7 @@ use crate::accounts::PasswordGate;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::hub::Hub;
-use crate::limits::{IpLimiter, RateLimits, UploadLimits, WaitingChats};
+use crate::limits::{IpLimiter, RateLimits, Rates, WaitingChats};
 use crate::metrics::{Gauges, Metrics};
 use crate::net::{Admission, Caps};
 use crate::replication::status::ReplicationStatus;
@@ -41,7 +41,7 @@ pub struct AppState {
     /// Chats in the operators' queue per client address.
     pub waiting: WaitingChats,
     /// File chunks visitors upload, per client address and in total.
-    pub uploads: UploadLimits,
+    pub uploads: RateLimits,
     /// Open WebSockets per client address (behind a trusted proxy the
     /// listener's own count sees only the proxy).
     pub websockets: Admission,
@@ -94,7 +94,7 @@ impl AppState {
             ),
             rates: RateLimits::new(config.rates),
             waiting: WaitingChats::new(config.waiting_per_ip),
-            uploads: UploadLimits::default(),
+            uploads: RateLimits::new(Rates::uploads()),
             websockets: Admission::new(caps.total, caps.per_ip),
             replication,
             login_throttle: LoginThrottle::default(),

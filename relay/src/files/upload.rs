@@ -7,7 +7,7 @@
 //! (docs/PROTOCOL.md "Files") are checked before each chunk is stored,
 //! against what this deployment holds of the chat; a visitor's new chunk
 //! is also charged to its client address and to the relay
-//! ([`crate::limits::UploadLimits`]), so one address cannot fill the
+//! ([`crate::limits::Rates::uploads`]), so one address cannot fill the
 //! database by opening chat after chat.
 
 use super::access::{Caller, caller, not_found};
@@ -159,18 +159,21 @@ pub async fn put_chunk(
         return Ok(Json(status_of(id, &held, file)));
     }
     if matches!(who, Caller::Visitor { .. }) {
-        state.uploads.chunk(ip, Instant::now()).map_err(|limited| {
-            state.metrics.rate_limited.fetch_add(1, Relaxed);
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!(
-                    "too many file bytes uploaded from this {}; send the chunk again later",
-                    limited.scope
-                ),
-            )
-            .retry_after(Duration::from_secs(limited.retry_after_secs))
-        })?;
+        state
+            .uploads
+            .by_address(ip, Instant::now())
+            .map_err(|limited| {
+                state.metrics.rate_limited.fetch_add(1, Relaxed);
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!(
+                        "too many file bytes uploaded from this {}; send the chunk again later",
+                        limited.scope
+                    ),
+                )
+                .retry_after(Duration::from_secs(limited.retry_after_secs))
+            })?;
     }
     let chat = query.chat;
     let (count, bytes) = state
